@@ -1,0 +1,187 @@
+"""Per-day reference prices: Yahoo Finance daily closes, cached on disk, with an offline fallback.
+
+Prices mean-revert toward these references (SPEC §2). A ``ReferencePrices`` object holds one close
+per symbol per UTC day, already gap-filled, plus where each symbol's numbers came from; it is
+serialisable so a re-run of a window can reproduce it exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+YAHOO_CHART_URL = "https://query1.finance.yahoo.com/v8/finance/chart"
+SOURCE_YAHOO = "yahoo"
+SOURCE_FALLBACK = "fallback"
+DEFAULT_CACHE_DIR = Path(os.environ.get("MKT_CACHE_DIR", Path.home() / ".cache" / "mkt_pipeline"))
+
+
+@dataclass(frozen=True)
+class ReferencePrices:
+    """Daily closes for a fixed symbol list; ``closes[day_iso][i]`` belongs to ``symbols[i]``."""
+
+    symbols: tuple[str, ...]
+    closes: Mapping[str, tuple[float, ...]]
+    sources: Mapping[str, str]
+
+    @property
+    def source(self) -> str:
+        """``yahoo``, ``fallback`` or ``yahoo+fallback`` when some symbols fell back."""
+        kinds = sorted(set(self.sources.values()))
+        return "+".join(sorted(kinds, key=lambda k: k != SOURCE_YAHOO))
+
+    def close(self, day: dt.date) -> np.ndarray:
+        """Closes for ``day``; carried forward from the latest earlier day held (or back from the first)."""
+        key = day.isoformat()
+        if key not in self.closes:
+            held = sorted(self.closes)
+            earlier = [d for d in held if d <= key]
+            key = earlier[-1] if earlier else held[0]
+        return np.asarray(self.closes[key], dtype=np.float64)
+
+    def days(self) -> list[str]:
+        return sorted(self.closes)
+
+    def to_json(self) -> dict:
+        return {"symbols": list(self.symbols), "closes": {d: list(v) for d, v in sorted(self.closes.items())}, "sources": dict(self.sources)}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "ReferencePrices":
+        return cls(tuple(data["symbols"]), {d: tuple(v) for d, v in data["closes"].items()}, dict(data["sources"]))
+
+    def merged(self, other: "ReferencePrices") -> "ReferencePrices":
+        """This table with the days of ``other`` added (``other`` wins on overlap)."""
+        if other.symbols != self.symbols:
+            raise ValueError("cannot merge reference prices of different symbol lists")
+        return ReferencePrices(self.symbols, {**self.closes, **other.closes}, {**self.sources, **other.sources})
+
+
+def reference_days(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day from the day before ``first`` through ``last`` (the engines interpolate from the prior close)."""
+    start = first - dt.timedelta(days=1)
+    return [start + dt.timedelta(days=i) for i in range((last - start).days + 1)]
+
+
+def fallback_reference_prices(symbols: Sequence[str], levels: Mapping[str, float], days: Sequence[dt.date]) -> ReferencePrices:
+    """The built-in table: the same realistic level on every day."""
+    row = tuple(float(levels[s]) for s in symbols)
+    return ReferencePrices(tuple(symbols), {d.isoformat(): row for d in days}, {s: SOURCE_FALLBACK for s in symbols})
+
+
+def load_reference_prices(
+    symbols: Sequence[str],
+    tickers: Mapping[str, str],
+    fallback_levels: Mapping[str, float],
+    days: Sequence[dt.date],
+    *,
+    offline: bool | None = None,
+    cache_dir: Path | None = None,
+    timeout_s: float = 3.0,
+    base_url: str = YAHOO_CHART_URL,
+) -> ReferencePrices:
+    """Yahoo daily closes for ``days`` (cached per ticker), falling back per symbol when unavailable.
+
+    ``offline`` defaults to the ``MKT_OFFLINE`` environment variable; offline means the fallback
+    table only, without touching the network.
+    """
+    if offline is None:
+        offline = os.environ.get("MKT_OFFLINE", "").lower() in ("1", "true", "yes")
+    days = sorted(days)
+    if offline or not days:
+        return fallback_reference_prices(symbols, fallback_levels, days)
+    cache = Path(cache_dir or DEFAULT_CACHE_DIR) / "yahoo"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        series = dict(
+            zip(symbols, pool.map(lambda s: _daily_closes(tickers[s], days, cache, timeout_s, base_url), symbols))
+        )
+    closes: dict[str, list[float]] = {d.isoformat(): [] for d in days}
+    sources: dict[str, str] = {}
+    for sym in symbols:
+        filled = _fill_days(series[sym], days)
+        if filled is None:
+            sources[sym] = SOURCE_FALLBACK
+            filled = [float(fallback_levels[sym])] * len(days)
+        else:
+            sources[sym] = SOURCE_YAHOO
+        for d, v in zip(days, filled):
+            closes[d.isoformat()].append(v)
+    result = ReferencePrices(tuple(symbols), {d: tuple(v) for d, v in closes.items()}, sources)
+    if result.source != SOURCE_YAHOO:
+        fell_back = [s for s, src in sources.items() if src == SOURCE_FALLBACK]
+        log.info("reference prices: built-in fallback used for %d of %d symbols", len(fell_back), len(symbols))
+    return result
+
+
+def _fill_days(series: Mapping[str, float] | None, days: Sequence[dt.date]) -> list[float] | None:
+    """Carry the latest close at or before each day forward; the first known close backward."""
+    if not series:
+        return None
+    known = sorted(series.items())
+    out, i, last = [], 0, None
+    for d in days:
+        key = d.isoformat()
+        while i < len(known) and known[i][0] <= key:
+            last = known[i][1]
+            i += 1
+        out.append(last if last is not None else known[0][1])
+    return out
+
+
+def _daily_closes(ticker: str, days: Sequence[dt.date], cache: Path, timeout_s: float, base_url: str) -> dict[str, float] | None:
+    """Closes by ISO day for one ticker, from the disk cache or one Yahoo chart request."""
+    path = cache / f"{ticker.replace('/', '_')}.json"
+    cached: dict[str, float] = {}
+    if path.exists():
+        try:
+            cached = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cached = {}
+    today = dt.datetime.now(dt.timezone.utc).date()
+    wanted = [d for d in days if d < today]
+    # Past days are final; once the cache spans them (weekends have no bar), skip the network.
+    if cached and wanted and min(cached) <= wanted[0].isoformat() and max(cached) >= _last_weekday(wanted[-1]).isoformat():
+        return cached
+    first = days[0] - dt.timedelta(days=7)
+    period1 = int(dt.datetime.combine(first, dt.time(), dt.timezone.utc).timestamp())
+    period2 = int(dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp())
+    url = f"{base_url}/{ticker}?period1={period1}&period2={period2}&interval=1d"
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "mkt-pipeline/0.1"})
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            payload = json.load(response)
+        result = payload["chart"]["result"][0]
+        offset = int(result.get("meta", {}).get("gmtoffset", 0))
+        fresh = {}
+        for ts, close in zip(result.get("timestamp") or [], result["indicators"]["quote"][0].get("close") or []):
+            if close is not None and np.isfinite(close) and close > 0:
+                fresh[dt.datetime.fromtimestamp(ts + offset, dt.timezone.utc).date().isoformat()] = float(close)
+    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        log.debug("yahoo %s unavailable: %s", ticker, exc)
+        return cached or None
+    if not fresh:
+        return cached or None
+    merged = {**cached, **fresh}
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(merged, sort_keys=True))
+    except OSError:
+        pass
+    return merged
+
+
+def _last_weekday(day: dt.date) -> dt.date:
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
