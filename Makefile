@@ -33,7 +33,7 @@ dev: $(STAMP)
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dagster dev -m mkt_pipeline.definitions
 
 bench: $(STAMP)
-	$(PY) bench/bench_fx.py
+	$(PY) -m bench.bench_fx
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

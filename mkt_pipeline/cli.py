@@ -122,9 +122,9 @@ def plan_window(opts: Options, engine, sink) -> Window | None:
     now_s = int(time.time())
     start_us = opts.start_ts if opts.start_ts is not None else now_s * US_PER_S
     if not opts.overwrite:
-        latest = max((t for t in (sink.latest_timestamp_us(s) for s in engine.schemas) if t is not None), default=None)
-        if latest is not None and latest >= start_us:
-            start_us = latest + 1
+        stored = max((t for t in (sink.resume_after_us(s) for s in engine.schemas) if t is not None), default=None)
+        if stored is not None and stored > start_us:
+            start_us = stored
             print(f"resuming after the latest stored row: start {format_us(start_us)}", file=sys.stderr)
     end_us = opts.end_ts
     if end_us is not None and end_us <= start_us:

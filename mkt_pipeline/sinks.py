@@ -81,6 +81,11 @@ class Sink(ABC):
     def latest_timestamp_us(self, schema: TableSchema) -> int | None:
         """Timestamp (µs) of the latest stored row of a table, or None when it is empty."""
 
+    def resume_after_us(self, schema: TableSchema) -> int | None:
+        """First microsecond not yet stored for a table (None when it is empty)."""
+        latest = self.latest_timestamp_us(schema)
+        return None if latest is None else latest + 1
+
     def close(self) -> None:
         """Release connections; idempotent."""
 
@@ -171,7 +176,7 @@ class ParquetSink(Sink):
                 return int(_row_us(schema, col).max())
         return None
 
-    def covered_until_us(self, schema: TableSchema) -> int | None:
+    def resume_after_us(self, schema: TableSchema) -> int | None:
         """End of the latest window written for a table (even if it held no rows)."""
         parts = self.parts(schema)
         return max(b for _, b, _ in parts) if parts else None

@@ -13,6 +13,7 @@ from typing import Union
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from mkt_pipeline.keyed_random import uuid_strings
 
@@ -315,3 +316,12 @@ def concat_batches(batches: list[TableBatch]) -> TableBatch:
         else:
             columns[col.name] = np.concatenate(parts)
     return TableBatch(schema, columns)
+
+
+def book_from_arrow(array: pa.Array | pa.ChunkedArray) -> BookColumn:
+    """A ``list<list<double>>`` column (outer length 2) back into a ``BookColumn``."""
+    if isinstance(array, pa.ChunkedArray):
+        array = pa.concat_arrays(array.chunks) if array.num_chunks else pa.array([], type=pa.list_(pa.list_(pa.float64())))
+    inner = array.flatten()
+    lengths = pa.compute.list_value_length(inner).to_numpy(zero_copy_only=False)
+    return BookColumn(inner.flatten().to_numpy(zero_copy_only=False).astype(np.float64), lengths[0::2])

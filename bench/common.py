@@ -1,0 +1,52 @@
+"""Helpers shared by the benchmarks: timing an engine run in a fresh process and reporting peak memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from mkt_pipeline.tables import BookColumn, SymbolColumn, TableBatch, UuidColumn
+
+
+def batch_nbytes(batch: TableBatch) -> int:
+    """Bytes of the generated column arrays (what a sink has to move)."""
+    total = 0
+    for col in batch.columns.values():
+        if isinstance(col, BookColumn):
+            total += col.values.nbytes + col.depth.nbytes
+        elif isinstance(col, SymbolColumn):
+            total += col.codes.nbytes
+        elif isinstance(col, UuidColumn):
+            total += col.hi.nbytes + col.lo.nbytes
+        else:
+            total += np.asarray(col).nbytes
+    return total
+
+
+def time_generation(engine, window) -> dict:
+    """Generate ``window`` once (after a short warm-up) and return rows, bytes and seconds of the first table."""
+    next(iter(engine.generate(type(window)(window.start_us - 5_000_000, window.start_us))))
+    rows = nbytes = 0
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    for batches in engine.generate(window):
+        rows += len(batches[0])
+        nbytes += batch_nbytes(batches[0])
+    return {
+        "rows": rows,
+        "bytes": nbytes,
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu_started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_isolated(module: str, *args: str) -> dict:
+    """Run ``python -m module --child args`` so peak memory is measured per case."""
+    out = subprocess.run([sys.executable, "-m", module, "--child", *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])

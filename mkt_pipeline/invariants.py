@@ -1,0 +1,187 @@
+"""Checks on stored FX rows, shared by the tests and the Dagster asset checks.
+
+They take ``pyarrow`` tables (what the Parquet sink reads back and what a QuestDB query returns
+once converted), so the same code verifies either sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from mkt_pipeline.tables import book_from_arrow
+
+
+@dataclass
+class CheckResult:
+    name: str
+    checked: int
+    violations: int
+    example: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
+
+    def __str__(self) -> str:
+        status = "ok" if self.passed else f"{self.violations} violations, e.g. {self.example}"
+        return f"{self.name}: {self.checked} checked, {status}"
+
+
+def timestamps_ns(table: pa.Table, column: str) -> np.ndarray:
+    """A timestamp column as int64 nanoseconds, whatever its stored unit."""
+    col = table.column(column)
+    unit = col.type.unit if pa.types.is_timestamp(col.type) else "us"
+    values = col.cast(pa.int64()).to_numpy()
+    return values * {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}[unit]
+
+
+def _strings(table: pa.Table, column: str) -> np.ndarray:
+    return np.asarray(table.column(column).cast(pa.string()).to_pylist(), dtype=object)
+
+
+def _example(mask: np.ndarray, describe) -> str:
+    hits = np.flatnonzero(mask)
+    return describe(int(hits[0])) if len(hits) else ""
+
+
+def no_crossed_books(md: pa.Table) -> CheckResult:
+    """Every stored quote has ask > bid (never locked or crossed) and best_* match the arrays."""
+    bid = md.column("best_bid").to_numpy()
+    ask = md.column("best_ask").to_numpy()
+    bids, asks = book_from_arrow(md.column("bids")), book_from_arrow(md.column("asks"))
+    bad = ~(ask > bid) | (bids.level(0) != bid) | (asks.level(0) != ask)
+    syms = _strings(md, "symbol")
+    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+
+
+def book_grid(md: pa.Table, pips_per_unit: dict[str, int]) -> CheckResult:
+    """Every level is a whole pip, one pip from the next, and every volume is positive."""
+    syms = _strings(md, "symbol")
+    ppu = np.array([pips_per_unit[s] for s in syms], dtype=np.float64)
+    bad = np.zeros(len(syms), dtype=bool)
+    for column, direction in (("bids", -1), ("asks", 1)):
+        book = book_from_arrow(md.column(column))
+        row = np.repeat(np.arange(len(book)), 2 * book.depth)
+        within = np.arange(len(book.values)) - np.repeat(book.offsets[:-1], 2 * book.depth)
+        is_price = within < np.repeat(book.depth, 2 * book.depth)
+        ticks = book.values[is_price] * ppu[row[is_price]]
+        whole = np.abs(ticks - np.rint(ticks)) < 1e-6
+        level = within[is_price]
+        touch = np.rint(book.values[book.offsets[:-1]] * ppu)
+        on_grid = np.rint(ticks) == touch[row[is_price]] + direction * level
+        bad |= np.bincount(row[is_price], weights=~(whole & on_grid), minlength=len(book)) > 0
+        bad |= np.bincount(row[~is_price], weights=book.values[~is_price] <= 0, minlength=len(book)) > 0
+    return CheckResult("whole-pip contiguous book grid", len(syms), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} row {i}"))
+
+
+def candle_continuity(table: pa.Table, ts_column: str, price_column: str) -> CheckResult:
+    """For each symbol, the last price of second N equals the first price of second N+1."""
+    ts = timestamps_ns(table, ts_column)
+    syms = _strings(table, "symbol")
+    price = table.column(price_column).to_numpy()
+    codes, sym_idx = np.unique(syms, return_inverse=True)
+    order = np.lexsort((ts, sym_idx))
+    sec = ts[order] // 1_000_000_000
+    sym = sym_idx[order]
+    p = price[order]
+    new_cell = np.r_[True, (sym[1:] != sym[:-1]) | (sec[1:] != sec[:-1])]
+    first = np.flatnonzero(new_cell)
+    last = np.r_[first[1:] - 1, len(p) - 1]
+    # consecutive cells of the same symbol in adjacent seconds
+    pair = (sym[first[1:]] == sym[first[:-1]]) & (sec[first[1:]] == sec[first[:-1]] + 1)
+    close, open_ = p[last[:-1]][pair], p[first[1:]][pair]
+    bad = close != open_
+    secs = sec[first[1:]][pair]
+    names = codes[sym[first[1:]][pair]]
+    return CheckResult(
+        f"close(N) == open(N+1) on {price_column}", int(pair.sum()), int(bad.sum()), _example(bad, lambda i: f"{names[i]} second {secs[i]}: {close[i]} != {open_[i]}")
+    )
+
+
+def _in_force(trade_sym: np.ndarray, trade_ns: np.ndarray, quote_sym: np.ndarray, quote_ns: np.ndarray) -> np.ndarray:
+    """Index of the latest quote of the same symbol at or before each trade (-1 if none)."""
+    codes = {s: i for i, s in enumerate(np.unique(np.concatenate([quote_sym, trade_sym])))}
+    qs = np.array([codes[s] for s in quote_sym], dtype=np.int64)
+    ts_ = np.array([codes[s] for s in trade_sym], dtype=np.int64)
+    order = np.lexsort((quote_ns, qs))
+    span = np.int64(1) << np.int64(62 - 8)  # symbol code in the high bits of a sortable key
+    base = int(quote_ns.min()) if len(quote_ns) else 0
+    qkey = qs[order] * span + (quote_ns[order] - base)
+    tkey = ts_ * span + (trade_ns - base)
+    pos = np.searchsorted(qkey, tkey, side="right") - 1
+    ok = (pos >= 0) & (qs[order][np.maximum(pos, 0)] == ts_)
+    return np.where(ok, order[np.maximum(pos, 0)], -1)
+
+
+def trades_after_quotes(trades: pa.Table, quotes: pa.Table, quotes_ts_column: str = "timestamp", min_gap_ns: int = 1_000) -> CheckResult:
+    """Every trade is at least ``min_gap_ns`` after the latest quote of its symbol (ASOF joins find it)."""
+    tns = timestamps_ns(trades, "timestamp")
+    qns = timestamps_ns(quotes, quotes_ts_column)
+    tsym = _strings(trades, "symbol")
+    idx = _in_force(tsym, tns, _strings(quotes, "symbol"), qns)
+    gap = np.where(idx >= 0, tns - qns[np.maximum(idx, 0)], -1)
+    bad = gap < min_gap_ns
+    return CheckResult("trades >= 1 µs after the latest quote", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} trade {tns[i]} gap {gap[i]} ns"))
+
+
+def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
+    """Each fill prints at a level of the stored book in force, on the side it takes or rests on,
+    and the fills of an order at one level never exceed that level's displayed volume."""
+    tns = timestamps_ns(trades, "timestamp")
+    tsym = _strings(trades, "symbol")
+    idx = _in_force(tsym, tns, _strings(md, "symbol"), timestamps_ns(md, "timestamp"))
+    buy = _strings(trades, "side") == "buy"
+    passive = trades.column("passive").to_numpy(zero_copy_only=False).astype(bool)
+    price = trades.column("price").to_numpy()
+    qty = trades.column("quantity").to_numpy()
+    order_ids = _strings(trades, "order_id")
+    bids, asks = book_from_arrow(md.column("bids")), book_from_arrow(md.column("asks"))
+    on_ask = buy ^ passive
+    bad = idx < 0
+    level_of = np.full(len(tns), -1)
+    for i in np.flatnonzero(~bad):
+        book = (asks if on_ask[i] else bids).row(int(idx[i]))
+        hit = np.flatnonzero(np.abs(book[0] - price[i]) < 1e-9)
+        if len(hit) == 0 or qty[i] > book[1][hit[0]] or qty[i] <= 0:
+            bad[i] = True
+        else:
+            level_of[i] = hit[0]
+    # fills of one order at one level share that level's volume
+    for (oid, lvl), rows in _group_rows(order_ids, level_of).items():
+        if lvl >= 0 and len(rows) > 1:
+            book = (asks if on_ask[rows[0]] else bids).row(int(idx[rows[0]]))
+            if qty[rows].sum() > book[1][lvl]:
+                bad[rows] = True
+    return CheckResult("fills executable against the stored book", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} {price[i]} x {qty[i]}"))
+
+
+def _group_rows(*keys: np.ndarray) -> dict[tuple, np.ndarray]:
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(*keys)):
+        groups.setdefault(key, []).append(i)
+    return {k: np.array(v) for k, v in groups.items()}
+
+
+def order_consistency(trades: pa.Table) -> CheckResult:
+    """Fills of one order share symbol, ECN, counterparty, side and passivity, and walk away from the touch in time."""
+    cols = {c: _strings(trades, c) for c in ("order_id", "symbol", "ecn", "counterparty", "side")}
+    passive = trades.column("passive").to_numpy(zero_copy_only=False)
+    tns = timestamps_ns(trades, "timestamp")
+    price = trades.column("price").to_numpy()
+    bad_orders = 0
+    groups = _group_rows(cols["order_id"])
+    example = ""
+    for oid, rows in groups.items():
+        rows = rows[np.argsort(tns[rows], kind="stable")]
+        same = all(len(set(cols[c][rows])) == 1 for c in ("symbol", "ecn", "counterparty", "side")) and len(set(passive[rows])) == 1
+        steps = np.diff(price[rows])
+        buy_aggr = cols["side"][rows[0]] == "buy" and not passive[rows[0]]
+        sell_aggr = cols["side"][rows[0]] == "sell" and not passive[rows[0]]
+        walks = (not buy_aggr or np.all(steps > 0)) and (not sell_aggr or np.all(steps < 0)) and (not passive[rows[0]] or np.all(steps == 0))
+        if not (same and walks and len(set(tns[rows])) == len(rows)):
+            bad_orders += 1
+            example = example or str(oid)
+    return CheckResult("fills of an order consistent and time-ordered by level", len(groups), bad_orders, example)

@@ -1,0 +1,36 @@
+"""Shared fixtures: light-rate configurations and offline reference prices (tests never use the network)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MKT_OFFLINE", "1")
+
+from mkt_pipeline import fx_universe  # noqa: E402
+from mkt_pipeline.fx_engine import FxConfig  # noqa: E402
+from mkt_pipeline.reference_prices import fallback_reference_prices, reference_days  # noqa: E402
+from mkt_pipeline.timeline import Window  # noqa: E402
+
+# The seed's local-development rates, with 10-level books.
+LIGHT_FX = FxConfig(
+    market_data_min_eps=110,
+    market_data_max_eps=150,
+    core_min_eps=70,
+    core_max_eps=100,
+    orders_min_per_sec=5,
+    orders_max_per_sec=30,
+    min_levels=10,
+    max_levels=10,
+)
+
+
+def fx_references(window: Window):
+    days = window.days()
+    return fallback_reference_prices(fx_universe.SYMBOLS, fx_universe.FALLBACK_LEVELS, reference_days(days[0], days[-1]))
+
+
+@pytest.fixture
+def light_fx() -> FxConfig:
+    return LIGHT_FX
