@@ -1,27 +1,53 @@
-"""``mkt-pipeline fx|equities [flags]``: the seed scripts' command line over the shared engine and sinks."""
+"""``mkt-pipeline fx|equities [flags]``: the seed scripts' command line over the shared engine and sinks.
+
+Every flag takes its value from the command line, else ``MKT_<MARKET>_<FLAG>`` (or the SPEC §3.2
+global such as ``MKT_SEED``), else the seed script's default. Everything is validated before a
+sink is opened, so invalid input exits with status 2, one line naming the flag and the rule, and
+nothing written.
+
+Two modes drive the same engine: ``faster-than-life`` (chunks of a planned window, optionally on
+several worker processes that each take whole chunks) and ``real-time`` (``realtime.pace_window``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
 
 from mkt_pipeline.engine import ConfigError
 from mkt_pipeline.settings import (
     EQUITIES_GENERATION_FLAGS,
+    EQUITIES_SINK_FLAGS,
     FX_GENERATION_FLAGS,
+    GLOBAL_ENV,
+    QUESTDB_ENV,
     RUN_FLAGS,
     SINK_FLAGS,
     Flag,
     convert,
     env_default,
     env_name,
+    env_source,
 )
-from mkt_pipeline.timeline import US_PER_S, Window, format_us
+from mkt_pipeline.sinks import WriteStats
+from mkt_pipeline.tables import TIMESTAMP_NS
+from mkt_pipeline.timeline import NS_PER_US, US_PER_S, Window, format_us
 
 MARKETS = ("fx", "equities")
+PROGRESS_INTERVAL_S = 2.0  # a progress line at least this often
+EXIT_INVALID = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
 
 
 def generation_flags(market: str) -> tuple[Flag, ...]:
@@ -29,24 +55,40 @@ def generation_flags(market: str) -> tuple[Flag, ...]:
 
 
 def market_flags(market: str) -> tuple[Flag, ...]:
-    extra = (Flag("prefix", SINK_FLAGS[2].parse, "", "Prefix prepended to every table and view name (dashboards use eq_)."),) if market == "equities" else ()
+    extra = EQUITIES_SINK_FLAGS if market == "equities" else ()
     return generation_flags(market) + RUN_FLAGS + SINK_FLAGS + extra
 
 
+def _env_help(market: str, flag: Flag) -> str:
+    names = [env_name(market, flag.name)] + [v for v in (GLOBAL_ENV.get(flag.name), QUESTDB_ENV.get(flag.name)) if v]
+    return " or ".join(names)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mkt-pipeline", description="Synthetic FX and equities market data for QuestDB.")
+    parser = argparse.ArgumentParser(
+        prog="mkt-pipeline",
+        description="Synthetic FX and U.S.-equities market data for QuestDB (or an embedded Parquet dataset).",
+        epilog="Run 'mkt-pipeline fx --help' or 'mkt-pipeline equities --help' for the flags of a market.",
+    )
     sub = parser.add_subparsers(dest="market", required=True, metavar="{fx,equities}")
     for market in MARKETS:
-        p = sub.add_parser(market, help=f"generate {market} data", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(
+            market,
+            help=f"generate {market} data",
+            description=f"Generate {market} data. Booleans accept true/false, 1/0, yes/no (a bare boolean flag means true). "
+            "Each flag defaults to its environment variable when set. Secrets are best given by --token_file or QUESTDB_* variables.",
+        )
         for flag in market_flags(market):
             choices = f" One of: {', '.join(flag.choices)}." if flag.choices else ""
-            default = None if flag.secret else flag.default
+            default = "" if flag.secret or flag.default in (None, "") else f" Default: {flag.default}."
+            extra = {"nargs": "?", "const": "true"} if flag.parse is bool else {}
             p.add_argument(
                 f"--{flag.name}",
                 dest=flag.name,
                 default=argparse.SUPPRESS,
                 metavar=flag.name.upper(),
-                help=f"{flag.help}{choices} Env: {env_name(market, flag.name)}." + ("" if default is None else f" (default: {default})"),
+                help=f"{flag.help}{choices}{default} Env: {_env_help(market, flag)}.".replace("%", "%%"),
+                **extra,
             )
     return parser
 
@@ -55,9 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
 class Options:
     market: str
     values: dict[str, Any]
-    given: set[str]
+    given: set[str] = field(default_factory=set)  # flags on the command line
+    explicit: set[str] = field(default_factory=set)  # flags on the command line or set by an env variable
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
         try:
             return self.values[name]
         except KeyError:
@@ -65,45 +110,128 @@ class Options:
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
-    """Parse flags; each value comes from the command line, else ``MKT_<MARKET>_<FLAG>``, else the default."""
+    """Parse flags; each value comes from the command line, else its env variable, else the default."""
     ns = vars(build_parser().parse_args(argv))
     market = ns.pop("market")
-    values = {}
+    values, explicit = {}, set(ns)
     for flag in market_flags(market):
-        values[flag.name] = convert(flag, ns[flag.name]) if flag.name in ns else env_default(market, flag)
-    return Options(market, values, set(ns))
+        if flag.name in ns:
+            values[flag.name] = convert(flag, ns[flag.name])
+        else:
+            values[flag.name] = env_default(market, flag)
+            if env_source(market, flag.name):
+                explicit.add(flag.name)
+    return Options(market, values, set(ns), explicit)
+
+
+# --------------------------------------------------------------------------------------------
+# validation
+
+
+def engine_config(opts: Options):
+    """The market's validated engine configuration (raises ConfigError naming the flag)."""
+    if opts.market == "fx":
+        from mkt_pipeline.fx_engine import FxConfig as Config
+    else:
+        from mkt_pipeline.equities_engine import EquitiesConfig as Config
+    return Config(**{f.name: opts.values[f.name] for f in generation_flags(opts.market)}).validate()
 
 
 def validate(opts: Options) -> None:
-    """Cross-flag rules, checked before anything is generated or written."""
+    """Every rule of the command line, checked before anything is generated or written."""
     if opts.mode is None:
         raise ConfigError("--mode is required (real-time or faster-than-life)")
-    if opts.mode == "real-time":
-        raise ConfigError("--mode real-time: not available yet in this build; use faster-than-life")
+    engine_config(opts)
     for flag in ("chunk_seconds", "processes", "total_market_data_events", "yahoo_refresh_secs"):
         if getattr(opts, flag) <= 0:
             raise ConfigError(f"--{flag} must be > 0 (got {getattr(opts, flag)})")
+    if opts.seed < 0:
+        raise ConfigError(f"--seed must be >= 0 (got {opts.seed})")
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
         raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
+    if opts.mode == "real-time":
+        if opts.start_ts is not None:
+            raise ConfigError("--start_ts is not allowed with --mode real-time (it always starts from now)")
+        if opts.processes > 1:
+            raise ConfigError(f"--processes must be 1 with --mode real-time (got {opts.processes})")
+        if opts.incremental:
+            raise ConfigError("--incremental is for faster-than-life; real-time always continues after stored data")
+    if opts.incremental and opts.overwrite:
+        raise ConfigError("--incremental continues after stored rows and --overwrite regenerates them: use one of them")
+    if opts.sink == "questdb":
+        _validate_questdb(opts)
 
 
-def make_engine(opts: Options, references=None):
-    """The market's engine for these options (references loaded for ``window`` when not given)."""
+def _validate_questdb(opts: Options) -> None:
+    if opts.protocol in ("tcp", "tcps"):
+        have = {f: bool(opts.values.get(f) or os.environ.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
+        have["token"] = have["token"] or bool(opts.token_file)
+        if any(have.values()) and not all(have.values()):
+            missing = ", ".join(f"--{f}" for f, ok in have.items() if not ok)
+            raise ConfigError(f"--protocol {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})")
+    questdb_settings(opts)  # ports, TLS CA file, token file: the sink's own checks, as ConfigError
+
+
+def questdb_settings(opts: Options):
+    from mkt_pipeline.questdb_sink import QuestDBSettings
+
+    return QuestDBSettings.from_cli(opts.values)
+
+
+# --------------------------------------------------------------------------------------------
+# secrets
+
+
+def secret_warnings(opts: Options) -> list[str]:
+    """One warning per secret given on the command line (visible in the process list and history)."""
+    return [
+        f"mkt-pipeline: warning: --{f.name} on the command line is visible to other users (ps, shell history); "
+        f"prefer --token_file or {QUESTDB_ENV.get(f.name, env_name(opts.market, f.name))}"
+        for f in market_flags(opts.market)
+        if f.secret and f.name in opts.given
+    ]
+
+
+def secret_values(opts: Options | None) -> list[str]:
+    """Secret values in play (flags, QUESTDB_* variables, the token file), for scrubbing messages."""
+    found = [os.environ.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
+    if opts is not None:
+        defaults = {f.name: f.default for f in market_flags(opts.market)}
+        found += [str(opts.values.get(f) or "") for f in ("password", "token", "token_x", "token_y") if opts.values.get(f) != defaults[f]]
+        if opts.values.get("token_file"):
+            with contextlib.suppress(OSError):
+                with open(opts.token_file, encoding="utf-8") as fh:
+                    found.append(fh.read().strip())
+    # the well-known default password is no secret, and short values would mangle ordinary words
+    return sorted({s for s in found if len(s) >= 4 and s != "quest"}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, "***")
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# engine, references, sink
+
+
+def make_engine(opts: Options, references):
+    """The market's engine for these options and reference prices."""
+    config = engine_config(opts)
     if opts.market == "fx":
-        from mkt_pipeline.fx_engine import FxConfig, FxEngine
+        from mkt_pipeline.fx_engine import FxEngine
 
-        config = FxConfig(**{f.name: opts.values[f.name] for f in FX_GENERATION_FLAGS}).validate()
         return FxEngine(config, references)
-    from mkt_pipeline.equities_engine import EquitiesConfig, EquitiesEngine
+    from mkt_pipeline.equities_engine import EquitiesEngine
 
-    config = EquitiesConfig(**{f.name: opts.values[f.name] for f in EQUITIES_GENERATION_FLAGS}).validate()
     return EquitiesEngine(config, references)
 
 
-def load_references(market: str, window: Window):
+def load_references(market: str, window: Window, offline: bool | None = None):
     from mkt_pipeline.markets import market_references
 
-    return market_references(market, window)
+    return market_references(market, window, offline)
 
 
 def make_sink(opts: Options):
@@ -112,27 +240,124 @@ def make_sink(opts: Options):
     naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
     if opts.sink == "parquet":
         return ParquetSink(opts.parquet_dir, naming)
-    from mkt_pipeline.questdb_sink import QuestDBSink, QuestDBSettings
+    from mkt_pipeline.questdb_sink import QuestDBSink
 
-    return QuestDBSink(QuestDBSettings.from_cli(opts.values), naming)
+    return QuestDBSink(questdb_settings(opts), naming)
 
 
-def plan_window(opts: Options, engine, sink) -> Window | None:
-    """The window to generate: start (resumed past stored rows unless --overwrite), end by time or count."""
-    now_s = int(time.time())
-    start_us = opts.start_ts if opts.start_ts is not None else now_s * US_PER_S
+def stored_resume_us(engine, sink) -> int | None:
+    """First microsecond after the latest stored row of any of the market's tables."""
+    return max((t for t in (sink.resume_after_us(s) for s in engine.schemas) if t is not None), default=None)
+
+
+class ObservedSink:
+    """A sink wrapper reporting ``(rows, µs of the window covered)`` for every batch written."""
+
+    def __init__(self, sink, report: Callable[[int, int], None]):
+        self.sink = sink
+        self.naming = sink.naming
+        self.report = report
+
+    @contextmanager
+    def window(self, window: Window) -> Iterator["_ObservedWriter"]:
+        with self.sink.window(window) as inner:
+            writer = _ObservedWriter(inner, window, self.report)
+            yield writer
+        self.report(0, window.end_us - writer.covered_until_us)
+
+
+class _ObservedWriter:
+    def __init__(self, inner, window: Window, report: Callable[[int, int], None]):
+        self.inner = inner
+        self.report = report
+        self.covered_until_us = window.start_us
+
+    def write(self, batch) -> None:
+        self.inner.write(batch)
+        if not len(batch):
+            return
+        last = int(batch.timestamps.max())
+        last_us = last // NS_PER_US if batch.schema.timestamp_kind == TIMESTAMP_NS else last
+        covered = max(self.covered_until_us, last_us + 1)
+        self.report(len(batch), covered - self.covered_until_us)
+        self.covered_until_us = covered
+
+
+# --------------------------------------------------------------------------------------------
+# progress
+
+
+class Progress:
+    """Rows and share of the window written so far; a ticker thread prints a line every interval."""
+
+    def __init__(self, label: str, window: Window, interval_s: float | None = None, out=None, clock=time.monotonic):
+        self.label = label
+        self.window = window
+        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
+        self.out = out or sys.stderr
+        self.clock = clock
+        self.started = clock()
+        self.rows = 0
+        self.covered_us = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, rows: int, covered_us: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.covered_us += covered_us
+
+    def line(self) -> str:
+        with self._lock:
+            rows, covered = self.rows, self.covered_us
+        elapsed = max(self.clock() - self.started, 1e-9)
+        total = self.window.end_us - self.window.start_us
+        done = min(1.0, covered / total)
+        eta = f"{elapsed * (1 - done) / done:,.0f}s" if done > 0 else "?"
+        return f"{self.label}: rows {rows:,}  {rows / elapsed:,.0f} rows/s  {done:6.1%} of {self.window}  ETA {eta}"
+
+    def print(self) -> None:
+        print(self.line(), file=self.out, flush=True)
+
+    def __enter__(self) -> "Progress":
+        def tick():
+            while not self._stop.wait(self.interval_s):
+                self.print()
+
+        self._thread = threading.Thread(target=tick, name="mkt-progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.print()
+
+
+# --------------------------------------------------------------------------------------------
+# faster-than-life
+
+
+def plan_window(opts: Options, engine, sink, now_us: int | None = None) -> Window | None:
+    """The window to generate: start (resumed past stored rows unless --overwrite), end by time or count.
+
+    Without --start_ts the run starts now, or where the stored data ends with --incremental.
+    """
+    now_us = int(time.time()) * US_PER_S if now_us is None else now_us
+    start_us = opts.start_ts if opts.start_ts is not None else now_us
     if not opts.overwrite:
-        stored = max((t for t in (sink.resume_after_us(s) for s in engine.schemas) if t is not None), default=None)
-        if stored is not None and stored > start_us:
+        stored = stored_resume_us(engine, sink)
+        if stored is not None and (stored > start_us or (opts.incremental and opts.start_ts is None)):
             start_us = stored
             print(f"resuming after the latest stored row: start {format_us(start_us)}", file=sys.stderr)
     end_us = opts.end_ts
     if end_us is not None and end_us <= start_us:
         return None
     # stop at the end of the second in which the requested number of market_data rows is reached
-    first = start_us // US_PER_S
     limit_s = None if end_us is None else -(-end_us // US_PER_S)
-    total, s = 0, first
+    total, s = 0, start_us // US_PER_S
     while total < opts.total_market_data_events and (limit_s is None or s < limit_s):
         total += engine.planned_counts(s, s + 1)["market_data"]
         s += 1
@@ -140,49 +365,268 @@ def plan_window(opts: Options, engine, sink) -> Window | None:
     return Window(start_us, count_end if end_us is None else min(end_us, count_end))
 
 
-def run(opts: Options) -> int:
+def _chunks(window: Window, chunk_seconds: int) -> list[Window]:
+    return list(window.split(chunk_seconds))
+
+
+def run_faster(opts: Options) -> int:
     from mkt_pipeline.ingest import run_window
 
-    validate(opts)
     start_us = opts.start_ts if opts.start_ts is not None else int(time.time()) * US_PER_S
-    # every second holds at least market_data_min_eps rows, which bounds how far the count can reach
-    bound_us = start_us + (-(-opts.total_market_data_events // opts.market_data_min_eps) + 1) * US_PER_S
-    references = load_references(opts.market, Window(start_us, bound_us if opts.end_ts is None else min(bound_us, max(opts.end_ts, start_us + 1))))
-    engine = make_engine(opts, references)
+    # planning only needs counts, which do not depend on references: use the offline table
+    planner = make_engine(opts, load_references(opts.market, Window(start_us, start_us + 1), offline=True))
     sink = make_sink(opts)
     with sink:
-        sink.prepare(engine.schemas)
-        window = plan_window(opts, engine, sink)
+        sink.prepare(planner.schemas)
+        window = plan_window(opts, planner, sink)
         if window is None:
             print("nothing to do: the requested window is already stored (use --overwrite true to regenerate it)")
             return 0
-        print(f"{opts.market}: generating {window} (seed {opts.seed}, references: {references.source}) into {opts.sink}", file=sys.stderr)
-
-        def progress(result, chunk):
-            done = (chunk.end_us - window.start_us) / (window.end_us - window.start_us)
-            eta = result.elapsed_s * (1 - done) / done if done > 0 else 0.0
-            print(
-                f"  {format_us(chunk.end_us)}  rows {result.total_rows:,}  {result.rows_per_second:,.0f} rows/s  {done:5.1%}  ETA {eta:,.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        result = run_window(engine, sink, window, chunk_seconds=opts.chunk_seconds, progress=progress)
-    print(f"{opts.market}: wrote {result.total_rows:,} rows in {result.elapsed_s:.1f}s ({result.rows_per_second:,.0f} rows/s)")
-    for table, rows in sorted(result.stats.rows.items()):
+        references = load_references(opts.market, window)
+        engine = make_engine(opts, references)
+        workers = min(opts.processes, len(_chunks(window, opts.chunk_seconds)))
+        print(
+            f"{opts.market}: generating {window} (seed {opts.seed}, references: {references.source}, "
+            f"{workers} process{'es' if workers > 1 else ''}) into {opts.sink}",
+            file=sys.stderr,
+        )
+        started = time.perf_counter()
+        with Progress(opts.market, window) as progress:
+            if workers == 1:
+                stats = run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=opts.chunk_seconds).stats
+            else:
+                if opts.overwrite and opts.sink == "parquet":
+                    _preclear_parquet(engine, sink, window, opts.chunk_seconds)
+                stats = run_parallel(opts, references, window, workers, progress)
+        elapsed = time.perf_counter() - started
+    total = sum(stats.rows.values())
+    print(f"{opts.market}: wrote {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
+    for table, rows in sorted(stats.rows.items()):
         print(f"  {table:<28} {rows:>12,}")
     if opts.sink == "parquet":
         print(f"  dataset: {opts.parquet_dir}")
     return 0
 
 
+def _preclear_parquet(engine, sink, window: Window, chunk_seconds: int) -> None:
+    """Replace stored parts over ``window`` by empty parts cut exactly like the chunks.
+
+    Parquet parts straddling a window are trimmed by whoever writes it; trimming the same old part
+    from two workers at once would race, so the parent trims first and workers then only replace
+    whole parts of their own chunks.
+    """
+    import numpy as np
+
+    empty = [b.take(np.arange(0)) for b in engine.generate_seconds(window.first_second, window.first_second + 1)]
+    for chunk in _chunks(window, chunk_seconds):
+        with sink.window(chunk) as writer:
+            for batch in empty:
+                writer.write(batch)
+
+
+def run_parallel(opts: Options, references, window: Window, workers: int, progress: Progress) -> WriteStats:
+    """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
+    ctx = mp.get_context("spawn")  # no inherited threads or connections
+    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    for chunk in _chunks(window, opts.chunk_seconds):
+        tasks.put((chunk.start_us, chunk.end_us))
+    for _ in range(workers):
+        tasks.put(None)
+    spec = {"market": opts.market, "values": dict(opts.values), "references": references.to_json()}
+    procs = [ctx.Process(target=_worker, args=(i, spec, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
+    for p in procs:
+        p.start()
+    stats, running, error = WriteStats(), set(range(workers)), None
+    try:
+        while running:
+            try:
+                kind, worker, *payload = events.get(timeout=0.5)
+            except queue.Empty:
+                dead = [i for i in running if procs[i].exitcode is not None]
+                if dead:
+                    # a worker may have queued its last events just before exiting: look again first
+                    time.sleep(0.2)
+                    if events.empty():
+                        error = error or f"worker {dead[0]} exited with status {procs[dead[0]].exitcode}"
+                        running -= set(dead)
+                continue
+            if kind == "rows":
+                progress.add(*payload)
+            elif kind == "chunk":
+                chunk_stats = WriteStats()
+                chunk_stats.rows.update(payload[0])
+                stats.add(chunk_stats)
+            elif kind == "error":
+                error = error or payload[0]
+                stop.set()
+            elif kind == "done":
+                running.discard(worker)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    if error:
+        raise RuntimeError(error)
+    return stats
+
+
+def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
+    """One worker process: its own engine and sink; takes chunks until none are left or told to stop."""
+    from mkt_pipeline.ingest import run_window
+    from mkt_pipeline.reference_prices import ReferencePrices
+
+    opts = Options(spec["market"], spec["values"])
+    try:
+        engine = make_engine(opts, ReferencePrices.from_json(spec["references"]))
+        with make_sink(opts) as sink:
+            sink.prepare(engine.schemas)
+            observed = ObservedSink(sink, lambda rows, us: events.put(("rows", worker, rows, us)))
+            while not stop.is_set():
+                item = tasks.get()
+                if item is None:
+                    break
+                chunk = Window(*item)
+                result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds)
+                events.put(("chunk", worker, dict(result.stats.rows)))
+    except KeyboardInterrupt:
+        pass
+    except BaseException as exc:
+        events.put(("error", worker, scrub(_one_line(exc), secret_values(opts))))
+    finally:
+        events.put(("done", worker))
+
+
+# --------------------------------------------------------------------------------------------
+# real-time
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (a second signal interrupts at once); handlers restored on exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print(f"mkt-pipeline: {signal.Signals(signum).name}: finishing the completed seconds, then exiting", file=sys.stderr, flush=True)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
+    from mkt_pipeline.realtime import LOOKAHEAD_S, OPEN_END_US, ReferenceRefresher, live_reference_window, pace_window
+
+    stop = stop or threading.Event()
+    references = load_references(opts.market, live_reference_window(time.time()))
+    engine = make_engine(opts, references)
+    lookahead = LOOKAHEAD_S[opts.market]
+    # the row limit applies only when asked for: a live stream otherwise runs until stopped
+    limit = opts.total_market_data_events if "total_market_data_events" in opts.explicit else None
+    sink = make_sink(opts)
+    with sink, stop_on_signals(stop):
+        sink.prepare(engine.schemas)
+        start_us = int(time.time()) * US_PER_S
+        stored = stored_resume_us(engine, sink)
+        if stored is not None and stored > start_us:
+            # never write behind stored rows: start after them (waiting if they lie ahead of the clock)
+            start_us = stored
+            print(f"resuming after the latest stored row: start {format_us(start_us)}", file=sys.stderr)
+        end_us = OPEN_END_US if opts.end_ts is None else opts.end_ts
+        if end_us <= start_us:
+            print("nothing to do: --end_ts is not after the current time and stored data")
+            return 0
+        window = Window(start_us, end_us)
+        print(
+            f"{opts.market}: real-time from {format_us(start_us)}"
+            + ("" if opts.end_ts is None else f" to {format_us(end_us)}")
+            + ("" if limit is None else f", until {limit:,} market_data rows")
+            + f" (seed {opts.seed}, references: {references.source}, lookahead {lookahead:g}s) into {opts.sink}; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
+        refresher = ReferenceRefresher(
+            lambda: load_references(opts.market, live_reference_window(time.time())),
+            lambda refs: make_engine(opts, refs),
+            opts.yahoo_refresh_secs,
+        ).start()
+        last_line = [time.monotonic()]
+
+        def status(chunk: Window, result, now: float) -> None:
+            if time.monotonic() - last_line[0] >= PROGRESS_INTERVAL_S:
+                last_line[0] = time.monotonic()
+                lead = result.written_until_us / US_PER_S - now
+                print(
+                    f"{opts.market} live: up to {format_us(result.written_until_us)} ({lead:+.1f}s vs clock)  rows {result.total_rows:,}  "
+                    f"catch-up commits {result.catch_up_commits}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        try:
+            result = pace_window(
+                engine,
+                sink,
+                window,
+                lookahead_s=lookahead,
+                stop_event=stop,
+                max_market_data_rows=limit,
+                on_commit=status,
+                update_engine=refresher.engine_update,
+            )
+        finally:
+            refresher.stop()
+    why = "stopped" if result.stopped else "row limit reached" if result.limit_reached else "end reached"
+    print(f"{opts.market}: {why}; wrote {result.total_rows:,} rows up to {format_us(result.written_until_us)}")
+    for table, rows in sorted(result.stats.rows.items()):
+        print(f"  {table:<28} {rows:>12,}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def run(opts: Options) -> int:
+    validate(opts)
+    for warning in secret_warnings(opts):
+        print(warning, file=sys.stderr)
+    return run_realtime(opts) if opts.mode == "real-time" else run_faster(opts)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    opts = None
     try:
         opts = parse_options(argv)
         return run(opts)
     except ConfigError as exc:
-        print(f"mkt-pipeline: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"mkt-pipeline: error: {scrub(_one_line(exc), secret_values(opts))}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        print("mkt-pipeline: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # one scrubbed line instead of a traceback that could carry a secret
+        print(f"mkt-pipeline: error: {scrub(_one_line(exc), secret_values(opts))}", file=sys.stderr)
+        if os.environ.get("MKT_DEBUG"):
+            raise
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

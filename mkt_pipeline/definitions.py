@@ -1,7 +1,20 @@
-"""The Dagster code location: one explicit Definitions object."""
-
-from __future__ import annotations
+"""The Dagster code location: one explicit Definitions object (SPEC §3.3)."""
 
 import dagster as dg
 
-defs = dg.Definitions()
+from mkt_pipeline.assets_equities import equities_assets
+from mkt_pipeline.assets_fx import fx_assets
+from mkt_pipeline.checks import equities_partition_checks, fx_partition_checks
+from mkt_pipeline.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job
+from mkt_pipeline.schedules import equities_hourly_schedule, fx_hourly_schedule
+from mkt_pipeline.sensors import equities_live_sensor, fx_live_sensor
+from mkt_pipeline.sink_resource import MarketSinkResource
+
+defs = dg.Definitions(
+    assets=[*fx_assets, *equities_assets],
+    asset_checks=[fx_partition_checks, equities_partition_checks],
+    jobs=[fx_hourly_job, equities_hourly_job, fx_live_job, equities_live_job],
+    schedules=[fx_hourly_schedule, equities_hourly_schedule],
+    sensors=[fx_live_sensor, equities_live_sensor],
+    resources={"sink": MarketSinkResource.from_env()},
+)

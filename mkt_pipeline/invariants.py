@@ -1,4 +1,4 @@
-"""Checks on stored FX rows, shared by the tests and the Dagster asset checks.
+"""Checks on stored rows of both markets, shared by the tests and the Dagster asset checks.
 
 They take ``pyarrow`` tables (what the Parquet sink reads back and what a QuestDB query returns
 once converted), so the same code verifies either sink.
@@ -7,6 +7,7 @@ once converted), so the same code verifies either sink.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -40,6 +41,14 @@ def timestamps_ns(table: pa.Table, column: str) -> np.ndarray:
 
 def _strings(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(table.column(column).cast(pa.string()).to_pylist(), dtype=object)
+
+
+def _keys(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """One string per row identifying its instrument (e.g. symbol, or symbol/venue)."""
+    if len(columns) == 1:
+        return _strings(table, columns[0])
+    parts = [_strings(table, c) for c in columns]
+    return np.asarray(["/".join(map(str, row)) for row in zip(*parts)], dtype=object)
 
 
 def _example(mask: np.ndarray, describe) -> str:
@@ -77,21 +86,26 @@ def book_grid(md: pa.Table, pips_per_unit: dict[str, int]) -> CheckResult:
     return CheckResult("whole-pip contiguous book grid", len(syms), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} row {i}"))
 
 
-def candle_continuity(table: pa.Table, ts_column: str, price_column: str) -> CheckResult:
-    """For each symbol, the last price of second N equals the first price of second N+1."""
+def candle_continuity(table: pa.Table, ts_column: str, price_column: str, keys: Sequence[str] = ("symbol",), min_rows: int = 1) -> CheckResult:
+    """For each instrument, the last price of second N equals the first price of second N+1.
+
+    Only pairs of adjacent seconds that both hold at least ``min_rows`` rows of the instrument
+    are compared (equities venues join their candles when both seconds hold two quotes).
+    """
     ts = timestamps_ns(table, ts_column)
-    syms = _strings(table, "symbol")
-    price = table.column(price_column).to_numpy()
-    codes, sym_idx = np.unique(syms, return_inverse=True)
+    syms = _keys(table, keys)
+    price = table.column(price_column).to_numpy(zero_copy_only=False)
+    codes, sym_idx = np.unique(syms, return_inverse=True) if len(syms) else (np.array([], dtype=object), np.array([], dtype=np.int64))
     order = np.lexsort((ts, sym_idx))
     sec = ts[order] // 1_000_000_000
     sym = sym_idx[order]
     p = price[order]
-    new_cell = np.r_[True, (sym[1:] != sym[:-1]) | (sec[1:] != sec[:-1])]
+    new_cell = np.r_[True, (sym[1:] != sym[:-1]) | (sec[1:] != sec[:-1])] if len(p) else np.array([], dtype=bool)
     first = np.flatnonzero(new_cell)
-    last = np.r_[first[1:] - 1, len(p) - 1]
-    # consecutive cells of the same symbol in adjacent seconds
-    pair = (sym[first[1:]] == sym[first[:-1]]) & (sec[first[1:]] == sec[first[:-1]] + 1)
+    last = np.r_[first[1:] - 1, len(p) - 1] if len(first) else first
+    size = last - first + 1
+    # consecutive cells of the same instrument in adjacent seconds, both dense enough
+    pair = (sym[first[1:]] == sym[first[:-1]]) & (sec[first[1:]] == sec[first[:-1]] + 1) & (size[1:] >= min_rows) & (size[:-1] >= min_rows)
     close, open_ = p[last[:-1]][pair], p[first[1:]][pair]
     bad = close != open_
     secs = sec[first[1:]][pair]
@@ -116,15 +130,31 @@ def _in_force(trade_sym: np.ndarray, trade_ns: np.ndarray, quote_sym: np.ndarray
     return np.where(ok, order[np.maximum(pos, 0)], -1)
 
 
-def trades_after_quotes(trades: pa.Table, quotes: pa.Table, quotes_ts_column: str = "timestamp", min_gap_ns: int = 1_000) -> CheckResult:
-    """Every trade is at least ``min_gap_ns`` after the latest quote of its symbol (ASOF joins find it)."""
-    tns = timestamps_ns(trades, "timestamp")
+def trades_after_quotes(
+    trades: pa.Table,
+    quotes: pa.Table,
+    quotes_ts_column: str = "timestamp",
+    min_gap_ns: int = 1_000,
+    keys: Sequence[str] = ("symbol",),
+    trades_ts_column: str = "timestamp",
+    unmatched_before_ns: int | None = None,
+) -> CheckResult:
+    """Every trade is at least ``min_gap_ns`` after the latest quote of its instrument (ASOF joins find it).
+
+    A trade with no earlier quote at all before ``unmatched_before_ns`` is not counted: its quote in
+    force lies before the rows given (e.g. in an hour that was never stored).
+    """
+    tns = timestamps_ns(trades, trades_ts_column)
     qns = timestamps_ns(quotes, quotes_ts_column)
-    tsym = _strings(trades, "symbol")
-    idx = _in_force(tsym, tns, _strings(quotes, "symbol"), qns)
-    gap = np.where(idx >= 0, tns - qns[np.maximum(idx, 0)], -1)
+    tsym = _keys(trades, keys)
+    idx = _in_force(tsym, tns, _keys(quotes, keys), qns) if len(tns) else np.zeros(0, dtype=np.int64)
+    gap = np.where(idx >= 0, tns - qns[np.maximum(idx, 0)], -1) if len(qns) else np.full(len(tns), -1)
     bad = gap < min_gap_ns
-    return CheckResult("trades >= 1 µs after the latest quote", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} trade {tns[i]} gap {gap[i]} ns"))
+    if unmatched_before_ns is not None:
+        skip = (gap < 0) & (tns < unmatched_before_ns)
+        bad, tns, tsym, gap = bad[~skip], tns[~skip], tsym[~skip], gap[~skip]
+    unit = "µs" if min_gap_ns >= 1_000 else "ns"
+    return CheckResult(f"trades >= {min_gap_ns if unit == 'ns' else min_gap_ns // 1000} {unit} after the latest quote", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} trade {tns[i]} gap {gap[i]} ns"))
 
 
 def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
@@ -185,3 +215,66 @@ def order_consistency(trades: pa.Table) -> CheckResult:
             bad_orders += 1
             example = example or str(oid)
     return CheckResult("fills of an order consistent and time-ordered by level", len(groups), bad_orders, example)
+
+
+def top_of_book_consistent(md: pa.Table) -> CheckResult:
+    """FX rows read as top of book (best_bid, best_ask, bid_px1, ask_px1): ask > bid, best_* = level 1."""
+    bid, ask = md.column("best_bid").to_numpy(), md.column("best_ask").to_numpy()
+    bad = ~(ask > bid) | (md.column("bid_px1").to_numpy() != bid) | (md.column("ask_px1").to_numpy() != ask)
+    syms = _strings(md, "symbol")
+    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+
+
+def quotes_not_crossed(table: pa.Table, bid_column: str, ask_column: str) -> CheckResult:
+    """Every row has ask > bid."""
+    bid, ask = table.column(bid_column).to_numpy(), table.column(ask_column).to_numpy()
+    bad = ~(ask > bid)
+    syms = _strings(table, "symbol")
+    return CheckResult(f"{ask_column} > {bid_column}", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+
+
+def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checked_from: int = 0) -> CheckResult:
+    """Across venues, the best bid of the quotes in force stays below the best ask (never crossed or locked).
+
+    ``quotes`` holds (ts, symbol, venue, bid_px1, ask_px1) in any order. The NBBO is evaluated after
+    the last update of each instant; rows before index ``checked_from`` (quotes carried in from an
+    earlier slice) set the state but are not themselves counted.
+    """
+    ts = timestamps_ns(quotes, ts_column)
+    syms, venues = _strings(quotes, "symbol"), _strings(quotes, "venue")
+    bid, ask = quotes.column("bid_px1").to_numpy(zero_copy_only=False), quotes.column("ask_px1").to_numpy(zero_copy_only=False)
+    counted = np.arange(len(ts)) >= checked_from
+    sym_codes, sym_idx = np.unique(syms, return_inverse=True) if len(ts) else (np.array([]), np.zeros(0, dtype=np.int64))
+    venue_codes, venue_idx = np.unique(venues, return_inverse=True) if len(ts) else (np.array([]), np.zeros(0, dtype=np.int64))
+    order = np.lexsort((np.arange(len(ts)), ts, sym_idx))
+    s, t, v = sym_idx[order], ts[order], venue_idx[order]
+    n, nv = len(order), len(venue_codes)
+    best_bid, best_ask = np.full(n, -np.inf), np.full(n, np.inf)
+    # forward-fill each venue's quote within its symbol, then take the best across venues
+    group_start = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, dtype=bool)
+    for k in range(nv):
+        mine = v == k
+        pos = np.where(mine, np.arange(n), -1)
+        start = np.where(group_start, np.arange(n), 0)
+        np.maximum.accumulate(pos, out=pos)
+        np.maximum.accumulate(start, out=start)
+        live = pos >= start
+        best_bid = np.where(live, np.maximum(best_bid, bid[order][np.maximum(pos, 0)]), best_bid)
+        best_ask = np.where(live, np.minimum(best_ask, ask[order][np.maximum(pos, 0)]), best_ask)
+    last_of_instant = np.r_[(s[1:] != s[:-1]) | (t[1:] != t[:-1]), True] if n else np.zeros(0, dtype=bool)
+    check = last_of_instant & counted[order]
+    bad = check & ~(best_ask > best_bid)
+    return CheckResult(
+        "NBBO of the quotes in force never crossed or locked",
+        int(check.sum()),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{sym_codes[s[i]]} at {t[i]}: bid {best_bid[i]} >= ask {best_ask[i]}"),
+    )
+
+
+def combine(results: Iterable[CheckResult]) -> CheckResult:
+    """One result for a check run slice by slice (the first example found is kept)."""
+    results = list(results)
+    name = results[0].name if results else "no rows"
+    example = next((r.example for r in results if r.example), "")
+    return CheckResult(name, sum(r.checked for r in results), sum(r.violations for r in results), example)

@@ -12,6 +12,7 @@ can be paced without knowing what came before it.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -35,7 +36,7 @@ PRE_OPEN_LOCAL = dt.time(4, 0)
 CLOSE_AUCTION_S = 600
 POST_CLOSE_S = 4 * 3600
 
-HALT_PROBABILITY = 0.02  # per symbol per trading day: rare (≈ one halt every two days over 30 symbols)
+HALT_PROBABILITY = 0.01  # per symbol per trading day: rare (about one halt every three sessions over 30 symbols)
 HALT_SECONDS = 300  # a LULD pause lasts five minutes
 _HALT_OPEN_GUARD_S = 900
 _HALT_CLOSE_GUARD_S = 1800
@@ -68,7 +69,9 @@ def _decade_schedule(decade: int) -> dict[dt.date, tuple[int, int]]:
     """``{session date: (open_s, close_s)}`` for ten calendar years, from the XNYS calendar."""
     import exchange_calendars  # imported lazily: it costs ~0.5 s and only pacing needs it
 
-    cal = exchange_calendars.get_calendar("XNYS", start=f"{decade}-01-01", end=f"{decade + 9}-12-31")
+    with warnings.catch_warnings():  # the library trips pandas deprecation warnings that are not ours to fix
+        warnings.simplefilter("ignore")
+        cal = exchange_calendars.get_calendar("XNYS", start=f"{decade}-01-01", end=f"{decade + 9}-12-31")
     sched = cal.schedule
     opens = sched["open"].dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     closes = sched["close"].dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)

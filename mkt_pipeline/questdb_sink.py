@@ -240,11 +240,11 @@ def make_sender(settings: QuestDBSettings):
     kwargs: dict[str, Any] = dict(
         auto_flush=False,
         max_buf_size=settings.max_buf_size,
-        retry_timeout=settings.retry_timeout_ms,
         auth_timeout=int(settings.connect_timeout_s * 1000),
     )
     if settings.over_http:
-        # left to negotiate: the server's /settings tells which ILP versions it speaks
+        # protocol version left to negotiate: the server's /settings tells which ILP versions it speaks
+        kwargs["retry_timeout"] = settings.retry_timeout_ms
         if settings.token:
             kwargs["token"] = settings.token  # bearer
         elif settings.user:
@@ -345,7 +345,9 @@ class QuestDBSink(Sink):
         where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol}, table {table})"
         if code == "AuthError" or _looks_like_auth(cause):
             return self._error(QuestDBAuthError, f"{where}: authentication failed: {cause}")
-        if code in ("SocketError", "CouldNotResolveAddr", "TlsError", "ConnectTimeout"):
+        # a failed /settings probe (protocol negotiation) is an I/O or TLS failure, not a version issue
+        probe_failed = code == "ProtocolVersionError" and " err: " in cause
+        if code in ("SocketError", "CouldNotResolveAddr", "TlsError", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
         if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError"):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")

@@ -53,12 +53,32 @@ def env_name(market: str, flag: str) -> str:
     return f"MKT_{market.upper()}_{flag.upper()}"
 
 
+# Deployment-wide variables of SPEC §3.2 that also default a flag of both markets.
+GLOBAL_ENV: dict[str, str] = {
+    "seed": "MKT_SEED",
+    "sink": "MKT_SINK",
+    "parquet_dir": "MKT_PARQUET_DIR",
+    "suffix": "MKT_TABLE_SUFFIX",
+}
+
+
+def env_source(market: str, flag: str) -> str | None:
+    """The environment variable that currently sets a flag's default, if any."""
+    for var in (env_name(market, flag), GLOBAL_ENV.get(flag)):
+        if var and os.environ.get(var, "") != "":
+            return var
+    return None
+
+
 def env_default(market: str, flag: Flag) -> Any:
-    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` when set (parsed like the flag)."""
-    raw = os.environ.get(env_name(market, flag.name))
-    if raw is None or raw == "":
+    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` (else the §3.2 global, e.g. ``MKT_SEED``)."""
+    var = env_source(market, flag.name)
+    if var is None:
         return flag.default
-    return convert(flag, raw)
+    try:
+        return convert(flag, os.environ[var])
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (from {var})") from None
 
 
 def convert(flag: Flag, raw: Any) -> Any:
@@ -101,6 +121,14 @@ def _timestamp(value: Any, flag: str) -> int:
         raise ConfigError(f"--{flag}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)") from None
 
 
+def parse_port(value: Any, flag: str = "value") -> int:
+    """A TCP port number, 1-65535."""
+    port = parse_int(value, flag)
+    if not 0 < port < 65536:
+        raise ConfigError(f"--{flag}: {port} is not a TCP port (1-65535)")
+    return port
+
+
 def _identifier(value: Any, flag: str) -> str:
     from mkt_pipeline.tables import validate_identifier
 
@@ -115,28 +143,33 @@ RUN_FLAGS: tuple[Flag, ...] = (
     Flag("mode", str, None, "real-time (wall clock) or faster-than-life (max speed). Required.", ("real-time", "faster-than-life")),
     Flag("start_ts", _timestamp, None, "Start (ISO-8601; Z, offsets, naive = UTC). Default: now. Not allowed in real-time."),
     Flag("end_ts", _timestamp, None, "End (ISO-8601, exclusive)."),
-    Flag("total_market_data_events", int, 1_000_000, "Stop after the second in which this many market_data rows were generated."),
+    Flag(
+        "total_market_data_events",
+        int,
+        1_000_000,
+        "Stop after the second in which this many market_data rows were generated (real-time: only when set explicitly).",
+    ),
     Flag("chunk_seconds", int, 900, "Seconds per committed chunk in faster-than-life (bounds memory and retries)."),
     Flag("processes", int, 1, "Worker processes (faster-than-life only); each owns distinct time ranges."),
-    Flag("incremental", bool, False, "Continue from the latest stored row (faster-than-life only)."),
+    Flag("incremental", bool, False, "Start where the stored data ends instead of now (faster-than-life only)."),
     Flag("overwrite", bool, False, "Regenerate a window even where rows already exist (writes are idempotent)."),
-    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval (real-time)."),
+    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval, in a background thread (real-time)."),
 )
 SINK_FLAGS: tuple[Flag, ...] = (
     Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet")),
     Flag("parquet_dir", str, "./data", "Root of the Parquet dataset (sink parquet)."),
     Flag("suffix", _identifier, "", "Suffix appended to every table and view name."),
     Flag("host", str, "127.0.0.1", "QuestDB host."),
-    Flag("pg_port", int, 8812, "QuestDB PostgreSQL wire port (DDL and metadata)."),
-    Flag("http_port", int, 9000, "QuestDB HTTP port (ILP over HTTP/HTTPS)."),
-    Flag("ilp_port", int, 9009, "QuestDB ILP TCP port (tcp/tcps)."),
+    Flag("pg_port", parse_port, 8812, "QuestDB PostgreSQL wire port (DDL and metadata)."),
+    Flag("http_port", parse_port, 9000, "QuestDB HTTP port (ILP over HTTP/HTTPS)."),
+    Flag("ilp_port", parse_port, 9009, "QuestDB ILP TCP port (tcp/tcps)."),
     Flag("protocol", str, "http", "ILP transport: http, https, tcp or tcps.", ("http", "https", "tcp", "tcps")),
     Flag("user", str, "admin", "PG-wire user, and HTTP basic-auth user for ILP."),
     Flag("password", str, "quest", "PG-wire password, and HTTP basic-auth password for ILP.", secret=True),
     Flag("token", str, None, "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.", secret=True),
     Flag("token_x", str, None, "JWK public key x coordinate (tcp/tcps).", secret=True),
     Flag("token_y", str, None, "JWK public key y coordinate (tcp/tcps).", secret=True),
-    Flag("token_file", str, None, "File holding the ILP token (keeps it off the command line)."),
+    Flag("token_file", str, None, "File holding the ILP token (keeps it off the command line and out of the process list)."),
     Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
     Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
     Flag("tls_ca", str, None, "CA bundle file for TLS verification."),
@@ -156,3 +189,25 @@ EQUITIES_GENERATION_FLAGS: tuple[Flag, ...] = (
     Flag("min_levels", int, 40, "Min order-book levels per side."),
     Flag("max_levels", int, 40, "Max order-book levels per side."),
 )
+
+# Equities only: the published equities dashboards read eq_-prefixed tables.
+EQUITIES_SINK_FLAGS: tuple[Flag, ...] = (
+    Flag("prefix", _identifier, "", "Prefix prepended to every table and view name (the equities dashboards use eq_)."),
+)
+
+# Sink flags that QuestDBSettings also reads from the SPEC §3.2 QUESTDB_* variables (named in --help).
+QUESTDB_ENV: dict[str, str] = {
+    "host": "QUESTDB_HOST",
+    "http_port": "QUESTDB_HTTP_PORT",
+    "ilp_port": "QUESTDB_ILP_TCP_PORT",
+    "pg_port": "QUESTDB_PG_PORT",
+    "protocol": "QUESTDB_PROTOCOL",
+    "user": "QUESTDB_USER",
+    "password": "QUESTDB_PASSWORD",
+    "token": "QUESTDB_TOKEN",
+    "token_x": "QUESTDB_TOKEN_X",
+    "token_y": "QUESTDB_TOKEN_Y",
+    "ilp_user": "QUESTDB_ILP_USER",
+    "tls_verify": "QUESTDB_TLS_VERIFY",
+    "tls_ca": "QUESTDB_TLS_CA",
+}

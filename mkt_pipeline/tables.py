@@ -123,7 +123,7 @@ FX_TRADES = TableSchema(
         Column("passive", BOOLEAN),
         Column("price", DOUBLE),
         Column("quantity", DOUBLE),
-        Column("counterparty", SYMBOL),
+        Column("counterparty", SYMBOL, 4096),  # the LEI pool (2,000 by default)
         Column("order_id", UUID),
     ),
     timestamp="timestamp",

@@ -187,8 +187,8 @@ class CaptureServer:
         self._tcp = ThreadingTCPServer(("127.0.0.1", 0), _make_tcp_handler(self))
         self._tcp.daemon_threads = True
         self._threads = [
-            threading.Thread(target=self._http.serve_forever, daemon=True),
-            threading.Thread(target=self._tcp.serve_forever, daemon=True),
+            threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True),
+            threading.Thread(target=self._tcp.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True),
         ]
 
     @property

@@ -1,0 +1,41 @@
+"""Partitions (SPEC §3.3): one hourly UTC definition per market, plus the reference-price days.
+
+The hourly tables of a market depend on the reference closes of the day they fall in and of the
+day before (prices interpolate from the previous close), hence ``REFERENCE_DAYS_MAPPING``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from mkt_pipeline.timeline import Window
+
+HOURLY_START = "2024-01-01-00:00"
+# The first hourly partition needs the close of the day before it.
+REFERENCE_START = "2023-12-31"
+
+fx_hourly_partitions = dg.HourlyPartitionsDefinition(start_date=HOURLY_START, timezone="UTC")
+equities_hourly_partitions = dg.HourlyPartitionsDefinition(start_date=HOURLY_START, timezone="UTC")
+fx_reference_days = dg.DailyPartitionsDefinition(start_date=REFERENCE_START, timezone="UTC")
+equities_reference_days = dg.DailyPartitionsDefinition(start_date=REFERENCE_START, timezone="UTC")
+
+HOURLY_PARTITIONS = {"fx": fx_hourly_partitions, "equities": equities_hourly_partitions}
+REFERENCE_PARTITIONS = {"fx": fx_reference_days, "equities": equities_reference_days}
+REFERENCE_DAYS_MAPPING = dg.TimeWindowPartitionMapping(start_offset=-1)
+
+
+def context_window(context) -> Window:
+    """The run's partition (or partition range) as a half-open µs window."""
+    tw = context.partition_time_window
+    return Window.from_datetimes(tw.start, tw.end)
+
+
+def hour_partition_keys(window: Window) -> list[str]:
+    """Hourly partition keys covered by ``window`` (same format as the partitions definition)."""
+    return [dg.TimeWindow(*_bounds(h)).start.strftime("%Y-%m-%d-%H:%M") for h in window.hours()]
+
+
+def _bounds(w: Window):
+    from mkt_pipeline.timeline import us_to_datetime
+
+    return us_to_datetime(w.start_us), us_to_datetime(w.end_us)
