@@ -45,6 +45,7 @@ from mkt_pipeline.timeline import NS_PER_US, US_PER_S, Window, format_us
 
 MARKETS = ("fx", "equities")
 PROGRESS_INTERVAL_S = 2.0  # a progress line at least this often
+PLAN_BLOCK_S = 300  # seconds counted at once when planning a --total_market_data_events window
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -357,10 +358,19 @@ def plan_window(opts: Options, engine, sink, now_us: int | None = None) -> Windo
         return None
     # stop at the end of the second in which the requested number of market_data rows is reached
     limit_s = None if end_us is None else -(-end_us // US_PER_S)
-    total, s = 0, start_us // US_PER_S
-    while total < opts.total_market_data_events and (limit_s is None or s < limit_s):
-        total += engine.planned_counts(s, s + 1)["market_data"]
-        s += 1
+    target, total, s = opts.total_market_data_events, 0, start_us // US_PER_S
+    while total < target and (limit_s is None or s < limit_s):
+        # whole blocks while far from the target, then second by second to find the exact one
+        step = PLAN_BLOCK_S if limit_s is None else min(PLAN_BLOCK_S, limit_s - s)
+        block = engine.planned_counts(s, s + step)["market_data"]
+        if total + block < target:
+            total, s = total + block, s + step
+            continue
+        for _ in range(step):  # the target is reached inside this block
+            total += engine.planned_counts(s, s + 1)["market_data"]
+            s += 1
+            if total >= target:
+                break
     count_end = s * US_PER_S
     return Window(start_us, count_end if end_us is None else min(end_us, count_end))
 
@@ -391,7 +401,7 @@ def run_faster(opts: Options) -> int:
             file=sys.stderr,
         )
         started = time.perf_counter()
-        with Progress(opts.market, window) as progress:
+        with sigterm_interrupts(), Progress(opts.market, window) as progress:
             if workers == 1:
                 stats = run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=opts.chunk_seconds).stats
             else:
@@ -406,6 +416,23 @@ def run_faster(opts: Options) -> int:
     if opts.sink == "parquet":
         print(f"  dataset: {opts.parquet_dir}")
     return 0
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C: the window being written is aborted cleanly, workers are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _preclear_parquet(engine, sink, window: Window, chunk_seconds: int) -> None:
@@ -436,7 +463,7 @@ def run_parallel(opts: Options, references, window: Window, workers: int, progre
     procs = [ctx.Process(target=_worker, args=(i, spec, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
     for p in procs:
         p.start()
-    stats, running, error = WriteStats(), set(range(workers)), None
+    stats, running, error, done = WriteStats(), set(range(workers)), None, set()
     try:
         while running:
             try:
@@ -453,8 +480,9 @@ def run_parallel(opts: Options, references, window: Window, workers: int, progre
             if kind == "rows":
                 progress.add(*payload)
             elif kind == "chunk":
+                done.add(payload[0])
                 chunk_stats = WriteStats()
-                chunk_stats.rows.update(payload[0])
+                chunk_stats.rows.update(payload[1])
                 stats.add(chunk_stats)
             elif kind == "error":
                 error = error or payload[0]
@@ -463,9 +491,12 @@ def run_parallel(opts: Options, references, window: Window, workers: int, progre
                 running.discard(worker)
     except KeyboardInterrupt:
         stop.set()
+        error = "interrupted"
         raise
     finally:
         stop.set()
+        if error:
+            _report_gap(window, opts.chunk_seconds, done)
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
@@ -474,6 +505,25 @@ def run_parallel(opts: Options, references, window: Window, workers: int, progre
     if error:
         raise RuntimeError(error)
     return stats
+
+
+def _report_gap(window: Window, chunk_seconds: int, done: set[tuple[int, int]]) -> None:
+    """After a failed parallel run, say up to where the stored data has no gap.
+
+    Workers finish chunks out of order, so a later chunk may be stored while an earlier one is not;
+    resuming after the latest stored row would skip that hole.
+    """
+    complete = window.start_us
+    for chunk in _chunks(window, chunk_seconds):
+        if (chunk.start_us, chunk.end_us) not in done:
+            break
+        complete = chunk.end_us
+    if complete < window.end_us and any(a >= complete for a, _ in done):
+        print(
+            f"mkt-pipeline: note: data is complete up to {format_us(complete)} but later chunks were stored; "
+            f"rerun with --start_ts {format_us(complete)} --overwrite true to fill the gap",
+            file=sys.stderr,
+        )
 
 
 def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
@@ -493,7 +543,7 @@ def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
                     break
                 chunk = Window(*item)
                 result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds)
-                events.put(("chunk", worker, dict(result.stats.rows)))
+                events.put(("chunk", worker, item, dict(result.stats.rows)))
     except KeyboardInterrupt:
         pass
     except BaseException as exc:

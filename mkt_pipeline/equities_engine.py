@@ -238,7 +238,8 @@ class EquitiesEngine(Engine):
         rng = keyed_rng(cfg.seed, "equities/md", second)
         base = uniform_count(rng, cfg.market_data_min_eps, cfg.market_data_max_eps)
         z = rng.standard_normal()
-        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if phase == session.CLOSE_AUCTION else 1.0
+        bursty = phase == session.CLOSE_AUCTION and self.pacing.session_pacing
+        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if bursty else 1.0
         # floor: every (symbol, venue) is quoted every second, whatever the rate
         n = max(self.n_groups, int(round(base * float(self.pacing.quote_multiplier(phase)) * burst)))
         return n, burst, rng

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mkt_pipeline.cli import main
-from mkt_pipeline.sinks import ParquetSink
+from mkt_pipeline.sinks import ParquetSink, TableNaming
 from mkt_pipeline.tables import FX_TABLES
 from mkt_pipeline.timeline import Window
 
@@ -380,3 +380,46 @@ def test_token_file_supplies_the_token(tmp_path, clean_env):
     token_file = tmp_path / "token"
     token_file.write_text("from-the-file\n")
     assert questdb_settings(parse_options(["fx", "--token_file", str(token_file)])).token == "from-the-file"
+
+
+def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
+    from mkt_pipeline.cli import load_references, make_engine, parse_options, plan_window
+    from mkt_pipeline.sinks import ParquetSink as Empty
+
+    opts = parse_options(["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"])
+    engine = make_engine(opts, load_references("fx", Window(opts.start_ts, opts.start_ts + 1)))
+    window = plan_window(opts, engine, Empty("/nonexistent/empty"))
+    first, total, s = opts.start_ts // 1_000_000, 0, opts.start_ts // 1_000_000
+    while total < 100_000:
+        total += engine.planned_counts(s, s + 1)["market_data"]
+        s += 1
+    assert (window.start_us, window.end_us) == (opts.start_ts, s * 1_000_000) and s - first > 600
+
+
+EQ_LIGHT = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
+
+
+def test_equities_output_is_identical_for_any_process_count(tmp_path):
+    from mkt_pipeline.tables import EQUITIES_TABLES
+
+    args = ["--mode", "faster-than-life", "--sink", "parquet", *EQ_LIGHT, "--prefix", "eq_", "--chunk_seconds", "10"]
+    window = ["--start_ts", "2025-11-11T15:59:40Z", "--end_ts", "2025-11-11T16:00:20Z"]  # through the closing cross
+    assert main(["equities", *args, *window, "--parquet_dir", str(tmp_path / "one")]) == 0
+    assert main(["equities", *args, *window, "--parquet_dir", str(tmp_path / "two"), "--processes", "2"]) == 0
+    for table in EQUITIES_TABLES:
+        one = ParquetSink(tmp_path / "one", TableNaming(prefix="eq_")).read(table)
+        assert one.num_rows > 0
+        assert one.equals(ParquetSink(tmp_path / "two", TableNaming(prefix="eq_")).read(table)), table.base_name
+    assert (tmp_path / "one" / "eq_equities_market_data").is_dir()
+
+
+def test_interrupted_parallel_run_names_where_the_data_has_no_gap(capsys):
+    from mkt_pipeline.cli import _report_gap
+
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
+    chunks = [(c.start_us, c.end_us) for c in window.split(20)]
+    _report_gap(window, 20, {chunks[0], chunks[2]})
+    err = capsys.readouterr().err
+    assert "complete up to 2025-11-11T03:00:20.000000Z" in err and "--overwrite true" in err
+    _report_gap(window, 20, {chunks[0], chunks[1]})  # a clean prefix: resuming is enough
+    assert capsys.readouterr().err == ""
