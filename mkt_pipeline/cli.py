@@ -65,8 +65,15 @@ def _env_help(market: str, flag: Flag) -> str:
     return " or ".join(names)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the same one-line errors as the validation rules (no usage dump)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_INVALID, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mkt-pipeline",
         description="Synthetic FX and U.S.-equities market data for QuestDB (or an embedded Parquet dataset).",
         epilog="Run 'mkt-pipeline fx --help' or 'mkt-pipeline equities --help' for the flags of a market.",
@@ -187,7 +194,7 @@ def secret_warnings(opts: Options) -> list[str]:
     """One warning per secret given on the command line (visible in the process list and history)."""
     return [
         f"mkt-pipeline: warning: --{f.name} on the command line is visible to other users (ps, shell history); "
-        f"prefer --token_file or {QUESTDB_ENV.get(f.name, env_name(opts.market, f.name))}"
+        f"prefer {'--token_file or ' if f.name == 'token' else ''}{QUESTDB_ENV.get(f.name, env_name(opts.market, f.name))}"
         for f in market_flags(opts.market)
         if f.secret and f.name in opts.given
     ]

@@ -423,3 +423,11 @@ def test_interrupted_parallel_run_names_where_the_data_has_no_gap(capsys):
     assert "complete up to 2025-11-11T03:00:20.000000Z" in err and "--overwrite true" in err
     _report_gap(window, 20, {chunks[0], chunks[1]})  # a clean prefix: resuming is enough
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("argv", [["fx", "--mode", "faster-than-life", "--no_such_flag", "1"], ["fx", "--seed"], ["bonds"]])
+def test_argument_errors_are_one_line_too(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "error:" in err, err

@@ -262,23 +262,31 @@ def test_short_real_run_into_parquet_tracks_the_wall_clock(tmp_path):
 
 
 LIGHT_ARGS = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
+EQ_LIGHT_ARGS = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
 
 
-def _covered(sink: ParquetSink) -> list[tuple[int, int]]:
-    return [(a, b) for a, b, _ in sink.parts(FX_TABLES[0])]
+@pytest.mark.parametrize(
+    "market,sig",
+    [("fx", signal.SIGINT), ("fx", signal.SIGTERM), ("equities", signal.SIGINT)],  # equities: no lookahead
+)
+def test_signal_flushes_completed_seconds_and_exits_zero(tmp_path, market, sig):
+    from mkt_pipeline.tables import EQUITIES_TABLES
 
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_flushes_completed_seconds_and_exits_zero(tmp_path, sig):
+    md_table, min_rows = (FX_TABLES[0], 110) if market == "fx" else (EQUITIES_TABLES[0], 1)
     env = {**os.environ, "MKT_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "mkt_pipeline.cli", "fx", "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT_ARGS]
+    light = LIGHT_ARGS if market == "fx" else EQ_LIGHT_ARGS + ["--offsession_trades", "full", "--session_pacing", "false"]
+    cmd = [sys.executable, "-m", "mkt_pipeline.cli", market, "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *light]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sink = ParquetSink(tmp_path)
+
+    def covered() -> list[tuple[int, int]]:
+        return [(a, b) for a, b, _ in sink.parts(md_table)]
+
     try:
         deadline = time.time() + 20
-        while time.time() < deadline and len(_covered(sink)) < 3:
+        while time.time() < deadline and len(covered()) < 3:
             time.sleep(0.1)
-        assert len(_covered(sink)) >= 3, proc.stderr.read() if proc.poll() is not None else "no data yet"
+        assert len(covered()) >= 3, proc.stderr.read() if proc.poll() is not None else "no data yet"
         sent = time.time()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=5)
@@ -288,12 +296,13 @@ def test_signal_flushes_completed_seconds_and_exits_zero(tmp_path, sig):
     assert proc.returncode == 0, err
     assert time.time() - sent < 5
     assert "stopped; wrote" in out
-    covered = _covered(sink)
-    assert all(b == a2 for (_, b), (a2, _) in zip(covered, covered[1:]))  # contiguous, no overlap
-    assert covered[-1][1] >= int(sent) * US_PER_S  # every second completed before the signal is stored
-    md = sink.read(FX_TABLES[0]).column("timestamp").cast("int64").to_numpy() // US_PER_S
-    seconds = range(covered[0][0] // US_PER_S + 1, covered[-1][1] // US_PER_S)
-    assert all((md == s).sum() >= 110 for s in seconds)  # every whole second holds its rows
+    parts = covered()
+    assert all(b == a2 for (_, b), (a2, _) in zip(parts, parts[1:]))  # contiguous, no overlap
+    assert parts[-1][1] >= int(sent) * US_PER_S  # every second completed before the signal is stored
+    md = sink.read(md_table).column(md_table.timestamp).cast("int64").to_numpy()
+    md_s = md // (US_PER_S * (NS_PER_US if md_table.timestamp_kind == TIMESTAMP_NS else 1))
+    seconds = range(parts[0][0] // US_PER_S + 1, parts[-1][1] // US_PER_S)
+    assert all((md_s == s).sum() >= min_rows for s in seconds)  # every whole second holds its rows
 
 
 def test_cli_real_time_stops_at_end_ts(tmp_path, capsys):
