@@ -183,7 +183,8 @@ def _validate_questdb(opts: Options) -> None:
 def questdb_settings(opts: Options):
     from mkt_pipeline.questdb_sink import QuestDBSettings
 
-    return QuestDBSettings.from_cli(opts.values)
+    # only what the user set, so a QUESTDB_* variable is not overridden by a flag's built-in default
+    return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit})
 
 
 # --------------------------------------------------------------------------------------------

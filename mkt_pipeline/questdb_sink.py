@@ -146,11 +146,12 @@ class QuestDBSettings:
 
     @classmethod
     def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> "QuestDBSettings":
-        """Settings from parsed CLI flags over the ``QUESTDB_*`` environment.
+        """Settings from explicitly set CLI flags over the ``QUESTDB_*`` environment.
 
-        A flag left at its built-in default does not override the environment, so
-        ``QUESTDB_HOST=db mkt-pipeline fx`` reaches ``db``. ``token_file`` supplies ``token``.
-        Invalid values raise ``ConfigError`` naming the flag.
+        Pass only flags the user set (on the command line or through ``MKT_<MARKET>_<FLAG>``): each
+        overrides the environment, so ``QUESTDB_HOST=db mkt-pipeline fx`` reaches ``db`` while
+        ``--host 127.0.0.1`` still wins over it. ``token_file`` supplies ``token``. Invalid values
+        raise ``ConfigError`` naming the flag.
         """
         from mkt_pipeline.engine import ConfigError
 
@@ -158,7 +159,7 @@ class QuestDBSettings:
         overrides: dict[str, Any] = {}
         for flag, value in values.items():
             name = _CLI_NAMES.get(flag, flag)
-            if name in defaults and value is not None and value != defaults[name].default:
+            if name in defaults and value is not None:
                 overrides[name] = value
         token_file = values.get("token_file")
         if token_file:

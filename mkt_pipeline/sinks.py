@@ -7,6 +7,7 @@ commits the window; rows of a window that failed are not reported as written.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import uuid
@@ -205,6 +206,17 @@ class ParquetSink(Sink):
             f.unlink()
 
 
+@contextmanager
+def _hour_lock(hour_dir: Path) -> Iterator[None]:
+    """An exclusive advisory lock on one hour directory (processes and threads alike)."""
+    with open(hour_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _write_atomic(table: pa.Table, path: Path, compression: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp, compression=compression)
@@ -260,8 +272,10 @@ class _ParquetWindowWriter(WindowWriter):
                 else:
                     opened[0].close()
                     tmp = opened[1]
-                self.sink._clear(schema, hour_dir, hour_window.start_us, hour_window.end_us)
-                os.replace(tmp, final)
+                # writers of other windows may trim the same old parts: one publisher per hour at a time
+                with _hour_lock(hour_dir):
+                    self.sink._clear(schema, hour_dir, hour_window.start_us, hour_window.end_us)
+                    os.replace(tmp, final)
 
     def abort(self) -> None:
         for writer, tmp, _ in self._open.values():

@@ -77,3 +77,16 @@ def test_latest_timestamp(tmp_path):
     latest = sink.latest_timestamp_us(FX_TABLES[0])
     assert WINDOW.end_us - 1_000_000 < latest < WINDOW.end_us
     assert sink.latest_timestamp_us(FX_TABLES[2]) < WINDOW.end_us
+
+
+def test_concurrent_writers_trimming_the_same_part(tmp_path):
+    """Two windows rewritten at once inside one stored part: each trim sees the other's result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    whole_sink, _ = write(tmp_path, WINDOW)
+    whole = snapshot(whole_sink)
+    inner = [Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:15Z"), Window.from_iso("2025-11-11T03:00:30Z", "2025-11-11T03:00:40Z")]
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda w: write(tmp_path, w), inner))
+        assert snapshot(whole_sink) == whole

@@ -511,10 +511,12 @@ def test_from_cli_flags_over_env_and_token_file(tmp_path):
 
     token_file = tmp_path / "token"
     token_file.write_text(SECRET_TOKEN + "\n")
-    values = {"host": "127.0.0.1", "ilp_port": 29009, "protocol": "tcp", "token_file": str(token_file),
+    values = {"ilp_port": 29009, "protocol": "tcp", "token_file": str(token_file),
               "token_x": "x", "token_y": "y", "short_ttl": True, "suffix": "_x"}  # fmt: skip
     s = QuestDBSettings.from_cli(values, env={"QUESTDB_HOST": "db.example"})
-    assert s.host == "db.example"  # a flag at its default leaves the environment in charge
+    assert s.host == "db.example"  # a flag the user did not set leaves the environment in charge
+    explicit = QuestDBSettings.from_cli({**values, "host": "127.0.0.1"}, env={"QUESTDB_HOST": "db.example"})
+    assert explicit.host == "127.0.0.1"  # an explicit flag wins, even when it equals the default
     assert (s.ilp_tcp_port, s.protocol, s.token, s.short_ttl) == (29009, "tcp", SECRET_TOKEN, True)
     with pytest.raises(ConfigError, match="^--ilp_port: 0 is not a TCP port"):
         QuestDBSettings.from_cli({"ilp_port": 0}, env={})
