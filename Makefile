@@ -22,8 +22,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	MKT_OFFLINE=$${MKT_OFFLINE:-0} $(VENV)/bin/mkt-pipeline fx --mode faster-than-life --sink parquet --parquet_dir $(DEMO_DIR) \
-		--start_ts $(DEMO_HOUR) --end_ts $(DEMO_END) --total_market_data_events 100_000_000 --overwrite true $(DEMO_FX_FLAGS)
+	@# light profile through the MKT_<MARKET>_<FLAG> defaults: seed local-development rates, 10 levels
+	MKT_SINK=parquet MKT_PARQUET_DIR=$(DEMO_DIR) MKT_OFFLINE=$${MKT_OFFLINE:-0} \
+	MKT_FX_MARKET_DATA_MIN_EPS=110 MKT_FX_MARKET_DATA_MAX_EPS=150 MKT_FX_CORE_MIN_EPS=70 MKT_FX_CORE_MAX_EPS=100 \
+	MKT_FX_ORDERS_MIN_PER_SEC=5 MKT_FX_ORDERS_MAX_PER_SEC=30 MKT_FX_MIN_LEVELS=10 MKT_FX_MAX_LEVELS=10 \
+	MKT_EQUITIES_MARKET_DATA_MIN_EPS=800 MKT_EQUITIES_MARKET_DATA_MAX_EPS=2000 MKT_EQUITIES_TRADES_MIN_EPS=300 \
+	MKT_EQUITIES_TRADES_MAX_EPS=800 MKT_EQUITIES_MIN_LEVELS=10 MKT_EQUITIES_MAX_LEVELS=10 \
+		$(PY) -W ignore -m mkt_pipeline.demo --fx_hour $(DEMO_HOUR) --equities_hour 2025-11-11T15:00:00Z
 
 test: $(STAMP)
 	$(PY) -m pytest -q

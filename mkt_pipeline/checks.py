@@ -18,7 +18,7 @@ from mkt_pipeline.hourly import MARKET_TABLES
 from mkt_pipeline.invariants import CheckResult
 from mkt_pipeline.partitions import context_window
 from mkt_pipeline.sink_resource import MarketSinkResource
-from mkt_pipeline.stored_rows import keyed_last, time_slices
+from mkt_pipeline.stored_rows import time_slices
 from mkt_pipeline.timeline import US_PER_S, Window, us_to_datetime
 
 SLICE_ROWS = 200_000  # rows of the densest table read at once
@@ -99,50 +99,68 @@ def edge_continuity(rows, table, window: Window, price: str, keys: tuple[str, ..
     return (inv.combine(parts) if parts else CheckResult("close(N) == open(N+1) at the edges", 0, 0)), edges
 
 
-def scan_trades_after_quotes(rows, trades, quote_tables, window: Window, keys, min_gap_ns, slices, allow_unmatched: bool) -> CheckResult:
+class TradesAfterQuotes:
     """Trades of each slice against the quotes of that slice plus the latest earlier quote of each instrument."""
-    carry = {q.base_name: rows.read(q, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), list(keys)) for q in quote_tables}
-    # a quote older than the stored data cannot be verified; only allowed when the previous hour is absent
-    unmatched_before = window.start_us * 1000 + LOOKBACK_S * 1_000_000_000 if allow_unmatched else None
-    if allow_unmatched and any(c.num_rows for c in carry.values()):
-        unmatched_before = None
-    results = []
-    for piece in slices:
-        t = rows.read(trades, piece, list(keys))
-        for q in quote_tables:
-            quotes = _concat([carry[q.base_name], rows.read(q, piece, list(keys))])
-            if t.num_rows:
-                results.append(
-                    inv.trades_after_quotes(
-                        t, quotes, q.timestamp, min_gap_ns, keys=keys, trades_ts_column=trades.timestamp, unmatched_before_ns=unmatched_before
-                    )
+
+    def __init__(self, rows, window: Window, quote_tables, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool):
+        self.keys, self.min_gap_ns = keys, min_gap_ns
+        lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us)
+        self.carry = {q.base_name: rows.read(q, lookback, list(keys)) for q in quote_tables}
+        # a quote in force older than the stored data cannot be verified: allowed only when the
+        # previous hour is absent, and only for trades that early in the window
+        stored_before = any(c.num_rows for c in self.carry.values())
+        self.unmatched_before = (window.start_us + LOOKBACK_S * US_PER_S) * 1000 if allow_unmatched and not stored_before else None
+        self.results: list[CheckResult] = []
+
+    def add(self, trades_table, trades: pa.Table, quote_table, quotes: pa.Table) -> None:
+        """Check one slice against one quote table (``quotes`` holds only the slice's own rows)."""
+        quotes = _concat([self.carry[quote_table.base_name], quotes.select([quote_table.timestamp, *self.keys])])
+        if trades.num_rows:
+            self.results.append(
+                inv.trades_after_quotes(
+                    trades,
+                    quotes,
+                    quote_table.timestamp,
+                    self.min_gap_ns,
+                    keys=self.keys,
+                    trades_ts_column=trades_table.timestamp,
+                    unmatched_before_ns=self.unmatched_before,
                 )
-            carry[q.base_name] = keyed_last(quotes, keys, q.timestamp)
-    return inv.combine(results) if results else CheckResult("trades after the latest quote", 0, 0)
+            )
+        self.carry[quote_table.base_name] = inv.latest_per_key(quotes, self.keys, quote_table.timestamp)
+
+    def result(self) -> CheckResult:
+        return inv.combine(self.results) if self.results else CheckResult("trades after the latest quote", 0, 0)
 
 
 def fx_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetCheckResult]:
     t = MARKET_TABLES["fx"]
     md, core, trades = t["market_data"], t["core_price"], t["trades"]
-    md_rows = rows.count(md, window)
-    slices = time_slices(window, md_rows, SLICE_ROWS)
-    books = inv.combine(inv.top_of_book_consistent(rows.read(md, s, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"])) for s in slices)
-    quotes = inv.combine(inv.quotes_not_crossed(rows.read(core, s, ["symbol", "bid_price", "ask_price"]), "bid_price", "ask_price") for s in slices)
+    books, quotes = [], []
+    after = TradesAfterQuotes(rows, window, (md, core), ("symbol",), 1_000, allow_unmatched=False)
+    # one pass: each slice of each table is read once
+    for piece in time_slices(window, rows.count(md, window), SLICE_ROWS):
+        md_rows = rows.read(md, piece, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"])
+        core_rows = rows.read(core, piece, ["symbol", "bid_price", "ask_price"])
+        trade_rows = rows.read(trades, piece, ["symbol"])
+        books.append(inv.top_of_book_consistent(md_rows))
+        quotes.append(inv.quotes_not_crossed(core_rows, "bid_price", "ask_price"))
+        after.add(trades, trade_rows, md, md_rows)
+        after.add(trades, trade_rows, core, core_rows)
     continuity, edges = edge_continuity(rows, md, window, "best_bid", ("symbol",), 1)
-    after = scan_trades_after_quotes(rows, trades, (md, core), window, ("symbol",), 1_000, slices, allow_unmatched=False)
     orders = rows.count_distinct(trades, "order_id", window)
     planned_orders = (metas["trades"].get("planned") or {}).get("orders")
     trade_count = count_check(rows, trades, window, metas["trades"], None)
-    orders_ok = planned_orders is None or orders == planned_orders
-    trade_count = dataclasses.replace(trade_count, violations=trade_count.violations + (not orders_ok))
+    if planned_orders is not None and orders != planned_orders:
+        trade_count = dataclasses.replace(trade_count, violations=trade_count.violations + 1, example=f"{orders:,} orders stored, {planned_orders:,} planned")
     return [
         _result("fx", "market_data", "rows_match_plan", count_check(rows, md, window, metas["market_data"], "market_data")),
-        _result("fx", "market_data", "no_crossed_books", books),
+        _result("fx", "market_data", "no_crossed_books", inv.combine(books)),
         _result("fx", "market_data", "continuous_at_edges", continuity, edges_checked=edges),
         _result("fx", "core_price", "rows_match_plan", count_check(rows, core, window, metas["core_price"], "core_price")),
-        _result("fx", "core_price", "no_crossed_quotes", quotes),
+        _result("fx", "core_price", "no_crossed_quotes", inv.combine(quotes)),
         _result("fx", "trades", "rows_match_plan", trade_count, orders_stored=orders, orders_planned=planned_orders if planned_orders is not None else "n/a"),
-        _result("fx", "trades", "trades_after_quotes", after),
+        _result("fx", "trades", "trades_after_quotes", after.result(), compared_with="market_data and core_price"),
     ]
 
 
@@ -150,21 +168,24 @@ def equities_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.As
     t = MARKET_TABLES["equities"]
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
-    slices = time_slices(window, rows.count(md, window), SLICE_ROWS)
-    carry = rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), [*keys, "bid_px1", "ask_px1"])
+    columns = [*keys, "bid_px1", "ask_px1"]
+    in_force = rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), columns)
+    in_force = inv.latest_per_key(in_force, keys, md.timestamp)
     nbbo = []
-    for piece in slices:
-        quotes = rows.read(md, piece, [*keys, "bid_px1", "ask_px1"])
-        nbbo.append(inv.nbbo_never_crossed(_concat([carry, quotes]), md.timestamp, checked_from=carry.num_rows))
-        carry = keyed_last(_concat([carry, quotes]), keys, md.timestamp)
+    after = TradesAfterQuotes(rows, window, (md,), keys, 1, allow_unmatched=True)
+    for piece in time_slices(window, rows.count(md, window), SLICE_ROWS):
+        quotes = rows.read(md, piece, columns)
+        both = _concat([in_force, quotes])
+        nbbo.append(inv.nbbo_never_crossed(both, md.timestamp, checked_from=in_force.num_rows))
+        in_force = inv.latest_per_key(both, keys, md.timestamp)
+        after.add(trades, rows.read(trades, piece, list(keys)), md, quotes)
     continuity, edges = edge_continuity(rows, md, window, "bid_px1", keys, 2)
-    after = scan_trades_after_quotes(rows, trades, (md,), window, keys, 1, slices, allow_unmatched=True)
     return [
         _result("equities", "market_data", "rows_match_plan", count_check(rows, md, window, metas["market_data"], "market_data")),
         _result("equities", "market_data", "nbbo_never_crossed", inv.combine(nbbo)),
         _result("equities", "market_data", "continuous_at_edges", continuity, edges_checked=edges),
         _result("equities", "trades", "rows_match_plan", count_check(rows, trades, window, metas["trades"], "trades")),
-        _result("equities", "trades", "trades_after_quotes", after),
+        _result("equities", "trades", "trades_after_quotes", after.result()),
     ]
 
 

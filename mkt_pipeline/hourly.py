@@ -91,6 +91,8 @@ def ingest_chunk(task: ChunkTask, sink_resource: MarketSinkResource, log=None) -
     with sink_resource.get_sink(task.market) as sink:
         sink.prepare(engine.schemas)
         result = run_window(engine, sink, window, chunk_seconds=window.seconds)
+        # run_window counts rows as they are queued; the sink counts rows and bytes it committed
+        written = sink.stats
         monitor = getattr(sink, "monitor", None)
         wal_lag = monitor.max_lag_seen if monitor is not None else None
     by_name = {sink.naming.name(s): s.base_name for s in engine.schemas}
@@ -101,7 +103,7 @@ def ingest_chunk(task: ChunkTask, sink_resource: MarketSinkResource, log=None) -
         start_us=window.start_us,
         end_us=window.end_us,
         rows={by_name[k]: int(v) for k, v in result.stats.rows.items()},
-        bytes={by_name[k]: int(v) for k, v in result.stats.bytes.items()},
+        bytes={by_name[k]: int(v) for k, v in written.bytes.items()},
         planned={k: int(v) for k, v in planned.items()},
         started_at=started,
         finished_at=time.time(),

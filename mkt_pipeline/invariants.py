@@ -11,6 +11,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mkt_pipeline.tables import book_from_arrow
 
@@ -43,12 +44,20 @@ def _strings(table: pa.Table, column: str) -> np.ndarray:
     return np.asarray(table.column(column).cast(pa.string()).to_pylist(), dtype=object)
 
 
-def _keys(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
-    """One string per row identifying its instrument (e.g. symbol, or symbol/venue)."""
-    if len(columns) == 1:
-        return _strings(table, columns[0])
-    parts = [_strings(table, c) for c in columns]
-    return np.asarray(["/".join(map(str, row)) for row in zip(*parts)], dtype=object)
+def key_codes(tables: Sequence[pa.Table], columns: Sequence[str]) -> list[np.ndarray]:
+    """Integer instrument codes (e.g. of symbol, or symbol and venue), consistent across ``tables``."""
+    codes = [np.zeros(t.num_rows, dtype=np.int64) for t in tables]
+    for column in columns:
+        strings = [t.column(column).cast(pa.string()) for t in tables]
+        categories = pc.unique(pa.chunked_array([c for s in strings for c in s.chunks], type=pa.string()))
+        for i, values in enumerate(strings):
+            index = pc.index_in(values, value_set=categories).to_numpy(zero_copy_only=False)
+            codes[i] = codes[i] * max(len(categories), 1) + np.nan_to_num(index, nan=0).astype(np.int64)
+    return codes
+
+
+def _label(table: pa.Table, columns: Sequence[str], row: int) -> str:
+    return "/".join(str(table.column(c)[row].as_py()) for c in columns)
 
 
 def _example(mask: np.ndarray, describe) -> str:
@@ -93,9 +102,8 @@ def candle_continuity(table: pa.Table, ts_column: str, price_column: str, keys: 
     are compared (equities venues join their candles when both seconds hold two quotes).
     """
     ts = timestamps_ns(table, ts_column)
-    syms = _keys(table, keys)
+    sym_idx = key_codes([table], keys)[0]
     price = table.column(price_column).to_numpy(zero_copy_only=False)
-    codes, sym_idx = np.unique(syms, return_inverse=True) if len(syms) else (np.array([], dtype=object), np.array([], dtype=np.int64))
     order = np.lexsort((ts, sym_idx))
     sec = ts[order] // 1_000_000_000
     sym = sym_idx[order]
@@ -109,24 +117,29 @@ def candle_continuity(table: pa.Table, ts_column: str, price_column: str, keys: 
     close, open_ = p[last[:-1]][pair], p[first[1:]][pair]
     bad = close != open_
     secs = sec[first[1:]][pair]
-    names = codes[sym[first[1:]][pair]]
+    rows = order[first[1:]][pair]
     return CheckResult(
-        f"close(N) == open(N+1) on {price_column}", int(pair.sum()), int(bad.sum()), _example(bad, lambda i: f"{names[i]} second {secs[i]}: {close[i]} != {open_[i]}")
+        f"close(N) == open(N+1) on {price_column}",
+        int(pair.sum()),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{_label(table, keys, rows[i])} second {secs[i]}: {close[i]} != {open_[i]}"),
     )
 
 
-def _in_force(trade_sym: np.ndarray, trade_ns: np.ndarray, quote_sym: np.ndarray, quote_ns: np.ndarray) -> np.ndarray:
-    """Index of the latest quote of the same symbol at or before each trade (-1 if none)."""
-    codes = {s: i for i, s in enumerate(np.unique(np.concatenate([quote_sym, trade_sym])))}
-    qs = np.array([codes[s] for s in quote_sym], dtype=np.int64)
-    ts_ = np.array([codes[s] for s in trade_sym], dtype=np.int64)
-    order = np.lexsort((quote_ns, qs))
-    span = np.int64(1) << np.int64(62 - 8)  # symbol code in the high bits of a sortable key
-    base = int(quote_ns.min()) if len(quote_ns) else 0
-    qkey = qs[order] * span + (quote_ns[order] - base)
-    tkey = ts_ * span + (trade_ns - base)
+def _in_force(trade_key: np.ndarray, trade_ns: np.ndarray, quote_key: np.ndarray, quote_ns: np.ndarray) -> np.ndarray:
+    """Index of the latest quote with the same key code at or before each trade (-1 if none)."""
+    if len(quote_ns) == 0 or len(trade_ns) == 0:
+        return np.full(len(trade_ns), -1, dtype=np.int64)
+    order = np.lexsort((quote_ns, quote_key))
+    base = min(int(quote_ns.min()), int(trade_ns.min()))
+    bits = int(max(quote_key.max(), trade_key.max())).bit_length()
+    span = np.int64(1) << np.int64(62 - bits)  # key code in the high bits of a sortable integer
+    if max(int(quote_ns.max()), int(trade_ns.max())) - base >= span:
+        raise ValueError("time range too long for one in-force lookup; check it in slices")
+    qkey = quote_key[order] * span + (quote_ns[order] - base)
+    tkey = trade_key * span + (trade_ns - base)
     pos = np.searchsorted(qkey, tkey, side="right") - 1
-    ok = (pos >= 0) & (qs[order][np.maximum(pos, 0)] == ts_)
+    ok = (pos >= 0) & (quote_key[order][np.maximum(pos, 0)] == trade_key)
     return np.where(ok, order[np.maximum(pos, 0)], -1)
 
 
@@ -146,15 +159,20 @@ def trades_after_quotes(
     """
     tns = timestamps_ns(trades, trades_ts_column)
     qns = timestamps_ns(quotes, quotes_ts_column)
-    tsym = _keys(trades, keys)
-    idx = _in_force(tsym, tns, _keys(quotes, keys), qns) if len(tns) else np.zeros(0, dtype=np.int64)
-    gap = np.where(idx >= 0, tns - qns[np.maximum(idx, 0)], -1) if len(qns) else np.full(len(tns), -1)
-    bad = gap < min_gap_ns
+    tkey, qkey = key_codes([trades, quotes], keys)
+    idx = _in_force(tkey, tns, qkey, qns)
+    gap = np.where(idx >= 0, tns - qns[np.maximum(idx, 0)], -1)
+    counted = np.ones(len(tns), dtype=bool)
     if unmatched_before_ns is not None:
-        skip = (gap < 0) & (tns < unmatched_before_ns)
-        bad, tns, tsym, gap = bad[~skip], tns[~skip], tsym[~skip], gap[~skip]
+        counted = ~((idx < 0) & (tns < unmatched_before_ns))
+    bad = counted & (gap < min_gap_ns)
     unit = "µs" if min_gap_ns >= 1_000 else "ns"
-    return CheckResult(f"trades >= {min_gap_ns if unit == 'ns' else min_gap_ns // 1000} {unit} after the latest quote", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} trade {tns[i]} gap {gap[i]} ns"))
+    return CheckResult(
+        f"trades >= {min_gap_ns if unit == 'ns' else min_gap_ns // 1000} {unit} after the latest quote",
+        int(counted.sum()),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{_label(trades, keys, i)} trade {tns[i]} gap {gap[i]} ns"),
+    )
 
 
 def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
@@ -162,7 +180,8 @@ def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
     and the fills of an order at one level never exceed that level's displayed volume."""
     tns = timestamps_ns(trades, "timestamp")
     tsym = _strings(trades, "symbol")
-    idx = _in_force(tsym, tns, _strings(md, "symbol"), timestamps_ns(md, "timestamp"))
+    tkey, qkey = key_codes([trades, md], ("symbol",))
+    idx = _in_force(tkey, tns, qkey, timestamps_ns(md, "timestamp"))
     buy = _strings(trades, "side") == "buy"
     passive = trades.column("passive").to_numpy(zero_copy_only=False).astype(bool)
     price = trades.column("price").to_numpy()
@@ -221,16 +240,14 @@ def top_of_book_consistent(md: pa.Table) -> CheckResult:
     """FX rows read as top of book (best_bid, best_ask, bid_px1, ask_px1): ask > bid, best_* = level 1."""
     bid, ask = md.column("best_bid").to_numpy(), md.column("best_ask").to_numpy()
     bad = ~(ask > bid) | (md.column("bid_px1").to_numpy() != bid) | (md.column("ask_px1").to_numpy() != ask)
-    syms = _strings(md, "symbol")
-    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{_label(md, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"))
 
 
 def quotes_not_crossed(table: pa.Table, bid_column: str, ask_column: str) -> CheckResult:
     """Every row has ask > bid."""
     bid, ask = table.column(bid_column).to_numpy(), table.column(ask_column).to_numpy()
     bad = ~(ask > bid)
-    syms = _strings(table, "symbol")
-    return CheckResult(f"{ask_column} > {bid_column}", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+    return CheckResult(f"{ask_column} > {bid_column}", len(bid), int(bad.sum()), _example(bad, lambda i: f"{_label(table, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"))
 
 
 def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checked_from: int = 0) -> CheckResult:
@@ -241,14 +258,14 @@ def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checke
     earlier slice) set the state but are not themselves counted.
     """
     ts = timestamps_ns(quotes, ts_column)
-    syms, venues = _strings(quotes, "symbol"), _strings(quotes, "venue")
+    sym_idx = key_codes([quotes], ("symbol",))[0]
+    venue_idx = key_codes([quotes], ("venue",))[0]
     bid, ask = quotes.column("bid_px1").to_numpy(zero_copy_only=False), quotes.column("ask_px1").to_numpy(zero_copy_only=False)
     counted = np.arange(len(ts)) >= checked_from
-    sym_codes, sym_idx = np.unique(syms, return_inverse=True) if len(ts) else (np.array([]), np.zeros(0, dtype=np.int64))
-    venue_codes, venue_idx = np.unique(venues, return_inverse=True) if len(ts) else (np.array([]), np.zeros(0, dtype=np.int64))
     order = np.lexsort((np.arange(len(ts)), ts, sym_idx))
     s, t, v = sym_idx[order], ts[order], venue_idx[order]
-    n, nv = len(order), len(venue_codes)
+    sorted_bid, sorted_ask = bid[order], ask[order]
+    n, nv = len(order), int(venue_idx.max()) + 1 if len(venue_idx) else 0
     best_bid, best_ask = np.full(n, -np.inf), np.full(n, np.inf)
     # forward-fill each venue's quote within its symbol, then take the best across venues
     group_start = np.r_[True, s[1:] != s[:-1]] if n else np.zeros(0, dtype=bool)
@@ -259,8 +276,8 @@ def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checke
         np.maximum.accumulate(pos, out=pos)
         np.maximum.accumulate(start, out=start)
         live = pos >= start
-        best_bid = np.where(live, np.maximum(best_bid, bid[order][np.maximum(pos, 0)]), best_bid)
-        best_ask = np.where(live, np.minimum(best_ask, ask[order][np.maximum(pos, 0)]), best_ask)
+        best_bid = np.where(live, np.maximum(best_bid, sorted_bid[np.maximum(pos, 0)]), best_bid)
+        best_ask = np.where(live, np.minimum(best_ask, sorted_ask[np.maximum(pos, 0)]), best_ask)
     last_of_instant = np.r_[(s[1:] != s[:-1]) | (t[1:] != t[:-1]), True] if n else np.zeros(0, dtype=bool)
     check = last_of_instant & counted[order]
     bad = check & ~(best_ask > best_bid)
@@ -268,7 +285,7 @@ def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checke
         "NBBO of the quotes in force never crossed or locked",
         int(check.sum()),
         int(bad.sum()),
-        _example(bad, lambda i: f"{sym_codes[s[i]]} at {t[i]}: bid {best_bid[i]} >= ask {best_ask[i]}"),
+        _example(bad, lambda i: f"{_label(quotes, ['symbol'], order[i])} at {t[i]}: bid {best_bid[i]} >= ask {best_ask[i]}"),
     )
 
 
@@ -278,3 +295,14 @@ def combine(results: Iterable[CheckResult]) -> CheckResult:
     name = results[0].name if results else "no rows"
     example = next((r.example for r in results if r.example), "")
     return CheckResult(name, sum(r.checked for r in results), sum(r.violations for r in results), example)
+
+
+def latest_per_key(table: pa.Table, keys: Sequence[str], ts_column: str) -> pa.Table:
+    """The latest row of each instrument (carries the quotes in force from one slice to the next)."""
+    if table.num_rows == 0:
+        return table
+    ts = timestamps_ns(table, ts_column)
+    key = key_codes([table], keys)[0]
+    order = np.lexsort((np.arange(len(ts)), ts, key))
+    last = np.r_[key[order][1:] != key[order][:-1], True]
+    return table.take(pa.array(order[last]))

@@ -29,13 +29,3 @@ def context_window(context) -> Window:
     tw = context.partition_time_window
     return Window.from_datetimes(tw.start, tw.end)
 
-
-def hour_partition_keys(window: Window) -> list[str]:
-    """Hourly partition keys covered by ``window`` (same format as the partitions definition)."""
-    return [dg.TimeWindow(*_bounds(h)).start.strftime("%Y-%m-%d-%H:%M") for h in window.hours()]
-
-
-def _bounds(w: Window):
-    from mkt_pipeline.timeline import us_to_datetime
-
-    return us_to_datetime(w.start_us), us_to_datetime(w.end_us)

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -200,13 +199,3 @@ def time_slices(window: Window, rows_in_window: int, target_rows: int) -> list[W
     per_slice = max(1, int(seconds * target_rows / max(rows_in_window, 1)))
     return list(window.split(min(per_slice, seconds)))
 
-
-def keyed_last(table: pa.Table, keys: Sequence[str], ts_column: str) -> pa.Table:
-    """The latest row of each key (used to carry the quotes in force from one slice to the next)."""
-    if table.num_rows == 0:
-        return table
-    ts = table.column(ts_column).cast(pa.int64()).to_numpy()
-    key = np.asarray([("\x1f".join(map(str, k))) for k in zip(*(table.column(c).cast(pa.string()).to_pylist() for c in keys))], dtype=object)
-    order = np.lexsort((ts, key))
-    last = np.r_[key[order][1:] != key[order][:-1], True]
-    return table.take(pa.array(order[last]))
