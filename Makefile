@@ -1,15 +1,14 @@
-# Quick start: `make demo` (one hour of synthetic data into ./data, no server needed) and `make test`.
+# Quick start: `make demo` (an FX hour and an equities hour through Dagster into ./data, no server
+# needed) and `make test`; `make dev` opens the Dagster UI.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DAGSTER_HOME_DIR := $(abspath dagster_home)
 DEMO_DIR ?= ./data
-DEMO_HOUR ?= 2025-11-11T03:00:00Z
-DEMO_END ?= 2025-11-11T04:00:00Z
-# light profile: the seed's local-development rates and 10 book levels
-DEMO_FX_FLAGS := --market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 \
-	--orders_min_per_sec 5 --orders_max_per_sec 30 --min_levels 10 --max_levels 10
+DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
+# 10:00 in New York, so the equities session is trading
+DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
 
 .PHONY: install demo test dev bench clean
 
@@ -28,7 +27,7 @@ demo: $(STAMP)
 	MKT_FX_ORDERS_MIN_PER_SEC=5 MKT_FX_ORDERS_MAX_PER_SEC=30 MKT_FX_MIN_LEVELS=10 MKT_FX_MAX_LEVELS=10 \
 	MKT_EQUITIES_MARKET_DATA_MIN_EPS=800 MKT_EQUITIES_MARKET_DATA_MAX_EPS=2000 MKT_EQUITIES_TRADES_MIN_EPS=300 \
 	MKT_EQUITIES_TRADES_MAX_EPS=800 MKT_EQUITIES_MIN_LEVELS=10 MKT_EQUITIES_MAX_LEVELS=10 \
-		$(PY) -W ignore -m mkt_pipeline.demo --fx_hour $(DEMO_HOUR) --equities_hour 2025-11-11T15:00:00Z
+		$(PY) -W ignore -m mkt_pipeline.demo --fx_hour $(DEMO_FX_HOUR) --equities_hour $(DEMO_EQUITIES_HOUR)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -39,6 +38,8 @@ dev: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.bench_fx
+	$(PY) -m bench.bench_equities
+	$(PY) bench/bench_ilp.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -10,8 +10,6 @@ market_data rows/s per core at 40 levels; ratio = measured / target.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,23 +30,9 @@ def child(levels: int, seconds: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=120, help="simulated seconds per case (~8,000 market_data rows/s)")
-    parser.add_argument("--child", nargs=2, type=int, metavar=("LEVELS", "SECONDS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(*args.child)))
-        return
-    from bench.common import run_isolated
+    from bench.common import generation_bench_main
 
-    print(f"{'levels':>6} {'rows':>11} {'rows/s':>12} {'MB/s':>8} {'peak MB':>8} {'target':>10} {'ratio':>6}")
-    for levels, target in TARGETS.items():
-        r = run_isolated("bench.bench_equities", str(levels), str(args.seconds))
-        rate = r["rows"] / r["cpu_seconds"]
-        print(
-            f"{levels:>6} {r['rows']:>11,} {rate:>12,.0f} {r['bytes'] / r['cpu_seconds'] / 1e6:>8,.0f} "
-            f"{r['peak_rss_mb']:>8,.0f} {(f'{target:,}' if target else '-'):>10} {(f'{rate / target:.2f}' if target else '-'):>6}"
-        )
+    generation_bench_main(__doc__, "bench.bench_equities", child, TARGETS, default_seconds=120)
 
 
 if __name__ == "__main__":

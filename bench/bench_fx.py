@@ -9,8 +9,6 @@ measured / target so numbers compare across machines.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -32,23 +30,9 @@ def child(levels: int, seconds: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=300, help="simulated seconds per case (default rates: ~8,100 rows/s)")
-    parser.add_argument("--child", nargs=2, type=int, metavar=("LEVELS", "SECONDS"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(*args.child)))
-        return
-    from bench.common import run_isolated
+    from bench.common import generation_bench_main
 
-    print(f"{'levels':>6} {'rows':>11} {'rows/s':>12} {'MB/s':>8} {'peak MB':>8} {'target':>10} {'ratio':>6}")
-    for levels, target in TARGETS.items():
-        r = run_isolated("bench.bench_fx", str(levels), str(args.seconds))
-        rate = r["rows"] / r["cpu_seconds"]
-        print(
-            f"{levels:>6} {r['rows']:>11,} {rate:>12,.0f} {r['bytes'] / r['cpu_seconds'] / 1e6:>8,.0f} "
-            f"{r['peak_rss_mb']:>8,.0f} {target:>10,} {rate / target:>6.2f}"
-        )
+    generation_bench_main(__doc__, "bench.bench_fx", child, TARGETS, default_seconds=300)
 
 
 if __name__ == "__main__":

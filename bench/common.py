@@ -50,3 +50,24 @@ def run_isolated(module: str, *args: str) -> dict:
     """Run ``python -m module --child args`` so peak memory is measured per case."""
     out = subprocess.run([sys.executable, "-m", module, "--child", *args], check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def generation_bench_main(doc: str, module: str, child, targets: dict[int, int | None], default_seconds: int) -> None:
+    """Command line of a generation benchmark: one isolated process per book depth, one table row each."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=default_seconds, help="simulated seconds per case")
+    parser.add_argument("--child", nargs=2, type=int, metavar=("LEVELS", "SECONDS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)))
+        return
+    print(f"{'levels':>6} {'rows':>11} {'rows/s':>12} {'MB/s':>8} {'peak MB':>8} {'target':>10} {'ratio':>6}")
+    for levels, target in targets.items():
+        r = run_isolated(module, str(levels), str(args.seconds))
+        rate = r["rows"] / r["cpu_seconds"]
+        print(
+            f"{levels:>6} {r['rows']:>11,} {rate:>12,.0f} {r['bytes'] / r['cpu_seconds'] / 1e6:>8,.0f} "
+            f"{r['peak_rss_mb']:>8,.0f} {(f'{target:,}' if target else '-'):>10} {(f'{rate / target:.2f}' if target else '-'):>6}"
+        )
