@@ -26,9 +26,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from mkt_pipeline.engine import ConfigError
 from mkt_pipeline.settings import (
-    EQUITIES_GENERATION_FLAGS,
     EQUITIES_SINK_FLAGS,
-    FX_GENERATION_FLAGS,
+    GENERATION_FLAGS,
     GLOBAL_ENV,
     QUESTDB_ENV,
     RUN_FLAGS,
@@ -52,7 +51,7 @@ EXIT_INTERRUPTED = 130
 
 
 def generation_flags(market: str) -> tuple[Flag, ...]:
-    return FX_GENERATION_FLAGS if market == "fx" else EQUITIES_GENERATION_FLAGS
+    return GENERATION_FLAGS[market]
 
 
 def market_flags(market: str) -> tuple[Flag, ...]:
@@ -138,11 +137,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 def engine_config(opts: Options):
     """The market's validated engine configuration (raises ConfigError naming the flag)."""
-    if opts.market == "fx":
-        from mkt_pipeline.fx_engine import FxConfig as Config
-    else:
-        from mkt_pipeline.equities_engine import EquitiesConfig as Config
-    return Config(**{f.name: opts.values[f.name] for f in generation_flags(opts.market)}).validate()
+    from mkt_pipeline.markets import engine_config as market_engine_config
+
+    return market_engine_config(opts.market, opts.values)
 
 
 def validate(opts: Options) -> None:
@@ -227,14 +224,9 @@ def scrub(text: str, secrets: Sequence[str]) -> str:
 
 def make_engine(opts: Options, references):
     """The market's engine for these options and reference prices."""
-    config = engine_config(opts)
-    if opts.market == "fx":
-        from mkt_pipeline.fx_engine import FxEngine
+    from mkt_pipeline.markets import build_engine
 
-        return FxEngine(config, references)
-    from mkt_pipeline.equities_engine import EquitiesEngine
-
-    return EquitiesEngine(config, references)
+    return build_engine(opts.market, opts.values, references)
 
 
 def load_references(market: str, window: Window, offline: bool | None = None):

@@ -24,7 +24,7 @@ def run_job(defs: dg.Definitions, job_name: str, partition: str, instance: dg.Da
     """Execute one partition of a job and print rows, rows/s and check outcomes; True on success."""
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.get_job_def(job_name).execute_in_process(partition_key=partition, instance=instance, run_config=quiet, raise_on_error=False)
+    result = defs.resolve_job_def(job_name).execute_in_process(partition_key=partition, instance=instance, run_config=quiet, raise_on_error=False)
     elapsed = time.perf_counter() - started
     events = result.get_asset_materialization_events() if result.success else []
     tables = [e for e in events if e.asset_key.path[-1] != "reference_prices"]

@@ -202,7 +202,6 @@ class FxEngine(Engine):
     # --- generation ---------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
         c = self.config
-        n_sec = end_second - first_second
         lookback = MOMENTUM_LOOKBACK_S
         path = self.path.slice(first_second - lookback, end_second + 1)
         # pips-space anchors: column j is second first_second - lookback + j

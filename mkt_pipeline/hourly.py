@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from mkt_pipeline.engine import ConfigError
-from mkt_pipeline.generation_config import GENERATION_CONFIG, build_engine, engine_settings
+from mkt_pipeline.generation_config import GENERATION_CONFIG
+from mkt_pipeline.markets import build_engine, engine_settings
 from mkt_pipeline.ingest import run_window
 from mkt_pipeline.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, context_window
 from mkt_pipeline.reference_prices import ReferencePrices

@@ -5,18 +5,15 @@ import dagster as dg
 from mkt_pipeline.assets_equities import equities_hourly
 from mkt_pipeline.assets_fx import fx_hourly
 from mkt_pipeline.live import build_live_job
-from mkt_pipeline.partitions import equities_hourly_partitions, fx_hourly_partitions
 
 fx_hourly_job = dg.define_asset_job(
     "fx_hourly_job",
     selection=dg.AssetSelection.assets(fx_hourly),
-    partitions_def=fx_hourly_partitions,
     description="Materialize fx/market_data, fx/core_price and fx/trades for an hour (or a range, in one run).",
 )
 equities_hourly_job = dg.define_asset_job(
     "equities_hourly_job",
     selection=dg.AssetSelection.assets(equities_hourly),
-    partitions_def=equities_hourly_partitions,
     description="Materialize equities/market_data and equities/trades for an hour (or a range, in one run).",
 )
 fx_live_job = build_live_job("fx")

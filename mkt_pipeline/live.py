@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import dagster as dg
 from pydantic import Field
 
-from mkt_pipeline.generation_config import GENERATION_CONFIG, engine_settings
+from mkt_pipeline.generation_config import GENERATION_CONFIG
+from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.hourly import QUESTDB_POOL, make_engine
 from mkt_pipeline.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.reference_records import references_for_window

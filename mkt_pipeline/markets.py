@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from mkt_pipeline.reference_prices import ReferencePrices, load_reference_prices, reference_days
+from mkt_pipeline.settings import GENERATION_FLAGS
 from mkt_pipeline.timeline import Window
 
 
@@ -22,3 +25,27 @@ def market_references(market: str, window: Window, offline: bool | None = None) 
     symbols, tickers, fallback = universe(market)
     days = window.days()
     return load_reference_prices(symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline)
+
+
+def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine-config part of a set of settings (drops run-only fields such as chunk_seconds)."""
+    return {flag.name: values[flag.name] for flag in GENERATION_FLAGS[market]}
+
+
+def engine_config(market: str, values: Mapping[str, Any]):
+    """The market's validated engine configuration (``ConfigError`` names the flag)."""
+    if market == "fx":
+        from mkt_pipeline.fx_engine import FxConfig as Config
+    else:
+        from mkt_pipeline.equities_engine import EquitiesConfig as Config
+    return Config(**engine_settings(market, values)).validate()
+
+
+def build_engine(market: str, values: Mapping[str, Any], references: ReferencePrices):
+    """The market's engine for these settings and reference prices; every driver builds it here."""
+    config = engine_config(market, values)
+    if market == "fx":
+        from mkt_pipeline.fx_engine import FxEngine as Engine
+    else:
+        from mkt_pipeline.equities_engine import EquitiesEngine as Engine
+    return Engine(config, references)

@@ -211,3 +211,5 @@ QUESTDB_ENV: dict[str, str] = {
     "tls_verify": "QUESTDB_TLS_VERIFY",
     "tls_ca": "QUESTDB_TLS_CA",
 }
+
+GENERATION_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": FX_GENERATION_FLAGS, "equities": EQUITIES_GENERATION_FLAGS}

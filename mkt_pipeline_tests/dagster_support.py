@@ -37,7 +37,7 @@ def run_hourly(
     partition_range: tuple[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute ``<market>_hourly_job`` (assets and checks) on one partition or a range, into Parquet at ``root``."""
-    job = defs.get_job_def(f"{market}_hourly_job")
+    job = defs.resolve_job_def(f"{market}_hourly_job")
     tags = {RANGE_START_TAG: partition_range[0], RANGE_END_TAG: partition_range[1]} if partition_range else None
     return job.execute_in_process(
         run_config={"ops": {f"{market}_hourly": {"config": config}}},

@@ -51,10 +51,10 @@ def test_hourly_asset_partitions_backfill_and_pool(market):
     assert isinstance(partitions, dg.HourlyPartitionsDefinition)
     assert partitions.timezone == "UTC" and partitions.get_first_partition_key() == "2024-01-01-00:00"
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
-    job = defs.get_job_def(f"{market}_hourly_job")
+    job = defs.resolve_job_def(f"{market}_hourly_job")
     writer = job.graph.node_named(f"{market}_hourly").definition.node_named(f"{market}_ingest_chunk").definition
     assert writer.pool == QUESTDB_POOL
-    assert defs.get_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool == QUESTDB_POOL
+    assert defs.resolve_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool == QUESTDB_POOL
 
 
 def test_definitions_validate_cli():

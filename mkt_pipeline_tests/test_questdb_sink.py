@@ -55,7 +55,7 @@ from mkt_pipeline.tables import (
 )
 from mkt_pipeline.timeline import Window
 from mkt_pipeline_tests.fake_pg import FakePG, columns_of
-from mkt_pipeline_tests.ilp_capture import CaptureConfig, CaptureServer, IlpRow, decode_ilp
+from mkt_pipeline_tests.ilp_capture import CaptureServer, IlpRow, decode_ilp
 
 T0_US = 1_748_858_400_000_000  # 2025-06-02T10:00:00Z
 SECRET_PW = "pw-Zq9!secret"
