@@ -198,7 +198,14 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
         found = checked_window(context, market)
         if found is None:
             for spec in _specs(market):
-                yield dg.AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True, metadata={"status": "nothing written yet"})
+                # nothing to verify is not a pass: warn, so an empty partition never looks checked
+                yield dg.AssetCheckResult(
+                    asset_key=spec.asset_key,
+                    check_name=spec.name,
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"status": "nothing written yet"},
+                )
             return
         window, metas = found
         with sink.stored_rows(market) as rows:

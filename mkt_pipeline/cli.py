@@ -37,11 +37,14 @@ from mkt_pipeline.settings import (
     env_default,
     env_name,
     env_source,
+    scrub,
 )
 from mkt_pipeline.sinks import WriteStats
 from mkt_pipeline.tables import TIMESTAMP_NS
 from mkt_pipeline.timeline import NS_PER_US, US_PER_S, Window, format_us
 
+# In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
+PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
 MARKETS = ("fx", "equities")
 PROGRESS_INTERVAL_S = 2.0  # a progress line at least this often
 PLAN_BLOCK_S = 300  # seconds counted at once when planning a --total_market_data_events window
@@ -212,12 +215,6 @@ def secret_values(opts: Options | None) -> list[str]:
     return sorted({s for s in found if len(s) >= 4 and s != "quest"}, key=len, reverse=True)
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    for value in secrets:
-        text = text.replace(value, "***")
-    return text
-
-
 # --------------------------------------------------------------------------------------------
 # engine, references, sink
 
@@ -247,8 +244,14 @@ def make_sink(opts: Options):
 
 
 def stored_resume_us(engine, sink) -> int | None:
-    """First microsecond after the latest stored row of any of the market's tables."""
-    return max((t for t in (sink.resume_after_us(s) for s in engine.schemas) if t is not None), default=None)
+    """First microsecond not yet stored in every table that holds rows each second.
+
+    The minimum, not the maximum: a run interrupted between tables (or with parallel chunks
+    finishing out of order) must resume where the least advanced table stops. Going back a little
+    is safe because writes are idempotent. Trades are left out: they may legitimately end earlier.
+    """
+    points = [sink.resume_after_us(s) for s in engine.dense_schemas]
+    return None if any(p is None for p in points) else min(points)
 
 
 class ObservedSink:
@@ -405,8 +408,6 @@ def run_faster(opts: Options) -> int:
             if workers == 1:
                 stats = run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=opts.chunk_seconds).stats
             else:
-                if opts.overwrite and opts.sink == "parquet":
-                    _preclear_parquet(engine, sink, window, opts.chunk_seconds)
                 stats = run_parallel(opts, references, window, workers, progress)
         elapsed = time.perf_counter() - started
     total = sum(stats.rows.values())
@@ -435,22 +436,6 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _preclear_parquet(engine, sink, window: Window, chunk_seconds: int) -> None:
-    """Replace stored parts over ``window`` by empty parts cut exactly like the chunks.
-
-    Parquet parts straddling a window are trimmed by whoever writes it; trimming the same old part
-    from two workers at once would race, so the parent trims first and workers then only replace
-    whole parts of their own chunks.
-    """
-    import numpy as np
-
-    empty = [b.take(np.arange(0)) for b in engine.generate_seconds(window.first_second, window.first_second + 1)]
-    for chunk in _chunks(window, chunk_seconds):
-        with sink.window(chunk) as writer:
-            for batch in empty:
-                writer.write(batch)
-
-
 def run_parallel(opts: Options, references, window: Window, workers: int, progress: Progress) -> WriteStats:
     """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
     ctx = mp.get_context("spawn")  # no inherited threads or connections
@@ -459,7 +444,8 @@ def run_parallel(opts: Options, references, window: Window, workers: int, progre
         tasks.put((chunk.start_us, chunk.end_us))
     for _ in range(workers):
         tasks.put(None)
-    spec = {"market": opts.market, "values": dict(opts.values), "references": references.to_json()}
+    # `explicit` travels too: it decides which flags override the QUESTDB_* environment in each worker
+    spec = {"market": opts.market, "values": dict(opts.values), "explicit": sorted(opts.explicit), "references": references.to_json()}
     procs = [ctx.Process(target=_worker, args=(i, spec, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
     for p in procs:
         p.start()
@@ -531,7 +517,7 @@ def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
     from mkt_pipeline.ingest import run_window
     from mkt_pipeline.reference_prices import ReferencePrices
 
-    opts = Options(spec["market"], spec["values"])
+    opts = Options(spec["market"], spec["values"], explicit=set(spec["explicit"]))
     try:
         engine = make_engine(opts, ReferencePrices.from_json(spec["references"]))
         with make_sink(opts) as sink:
@@ -634,6 +620,8 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
                 lookahead_s=lookahead,
                 stop_event=stop,
                 max_market_data_rows=limit,
+                # into Parquet a commit is a file: one per table per minute rather than per second
+                min_commit_s=PARQUET_REALTIME_COMMIT_S if opts.sink == "parquet" else 1,
                 on_commit=status,
                 update_engine=refresher.engine_update,
             )

@@ -38,6 +38,7 @@ class Engine(ABC):
 
     market: str
     schemas: Sequence[TableSchema]
+    dense_schemas: Sequence[TableSchema]  # tables that hold rows in every second (resume points)
 
     def __init__(self, batch_rows: int = DEFAULT_BATCH_ROWS):
         self.batch_rows = batch_rows

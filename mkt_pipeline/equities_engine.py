@@ -186,6 +186,7 @@ class EquitiesEngine(Engine):
 
     market = "equities"
     schemas = EQUITIES_TABLES
+    dense_schemas = (EQUITIES_MARKET_DATA,)
 
     def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int = DEFAULT_BATCH_ROWS):
         super().__init__(batch_rows)

@@ -89,6 +89,13 @@ class FxConfig:
                 f"--core_min_eps ({self.core_min_eps}) must be > --orders_max_per_sec ({self.orders_max_per_sec}): "
                 "prices update more often than orders arrive"
             )
+        floor = QUOTES_PER_PAIR_PER_SECOND * len(fxu.PAIRS)
+        for flag in ("market_data_min_eps", "core_min_eps"):
+            if getattr(self, flag) < floor:
+                raise ConfigError(
+                    f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
+                    "row each second for continuous 1-second candles"
+                )
         if self.market_data_max_eps >= US_PER_S // 2:
             raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
         return self
@@ -117,6 +124,7 @@ class FxEngine(Engine):
 
     market = "fx"
     schemas = FX_TABLES
+    dense_schemas = (FX_MARKET_DATA, FX_CORE_PRICE)
 
     def __init__(self, config: FxConfig, references: ReferencePrices, batch_rows: int | None = None):
         self.config = config.validate()

@@ -16,11 +16,12 @@ import dagster as dg
 from pydantic import Field
 
 from mkt_pipeline.generation_config import GENERATION_CONFIG
-from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.hourly import QUESTDB_POOL, make_engine
+from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.reference_records import references_for_window
 from mkt_pipeline.sink_resource import MarketSinkResource
+from mkt_pipeline.sinks import ParquetSink
 from mkt_pipeline.timeline import US_PER_S, Window, format_us, parse_timestamp
 
 
@@ -106,7 +107,9 @@ def build_live_job(market: str) -> dg.JobDefinition:
         engine = make_engine(market, engine_settings(market, config.model_dump()), references)
         with sink.get_sink(market) as s:
             s.prepare(engine.schemas)
-            result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds)
+            # into Parquet a commit is a file: one per table per live window rather than per second
+            per_window = isinstance(s, ParquetSink)
+            result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
         rows = {name: int(n) for name, n in result.stats.rows.items()}
         context.log.info(f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)")
         return dg.Output(

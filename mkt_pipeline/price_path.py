@@ -31,6 +31,12 @@ _VOL_DECAY = 0.93  # per minute: volatility regimes last ≈ 10-20 min
 _VOL_OF_VOL = 0.45  # std of log volatility multiplier
 
 
+def _bounded(cache: dict, size: int) -> None:
+    """Drop the oldest entries so a long run's caches stay small (memory must not grow with time)."""
+    while len(cache) >= size:
+        cache.pop(next(iter(cache)))
+
+
 def _unit_weights(taps: int, decay: float) -> np.ndarray:
     w = decay ** np.arange(taps)
     return w / np.sqrt(np.sum(w * w))
@@ -79,11 +85,13 @@ class PricePath:
     def _hour_normal(self, hour: int) -> np.ndarray:
         day = hour // 24
         if day not in self._day_normals:
+            _bounded(self._day_normals, 4)
             self._day_normals[day] = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
         return self._day_normals[day][hour % 24]
 
     def _minute_normals(self, hour: int) -> np.ndarray:
         if hour not in self._hour_minute_normals:
+            _bounded(self._hour_minute_normals, 8)
             self._hour_minute_normals[hour] = keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.n))
         return self._hour_minute_normals[hour]
 
@@ -122,8 +130,7 @@ class PricePath:
         block = self._hour_blocks.get(hour)
         if block is not None:
             return block
-        if len(self._hour_blocks) > 8:
-            self._hour_blocks.pop(next(iter(self._hour_blocks)))
+        _bounded(self._hour_blocks, 8)
         p = self.params
         vol = p.vol_per_second[:, None] * self._vol_multiplier(hour)
         rng = keyed_rng(self.seed, self.stream + "/path", hour)

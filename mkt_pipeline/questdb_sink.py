@@ -28,17 +28,17 @@ from mkt_pipeline.questdb_ddl import (
     ddl_statements,
     table_columns_sql,
 )
+from mkt_pipeline.settings import REDACTED, scrub  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.timeline import NS_PER_US, Window
-from mkt_pipeline.wal_monitor import WAL_TABLES_SQL, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
+from mkt_pipeline.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("http", "https", "tcp", "tcps")
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
-REDACTED = "***"
 MiB = 1 << 20
 
 
@@ -222,12 +222,8 @@ class QuestDBWalSuspendedError(QuestDBSinkError):
     pass
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` on one line with every secret replaced by ``***``."""
-    line = " ".join(str(text).split())
-    for secret in sorted(secrets, key=len, reverse=True):
-        line = line.replace(secret, REDACTED)
-    return line
+class QuestDBWalLagError(QuestDBSinkError):
+    """WAL apply stayed behind for longer than the allowed pause."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,17 +461,23 @@ class QuestDBSink(Sink):
             stats.bytes[name] += nbytes
 
     def _throttle(self) -> None:
-        try:
+        with self._wal_errors():
             self.monitor.throttle(self._written)
-        except WalSuspendedError as exc:
-            raise self._error(QuestDBWalSuspendedError, str(exc)) from None
 
     def wait_for_wal(self, timeout_s: float = 60.0) -> int:
         """Block until every table written has applied its WAL (lag 0) or the timeout passes."""
-        try:
+        with self._wal_errors():
             return self.monitor.wait_drained(self._written, timeout_s)
+
+    @contextmanager
+    def _wal_errors(self):
+        """WAL monitor failures as the sink's one-line, secret-free errors."""
+        try:
+            yield
         except WalSuspendedError as exc:
             raise self._error(QuestDBWalSuspendedError, str(exc)) from None
+        except WalLagTimeoutError as exc:
+            raise self._error(QuestDBWalLagError, str(exc)) from None
 
     def latest_timestamp_us(self, schema: TableSchema) -> int | None:
         name = checked_name(self.naming.name(schema))

@@ -69,6 +69,7 @@ def pace_window(
     *,
     max_market_data_rows: int | None = None,
     max_group_s: int = 10,
+    min_commit_s: int = 1,
     stop_grace_s: float = 3.0,
     poll_s: float = 0.25,
     on_commit: CommitFn | None = None,
@@ -81,7 +82,9 @@ def pace_window(
     second that reaches it). When ``stop_event`` is set it stops starting new seconds, still writes
     the seconds the wall clock has completed (for at most ``stop_grace_s``), and returns.
     ``sleep`` defaults to waiting on ``stop_event`` so a stop wakes it at once; ``update_engine``
-    may swap the engine between commits (given the next microsecond to write).
+    may swap the engine between commits (given the next microsecond to write). ``min_commit_s``
+    holds rows back until that many seconds are due (for sinks where a commit is a file, such as
+    Parquet, so a live hour is not thousands of one-second files).
     """
     stop_event = stop_event or threading.Event()
     wait = sleep or stop_event.wait
@@ -102,12 +105,12 @@ def pace_window(
                 break
         else:
             due_us = min(_second_floor(int(now * US_PER_S) + lead_us), window.end_us)
-            if due_us <= cursor:
-                # the next second falls due when the clock reaches its end minus the lookahead
-                next_end_us = _second_floor(cursor) + US_PER_S
-                wait(min(poll_s, max(0.001, (next_end_us - lead_us) / US_PER_S - now)))
+            # a commit falls due when the clock reaches its end minus the lookahead
+            commit_end_us = min(window.end_us, _second_floor(cursor) + max(1, min_commit_s) * US_PER_S)
+            if due_us < commit_end_us:
+                wait(min(poll_s, max(0.001, (commit_end_us - lead_us) / US_PER_S - now)))
                 continue
-        group_s = 1 if max_market_data_rows is not None else max_group_s
+        group_s = 1 if max_market_data_rows is not None else max(max_group_s, min_commit_s)
         end_us = min(due_us, _second_floor(cursor) + group_s * US_PER_S)
         if update_engine is not None:
             engine = update_engine(cursor, engine)

@@ -43,12 +43,17 @@ class ReferencePrices:
         return "+".join(sorted(kinds, key=lambda k: k != SOURCE_YAHOO))
 
     def close(self, day: dt.date) -> np.ndarray:
-        """Closes for ``day``; carried forward from the latest earlier day held (or back from the first)."""
+        """Closes for ``day``; a day after the last one held carries the latest close forward.
+
+        A day before the first one held is an error rather than a guess: the rows of a window must
+        not depend on which days happened to be loaded with it.
+        """
         key = day.isoformat()
         if key not in self.closes:
-            held = sorted(self.closes)
-            earlier = [d for d in held if d <= key]
-            key = earlier[-1] if earlier else held[0]
+            earlier = [d for d in self.closes if d <= key]
+            if not earlier:
+                raise KeyError(f"no reference close on or before {key} (held: {min(self.closes)}..{max(self.closes)})")
+            key = max(earlier)
         return np.asarray(self.closes[key], dtype=np.float64)
 
     def days(self) -> list[str]:
@@ -69,8 +74,12 @@ class ReferencePrices:
 
 
 def reference_days(first: dt.date, last: dt.date) -> list[dt.date]:
-    """Every day from the day before ``first`` through ``last`` (the engines interpolate from the prior close)."""
-    start = first - dt.timedelta(days=1)
+    """Every day a window over ``first``..``last`` can touch: from two days before ``first`` through ``last``.
+
+    Prices interpolate from the previous day's close, and the engines look back up to an hour
+    before a window, which at midnight reaches the previous day and so the close before that.
+    """
+    start = first - dt.timedelta(days=2)
     return [start + dt.timedelta(days=i) for i in range((last - start).days + 1)]
 
 
@@ -170,6 +179,9 @@ def _daily_closes(ticker: str, days: Sequence[dt.date], cache: Path, timeout_s: 
     except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
         log.debug("yahoo %s unavailable: %s", ticker, exc)
         return cached or None
+    # today's bar is still moving: it is not a close (today carries yesterday's close forward), and
+    # caching it would make later backfills of today depend on when the cache was filled
+    fresh = {d: v for d, v in fresh.items() if d < today.isoformat()}
     if not fresh:
         return cached or None
     merged = {**cached, **fresh}

@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from mkt_pipeline.engine import ConfigError
 
+REDACTED = "***"
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` on one line with every secret replaced by ``***`` (longest first, so none leaks in part)."""
+    line = " ".join(str(text).split())
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        line = line.replace(secret, REDACTED)
+    return line
 
 
 def parse_bool(value: str | bool, flag: str = "value") -> bool:

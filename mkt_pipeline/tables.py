@@ -31,9 +31,14 @@ IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9_]{0,64}$")
 
 
 def validate_identifier(value: str, setting: str) -> str:
-    """Reject a suffix/prefix that is not ``[A-Za-z0-9_]``, at most 64 characters."""
+    """Reject a suffix/prefix that is not ``[A-Za-z0-9_]``, at most 64 characters.
+
+    A prefix starts every table name, so it must not start with a digit either.
+    """
     if not IDENTIFIER_RE.fullmatch(value or ""):
         raise ValueError(f"{setting}: {value!r} is not a valid identifier part (only A-Z, a-z, 0-9 and _, at most 64 characters)")
+    if setting == "prefix" and value[:1].isdigit():
+        raise ValueError(f"{setting}: {value!r} must not start with a digit (table names start with a letter or _)")
     return value
 
 

@@ -40,8 +40,12 @@ def window(start: str, seconds: int) -> Window:
     return Window(a, a + seconds * US_PER_S)
 
 
+# offline (fallback) references for every day the tests use
+ALL_TEST_DAYS = Window.from_iso("2025-01-01T00:00:00Z", "2026-12-31T00:00:00Z")
+
+
 def engine(config: EquitiesConfig = LIGHT, w: Window | None = None, **kwargs) -> EquitiesEngine:
-    refs = load_equities_references(w or window("2025-07-01T00:00:00Z", 1), offline=True)
+    refs = load_equities_references(w or ALL_TEST_DAYS, offline=True)
     return EquitiesEngine(config, refs, **kwargs)
 
 

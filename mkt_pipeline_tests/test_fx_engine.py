@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mkt_pipeline import fx_universe as fxu
 from mkt_pipeline import invariants as inv
 from mkt_pipeline.fx_engine import ECNS, FxConfig, FxEngine
-from mkt_pipeline.tables import concat_batches
+from mkt_pipeline.tables import FX_TABLES, concat_batches
 from mkt_pipeline.timeline import US_PER_S, Window
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
@@ -225,8 +225,36 @@ def test_bounded_batches():
         ({"min_levels": 0}, "--min_levels"),
         ({"orders_min_per_sec": 31}, "--orders_min_per_sec"),
         ({"lei_pool_size": 0}, "--lei_pool_size"),
+        ({"market_data_min_eps": 50, "core_min_eps": 35, "core_max_eps": 40}, "--market_data_min_eps (50) must be >= 60"),
+        ({"core_min_eps": 40, "core_max_eps": 50}, "--core_min_eps (40) must be >= 60"),
     ],
 )
 def test_invalid_config_names_the_flag(changes, flag):
     with pytest.raises(ValueError, match=re.escape(flag)):
         dataclasses.replace(FxConfig(), **changes).validate()
+
+
+def daily_references(window: Window):
+    """Closes that move 0.5% a day, loaded exactly as a run of ``window`` would load them."""
+    import datetime as dt
+
+    from mkt_pipeline.reference_prices import ReferencePrices, reference_days
+
+    days = reference_days(window.days()[0], window.days()[-1])
+    base = dt.date(2025, 11, 1)
+    closes = {d.isoformat(): tuple(fxu.FALLBACK_LEVELS[s] * (1 + 0.005 * (d - base).days) for s in fxu.SYMBOLS) for d in days}
+    return ReferencePrices(fxu.SYMBOLS, closes, {s: "yahoo" for s in fxu.SYMBOLS})
+
+
+def test_window_additivity_across_midnight_with_moving_references():
+    """Each side loads only the reference days it needs; the rows still add up exactly."""
+    window = Window.from_iso("2025-11-11T23:59:40Z", "2025-11-12T00:00:20Z")
+    midnight = Window.from_iso("2025-11-12T00:00:00Z", "2025-11-12T00:00:01Z").start_us
+
+    def rows(w: Window) -> dict[str, pa.Table]:
+        parts = list(FxEngine(LIGHT_FX, daily_references(w)).generate(w))
+        return {t.base_name: concat_batches([p[i] for p in parts]).to_arrow() for i, t in enumerate(FX_TABLES)}
+
+    whole, left, right = rows(window), rows(Window(window.start_us, midnight)), rows(Window(midnight, window.end_us))
+    for name, table in whole.items():
+        assert pa.concat_tables([left[name], right[name]]).equals(table), name

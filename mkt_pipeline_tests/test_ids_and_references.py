@@ -44,9 +44,10 @@ class _FakeYahoo(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        base = dt.datetime(2025, 11, 10, tzinfo=dt.timezone.utc)
-        stamps = [int((base + dt.timedelta(days=i)).timestamp()) for i in range(4)]  # Mon-Thu
-        body = {"chart": {"result": [{"meta": {"gmtoffset": 0}, "timestamp": stamps, "indicators": {"quote": [{"close": [1.1, None, 1.3, 1.35]}]}}]}}
+        base = dt.datetime(2025, 11, 3, tzinfo=dt.timezone.utc)
+        stamps = [int((base + dt.timedelta(days=i)).timestamp()) for i in range(11)]  # 3 to 13 November
+        closes = [1.1] * 8 + [None, 1.3, 1.35]  # no close on the 11th
+        body = {"chart": {"result": [{"meta": {"gmtoffset": 0}, "timestamp": stamps, "indicators": {"quote": [{"close": closes}]}}]}}
         data = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -72,7 +73,8 @@ def test_yahoo_closes_cached_and_gap_filled_with_per_symbol_fallback(fake_yahoo,
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 13))
     refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path, base_url=fake_yahoo)
     eur = fxu.SYMBOLS.index("EURUSD")
-    assert [refs.close(d)[eur] for d in days] == [1.1, 1.1, 1.3, 1.35]  # missing close carried forward
+    # two days before the window (its look-back), the first close carried back; a missing close carried forward
+    assert [refs.close(d)[eur] for d in days] == [1.1, 1.1, 1.1, 1.3, 1.35]
     assert refs.sources["EURUSD"] == "yahoo" and refs.sources["USDTRY"] == "fallback"
     assert refs.source == "yahoo+fallback"
     assert refs.close(days[0])[fxu.SYMBOLS.index("USDTRY")] == fxu.FALLBACK_LEVELS["USDTRY"]

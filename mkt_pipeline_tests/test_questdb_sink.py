@@ -29,6 +29,7 @@ from mkt_pipeline.questdb_sink import (
     QuestDBSink,
     QuestDBSinkError,
     QuestDBUnreachableError,
+    QuestDBWalLagError,
     QuestDBWalSuspendedError,
 )
 from mkt_pipeline.sinks import ParquetSink, TableNaming
@@ -449,6 +450,16 @@ def test_suspended_table_stops_the_run_with_the_fix(capture):
         "fix the cause, then run: ALTER TABLE market_data RESUME WAL"
     )
     assert capture.write_requests() == []
+
+
+def test_wal_that_never_drains_stops_the_run_as_a_sink_error(capture):
+    lagging = [("market_data", False, 0, 9, None)]
+    pg = FakePG(wal_script=[lagging] * 50)
+    sink, _ = open_sink(capture, pg=pg, wal_max_pause_s=0.0)
+    with pytest.raises(QuestDBWalLagError) as err:
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[0])
+    assert "market_data" in str(err.value) and f"127.0.0.1:{capture.http_port}" in str(err.value)
 
 
 def test_backpressure_pauses_then_resumes(capture, caplog):

@@ -113,6 +113,21 @@ def test_pacing_keeps_rows_at_most_lookahead_ahead_of_the_clock():
     assert result.catch_up_commits == 0
 
 
+def test_min_commit_groups_seconds_into_fewer_commits():
+    """For file sinks: rows are held until min_commit_s seconds are due, then written at once."""
+    window = Window(T0 * US_PER_S, (T0 + 12) * US_PER_S)
+    clock = FakeClock(T0 - 3.5)
+    sink = MemorySink(clock)
+    engine = engine_for(window)
+    pace_window(engine, sink, window, lookahead_s=2.0, clock=clock, sleep=clock.sleep, min_commit_s=5)
+    windows = [w for w, _, _ in sink.commits]
+    assert [w.seconds for w in windows] == [5, 5, 2]
+    assert_contiguous(windows, window.start_us, window.end_us)
+    for w, at, _ in sink.commits:
+        assert w.end_us / US_PER_S <= at + 2.0  # never beyond the lookahead
+    all_rows_equal(sink, engine, window)
+
+
 def test_no_lookahead_writes_only_completed_seconds():
     window = Window(T0 * US_PER_S, (T0 + 5) * US_PER_S)
     clock = FakeClock(T0 + 0.2)
@@ -273,7 +288,7 @@ def test_signal_flushes_completed_seconds_and_exits_zero(tmp_path, market, sig):
     from mkt_pipeline.tables import EQUITIES_TABLES
 
     md_table, min_rows = (FX_TABLES[0], 110) if market == "fx" else (EQUITIES_TABLES[0], 1)
-    env = {**os.environ, "MKT_OFFLINE": "1"}
+    env = {**os.environ, "MKT_OFFLINE": "1", "MKT_PARQUET_COMMIT_SECONDS": "1"}  # watch seconds land one by one
     light = LIGHT_ARGS if market == "fx" else EQ_LIGHT_ARGS + ["--offsession_trades", "full", "--session_pacing", "false"]
     cmd = [sys.executable, "-m", "mkt_pipeline.cli", market, "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *light]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

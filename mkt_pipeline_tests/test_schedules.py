@@ -7,11 +7,12 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from mkt_pipeline.schedules import equities_hourly_schedule, fx_hourly_schedule
+from mkt_pipeline.definitions import defs
 
 
-@pytest.mark.parametrize("schedule", [fx_hourly_schedule, equities_hourly_schedule], ids=lambda s: s.name)
-def test_tick_requests_the_hour_that_just_ended(schedule):
+@pytest.mark.parametrize("name", ["fx_hourly_schedule", "equities_hourly_schedule"])
+def test_tick_requests_the_hour_that_just_ended(name):
+    schedule = defs.resolve_schedule_def(name)  # partitioning comes from the job's assets
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert schedule.cron_schedule == "2 * * * *" and schedule.execution_timezone in (None, "UTC")
     for tick, expected in (
