@@ -431,3 +431,21 @@ def test_argument_errors_are_one_line_too(capsys, argv):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
+
+
+def test_resume_starts_at_the_least_advanced_table(tmp_path):
+    """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
+    from mkt_pipeline.cli import stored_resume_us
+    from mkt_pipeline.fx_engine import FxEngine
+    from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
+
+    sink = ParquetSink(tmp_path)
+    early = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:05Z")
+    late = Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:09Z")
+    engine = FxEngine(LIGHT_FX, fx_references(early))
+    for window, tables in ((early, (0, 1, 2)), (late, (0,))):  # the second window stored only market_data
+        with sink.window(window) as writer:
+            for batches in engine.generate(window):
+                for i in tables:
+                    writer.write(batches[i])
+    assert stored_resume_us(engine, sink) == early.end_us
