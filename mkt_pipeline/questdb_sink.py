@@ -28,7 +28,7 @@ from mkt_pipeline.questdb_ddl import (
     ddl_statements,
     table_columns_sql,
 )
-from mkt_pipeline.settings import REDACTED, scrub  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.settings import QUESTDB_ENV, REDACTED, scrub  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.timeline import NS_PER_US, Window
@@ -135,7 +135,7 @@ class QuestDBSettings:
         """Settings from the SPEC §3.2 ``QUESTDB_*`` variables; keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
-        for name, var, conv in _ENV_VARS:
+        for name, var, conv in ENV_VARS:
             if var in env and env[var] != "":
                 try:
                     values[name] = conv(env[var])
@@ -175,23 +175,24 @@ class QuestDBSettings:
             raise ConfigError(f"--{_FLAG_NAMES.get(flag, flag)}{str(exc)[len(flag):]}") from None
 
 
-_ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
-    ("host", "QUESTDB_HOST", str),
-    ("http_port", "QUESTDB_HTTP_PORT", int),
-    ("ilp_tcp_port", "QUESTDB_ILP_TCP_PORT", int),
-    ("pg_port", "QUESTDB_PG_PORT", int),
-    ("protocol", "QUESTDB_PROTOCOL", lambda v: v.strip().lower()),
-    ("user", "QUESTDB_USER", str),
-    ("password", "QUESTDB_PASSWORD", str),
-    ("token", "QUESTDB_TOKEN", str),
-    ("token_x", "QUESTDB_TOKEN_X", str),
-    ("token_y", "QUESTDB_TOKEN_Y", str),
-    ("ilp_user", "QUESTDB_ILP_USER", str),
-    ("tls_verify", "QUESTDB_TLS_VERIFY", lambda v: v.strip().lower()),
-    ("tls_ca", "QUESTDB_TLS_CA", str),
-)
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
 _FLAG_NAMES = {v: k for k, v in _CLI_NAMES.items()}
+_INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
+_LOWERCASE_FIELDS = ("protocol", "tls_verify")
+
+
+def _env_converter(field: str) -> Callable[[str], Any]:
+    if field in _INT_FIELDS:
+        return int
+    if field in _LOWERCASE_FIELDS:
+        return lambda v: v.strip().lower()
+    return str
+
+
+# (settings field, variable, converter), derived from the one table of QUESTDB_* variables
+ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = tuple(
+    (_CLI_NAMES.get(flag, flag), var, _env_converter(_CLI_NAMES.get(flag, flag))) for flag, var in QUESTDB_ENV.items()
+)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Iterator, Optional
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from mkt_pipeline.questdb_sink import QuestDBSettings, QuestDBSink
+from mkt_pipeline.questdb_sink import ENV_VARS, QuestDBSettings, QuestDBSink
 from mkt_pipeline.sinks import ParquetSink, TableNaming
 
 _DEFAULTS = QuestDBSettings()
@@ -76,18 +76,10 @@ class QuestDBResource(ConfigurableResource):
     @classmethod
     def from_env(cls, **overrides) -> "QuestDBResource":
         """Every ``QUESTDB_*`` variable that is set, as an ``EnvVar`` (resolved at launch)."""
-        fields = {
-            "host": "QUESTDB_HOST", "http_port": "QUESTDB_HTTP_PORT", "ilp_tcp_port": "QUESTDB_ILP_TCP_PORT",
-            "pg_port": "QUESTDB_PG_PORT", "protocol": "QUESTDB_PROTOCOL", "user": "QUESTDB_USER",
-            "password": "QUESTDB_PASSWORD", "token": "QUESTDB_TOKEN", "token_x": "QUESTDB_TOKEN_X",
-            "token_y": "QUESTDB_TOKEN_Y", "ilp_user": "QUESTDB_ILP_USER", "tls_verify": "QUESTDB_TLS_VERIFY",
-            "tls_ca": "QUESTDB_TLS_CA",
-        }  # fmt: skip
-        ints = ("http_port", "ilp_tcp_port", "pg_port")
         values = {}
-        for name, var in fields.items():
+        for name, var, convert in ENV_VARS:
             if os.environ.get(var):
-                values[name] = EnvVar.int(var) if name in ints else EnvVar(var)
+                values[name] = EnvVar.int(var) if convert is int else EnvVar(var)
         values.update(overrides)
         return cls(**values)
 

@@ -8,7 +8,6 @@ Parquet reader extracts them and drops the arrays).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -178,19 +177,14 @@ class QuestDBRows:
                 out[name] = pa.array([None if v is None else str(v) for v in values], pa.string()) if kind in (SYMBOL, "UUID") else pa.array(values)
         return pa.table(out)
 
-    def wait_applied(self, schemas: Iterable[TableSchema], timeout_s: float = 60.0, poll_s: float = 0.5) -> int:
-        """Wait until QuestDB has applied every WAL transaction of the tables; the largest lag seen."""
-        from mkt_pipeline.wal_monitor import WAL_TABLES_SQL, statuses_from_rows
+    def wait_applied(self, schemas: Iterable[TableSchema], timeout_s: float = 60.0) -> int:
+        """Wait until QuestDB has applied every WAL transaction of the tables; the lag left (0 when drained)."""
+        from mkt_pipeline.wal_monitor import WAL_TABLES_SQL, WalMonitor, statuses_from_rows
 
-        tables = [self._name(s) for s in schemas]
-        deadline, worst = time.monotonic() + timeout_s, 0
-        while True:
-            _, rows = self._query(WAL_TABLES_SQL, ", ".join(tables))
-            lags = [st.lag for st in statuses_from_rows(rows, tables).values()]
-            worst = max([worst, *lags])
-            if not any(lags) or time.monotonic() > deadline:
-                return worst
-            time.sleep(poll_s)
+        def fetch(tables):
+            return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables))[1], tables)
+
+        return WalMonitor(fetch, poll_interval_s=0.5).wait_drained([self._name(s) for s in schemas], timeout_s)
 
 
 def time_slices(window: Window, rows_in_window: int, target_rows: int) -> list[Window]:
