@@ -78,21 +78,79 @@ def slices(sizes: np.ndarray, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def _book_objects(book: BookColumn, lo: int, hi: int) -> pd.Series:
+def _book_objects(book: BookColumn, lo: int, hi: int) -> np.ndarray:
+    """One ``(2, depth)`` view per row into the batch's own values (what the client reads)."""
     depth = book.depth[lo:hi]
+    out = np.empty(hi - lo, dtype=object)
     if len(depth) and depth.min() == depth.max():
         d = int(depth[0])
-        block = book.values[book.offsets[lo] : book.offsets[hi]].reshape(hi - lo, 2, d)
-        return pd.Series(list(block), dtype=object, copy=False)
+        out[:] = list(book.values[book.offsets[lo] : book.offsets[hi]].reshape(hi - lo, 2, d))
+        return out
     starts = book.offsets[lo:hi].tolist()
     values = book.values
-    return pd.Series(
-        [values[s : s + 2 * d].reshape(2, d) for s, d in zip(starts, depth.tolist())], dtype=object, copy=False
-    )
+    out[:] = [values[s : s + 2 * d].reshape(2, d) for s, d in zip(starts, depth.tolist())]
+    return out
 
 
-def frame(batch: TableBatch, lo: int, hi: int) -> pd.DataFrame:
-    """Rows ``[lo, hi)`` of a batch as a DataFrame shaped for ``Buffer.dataframe``."""
+class BookStaging:
+    """Reusable per-row views for one book column, so encoding a batch creates no array objects.
+
+    The client reads a book from a numpy array per row; making those views costs ~0.15 µs a row,
+    as much as the client's own encoding of a 3-level row. Here the views are made once, over a
+    staging block that each slice's values are copied into (one memcpy), and a slice's column is
+    a slice of the ready-made object array. The column is valid until the next ``column`` call.
+    """
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # depth -> (values, views)
+
+    def _block(self, depth: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        block = self._blocks.get(depth)
+        if block is None or len(block[0]) < rows:
+            values = np.empty((max(rows, 2 * len(block[0]) if block else 0), 2, depth))
+            views = np.empty(len(values), dtype=object)
+            views[:] = list(values)
+            block = self._blocks[depth] = (values, views)
+        return block
+
+    def column(self, book: BookColumn, lo: int, hi: int) -> np.ndarray:
+        depth = book.depth[lo:hi]
+        n = hi - lo
+        if n and depth.min() == depth.max():
+            d = int(depth[0])
+            values, views = self._block(d, n)
+            values[:n] = book.values[book.offsets[lo] : book.offsets[hi]].reshape(n, 2, d)
+            return views[:n]
+        out = np.empty(n, dtype=object)
+        part = book.take(np.arange(lo, hi))
+        for d in np.unique(depth).tolist():
+            rows = np.flatnonzero(part.depth == d)
+            values, views = self._block(d, len(rows))
+            values[: len(rows)] = part.take(rows).values.reshape(len(rows), 2, d)
+            out[rows] = views[: len(rows)]
+        return out
+
+
+class Encoder:
+    """Appends batch rows to a client ``Buffer``, reusing book views between calls (one per sink)."""
+
+    def __init__(self) -> None:
+        self._staging: dict[str, BookStaging] = {}
+
+    def encode(self, buffer, table_name: str, batch: TableBatch, lo: int, hi: int) -> None:
+        """Append rows ``[lo, hi)`` of ``batch`` to ``buffer``."""
+
+        def book(name: str, column: BookColumn) -> np.ndarray:
+            return self._staging.setdefault(name, BookStaging()).column(column, lo, hi)
+
+        encode(buffer, table_name, batch, lo, hi, book)
+
+
+def frame(batch: TableBatch, lo: int, hi: int, book=None) -> pd.DataFrame:
+    """Rows ``[lo, hi)`` of a batch as a DataFrame shaped for ``Buffer.dataframe``.
+
+    ``book(name, column)`` gives a book column's per-row arrays; by default, fresh views.
+    """
     cols = {}
     for col in batch.schema.columns:
         data = batch.columns[col.name]
@@ -105,7 +163,8 @@ def frame(batch: TableBatch, lo: int, hi: int) -> pd.DataFrame:
         elif col.kind == UUID:
             cols[col.name] = pd.Series(uuid_strings(data.hi[lo:hi], data.lo[lo:hi]), dtype=object, copy=False)
         elif col.kind == BOOK:
-            cols[col.name] = _book_objects(data, lo, hi)
+            objects = book(col.name, data) if book is not None else _book_objects(data, lo, hi)
+            cols[col.name] = pd.Series(objects, dtype=object, copy=False)
         else:
             cols[col.name] = data[lo:hi]
     return pd.DataFrame(cols, copy=False)
@@ -115,8 +174,8 @@ def symbol_columns(batch: TableBatch) -> list[str]:
     return [c.name for c in batch.schema.columns if c.kind == SYMBOL]
 
 
-def encode(buffer, table_name: str, batch: TableBatch, lo: int, hi: int) -> None:
-    """Append rows ``[lo, hi)`` of ``batch`` to a ``questdb`` client ``Buffer``."""
+def encode(buffer, table_name: str, batch: TableBatch, lo: int, hi: int, book=None) -> None:
+    """Append rows ``[lo, hi)`` of ``batch`` to a ``questdb`` client ``Buffer`` (``book`` as in ``frame``)."""
     buffer.dataframe(
-        frame(batch, lo, hi), table_name=table_name, symbols=symbol_columns(batch), at=batch.schema.timestamp
+        frame(batch, lo, hi, book), table_name=table_name, symbols=symbol_columns(batch), at=batch.schema.timestamp
     )

@@ -1,14 +1,16 @@
 """Drive an engine into a sink over a window, chunk by chunk, and report what was written.
 
-Generation and sending overlap: a producer thread runs the engine and hands batches over a bounded
-queue to the calling thread, which owns the sink. numpy and the ILP client's network I/O release the
-GIL, so the engine computes the next batches while the previous ones are encoded and sent. The queue
-bound keeps memory flat: at most ``queue_depth`` batch groups wait, plus one being generated and one
-being written.
+Generation and writing overlap: a producer runs the engine and hands batch groups over a bounded
+queue to the calling thread, which owns the sink. The producer is a child process for windows big
+enough to repay starting one (``generation_process``: it runs on its own core, free of the GIL the
+ILP client holds while it serialises arrays) and a thread otherwise (small windows, tests, daemonic
+worker processes, which may not start children). The queue bound keeps memory flat: at most
+``queue_depth`` groups wait, plus one being generated and one being written.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import queue
 import threading
 import time
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mkt_pipeline.engine import Engine
+from mkt_pipeline.generation_process import END_OF_CHUNK, ProcessProducer
 from mkt_pipeline.sinks import Sink, WriteStats
 from mkt_pipeline.timeline import Window
 
@@ -40,7 +43,8 @@ class RunResult:
 
 ProgressFn = Callable[[RunResult, Window], None]
 
-_END_OF_CHUNK = object()
+# A child process costs about a second to start (imports); below this many rows a thread is as fast.
+PROCESS_MIN_ROWS = 2_000_000
 
 
 class _Failed:
@@ -48,7 +52,7 @@ class _Failed:
         self.exc = exc
 
 
-class _Producer(threading.Thread):
+class ThreadProducer(threading.Thread):
     """Runs the engine over every chunk, putting batch groups and chunk markers on a queue."""
 
     def __init__(self, engine: Engine, chunks: list[Window], depth: int):
@@ -73,7 +77,7 @@ class _Producer(threading.Thread):
                 for batches in self.engine.generate(chunk):
                     if not self._put(batches):
                         return
-                if not self._put(_END_OF_CHUNK):
+                if not self._put(END_OF_CHUNK):
                     return
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._put(_Failed(exc))
@@ -84,6 +88,23 @@ class _Producer(threading.Thread):
             raise item.exc
         return item
 
+    def close(self) -> None:
+        self.stop.set()
+        self.join()
+
+
+def wants_process(engine: Engine, window: Window) -> bool:
+    """Whether ``window`` holds enough rows to generate it in a child process (and one may be started)."""
+    if mp.current_process().daemon:
+        return False
+    return engine.max_rows_per_second * window.seconds >= PROCESS_MIN_ROWS
+
+
+def _write_group(writer, group: list, sink: Sink, stats: WriteStats) -> None:
+    for batch in group:
+        writer.write(batch)
+        stats.rows[sink.naming.name(batch.schema)] += len(batch)
+
 
 def run_window(
     engine: Engine,
@@ -92,27 +113,31 @@ def run_window(
     chunk_seconds: int = DEFAULT_CHUNK_SECONDS,
     progress: ProgressFn | None = None,
     queue_depth: int = DEFAULT_QUEUE_DEPTH,
+    in_process: bool | None = None,
 ) -> RunResult:
-    """Generate ``window`` into ``sink`` one chunk (a committed sink window) at a time."""
+    """Generate ``window`` into ``sink`` one chunk (a committed sink window) at a time.
+
+    ``in_process`` picks the producer: True a child process, False a thread, None by ``wants_process``.
+    """
     result = RunResult(window)
     started = time.perf_counter()
     chunks = list(window.split(chunk_seconds))
-    producer = _Producer(engine, chunks, queue_depth)
+    if in_process is None:
+        in_process = wants_process(engine, window)
+    producer = ProcessProducer(engine, chunks, queue_depth) if in_process else ThreadProducer(engine, chunks, queue_depth)
     producer.start()
     try:
         for chunk in chunks:
             with sink.window(chunk) as writer:
                 chunk_stats = WriteStats()
-                while (item := producer.next()) is not _END_OF_CHUNK:
-                    for batch in item:
-                        writer.write(batch)
-                        chunk_stats.rows[sink.naming.name(batch.schema)] += len(batch)
+                while (group := producer.next()) is not END_OF_CHUNK:
+                    _write_group(writer, group, sink, chunk_stats)
+                    del group  # a process producer reuses a group's shared memory once nothing holds it
             result.stats.add(chunk_stats)
             result.elapsed_s = time.perf_counter() - started
             if progress is not None:
                 progress(result, chunk)
     finally:
-        producer.stop.set()
-        producer.join()
+        producer.close()
     result.elapsed_s = time.perf_counter() - started
     return result

@@ -318,6 +318,7 @@ class QuestDBSink(Sink):
         self._conn = None
         self._sender = None
         self._buffer = None
+        self._encoder = ilp.Encoder()
         self._written: list[str] = []
         self.monitor = monitor_factory(
             self._fetch_wal,
@@ -452,7 +453,7 @@ class QuestDBSink(Sink):
             self._throttle()
             buf = self._buffer
             buf.clear()
-            ilp.encode(buf, name, batch, lo, hi)
+            self._encoder.encode(buf, name, batch, lo, hi)
             nbytes = len(buf)
             try:
                 self._sender.flush(buf)

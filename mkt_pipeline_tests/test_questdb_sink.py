@@ -674,3 +674,28 @@ def test_run_window_stops_the_producer_when_the_sink_fails(capture):
         run_window(engine, sink, Window(T0_US, T0_US + 100_000_000), chunk_seconds=5)
     assert not any(t.name == "mkt-generate" for t in threading.enumerate())
     assert engine.calls < 20  # it did not generate the whole window after the failure
+
+
+# -- reusable book views -------------------------------------------------------------------------
+
+
+def test_the_encoder_reusing_book_views_sends_the_bytes_of_fresh_views():
+    """Staged views (uniform and mixed depths, growing and shrinking slices) encode byte for byte
+    what per-row views of the batch itself encode, and a later call never alters an earlier buffer."""
+    from questdb._client import Buffer
+
+    from mkt_pipeline import ilp
+
+    encoder = ilp.Encoder()
+    uniform = fx_batches(n=300, seed=1, depths=np.full(300, 40))[0]
+    mixed = fx_batches(n=300, seed=2)[0]  # depths 3..5
+    earlier = []
+    for batch, lo, hi in [(uniform, 0, 100), (uniform, 100, 300), (mixed, 0, 300), (uniform, 250, 260), (mixed, 7, 9)]:
+        staged, fresh = Buffer(protocol_version=2), Buffer(protocol_version=2)
+        encoder.encode(staged, "market_data", batch, lo, hi)
+        ilp.encode(fresh, "market_data", batch, lo, hi)
+        assert bytes(staged) == bytes(fresh)
+        rows = decode_ilp(bytes(staged))
+        assert [np.asarray(r.fields["bids"]).tolist() for r in rows] == [batch.columns["bids"].row(r).tolist() for r in range(lo, hi)]
+        earlier.append((staged, bytes(fresh)))
+    assert all(bytes(buf) == want for buf, want in earlier)
