@@ -92,14 +92,12 @@ def _dumps(obj: Any, buffer_callback=None) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # child
 
-_MAX_SLOTS_OUT = 3  # slots in flight: one queued, one being written by the parent, one being filled
-
-
 class _ChildSlots:
     """The child's shared-memory slots: reused once the parent gives them back, grown when too small."""
 
-    def __init__(self, free, out, stop):
+    def __init__(self, free, out, stop, in_flight: int):
         self.free, self.out, self.stop = free, out, stop
+        self.in_flight = in_flight  # slots queued, being read by the parent, and being filled here
         self.slots: dict[str, shared_memory.SharedMemory] = {}
         self.idle: list[str] = []
         self.announced: set[str] = set()  # names the parent knows (it unlinks those)
@@ -125,7 +123,7 @@ class _ChildSlots:
                 if self.slots[name].size >= need:
                     self.idle.remove(name)
                     return self.slots[name]
-            if len(self.slots) - len(self.idle) < _MAX_SLOTS_OUT:
+            if len(self.slots) - len(self.idle) < self.in_flight:
                 retired, self.idle = self.idle, []
                 for name in retired:
                     self.slots.pop(name).close()
@@ -159,9 +157,9 @@ def _child(out, free, stop) -> None:
     layout)``, ``("inband", pickle)`` and ``("end",)`` after each chunk on ``out``, or ``("failed", exc)``."""
     from mkt_pipeline.timeline import Window
 
-    slots = _ChildSlots(free, out, stop)
+    _, engine_bytes, chunks, depth = free.get()
+    slots = _ChildSlots(free, out, stop, in_flight=depth + 2)
     try:
-        _, engine_bytes, chunks = free.get()
         engine = pickle.loads(engine_bytes)
         for start_us, end_us in chunks:
             for group in engine.generate(Window(start_us, end_us)):
@@ -227,7 +225,7 @@ class ProcessProducer:
         self.stop = ctx.Event()
         # the job goes through the queue, not the process arguments: a child that dies while starting
         # would leave a multi-megabyte argument write blocked forever
-        self._free.put(("job", pickle.dumps(engine), [(c.start_us, c.end_us) for c in chunks]))
+        self._free.put(("job", pickle.dumps(engine), [(c.start_us, c.end_us) for c in chunks], max(1, depth)))
         self._process = ctx.Process(target=_child, args=(self._out, self._free, self.stop), name="mkt-generate", daemon=True)
         self._slots: dict[str, shared_memory.SharedMemory] = {}
         self._current: tuple[str, weakref.ref] | None = None  # the group handed out last

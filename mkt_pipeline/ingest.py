@@ -24,6 +24,9 @@ from mkt_pipeline.timeline import Window
 
 DEFAULT_CHUNK_SECONDS = 900
 DEFAULT_QUEUE_DEPTH = 1
+# A child on its own core can run further ahead, through the writer's stalls, for ~10 MB of shared
+# memory per group.
+PROCESS_QUEUE_DEPTH = 3
 
 
 @dataclass
@@ -124,7 +127,10 @@ def run_window(
     chunks = list(window.split(chunk_seconds))
     if in_process is None:
         in_process = wants_process(engine, window)
-    producer = ProcessProducer(engine, chunks, queue_depth) if in_process else ThreadProducer(engine, chunks, queue_depth)
+    if in_process:
+        producer = ProcessProducer(engine, chunks, max(queue_depth, PROCESS_QUEUE_DEPTH))
+    else:
+        producer = ThreadProducer(engine, chunks, queue_depth)
     producer.start()
     try:
         for chunk in chunks:

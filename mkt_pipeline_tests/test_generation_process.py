@@ -138,7 +138,7 @@ def test_groups_travel_in_band_when_shared_memory_has_no_room(monkeypatch):
     monkeypatch.setattr(generation_process, "_shm_room", lambda: 0)
     out, free, stop = queue.Queue(maxsize=1), queue.Queue(), threading.Event()
     chunk = Window(WINDOW.start_us, WINDOW.start_us + 15_000_000)
-    free.put(("job", pickle.dumps(engine), [(chunk.start_us, chunk.end_us)]))
+    free.put(("job", pickle.dumps(engine), [(chunk.start_us, chunk.end_us)], 1))
     child = threading.Thread(target=generation_process._child, args=(out, free, stop))
     child.start()
     items = []
