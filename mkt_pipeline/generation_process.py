@@ -211,7 +211,7 @@ def _put(out, item, stop) -> bool:
 
 
 class ProcessProducer:
-    """Same contract as the in-process producer of ``ingest``: ``start``, ``next``, ``stop``, ``join``.
+    """Same contract as ``ingest.ThreadProducer``: ``start``, ``next``, ``stop`` (an event), ``close``.
 
     ``next()`` returns the next batch group, whose arrays are views into shared memory that stay
     valid while anything references them, or ``END_OF_CHUNK`` after each chunk.
