@@ -19,6 +19,7 @@ the pickle instead: slower, never wrong, and the parent says so once.
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import multiprocessing as mp
 import os
@@ -72,8 +73,6 @@ class _SchemaPickler(pickle.Pickler):
 
 class _SchemaUnpickler(pickle.Unpickler):
     def __init__(self, data, schemas: dict[str, TableSchema], buffers):
-        import io
-
         super().__init__(io.BytesIO(data), buffers=buffers)
         self._schemas = schemas
 
@@ -82,8 +81,6 @@ class _SchemaUnpickler(pickle.Unpickler):
 
 
 def _dumps(obj: Any, buffer_callback=None) -> bytes:
-    import io
-
     out = io.BytesIO()
     _SchemaPickler(out, protocol=5, buffer_callback=buffer_callback).dump(obj)
     return out.getvalue()

@@ -122,11 +122,10 @@ class BookStaging:
             values[:n] = book.values[book.offsets[lo] : book.offsets[hi]].reshape(n, 2, d)
             return views[:n]
         out = np.empty(n, dtype=object)
-        part = book.take(np.arange(lo, hi))
         for d in np.unique(depth).tolist():
-            rows = np.flatnonzero(part.depth == d)
+            rows = np.flatnonzero(depth == d)
             values, views = self._block(d, len(rows))
-            values[: len(rows)] = part.take(rows).values.reshape(len(rows), 2, d)
+            values[: len(rows)] = book.take(lo + rows).values.reshape(len(rows), 2, d)
             out[rows] = views[: len(rows)]
         return out
 

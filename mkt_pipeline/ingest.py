@@ -27,6 +27,8 @@ DEFAULT_QUEUE_DEPTH = 1
 # A child on its own core can run further ahead, through the writer's stalls, for ~10 MB of shared
 # memory per group.
 PROCESS_QUEUE_DEPTH = 3
+# A child process costs about a second to start (imports); below this many rows a thread is as fast.
+PROCESS_MIN_ROWS = 2_000_000
 
 
 @dataclass
@@ -45,9 +47,6 @@ class RunResult:
 
 
 ProgressFn = Callable[[RunResult, Window], None]
-
-# A child process costs about a second to start (imports); below this many rows a thread is as fast.
-PROCESS_MIN_ROWS = 2_000_000
 
 
 class _Failed:
