@@ -75,13 +75,13 @@ def _replay(items, rows_wanted: int, send) -> tuple[int, float]:
 def _case(levels: int, seconds: int, sample_mb: int, port: int, out: mp.Queue) -> None:
     from questdb import Protocol, Sender
 
-    from mkt_pipeline import ilp
-    from mkt_pipeline.fx_engine import FxConfig, FxEngine
-    from mkt_pipeline.ingest import run_window, wants_process
+    from mkt_pipeline.sinks import ilp
+    from mkt_pipeline.fx.engine import FxConfig, FxEngine
+    from mkt_pipeline.run.ingest import run_window, wants_process
     from mkt_pipeline.markets import market_references
-    from mkt_pipeline.questdb_sink import QuestDBSettings, QuestDBSink
-    from mkt_pipeline.sinks import WriteStats
-    from mkt_pipeline.timeline import Window
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+    from mkt_pipeline.sinks.base import WriteStats
+    from mkt_pipeline.core.timeline import Window
 
     start = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:01Z").start_us
     window = Window(start, start + seconds * 1_000_000)

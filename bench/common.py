@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from mkt_pipeline.tables import BookColumn, SymbolColumn, TableBatch, UuidColumn
+from mkt_pipeline.core.tables import BookColumn, SymbolColumn, TableBatch, UuidColumn
 
 
 def batch_nbytes(batch: TableBatch) -> int:

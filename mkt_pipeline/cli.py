@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from mkt_pipeline.engine import ConfigError
+from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.settings import (
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
@@ -39,9 +39,9 @@ from mkt_pipeline.settings import (
     env_source,
     scrub,
 )
-from mkt_pipeline.sinks import WriteStats
-from mkt_pipeline.tables import TIMESTAMP_NS
-from mkt_pipeline.timeline import NS_PER_US, US_PER_S, Window, format_us
+from mkt_pipeline.sinks.base import WriteStats
+from mkt_pipeline.core.tables import TIMESTAMP_NS
+from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
 
 # In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
 PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
@@ -181,7 +181,7 @@ def _validate_questdb(opts: Options) -> None:
 
 
 def questdb_settings(opts: Options):
-    from mkt_pipeline.questdb_sink import QuestDBSettings
+    from mkt_pipeline.sinks.questdb import QuestDBSettings
 
     # only what the user set, so a QUESTDB_* variable is not overridden by a flag's built-in default
     return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit})
@@ -233,12 +233,13 @@ def load_references(market: str, window: Window, offline: bool | None = None):
 
 
 def make_sink(opts: Options):
-    from mkt_pipeline.sinks import ParquetSink, TableNaming
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.parquet import ParquetSink
 
     naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
     if opts.sink == "parquet":
         return ParquetSink(opts.parquet_dir, naming)
-    from mkt_pipeline.questdb_sink import QuestDBSink
+    from mkt_pipeline.sinks.questdb import QuestDBSink
 
     return QuestDBSink(questdb_settings(opts), naming)
 
@@ -383,7 +384,7 @@ def _chunks(window: Window, chunk_seconds: int) -> list[Window]:
 
 
 def run_faster(opts: Options) -> int:
-    from mkt_pipeline.ingest import run_window
+    from mkt_pipeline.run.ingest import run_window
 
     start_us = opts.start_ts if opts.start_ts is not None else int(time.time()) * US_PER_S
     # planning only needs counts, which do not depend on references: use the offline table
@@ -514,8 +515,8 @@ def _report_gap(window: Window, chunk_seconds: int, done: set[tuple[int, int]]) 
 
 def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
     """One worker process: its own engine and sink; takes chunks until none are left or told to stop."""
-    from mkt_pipeline.ingest import run_window
-    from mkt_pipeline.reference_prices import ReferencePrices
+    from mkt_pipeline.run.ingest import run_window
+    from mkt_pipeline.core.reference_prices import ReferencePrices
 
     opts = Options(spec["market"], spec["values"], explicit=set(spec["explicit"]))
     try:
@@ -564,7 +565,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
-    from mkt_pipeline.realtime import LOOKAHEAD_S, OPEN_END_US, ReferenceRefresher, live_reference_window, pace_window
+    from mkt_pipeline.run.realtime import LOOKAHEAD_S, OPEN_END_US, ReferenceRefresher, live_reference_window, pace_window
 
     stop = stop or threading.Event()
     references = load_references(opts.market, live_reference_window(time.time()))

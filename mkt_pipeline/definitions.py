@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from mkt_pipeline.assets_equities import equities_assets
-from mkt_pipeline.assets_fx import fx_assets
-from mkt_pipeline.checks import equities_partition_checks, fx_partition_checks
-from mkt_pipeline.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job
-from mkt_pipeline.schedules import equities_hourly_schedule, fx_hourly_schedule
-from mkt_pipeline.sensors import equities_live_sensor, fx_live_sensor
-from mkt_pipeline.sink_resource import MarketSinkResource
+from mkt_pipeline.defs.equities import equities_assets
+from mkt_pipeline.defs.fx import fx_assets
+from mkt_pipeline.defs.checks import equities_partition_checks, fx_partition_checks
+from mkt_pipeline.defs.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job
+from mkt_pipeline.defs.schedules import equities_hourly_schedule, fx_hourly_schedule
+from mkt_pipeline.defs.sensors import equities_live_sensor, fx_live_sensor
+from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
 defs = dg.Definitions(
     assets=[*fx_assets, *equities_assets],

@@ -12,7 +12,7 @@ import time
 
 import dagster as dg
 
-from mkt_pipeline.timeline import parse_timestamp, us_to_datetime
+from mkt_pipeline.core.timeline import parse_timestamp, us_to_datetime
 
 
 def partition_key(hour: str) -> str:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from mkt_pipeline.reference_prices import ReferencePrices, load_reference_prices, reference_days
+from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices, reference_days
 from mkt_pipeline.settings import GENERATION_FLAGS
-from mkt_pipeline.timeline import Window
+from mkt_pipeline.core.timeline import Window
 
 
 def universe(market: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, float]]:
     """(symbols, Yahoo tickers by symbol, built-in fallback levels by symbol) of a market."""
     if market == "fx":
-        from mkt_pipeline import fx_universe as u
+        from mkt_pipeline.fx import universe as u
     elif market == "equities":
-        from mkt_pipeline import equities_universe as u
+        from mkt_pipeline.equities import universe as u
     else:
         raise ValueError(f"unknown market {market!r}")
     return u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS
@@ -35,9 +35,9 @@ def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:
 def engine_config(market: str, values: Mapping[str, Any]):
     """The market's validated engine configuration (``ConfigError`` names the flag)."""
     if market == "fx":
-        from mkt_pipeline.fx_engine import FxConfig as Config
+        from mkt_pipeline.fx.engine import FxConfig as Config
     else:
-        from mkt_pipeline.equities_engine import EquitiesConfig as Config
+        from mkt_pipeline.equities.engine import EquitiesConfig as Config
     return Config(**engine_settings(market, values)).validate()
 
 
@@ -45,7 +45,7 @@ def build_engine(market: str, values: Mapping[str, Any], references: ReferencePr
     """The market's engine for these settings and reference prices; every driver builds it here."""
     config = engine_config(market, values)
     if market == "fx":
-        from mkt_pipeline.fx_engine import FxEngine as Engine
+        from mkt_pipeline.fx.engine import FxEngine as Engine
     else:
-        from mkt_pipeline.equities_engine import EquitiesEngine as Engine
+        from mkt_pipeline.equities.engine import EquitiesEngine as Engine
     return Engine(config, references)

@@ -11,19 +11,12 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from mkt_pipeline.engine import ConfigError
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.secrets import scrub  # noqa: F401  (the faces scrub through settings)
+from mkt_pipeline.sinks.questdb import QUESTDB_ENV  # noqa: F401  (named in --help and the flag tables)
 
-REDACTED = "***"
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` on one line with every secret replaced by ``***`` (longest first, so none leaks in part)."""
-    line = " ".join(str(text).split())
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        line = line.replace(secret, REDACTED)
-    return line
 
 
 def parse_bool(value: str | bool, flag: str = "value") -> bool:
@@ -122,7 +115,7 @@ FX_GENERATION_FLAGS: tuple[Flag, ...] = (
 
 
 def _timestamp(value: Any, flag: str) -> int:
-    from mkt_pipeline.timeline import parse_timestamp
+    from mkt_pipeline.core.timeline import parse_timestamp
 
     try:
         return parse_timestamp(str(value))
@@ -139,7 +132,7 @@ def parse_port(value: Any, flag: str = "value") -> int:
 
 
 def _identifier(value: Any, flag: str) -> str:
-    from mkt_pipeline.tables import validate_identifier
+    from mkt_pipeline.core.tables import validate_identifier
 
     try:
         return validate_identifier(str(value), flag)
@@ -204,21 +197,5 @@ EQUITIES_SINK_FLAGS: tuple[Flag, ...] = (
     Flag("prefix", _identifier, "", "Prefix prepended to every table and view name (the equities dashboards use eq_)."),
 )
 
-# Sink flags that QuestDBSettings also reads from the SPEC §3.2 QUESTDB_* variables (named in --help).
-QUESTDB_ENV: dict[str, str] = {
-    "host": "QUESTDB_HOST",
-    "http_port": "QUESTDB_HTTP_PORT",
-    "ilp_port": "QUESTDB_ILP_TCP_PORT",
-    "pg_port": "QUESTDB_PG_PORT",
-    "protocol": "QUESTDB_PROTOCOL",
-    "user": "QUESTDB_USER",
-    "password": "QUESTDB_PASSWORD",
-    "token": "QUESTDB_TOKEN",
-    "token_x": "QUESTDB_TOKEN_X",
-    "token_y": "QUESTDB_TOKEN_Y",
-    "ilp_user": "QUESTDB_ILP_USER",
-    "tls_verify": "QUESTDB_TLS_VERIFY",
-    "tls_ca": "QUESTDB_TLS_CA",
-}
 
 GENERATION_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": FX_GENERATION_FLAGS, "equities": EQUITIES_GENERATION_FLAGS}

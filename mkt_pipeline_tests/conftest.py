@@ -8,10 +8,10 @@ import pytest
 
 os.environ.setdefault("MKT_OFFLINE", "1")
 
-from mkt_pipeline import fx_universe  # noqa: E402
-from mkt_pipeline.fx_engine import FxConfig  # noqa: E402
-from mkt_pipeline.reference_prices import fallback_reference_prices, reference_days  # noqa: E402
-from mkt_pipeline.timeline import Window  # noqa: E402
+from mkt_pipeline.fx import universe as fx_universe  # noqa: E402
+from mkt_pipeline.fx.engine import FxConfig  # noqa: E402
+from mkt_pipeline.core.reference_prices import fallback_reference_prices, reference_days  # noqa: E402
+from mkt_pipeline.core.timeline import Window  # noqa: E402
 
 # The seed's local-development rates, with 10-level books.
 LIGHT_FX = FxConfig(

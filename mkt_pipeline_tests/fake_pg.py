@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mkt_pipeline.tables import TableSchema
+from mkt_pipeline.core.tables import TableSchema
 
 
 class FakeCursor:

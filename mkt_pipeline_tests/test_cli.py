@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mkt_pipeline.cli import main
-from mkt_pipeline.sinks import ParquetSink, TableNaming
-from mkt_pipeline.tables import FX_TABLES
-from mkt_pipeline.timeline import Window
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.core.tables import FX_TABLES
+from mkt_pipeline.core.timeline import Window
 
 LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
 
@@ -321,7 +322,7 @@ def test_incremental_by_event_count_equals_one_run(tmp_path):
     assert run(tmp_path / "inc", "--start_ts", "2025-11-11T03:00:00Z", "--total_market_data_events", "2000") == 0
     assert run(tmp_path / "inc", "--incremental", "--total_market_data_events", "2000") == 0
     end = ParquetSink(tmp_path / "inc").resume_after_us(FX_TABLES[0])
-    from mkt_pipeline.timeline import format_us
+    from mkt_pipeline.core.timeline import format_us
 
     assert run(tmp_path / "once", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", format_us(end)) == 0
     _tables_equal(tmp_path / "inc", tmp_path / "once")
@@ -384,7 +385,7 @@ def test_token_file_supplies_the_token(tmp_path, clean_env):
 
 def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
     from mkt_pipeline.cli import load_references, make_engine, parse_options, plan_window
-    from mkt_pipeline.sinks import ParquetSink as Empty
+    from mkt_pipeline.sinks.parquet import ParquetSink as Empty
 
     opts = parse_options(["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"])
     engine = make_engine(opts, load_references("fx", Window(opts.start_ts, opts.start_ts + 1)))
@@ -400,7 +401,7 @@ EQ_LIGHT = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps
 
 
 def test_equities_output_is_identical_for_any_process_count(tmp_path):
-    from mkt_pipeline.tables import EQUITIES_TABLES
+    from mkt_pipeline.core.tables import EQUITIES_TABLES
 
     args = ["--mode", "faster-than-life", "--sink", "parquet", *EQ_LIGHT, "--prefix", "eq_", "--chunk_seconds", "10"]
     window = ["--start_ts", "2025-11-11T15:59:40Z", "--end_ts", "2025-11-11T16:00:20Z"]  # through the closing cross
@@ -436,7 +437,7 @@ def test_argument_errors_are_one_line_too(capsys, argv):
 def test_resume_starts_at_the_least_advanced_table(tmp_path):
     """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
     from mkt_pipeline.cli import stored_resume_us
-    from mkt_pipeline.fx_engine import FxEngine
+    from mkt_pipeline.fx.engine import FxEngine
     from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
     sink = ParquetSink(tmp_path)

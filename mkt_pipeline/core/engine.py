@@ -1,0 +1,78 @@
+"""What every market engine shares: window walking, bounded batches, edge clipping, config errors."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window
+
+# Rows of the widest table a batch may hold; with 40-level books that is ~100 MB of arrays.
+DEFAULT_BATCH_ROWS = 150_000
+
+
+class ConfigError(ValueError):
+    """Invalid setting; the message names the flag and the rule, on one line."""
+
+
+def check_range(flag_min: str, low: int, flag_max: str, high: int) -> None:
+    if low > high:
+        raise ConfigError(f"--{flag_min} ({low}) must be <= --{flag_max} ({high})")
+
+
+def check_positive(flag: str, value: int | float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"--{flag} must be {'>= 0' if allow_zero else '> 0'} (got {value})")
+
+
+class Engine(ABC):
+    """A pure function from time windows to table batches.
+
+    Subclasses implement ``generate_seconds(first, end)`` for whole seconds; ``generate`` walks a
+    window in groups of seconds small enough to bound memory and trims the edge seconds to the
+    window, so any split of a window yields the same rows.
+    """
+
+    market: str
+    schemas: Sequence[TableSchema]
+    dense_schemas: Sequence[TableSchema]  # tables that hold rows in every second (resume points)
+
+    def __init__(self, batch_rows: int = DEFAULT_BATCH_ROWS):
+        self.batch_rows = batch_rows
+
+    @property
+    @abstractmethod
+    def max_rows_per_second(self) -> int:
+        """Upper bound on rows of the widest table in one second."""
+
+    @abstractmethod
+    def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
+        """All rows of the whole seconds ``[first_second, end_second)``, one batch per table."""
+
+    def seconds_per_batch(self) -> int:
+        return max(1, self.batch_rows // max(1, self.max_rows_per_second))
+
+    def generate(self, window: Window) -> Iterator[list[TableBatch]]:
+        """Batches (one per table, time-ordered) covering ``window`` exactly."""
+        step = self.seconds_per_batch()
+        first, end = window.first_second, window.end_second
+        for s in range(first, end, step):
+            e = min(end, s + step)
+            batches = self.generate_seconds(s, e)
+            if s * US_PER_S < window.start_us or e * US_PER_S > window.end_us:
+                batches = [clip_batch(b, window) for b in batches]
+            yield batches
+
+
+def clip_batch(batch: TableBatch, window: Window) -> TableBatch:
+    """Rows of ``batch`` whose timestamp lies in ``window``."""
+    ts = batch.timestamps
+    if batch.schema.timestamp_kind == TIMESTAMP_NS:
+        lo, hi = window.start_us * NS_PER_US, window.end_us * NS_PER_US
+    else:
+        lo, hi = window.start_us, window.end_us
+    keep = (ts >= lo) & (ts < hi)
+    return batch if keep.all() else batch.take(np.flatnonzero(keep))

@@ -1,0 +1,170 @@
+"""Stateless, continuous per-second price paths for a set of instruments.
+
+The log price of every instrument at the start of every absolute second is a pure function of the
+seed, the path parameters, the reference prices and the second itself:
+
+* hour anchors: ``log(reference(t)) + Y_h`` where ``Y_h`` is a moving average of keyed hourly
+  normals, i.e. a stationary, autocorrelated deviation that mean-reverts to the reference;
+* inside an hour, a Brownian bridge from one anchor to the next whose per-second volatility
+  clusters (a moving average of keyed per-minute normals, exponentiated) and which carries
+  occasional jumps ("shocks"); the bridge pulls every shock back toward the anchors.
+
+Because the value at second ``s`` is always read from the block of hour ``s // 3600``, the end of
+one second is the start of the next across any chunk, partition or process boundary.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from mkt_pipeline.core.keyed_random import keyed_rng
+from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.timeline import SECONDS_PER_DAY, SECONDS_PER_HOUR
+
+_ANCHOR_TAPS = 48  # hours in the anchor moving average
+_ANCHOR_DECAY = 0.9  # per hour: deviations from the reference half-life ≈ 6.6 h
+_VOL_TAPS = 60  # minutes in the volatility moving average
+_VOL_DECAY = 0.93  # per minute: volatility regimes last ≈ 10-20 min
+_VOL_OF_VOL = 0.45  # std of log volatility multiplier
+
+
+def _bounded(cache: dict, size: int) -> None:
+    """Drop the oldest entries so a long run's caches stay small (memory must not grow with time)."""
+    while len(cache) >= size:
+        cache.pop(next(iter(cache)))
+
+
+def _unit_weights(taps: int, decay: float) -> np.ndarray:
+    w = decay ** np.arange(taps)
+    return w / np.sqrt(np.sum(w * w))
+
+
+@dataclass(frozen=True)
+class PathParams:
+    """Per-instrument dynamics, each an array aligned with the instrument list."""
+
+    vol_per_second: np.ndarray  # base log-volatility per second
+    anchor_sigma: np.ndarray  # stationary std of the log deviation from the reference
+    shock_log_size: np.ndarray  # typical jump, in log units
+    shock_probability: float  # per instrument per second
+
+
+@dataclass
+class PathSlice:
+    """Path values over ``[first_second, end_second)``.
+
+    ``log_price[:, i]`` is the log price at the start of second ``first_second + i``; it has one
+    extra column so ``log_price[:, i + 1]`` is the close of second ``i``.
+    """
+
+    first_second: int
+    log_price: np.ndarray  # (n_sym, n + 1)
+    vol: np.ndarray  # (n_sym, n) per-second volatility (log units)
+    shock: np.ndarray  # (n_sym, n) bool: a jump happened in this second
+
+
+class PricePath:
+    """Per-second price paths for ``len(params.vol_per_second)`` instruments, cached by hour."""
+
+    def __init__(self, seed: int, stream: str, params: PathParams, references: ReferencePrices):
+        self.seed = seed
+        self.stream = stream
+        self.params = params
+        self.references = references
+        self.n = len(params.vol_per_second)
+        self._hour_blocks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._day_normals: dict[int, np.ndarray] = {}
+        self._hour_minute_normals: dict[int, np.ndarray] = {}
+        self._anchor_w = _unit_weights(_ANCHOR_TAPS, _ANCHOR_DECAY)
+        self._vol_w = _unit_weights(_VOL_TAPS, _VOL_DECAY)
+
+    # --- keyed building blocks -------------------------------------------------------------
+    def _hour_normal(self, hour: int) -> np.ndarray:
+        day = hour // 24
+        if day not in self._day_normals:
+            _bounded(self._day_normals, 4)
+            self._day_normals[day] = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
+        return self._day_normals[day][hour % 24]
+
+    def _minute_normals(self, hour: int) -> np.ndarray:
+        if hour not in self._hour_minute_normals:
+            _bounded(self._hour_minute_normals, 8)
+            self._hour_minute_normals[hour] = keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.n))
+        return self._hour_minute_normals[hour]
+
+    def _reference_log(self, second: int) -> np.ndarray:
+        """Log reference at an absolute second: log-linear from the previous day's close to this day's."""
+        day_index, into = divmod(second, SECONDS_PER_DAY)
+        day = dt.date(1970, 1, 1) + dt.timedelta(days=int(day_index))
+        prev = np.log(self.references.close(day - dt.timedelta(days=1)))
+        cur = np.log(self.references.close(day))
+        return prev + (cur - prev) * (into / SECONDS_PER_DAY)
+
+    def hour_anchor(self, hour: int) -> np.ndarray:
+        """Log price of every instrument at the start of ``hour`` (hours since the epoch)."""
+        y = np.zeros(self.n)
+        for j in range(_ANCHOR_TAPS):
+            y += self._anchor_w[j] * self._hour_normal(hour - j)
+        return self._reference_log(hour * SECONDS_PER_HOUR) + self.params.anchor_sigma * y
+
+    def _vol_multiplier(self, hour: int) -> np.ndarray:
+        """(n_sym, 3600) clustered volatility multipliers for one hour, mean ≈ 1."""
+        # minute points m0-1 .. m0+60 so every second can interpolate between two of them
+        minutes = np.arange(hour * 60 - 1, hour * 60 + 61)
+        first = minutes[0] - (_VOL_TAPS - 1)
+        normals = np.concatenate([self._minute_normals(h) for h in range(first // 60, minutes[-1] // 60 + 1)])
+        base = (first // 60) * 60
+        stacked = np.stack([normals[minutes - base - j] for j in range(_VOL_TAPS)])  # (taps, 62, n)
+        level = np.tensordot(self._vol_w, stacked, axes=1)  # (62, n)
+        points = np.exp(_VOL_OF_VOL * level - 0.5 * _VOL_OF_VOL**2)
+        # second t of the hour sits at minute offset (t + 0.5) / 60 past points[1]
+        pos = (np.arange(SECONDS_PER_HOUR) + 0.5) / 60.0 + 0.5
+        lo = np.floor(pos).astype(np.int64)
+        frac = pos - lo
+        return (points[lo] * (1 - frac)[:, None] + points[lo + 1] * frac[:, None]).T
+
+    def _hour_block(self, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        block = self._hour_blocks.get(hour)
+        if block is not None:
+            return block
+        _bounded(self._hour_blocks, 8)
+        p = self.params
+        vol = p.vol_per_second[:, None] * self._vol_multiplier(hour)
+        rng = keyed_rng(self.seed, self.stream + "/path", hour)
+        steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
+        shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability
+        jump_sign = np.where(rng.random((self.n, SECONDS_PER_HOUR)) < 0.5, -1.0, 1.0)
+        jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]
+        steps = np.where(shock, steps + jump, steps)
+        walk = np.cumsum(steps, axis=1)  # walk[:, t] = W(t + 1)
+        frac = np.arange(SECONDS_PER_HOUR) / SECONDS_PER_HOUR
+        w_before = np.concatenate([np.zeros((self.n, 1)), walk[:, :-1]], axis=1)  # W(t), t = 0..3599
+        bridge = w_before - frac[None, :] * walk[:, -1:]
+        a0, a1 = self.hour_anchor(hour), self.hour_anchor(hour + 1)
+        log_price = a0[:, None] + frac[None, :] * (a1 - a0)[:, None] + bridge
+        block = (log_price, vol, shock)
+        self._hour_blocks[hour] = block
+        return block
+
+    def slice(self, first_second: int, end_second: int) -> PathSlice:
+        """Path over ``[first_second, end_second)`` (log price also at ``end_second``)."""
+        n = end_second - first_second
+        log_price = np.empty((self.n, n + 1))
+        vol = np.empty((self.n, n))
+        shock = np.empty((self.n, n), dtype=bool)
+        s = first_second
+        while s <= end_second:
+            hour, off = divmod(s, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_second + 1 - s)
+            lp, v, sh = self._hour_block(hour)
+            i = s - first_second
+            log_price[:, i : i + take] = lp[:, off : off + take]
+            k = min(take, n - i)
+            if k > 0:
+                vol[:, i : i + k] = v[:, off : off + k]
+                shock[:, i : i + k] = sh[:, off : off + k]
+            s += take
+        return PathSlice(first_second, log_price, vol, shock)

@@ -1,0 +1,1 @@
+"""Everything Dagster: assets, checks, jobs, schedules, sensors, resources and partitions."""

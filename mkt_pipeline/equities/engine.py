@@ -1,0 +1,567 @@
+"""U.S. equities engine (SPEC §5): 30 symbols × 5 venues of L2 books, and trades against them.
+
+How a window is built (all pure functions of absolute time, the seed and the references):
+
+* **Consolidated reference quote.** For every symbol a step function ``N(t) = (nbb, nbo)`` on a
+  grid of ``SLOTS_PER_SECOND`` slots: a Brownian bridge between the per-second ``PricePath``
+  anchors gives the mid, a per-slot spread (1+ ticks, wider off-session, in the close auction, on
+  shocks and during halts) gives the two sides, both whole ticks.
+* **Venue quotes never cross.** Each venue quote is in force from its own update until that
+  venue's next update. Its bid is the *minimum* of ``nbb`` and its ask the *maximum* of ``nbo``
+  over every slot of that lifetime (minus/plus a small venue-specific "behind" offset). So at any
+  instant ``u`` every quote in force has ``bid <= nbb(u) < nbo(u) <= ask``: the NBBO formed from
+  the quotes in force is never crossed or locked, however stale a venue is.
+* **Continuity.** The last quote of a (symbol, venue) in second N and its first quote in N+1 are
+  one quote (same touch prices, refreshed sizes), priced over their joint lifetime, so the venue's
+  1-second candles join up whenever both seconds hold at least two quotes (always at session rates).
+* **Trades** pick a (symbol, venue) and an instant, find the quote of that venue in force then
+  (possibly the previous second's last one), and consume its displayed liquidity in time order;
+  the print is at the deepest level reached and is stamped strictly between that quote and the
+  venue's next one.
+
+Computing a second needs the layout of its neighbours (lifetimes cross second boundaries), so a
+batch lays out one second either side of what it emits; that is what keeps ``[a, m) + [m, b)``
+identical to ``[a, b)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from mkt_pipeline.equities import session
+from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.books import VolumeLadder
+from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
+from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
+from mkt_pipeline.core.price_path import PathParams, PricePath
+from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
+from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TABLES, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch
+from mkt_pipeline.core.timeline import US_PER_S, Window
+
+NS_PER_S = 1_000_000_000
+TICKS_PER_DOLLAR = 100  # tick 0.01 USD
+
+# Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
+_VENUE_AT_TOUCH = np.array([0.6, 0.6, 0.5, 0.5, 0.4])
+
+SIDES = ("B", "S")
+CONDITIONS = ("T", "O", "C", "H")
+_COND_T, _COND_O, _COND_C, _COND_H = range(4)
+
+# --- model constants ------------------------------------------------------------------------------
+SLOTS_PER_SECOND = 20  # resolution of the reference quote (50 ms)
+MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns-stamped trades between them
+MAX_LEVELS = 200
+_SESSION_SECONDS_PER_YEAR = 252 * 23_400
+_BRIDGE_SCALE = 0.7  # intra-second wiggle relative to the per-second volatility
+_PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
+_SHOCK_SPREAD = 3.0
+_HALT_SPREAD = 3.0
+_BURST_CAP = 2.0  # close-auction per-second burst factor is clipped to [1/_BURST_CAP, _BURST_CAP]
+_POS_BITS = 24  # events per second < 2**24; (second, position) packs into one id
+
+# Trade size mix (SPEC §5.4): odd lots, round lots (multiples of 100, mostly small), blocks.
+_P_ODD, _P_ROUND = 0.47, 0.46
+_ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
+_BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
+_AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
+
+
+def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-level share bounds from the seed: L1 100–400, L2 150–600, L3 200–800, then up to ~3,000–5,000."""
+    low = np.concatenate(([100.0, 150.0, 200.0], np.geomspace(250.0, 3000.0, 37), np.full(max(0, levels - 40), 3000.0)))
+    high = np.concatenate(([400.0, 600.0, 800.0], np.geomspace(1000.0, 5000.0, 37), np.full(max(0, levels - 40), 5000.0)))
+    return low[:levels], high[:levels]
+
+
+# --- configuration --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EquitiesConfig:
+    """Engine settings; field names are the seed's flag names."""
+
+    market_data_min_eps: int = 1000
+    market_data_max_eps: int = 15000
+    trades_min_eps: int = 800
+    trades_max_eps: int = 1100
+    session_pacing: bool = True
+    offsession_trades: str = "none"
+    min_levels: int = 40
+    max_levels: int = 40
+    seed: int = 42
+
+    def validate(self) -> "EquitiesConfig":
+        """Raise ``ConfigError`` naming the first flag that breaks a rule; return self."""
+        check_positive("market_data_min_eps", self.market_data_min_eps)
+        check_range("market_data_min_eps", self.market_data_min_eps, "market_data_max_eps", self.market_data_max_eps)
+        if self.market_data_max_eps > 1_000_000:
+            raise ConfigError(f"--market_data_max_eps must be <= 1000000 (got {self.market_data_max_eps})")
+        check_positive("trades_min_eps", self.trades_min_eps, allow_zero=True)
+        check_range("trades_min_eps", self.trades_min_eps, "trades_max_eps", self.trades_max_eps)
+        if self.trades_max_eps > 1_000_000:
+            raise ConfigError(f"--trades_max_eps must be <= 1000000 (got {self.trades_max_eps})")
+        check_positive("min_levels", self.min_levels)
+        check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
+        if self.max_levels > MAX_LEVELS:
+            raise ConfigError(f"--max_levels must be <= {MAX_LEVELS} (got {self.max_levels})")
+        if self.offsession_trades not in session.OFFSESSION_TRADES:
+            raise ConfigError(f"--offsession_trades must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})")
+        if not isinstance(self.session_pacing, (bool, np.bool_)):
+            raise ConfigError(f"--session_pacing must be true or false (got {self.session_pacing!r})")
+        check_positive("seed", self.seed, allow_zero=True)
+        return self
+
+
+# --- small vectorised helpers ---------------------------------------------------------------------
+class _RangeExtreme:
+    """Sparse table: min (or max) of ``values[row, k0..k1]`` for many (row, k0, k1) at once."""
+
+    def __init__(self, values: np.ndarray, longest: int, use_max: bool):
+        op = np.maximum if use_max else np.minimum
+        levels = max(1, int(longest).bit_length())
+        table = np.empty((levels,) + values.shape, dtype=values.dtype)
+        table[0] = values
+        for lv in range(1, levels):
+            half = 1 << (lv - 1)
+            table[lv] = table[lv - 1]
+            op(table[lv - 1][:, :-half], table[lv - 1][:, half:], out=table[lv][:, :-half])
+        self.op = op
+        self.flat = table.reshape(-1)
+        self.rows, self.cols = values.shape
+
+    def query(self, row: np.ndarray, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
+        length = k1 - k0 + 1
+        lv = np.log2(length).astype(np.int64)  # exact for the small integers used here
+        base = (lv * self.rows + row) * self.cols
+        return self.op(self.flat[base + k0], self.flat[base + k1 - (1 << lv) + 1])
+
+
+def _uniform(bits: np.ndarray) -> np.ndarray:
+    """uint64 hash bits to floats in [0, 1)."""
+    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def _ranks_within(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted ``keys``: position of each element within its run of equal keys, and the run length."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    run = np.repeat(np.arange(len(starts)), lengths)
+    return np.arange(n) - starts[run], lengths[run]
+
+
+@dataclass
+class _Plan:
+    """Quote layout of seconds ``[lo, lo + n_seconds)`` and, for the events that need it, their quotes."""
+
+    lo: int
+    n_seconds: int
+    time_us: np.ndarray
+    group: np.ndarray
+    cell: np.ndarray
+    cell_first: np.ndarray
+    cell_size: np.ndarray
+    event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
+    next_us: np.ndarray  # time of the same group's next quote (valid below the last planned second)
+    bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
+    ask: np.ndarray
+    depth: np.ndarray
+    bid_row: np.ndarray  # volume-ladder rows
+    ask_row: np.ndarray
+
+
+class EquitiesEngine(Engine):
+    """Equities market data and trades for any window, as a pure function of absolute time."""
+
+    market = "equities"
+    schemas = EQUITIES_TABLES
+    dense_schemas = (EQUITIES_MARKET_DATA,)
+
+    def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int = DEFAULT_BATCH_ROWS):
+        super().__init__(batch_rows)
+        self.config = config.validate()
+        if tuple(references.symbols) != SYMBOLS:
+            raise ValueError("equities references must list the equities universe in order")
+        self.references = references
+        self.pacing = session.SessionPacing(bool(config.session_pacing), config.offsession_trades)
+        seed = config.seed
+        self.n_sym = len(UNIVERSE)
+        self.n_venue = len(VENUES)
+        self.n_groups = self.n_sym * self.n_venue  # group = symbol * n_venue + venue
+
+        self.annual_vol = np.array([s.annual_vol for s in UNIVERSE])
+        self.base_vol = self.annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR)
+        self.base_spread = np.array([s.spread_ticks for s in UNIVERSE])
+        self.sym_weight = np.array([s.weight for s in UNIVERSE])
+        self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
+        weights = np.outer(self.sym_weight, VENUE_SIZE_MULTIPLIERS).reshape(-1)
+        self.group_cdf = weights_cdf(weights)
+        self.path = PricePath(
+            seed,
+            "equities",
+            PathParams(
+                vol_per_second=self.base_vol,
+                anchor_sigma=self.annual_vol / np.sqrt(252) * 0.6,
+                shock_log_size=np.full(self.n_sym, 0.004),
+                shock_probability=2e-6,
+            ),
+            references,
+        )
+        # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
+        ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
+        scaled = np.maximum(1.0, np.round(ladder.table[None, :, :] * VENUE_SIZE_MULTIPLIERS[:, None, None]))
+        self.ladder_rows = ladder.rows
+        self.volume_table = scaled.reshape(-1, config.max_levels)  # row venue * rows + ladder row
+        self._key_event = stream_key(seed, "equities/event")[0]
+        self._key_quote = stream_key(seed, "equities/quote")[0]
+        self._key_cross = stream_key(seed, "equities/cross")[0]
+
+    @property
+    def max_rows_per_second(self) -> int:
+        peak = max(session.QUOTE_MULTIPLIERS) * _BURST_CAP if self.config.session_pacing else 1.0
+        return int(self.config.market_data_max_eps * peak) + self.n_groups
+
+    # --- per-second rates ------------------------------------------------------------------------
+    def _md_count(self, second: int, phase: int) -> tuple[int, float, np.random.Generator]:
+        """Quotes in ``second``, its close-auction burst factor, and its generator (to lay the quotes out)."""
+        cfg = self.config
+        rng = keyed_rng(cfg.seed, "equities/md", second)
+        base = uniform_count(rng, cfg.market_data_min_eps, cfg.market_data_max_eps)
+        z = rng.standard_normal()
+        bursty = phase == session.CLOSE_AUCTION and self.pacing.session_pacing
+        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if bursty else 1.0
+        # floor: every (symbol, venue) is quoted every second, whatever the rate
+        n = max(self.n_groups, int(round(base * float(self.pacing.quote_multiplier(phase)) * burst)))
+        return n, burst, rng
+
+    def _second_rates(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+        """Phase, close-auction burst factor and the quote-layout draw of each second."""
+        phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
+        bursts, draws = np.ones(len(seconds)), []
+        for i, s in enumerate(seconds):
+            n, bursts[i], rng = self._md_count(int(s), int(phase[i]))
+            draws.append(draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+        return phase, bursts, draws
+
+    def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
+        """Exact market_data rows of whole seconds, without generating them.
+
+        Trades are not planned: halts, crosses and liquidity already taken make their count known
+        only by generating them.
+        """
+        phase = session.phases(first_second, end_second)
+        return {"market_data": sum(self._md_count(s, int(p))[0] for s, p in zip(range(first_second, end_second), phase))}
+
+    def _halted(self, lo: int, n_seconds: int) -> tuple[np.ndarray, list[session.Halt]]:
+        """(n_sym, n_seconds) halt flags and the halts touching the span."""
+        flags = np.zeros((self.n_sym, n_seconds), dtype=bool)
+        found = []
+        for day in session.trading_days(lo, lo + n_seconds):
+            for h in session.halts(self.config.seed, day, self.n_sym):
+                a, b = max(h.start_s, lo), min(h.end_s, lo + n_seconds)
+                if a < b:
+                    flags[h.symbol, a - lo : b - lo] = True
+                if lo <= h.end_s < lo + n_seconds:
+                    found.append(h)
+        return flags, found
+
+    # --- the consolidated reference quote N(t) ---------------------------------------------------
+    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray):
+        """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each, plus the per-second move in ticks."""
+        K, n_sym = SLOTS_PER_SECOND, self.n_sym
+        path = self.path.slice(lo, lo + n_seconds)
+        ticks = np.empty((n_seconds, n_sym, 2))  # open and close anchor of each second, in ticks
+        z = np.empty((n_seconds, n_sym, K))
+        jitter = np.empty((n_seconds, n_sym, K))
+        for i in range(n_seconds):
+            # Transcendentals run on one second's fixed-shape arrays, so a second's values never
+            # depend on how many seconds share the batch (SIMD body vs tail could differ by an ulp).
+            ticks[i] = np.exp(np.ascontiguousarray(path.log_price[:, i : i + 2])) * TICKS_PER_DOLLAR
+            rng = keyed_rng(self.config.seed, "equities/reference", lo + i)
+            z[i] = rng.standard_normal((n_sym, K))
+            jitter[i] = np.exp(0.35 * rng.standard_normal((n_sym, K)) - 0.06)
+        frac = np.arange(K) / K
+        walk = np.cumsum(z, axis=2) / np.sqrt(K)
+        bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
+        open_, close = ticks[:, :, :1], ticks[:, :, 1:]
+        sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
+        mid = open_ + frac * (close - open_) + sigma * bridge
+
+        scale = (
+            (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
+            * np.sqrt(path.vol.T / self.base_vol)
+            * np.where(path.shock.T, _SHOCK_SPREAD, 1.0)
+            * np.where(halted.T, _HALT_SPREAD, 1.0)
+        )
+        spread = np.maximum(1.0, np.rint(self.base_spread[None, :, None] * scale[:, :, None] * jitter))
+        nbb = np.floor(mid - spread / 2 + 0.5)
+        nbo = nbb + spread
+        as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
+        return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+
+    # --- quote layout and venue quotes --------------------------------------------------------------
+    def _plan(self, lo: int, n_seconds: int, draws: list, nbb: np.ndarray, nbo: np.ndarray) -> _Plan:
+        """Lay out seconds ``[lo, lo + n)``; price every quote of the seconds below the last.
+
+        Quotes of second ``lo`` are priced too, but only its last quote per group (the one still in
+        force when second ``lo + 1`` starts) is exact: a first quote there would need second ``lo - 1``.
+        """
+        G, K = self.n_groups, SLOTS_PER_SECOND
+        lay = build_layout(lo, draws, MIN_GAP_US)
+        cell, cell_first, cell_size = lay.cell, lay.cell_first, lay.cell_size
+        t = lay.time_us
+        second_start = cell_first[::G]
+        position = np.arange(len(t)) - second_start[lay.second - lo]
+        event_id = (lay.second.astype(np.uint64) << np.uint64(_POS_BITS)) | position.astype(np.uint64)
+
+        n = int(cell_first[(n_seconds - 1) * G])  # events below the last second
+        c, r = cell[:n], lay.rank[:n]
+        size = cell_size[c]
+        is_last, is_first = r == size - 1, r == 0
+        nxt_cell_first = cell_first[np.minimum(c + G, len(cell_first) - 1)]
+        next_idx = np.where(is_last, nxt_cell_first, np.arange(n) + 1)
+        next_us = t[next_idx]
+        # A group's last quote of a second and its first of the next are one quote (continuity).
+        pin_next = is_last & (size >= 2) & (cell_size[np.minimum(c + G, len(cell_size) - 1)] >= 2)
+        prev_c = np.maximum(c - G, 0)
+        pin_prev = is_first & (size >= 2) & (c >= G) & (cell_size[prev_c] >= 2)
+        prev_last = cell_first[prev_c] + cell_size[prev_c] - 1
+        life_start = np.where(pin_prev, t[np.where(pin_prev, prev_last, 0)], t[:n])
+        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], next_us)
+        quote_id = np.where(pin_prev, event_id[np.where(pin_prev, prev_last, 0)], event_id[:n])
+
+        base_slot = lo * K
+        k0 = life_start * K // US_PER_S - base_slot
+        k1 = (life_end - 1) * K // US_PER_S - base_slot
+        sym = lay.group[:n] // self.n_venue
+        venue = lay.group[:n] % self.n_venue
+        longest = int((k1 - k0).max()) + 1 if n else 1
+        worst_bid = _RangeExtreme(nbb, longest, use_max=False).query(sym, k0, k1)
+        worst_ask = _RangeExtreme(nbo, longest, use_max=True).query(sym, k0, k1)
+        # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
+        behind_b = self._behind(mix64(quote_id, self._key_quote), venue)
+        behind_a = self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        ebits = mix64(event_id[:n], self._key_event)
+        rows = self.ladder_rows
+        span = self.config.max_levels - self.config.min_levels + 1
+        depth = self.config.min_levels + ((ebits >> np.uint64(32)) % np.uint64(span)).astype(np.int64)
+        return _Plan(
+            lo=lo,
+            n_seconds=n_seconds,
+            time_us=t,
+            group=lay.group,
+            cell=cell,
+            cell_first=cell_first,
+            cell_size=cell_size,
+            event_id=event_id,
+            next_us=next_us,
+            bid=worst_bid - behind_b,
+            ask=worst_ask + behind_a,
+            depth=depth,
+            bid_row=((ebits & np.uint64(0xFFFF)) % np.uint64(rows)).astype(np.int64) + venue * rows,
+            ask_row=(((ebits >> np.uint64(16)) & np.uint64(0xFFFF)) % np.uint64(rows)).astype(np.int64) + venue * rows,
+        )
+
+    @staticmethod
+    def _behind(bits: np.ndarray, venue: np.ndarray) -> np.ndarray:
+        """Ticks a venue quote sits behind the reference: 0 (at it), 1, or now and then 2."""
+        u = _uniform(bits)
+        deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
+        return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
+
+    def _books(self, touch: np.ndarray, ladder_row: np.ndarray, depth: np.ndarray, direction: int) -> BookColumn:
+        """One side of many books: a contiguous one-tick grid from the touch, and ladder volumes."""
+        width = int(depth.max()) if len(depth) else 1
+        out = np.empty((len(touch), 2, width))
+        if len(touch):
+            # Every row's prices are a window of one price table (whole ticks / 100, the double nearest
+            # the decimal), so a book side costs two row gathers.
+            top = int(touch.max()) if direction < 0 else int(touch.min())
+            span = int(touch.max() - touch.min()) + width
+            grid = (top + direction * np.arange(span)) / float(TICKS_PER_DOLLAR)
+            out[:, 0, :] = sliding_window_view(grid, width)[direction * (touch - top)]
+            out[:, 1, :] = self.volume_table[ladder_row, :width]
+        if len(depth) == 0 or depth.min() == width:
+            return BookColumn(out.reshape(-1), depth)
+        return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
+
+    # --- trades -----------------------------------------------------------------------------------------
+    def _draw_trades(self, plan: _Plan, phase, bursts, halted, move):
+        """Raw trade draws of every planned second but the last: (second index, group, ns into the second, buy, size)."""
+        cfg = self.config
+        tmult = self.pacing.trade_multiplier(phase)
+        parts = []
+        for i in range(plan.n_seconds - 1):
+            rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
+            count = uniform_count(rng, cfg.trades_min_eps, cfg.trades_max_eps)
+            n = int(round(count * tmult[i] * bursts[i]))
+            group = np.searchsorted(self.group_cdf, rng.random(n), side="right")
+            at = rng.integers(0, NS_PER_S, n)
+            u = rng.random((3, n))
+            sym = group // self.n_venue
+            buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
+            keep = ~halted[sym, i]
+            parts.append((np.full(int(keep.sum()), i), group[keep], at[keep], buy[keep], _trade_sizes(u[1], u[2])[keep]))
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(5))
+
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
+        """Trades of ``[first, end)``, each against the book of its venue in force at its instant.
+
+        Trades of the look-back second are drawn too: the quote in force when ``first`` starts may
+        already have been hit in that second, and what they took is no longer displayed.
+        """
+        G, lo = self.n_groups, plan.lo
+        sec_i, group, at_ns, buy, want = self._draw_trades(plan, phase, bursts, halted, move)
+
+        # The venue's quote in force at `at`: the cell's last quote before it, else the previous second's last.
+        cell = sec_i * G + group
+        ev_key = plan.cell * NS_PER_S + (plan.time_us - (lo + plan.cell // G) * US_PER_S) * 1000
+        snap = np.searchsorted(ev_key, cell * NS_PER_S + at_ns, side="left") - 1
+        before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
+        prev = np.maximum(cell - G, 0)
+        snap = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
+        valid = ~(before_first & (sec_i == 0))  # the look-back second's own look-back is not planned
+
+        # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
+        # trades sharing a (snapshot, second) gap keep their drawn order and are spread over the gap.
+        s_ns = (lo + sec_i) * NS_PER_S
+        gap_lo = np.maximum(plan.time_us[snap] * 1000 + 1, s_ns + 2)  # the second's first 2 ns belong to crosses
+        gap_hi = np.minimum(plan.next_us[snap] * 1000 - 1, s_ns + NS_PER_S - 1)
+        order = np.lexsort((at_ns, sec_i, snap))
+        order = order[valid[order]]
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns)
+        )
+        k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
+        room = gap_hi - gap_lo + 1
+        fits = n_in_gap <= room
+        frac = np.clip((s_ns + at_ns - gap_lo) / np.maximum(room, 1), 0.0, 1.0 - 1e-12)
+        ts = gap_lo + k + np.floor(frac * np.maximum(room - n_in_gap + 1, 0)).astype(np.int64)
+
+        # Consume the taken side of the snapshot in time order; print at the deepest level reached.
+        side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
+        cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
+        cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
+        available = cum_volume[np.arange(len(snap)), plan.depth[snap] - 1]
+        want = np.where(fits, want, 0)
+        by_take = np.lexsort((ts, buy, snap))
+        rank, _ = _ranks_within((snap * 2 + buy)[by_take])
+        cum = np.cumsum(want[by_take])
+        run_start = np.flatnonzero(rank == 0)
+        consumed = cum - np.repeat(cum[run_start] - want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
+        filled_after = np.empty_like(cum)
+        filled_before = np.empty_like(cum)
+        filled_after[by_take] = np.minimum(consumed, available[by_take])
+        filled_before[by_take] = np.minimum(consumed - want[by_take], available[by_take])
+        size = filled_after - filled_before
+        level = np.sum(cum_volume < filled_after[:, None], axis=1)
+        touch = np.where(buy, plan.ask[snap], plan.bid[snap])
+        price_ticks = np.where(buy, touch + level, touch - level)
+        ok = (size > 0) & (sec_i >= 1)
+
+        rows = {
+            "ts": ts[ok],
+            "sym": group[ok] // self.n_venue,
+            "venue": group[ok] % self.n_venue,
+            "price": price_ticks[ok],
+            "size": size[ok],
+            "side": np.where(buy[ok], 0, 1),
+            "cond": np.full(int(ok.sum()), _COND_T),
+        }
+        crosses = self._crosses(first, end, plan, nbb, nbo, halts_found)
+        merged = {k_: np.concatenate([rows[k_], crosses[k_]]) for k_ in rows}
+        out = np.argsort(merged["ts"], kind="stable")
+        m = {k_: v[out] for k_, v in merged.items()}
+        return TableBatch(
+            EQUITIES_TRADES,
+            {
+                "timestamp_ns": m["ts"].astype(np.int64),
+                "symbol": SymbolColumn(m["sym"].astype(np.int32), SYMBOLS),
+                "venue": SymbolColumn(m["venue"].astype(np.int32), VENUES),
+                "price": m["price"] / float(TICKS_PER_DOLLAR),
+                "size": m["size"].astype(np.int64),
+                "side": SymbolColumn(m["side"].astype(np.int32), SIDES),
+                "cond": SymbolColumn(m["cond"].astype(np.int32), CONDITIONS),
+            },
+        )
+
+    def _crosses(self, first: int, end: int, plan: _Plan, nbb: np.ndarray, nbo: np.ndarray, halts_found) -> dict[str, np.ndarray]:
+        """Opening (O) and closing (C) crosses per symbol, and halt-resume (H) prints, at their exact second.
+
+        A cross prints on the listing venue at the second's first nanosecond, or the next one when
+        that venue quoted at exactly that instant (prints always follow the quote in force).
+        """
+        lo = plan.lo
+        events: list[tuple[int, np.ndarray, int]] = []  # (second, symbols, cond)
+        all_sym = np.arange(self.n_sym)
+        for day in session.trading_days(first, end):
+            for s, cond in ((day.open_s, _COND_O), (day.close_s, _COND_C)):
+                if first <= s < end:
+                    events.append((s, all_sym, cond))
+        for h in halts_found:
+            if first <= h.end_s < end:
+                events.append((h.end_s, np.array([h.symbol]), _COND_H))
+        if not events:
+            return {k: np.zeros(0, np.int64) for k in ("ts", "sym", "venue", "price", "size", "side", "cond")}
+        sec = np.concatenate([np.full(len(sy), s) for s, sy, _ in events])
+        sym = np.concatenate([sy for _, sy, _ in events])
+        cond = np.concatenate([np.full(len(sy), c) for _, sy, c in events])
+        slot = (sec - lo) * SLOTS_PER_SECOND
+        bid, ask = nbb[sym, slot], nbo[sym, slot]
+        bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
+        median = np.array([_AUCTION_SHARES[int(c)] for c in cond]) * self.sym_weight[sym] / 5.0
+        u1, u2 = _uniform(bits), _uniform(mix64(bits, 7))
+        # a log-normal auction size per print (scalar math: at most a few dozen prints a second)
+        z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
+        size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
+        venue = self.listing[sym]
+        first_quote = plan.time_us[plan.cell_first[(sec - lo) * self.n_groups + sym * self.n_venue + venue]]
+        return {
+            "ts": sec * NS_PER_S + (first_quote == sec * US_PER_S),
+            "sym": sym,
+            "venue": venue,
+            "price": (bid + ask) // 2,  # inside the reference quote, hence inside every venue's quote
+            "size": size,
+            "side": (bits >> np.uint64(63)).astype(np.int64),
+            "cond": cond,
+        }
+
+    # --- the Engine interface ----------------------------------------------------------------------------
+    def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
+        lo = first_second - 1  # one second of look-back: the quotes in force when `first_second` starts
+        n_seconds = end_second - first_second + 2  # and one of look-ahead: lifetimes end in the next second
+        seconds = np.arange(lo, lo + n_seconds)
+        phase, bursts, draws = self._second_rates(seconds)
+        halted, halts_found = self._halted(lo, n_seconds)
+        nbb, nbo, move = self._reference_quote(lo, n_seconds, phase, bursts, halted)
+        plan = self._plan(lo, n_seconds, draws, nbb, nbo)
+
+        G = self.n_groups
+        a, b = int(plan.cell_first[G]), int(plan.cell_first[(n_seconds - 1) * G])
+        order = a + np.argsort(plan.time_us[a:b], kind="stable")
+        md = TableBatch(
+            EQUITIES_MARKET_DATA,
+            {
+                "timestamp_ns": plan.time_us[order] * 1000,
+                "symbol": SymbolColumn((plan.group[order] // self.n_venue).astype(np.int32), SYMBOLS),
+                "venue": SymbolColumn((plan.group[order] % self.n_venue).astype(np.int32), VENUES),
+                "bids": self._books(plan.bid[order], plan.bid_row[order], plan.depth[order], -1),
+                "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
+            },
+        )
+        trades = self._trades(first_second, end_second, plan, phase, bursts, halted, move, nbb, nbo, halts_found)
+        return [md, trades]
+
+
+def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:
+    """Odd lots 1–99, round lots 100–1000 (mostly 100–200), blocks 1,000–10,000 (heavy near 1,000)."""
+    odd = 1 + np.floor(u_size * 99)
+    round_lot = 100 * (1 + np.searchsorted(_ROUND_LOT_CDF, u_size, side="right"))
+    block = np.minimum(10_000, np.round(1000 * (1 - u_size) ** (-1 / _BLOCK_TAIL) / 100) * 100)
+    return np.where(u_class < _P_ODD, odd, np.where(u_class < _P_ODD + _P_ROUND, round_lot, block)).astype(np.int64)
+

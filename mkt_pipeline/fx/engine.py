@@ -1,0 +1,447 @@
+"""FX engine: L2 books (market_data), top of book (core_price) and trades (fx_trades), SPEC §4.
+
+For every absolute second the engine draws, from generators keyed by that second alone:
+* how many market_data, core_price and order events it holds (global rates U[min, max]);
+* which pair each quote belongs to (every pair quoted at least twice a second, the rest weighted by
+  liquidity) and where in the second it falls;
+* the orders: pair by liquidity rank, side, passive/aggressive, size, limit, ECN, counterparty.
+
+Prices come from the shared ``PricePath``: the first quote of a pair in a second sits on the path's
+open anchor and the last on its close anchor, so ``close(N) == open(N+1)`` for every pair; quotes
+between them follow a bridge with microstructure noise, so 1-second candles have real highs and
+lows. core_price rows are the top of a subset of the stored books (always including each pair's
+first and last book of the second), and orders execute against the stored book in force.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from mkt_pipeline.fx import universe as fxu
+from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.books import VolumeLadder, build_books, log_ladder
+from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
+from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
+from mkt_pipeline.core.lei import lei_pool
+from mkt_pipeline.core.price_path import PathParams, PricePath
+from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.tables import (
+    FX_CORE_PRICE,
+    FX_MARKET_DATA,
+    FX_TABLES,
+    FX_TRADES,
+    SymbolColumn,
+    TableBatch,
+    UuidColumn,
+)
+from mkt_pipeline.core.timeline import NS_PER_US, SECONDS_PER_HOUR, US_PER_S
+
+ECNS = ("LMAX", "EBS", "Hotspot", "Currenex")
+ECN_WEIGHTS = np.array([0.35, 0.30, 0.20, 0.15])
+REASONS = ("normal", "news_event", "liquidity_event")
+SIDES = ("buy", "sell")
+
+QUOTES_PER_PAIR_PER_SECOND = 2  # guaranteed: a first (open) and a last (close) book per pair
+MOMENTUM_LOOKBACK_S = 10
+NEWS_PERSISTENCE_S = 5  # core rows keep reason=news_event this long after a shock
+STRESS_PROBABILITY = 0.0005  # ≈0.05% of seconds per pair have a liquidity-stress spread
+SHOCK_PROBABILITY = 1 / 7200  # per pair per second: about one shock per pair every two hours
+LADDER_REFERENCE_LEVELS = 50  # the ladder's shape is defined on 50 levels whatever the depth
+MAX_AGGRESSIVE_LEVELS = 11  # a limit 3-10 pips through the touch reaches at most 11 levels
+MAX_FILLS_PER_ORDER = 16
+_ORDER_SIZE_MEDIAN = 500_000.0
+_ORDER_SIZE_SIGMA = 1.0
+_ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
+
+
+@dataclass(frozen=True)
+class FxConfig:
+    """Generation settings; field names are the seed script's flag names."""
+
+    seed: int = 42
+    market_data_min_eps: int = 1200
+    market_data_max_eps: int = 15000
+    core_min_eps: int = 700
+    core_max_eps: int = 1000
+    orders_min_per_sec: int = 5
+    orders_max_per_sec: int = 30
+    lei_pool_size: int = 2000
+    min_levels: int = 40
+    max_levels: int = 40
+
+    def validate(self) -> "FxConfig":
+        for flag in ("market_data_min_eps", "core_min_eps", "lei_pool_size", "min_levels"):
+            check_positive(flag, getattr(self, flag))
+        check_positive("orders_min_per_sec", self.orders_min_per_sec, allow_zero=True)
+        check_range("market_data_min_eps", self.market_data_min_eps, "market_data_max_eps", self.market_data_max_eps)
+        check_range("core_min_eps", self.core_min_eps, "core_max_eps", self.core_max_eps)
+        check_range("orders_min_per_sec", self.orders_min_per_sec, "orders_max_per_sec", self.orders_max_per_sec)
+        check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
+        if self.market_data_min_eps <= self.core_max_eps:
+            raise ConfigError(
+                f"--market_data_min_eps ({self.market_data_min_eps}) must be > --core_max_eps ({self.core_max_eps}): "
+                "books update faster than top-of-book snapshots"
+            )
+        if self.core_min_eps <= self.orders_max_per_sec:
+            raise ConfigError(
+                f"--core_min_eps ({self.core_min_eps}) must be > --orders_max_per_sec ({self.orders_max_per_sec}): "
+                "prices update more often than orders arrive"
+            )
+        floor = QUOTES_PER_PAIR_PER_SECOND * len(fxu.PAIRS)
+        for flag in ("market_data_min_eps", "core_min_eps"):
+            if getattr(self, flag) < floor:
+                raise ConfigError(
+                    f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
+                    "row each second for continuous 1-second candles"
+                )
+        if self.market_data_max_eps >= US_PER_S // 2:
+            raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
+        return self
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _path_params() -> PathParams:
+    level = fxu.column("level")
+    pip = np.array([p.pip for p in fxu.PAIRS])
+    spread_hi = fxu.column("spread_pips")[:, 1]
+    annual = fxu.column("annual_vol")
+    # ±~20 pips for the majors; proportionally bigger where spreads are wide
+    shock_pips = np.maximum(20.0, 4.0 * spread_hi)
+    return PathParams(
+        vol_per_second=annual / np.sqrt(260 * 86400.0),
+        anchor_sigma=annual * 0.04,
+        shock_log_size=shock_pips * pip / level,
+        shock_probability=SHOCK_PROBABILITY,
+    )
+
+
+class FxEngine(Engine):
+    """Pure function from (config, seed, reference prices, window) to the three FX tables."""
+
+    market = "fx"
+    schemas = FX_TABLES
+    dense_schemas = (FX_MARKET_DATA, FX_CORE_PRICE)
+
+    def __init__(self, config: FxConfig, references: ReferencePrices, batch_rows: int | None = None):
+        self.config = config.validate()
+        if tuple(references.symbols) != fxu.SYMBOLS:
+            raise ValueError("reference prices must cover the FX universe in its order")
+        if batch_rows is None:
+            # ~8 MB of market_data per batch: arrays that size stay cache- and allocator-friendly, while
+            # 100 MB ones are mapped afresh (page faults) every batch, which halves speed at 40 levels
+            batch_rows = min(DEFAULT_BATCH_ROWS, max(5_000, (8 << 20) // (16 * config.max_levels + 64)))
+        super().__init__(batch_rows)
+        self.references = references
+        seed = config.seed
+        self.n = len(fxu.PAIRS)
+        self.pips_per_unit = np.array([p.pips_per_unit for p in fxu.PAIRS], dtype=np.int64)
+        self.spread_lo = fxu.column("spread_pips", np.int64)[:, 0]
+        self.spread_hi = fxu.column("spread_pips", np.int64)[:, 1]
+        self.liquidity = fxu.column("liquidity")
+        self.path = PricePath(seed, "fx/path", _path_params(), references)
+        self.base_vol = self.path.params.vol_per_second
+        # quotes: majors update ~3x as often as the rest; orders: top pairs ~10x exotics
+        rank = fxu.column("rank", np.int64)
+        self.quote_cdf = weights_cdf(np.where(rank < 10, 3.0, 1.0))
+        self.order_cdf = weights_cdf(np.where(rank < 10, 10.0, 1.0))
+        self.ecn_cdf = weights_cdf(ECN_WEIGHTS)
+        low, high = log_ladder(max(LADDER_REFERENCE_LEVELS, config.max_levels), 5e4, 1e5, 5e8, 1e9, LADDER_REFERENCE_LEVELS, shape=0.6)
+        self.ladder = VolumeLadder(seed, "fx", low, high, granularity=1000.0)
+        self.leis = lei_pool(config.lei_pool_size)
+        self._spread_blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def max_rows_per_second(self) -> int:
+        return self.config.market_data_max_eps
+
+    # --- per-second counts ------------------------------------------------------------------
+    def _md_rng(self, s: int) -> np.random.Generator:
+        return keyed_rng(self.config.seed, "fx/md", s)
+
+    def _core_rng(self, s: int) -> np.random.Generator:
+        return keyed_rng(self.config.seed, "fx/core", s)
+
+    def _orders_rng(self, s: int) -> np.random.Generator:
+        return keyed_rng(self.config.seed, "fx/orders", s)
+
+    def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
+        """market_data, core_price and order counts of whole seconds, without generating rows."""
+        c = self.config
+        md = core = orders = 0
+        for s in range(first_second, end_second):
+            md += uniform_count(self._md_rng(s), c.market_data_min_eps, c.market_data_max_eps)
+            core += uniform_count(self._core_rng(s), c.core_min_eps, c.core_max_eps)
+            orders += uniform_count(self._orders_rng(s), c.orders_min_per_sec, c.orders_max_per_sec)
+        return {"market_data": md, "core_price": core, "orders": orders}
+
+    # --- spreads ------------------------------------------------------------------------------
+    def _spread_block(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
+        block = self._spread_blocks.get(hour)
+        if block is None:
+            if len(self._spread_blocks) > 8:
+                self._spread_blocks.pop(next(iter(self._spread_blocks)))
+            rng = keyed_rng(self.config.seed, "fx/spread", hour)
+            u = rng.random((self.n, SECONDS_PER_HOUR))
+            stress = rng.random((self.n, SECONDS_PER_HOUR)) < STRESS_PROBABILITY
+            widen = np.where(stress, rng.integers(3, 6, (self.n, SECONDS_PER_HOUR)), 1)
+            block = self._spread_blocks[hour] = (u, widen)
+        return block
+
+    def _spread_anchors(self, first_second: int, end_second: int, vol_ratio: np.ndarray) -> np.ndarray:
+        """Spread in pips of every pair at every second boundary in ``[first, end]``."""
+        u = np.empty((self.n, end_second - first_second + 1))
+        widen = np.empty_like(u, dtype=np.int64)
+        s = first_second
+        while s <= end_second:
+            hour, off = divmod(s, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_second + 1 - s)
+            bu, bw = self._spread_block(hour)
+            u[:, s - first_second : s - first_second + take] = bu[:, off : off + take]
+            widen[:, s - first_second : s - first_second + take] = bw[:, off : off + take]
+            s += take
+        lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
+        # mostly tight, wider when volatility clusters, several times wider under stress
+        base = (lo + (hi - lo) * u * u) * np.clip(vol_ratio, 1.0, 2.0)
+        return np.maximum(lo, np.rint(base).astype(np.int64)) * widen
+
+    # --- generation ---------------------------------------------------------------------------
+    def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
+        c = self.config
+        lookback = MOMENTUM_LOOKBACK_S
+        path = self.path.slice(first_second - lookback, end_second + 1)
+        # pips-space anchors: column j is second first_second - lookback + j
+        anchor = np.exp(path.log_price) * self.pips_per_unit[:, None]
+        vol_pips = path.vol * anchor[:, :-1]
+        spreads = self._spread_anchors(first_second, end_second, path.vol[:, lookback:] / self.base_vol[:, None])
+
+        md_draws, noise, coin, ladder_rows, depths = [], [], [], [], []
+        for s in range(first_second, end_second):
+            rng = self._md_rng(s)
+            n = uniform_count(rng, c.market_data_min_eps, c.market_data_max_eps)
+            md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND))
+            noise.append(rng.standard_normal(n))
+            coin.append(rng.random(n))
+            ladder_rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
+            if c.min_levels < c.max_levels:
+                depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
+        layout = build_layout(first_second, md_draws)
+        noise, coin, ladder_rows = np.concatenate(noise), np.concatenate(coin), np.concatenate(ladder_rows)
+        depth = np.concatenate(depths) if depths else np.full(len(layout), c.max_levels, dtype=np.int64)
+
+        sym = layout.group
+        sec = layout.second - first_second
+        col = sec + lookback
+        size = layout.size
+        f = np.where(size > 1, layout.rank / np.maximum(size - 1, 1), 1.0)
+        p0, p1 = anchor[sym, col], anchor[sym, col + 1]
+        # microstructure noise: quotes flicker by about a pip (or a fraction of a wide spread)
+        amp = np.maximum(0.5, 0.15 * self.spread_lo[sym]) + vol_pips[sym, col]
+        mid = (1.0 - f) * p0 + f * p1 + 2.0 * np.sqrt(f * (1.0 - f)) * amp * noise
+        spread = np.where(f == 0.0, spreads[sym, sec], np.where(f == 1.0, spreads[sym, sec + 1], np.where(coin < 0.5, spreads[sym, sec], spreads[sym, sec + 1])))
+        bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
+        ask = bid + spread
+
+        quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
+        md = self._market_data(quotes)
+        core = self._core_price(quotes, first_second, end_second, anchor, vol_pips, path.shock, lookback)
+        trades = self._trades(quotes, first_second, end_second)
+        return [md, core, trades]
+
+    def _volume_scale(self, sym: np.ndarray) -> np.ndarray:
+        return self.liquidity[sym]
+
+    def _market_data(self, q: "_Quotes") -> TableBatch:
+        order = np.argsort(q.layout.time_us, kind="stable")
+        sym, bid, ask, depth, rows = q.sym[order], q.bid[order], q.ask[order], q.depth[order], q.ladder_rows[order]
+        ppu = self.pips_per_unit[sym]
+        scale = self._volume_scale(sym)
+        bids = build_books(bid, depth, -1, ppu, self.ladder, rows[:, 0], scale)
+        asks = build_books(ask, depth, +1, ppu, self.ladder, rows[:, 1], scale)
+        return TableBatch(
+            FX_MARKET_DATA,
+            {
+                "timestamp": q.layout.time_us[order],
+                "symbol": SymbolColumn(sym.astype(np.int32), fxu.SYMBOLS),
+                "bids": bids,
+                "asks": asks,
+                "best_bid": bid / ppu,
+                "best_ask": ask / ppu,
+            },
+        )
+
+    def _core_price(self, q: "_Quotes", first_second, end_second, anchor, vol_pips, shock, lookback) -> TableBatch:
+        c = self.config
+        layout = q.layout
+        n_groups = layout.n_groups
+        last = layout.rank == layout.size - 1
+        boundary = (layout.rank == 0) | last
+        picks, ecn_parts = [], []
+        for i, s in enumerate(range(first_second, end_second)):
+            rng = self._core_rng(s)
+            n_core = uniform_count(rng, c.core_min_eps, c.core_max_eps)
+            lo, hi = layout.cell_first[i * n_groups], layout.cell_first[i * n_groups] + layout.cell_size[i * n_groups : (i + 1) * n_groups].sum()
+            in_second = np.arange(lo, hi)
+            mandatory = in_second[boundary[lo:hi]]
+            if len(mandatory) > n_core:  # too few core events to pin every open and close
+                mandatory = mandatory[:0]
+            candidates = np.setdiff1d(in_second, mandatory, assume_unique=True)
+            extra = n_core - len(mandatory)
+            # systematic sampling: exactly `extra` distinct candidates, evenly spread in the second
+            pos = np.floor((np.arange(extra) + rng.random()) * (len(candidates) / max(extra, 1))).astype(np.int64)
+            chosen = np.sort(np.concatenate((mandatory, candidates[pos])))
+            picks.append(chosen)
+            ecn_parts.append(np.searchsorted(self.ecn_cdf, rng.random(n_core), side="right"))
+        idx = np.concatenate(picks)
+        ecn = np.concatenate(ecn_parts)
+        order = np.argsort(layout.time_us[idx], kind="stable")
+        idx, ecn = idx[order], ecn[order]
+
+        sym = q.sym[idx]
+        sec = layout.second[idx] - first_second
+        col = sec + lookback
+        ppu = self.pips_per_unit[sym]
+        scale = self._volume_scale(sym)
+        bid_vol = self.ladder.volumes(q.ladder_rows[idx, 0], 1, scale)[:, 0]
+        ask_vol = self.ladder.volumes(q.ladder_rows[idx, 1], 1, scale)[:, 0]
+        # indicator1: short-term momentum of the mid against the path 10 s earlier, squashed to [0, 1]
+        move = q.mid[idx] - anchor[sym, col - MOMENTUM_LOOKBACK_S]
+        norm = vol_pips[sym, col] * np.sqrt(MOMENTUM_LOOKBACK_S) * 1.5 + 0.5
+        indicator1 = 0.5 + 0.5 * np.tanh(move / norm)
+        # indicator2: L1 order-book imbalance
+        indicator2 = bid_vol / (bid_vol + ask_vol)
+        recent_shock = np.zeros(len(idx), dtype=bool)
+        for back in range(NEWS_PERSISTENCE_S):
+            recent_shock |= shock[sym, col - back]
+        stressed = (q.ask[idx] - q.bid[idx]) > self.spread_hi[sym]
+        reason = np.where(recent_shock, 1, np.where(stressed, 2, 0)).astype(np.int32)
+        return TableBatch(
+            FX_CORE_PRICE,
+            {
+                "timestamp": layout.time_us[idx],
+                "symbol": SymbolColumn(sym.astype(np.int32), fxu.SYMBOLS),
+                "ecn": SymbolColumn(ecn.astype(np.int32), ECNS),
+                "bid_price": q.bid[idx] / ppu,
+                "bid_volume": bid_vol.astype(np.int64),
+                "ask_price": q.ask[idx] / ppu,
+                "ask_volume": ask_vol.astype(np.int64),
+                "reason": SymbolColumn(reason, REASONS),
+                "indicator1": indicator1,
+                "indicator2": indicator2,
+            },
+        )
+
+    def _trades(self, q: "_Quotes", first_second: int, end_second: int) -> TableBatch:
+        c = self.config
+        layout = q.layout
+        parts = []
+        for i, s in enumerate(range(first_second, end_second)):
+            rng = self._orders_rng(s)
+            n = uniform_count(rng, c.orders_min_per_sec, c.orders_max_per_sec)
+            parts.append(
+                dict(
+                    second=np.full(n, s, dtype=np.int64),
+                    index=np.arange(n, dtype=np.int64),
+                    sym=np.searchsorted(self.order_cdf, rng.random(n), side="right"),
+                    u_time=rng.random(n),
+                    buy=rng.random(n) < 0.5,
+                    passive=rng.random(n) < 0.4,
+                    size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
+                    limit=rng.integers(3, 11, n),
+                    passive_level=rng.integers(0, 3, n),
+                    maker_fills=rng.integers(1, 4, n),
+                    maker_split=rng.random((n, 3)),
+                    ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
+                    cpty=np.floor(c.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
+                    jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
+                )
+            )
+        o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        o["size"] = np.round(o["size"] / 1000.0) * 1000.0
+
+        # the stored book in force: latest quote of the pair at or before the order, same second
+        cell = (o["second"] - first_second) * layout.n_groups + o["sym"]
+        has_book = layout.cell_size[cell] > 0
+        o = {k: v[has_book] for k, v in o.items()}
+        cell = cell[has_book]
+        first_idx = layout.cell_first[cell]
+        sec_start = o["second"] * US_PER_S
+        t_first = layout.time_us[first_idx]
+        t_order = t_first + np.floor(o["u_time"] * (sec_start + US_PER_S - t_first)).astype(np.int64)
+        key_md = layout.cell * (2 * US_PER_S) + (layout.time_us - layout.second * US_PER_S)
+        snap = np.searchsorted(key_md, cell * (2 * US_PER_S) + (t_order - sec_start), side="right") - 1
+        last_idx = first_idx + layout.cell_size[cell] - 1
+        t_snap = layout.time_us[snap]
+        t_next = np.where(snap < last_idx, layout.time_us[np.minimum(snap + 1, len(layout) - 1)], sec_start + US_PER_S)
+        trade_us = np.clip(t_order, t_snap + 1, t_next - 1)
+
+        n_orders = len(snap)
+        depth = q.depth[snap]
+        buy, passive = o["buy"], o["passive"]
+        # side of the book the fills print on: aggressive buys lift asks, passive buys rest on bids
+        on_ask = buy ^ passive
+        touch = np.where(on_ask, q.ask[snap], q.bid[snap])
+        direction = np.where(on_ask, 1, -1)
+        rows = np.where(on_ask, q.ladder_rows[snap, 1], q.ladder_rows[snap, 0])
+        sym = o["sym"]
+        vols = self.ladder.volumes(rows, MAX_AGGRESSIVE_LEVELS, self._volume_scale(sym))
+        level = np.arange(MAX_AGGRESSIVE_LEVELS)[None, :]
+
+        # aggressive: walk levels up to the limit (3-10 pips through the touch) and the book's depth
+        reachable = (level <= o["limit"][:, None]) & (level < depth[:, None])
+        avail = np.where(reachable, vols, 0.0)
+        before = np.cumsum(avail, axis=1) - avail
+        aggressive_fill = np.clip(o["size"][:, None] - before, 0.0, avail)
+        # passive: rest 0-2 pips behind the touch; makers fill up to that level's displayed volume
+        p_level = np.minimum(o["passive_level"], depth - 1)
+        p_total = np.minimum(o["size"], vols[np.arange(n_orders), p_level])
+        weights = np.where(np.arange(3)[None, :] < o["maker_fills"][:, None], o["maker_split"] + 0.1, 0.0)
+        cum = np.floor(p_total[:, None] * np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True))
+        maker_qty = np.diff(np.concatenate([np.zeros((n_orders, 1)), cum], axis=1), axis=1)
+        passive_fill = np.zeros_like(aggressive_fill)
+        passive_fill[:, :3] = maker_qty
+        fill = np.where(passive[:, None], passive_fill, aggressive_fill)
+        fill_level = np.where(passive[:, None], p_level[:, None], level)
+
+        oi, k = np.nonzero(fill > 0)
+        qty = fill[oi, k]
+        lvl = fill_level[oi, k]
+        price_ticks = touch[oi] + direction[oi] * lvl
+        ts = trade_us[oi] * NS_PER_US + 10 + k * 60 + o["jitter"][oi, k]
+        order_counter = (o["second"][oi].astype(np.uint64) << np.uint64(24)) | o["index"][oi].astype(np.uint64)
+        trade_counter = (o["second"][oi].astype(np.uint64) << np.uint64(28)) | (o["index"][oi].astype(np.uint64) << np.uint64(4)) | k.astype(np.uint64)
+        order_hi, order_lo = uuid4_words(c.seed, "fx/order_id", order_counter)
+        trade_hi, trade_lo = uuid4_words(c.seed, "fx/trade_id", trade_counter)
+        srt = np.argsort(ts, kind="stable")
+        tsym = sym[oi][srt]
+        return TableBatch(
+            FX_TRADES,
+            {
+                "timestamp": ts[srt],
+                "symbol": SymbolColumn(tsym.astype(np.int32), fxu.SYMBOLS),
+                "ecn": SymbolColumn(o["ecn"][oi][srt].astype(np.int32), ECNS),
+                "trade_id": UuidColumn(trade_hi[srt], trade_lo[srt]),
+                "side": SymbolColumn(np.where(buy[oi], 0, 1)[srt].astype(np.int32), SIDES),
+                "passive": passive[oi][srt],
+                "price": price_ticks[srt] / self.pips_per_unit[tsym],
+                "quantity": qty[srt],
+                "counterparty": SymbolColumn(o["cpty"][oi][srt].astype(np.int32), self.leis),
+                "order_id": UuidColumn(order_hi[srt], order_lo[srt]),
+            },
+        )
+
+
+@dataclass
+class _Quotes:
+    """Per-quote arrays in layout order, shared by the three tables of a batch."""
+
+    layout: Layout
+    sym: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    depth: np.ndarray
+    ladder_rows: np.ndarray
+    mid: np.ndarray

@@ -1,0 +1,218 @@
+"""Faster-than-life: a planned window in chunks, as fast as the machine allows, on one or more processes.
+
+One implementation for every driver: the CLI plans and runs its window here, and so can a Dagster
+step. Chunks are independent (time is stateless), so worker processes each take whole chunks and
+own distinct time ranges.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, TextIO
+
+from mkt_pipeline.core.engine import ConfigError, Engine
+from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.run.progress import ObservedSink, Progress
+from mkt_pipeline.sinks.base import Sink, WriteStats
+
+PLAN_BLOCK_S = 300  # seconds counted at once when planning a window by row count
+
+
+def stored_resume_us(engine: Engine, sink: Sink) -> int | None:
+    """First microsecond not yet stored in every table that holds rows each second.
+
+    The minimum, not the maximum: a run interrupted between tables (or with parallel chunks
+    finishing out of order) must resume where the least advanced table stops. Going back a little
+    is safe because writes are idempotent. Trades are left out: they may legitimately end earlier.
+    """
+    points = [sink.resume_after_us(s) for s in engine.dense_schemas]
+    return None if any(p is None for p in points) else min(points)
+
+
+def plan_window(
+    engine: Engine,
+    sink: Sink,
+    *,
+    start_us: int | None,
+    end_us: int | None,
+    max_market_data_rows: int,
+    overwrite: bool = False,
+    incremental: bool = False,
+    now_us: int | None = None,
+    log: TextIO | None = None,
+) -> Window | None:
+    """The window to generate: start (resumed past stored rows unless ``overwrite``), end by time or count.
+
+    Without ``start_us`` the run starts now, or where the stored data ends with ``incremental``.
+    The window ends at ``end_us`` or at the end of the second in which ``max_market_data_rows``
+    market_data rows are reached, whichever comes first. None when there is nothing to do.
+    """
+    now_us = int(time.time()) * US_PER_S if now_us is None else now_us
+    requested_start = start_us
+    start_us = requested_start if requested_start is not None else now_us
+    if not overwrite:
+        stored = stored_resume_us(engine, sink)
+        if stored is not None and (stored > start_us or (incremental and requested_start is None)):
+            start_us = stored
+            print(f"resuming after the latest stored row: start {format_us(start_us)}", file=log or sys.stderr)
+    if end_us is not None and end_us <= start_us:
+        return None
+    limit_s = None if end_us is None else -(-end_us // US_PER_S)
+    total, s = 0, start_us // US_PER_S
+    while total < max_market_data_rows and (limit_s is None or s < limit_s):
+        # whole blocks while far from the target, then second by second to find the exact one
+        step = PLAN_BLOCK_S if limit_s is None else min(PLAN_BLOCK_S, limit_s - s)
+        block = engine.planned_counts(s, s + step)["market_data"]
+        if total + block < max_market_data_rows:
+            total, s = total + block, s + step
+            continue
+        for _ in range(step):  # the target is reached inside this block
+            total += engine.planned_counts(s, s + 1)["market_data"]
+            s += 1
+            if total >= max_market_data_rows:
+                break
+    count_end = s * US_PER_S
+    return Window(start_us, count_end if end_us is None else min(end_us, count_end))
+
+
+@dataclass(frozen=True)
+class WorkerFactories:
+    """How a worker process builds its own engine and sink (picklable: module-level callables).
+
+    ``engine(references)`` builds the engine from the run's reference prices; ``sink()`` opens a
+    sink; ``scrub(text)`` removes secrets from an error before it crosses to the parent.
+    """
+
+    engine: Callable[[ReferencePrices], Engine]
+    sink: Callable[[], Sink]
+    scrub: Callable[[str], str] = str
+
+
+def run_chunks(
+    engine: Engine,
+    sink: Sink,
+    window: Window,
+    *,
+    chunk_seconds: int,
+    progress: Progress,
+    workers: int = 1,
+    factories: WorkerFactories | None = None,
+    references: ReferencePrices | None = None,
+) -> WriteStats:
+    """Write ``window`` chunk by chunk, in this process or on ``workers`` processes."""
+    if workers <= 1:
+        return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds).stats
+    if factories is None or references is None:
+        raise ValueError("parallel runs need worker factories and the run's references")
+    return run_parallel(window, chunk_seconds, workers, factories, references, progress)
+
+
+def run_parallel(
+    window: Window, chunk_seconds: int, workers: int, factories: WorkerFactories, references: ReferencePrices, progress: Progress
+) -> WriteStats:
+    """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
+    ctx = mp.get_context("spawn")  # no inherited threads or connections
+    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    for chunk in window.split(chunk_seconds):
+        tasks.put((chunk.start_us, chunk.end_us))
+    for _ in range(workers):
+        tasks.put(None)
+    refs = references.to_json()
+    procs = [ctx.Process(target=_worker, args=(i, factories, refs, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
+    for p in procs:
+        p.start()
+    stats, running, error, done = WriteStats(), set(range(workers)), None, set()
+    try:
+        while running:
+            try:
+                kind, worker, *payload = events.get(timeout=0.5)
+            except queue.Empty:
+                dead = [i for i in running if procs[i].exitcode is not None]
+                if dead:
+                    # a worker may have queued its last events just before exiting: look again first
+                    time.sleep(0.2)
+                    if events.empty():
+                        error = error or f"worker {dead[0]} exited with status {procs[dead[0]].exitcode}"
+                        running -= set(dead)
+                continue
+            if kind == "rows":
+                progress.add(*payload)
+            elif kind == "chunk":
+                done.add(payload[0])
+                chunk_stats = WriteStats()
+                chunk_stats.rows.update(payload[1])
+                stats.add(chunk_stats)
+            elif kind == "error":
+                error = error or payload[0]
+                stop.set()
+            elif kind == "done":
+                running.discard(worker)
+    except KeyboardInterrupt:
+        stop.set()
+        error = "interrupted"
+        raise
+    finally:
+        stop.set()
+        if error:
+            _report_gap(window, chunk_seconds, done)
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    if error:
+        raise RuntimeError(error)
+    return stats
+
+
+def _report_gap(window: Window, chunk_seconds: int, done: set[tuple[int, int]]) -> None:
+    """After a failed parallel run, say up to where the stored data has no gap.
+
+    Workers finish chunks out of order, so a later chunk may be stored while an earlier one is not;
+    resuming after the latest stored row would skip that hole.
+    """
+    complete = window.start_us
+    for chunk in window.split(chunk_seconds):
+        if (chunk.start_us, chunk.end_us) not in done:
+            break
+        complete = chunk.end_us
+    if complete < window.end_us and any(a >= complete for a, _ in done):
+        print(
+            f"mkt-pipeline: note: data is complete up to {format_us(complete)} but later chunks were stored; "
+            f"rerun with --start_ts {format_us(complete)} --overwrite true to fill the gap",
+            file=sys.stderr,
+        )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type (unless it is a plain configuration error) and its message."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {text}"
+
+
+def _worker(worker: int, factories: WorkerFactories, references_json: dict, tasks, events, stop) -> None:
+    """One worker process: its own engine and sink; takes chunks until none are left or told to stop."""
+    try:
+        engine = factories.engine(ReferencePrices.from_json(references_json))
+        with factories.sink() as sink:
+            sink.prepare(engine.schemas)
+            observed = ObservedSink(sink, lambda rows, us: events.put(("rows", worker, rows, us)))
+            while not stop.is_set():
+                item = tasks.get()
+                if item is None:
+                    break
+                chunk = Window(*item)
+                result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds)
+                events.put(("chunk", worker, item, dict(result.stats.rows)))
+    except KeyboardInterrupt:
+        pass
+    except BaseException as exc:
+        events.put(("error", worker, factories.scrub(one_line(exc))))
+    finally:
+        events.put(("done", worker))

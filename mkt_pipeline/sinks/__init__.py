@@ -1,0 +1,1 @@
+"""Where rows go: the Parquet dataset and QuestDB (DDL, ILP, WAL monitor), and readers of stored rows."""

@@ -1,0 +1,207 @@
+"""The embedded Parquet dataset (SPEC §3.5): one folder per table and hour, parts published atomically."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, SECONDS_PER_HOUR, US_PER_S, Window, us_to_datetime
+from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
+
+_HOUR_US = SECONDS_PER_HOUR * US_PER_S
+
+_PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
+
+
+def hour_dir_name(hour_start_us: int) -> str:
+    return "hour=" + us_to_datetime(hour_start_us).strftime("%Y-%m-%dT%H")
+
+
+def _row_us(schema: TableSchema, timestamps: np.ndarray) -> np.ndarray:
+    return timestamps // NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else timestamps
+
+
+class ParquetSink(Sink):
+    """``{root}/{table}/hour=YYYY-MM-DDTHH/part-{start_us}-{end_us}.parquet``.
+
+    Each part file is named by the slice of time it covers. Writing a window replaces whatever the
+    dataset held for that time (parts inside it are removed, parts straddling it are trimmed), so
+    re-writing is idempotent and windows that meet simply add up.
+    """
+
+    def __init__(self, root: str | os.PathLike, naming: TableNaming | None = None, compression: str = "zstd"):
+        self.root = Path(root)
+        self.naming = naming or TableNaming()
+        self.compression = compression
+        self.stats = WriteStats()
+
+    def table_dir(self, schema: TableSchema) -> Path:
+        return self.root / self.naming.name(schema)
+
+    def prepare(self, schemas: Sequence[TableSchema]) -> None:
+        for schema in schemas:
+            self.table_dir(schema).mkdir(parents=True, exist_ok=True)
+
+    @contextmanager
+    def window(self, window: Window) -> Iterator["_ParquetWindowWriter"]:
+        writer = _ParquetWindowWriter(self, window)
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit()
+        self.stats.add(writer.stats)
+
+    def parts(self, schema: TableSchema) -> list[tuple[int, int, Path]]:
+        """Every part of a table as (start_us, end_us, path), in time order."""
+        out = []
+        base = self.table_dir(schema)
+        if base.exists():
+            for hour in base.iterdir():
+                if hour.is_dir() and hour.name.startswith("hour="):
+                    for f in hour.iterdir():
+                        m = _PART_RE.match(f.name)
+                        if m:
+                            out.append((int(m.group(1)), int(m.group(2)), f))
+        return sorted(out)
+
+    def read(self, schema: TableSchema, window: Window | None = None) -> pa.Table:
+        """All stored rows of a table (optionally only those in ``window``), in time order."""
+        tables = []
+        for a, b, path in self.parts(schema):
+            if window is None or (a < window.end_us and b > window.start_us):
+                tables.append(pq.read_table(path, schema=schema.arrow_schema()))
+        if not tables:
+            return schema.arrow_schema().empty_table()
+        table = pa.concat_tables(tables)
+        if window is not None:
+            ts = _row_us(schema, table.column(schema.timestamp).cast(pa.int64()).to_numpy())
+            table = table.filter(pa.array((ts >= window.start_us) & (ts < window.end_us)))
+        return table
+
+    def latest_timestamp_us(self, schema: TableSchema) -> int | None:
+        for a, b, path in reversed(self.parts(schema)):
+            col = pq.read_table(path, columns=[schema.timestamp]).column(0).cast(pa.int64()).to_numpy()
+            if len(col):
+                return int(_row_us(schema, col).max())
+        return None
+
+    def resume_after_us(self, schema: TableSchema) -> int | None:
+        """End of the latest window written for a table (even if it held no rows)."""
+        parts = self.parts(schema)
+        return max(b for _, b, _ in parts) if parts else None
+
+    # -- replacement of what a new part covers --------------------------------------------
+    def _clear(self, schema: TableSchema, hour_dir: Path, a: int, b: int) -> None:
+        if not hour_dir.exists():
+            return
+        for f in list(hour_dir.iterdir()):
+            m = _PART_RE.match(f.name)
+            if not m:
+                continue
+            pa_, pb = int(m.group(1)), int(m.group(2))
+            if pb <= a or pa_ >= b:
+                continue
+            if a <= pa_ and pb <= b:
+                f.unlink()
+                continue
+            # straddling part: keep only its rows outside [a, b), under the names of what remains
+            table = pq.read_table(f, schema=schema.arrow_schema())
+            ts = _row_us(schema, table.column(schema.timestamp).cast(pa.int64()).to_numpy())
+            for lo, hi in ((pa_, a), (b, pb)):
+                if lo < hi:
+                    keep = table.filter(pa.array((ts >= lo) & (ts < hi)))
+                    _write_atomic(keep, hour_dir / f"part-{lo}-{hi}.parquet", self.compression)
+            f.unlink()
+
+
+@contextmanager
+def _hour_lock(hour_dir: Path) -> Iterator[None]:
+    """An exclusive advisory lock on one hour directory (processes and threads alike)."""
+    with open(hour_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomic(table: pa.Table, path: Path, compression: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression=compression)
+    os.replace(tmp, path)
+
+
+class _ParquetWindowWriter(WindowWriter):
+    """Streams batches into one temporary file per (table, hour); publishes them on commit."""
+
+    def __init__(self, sink: ParquetSink, window: Window):
+        self.sink = sink
+        self.window = window
+        self.stats = WriteStats()
+        self._open: dict[tuple[str, int], tuple[pq.ParquetWriter, Path, TableSchema]] = {}
+        self._schemas: dict[str, TableSchema] = {}
+
+    def write(self, batch: TableBatch) -> None:
+        schema = batch.schema
+        name = self.sink.naming.name(schema)
+        self._schemas[name] = schema
+        if not len(batch):
+            return
+        ts = _row_us(schema, batch.timestamps)
+        if ts.min() < self.window.start_us or ts.max() >= self.window.end_us:
+            raise ValueError(f"{name}: batch rows fall outside the window {self.window}")
+        hours = ts // _HOUR_US
+        cuts = np.flatnonzero(np.diff(hours)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(ts)]):
+            part = batch if (lo == 0 and hi == len(ts)) else batch.take(np.arange(lo, hi))
+            table = part.to_arrow()
+            key = (name, int(hours[lo]))
+            if key not in self._open:
+                hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
+                hour_dir.mkdir(parents=True, exist_ok=True)
+                tmp = hour_dir / f".pending-{uuid.uuid4().hex}.tmp"
+                self._open[key] = (pq.ParquetWriter(tmp, schema.arrow_schema(), compression=self.sink.compression), tmp, schema)
+            self._open[key][0].write_table(table)
+            self.stats.rows[name] += table.num_rows
+            self.stats.bytes[name] += table.nbytes
+
+    def commit(self) -> None:
+        for name, schema in self._schemas.items():
+            for hour_window in self.window.hours():
+                hour = hour_window.start_us // _HOUR_US
+                hour_dir = self.sink.table_dir(schema) / hour_dir_name(hour * _HOUR_US)
+                final = hour_dir / f"part-{hour_window.start_us}-{hour_window.end_us}.parquet"
+                opened = self._open.pop((name, hour), None)
+                if opened is None:
+                    # no rows for this hour: an empty part still records that the time was written
+                    hour_dir.mkdir(parents=True, exist_ok=True)
+                    tmp = hour_dir / f".pending-{uuid.uuid4().hex}.tmp"
+                    pq.write_table(schema.arrow_schema().empty_table(), tmp, compression=self.sink.compression)
+                else:
+                    opened[0].close()
+                    tmp = opened[1]
+                # writers of other windows may trim the same old parts: one publisher per hour at a time
+                with _hour_lock(hour_dir):
+                    self.sink._clear(schema, hour_dir, hour_window.start_us, hour_window.end_us)
+                    os.replace(tmp, final)
+
+    def abort(self) -> None:
+        for writer, tmp, _ in self._open.values():
+            try:
+                writer.close()
+            finally:
+                tmp.unlink(missing_ok=True)
+        self._open.clear()

@@ -1,0 +1,196 @@
+"""Read back what a sink stored, in bounded slices, so asset checks work on either sink.
+
+Both readers answer the same two questions: how many rows of a table lie in a window, and the rows
+of a (short) window restricted to a few columns. Book columns are never read whole by callers:
+they ask for the top-of-book fields in ``TOP_OF_BOOK`` (QuestDB computes them server side; the
+Parquet reader extracts them and drops the arrays).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
+
+# derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes), level 1
+TOP_OF_BOOK = {
+    "bid_px1": ("bids", 0),
+    "bid_sz1": ("bids", 1),
+    "ask_px1": ("asks", 0),
+    "ask_sz1": ("asks", 1),
+}
+
+
+def _ts_type(schema: TableSchema) -> pa.DataType:
+    return pa.timestamp("ns" if schema.timestamp_kind == TIMESTAMP_NS else "us", tz="UTC")
+
+
+def _window_ns(window: Window) -> tuple[int, int]:
+    return window.start_us * NS_PER_US, window.end_us * NS_PER_US
+
+
+class ParquetRows:
+    """Counts and slices of the Parquet dataset, reading only the row groups a window touches."""
+
+    def __init__(self, sink: ParquetSink):
+        self.sink = sink
+        self._files: dict[Path, pq.ParquetFile] = {}
+
+    def _file(self, path: Path) -> pq.ParquetFile:
+        if path not in self._files:
+            self._files[path] = pq.ParquetFile(path)
+        return self._files[path]
+
+    def _overlapping(self, schema: TableSchema, window: Window):
+        for a, b, path in self.sink.parts(schema):
+            if a < window.end_us and b > window.start_us:
+                yield a, b, path
+
+    def count(self, schema: TableSchema, window: Window) -> int:
+        total = 0
+        for a, b, path in self._overlapping(schema, window):
+            if window.start_us <= a and b <= window.end_us:
+                total += self._file(path).metadata.num_rows  # the part lies inside: no need to read it
+            else:
+                total += self._read_part(path, schema, window, [schema.timestamp]).num_rows
+        return total
+
+    def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
+        values: set = set()
+        for _, _, path in self._overlapping(schema, window):
+            values.update(self._read_part(path, schema, window, [schema.timestamp, column]).column(column).to_pylist())
+        return len(values)
+
+    def read(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> pa.Table:
+        base = list(dict.fromkeys([schema.timestamp] + [TOP_OF_BOOK.get(c, (c,))[0] for c in columns]))
+        pieces = [self._read_part(path, schema, window, base) for _, _, path in self._overlapping(schema, window)]
+        table = pa.concat_tables(pieces) if pieces else schema.arrow_schema().empty_table().select(base)
+        return _project(table, columns, schema)
+
+    def _read_part(self, path: Path, schema: TableSchema, window: Window, columns: list[str]) -> pa.Table:
+        """Rows of one part inside ``window``, reading only row groups whose time range meets it."""
+        lo, hi = _window_ns(window)
+        pf = self._file(path)
+        ts_index = pf.schema_arrow.get_field_index(schema.timestamp)
+        groups = []
+        for g in range(pf.metadata.num_row_groups):
+            stats = pf.metadata.row_group(g).column(ts_index).statistics
+            if stats is None or not stats.has_min_max or (_stat_ns(stats.min) < hi and _stat_ns(stats.max) >= lo):
+                groups.append(g)
+        table = pf.read_row_groups(groups, columns=columns) if groups else schema.arrow_schema().empty_table().select(columns)
+        ts = table.column(schema.timestamp).cast(pa.int64()).to_numpy()
+        if schema.timestamp_kind == TIMESTAMP:
+            ts = ts * NS_PER_US
+        return table.filter(pa.array((ts >= lo) & (ts < hi), pa.bool_()))
+
+
+def _stat_ns(value) -> int:
+    """A Parquet timestamp statistic (pandas Timestamp for ns columns, datetime for µs) in ns."""
+    if hasattr(value, "value"):
+        return int(value.value)
+    if isinstance(value, int):
+        return value
+    return datetime_to_us(value) * NS_PER_US
+
+
+def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa.Table:
+    """Requested columns (timestamp first), with top-of-book fields taken from the book arrays."""
+    out = {schema.timestamp: table.column(schema.timestamp)}
+    for name in columns:
+        if name in TOP_OF_BOOK:
+            book, row = TOP_OF_BOOK[name]
+            col = table.column(book)
+            out[name] = pc.list_element(pc.list_element(col, row), 0) if len(col) else pa.chunked_array([], pa.float64())
+        else:
+            out[name] = table.column(name)
+    return pa.table(out)
+
+
+class QuestDBRows:
+    """Counts and slices over PG wire; top-of-book fields are computed by QuestDB (1-based arrays)."""
+
+    def __init__(self, connection: Any, naming: TableNaming, scrub: Callable[[str], str] = str, where: str = ""):
+        self.conn = connection
+        self.naming = naming
+        self.scrub = scrub
+        self.where = where
+
+    def _query(self, sql: str, table: str) -> tuple[list[str], list[tuple]]:
+        try:
+            cur = self.conn.execute(sql)
+            return [d[0] for d in (cur.description or [])], list(cur.fetchall())
+        except Exception as exc:
+            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RuntimeError(self.scrub(f"QuestDB at {self.where} ({table}): {cause}")) from None
+
+    def _name(self, schema: TableSchema) -> str:
+        from mkt_pipeline.sinks.ddl import checked_name
+
+        return checked_name(self.naming.name(schema))
+
+    @staticmethod
+    def _where(schema: TableSchema, window: Window) -> str:
+        # literals come from integers only, never from user text
+        return f"{schema.timestamp} >= '{format_us(window.start_us)}' AND {schema.timestamp} < '{format_us(window.end_us)}'"
+
+    def count(self, schema: TableSchema, window: Window) -> int:
+        name = self._name(schema)
+        _, rows = self._query(f"SELECT count() FROM {name} WHERE {self._where(schema, window)}", name)
+        return int(rows[0][0]) if rows else 0
+
+    def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
+        schema.column(column)  # KeyError for anything that is not a column of the table
+        name = self._name(schema)
+        _, rows = self._query(f"SELECT count_distinct({column}) FROM {name} WHERE {self._where(schema, window)}", name)
+        return int(rows[0][0] or 0) if rows else 0
+
+    def select_sql(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> str:
+        exprs = [f"cast({schema.timestamp} AS long) {schema.timestamp}"]
+        for c in columns:
+            if c in TOP_OF_BOOK:
+                book, row = TOP_OF_BOOK[c]
+                exprs.append(f"{book}[{row + 1}][1] {c}")
+            else:
+                schema.column(c)
+                exprs.append(c)
+        name = self._name(schema)
+        return f"SELECT {', '.join(exprs)} FROM {name} WHERE {self._where(schema, window)} ORDER BY {schema.timestamp}"
+
+    def read(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> pa.Table:
+        names, rows = self._query(self.select_sql(schema, window, columns), self._name(schema))
+        data = list(zip(*rows)) if rows else [[] for _ in names]
+        out = {}
+        for name, values in zip(names, data):
+            if name == schema.timestamp:
+                out[name] = pa.array(values, pa.int64()).cast(_ts_type(schema))
+            elif name in TOP_OF_BOOK:
+                out[name] = pa.array(values, pa.float64())
+            else:
+                kind = schema.column(name).kind
+                out[name] = pa.array([None if v is None else str(v) for v in values], pa.string()) if kind in (SYMBOL, "UUID") else pa.array(values)
+        return pa.table(out)
+
+    def wait_applied(self, schemas: Iterable[TableSchema], timeout_s: float = 60.0) -> int:
+        """Wait until QuestDB has applied every WAL transaction of the tables; the lag left (0 when drained)."""
+        from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalMonitor, statuses_from_rows
+
+        def fetch(tables):
+            return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables))[1], tables)
+
+        return WalMonitor(fetch, poll_interval_s=0.5).wait_drained([self._name(s) for s in schemas], timeout_s)
+
+
+def time_slices(window: Window, rows_in_window: int, target_rows: int) -> list[Window]:
+    """Cut ``window`` in whole-second slices holding about ``target_rows`` rows each."""
+    seconds = max(1, window.seconds)
+    per_slice = max(1, int(seconds * target_rows / max(rows_in_window, 1)))
+    return list(window.split(min(per_slice, seconds)))
+

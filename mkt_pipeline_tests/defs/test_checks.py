@@ -1,0 +1,243 @@
+"""Asset checks pass on what a run wrote and fail when the stored data is corrupted."""
+
+from __future__ import annotations
+
+import shutil
+
+import dagster as dg
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from mkt_pipeline.core import invariants as inv
+from mkt_pipeline.defs.fx import fx_hourly
+from mkt_pipeline.defs.checks import fx_partition_checks, fx_results
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.stored_rows import ParquetRows
+from mkt_pipeline.core.tables import concat_batches
+from mkt_pipeline.core.timeline import Window
+from mkt_pipeline_tests.defs.support import TINY_FX, checks, materializations, parquet_resource, run_hourly
+
+HOUR = "2025-11-11-04:00"
+WINDOW = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T05:00:00Z")
+EDGE_NS = WINDOW.start_us * 1000
+
+
+@pytest.fixture(scope="module")
+def two_hours(tmp_path_factory):
+    """03:00 then 04:00 into one dataset, so the 04:00 checks see a stored neighbour at their start."""
+    root = tmp_path_factory.mktemp("checks")
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_hourly("fx", root, instance, TINY_FX, partition="2025-11-11-03:00").success
+    result = run_hourly("fx", root, instance, TINY_FX, partition=HOUR)
+    metas = {name: meta for (name, partition), meta in materializations(result, "fx").items() if partition == HOUR}
+    return root, instance, result, metas
+
+
+@pytest.fixture
+def dataset(two_hours, tmp_path):
+    """A private copy of the two-hour dataset to corrupt."""
+    root = tmp_path / "data"
+    shutil.copytree(two_hours[0], root)
+    return root
+
+
+def first_part(root, table: str, hour: str = "2025-11-11T04"):
+    return sorted((root / table / f"hour={hour}").glob("part-*.parquet"))[0]
+
+
+def rewrite(path, change) -> None:
+    table = pq.read_table(path)
+    pq.write_table(change(table), path)
+
+
+def set_value(table: pa.Table, column: str, row: int, value) -> pa.Table:
+    i = table.schema.get_field_index(column)
+    values = table.column(column).combine_chunks().to_pylist()
+    values[row] = value
+    return table.set_column(i, table.schema.field(i), pa.array(values, type=table.schema.field(i).type))
+
+
+def results(root, metas) -> dict[tuple[str, str], dg.AssetCheckResult]:
+    return {(r.asset_key.path[-1], r.check_name): r for r in fx_results(ParquetRows(ParquetSink(root)), WINDOW, metas)}
+
+
+def test_checks_pass_and_see_the_stored_neighbour(two_hours):
+    _, _, result, _ = two_hours
+    evaluations = checks(result)
+    assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items() if not c.passed}
+    edge = evaluations[("market_data", "continuous_at_edges")].metadata
+    assert edge["edges_checked"].value == 1 and edge["checked"].value >= 30  # every pair across 04:00:00
+
+
+def test_crossed_book_fails(dataset, two_hours):
+    rewrite(first_part(dataset, "market_data"), lambda t: set_value(t, "best_ask", 3, t.column("best_bid")[3].as_py()))
+    found = results(dataset, two_hours[3])
+    assert not found[("market_data", "no_crossed_books")].passed
+    assert found[("core_price", "no_crossed_quotes")].passed
+
+
+def test_missing_rows_fail_the_count(dataset, two_hours):
+    rewrite(first_part(dataset, "core_price"), lambda t: t.slice(0, t.num_rows - 5))
+    found = results(dataset, two_hours[3])
+    assert not found[("core_price", "rows_match_plan")].passed
+    assert found[("market_data", "rows_match_plan")].passed
+
+
+def test_trade_not_after_its_quote_fails(dataset, two_hours):
+    md = pq.read_table(first_part(dataset, "market_data"))
+    trades_path = first_part(dataset, "fx_trades")
+    trades = pq.read_table(trades_path)
+    symbol = trades.column("symbol")[0].as_py()
+    # stamp the first trade exactly on a later quote of its symbol: 0 µs after it, not >= 1 µs
+    quote_ts = md.filter(pc.equal(md.column("symbol").cast(pa.string()), symbol)).column("timestamp")[5].as_py()
+    rewrite(trades_path, lambda t: set_value(t, "timestamp", 0, quote_ts).sort_by("timestamp"))
+    found = results(dataset, two_hours[3])
+    assert not found[("trades", "trades_after_quotes")].passed
+
+
+def test_discontinuity_at_the_partition_edge_fails(dataset, two_hours):
+    def bump(t: pa.Table) -> pa.Table:
+        return set_value(t, "best_bid", 0, t.column("best_bid")[0].as_py() - 0.5)  # first row after 04:00:00
+
+    rewrite(first_part(dataset, "market_data"), bump)
+    found = results(dataset, two_hours[3])
+    assert not found[("market_data", "continuous_at_edges")].passed
+
+
+def test_failing_check_through_dagster(dataset, two_hours):
+    """The check op itself reports failure (the latest materialization tells it which window to read)."""
+    _, instance, _, _ = two_hours
+    rewrite(first_part(dataset, "market_data"), lambda t: set_value(t, "best_ask", 3, t.column("best_bid")[3].as_py()))
+    result = dg.materialize(
+        [fx_hourly, fx_partition_checks],
+        selection=dg.AssetSelection.checks(fx_partition_checks),
+        instance=instance,
+        resources={"sink": parquet_resource(dataset)},
+    )
+    evaluations = checks(result)
+    assert not evaluations[("market_data", "no_crossed_books")].passed
+    assert evaluations[("core_price", "no_crossed_quotes")].passed
+    assert evaluations[("market_data", "no_crossed_books")].metadata["window"].value == str(WINDOW)
+
+
+@pytest.fixture(scope="module")
+def equities_quotes():
+    window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:04Z")
+    config = EquitiesConfig(market_data_min_eps=1000, market_data_max_eps=1200, trades_min_eps=50, trades_max_eps=80, min_levels=5, max_levels=5)
+    engine = EquitiesEngine(config, market_references("equities", window, offline=True))
+    parts = list(engine.generate(window))
+    md = concat_batches([p[0] for p in parts]).to_arrow()
+    top = {name: pc.list_element(pc.list_element(md.column(book), row), 0) for name, (book, row) in {"bid_px1": ("bids", 0), "ask_px1": ("asks", 0)}.items()}
+    return md.select(["timestamp_ns", "symbol", "venue"]).append_column("bid_px1", top["bid_px1"]).append_column("ask_px1", top["ask_px1"])
+
+
+def test_equities_nbbo_check_catches_a_crossing_venue(equities_quotes):
+    assert inv.nbbo_never_crossed(equities_quotes).passed
+    # one venue bids above what another venue of the same symbol asks at that moment
+    row = 400
+    corrupted = set_value(equities_quotes, "bid_px1", row, equities_quotes.column("ask_px1")[row].as_py() + 0.05)
+    assert not inv.nbbo_never_crossed(corrupted).passed
+
+
+def test_equities_continuity_by_symbol_and_venue(equities_quotes):
+    good = inv.candle_continuity(equities_quotes, "timestamp_ns", "bid_px1", keys=("symbol", "venue"), min_rows=2)
+    assert good.passed and good.checked > 100
+    ts = equities_quotes.column("timestamp_ns").cast(pa.int64()).to_numpy()
+    second = ts // 1_000_000_000
+    first_of_second_2 = int(np.flatnonzero(second == second[0] + 2)[0])
+    bumped = set_value(equities_quotes, "bid_px1", first_of_second_2, equities_quotes.column("bid_px1")[first_of_second_2].as_py() - 0.01)
+    assert not inv.candle_continuity(bumped, "timestamp_ns", "bid_px1", keys=("symbol", "venue"), min_rows=2).passed
+
+
+# --- the QuestDB side: the same reads expressed as SQL, answered by a scripted connection ---------
+
+
+class ScriptedCursor:
+    def __init__(self, description, rows):
+        self.description = [(name,) for name in description]
+        self._rows = rows
+
+    def fetchall(self):
+        return list(self._rows)
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+
+class ScriptedPG:
+    """Answers by the first matching SQL fragment; records every statement."""
+
+    def __init__(self, answers: dict[str, tuple[list[str], list[tuple]]]):
+        self.answers = answers
+        self.statements: list[str] = []
+
+    def execute(self, sql, params=None):
+        self.statements.append(sql)
+        for fragment, (description, rows) in self.answers.items():
+            if fragment in sql:
+                return ScriptedCursor(description, rows)
+        return ScriptedCursor([], [])
+
+
+def test_questdb_reader_sql_and_types():
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.stored_rows import QuestDBRows
+    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_TRADES
+
+    window = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T04:01:00Z")
+    ns = window.start_us * 1000 + 123  # nanoseconds survive: the reader casts to long
+    conn = ScriptedPG(
+        {
+            "count()": (["count"], [(42,)]),
+            "FROM equities_market_data_t": (["timestamp_ns", "symbol", "venue", "bid_px1"], [(ns, "AAPL", "IEX", 270.01)]),
+        }
+    )
+    rows = QuestDBRows(conn, TableNaming(suffix="_t"))
+    assert rows.count(FX_TRADES, window) == 42
+    assert conn.statements[-1] == (
+        "SELECT count() FROM fx_trades_t WHERE timestamp >= '2025-11-11T04:00:00.000000Z' AND timestamp < '2025-11-11T04:01:00.000000Z'"
+    )
+    table = rows.read(EQUITIES_MARKET_DATA, window, ["symbol", "venue", "bid_px1"])
+    assert "cast(timestamp_ns AS long) timestamp_ns" in conn.statements[-1] and "bids[1][1] bid_px1" in conn.statements[-1]
+    assert table.column("timestamp_ns").type == pa.timestamp("ns", tz="UTC")
+    assert inv.timestamps_ns(table, "timestamp_ns")[0] == ns
+    assert table.column("bid_px1").to_pylist() == [270.01]
+    with pytest.raises(KeyError):
+        rows.read(EQUITIES_MARKET_DATA, window, ["symbol; DROP TABLE x"])
+
+
+def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
+    from contextlib import contextmanager
+
+    from mkt_pipeline.defs.fx import fx_views
+    from mkt_pipeline.sinks.questdb import QuestDBSettings
+    from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+    status = (["view_name", "view_status", "refresh_type", "invalidation_reason"], [("bbo_1s_t", "valid", "immediate", None)])
+    conn = ScriptedPG({"FROM materialized_views()": status})
+
+    class FakeQuestDB(MarketSinkResource):
+        @contextmanager
+        def pg_connection(self):
+            yield conn, QuestDBSettings()
+
+    resource = FakeQuestDB(kind="questdb", table_suffix="_t", questdb=QuestDBResource(), parquet=ParquetResource(root_dir=str(tmp_path)))
+    bbo_1s = next(a for a in fx_views if a.key == dg.AssetKey(["fx_views", "bbo_1s"]))
+    result = dg.materialize([bbo_1s], resources={"sink": resource}, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    created = [s for s in conn.statements if s.startswith("CREATE")]
+    assert created[0].startswith("CREATE TABLE IF NOT EXISTS market_data_t")  # its source first
+    assert created[1].startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1s_t REFRESH IMMEDIATE")
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["view_status"].value == "valid" and meta["refresh"].value == "immediate"
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    # an invalid view fails its check
+    conn.answers["FROM materialized_views()"] = (status[0], [("bbo_1s_t", "invalid", "immediate", "base table dropped")])
+    again = dg.materialize([bbo_1s], resources={"sink": resource}, instance=dg.DagsterInstance.ephemeral())
+    assert not again.get_asset_check_evaluations()[0].passed

@@ -1,0 +1,108 @@
+"""The code location loads, validates, and carries the SPEC §3.3 names and settings."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mkt_pipeline.defs import config as generation_config
+from mkt_pipeline.definitions import defs
+from mkt_pipeline.defs.hourly import QUESTDB_POOL
+from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = {
+    "fx/market_data", "fx/core_price", "fx/trades", "fx/reference_prices",
+    "equities/market_data", "equities/trades", "equities/reference_prices",
+}  # fmt: skip
+
+
+def test_asset_keys_and_views():
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert KEYS <= keys
+    assert {"fx_views/core_price_1s", "fx_views/bbo_1d", "fx_views/fx_trades_ohlc_1d", "equities_views/nbbo_1s", "equities_views/trades_ohlcv_15m"} <= keys
+    graph = defs.resolve_asset_graph()
+    # views hang below their sources: bbo_1m reads bbo_1s, which reads fx/market_data
+    assert dg.AssetKey(["fx_views", "bbo_1s"]) in graph.get(dg.AssetKey(["fx_views", "bbo_1m"])).parent_keys
+    assert dg.AssetKey(["fx", "market_data"]) in graph.get(dg.AssetKey(["fx_views", "bbo_1s"])).parent_keys
+    assert dg.AssetKey(["fx", "reference_prices"]) in graph.get(dg.AssetKey(["fx", "trades"])).parent_keys
+
+
+def test_jobs_schedules_sensors_named_and_stopped():
+    repo = defs.get_repository_def()
+    assert {"fx_hourly_job", "equities_hourly_job"} <= set(repo.job_names)
+    for name in ("fx_hourly_schedule", "equities_hourly_schedule"):
+        assert defs.get_schedule_def(name).default_status == dg.DefaultScheduleStatus.STOPPED
+    for name in ("fx_live_sensor", "equities_live_sensor"):
+        assert defs.get_sensor_def(name).default_status == dg.DefaultSensorStatus.STOPPED
+
+
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_hourly_asset_partitions_backfill_and_pool(market):
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey([market, "market_data"]))
+    partitions = node.partitions_def
+    assert isinstance(partitions, dg.HourlyPartitionsDefinition)
+    assert partitions.timezone == "UTC" and partitions.get_first_partition_key() == "2024-01-01-00:00"
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    job = defs.resolve_job_def(f"{market}_hourly_job")
+    writer = job.graph.node_named(f"{market}_hourly").definition.node_named(f"{market}_ingest_chunk").definition
+    assert writer.pool == QUESTDB_POOL
+    assert defs.resolve_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool == QUESTDB_POOL
+
+
+def test_definitions_validate_cli():
+    env = {**os.environ, "MKT_OFFLINE": "1"}
+    env.pop("DAGSTER_HOME", None)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m", "mkt_pipeline.definitions"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Validation successful" in run.stderr + run.stdout
+
+
+def test_generation_config_defaults_come_from_env(monkeypatch):
+    monkeypatch.setenv("MKT_FX_MARKET_DATA_MIN_EPS", "2_500")
+    monkeypatch.setenv("MKT_EQUITIES_OFFSESSION_TRADES", "trickle")
+    monkeypatch.setenv("MKT_SEED", "7")
+    fx = generation_config._config_class("fx")()
+    equities = generation_config._config_class("equities")()
+    assert fx.market_data_min_eps == 2500 and fx.market_data_max_eps == 15000
+    assert equities.offsession_trades == "trickle" and equities.session_pacing is True
+    assert fx.seed == 7  # MKT_SEED when MKT_FX_SEED is unset
+    monkeypatch.setenv("MKT_FX_SEED", "9")
+    assert generation_config._config_class("fx")().seed == 9
+    # every generator flag is a config field, nothing more but the chunk size
+    assert set(generation_config.FxGenerationConfig.model_fields) == {f.name for f in generation_config.FX_GENERATION_FLAGS} | {"chunk_seconds"}
+
+
+def test_sink_resource_from_env_keeps_secrets_out_of_config(monkeypatch):
+    monkeypatch.setenv("MKT_SINK", "parquet")
+    monkeypatch.setenv("MKT_PARQUET_DIR", "/tmp/somewhere")
+    monkeypatch.setenv("QUESTDB_PASSWORD", "s3cr3t-value")
+    resource = MarketSinkResource.from_env()
+    assert "s3cr3t-value" not in repr(resource)
+    assert isinstance(resource.questdb.password, dg.EnvVar) and isinstance(resource.kind, dg.EnvVar)
+    # resolved at launch, not at load
+    resolved = MarketSinkResource.from_env()
+    with dg.build_resources({"sink": resolved}) as res:
+        assert res.sink.kind == "parquet" and res.sink.parquet.root_dir == "/tmp/somewhere"
+        assert res.sink.questdb.password == "s3cr3t-value"
+
+
+def test_dagster_yaml_is_a_valid_instance_config(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        settings = instance.get_concurrency_config()
+        assert settings.pool_config.default_pool_limit >= 1
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs >= 1
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0

@@ -1,0 +1,64 @@
+"""Equities hourly assets through Dagster into Parquet, and view assets on the Parquet sink."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from mkt_pipeline.defs.equities import equities_views
+from mkt_pipeline.defs.fx import fx_views
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES
+from mkt_pipeline.core.timeline import Window
+from mkt_pipeline_tests.defs.support import LIGHT_EQUITIES, checks, materializations, parquet_resource, run_hourly
+
+HOUR = "2025-11-11-15:00"  # 10:00 in New York: continuous session, trades flowing
+WINDOW = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T16:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def equities_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("equities")
+    instance = dg.DagsterInstance.ephemeral()
+    return root, instance, run_hourly("equities", root, instance, LIGHT_EQUITIES, partition=HOUR)
+
+
+def test_partition_files_rows_and_checks(equities_run):
+    root, _, result = equities_run
+    assert result.success
+    sink = ParquetSink(root)
+    md, trades = sink.read(EQUITIES_MARKET_DATA), sink.read(EQUITIES_TRADES)
+    assert list((root / "equities_market_data" / "hour=2025-11-11T15").glob("part-*.parquet"))
+    assert list((root / "equities_trades" / "hour=2025-11-11T15").glob("part-*.parquet"))
+    meta = materializations(result, "equities")
+    assert meta[("market_data", HOUR)]["dagster/row_count"] == md.num_rows > 0
+    assert meta[("trades", HOUR)]["dagster/row_count"] == trades.num_rows > 0
+    engine = EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), market_references("equities", WINDOW, offline=True))
+    assert md.num_rows == engine.planned_counts(WINDOW.first_second, WINDOW.end_second)["market_data"]
+    assert set(md.column("venue").to_pylist()) == {"NASDAQ", "NYSE", "ARCA", "BATS", "IEX"}
+    evaluations = checks(result)
+    assert len(evaluations) == 5 and all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
+
+
+def test_rematerializing_is_idempotent(equities_run):
+    root, instance, _ = equities_run
+    sink = ParquetSink(root)
+    before = sink.read(EQUITIES_MARKET_DATA), sink.read(EQUITIES_TRADES)
+    assert run_hourly("equities", root, instance, LIGHT_EQUITIES, partition=HOUR).success
+    after = sink.read(EQUITIES_MARKET_DATA), sink.read(EQUITIES_TRADES)
+    assert before[0].equals(after[0]) and before[1].equals(after[1])
+
+
+def test_view_assets_report_parquet_instead_of_failing(tmp_path):
+    keys = [dg.AssetKey(["equities_views", "nbbo_1s"]), dg.AssetKey(["fx_views", "bbo_1s"])]
+    views = [a for a in (*equities_views, *fx_views) if a.key in keys]
+    result = dg.materialize(views, resources={"sink": parquet_resource(tmp_path)}, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    events = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert set(events) == set(keys)
+    assert events[keys[0]]["reason"].value == VIEWS_NEED_QUESTDB
+    assert events[keys[0]]["view"].value == "nbbo_1s"
+    assert all(c.passed for c in result.get_asset_check_evaluations())

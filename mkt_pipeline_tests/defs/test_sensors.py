@@ -1,0 +1,124 @@
+"""Live sensors: windows tile time (no gaps, no overlaps), catch up within a horizon, and the
+live job writes exactly the rows a backfill of the same window writes."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import dagster as dg
+
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.defs.jobs import fx_live_job
+from mkt_pipeline.defs.live import LiveSettings, plan_live_windows
+from mkt_pipeline.defs.sensors import build_live_sensor, equities_live_sensor, fx_live_sensor
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.core.tables import FX_TABLES
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
+from mkt_pipeline_tests.conftest import fx_references
+from mkt_pipeline_tests.defs.support import TINY_FX, parquet_resource
+
+SETTINGS = LiveSettings(window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=5, tick_seconds=15)
+T0 = parse_timestamp("2025-11-11T03:00:30Z")
+
+
+class Clock:
+    def __init__(self, us: int):
+        self.us = us
+
+    def __call__(self) -> float:
+        return self.us / US_PER_S
+
+
+def tick(sensor, instance, cursor):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = sensor(context)
+    return result.run_requests, result.cursor
+
+
+def window_of(request) -> Window:
+    config = request.run_config["ops"]["fx_live_window"]["config"]
+    return Window(parse_timestamp(config["window_start"]), parse_timestamp(config["window_end"]))
+
+
+def test_defined_sensors_are_stopped_by_default():
+    assert fx_live_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert equities_live_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert fx_live_sensor.job_name == "fx_live_job" and equities_live_sensor.job_name == "equities_live_job"
+
+
+def test_ticks_cursor_run_keys_and_no_overlap():
+    clock = Clock(T0)
+    sensor = build_live_sensor("fx", fx_live_job, SETTINGS, clock=clock)
+    instance = dg.DagsterInstance.ephemeral()
+    requests, cursor = tick(sensor, instance, None)
+    # first tick: the current minute (already under way) is requested at once
+    assert [window_of(r) for r in requests] == [Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")]
+    assert requests[0].run_key == "2025-11-11T03:00:00.000000Z"
+    assert json.loads(cursor) == {"next_start": "2025-11-11T03:01:00.000000Z"}
+    # 15 s later: the next window begins in 15 s (< lead 20 s), so it is requested now
+    clock.us += 15 * US_PER_S
+    requests, cursor = tick(sensor, instance, cursor)
+    assert [r.run_key for r in requests] == ["2025-11-11T03:01:00.000000Z"]
+    # a tick that finds nothing due leaves the cursor where it is
+    clock.us += 5 * US_PER_S
+    requests, same = tick(sensor, instance, cursor)
+    assert requests == [] and same == cursor
+
+
+def test_catch_up_after_downtime_is_contiguous_and_bounded():
+    settings = LiveSettings(window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=4, tick_seconds=15)
+    clock = Clock(T0)
+    sensor = build_live_sensor("fx", fx_live_job, settings, clock=clock)
+    instance = dg.DagsterInstance.ephemeral()
+    _, cursor = tick(sensor, instance, None)
+    clock.us += 7 * 60 * US_PER_S  # the daemon was down for 7 minutes (within the 10-minute horizon)
+    caught_up = []
+    for _ in range(3):  # at most 4 windows per tick: the backlog drains over a few ticks
+        requests, cursor = tick(sensor, instance, cursor)
+        assert len(requests) <= 4
+        caught_up += [window_of(r) for r in requests]
+    assert caught_up[0].start_us == parse_timestamp("2025-11-11T03:01:00Z")
+    assert all(a.end_us == b.start_us for a, b in zip(caught_up, caught_up[1:]))
+    assert caught_up[-1].start_us <= clock.us + settings.lead_seconds * US_PER_S < caught_up[-1].end_us
+
+
+def test_downtime_beyond_the_horizon_skips_old_windows():
+    plan = plan_live_windows(parse_timestamp("2025-11-11T03:00:00Z"), parse_timestamp("2025-11-11T05:00:30Z"), SETTINGS)
+    assert plan.skipped == Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:50:00Z")
+    assert plan.windows[0].start_us == parse_timestamp("2025-11-11T04:50:00Z")
+    assert len(plan.windows) == SETTINGS.max_windows_per_tick
+
+
+def test_random_ticks_tile_time_without_gaps_or_overlaps():
+    rng = random.Random(5)
+    now, cursor, windows = T0, None, []
+    for _ in range(300):
+        now += rng.choice([1, 5, 15, 15, 15, 40, 200]) * US_PER_S
+        plan = plan_live_windows(cursor, now, SETTINGS)
+        assert plan.skipped is None  # the largest pause (200 s) is inside the horizon
+        windows += plan.windows
+        cursor = plan.next_start_us
+        # never more than one window ahead of the wall clock
+        assert all(w.start_us <= now + SETTINGS.lead_seconds * US_PER_S for w in plan.windows)
+    assert all(a.end_us == b.start_us for a, b in zip(windows, windows[1:]))
+    assert len({w.start_us for w in windows}) == len(windows)
+    assert windows[-1].end_us >= now
+
+
+def test_live_run_writes_what_a_backfill_writes(tmp_path):
+    """A past window is due at once, so the paced run writes it straight away: same rows as a backfill."""
+    window = Window.from_iso("2025-11-11T03:00:10Z", "2025-11-11T03:00:16Z")
+    config = {"ops": {"fx_live_window": {"config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us), **TINY_FX}}}}
+    result = fx_live_job.execute_in_process(run_config=config, resources={"sink": parquet_resource(tmp_path / "live")}, instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    backfill = ParquetSink(tmp_path / "backfill")
+    engine = FxEngine(FxConfig(**TINY_FX), fx_references(window))
+    backfill.prepare(engine.schemas)
+    run_window(engine, backfill, window)
+    live = ParquetSink(tmp_path / "live")
+    for table in FX_TABLES:
+        expected = backfill.read(table)
+        assert expected.num_rows > 0
+        assert live.read(table).equals(expected), table.base_name

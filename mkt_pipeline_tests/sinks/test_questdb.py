@@ -1,0 +1,703 @@
+"""The QuestDB sink against a local ILP capture server and a fake PG connection (SPEC §10).
+
+Everything the client puts on the wire is decoded row by row and compared with the batches written:
+arrays, µs vs ns designated timestamps, symbols, auth headers, one table per request, size-bounded
+flushes. Error paths (unreachable, 401, rejected rows, schema mismatch, suspended WAL) must give one
+clean, secret-free line naming host, port and table.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import socket
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.core.engine import Engine
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.ddl import FX_VIEWS
+from mkt_pipeline.sinks.questdb import (
+    QuestDBAuthError,
+    QuestDBRejectedError,
+    QuestDBSchemaError,
+    QuestDBSettings,
+    QuestDBSink,
+    QuestDBSinkError,
+    QuestDBUnreachableError,
+    QuestDBWalLagError,
+    QuestDBWalSuspendedError,
+)
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.core.tables import (
+    BOOK,
+    BOOLEAN,
+    DOUBLE,
+    EQUITIES_MARKET_DATA,
+    EQUITIES_TABLES,
+    EQUITIES_TRADES,
+    FX_CORE_PRICE,
+    FX_MARKET_DATA,
+    FX_TABLES,
+    FX_TRADES,
+    LONG,
+    SYMBOL,
+    TIMESTAMP,
+    TIMESTAMP_NS,
+    UUID,
+    BookColumn,
+    SymbolColumn,
+    TableBatch,
+    UuidColumn,
+)
+from mkt_pipeline.core.timeline import Window
+from mkt_pipeline_tests.fake_pg import FakePG, columns_of
+from mkt_pipeline_tests.ilp_capture import CaptureServer, IlpRow, decode_ilp
+
+T0_US = 1_748_858_400_000_000  # 2025-06-02T10:00:00Z
+SECRET_PW = "pw-Zq9!secret"
+SECRET_TOKEN = "tok-7f3a9c-secret"
+
+
+# -- hand-built batches ------------------------------------------------------------------------
+
+
+def book(rng, depths) -> BookColumn:
+    depths = np.asarray(depths)
+    parts = []
+    for d in depths:
+        prices = np.round(1.1 + 0.0001 * np.arange(d) + rng.integers(0, 50) * 0.0001, 5)
+        parts.append(np.concatenate([prices, rng.integers(1, 1000, d) * 1000.0]))
+    return BookColumn(np.concatenate(parts), depths)
+
+
+def fx_batches(n=40, seed=0, depths=None) -> list[TableBatch]:
+    rng = np.random.default_rng(seed)
+    ts = T0_US + np.sort(rng.choice(1_000_000, n, replace=False))
+    depths = rng.integers(3, 6, n) if depths is None else depths
+    bids, asks = book(rng, depths), book(rng, depths)
+    symbols = SymbolColumn(rng.integers(0, 3, n), ("EURUSD", "USDJPY", "GBP,U=SD x"))  # exercises escaping
+    md = TableBatch(
+        FX_MARKET_DATA,
+        {"timestamp": ts, "symbol": symbols, "bids": bids, "asks": asks, "best_bid": bids.level(0), "best_ask": asks.level(0)},
+    )
+    cp = TableBatch(
+        FX_CORE_PRICE,
+        {
+            "timestamp": ts + 1,
+            "symbol": symbols,
+            "ecn": SymbolColumn(rng.integers(0, 4, n), ("LMAX", "EBS", "Hotspot", "Currenex")),
+            "bid_price": bids.level(0),
+            "bid_volume": rng.integers(50_000, 100_000, n),
+            "ask_price": asks.level(0),
+            "ask_volume": rng.integers(50_000, 100_000, n),
+            "reason": SymbolColumn(rng.integers(0, 3, n), ("normal", "news_event", "liquidity_event")),
+            "indicator1": rng.random(n),
+            "indicator2": rng.random(n),
+        },
+    )
+    tr = TableBatch(
+        FX_TRADES,
+        {
+            "timestamp": (ts + 2) * 1000 + rng.integers(0, 1000, n),
+            "symbol": symbols,
+            "ecn": SymbolColumn(rng.integers(0, 4, n), ("LMAX", "EBS", "Hotspot", "Currenex")),
+            "trade_id": UuidColumn(rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)),
+            "side": SymbolColumn(rng.integers(0, 2, n), ("buy", "sell")),
+            "passive": rng.random(n) < 0.4,
+            "price": bids.level(0),
+            "quantity": rng.integers(1, 100, n) * 100_000.0,
+            "counterparty": SymbolColumn(rng.integers(0, 2, n), ("5493001KJTIIGC8Y1R12", "529900T8BM49AURSDO55")),
+            "order_id": UuidColumn(rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)),
+        },
+    )
+    return [md, cp, tr]
+
+
+def equities_batches(n=30, seed=1) -> list[TableBatch]:
+    rng = np.random.default_rng(seed)
+    ts_ns = T0_US * 1000 + np.sort(rng.choice(10**9, n, replace=False))
+    symbols = SymbolColumn(rng.integers(0, 2, n), ("AAPL", "MSFT"))
+    venues = SymbolColumn(rng.integers(0, 3, n), ("NASDAQ", "NYSE", "IEX"))
+    md = TableBatch(
+        EQUITIES_MARKET_DATA,
+        {"timestamp_ns": ts_ns, "symbol": symbols, "venue": venues, "bids": book(rng, np.full(n, 10)), "asks": book(rng, np.full(n, 10))},
+    )
+    tr = TableBatch(
+        EQUITIES_TRADES,
+        {
+            "timestamp_ns": ts_ns + 7,
+            "symbol": symbols,
+            "venue": venues,
+            "price": rng.random(n) * 100,
+            "size": rng.integers(1, 10_000, n),
+            "side": SymbolColumn(rng.integers(0, 2, n), ("B", "S")),
+            "cond": SymbolColumn(rng.integers(0, 4, n), ("T", "O", "C", "H")),
+        },
+    )
+    return [md, tr]
+
+
+def expected_row(batch: TableBatch, r: int, table: str) -> IlpRow:
+    """What row ``r`` of ``batch`` must look like once decoded from the wire."""
+    symbols, fields, ts, unit = {}, {}, None, None
+    for col in batch.schema.columns:
+        data = batch.columns[col.name]
+        if col.name == batch.schema.timestamp:
+            ts, unit = int(data[r]), ("n" if col.kind == TIMESTAMP_NS else "t")
+        elif col.kind == SYMBOL:
+            symbols[col.name] = data.categories[data.codes[r]]
+        elif col.kind == BOOK:
+            fields[col.name] = data.row(r)
+        elif col.kind == UUID:
+            fields[col.name] = data.take(np.array([r])).strings()[0]
+        elif col.kind == DOUBLE:
+            fields[col.name] = float(data[r])
+        elif col.kind == LONG:
+            fields[col.name] = int(data[r])
+        elif col.kind == BOOLEAN:
+            fields[col.name] = bool(data[r])
+    return IlpRow(table, symbols, fields, ts, unit)
+
+
+def assert_rows_equal(got: list[IlpRow], want: list[IlpRow]) -> None:
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert (g.table, g.symbols, g.timestamp, g.unit) == (w.table, w.symbols, w.timestamp, w.unit), i
+        assert g.fields.keys() == w.fields.keys(), i
+        for key, value in w.fields.items():
+            if isinstance(value, np.ndarray):
+                assert g.fields[key].shape == value.shape and g.fields[key].dtype == np.float64, (i, key)
+                np.testing.assert_array_equal(g.fields[key], value)
+            else:
+                assert g.fields[key] == value and type(g.fields[key]) is type(value), (i, key)
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def capture():
+    with CaptureServer() as server:
+        yield server
+
+
+def settings_for(server: CaptureServer, **kw) -> QuestDBSettings:
+    kw.setdefault("http_port", server.http_port)
+    kw.setdefault("ilp_tcp_port", server.tcp_port)
+    kw.setdefault("pg_port", server.http_port)  # any open port: the PG connection itself is faked
+    kw.setdefault("retry_timeout_ms", 0)
+    kw.setdefault("wal_poll_interval_s", 0.0)
+    return QuestDBSettings(**kw)
+
+
+def open_sink(server, pg=None, schemas=FX_TABLES, naming=None, **kw) -> tuple[QuestDBSink, FakePG]:
+    pg = pg if pg is not None else FakePG()
+    sink = QuestDBSink(settings_for(server, **kw), naming or TableNaming(), connect=lambda s: pg)
+    sink.prepare(schemas)
+    return sink, pg
+
+
+def window_of(batches) -> Window:
+    return Window(T0_US, T0_US + 3_600_000_000)
+
+
+# -- rows on the wire --------------------------------------------------------------------------
+
+
+def test_fx_rows_decode_exactly_with_us_and_ns_timestamps(capture):
+    batches = fx_batches()
+    sink, _ = open_sink(capture)
+    with sink.window(window_of(batches)) as w:
+        for b in batches:
+            w.write(b)
+    sink.close()
+    want = [expected_row(b, r, b.schema.base_name) for b in batches for r in range(len(b))]
+    got = capture.http_rows()
+    assert_rows_equal(got, want)
+    assert {r.unit for r in got if r.table in ("market_data", "core_price")} == {"t"}
+    assert {r.unit for r in got if r.table == "fx_trades"} == {"n"}
+    assert got[0].fields["bids"].shape[0] == 2 and got[0].fields["bids"][0][0] == got[0].fields["best_bid"]
+    assert sink.stats.rows == {"market_data": 40, "core_price": 40, "fx_trades": 40}
+    assert sum(sink.stats.bytes.values()) == sum(len(r.body) for r in capture.write_requests())
+
+
+def test_equities_rows_are_nanoseconds_with_prefix_and_suffix(capture):
+    batches = equities_batches()
+    naming = TableNaming(suffix="_s1", prefix="eq_")
+    sink, pg = open_sink(capture, schemas=EQUITIES_TABLES, naming=naming)
+    with sink.window(Window(T0_US, T0_US + 2_000_000)) as w:
+        for b in batches:
+            w.write(b)
+    want = [expected_row(b, r, naming.name(b.schema)) for b in batches for r in range(len(b))]
+    assert_rows_equal(capture.http_rows(), want)
+    assert {r.unit for r in capture.http_rows()} == {"n"}
+    assert pg.ddl()[0].startswith("CREATE TABLE IF NOT EXISTS eq_equities_market_data_s1 (")
+
+
+def test_one_table_per_request_and_one_flush_per_batch(capture):
+    md, cp, tr = fx_batches()
+    sink, _ = open_sink(capture)
+    with sink.window(window_of(None)) as w:
+        for b in (md, cp, md, tr):
+            w.write(b)
+    requests = capture.write_requests()
+    assert [{r.table for r in decode_ilp(req.body)} for req in requests] == [
+        {"market_data"}, {"core_price"}, {"market_data"}, {"fx_trades"},
+    ]  # fmt: skip
+    assert all(req.query == "precision=n" for req in requests)
+
+
+def test_flush_by_size_keeps_40_level_books_under_the_buffer_cap(capture):
+    # 3,000 rows of 40-level books are ~4.2 MB: over a 1 MiB client buffer cap, so it must be split
+    n = 3000
+    batches = fx_batches(n=n, depths=np.full(n, 40))
+    md = batches[0]
+    sink, _ = open_sink(capture, flush_bytes=256 * 1024, max_buf_size=1 << 20)
+    with sink.window(window_of(None)) as w:
+        w.write(md)
+    requests = capture.write_requests()
+    sizes = [len(r.body) for r in requests]
+    assert sum(sizes) > (1 << 20) * 4
+    assert max(sizes) <= 256 * 1024
+    assert len(requests) >= sum(sizes) // (256 * 1024)
+    rows = capture.http_rows()
+    assert len(rows) == n and all(r.fields["bids"].shape == (2, 40) for r in rows)
+    assert [r.timestamp for r in rows] == md.timestamps.tolist()
+
+
+def test_the_trap_one_buffer_for_a_whole_batch_overflows_the_client(capture):
+    """What the size budget avoids: the client refuses a buffer above max_buf_size."""
+    from questdb import Protocol, Sender
+
+    md = fx_batches(n=3000, depths=np.full(3000, 40))[0]
+    sender = Sender(Protocol.Http, "127.0.0.1", capture.http_port, protocol_version=2, auto_flush=False, max_buf_size=1 << 20)
+    sender.establish()
+    buf = sender.new_buffer()
+    from mkt_pipeline.sinks import ilp
+
+    ilp.encode(buf, "market_data", md, 0, len(md))
+    with pytest.raises(Exception, match="exceeds maximum configured allowed size"):
+        sender.flush(buf)
+    sender.close(flush=False)
+    assert capture.write_requests() == []
+
+
+def test_settings_reject_a_flush_budget_at_or_above_the_cap():
+    with pytest.raises(ValueError, match="flush_bytes"):
+        QuestDBSettings(flush_bytes=100 << 20, max_buf_size=100 << 20)
+
+
+# -- auth ----------------------------------------------------------------------------------------
+
+
+def test_basic_auth_header(capture):
+    capture.config.basic_auth = ("ingest", SECRET_PW)
+    sink, _ = open_sink(capture, user="ingest", password=SECRET_PW)
+    with sink.window(window_of(None)) as w:
+        w.write(fx_batches(n=3)[1])
+    expected = "Basic " + base64.b64encode(f"ingest:{SECRET_PW}".encode()).decode()
+    assert [r.headers["authorization"] for r in capture.write_requests()] == [expected]
+
+
+def test_bearer_token_header(capture):
+    capture.config.bearer_token = SECRET_TOKEN
+    sink, _ = open_sink(capture, token=SECRET_TOKEN)
+    with sink.window(window_of(None)) as w:
+        w.write(fx_batches(n=3)[1])
+    assert [r.headers["authorization"] for r in capture.write_requests()] == [f"Bearer {SECRET_TOKEN}"]
+
+
+def test_401_is_a_clean_auth_error_without_secrets(capture):
+    capture.config.basic_auth = ("admin", "right-password")
+    sink, _ = open_sink(capture, password=SECRET_PW)
+    with pytest.raises(QuestDBAuthError) as err:
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[1])
+    text = str(err.value)
+    assert text.startswith(f"QuestDB at 127.0.0.1:{capture.http_port} (ILP over http, table core_price): authentication failed:")
+    assert "401" in text and "\n" not in text and SECRET_PW not in text
+    assert sink.stats.rows == {}  # the failed window is not reported as written
+
+
+def test_rejected_rows_name_the_table_and_scrub_secrets(capture):
+    capture.config.reject_writes = f"cast error: column [bids] expects DOUBLE[][] (token {SECRET_TOKEN})"
+    sink, _ = open_sink(capture, token=SECRET_TOKEN)
+    with pytest.raises(QuestDBRejectedError) as err:
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[0])
+    text = str(err.value)
+    assert text.startswith(f"QuestDB at 127.0.0.1:{capture.http_port} (ILP over http, table market_data) rejected rows:")
+    assert "cast error: column [bids] expects DOUBLE[][]" in text
+    assert SECRET_TOKEN not in text and "***" in text
+    assert sink.stats.rows == {}
+
+
+def test_tcp_jwk_auth_and_rows(capture):
+    ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+    key = ec.generate_private_key(ec.SECP256R1())
+    numbers = key.private_numbers()
+
+    def b64(value: int) -> str:
+        return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+    capture.config.jwk = ("ilp_ingest", key.public_key())
+    sink, _ = open_sink(
+        capture, protocol="tcp", ilp_user="ilp_ingest", token=b64(numbers.private_value),
+        token_x=b64(numbers.public_numbers.x), token_y=b64(numbers.public_numbers.y),
+    )  # fmt: skip
+    batches = fx_batches(n=5)
+    with sink.window(window_of(None)) as w:
+        for b in batches:
+            w.write(b)
+    sink.close()
+    deadline = time.monotonic() + 5
+    while not capture.tcp_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    want = [expected_row(b, r, b.schema.base_name) for b in batches for r in range(len(b))]
+    assert_rows_equal(capture.tcp_rows(), want)  # only received after a verified signature
+
+
+# -- reachability, PG and schema -----------------------------------------------------------------
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_ilp_port_fails_before_any_sql(capture):
+    port = closed_port()
+    pg = FakePG()
+    sink = QuestDBSink(settings_for(capture, http_port=port), connect=lambda s: pg)
+    with pytest.raises(QuestDBUnreachableError) as err:
+        sink.prepare(FX_TABLES)
+    assert str(err.value) == f"QuestDB at 127.0.0.1:{port} (ILP over http) is unreachable: Connection refused"
+    assert pg.statements == []
+
+
+def test_unreachable_pg_port(capture):
+    port = closed_port()
+    sink = QuestDBSink(settings_for(capture, pg_port=port), connect=lambda s: FakePG())
+    with pytest.raises(QuestDBUnreachableError, match=f"QuestDB at 127.0.0.1:{port} \\(PG wire\\) is unreachable"):
+        sink.prepare(FX_TABLES)
+
+
+def test_pg_auth_failure_is_clean(capture):
+    def refuse(settings):
+        raise RuntimeError(f'connection failed: password authentication failed for user "admin" ({settings.password})\nDETAIL: x')
+
+    sink = QuestDBSink(settings_for(capture, password=SECRET_PW), connect=refuse)
+    with pytest.raises(QuestDBAuthError) as err:
+        sink.prepare(FX_TABLES)
+    assert str(err.value) == (
+        f"QuestDB at 127.0.0.1:{capture.http_port} (PG wire): authentication failed: "
+        'connection failed: password authentication failed for user "admin" (***)'
+    )
+
+
+def test_tls_against_a_plain_server_is_a_clean_error(capture):
+    sink = QuestDBSink(settings_for(capture, protocol="https", tls_verify="unsafe_off"), connect=lambda s: FakePG())
+    with pytest.raises(QuestDBUnreachableError, match=f"QuestDB at 127.0.0.1:{capture.http_port} \\(ILP over https"):
+        sink.prepare(FX_TABLES)
+
+
+def test_prepare_creates_tables_then_views_in_order(capture):
+    _, pg = open_sink(capture)
+    ddl = pg.ddl()
+    assert [re.match(r"CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+) ", s).group(1) for s in ddl] == [
+        "market_data", "core_price", "fx_trades", *[v.base_name for v in FX_VIEWS],
+    ]  # fmt: skip
+    _, pg = open_sink(capture, create_views=False, short_ttl=True)
+    assert len(pg.ddl()) == 3 and all("TTL" in s for s in pg.ddl())
+
+
+def test_schema_mismatch_is_reported_before_any_ddl(capture):
+    pg = FakePG(tables={"market_data": columns_of(FX_MARKET_DATA, overrides={"bids": "VARCHAR"})})
+    with pytest.raises(QuestDBSchemaError) as err:
+        open_sink(capture, pg=pg)
+    assert str(err.value).startswith(
+        f"QuestDB table market_data at 127.0.0.1:{capture.http_port} has an incompatible schema: "
+        "column bids is VARCHAR, expected DOUBLE[][]"
+    )
+    assert pg.ddl() == []
+
+
+def test_compatible_existing_tables_are_accepted(capture):
+    pg = FakePG(tables={s.base_name: columns_of(s) for s in FX_TABLES})
+    open_sink(capture, pg=pg)
+    assert len(pg.ddl()) == 3 + len(FX_VIEWS)  # IF NOT EXISTS statements are still issued
+
+
+# -- WAL ---------------------------------------------------------------------------------------
+
+
+def test_suspended_table_stops_the_run_with_the_fix(capture):
+    pg = FakePG(wal_script=[[("market_data", True, 10, 12, "disk full")]])
+    sink, _ = open_sink(capture, pg=pg)
+    with pytest.raises(QuestDBWalSuspendedError) as err:
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[0])
+    assert str(err.value) == (
+        f"QuestDB table market_data at 127.0.0.1:{capture.http_port} is suspended (disk full); "
+        "fix the cause, then run: ALTER TABLE market_data RESUME WAL"
+    )
+    assert capture.write_requests() == []
+
+
+def test_wal_that_never_drains_stops_the_run_as_a_sink_error(capture):
+    lagging = [("market_data", False, 0, 9, None)]
+    pg = FakePG(wal_script=[lagging] * 50)
+    sink, _ = open_sink(capture, pg=pg, wal_max_pause_s=0.0)
+    with pytest.raises(QuestDBWalLagError) as err:
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[0])
+    assert "market_data" in str(err.value) and f"127.0.0.1:{capture.http_port}" in str(err.value)
+
+
+def test_backpressure_pauses_then_resumes(capture, caplog):
+    lagging = [("market_data", False, 0, 9, None)]
+    pg = FakePG(wal_script=[lagging, lagging, [("market_data", False, 9, 9, None)]])
+    sink, _ = open_sink(capture, pg=pg)
+    with caplog.at_level("WARNING"):
+        with sink.window(window_of(None)) as w:
+            w.write(fx_batches(n=3)[0])
+    assert sink.monitor.pauses == 1 and sink.monitor.max_lag_seen == 9
+    assert any("pausing ingestion" in m for m in caplog.messages) and any("resuming" in m for m in caplog.messages)
+    assert len(capture.http_rows()) == 3
+
+
+# -- metadata ------------------------------------------------------------------------------------
+
+
+def test_latest_timestamp_casts_to_long_and_scales_ns(capture):
+    pg = FakePG(tables={"market_data": columns_of(FX_MARKET_DATA), "fx_trades": columns_of(FX_TRADES)}, latest={"fx_trades": 1_748_858_400_123_456_789, "market_data": 1_748_858_400_000_001})
+    sink, _ = open_sink(capture, pg=pg, create_views=False)
+    assert sink.latest_timestamp_us(FX_TRADES) == 1_748_858_400_123_456
+    assert sink.latest_timestamp_us(FX_MARKET_DATA) == 1_748_858_400_000_001
+    assert "SELECT cast(timestamp AS long) FROM fx_trades LIMIT -1" in pg.statements
+    pg.tables.pop("core_price", None)
+    assert sink.latest_timestamp_us(FX_CORE_PRICE) is None
+
+
+# -- settings and secrets ------------------------------------------------------------------------
+
+
+def test_settings_repr_and_public_dict_redact_secrets():
+    s = QuestDBSettings(password=SECRET_PW, token=SECRET_TOKEN, token_x="xx-secret", token_y="yy-secret")
+    for text in (repr(s), str(s), str(s.public_dict()), repr(QuestDBSink(s))):
+        for secret in (SECRET_PW, SECRET_TOKEN, "xx-secret", "yy-secret"):
+            assert secret not in text
+    assert s.public_dict()["password"] == "***" and s.public_dict()["token_x"] == "***"
+    assert QuestDBSettings(password=None).public_dict()["password"] is None
+
+
+def test_from_env_reads_spec_variables():
+    env = {
+        "QUESTDB_HOST": "db.example", "QUESTDB_HTTP_PORT": "19000", "QUESTDB_ILP_TCP_PORT": "19009",
+        "QUESTDB_PG_PORT": "18812", "QUESTDB_PROTOCOL": "TCPS", "QUESTDB_USER": "u", "QUESTDB_PASSWORD": "p",
+        "QUESTDB_TOKEN": "t", "QUESTDB_TOKEN_X": "x", "QUESTDB_TOKEN_Y": "y", "QUESTDB_ILP_USER": "ilp",
+        "QUESTDB_TLS_VERIFY": "unsafe_off",
+    }  # fmt: skip
+    s = QuestDBSettings.from_env(env)
+    assert (s.host, s.http_port, s.ilp_tcp_port, s.pg_port, s.protocol) == ("db.example", 19000, 19009, 18812, "tcps")
+    assert (s.user, s.password, s.token, s.token_x, s.token_y, s.ilp_user, s.tls_verify) == ("u", "p", "t", "x", "y", "ilp", "unsafe_off")
+    assert s.ilp_where == "db.example:19009" and s.tls
+    assert QuestDBSettings.from_env({}) == QuestDBSettings()
+    with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
+        QuestDBSettings.from_env({"QUESTDB_HTTP_PORT": "http"})
+    with pytest.raises(ValueError, match="protocol"):
+        QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "ws"})
+
+
+def test_from_cli_flags_over_env_and_token_file(tmp_path):
+    from mkt_pipeline.core.engine import ConfigError
+
+    token_file = tmp_path / "token"
+    token_file.write_text(SECRET_TOKEN + "\n")
+    values = {"ilp_port": 29009, "protocol": "tcp", "token_file": str(token_file),
+              "token_x": "x", "token_y": "y", "short_ttl": True, "suffix": "_x"}  # fmt: skip
+    s = QuestDBSettings.from_cli(values, env={"QUESTDB_HOST": "db.example"})
+    assert s.host == "db.example"  # a flag the user did not set leaves the environment in charge
+    explicit = QuestDBSettings.from_cli({**values, "host": "127.0.0.1"}, env={"QUESTDB_HOST": "db.example"})
+    assert explicit.host == "127.0.0.1"  # an explicit flag wins, even when it equals the default
+    assert (s.ilp_tcp_port, s.protocol, s.token, s.short_ttl) == (29009, "tcp", SECRET_TOKEN, True)
+    with pytest.raises(ConfigError, match="^--ilp_port: 0 is not a TCP port"):
+        QuestDBSettings.from_cli({"ilp_port": 0}, env={})
+    with pytest.raises(ConfigError, match="^--token_file: cannot read"):
+        QuestDBSettings.from_cli({"token_file": str(tmp_path / "missing")}, env={})
+
+
+def test_tcp_token_needs_all_three_parts():
+    with pytest.raises(ValueError, match="token_x and token_y"):
+        QuestDBSettings(protocol="tcps", token="d")
+
+
+# -- engines end to end: Parquet equality, idempotency, overlapped run_window ----------------------
+
+
+def parquet_rows(sink: ParquetSink, schema, table: str) -> list[IlpRow]:
+    """Rows of a Parquet table in the decoded-ILP shape, for row-by-row comparison."""
+    data: pa.Table = sink.read(schema)
+    out = []
+    cols = {c.name: data.column(c.name) for c in schema.columns}
+    py = {name: col.to_pylist() for name, col in cols.items() if schema.column(name).kind not in (TIMESTAMP, TIMESTAMP_NS)}
+    ts = cols[schema.timestamp].cast(pa.int64()).to_numpy()
+    for r in range(data.num_rows):
+        symbols, fields = {}, {}
+        for c in schema.columns:
+            if c.name == schema.timestamp:
+                continue
+            value = py[c.name][r]
+            if c.kind == SYMBOL:
+                symbols[c.name] = value
+            elif c.kind == BOOK:
+                fields[c.name] = np.array(value, dtype=np.float64)
+            else:
+                fields[c.name] = value
+        out.append(IlpRow(table, symbols, fields, int(ts[r]), "n" if schema.timestamp_kind == TIMESTAMP_NS else "t"))
+    return out
+
+
+def fx_engine_and_window():
+    from mkt_pipeline.fx.engine import FxEngine
+    from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
+
+    window = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:45Z")
+    return FxEngine(LIGHT_FX, fx_references(window)), window
+
+
+def equities_engine_and_window():
+    eq = pytest.importorskip("mkt_pipeline.equities.engine")
+    window = Window.from_iso("2025-06-02T14:00:00Z", "2025-06-02T14:00:20Z")  # a trading day, 10:00 New York
+    config = eq.EquitiesConfig(market_data_min_eps=200, market_data_max_eps=300, trades_min_eps=50, trades_max_eps=80, min_levels=5, max_levels=5)
+    return eq.EquitiesEngine(config, market_references("equities", window, offline=True)), window
+
+
+ENGINES = {"fx": fx_engine_and_window, "equities": equities_engine_and_window}
+
+
+def dedup_view(rows: list[IlpRow], schema) -> dict:
+    """What a DEDUP UPSERT KEYS table keeps: the last row per key."""
+    out = {}
+    for row in rows:
+        key = tuple(row.timestamp if k == schema.timestamp else row.symbols.get(k, row.fields.get(k)) for k in schema.dedup_keys)
+        out[key] = row
+    return out
+
+
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_questdb_rows_equal_parquet_rows_and_rewrites_are_idempotent(market, capture, tmp_path):
+    engine, window = ENGINES[market]()
+    naming = TableNaming(suffix="_eq")
+    parquet = ParquetSink(tmp_path, naming)
+    parquet.prepare(engine.schemas)
+    run_window(engine, parquet, window, chunk_seconds=15)
+    qdb, _ = open_sink(capture, schemas=engine.schemas, naming=naming)
+    first = run_window(engine, qdb, window, chunk_seconds=15)
+    sent_once = capture.http_rows()
+    second = run_window(engine, qdb, window, chunk_seconds=20)  # same window, different chunking
+    sent_all = capture.http_rows()
+    assert first.stats.rows == second.stats.rows
+    for schema in engine.schemas:
+        table = naming.name(schema)
+        once = [r for r in sent_once if r.table == table]
+        want = parquet_rows(parquet, schema, table)
+        assert len(once) > 0
+        assert_rows_equal(once, want)
+        # keys are unique, so DEDUP keeps every row once; the re-send changes nothing
+        kept_once = dedup_view(once, schema)
+        assert len(kept_once) == len(once)
+        kept_all = dedup_view([r for r in sent_all if r.table == table], schema)
+        assert kept_all.keys() == kept_once.keys()
+        assert_rows_equal(list(kept_all.values()), list(kept_once.values()))
+
+
+class _ListEngine(Engine):
+    """Replays fixed batches; optionally fails or records which thread generated."""
+
+    market = "test"
+    schemas = (FX_CORE_PRICE,)
+
+    def __init__(self, fail_at: int | None = None):
+        super().__init__(batch_rows=10)
+        self.fail_at = fail_at
+        self.threads: set[str] = set()
+        self.calls = 0
+
+    @property
+    def max_rows_per_second(self) -> int:
+        return 5
+
+    def generate_seconds(self, first_second, end_second):
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise ArithmeticError("engine failed")
+        n = 5 * (end_second - first_second)
+        ts = np.repeat(np.arange(first_second, end_second) * 1_000_000, 5) + np.tile(np.arange(5), end_second - first_second)
+        cp = fx_batches(n=n)[1]
+        cp.columns["timestamp"] = ts
+        return [cp]
+
+
+def test_run_window_generates_in_a_background_thread_and_preserves_order(tmp_path):
+    engine = _ListEngine()
+    sink = ParquetSink(tmp_path)
+    window = Window(T0_US, T0_US + 10_000_000)
+    result = run_window(engine, sink, window, chunk_seconds=3)
+    assert engine.threads == {"mkt-generate"}
+    assert result.stats.rows == {"core_price": 50}
+    ts = sink.read(FX_CORE_PRICE).column("timestamp").cast(pa.int64()).to_numpy()
+    assert np.all(np.diff(ts) > 0) and len(ts) == 50
+
+
+def test_run_window_propagates_engine_errors(tmp_path):
+    sink = ParquetSink(tmp_path)
+    with pytest.raises(ArithmeticError, match="engine failed"):
+        run_window(_ListEngine(fail_at=3), sink, Window(T0_US, T0_US + 10_000_000), chunk_seconds=5)
+    assert threading.active_count() < 50 and not any(t.name == "mkt-generate" for t in threading.enumerate())
+
+
+def test_run_window_stops_the_producer_when_the_sink_fails(capture):
+    capture.config.reject_writes = "nope"
+    sink, _ = open_sink(capture, schemas=(FX_CORE_PRICE,), create_views=False)
+    engine = _ListEngine()
+    with pytest.raises(QuestDBSinkError):
+        run_window(engine, sink, Window(T0_US, T0_US + 100_000_000), chunk_seconds=5)
+    assert not any(t.name == "mkt-generate" for t in threading.enumerate())
+    assert engine.calls < 20  # it did not generate the whole window after the failure
+
+
+# -- reusable book views -------------------------------------------------------------------------
+
+
+def test_the_encoder_reusing_book_views_sends_the_bytes_of_fresh_views():
+    """Staged views (uniform and mixed depths, growing and shrinking slices) encode byte for byte
+    what per-row views of the batch itself encode, and a later call never alters an earlier buffer."""
+    from questdb._client import Buffer
+
+    from mkt_pipeline.sinks import ilp
+
+    encoder = ilp.Encoder()
+    uniform = fx_batches(n=300, seed=1, depths=np.full(300, 40))[0]
+    mixed = fx_batches(n=300, seed=2)[0]  # depths 3..5
+    earlier = []
+    for batch, lo, hi in [(uniform, 0, 100), (uniform, 100, 300), (mixed, 0, 300), (uniform, 250, 260), (mixed, 7, 9)]:
+        staged, fresh = Buffer(protocol_version=2), Buffer(protocol_version=2)
+        encoder.encode(staged, "market_data", batch, lo, hi)
+        ilp.encode(fresh, "market_data", batch, lo, hi)
+        assert bytes(staged) == bytes(fresh)
+        rows = decode_ilp(bytes(staged))
+        assert [np.asarray(r.fields["bids"]).tolist() for r in rows] == [batch.columns["bids"].row(r).tolist() for r in range(lo, hi)]
+        earlier.append((staged, bytes(fresh)))
+    assert all(bytes(buf) == want for buf, want in earlier)

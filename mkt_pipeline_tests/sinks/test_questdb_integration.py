@@ -1,0 +1,142 @@
+"""Full paths against a live QuestDB 9.x (skipped when none answers).
+
+Point it at a server with ``QDB_TEST_HOST=host:http_port`` (default 127.0.0.1:9000) and, when not
+8812, ``QDB_TEST_PG_PORT``; credentials come from the usual ``QUESTDB_*`` variables. Everything is
+created under a unique suffix and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+import pytest
+
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.ddl import views_for
+from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.core.tables import TIMESTAMP_NS
+from mkt_pipeline.core.timeline import Window
+
+pytestmark = pytest.mark.questdb
+
+_HOST, _, _PORT = os.environ.get("QDB_TEST_HOST", "127.0.0.1:9000").partition(":")
+HTTP_PORT = int(_PORT or 9000)
+PG_PORT = int(os.environ.get("QDB_TEST_PG_PORT", "8812"))
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+if not (_answers(_HOST, HTTP_PORT) and _answers(_HOST, PG_PORT)):
+    pytest.skip(f"no QuestDB at {_HOST}:{HTTP_PORT} / PG {PG_PORT}", allow_module_level=True)
+
+
+def fx_engine(window):
+    from mkt_pipeline.fx.engine import FxEngine
+    from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
+
+    return FxEngine(LIGHT_FX, fx_references(window))
+
+
+def equities_engine(window):
+    eq = pytest.importorskip("mkt_pipeline.equities.engine")
+    config = eq.EquitiesConfig(market_data_min_eps=200, market_data_max_eps=300, trades_min_eps=50, trades_max_eps=80, min_levels=10, max_levels=10)
+    return eq.EquitiesEngine(config, market_references("equities", window, offline=True))
+
+
+MARKETS = {
+    "fx": (fx_engine, Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T11:00:00Z")),
+    # a trading hour (10:00-11:00 New York) so trades flow
+    "equities": (equities_engine, Window.from_iso("2025-06-02T14:00:00Z", "2025-06-02T15:00:00Z")),
+}
+
+
+@pytest.fixture
+def settings() -> QuestDBSettings:
+    return QuestDBSettings.from_env(host=_HOST, http_port=HTTP_PORT, pg_port=PG_PORT, create_views=True, wal_poll_interval_s=0.5)
+
+
+def count(sink: QuestDBSink, name: str) -> int:
+    return int(sink._query(f"SELECT count() FROM {name}", name)[0][0])
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_hour_ingest_reingest_views_and_wal(market, settings):
+    make_engine, window = MARKETS[market]
+    engine = make_engine(window)
+    naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
+    tables = [naming.name(s) for s in engine.schemas]
+    views = views_for(engine.schemas)
+    sink = QuestDBSink(settings, naming)
+    try:
+        sink.prepare(engine.schemas)
+        first = run_window(engine, sink, window, chunk_seconds=900)
+        assert sink.wait_for_wal(timeout_s=120) == 0
+        counts = {t: count(sink, t) for t in tables}
+        assert counts == {t: first.stats.rows[t] for t in tables}
+        assert all(c > 0 for c in counts.values())
+
+        # precision survives: the latest row is inside the window, ns tables keep sub-µs digits
+        for schema in engine.schemas:
+            latest = sink.latest_timestamp_us(schema)
+            assert window.start_us <= latest < window.end_us
+            if schema.timestamp_kind == TIMESTAMP_NS:
+                name = naming.name(schema)
+                raw = sink._query(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -10", name)
+                assert any(int(r[0]) % 1000 for r in raw)
+
+        # re-sending the same hour (with another chunking) leaves every table unchanged
+        second = run_window(engine, sink, window, chunk_seconds=600)
+        assert second.stats.rows == first.stats.rows
+        assert sink.wait_for_wal(timeout_s=120) == 0
+        assert {t: count(sink, t) for t in tables} == counts
+
+        # every view valid and populated (timed views refreshed explicitly, in dependency order)
+        for view in views:
+            name = view.name(naming)
+            if view.refresh_every is not None:
+                sink._execute(f"REFRESH MATERIALIZED VIEW {name} FULL", name)
+            wait_until(lambda: count(sink, name) > 0, 120, f"view {name} to populate")
+        status = dict(sink._query("SELECT view_name, view_status FROM materialized_views()"))
+        assert {view.name(naming): status.get(view.name(naming)) for view in views} == {view.name(naming): "valid" for view in views}
+        assert sink.monitor.wait_drained(tables, timeout_s=60) == 0
+    finally:
+        for view in reversed(views):
+            sink._execute(f"DROP MATERIALIZED VIEW IF EXISTS {view.name(naming)}", view.name(naming))
+        for table in tables:
+            sink._execute(f"DROP TABLE IF EXISTS {table}", table)
+        sink.close()
+
+
+def test_schema_mismatch_on_a_real_table(settings):
+    from mkt_pipeline.sinks.questdb import QuestDBSchemaError
+    from mkt_pipeline.core.tables import FX_CORE_PRICE
+
+    naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
+    name = naming.name(FX_CORE_PRICE)
+    sink = QuestDBSink(settings.with_(create_views=False), naming)
+    try:
+        sink._execute(f"CREATE TABLE {name} (timestamp TIMESTAMP, symbol SYMBOL, bid_price VARCHAR) TIMESTAMP(timestamp) PARTITION BY HOUR WAL", name)
+        with pytest.raises(QuestDBSchemaError, match=f"QuestDB table {name} .* incompatible schema"):
+            sink.prepare([FX_CORE_PRICE])
+    finally:
+        sink._execute(f"DROP TABLE IF EXISTS {name}", name)
+        sink.close()
