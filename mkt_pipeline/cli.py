@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import multiprocessing as mp
 import os
-import queue
-import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from functools import partial
+from typing import Any, Sequence
 
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.settings import (
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
     GLOBAL_ENV,
-    QUESTDB_ENV,
     RUN_FLAGS,
     SINK_FLAGS,
     Flag,
@@ -37,17 +33,17 @@ from mkt_pipeline.settings import (
     env_default,
     env_name,
     env_source,
-    scrub,
 )
-from mkt_pipeline.sinks.base import WriteStats
-from mkt_pipeline.core.tables import TIMESTAMP_NS
-from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
+from mkt_pipeline.core.secrets import scrub
+from mkt_pipeline.sinks.questdb import QUESTDB_ENV
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
+from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
+from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
+from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 
 # In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
 PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
 MARKETS = ("fx", "equities")
-PROGRESS_INTERVAL_S = 2.0  # a progress line at least this often
-PLAN_BLOCK_S = 300  # seconds counted at once when planning a --total_market_data_events window
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -244,172 +240,44 @@ def make_sink(opts: Options):
     return QuestDBSink(questdb_settings(opts), naming)
 
 
-def stored_resume_us(engine, sink) -> int | None:
-    """First microsecond not yet stored in every table that holds rows each second.
-
-    The minimum, not the maximum: a run interrupted between tables (or with parallel chunks
-    finishing out of order) must resume where the least advanced table stops. Going back a little
-    is safe because writes are idempotent. Trades are left out: they may legitimately end earlier.
-    """
-    points = [sink.resume_after_us(s) for s in engine.dense_schemas]
-    return None if any(p is None for p in points) else min(points)
-
-
-class ObservedSink:
-    """A sink wrapper reporting ``(rows, µs of the window covered)`` for every batch written."""
-
-    def __init__(self, sink, report: Callable[[int, int], None]):
-        self.sink = sink
-        self.naming = sink.naming
-        self.report = report
-
-    @contextmanager
-    def window(self, window: Window) -> Iterator["_ObservedWriter"]:
-        with self.sink.window(window) as inner:
-            writer = _ObservedWriter(inner, window, self.report)
-            yield writer
-        self.report(0, window.end_us - writer.covered_until_us)
-
-
-class _ObservedWriter:
-    def __init__(self, inner, window: Window, report: Callable[[int, int], None]):
-        self.inner = inner
-        self.report = report
-        self.covered_until_us = window.start_us
-
-    def write(self, batch) -> None:
-        self.inner.write(batch)
-        if not len(batch):
-            return
-        last = int(batch.timestamps.max())
-        last_us = last // NS_PER_US if batch.schema.timestamp_kind == TIMESTAMP_NS else last
-        covered = max(self.covered_until_us, last_us + 1)
-        self.report(len(batch), covered - self.covered_until_us)
-        self.covered_until_us = covered
-
-
-# --------------------------------------------------------------------------------------------
-# progress
-
-
-class Progress:
-    """Rows and share of the window written so far; a ticker thread prints a line every interval."""
-
-    def __init__(self, label: str, window: Window, interval_s: float | None = None, out=None, clock=time.monotonic):
-        self.label = label
-        self.window = window
-        self.interval_s = PROGRESS_INTERVAL_S if interval_s is None else interval_s
-        self.out = out or sys.stderr
-        self.clock = clock
-        self.started = clock()
-        self.rows = 0
-        self.covered_us = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def add(self, rows: int, covered_us: int) -> None:
-        with self._lock:
-            self.rows += rows
-            self.covered_us += covered_us
-
-    def line(self) -> str:
-        with self._lock:
-            rows, covered = self.rows, self.covered_us
-        elapsed = max(self.clock() - self.started, 1e-9)
-        total = self.window.end_us - self.window.start_us
-        done = min(1.0, covered / total)
-        eta = f"{elapsed * (1 - done) / done:,.0f}s" if done > 0 else "?"
-        return f"{self.label}: rows {rows:,}  {rows / elapsed:,.0f} rows/s  {done:6.1%} of {self.window}  ETA {eta}"
-
-    def print(self) -> None:
-        print(self.line(), file=self.out, flush=True)
-
-    def __enter__(self) -> "Progress":
-        def tick():
-            while not self._stop.wait(self.interval_s):
-                self.print()
-
-        self._thread = threading.Thread(target=tick, name="mkt-progress", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.print()
-
-
-# --------------------------------------------------------------------------------------------
-# faster-than-life
-
-
-def plan_window(opts: Options, engine, sink, now_us: int | None = None) -> Window | None:
-    """The window to generate: start (resumed past stored rows unless --overwrite), end by time or count.
-
-    Without --start_ts the run starts now, or where the stored data ends with --incremental.
-    """
-    now_us = int(time.time()) * US_PER_S if now_us is None else now_us
-    start_us = opts.start_ts if opts.start_ts is not None else now_us
-    if not opts.overwrite:
-        stored = stored_resume_us(engine, sink)
-        if stored is not None and (stored > start_us or (opts.incremental and opts.start_ts is None)):
-            start_us = stored
-            print(f"resuming after the latest stored row: start {format_us(start_us)}", file=sys.stderr)
-    end_us = opts.end_ts
-    if end_us is not None and end_us <= start_us:
-        return None
-    # stop at the end of the second in which the requested number of market_data rows is reached
-    limit_s = None if end_us is None else -(-end_us // US_PER_S)
-    target, total, s = opts.total_market_data_events, 0, start_us // US_PER_S
-    while total < target and (limit_s is None or s < limit_s):
-        # whole blocks while far from the target, then second by second to find the exact one
-        step = PLAN_BLOCK_S if limit_s is None else min(PLAN_BLOCK_S, limit_s - s)
-        block = engine.planned_counts(s, s + step)["market_data"]
-        if total + block < target:
-            total, s = total + block, s + step
-            continue
-        for _ in range(step):  # the target is reached inside this block
-            total += engine.planned_counts(s, s + 1)["market_data"]
-            s += 1
-            if total >= target:
-                break
-    count_end = s * US_PER_S
-    return Window(start_us, count_end if end_us is None else min(end_us, count_end))
-
-
-def _chunks(window: Window, chunk_seconds: int) -> list[Window]:
-    return list(window.split(chunk_seconds))
+def _worker_scrub(opts: Options, text: str) -> str:
+    return scrub(text, secret_values(opts))
 
 
 def run_faster(opts: Options) -> int:
-    from mkt_pipeline.run.ingest import run_window
-
     start_us = opts.start_ts if opts.start_ts is not None else int(time.time()) * US_PER_S
     # planning only needs counts, which do not depend on references: use the offline table
     planner = make_engine(opts, load_references(opts.market, Window(start_us, start_us + 1), offline=True))
     sink = make_sink(opts)
     with sink:
         sink.prepare(planner.schemas)
-        window = plan_window(opts, planner, sink)
+        window = plan_window(
+            planner,
+            sink,
+            start_us=opts.start_ts,
+            end_us=opts.end_ts,
+            max_market_data_rows=opts.total_market_data_events,
+            overwrite=opts.overwrite,
+            incremental=opts.incremental,
+        )
         if window is None:
             print("nothing to do: the requested window is already stored (use --overwrite true to regenerate it)")
             return 0
         references = load_references(opts.market, window)
         engine = make_engine(opts, references)
-        workers = min(opts.processes, len(_chunks(window, opts.chunk_seconds)))
+        workers = min(opts.processes, len(list(window.split(opts.chunk_seconds))))
         print(
             f"{opts.market}: generating {window} (seed {opts.seed}, references: {references.source}, "
             f"{workers} process{'es' if workers > 1 else ''}) into {opts.sink}",
             file=sys.stderr,
         )
+        # each worker process builds its own engine and sink from the same options
+        factories = WorkerFactories(partial(make_engine, opts), partial(make_sink, opts), partial(_worker_scrub, opts))
         started = time.perf_counter()
         with sigterm_interrupts(), Progress(opts.market, window) as progress:
-            if workers == 1:
-                stats = run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=opts.chunk_seconds).stats
-            else:
-                stats = run_parallel(opts, references, window, workers, progress)
+            stats = run_chunks(
+                engine, sink, window, chunk_seconds=opts.chunk_seconds, progress=progress, workers=workers, factories=factories, references=references
+            )
         elapsed = time.perf_counter() - started
     total = sum(stats.rows.values())
     print(f"{opts.market}: wrote {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
@@ -420,148 +288,8 @@ def run_faster(opts: Options) -> int:
     return 0
 
 
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C: the window being written is aborted cleanly, workers are stopped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def run_parallel(opts: Options, references, window: Window, workers: int, progress: Progress) -> WriteStats:
-    """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
-    ctx = mp.get_context("spawn")  # no inherited threads or connections
-    tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    for chunk in _chunks(window, opts.chunk_seconds):
-        tasks.put((chunk.start_us, chunk.end_us))
-    for _ in range(workers):
-        tasks.put(None)
-    # `explicit` travels too: it decides which flags override the QUESTDB_* environment in each worker
-    spec = {"market": opts.market, "values": dict(opts.values), "explicit": sorted(opts.explicit), "references": references.to_json()}
-    procs = [ctx.Process(target=_worker, args=(i, spec, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
-    for p in procs:
-        p.start()
-    stats, running, error, done = WriteStats(), set(range(workers)), None, set()
-    try:
-        while running:
-            try:
-                kind, worker, *payload = events.get(timeout=0.5)
-            except queue.Empty:
-                dead = [i for i in running if procs[i].exitcode is not None]
-                if dead:
-                    # a worker may have queued its last events just before exiting: look again first
-                    time.sleep(0.2)
-                    if events.empty():
-                        error = error or f"worker {dead[0]} exited with status {procs[dead[0]].exitcode}"
-                        running -= set(dead)
-                continue
-            if kind == "rows":
-                progress.add(*payload)
-            elif kind == "chunk":
-                done.add(payload[0])
-                chunk_stats = WriteStats()
-                chunk_stats.rows.update(payload[1])
-                stats.add(chunk_stats)
-            elif kind == "error":
-                error = error or payload[0]
-                stop.set()
-            elif kind == "done":
-                running.discard(worker)
-    except KeyboardInterrupt:
-        stop.set()
-        error = "interrupted"
-        raise
-    finally:
-        stop.set()
-        if error:
-            _report_gap(window, opts.chunk_seconds, done)
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-    if error:
-        raise RuntimeError(error)
-    return stats
-
-
-def _report_gap(window: Window, chunk_seconds: int, done: set[tuple[int, int]]) -> None:
-    """After a failed parallel run, say up to where the stored data has no gap.
-
-    Workers finish chunks out of order, so a later chunk may be stored while an earlier one is not;
-    resuming after the latest stored row would skip that hole.
-    """
-    complete = window.start_us
-    for chunk in _chunks(window, chunk_seconds):
-        if (chunk.start_us, chunk.end_us) not in done:
-            break
-        complete = chunk.end_us
-    if complete < window.end_us and any(a >= complete for a, _ in done):
-        print(
-            f"mkt-pipeline: note: data is complete up to {format_us(complete)} but later chunks were stored; "
-            f"rerun with --start_ts {format_us(complete)} --overwrite true to fill the gap",
-            file=sys.stderr,
-        )
-
-
-def _worker(worker: int, spec: dict, tasks, events, stop) -> None:
-    """One worker process: its own engine and sink; takes chunks until none are left or told to stop."""
-    from mkt_pipeline.run.ingest import run_window
-    from mkt_pipeline.core.reference_prices import ReferencePrices
-
-    opts = Options(spec["market"], spec["values"], explicit=set(spec["explicit"]))
-    try:
-        engine = make_engine(opts, ReferencePrices.from_json(spec["references"]))
-        with make_sink(opts) as sink:
-            sink.prepare(engine.schemas)
-            observed = ObservedSink(sink, lambda rows, us: events.put(("rows", worker, rows, us)))
-            while not stop.is_set():
-                item = tasks.get()
-                if item is None:
-                    break
-                chunk = Window(*item)
-                result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds)
-                events.put(("chunk", worker, item, dict(result.stats.rows)))
-    except KeyboardInterrupt:
-        pass
-    except BaseException as exc:
-        events.put(("error", worker, scrub(_one_line(exc), secret_values(opts))))
-    finally:
-        events.put(("done", worker))
-
-
 # --------------------------------------------------------------------------------------------
 # real-time
-
-
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (a second signal interrupts at once); handlers restored on exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        print(f"mkt-pipeline: {signal.Signals(signum).name}: finishing the completed seconds, then exiting", file=sys.stderr, flush=True)
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
@@ -656,13 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parse_options(argv)
         return run(opts)
     except ConfigError as exc:
-        print(f"mkt-pipeline: error: {scrub(_one_line(exc), secret_values(opts))}", file=sys.stderr)
+        print(f"mkt-pipeline: error: {scrub(one_line(exc), secret_values(opts))}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("mkt-pipeline: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # one scrubbed line instead of a traceback that could carry a secret
-        print(f"mkt-pipeline: error: {scrub(_one_line(exc), secret_values(opts))}", file=sys.stderr)
+        print(f"mkt-pipeline: error: {scrub(one_line(exc), secret_values(opts))}", file=sys.stderr)
         if os.environ.get("MKT_DEBUG"):
             raise
         return EXIT_FAILED

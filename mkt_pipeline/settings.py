@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.core.secrets import scrub  # noqa: F401  (the faces scrub through settings)
-from mkt_pipeline.sinks.questdb import QUESTDB_ENV  # noqa: F401  (named in --help and the flag tables)
 
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")

@@ -34,3 +34,16 @@ def fx_references(window: Window):
 @pytest.fixture
 def light_fx() -> FxConfig:
     return LIGHT_FX
+
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No MKT_* deployment settings from the calling shell."""
+    for var in list(os.environ):
+        if var.startswith(("MKT_FX_", "MKT_EQUITIES_")) or var in ("MKT_SEED", "MKT_SINK", "MKT_PARQUET_DIR", "MKT_TABLE_SUFFIX"):
+            monkeypatch.delenv(var)
+
+
+# the real-server fixtures (``questdb``, ``qdb_suffix``) for every ``questdb``-marked test
+from mkt_pipeline_tests.questdb_server import qdb_suffix, questdb  # noqa: E402,F401

@@ -182,15 +182,6 @@ EXTRAS = {
 }
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
-    import os
-
-    for var in list(os.environ):
-        if var.startswith(("MKT_FX_", "MKT_EQUITIES_")) or var in ("MKT_SEED", "MKT_SINK", "MKT_PARQUET_DIR", "MKT_TABLE_SUFFIX"):
-            monkeypatch.delenv(var)
-
-
 @pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": ""})])
 def test_every_seed_flag_with_its_default(clean_env, market, seed):
     from mkt_pipeline.cli import market_flags, parse_options
@@ -329,25 +320,13 @@ def test_incremental_by_event_count_equals_one_run(tmp_path):
 
 
 def test_progress_lines_while_running(tmp_path, capsys, monkeypatch):
-    import mkt_pipeline.cli as cli
+    import mkt_pipeline.run.progress as progress
 
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL_S", 0.02)
+    monkeypatch.setattr(progress, "PROGRESS_INTERVAL_S", 0.02)
     assert run(tmp_path, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:03:00Z", "--chunk_seconds", "30") == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "rows/s" in line]
     assert len(lines) >= 2
     assert all("ETA" in line for line in lines) and "100.0%" in lines[-1]
-
-
-def test_progress_line_rate_share_and_eta():
-    from mkt_pipeline.cli import Progress
-
-    now = [100.0]
-    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:40Z")
-    progress = Progress("fx", window, clock=lambda: now[0])
-    now[0] = 110.0
-    progress.add(50_000, 25 * 1_000_000)
-    line = progress.line()
-    assert "rows 50,000" in line and "5,000 rows/s" in line and "25.0%" in line and "ETA 30s" in line
 
 
 # --------------------------------------------------------------------------------------------
@@ -383,20 +362,6 @@ def test_token_file_supplies_the_token(tmp_path, clean_env):
     assert questdb_settings(parse_options(["fx", "--token_file", str(token_file)])).token == "from-the-file"
 
 
-def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
-    from mkt_pipeline.cli import load_references, make_engine, parse_options, plan_window
-    from mkt_pipeline.sinks.parquet import ParquetSink as Empty
-
-    opts = parse_options(["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"])
-    engine = make_engine(opts, load_references("fx", Window(opts.start_ts, opts.start_ts + 1)))
-    window = plan_window(opts, engine, Empty("/nonexistent/empty"))
-    first, total, s = opts.start_ts // 1_000_000, 0, opts.start_ts // 1_000_000
-    while total < 100_000:
-        total += engine.planned_counts(s, s + 1)["market_data"]
-        s += 1
-    assert (window.start_us, window.end_us) == (opts.start_ts, s * 1_000_000) and s - first > 600
-
-
 EQ_LIGHT = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
 
 
@@ -414,39 +379,9 @@ def test_equities_output_is_identical_for_any_process_count(tmp_path):
     assert (tmp_path / "one" / "eq_equities_market_data").is_dir()
 
 
-def test_interrupted_parallel_run_names_where_the_data_has_no_gap(capsys):
-    from mkt_pipeline.cli import _report_gap
-
-    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
-    chunks = [(c.start_us, c.end_us) for c in window.split(20)]
-    _report_gap(window, 20, {chunks[0], chunks[2]})
-    err = capsys.readouterr().err
-    assert "complete up to 2025-11-11T03:00:20.000000Z" in err and "--overwrite true" in err
-    _report_gap(window, 20, {chunks[0], chunks[1]})  # a clean prefix: resuming is enough
-    assert capsys.readouterr().err == ""
-
-
 @pytest.mark.parametrize("argv", [["fx", "--mode", "faster-than-life", "--no_such_flag", "1"], ["fx", "--seed"], ["bonds"]])
 def test_argument_errors_are_one_line_too(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
-
-
-def test_resume_starts_at_the_least_advanced_table(tmp_path):
-    """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
-    from mkt_pipeline.cli import stored_resume_us
-    from mkt_pipeline.fx.engine import FxEngine
-    from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
-
-    sink = ParquetSink(tmp_path)
-    early = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:05Z")
-    late = Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:09Z")
-    engine = FxEngine(LIGHT_FX, fx_references(early))
-    for window, tables in ((early, (0, 1, 2)), (late, (0,))):  # the second window stored only market_data
-        with sink.window(window) as writer:
-            for batches in engine.generate(window):
-                for i in tables:
-                    writer.write(batches[i])
-    assert stored_resume_us(engine, sink) == early.end_us

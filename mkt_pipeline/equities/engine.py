@@ -40,7 +40,7 @@ from mkt_pipeline.core.price_path import PathParams, PricePath
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TABLES, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch
-from mkt_pipeline.core.timeline import US_PER_S, Window
+from mkt_pipeline.core.timeline import US_PER_S
 
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD

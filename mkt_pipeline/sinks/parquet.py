@@ -6,7 +6,6 @@ import fcntl
 import os
 import re
 import uuid
-from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence

@@ -1,0 +1,116 @@
+"""Where the real QuestDB of the ``questdb`` suite is, and small helpers every integration test shares.
+
+``.ci/run`` starts a server and exports ``QDB_TEST_HOST`` (``host`` or ``host:http_port``) plus
+``QDB_TEST_PG_PORT`` and ``QDB_TEST_ILP_PORT`` when they are not the defaults. Without a server
+that answers, every test using these fixtures skips with one line saying where it looked.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+
+@dataclass(frozen=True)
+class QuestDBServer:
+    host: str
+    http_port: int
+    pg_port: int
+    ilp_port: int
+
+    def cli_flags(self) -> list[str]:
+        """The CLI flags that point ``mkt-pipeline`` at this server."""
+        return ["--host", self.host, "--http_port", str(self.http_port), "--pg_port", str(self.pg_port), "--ilp_port", str(self.ilp_port)]
+
+    def env(self) -> dict[str, str]:
+        """The SPEC §3.2 variables that point the Dagster resources (and the CLI) at this server."""
+        return {
+            "QUESTDB_HOST": self.host,
+            "QUESTDB_HTTP_PORT": str(self.http_port),
+            "QUESTDB_PG_PORT": str(self.pg_port),
+            "QUESTDB_ILP_TCP_PORT": str(self.ilp_port),
+        }
+
+    def connect(self):
+        """A psycopg connection (autocommit) with the server's default credentials or ``QUESTDB_*``."""
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.pg_port,
+            user=os.environ.get("QUESTDB_USER", "admin"),
+            password=os.environ.get("QUESTDB_PASSWORD", "quest"),
+            dbname="qdb",
+            autocommit=True,
+            connect_timeout=5,
+        )
+
+    def query(self, sql: str) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql).fetchall()
+
+    def execute(self, sql: str) -> None:
+        with self.connect() as conn:
+            conn.execute(sql)
+
+    def drop_suffix(self, suffix: str) -> None:
+        """Drop every view, then every table, whose name ends with ``suffix``."""
+        with self.connect() as conn:
+            views = [r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)]
+            # dependants first: longer chains were created later, so drop in reverse creation order
+            for name in sorted(views, key=len, reverse=True):
+                conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
+            for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
+                if name.endswith(suffix):
+                    conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+    def wait_until(self, predicate, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}")
+            time.sleep(0.25)
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def configured_server() -> QuestDBServer:
+    host, _, http = os.environ.get("QDB_TEST_HOST", "127.0.0.1:9000").partition(":")
+    return QuestDBServer(
+        host=host or "127.0.0.1",
+        http_port=int(http or 9000),
+        pg_port=int(os.environ.get("QDB_TEST_PG_PORT", "8812")),
+        ilp_port=int(os.environ.get("QDB_TEST_ILP_PORT", "9009")),
+    )
+
+
+def require_server() -> QuestDBServer:
+    """The configured server, or a skip naming where none answered."""
+    server = configured_server()
+    if not (_answers(server.host, server.http_port) and _answers(server.host, server.pg_port)):
+        pytest.skip(f"no QuestDB at {server.host}:{server.http_port} / PG {server.pg_port} (set QDB_TEST_HOST)")
+    return server
+
+
+@pytest.fixture
+def questdb() -> QuestDBServer:
+    return require_server()
+
+
+@pytest.fixture
+def qdb_suffix(questdb: QuestDBServer):
+    """A table suffix of this test alone; everything named with it is dropped afterwards."""
+    suffix = f"_t{uuid.uuid4().hex[:8]}"
+    yield suffix
+    questdb.drop_suffix(suffix)

@@ -1,0 +1,64 @@
+"""Faster-than-life planning, resumption and parallel bookkeeping (``run.faster``) and progress lines."""
+
+from __future__ import annotations
+
+from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.run.faster import plan_window
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline_tests.test_cli import FTL, LIGHT
+
+
+def test_progress_line_rate_share_and_eta():
+    from mkt_pipeline.run.progress import Progress
+
+    now = [100.0]
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:40Z")
+    progress = Progress("fx", window, clock=lambda: now[0])
+    now[0] = 110.0
+    progress.add(50_000, 25 * 1_000_000)
+    line = progress.line()
+    assert "rows 50,000" in line and "5,000 rows/s" in line and "25.0%" in line and "ETA 30s" in line
+
+
+def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
+    from mkt_pipeline.cli import load_references, make_engine, parse_options
+    from mkt_pipeline.sinks.parquet import ParquetSink as Empty
+
+    opts = parse_options(["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"])
+    engine = make_engine(opts, load_references("fx", Window(opts.start_ts, opts.start_ts + 1)))
+    window = plan_window(engine, Empty("/nonexistent/empty"), start_us=opts.start_ts, end_us=None, max_market_data_rows=opts.total_market_data_events)
+    first, total, s = opts.start_ts // 1_000_000, 0, opts.start_ts // 1_000_000
+    while total < 100_000:
+        total += engine.planned_counts(s, s + 1)["market_data"]
+        s += 1
+    assert (window.start_us, window.end_us) == (opts.start_ts, s * 1_000_000) and s - first > 600
+
+
+def test_interrupted_parallel_run_names_where_the_data_has_no_gap(capsys):
+    from mkt_pipeline.run.faster import _report_gap
+
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
+    chunks = [(c.start_us, c.end_us) for c in window.split(20)]
+    _report_gap(window, 20, {chunks[0], chunks[2]})
+    err = capsys.readouterr().err
+    assert "complete up to 2025-11-11T03:00:20.000000Z" in err and "--overwrite true" in err
+    _report_gap(window, 20, {chunks[0], chunks[1]})  # a clean prefix: resuming is enough
+    assert capsys.readouterr().err == ""
+
+
+def test_resume_starts_at_the_least_advanced_table(tmp_path):
+    """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
+    from mkt_pipeline.run.faster import stored_resume_us
+    from mkt_pipeline.fx.engine import FxEngine
+    from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
+
+    sink = ParquetSink(tmp_path)
+    early = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:05Z")
+    late = Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:09Z")
+    engine = FxEngine(LIGHT_FX, fx_references(early))
+    for window, tables in ((early, (0, 1, 2)), (late, (0,))):  # the second window stored only market_data
+        with sink.window(window) as writer:
+            for batches in engine.generate(window):
+                for i in tables:
+                    writer.write(batches[i])
+    assert stored_resume_us(engine, sink) == early.end_us
