@@ -1,29 +1,56 @@
-"""Asset checks on what a run stored for its partitions (SPEC §8), on either sink.
+"""Asset checks on what a run stored, evaluated per hourly partition, on either sink.
 
-One multi-asset check per market reads the stored rows back through the sink resource, in time
-slices of bounded size, and verifies: row counts against the plan and against what the run
-reported writing, books/quotes never crossed, prices continuous across the partition's edges
-(when the neighbouring hour is stored), and every trade after the quote it executed against.
-The window checked is the one recorded by the latest materialization of the run's partition, so
-plan and written counts always describe the same rows.
+One multi-asset check per market verifies, for every partition of the run (one hour, or each hour
+of a ranged backfill), what that partition's materialization reported:
+
+- ``rows_match_plan``: stored rows per second equal the engine's plan for that second (tables the
+  engine plans), and the stored total equals the rows the run reported for the partition;
+- ``no_crossed_books`` / ``no_crossed_quotes`` / ``nbbo_never_crossed``: quotes never crossed or locked;
+- ``continuous_at_edges``: each instrument's last price before an edge of the hour equals its first
+  price after it, where the neighbouring hour is stored (with none stored there is nothing to
+  compare, and the check warns instead of passing);
+- ``trades_after_quotes``: every trade comes after the quote in force (ASOF).
+
+With QuestDB the work is SQL over the partition's time range (``SqlChecks``), so no rows come back
+to Python; with Parquet the same checks run on the partition's files in bounded slices
+(``ArrowChecks``). Each partition's results are logged as that partition's check evaluations.
 """
+
 
 import dataclasses
 
 import dagster as dg
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+import numpy as np
 import pyarrow as pa
 
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.defs.hourly import MARKET_TABLES
 from mkt_pipeline.core.invariants import CheckResult
-from mkt_pipeline.defs.partitions import context_window
+from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
+from mkt_pipeline.defs.hourly import MARKET_TABLES, make_engine
+from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
-from mkt_pipeline.sinks.stored_rows import time_slices
-from mkt_pipeline.core.timeline import US_PER_S, Window, us_to_datetime
+from mkt_pipeline.equities.universe import VENUES
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows, time_slices
 
-SLICE_ROWS = 200_000  # rows of the densest table read at once
+SLICE_ROWS = 200_000  # rows of the densest table read at once (Parquet)
 EDGE_S = 1  # seconds read either side of a partition edge
-LOOKBACK_S = 60  # quotes read before the window so the first trades find the quote in force
+LOOKBACK_S = 60  # quotes before the hour, so its first trades and NBBO find the quotes in force
+
+DESCRIPTIONS = {
+    "rows_match_plan": "Rows stored in the partition's hour, second by second, equal what the generator planned, "
+    "and the hour's total equals the rows its materialization reported.",
+    "no_crossed_books": "No FX book is crossed or locked (best_ask > best_bid) and best_bid/best_ask equal level 1 of the book arrays.",
+    "no_crossed_quotes": "No core price is crossed or locked (ask_price > bid_price).",
+    "nbbo_never_crossed": "Across venues, the best bid of each symbol's quotes in force stays below the best ask "
+    "(evaluated at the end of every second of the hour).",
+    "continuous_at_edges": "Each instrument's last price before the hour's start and end equals its first price after it, "
+    "wherever the neighbouring hour is stored; warns when no neighbour is stored (nothing to compare).",
+    "trades_after_quotes": "Every trade of the hour comes after the latest quote of its instrument (as an ASOF join finds it).",
+}
 
 CHECKS = {
     "fx": {
@@ -39,36 +66,121 @@ CHECKS = {
 
 
 def _specs(market: str) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=dg.AssetKey([market, table])) for table, names in CHECKS[market].items() for name in names]
+    return [
+        dg.AssetCheckSpec(name, asset=dg.AssetKey([market, table]), description=DESCRIPTIONS[name], partitions_def=HOURLY_PARTITIONS[market])
+        for table, names in CHECKS[market].items()
+        for name in names
+    ]
 
 
-def latest_record_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str | None) -> dict | None:
-    """Metadata of the latest materialization of ``key`` (of ``partition`` when given)."""
-    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None)
-    records = instance.fetch_materializations(records_filter, limit=1).records
-    if not records or records[0].asset_materialization is None:
-        return None
-    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+def latest_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
+    """The latest materialization record of ``key`` for ``partition`` (None when there is none)."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+    return records[0] if records and records[0].asset_materialization is not None else None
 
 
-def checked_window(context: dg.AssetCheckExecutionContext, market: str) -> tuple[Window, dict[str, dict]] | None:
-    """The window to check and each table's materialization metadata (None: nothing written yet)."""
-    try:
-        partition = us_to_datetime(context_window(context.op_execution_context).start_us).strftime("%Y-%m-%d-%H:%M")
-    except Exception:  # the check runs on its own, outside a partitioned run: check the latest write
-        partition = None
-    metas = {name: latest_record_metadata(context.instance, dg.AssetKey([market, name]), partition) for name in MARKET_TABLES[market]}
-    if any(m is None or "window_start_us" not in m for m in metas.values()):
-        return None
-    first = next(iter(metas.values()))
-    return Window(int(first["window_start_us"]), int(first["window_end_us"])), metas
+def record_metadata(record) -> dict:
+    return {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
 
 
-def _result(market: str, table: str, check: str, result: CheckResult, **extra) -> dg.AssetCheckResult:
-    meta = {"rule": result.name, "checked": result.checked, "violations": result.violations, **extra}
-    if result.example:
-        meta["example"] = result.example
-    return dg.AssetCheckResult(asset_key=dg.AssetKey([market, table]), check_name=check, passed=result.passed, metadata=meta)
+def planned_per_second(market: str, settings: dict, window: Window) -> dict[str, np.ndarray]:
+    """The engine's planned rows of each second of ``window``, per planned table (counts need no real references)."""
+    engine = make_engine(market, settings, market_references(market, window, offline=True))
+    per_second: dict[str, list[int]] = {}
+    for s in range(window.first_second, window.end_second):
+        for name, n in engine.planned_counts(s, s + 1).items():
+            per_second.setdefault(name, []).append(n)
+    return {name: np.asarray(v, dtype=np.int64) for name, v in per_second.items()}
+
+
+def per_second_result(stored: np.ndarray, planned: np.ndarray, window: Window, total_reported: int | None) -> CheckResult:
+    """Seconds whose stored count differs from the plan, plus the hour's total against what was reported."""
+    bad = stored != planned
+    violations = int(bad.sum())
+    example = ""
+    if violations:
+        i = int(np.flatnonzero(bad)[0])
+        example = f"second {format_us(window.start_us + i * US_PER_S)}: stored {stored[i]:,}, planned {planned[i]:,}"
+    total = int(stored.sum())
+    if total_reported is not None and total != total_reported:
+        violations += 1
+        example = example or f"stored {total:,} rows, the materialization reported {total_reported:,}"
+    return CheckResult("stored rows per second == planned", len(stored), violations, example)
+
+
+def total_result(stored: int, reported: int | None) -> CheckResult:
+    if reported is None:
+        return CheckResult("stored rows == reported", 0, 1, "the materialization reported no row count")
+    bad = stored != reported
+    return CheckResult("stored rows == reported", stored, int(bad), f"stored {stored:,}, reported {reported:,}" if bad else "")
+
+
+class ArrowChecks:
+    """The checks on rows read back in bounded time slices (the Parquet dataset; works on any reader)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def counts_per_second(self, table: TableSchema, window: Window) -> np.ndarray:
+        counts = np.zeros(window.seconds, dtype=np.int64)
+        for piece in time_slices(window, self.rows.count(table, window), SLICE_ROWS * 5):
+            ts = inv.timestamps_ns(self.rows.read(table, piece, []), table.timestamp)
+            counts += np.bincount((ts // 1_000_000_000 - window.first_second).astype(np.int64), minlength=window.seconds)[: window.seconds]
+        return counts
+
+    def count(self, table: TableSchema, window: Window) -> int:
+        return self.rows.count(table, window)
+
+    def count_distinct(self, table: TableSchema, column: str, window: Window) -> int:
+        return self.rows.count_distinct(table, column, window)
+
+    def fx_books(self, md: TableSchema, window: Window) -> CheckResult:
+        parts = [inv.top_of_book_consistent(self.rows.read(md, p, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"])) for p in self._slices(md, window)]
+        return inv.combine(parts)
+
+    def quotes(self, table: TableSchema, window: Window, bid: str, ask: str) -> CheckResult:
+        return inv.combine(inv.quotes_not_crossed(self.rows.read(table, p, ["symbol", bid, ask]), bid, ask) for p in self._slices(table, window))
+
+    def nbbo(self, md: TableSchema, window: Window) -> CheckResult:
+        keys, columns = ("symbol", "venue"), ["symbol", "venue", "bid_px1", "ask_px1"]
+        in_force = inv.latest_per_key(self.rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), columns), keys, md.timestamp)
+        parts = []
+        for piece in self._slices(md, window):
+            both = _concat([in_force, self.rows.read(md, piece, columns)])
+            parts.append(inv.nbbo_never_crossed(both, md.timestamp, checked_from=in_force.num_rows))
+            in_force = inv.latest_per_key(both, keys, md.timestamp)
+        return inv.combine(parts)
+
+    def edges(self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int) -> tuple[CheckResult, int]:
+        parts, edges = [], 0
+        for edge in (window.start_us, window.end_us):
+            around = self.rows.read(table, Window(edge - EDGE_S * US_PER_S, edge + EDGE_S * US_PER_S), [*keys, price])
+            ts = inv.timestamps_ns(around, table.timestamp)
+            if (ts < edge * NS_PER_US).any() and (ts >= edge * NS_PER_US).any():
+                edges += 1
+                parts.append(inv.candle_continuity(around, table.timestamp, price, keys=keys, min_rows=min_rows))
+        return (inv.combine(parts) if parts else CheckResult("close == open at the edges", 0, 0)), edges
+
+    def trades_after(self, trades: TableSchema, quote_tables: tuple[TableSchema, ...], window: Window, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool) -> CheckResult:
+        lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us)
+        carry = {q.base_name: self.rows.read(q, lookback, list(keys)) for q in quote_tables}
+        # a quote in force older than the stored data cannot be verified: allowed only when the
+        # previous hour is absent, and only for trades that early in the hour
+        unmatched_before = (window.start_us + LOOKBACK_S * US_PER_S) * NS_PER_US if allow_unmatched and not any(c.num_rows for c in carry.values()) else None
+        results = []
+        for piece in self._slices(quote_tables[0], window):
+            trade_rows = self.rows.read(trades, piece, list(keys))
+            for q in quote_tables:
+                quotes = _concat([carry[q.base_name], self.rows.read(q, piece, list(keys))])
+                if trade_rows.num_rows:
+                    results.append(
+                        inv.trades_after_quotes(trade_rows, quotes, q.timestamp, min_gap_ns, keys=keys, trades_ts_column=trades.timestamp, unmatched_before_ns=unmatched_before)
+                    )
+                carry[q.base_name] = inv.latest_per_key(quotes, keys, q.timestamp)
+        return inv.combine(results) if results else CheckResult("trades after the latest quote", 0, 0)
+
+    def _slices(self, table: TableSchema, window: Window) -> list[Window]:
+        return time_slices(window, self.rows.count(table, window), SLICE_ROWS)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
@@ -76,143 +188,226 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
-def count_check(rows, table, window: Window, meta: dict, planned_key: str | None) -> CheckResult:
-    """Stored rows equal what the run reported writing and, when the engine plans it, the plan."""
-    stored = rows.count(table, window)
-    written = int(meta.get("rows", -1))
-    planned = (meta.get("planned") or {}).get(planned_key) if planned_key else None
-    bad = stored != written or (planned is not None and stored != planned)
-    example = f"stored {stored:,}, written {written:,}" + ("" if planned is None else f", planned {planned:,}")
-    return CheckResult("stored rows == written" + ("" if planned is None else " == planned"), stored, int(bad), example if bad else "")
+class SqlChecks:
+    """The same checks as SQL over the hour, computed by QuestDB (aggregates only come back)."""
 
+    def __init__(self, rows: QuestDBRows):
+        self.rows = rows
 
-def edge_continuity(rows, table, window: Window, price: str, keys: tuple[str, ...], min_rows: int) -> tuple[CheckResult, int]:
-    """Continuity across the window's start and end; (result, edges whose neighbour hour is stored)."""
-    parts, edges = [], 0
-    for edge in (window.start_us, window.end_us):
-        around = rows.read(table, Window(edge - EDGE_S * US_PER_S, edge + EDGE_S * US_PER_S), [*keys, price])
-        ts = around.column(table.timestamp).cast(pa.int64()).to_numpy()
-        edge_ts = edge * (1000 if table.timestamp_kind == "TIMESTAMP_NS" else 1)
-        if (ts < edge_ts).any() and (ts >= edge_ts).any():
-            edges += 1
-            parts.append(inv.candle_continuity(around, table.timestamp, price, keys=keys, min_rows=min_rows))
-    return (inv.combine(parts) if parts else CheckResult("close(N) == open(N+1) at the edges", 0, 0)), edges
+    def _one(self, sql: str, table: TableSchema) -> tuple:
+        _, found = self.rows.query(sql, self.rows.table_name(table))
+        return found[0] if found else ()
 
+    def _where(self, table: TableSchema, window: Window) -> str:
+        return self.rows.time_filter(table, window)
 
-class TradesAfterQuotes:
-    """Trades of each slice against the quotes of that slice plus the latest earlier quote of each instrument."""
+    def counts_per_second(self, table: TableSchema, window: Window) -> np.ndarray:
+        name = self.rows.table_name(table)
+        unit = 1_000_000_000 if table.timestamp_kind == TIMESTAMP_NS else US_PER_S
+        sql = f"SELECT cast(timestamp_floor('s', {table.timestamp}) AS long) s, count() n FROM {name} WHERE {self._where(table, window)} GROUP BY 1"
+        counts = np.zeros(window.seconds, dtype=np.int64)
+        for second, n in self.rows.query(sql, name)[1]:
+            counts[int(second) // unit - window.first_second] = int(n)
+        return counts
 
-    def __init__(self, rows, window: Window, quote_tables, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool):
-        self.keys, self.min_gap_ns = keys, min_gap_ns
-        lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us)
-        self.carry = {q.base_name: rows.read(q, lookback, list(keys)) for q in quote_tables}
-        # a quote in force older than the stored data cannot be verified: allowed only when the
-        # previous hour is absent, and only for trades that early in the window
-        stored_before = any(c.num_rows for c in self.carry.values())
-        self.unmatched_before = (window.start_us + LOOKBACK_S * US_PER_S) * 1000 if allow_unmatched and not stored_before else None
-        self.results: list[CheckResult] = []
+    def count(self, table: TableSchema, window: Window) -> int:
+        return self.rows.count(table, window)
 
-    def add(self, trades_table, trades: pa.Table, quote_table, quotes: pa.Table) -> None:
-        """Check one slice against one quote table (``quotes`` holds only the slice's own rows)."""
-        quotes = _concat([self.carry[quote_table.base_name], quotes.select([quote_table.timestamp, *self.keys])])
-        if trades.num_rows:
-            self.results.append(
-                inv.trades_after_quotes(
-                    trades,
-                    quotes,
-                    quote_table.timestamp,
-                    self.min_gap_ns,
-                    keys=self.keys,
-                    trades_ts_column=trades_table.timestamp,
-                    unmatched_before_ns=self.unmatched_before,
-                )
+    def count_distinct(self, table: TableSchema, column: str, window: Window) -> int:
+        return self.rows.count_distinct(table, column, window)
+
+    def _violations(self, table: TableSchema, window: Window, bad: str, shown: str, rule: str) -> CheckResult:
+        name = self.rows.table_name(table)
+        checked, violations = self._one(f"SELECT count(), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM {name} WHERE {self._where(table, window)}", table)
+        violations = int(violations or 0)
+        example = ""
+        if violations:
+            row = self._one(f"SELECT {table.timestamp}, {shown} FROM {name} WHERE {self._where(table, window)} AND ({bad}) LIMIT 1", table)
+            example = " ".join(str(v) for v in row)
+        return CheckResult(rule, int(checked or 0), violations, example)
+
+    def fx_books(self, md: TableSchema, window: Window) -> CheckResult:
+        bad = "NOT (best_ask > best_bid) OR bids[1][1] != best_bid OR asks[1][1] != best_ask"
+        return self._violations(md, window, bad, "symbol, best_bid, best_ask", "no crossed or locked books")
+
+    def quotes(self, table: TableSchema, window: Window, bid: str, ask: str) -> CheckResult:
+        table.column(bid), table.column(ask)  # KeyError for anything that is not a column
+        return self._violations(table, window, f"NOT ({ask} > {bid})", f"symbol, {bid}, {ask}", f"{ask} > {bid}")
+
+    def nbbo(self, md: TableSchema, window: Window) -> CheckResult:
+        name, ts = self.rows.table_name(md), md.timestamp
+        lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.end_us)
+        # each venue's latest quote at every second's end (FILL(PREV) carries it), then best across venues
+        per_venue = (
+            f"SELECT {ts}, symbol, venue, last(bids[1][1]) b, last(asks[1][1]) a FROM {name} "
+            f"WHERE {self._where(md, lookback)} SAMPLE BY 1s FILL(PREV)"
+        )
+        nbbo = f"SELECT {ts}, symbol, max(b) nb, min(a) na FROM ({per_venue})"
+        start = f"'{format_us(window.start_us)}'"
+        checked, crossed = self._one(f"SELECT count(), sum(CASE WHEN nb >= na THEN 1 ELSE 0 END) FROM ({nbbo}) WHERE {ts} >= {start} AND nb IS NOT NULL AND na IS NOT NULL", md)
+        crossed = int(crossed or 0)
+        example = ""
+        if crossed:
+            row = self._one(f"SELECT {ts}, symbol, nb, na FROM ({nbbo}) WHERE {ts} >= {start} AND nb >= na LIMIT 1", md)
+            example = f"{row[1]} at {row[0]}: bid {row[2]} >= ask {row[3]}"
+        return CheckResult("NBBO of the quotes in force never crossed or locked (each second's end)", int(checked or 0), crossed, example)
+
+    def edges(self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int) -> tuple[CheckResult, int]:
+        price = self.rows.column_expression(table, price)
+        name, key_list = self.rows.table_name(table), ", ".join(keys)
+        checked = violations = edges = 0
+        example = ""
+        for edge in (window.start_us, window.end_us):
+            before = Window(edge - EDGE_S * US_PER_S, edge)
+            after = Window(edge, edge + EDGE_S * US_PER_S)
+            side = "SELECT {keys}, count() n, {agg}({price}) p FROM {name} WHERE {where}"
+            b = side.format(keys=key_list, agg="last", price=price, name=name, where=self._where(table, before))
+            a = side.format(keys=key_list, agg="first", price=price, name=name, where=self._where(table, after))
+            on = " AND ".join(f"x.{k} = y.{k}" for k in keys)
+            sql = (
+                f"SELECT count(), sum(CASE WHEN x.p != y.p THEN 1 ELSE 0 END), first(x.{keys[0]}), first(x.p), first(y.p) "
+                f"FROM ({b}) x JOIN ({a}) y ON {on} WHERE x.n >= {min_rows} AND y.n >= {min_rows}"
             )
-        self.carry[quote_table.base_name] = inv.latest_per_key(quotes, self.keys, quote_table.timestamp)
+            pairs, bad, *_ = self._one(sql, table) or (0, 0)
+            if int(pairs or 0):
+                edges += 1
+                checked += int(pairs)
+                violations += int(bad or 0)
+                if bad and not example:
+                    row = self._one(sql.replace("WHERE x.n", "WHERE x.p != y.p AND x.n"), table)
+                    example = f"{row[2]} at {format_us(edge)}: {row[3]} != {row[4]}"
+        return CheckResult(f"close == open on {price} at the edges", checked, violations, example), edges
 
-    def result(self) -> CheckResult:
-        return inv.combine(self.results) if self.results else CheckResult("trades after the latest quote", 0, 0)
+    def trades_after(self, trades: TableSchema, quote_tables: tuple[TableSchema, ...], window: Window, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool) -> CheckResult:
+        tname = self.rows.table_name(trades)
+        t_ns = 1 if trades.timestamp_kind == TIMESTAMP_NS else NS_PER_US
+        checked = violations = 0
+        example = ""
+        for q in quote_tables:
+            qname = self.rows.table_name(q)
+            q_ns = 1 if q.timestamp_kind == TIMESTAMP_NS else NS_PER_US
+            lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.end_us)
+            stored_before = self.rows.count(q, Window(lookback.start_us, window.start_us)) > 0
+            pairs = (
+                f"SELECT t.{keys[0]} k, cast(t.{trades.timestamp} AS long) * {t_ns} tt, cast(q.{q.timestamp} AS long) * {q_ns} qt "
+                f"FROM (SELECT * FROM {tname} WHERE {self._where(trades, window)}) t "
+                f"ASOF JOIN (SELECT {q.timestamp}, {', '.join(keys)} FROM {qname} WHERE {self._where(q, lookback)}) q ON ({', '.join(keys)})"
+            )
+            early_ok = (window.start_us + LOOKBACK_S * US_PER_S) * NS_PER_US
+            # an unmatched trade is excused only when the hour before is not stored and the trade is that early
+            excused = f"qt IS NULL AND tt < {early_ok}" if allow_unmatched and not stored_before else "false"
+            bad = f"NOT ({excused}) AND (qt IS NULL OR tt - qt < {min_gap_ns})"
+            n, b = self._one(f"SELECT sum(CASE WHEN {excused} THEN 0 ELSE 1 END), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM ({pairs})", trades)
+            checked += int(n or 0)
+            violations += int(b or 0)
+            if b and not example:
+                row = self._one(f"SELECT k, tt, qt FROM ({pairs}) WHERE {bad} LIMIT 1", trades)
+                example = f"{row[0]} trade {row[1]} ns, quote {row[2]} ns in {q.base_name}"
+        return CheckResult(f"trades >= {min_gap_ns} ns after the latest quote", checked, violations, example)
 
 
-def fx_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetCheckResult]:
+def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
     t = MARKET_TABLES["fx"]
     md, core, trades = t["market_data"], t["core_price"], t["trades"]
-    books, quotes = [], []
-    after = TradesAfterQuotes(rows, window, (md, core), ("symbol",), 1_000, allow_unmatched=False)
-    # one pass: each slice of each table is read once
-    for piece in time_slices(window, rows.count(md, window), SLICE_ROWS):
-        md_rows = rows.read(md, piece, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"])
-        core_rows = rows.read(core, piece, ["symbol", "bid_price", "ask_price"])
-        trade_rows = rows.read(trades, piece, ["symbol"])
-        books.append(inv.top_of_book_consistent(md_rows))
-        quotes.append(inv.quotes_not_crossed(core_rows, "bid_price", "ask_price"))
-        after.add(trades, trade_rows, md, md_rows)
-        after.add(trades, trade_rows, core, core_rows)
-    continuity, edges = edge_continuity(rows, md, window, "best_bid", ("symbol",), 1)
-    orders = rows.count_distinct(trades, "order_id", window)
-    planned_orders = (metas["trades"].get("planned") or {}).get("orders")
-    trade_count = count_check(rows, trades, window, metas["trades"], None)
+    continuity, edges = c.edges(md, window, "best_bid", ("symbol",), 1)
+    trade_count = total_result(c.count(trades, window), meta["trades"].get("dagster/row_count"))
+    orders, planned_orders = c.count_distinct(trades, "order_id", window), meta["trades"].get("planned_orders")
     if planned_orders is not None and orders != planned_orders:
         trade_count = dataclasses.replace(trade_count, violations=trade_count.violations + 1, example=f"{orders:,} orders stored, {planned_orders:,} planned")
-    return [
-        _result("fx", "market_data", "rows_match_plan", count_check(rows, md, window, metas["market_data"], "market_data")),
-        _result("fx", "market_data", "no_crossed_books", inv.combine(books)),
-        _result("fx", "market_data", "continuous_at_edges", continuity, edges_checked=edges),
-        _result("fx", "core_price", "rows_match_plan", count_check(rows, core, window, metas["core_price"], "core_price")),
-        _result("fx", "core_price", "no_crossed_quotes", inv.combine(quotes)),
-        _result("fx", "trades", "rows_match_plan", trade_count, orders_stored=orders, orders_planned=planned_orders if planned_orders is not None else "n/a"),
-        _result("fx", "trades", "trades_after_quotes", after.result(), compared_with="market_data and core_price"),
-    ]
+    return {
+        ("market_data", "rows_match_plan"): per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "no_crossed_books"): c.fx_books(md, window),
+        ("market_data", "continuous_at_edges"): (continuity, edges),
+        ("core_price", "rows_match_plan"): per_second_result(c.counts_per_second(core, window), planned["core_price"], window, meta["core_price"].get("dagster/row_count")),
+        ("core_price", "no_crossed_quotes"): c.quotes(core, window, "bid_price", "ask_price"),
+        ("trades", "rows_match_plan"): (trade_count, {"orders_stored": orders, "orders_planned": planned_orders if planned_orders is not None else "n/a"}),
+        ("trades", "trades_after_quotes"): c.trades_after(trades, (md, core), window, ("symbol",), 1_000, allow_unmatched=False),
+    }
 
 
-def equities_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetCheckResult]:
+def equities_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
     t = MARKET_TABLES["equities"]
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
-    columns = [*keys, "bid_px1", "ask_px1"]
-    in_force = rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), columns)
-    in_force = inv.latest_per_key(in_force, keys, md.timestamp)
-    nbbo = []
-    after = TradesAfterQuotes(rows, window, (md,), keys, 1, allow_unmatched=True)
-    for piece in time_slices(window, rows.count(md, window), SLICE_ROWS):
-        quotes = rows.read(md, piece, columns)
-        both = _concat([in_force, quotes])
-        nbbo.append(inv.nbbo_never_crossed(both, md.timestamp, checked_from=in_force.num_rows))
-        in_force = inv.latest_per_key(both, keys, md.timestamp)
-        after.add(trades, rows.read(trades, piece, list(keys)), md, quotes)
-    continuity, edges = edge_continuity(rows, md, window, "bid_px1", keys, 2)
-    return [
-        _result("equities", "market_data", "rows_match_plan", count_check(rows, md, window, metas["market_data"], "market_data")),
-        _result("equities", "market_data", "nbbo_never_crossed", inv.combine(nbbo)),
-        _result("equities", "market_data", "continuous_at_edges", continuity, edges_checked=edges),
-        _result("equities", "trades", "rows_match_plan", count_check(rows, trades, window, metas["trades"], "trades")),
-        _result("equities", "trades", "trades_after_quotes", after.result()),
-    ]
+    continuity, edges = c.edges(md, window, "bid_px1", keys, 2)
+    return {
+        ("market_data", "rows_match_plan"): per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "nbbo_never_crossed"): c.nbbo(md, window),
+        ("market_data", "continuous_at_edges"): (continuity, edges),
+        ("trades", "rows_match_plan"): total_result(c.count(trades, window), meta["trades"].get("dagster/row_count")),
+        ("trades", "trades_after_quotes"): c.trades_after(trades, (md,), window, keys, 1, allow_unmatched=True),
+    }
 
 
-RESULTS = {"fx": fx_results, "equities": equities_results}
+MARKET_CHECKS = {"fx": fx_checks, "equities": equities_checks}
+
+
+def evaluate_partition(market: str, c, hour: Window, metas: dict[str, dict]) -> dict[tuple[str, str], tuple[bool, dg.AssetCheckSeverity, dict]]:
+    """(passed, severity, metadata) of every check of one partition hour."""
+    planned = planned_per_second(market, metas["market_data"]["settings"], hour)
+    out = {}
+    for (table, check), found in MARKET_CHECKS[market](c, hour, metas, planned).items():
+        result, extra = found if isinstance(found, tuple) else (found, {})
+        meta = {"rule": result.name, "checked": result.checked, "violations": result.violations, **(extra if isinstance(extra, dict) else {})}
+        if result.example:
+            meta["example"] = result.example
+        passed, severity = result.passed, dg.AssetCheckSeverity.ERROR
+        if check == "continuous_at_edges":
+            meta["edges_checked"] = extra
+            if extra == 0:  # no neighbouring hour stored: nothing was compared
+                passed, severity = False, dg.AssetCheckSeverity.WARN
+                meta["status"] = "no neighbouring hour stored: nothing to compare"
+        elif result.checked == 0:
+            passed, severity = False, dg.AssetCheckSeverity.WARN
+            meta["status"] = "no rows to check"
+        out[(table, check)] = (passed, severity, meta)
+    return out
 
 
 def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
-    @dg.multi_asset_check(name=f"{market}_partition_checks", specs=_specs(market), can_subset=False)
+    specs = _specs(market)
+
+    @dg.multi_asset_check(name=f"{market}_partition_checks", specs=specs, can_subset=False)
     def partition_checks(context: dg.AssetCheckExecutionContext, sink: MarketSinkResource):
-        found = checked_window(context, market)
-        if found is None:
-            for spec in _specs(market):
-                # nothing to verify is not a pass: warn, so an empty partition never looks checked
-                yield dg.AssetCheckResult(
-                    asset_key=spec.asset_key,
-                    check_name=spec.name,
-                    passed=False,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"status": "nothing written yet"},
-                )
-            return
-        window, metas = found
+        """Evaluate every check for each partition of the run, one evaluation per partition."""
+        window = context_window(context.op_execution_context)
         with sink.stored_rows(market) as rows:
-            if hasattr(rows, "wait_applied"):  # QuestDB applies WAL asynchronously: count what landed
+            if isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously: count what landed
                 rows.wait_applied(MARKET_TABLES[market].values())
-            for r in RESULTS[market](rows, window, metas):
-                yield dg.AssetCheckResult(asset_key=r.asset_key, check_name=r.check_name, passed=r.passed, metadata={**r.metadata, "window": str(window)})
+            runner = SqlChecks(rows) if isinstance(rows, QuestDBRows) else ArrowChecks(rows)
+            for hour in window.hours():
+                key = partition_key(hour)
+                records = {name: latest_record(context.instance, dg.AssetKey([market, name]), key) for name in MARKET_TABLES[market]}
+                if any(r is None for r in records.values()):
+                    results = {(s.asset_key.path[-1], s.name): (False, dg.AssetCheckSeverity.WARN, {"status": "partition not materialized: nothing to check"}) for s in specs}
+                else:
+                    metas = {name: record_metadata(r) for name, r in records.items()}
+                    if "settings" not in metas["market_data"]:
+                        results = {(s.asset_key.path[-1], s.name): (False, dg.AssetCheckSeverity.WARN, {"status": "materialization carries no settings"}) for s in specs}
+                    else:
+                        results = evaluate_partition(market, runner, hour, metas)
+                for (table, check), (passed, severity, meta) in results.items():
+                    record = records.get(table)
+                    target = None
+                    if record is not None:
+                        target = AssetCheckEvaluationTargetMaterializationData(storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp)
+                    context.op_execution_context.log_event(
+                        dg.AssetCheckEvaluation(
+                            asset_key=dg.AssetKey([market, table]),
+                            check_name=check,
+                            passed=passed,
+                            severity=severity,
+                            metadata={**meta, "partition": key},
+                            description=DESCRIPTIONS[check],
+                            partition=key,
+                            target_materialization_data=target,
+                        )
+                    )
+        # every result went out above as its partition's evaluation; a check result yielded here
+        # would be recorded once for the whole range, so only the (empty) check outputs follow
+        layer = context.op_execution_context.get_step_execution_context().job_def.asset_layer
+        for spec in specs:
+            yield dg.Output(None, output_name=layer.get_op_output_name(spec.key))
 
     return partition_checks
 

@@ -26,10 +26,14 @@ def _config_class(market: str) -> type[dg.Config]:
     }
     fields["chunk_seconds"] = (
         int,
-        Field(default=DEFAULT_CHUNK_SECONDS, gt=0, description="Seconds per committed chunk; chunks are ingested as parallel steps."),
+        Field(default=DEFAULT_CHUNK_SECONDS, gt=0, description="Seconds per committed chunk; must divide 3600 so no chunk straddles an hour."),
+    )
+    fields["processes"] = (
+        int,
+        Field(default=1, ge=1, description="Worker processes of the run's ingest step; each takes whole chunks (distinct time ranges)."),
     )
     name = f"{market.capitalize()}GenerationConfig"
-    return create_model(name, __base__=dg.Config, __doc__=f"{market} generation settings (SPEC §3.2, §4.4/§5.4).", **fields)
+    return create_model(name, __base__=dg.Config, __doc__=f"{market} generation settings; defaults come from the MKT_{market.upper()}_* environment variables.", **fields)
 
 
 FxGenerationConfig = _config_class("fx")

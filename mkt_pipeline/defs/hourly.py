@@ -1,37 +1,53 @@
-"""The hourly multi-asset of a market, built from ops: seed prices -> plan chunks -> ingest -> publish.
+"""The hourly multi-asset of a market, built from two ops: seed prices -> ingest.
 
-Only small descriptors travel between ops (the window, the settings, the reference closes, row
-counts); every chunk step generates its rows and writes them itself, so nothing large is pickled.
-Chunks never straddle an hour and are independent (time is stateless), so they run as parallel
-steps of one run, each holding a slot of the ``questdb`` pool, and any of them can be retried:
-writes are idempotent.
+The ingest op drives the same loop as the CLI (``run.faster.run_chunks``: chunked windows, the
+child-process generator, optional worker processes), over the run's whole partition or partition
+range, in one step: no process per chunk and nothing large pickled (only the reference closes
+travel between the ops). Chunks never straddle an hour, so the rows committed by each chunk add up
+to exact per-partition counts, and each partition of a ranged run gets its own materialization
+metadata (``add_asset_metadata(partition_key=...)``).
 """
 
 
+import os
+import re
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import dagster as dg
 
 from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.defs.config import GENERATION_CONFIG
-from mkt_pipeline.markets import build_engine, engine_settings
-from mkt_pipeline.run.ingest import run_window
-from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, context_window
 from mkt_pipeline.core.reference_prices import ReferencePrices
-from mkt_pipeline.defs.reference_records import references_for_window
-from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.core.tables import (
+    BOOK,
+    DOUBLE,
     EQUITIES_MARKET_DATA,
     EQUITIES_TRADES,
     FX_CORE_PRICE,
     FX_MARKET_DATA,
     FX_TRADES,
+    LONG,
+    SYMBOL,
+    TIMESTAMP,
+    TIMESTAMP_NS,
+    BOOLEAN,
+    UUID,
     TableSchema,
 )
-from mkt_pipeline.core.timeline import Window, format_us, us_to_datetime
+from mkt_pipeline.core.timeline import Window, us_to_datetime
+from mkt_pipeline.defs.config import GENERATION_CONFIG
+from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, context_window, partition_key
+from mkt_pipeline.defs.reference_records import references_for_window
+from mkt_pipeline.defs.sink_resource import MarketSinkResource
+from mkt_pipeline.markets import build_engine, engine_settings
+from mkt_pipeline.run.faster import WorkerFactories, run_chunks
+from mkt_pipeline.run.progress import Progress
+from mkt_pipeline.sinks.base import TableNaming
 
 QUESTDB_POOL = "questdb"
+OWNERS = ["team:market-data"]
+HOUR_S = 3600
 
 # asset name (under the market prefix) -> table it materializes
 MARKET_TABLES: dict[str, dict[str, TableSchema]] = {
@@ -39,115 +55,135 @@ MARKET_TABLES: dict[str, dict[str, TableSchema]] = {
     "equities": {"market_data": EQUITIES_MARKET_DATA, "trades": EQUITIES_TRADES},
 }
 
+# What each table holds, for the catalog ({name}: the stored table name, with the deployment's prefix/suffix).
+TABLE_DESCRIPTIONS = {
+    ("fx", "market_data"): "FX order-book snapshots in table `{name}`: one row per book update of each currency pair, "
+    "with best bid/ask and the full book (prices and volumes per level).",
+    ("fx", "core_price"): "FX core prices in table `{name}`: the indicative bid/ask stream of each currency pair.",
+    ("fx", "trades"): "FX trades in table `{name}`: orders and their fills (with LEI counterparties), "
+    "each after the quote it executed against.",
+    ("equities", "market_data"): "U.S.-equities quotes in table `{name}`: one row per book update of each symbol on each venue "
+    "(nanosecond timestamps), with level 1 and the full book; the NBBO across venues is never crossed.",
+    ("equities", "trades"): "U.S.-equities trades in table `{name}`: prints of each symbol on each venue during the NYSE session, "
+    "each after the quote in force.",
+}
 
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk to generate and write: everything a step needs, and nothing large."""
-
-    market: str
-    start_us: int
-    end_us: int
-    settings: dict
-    references: dict
-
-    @property
-    def window(self) -> Window:
-        return Window(self.start_us, self.end_us)
-
-
-@dataclass(frozen=True)
-class ChunkResult:
-    start_us: int
-    end_us: int
-    rows: dict[str, int]  # by table base name
-    bytes: dict[str, int]
-    planned: dict[str, int]
-    started_at: float
-    finished_at: float
-    settings: dict = field(default_factory=dict)
-    wal_lag: int | None = None
+_KIND_TYPES = {TIMESTAMP: "timestamp (µs, UTC)", TIMESTAMP_NS: "timestamp (ns, UTC)", SYMBOL: "symbol", DOUBLE: "double", LONG: "long", BOOLEAN: "boolean", UUID: "uuid", BOOK: "double[2][levels]"}
 
 
-def _failure(exc: Exception) -> dg.Failure:
-    return dg.Failure(description=str(exc))
+def column_schema(table: TableSchema) -> dg.TableSchema:
+    """The table's columns for ``dagster/column_schema`` (designated timestamp and DEDUP keys noted)."""
+    columns = []
+    for col in table.columns:
+        notes = []
+        if col.name == table.timestamp:
+            notes.append("designated timestamp")
+        if col.name in table.dedup_keys:
+            notes.append("DEDUP UPSERT key")
+        if col.kind == BOOK:
+            notes.append("[prices, volumes], best level first")
+        columns.append(dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None))
+    return dg.TableSchema(columns=columns)
+
+
+def readable_size(n: int) -> str:
+    """Bytes as KiB/MiB/GiB with three significant digits."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} B"
+
+
+def readable_window(window: Window) -> str:
+    """``2025-11-11 03:00:00 → 04:00:00 UTC`` (the date repeated only when the window crosses a day)."""
+    a, b = us_to_datetime(window.start_us), us_to_datetime(window.end_us)
+    end = b.strftime("%H:%M:%S") if a.date() == b.date() else b.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{a:%Y-%m-%d %H:%M:%S} → {end} UTC"
+
+
+_FLAG = re.compile(r"--([a-z][a-z0-9_]*)")
+
+
+def config_error(exc: ConfigError) -> dg.Failure:
+    """A settings error as Dagster users see it: naming the run-config key, not the CLI flag."""
+    return dg.Failure(description=_FLAG.sub(r"config key \1", str(exc)))
 
 
 def make_engine(market: str, settings: dict, references: ReferencePrices):
     try:
         return build_engine(market, settings, references)
     except ConfigError as exc:
-        raise _failure(exc) from None
+        raise config_error(exc) from None
 
 
-def plan_chunks(window: Window, chunk_seconds: int) -> list[Window]:
-    """Chunks of at most ``chunk_seconds`` that never straddle an hour (so per-hour counts are exact)."""
-    return [chunk for hour in window.hours() for chunk in hour.split(chunk_seconds)]
+@dataclass
+class HourTally:
+    """Rows, bytes and write time of one partition hour, summed over its committed chunks."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # by table base name
+    bytes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-def ingest_chunk(task: ChunkTask, sink_resource: MarketSinkResource, log=None) -> ChunkResult:
-    """Generate one chunk into the configured sink; rows/bytes per table base name."""
-    started = time.time()
-    engine = make_engine(task.market, task.settings, ReferencePrices.from_json(task.references))
-    window = task.window
-    with sink_resource.get_sink(task.market) as sink:
-        sink.prepare(engine.schemas)
-        result = run_window(engine, sink, window, chunk_seconds=window.seconds)
-        # run_window counts rows as they are queued; the sink counts rows and bytes it committed
-        written = sink.stats
-        monitor = getattr(sink, "monitor", None)
-        wal_lag = monitor.max_lag_seen if monitor is not None else None
-    by_name = {sink.naming.name(s): s.base_name for s in engine.schemas}
-    planned = engine.planned_counts(window.first_second, window.end_second) if hasattr(engine, "planned_counts") else {}
-    if log is not None:
-        log.info(f"{task.market} {window}: {result.total_rows:,} rows in {result.elapsed_s:.1f}s ({result.rows_per_second:,.0f} rows/s)")
-    return ChunkResult(
-        start_us=window.start_us,
-        end_us=window.end_us,
-        rows={by_name[k]: int(v) for k, v in result.stats.rows.items()},
-        bytes={by_name[k]: int(v) for k, v in written.bytes.items()},
-        planned={k: int(v) for k, v in planned.items()},
-        started_at=started,
-        finished_at=time.time(),
-        settings=task.settings,
-        wal_lag=wal_lag,
-    )
+class PartitionTally:
+    """Per-hour totals from the chunk-committed callback of ``run_chunks``."""
+
+    def __init__(self, window: Window, base_names: dict[str, str], sink):
+        self.hours = {h.start_us: HourTally() for h in window.hours()}
+        self.base_names = base_names  # stored table name -> base name
+        self.sink = sink
+        self.last = time.perf_counter()
+        self.bytes_seen = dict(sink.stats.bytes)
+
+    def add(self, chunk: Window, rows: dict) -> None:
+        hour = self.hours[chunk.start_us - chunk.start_us % (HOUR_S * 1_000_000)]
+        for name, n in rows.items():
+            base = self.base_names[name]
+            hour.rows[base] = hour.rows.get(base, 0) + int(n)
+        # the sink counts committed bytes in this process (single-process runs); workers do not report them
+        now_bytes = dict(self.sink.stats.bytes)
+        for name, n in now_bytes.items():
+            base = self.base_names[name]
+            hour.bytes[base] = hour.bytes.get(base, 0) + int(n - self.bytes_seen.get(name, 0))
+        self.bytes_seen = now_bytes
+        now = time.perf_counter()
+        hour.seconds += now - self.last
+        self.last = now
 
 
-def table_metadata(market: str, table: TableSchema, results: list[ChunkResult], context_meta: dict) -> dict:
-    """SPEC §8 materialization metadata of one table for the chunks of a run."""
-    rows = sum(r.rows.get(table.base_name, 0) for r in results)
-    wall = max(r.finished_at for r in results) - min(r.started_at for r in results)
-    start, end = min(r.start_us for r in results), max(r.end_us for r in results)
-    lags = [r.wal_lag for r in results if r.wal_lag is not None]
-    hours = sorted({us_to_datetime(r.start_us).strftime("%Y-%m-%d-%H:00") for r in results})
+def partition_metadata(market: str, name: str, table: TableSchema, hour: Window, tally: HourTally, planned: dict, common: dict) -> dict:
+    """What one partition of one table received: its own rows, window, rate and size."""
+    rows = tally.rows.get(table.base_name, 0)
     meta = {
-        "rows": rows,
-        "rows_per_second": round(rows / wall, 1) if wall > 0 else 0.0,
-        "bytes": sum(r.bytes.get(table.base_name, 0) for r in results),
-        "window": f"[{format_us(start)}, {format_us(end)})",
-        "window_start_us": start,
-        "window_end_us": end,
-        "partitions": len(hours),
-        "chunks": len(results),
-        "wal_lag_max": max(lags) if lags else "n/a (parquet sink)",
-        **context_meta,
+        "dagster/row_count": rows,
+        "rows_per_second": round(rows / tally.seconds, 1) if tally.seconds > 0 else 0.0,
+        "window": readable_window(hour),
+        "window_start": dg.MetadataValue.timestamp(hour.start_us / 1e6),
+        "window_end": dg.MetadataValue.timestamp(hour.end_us / 1e6),
+        **common,
     }
-    if len(hours) == 1:
-        # one partition: the count is that partition's; for a range Dagster would repeat it on each
-        meta["dagster/row_count"] = rows
-    else:
-        per_hour: dict[str, int] = {}
-        for r in results:
-            key = us_to_datetime(r.start_us).strftime("%Y-%m-%d-%H:00")
-            per_hour[key] = per_hour.get(key, 0) + r.rows.get(table.base_name, 0)
-        meta["rows_per_partition"] = dg.MetadataValue.json(per_hour)
-    planned = {}
-    for r in results:
-        for k, v in r.planned.items():
-            planned[k] = planned.get(k, 0) + v
-    if planned:
-        meta["planned"] = dg.MetadataValue.json(planned)
+    if table.base_name in tally.bytes:
+        meta["size"] = readable_size(tally.bytes[table.base_name])
+    # only the counts the engine plans for this table (equities trades are known only by generating them)
+    planned_key = {"trades": "orders"}.get(name, name)
+    if planned_key in planned:
+        meta[f"planned_{planned_key}"] = planned[planned_key]
     return meta
+
+
+def deployment_sink(market: str) -> tuple[str, TableNaming]:
+    """The sink kind and table naming the deployment's environment selects (``MKT_SINK``, suffix, prefix)."""
+    kind = os.environ.get("MKT_SINK") or "questdb"
+    prefix = os.environ.get("MKT_EQUITIES_PREFIX", "") if market == "equities" else ""
+    try:
+        return kind, TableNaming(suffix=os.environ.get("MKT_TABLE_SUFFIX", ""), prefix=prefix)
+    except ValueError:  # the sink resource reports the bad setting when a run starts
+        return kind, TableNaming()
+
+
+def _open_sink(resource: MarketSinkResource, market: str):
+    """A sink for a worker process (entered and closed by the worker)."""
+    return resource.open_sink(market)
 
 
 def build_hourly_asset(market: str) -> dg.AssetsDefinition:
@@ -164,58 +200,87 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
             context.log.info(f"seeded {market} reference closes for {', '.join(seeded)} ({references.source})")
         return {"references": references.to_json(), "source": references.source, "seeded": seeded}
 
-    @dg.op(name=f"{market}_plan_chunks", out=dg.DynamicOut(ChunkTask))
-    def plan(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
-        """Validate settings, create tables once (before parallel writers), fan out the chunks."""
+    @dg.op(
+        name=f"{market}_ingest",
+        out={name: dg.Out(dg.Nothing) for name in tables},
+        pool=QUESTDB_POOL,
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
+    )
+    def ingest(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
+        """Generate and write the run's window with the CLI's loop; report each partition (writes are idempotent, so a retry is safe)."""
         values = config.model_dump()
+        chunk_seconds, processes = values["chunk_seconds"], values["processes"]
+        if HOUR_S % chunk_seconds:
+            raise dg.Failure(description=f"config key chunk_seconds: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)")
+        if processes < 1:
+            raise dg.Failure(description=f"config key processes: {processes} must be >= 1")
         references = ReferencePrices.from_json(prices["references"])
-        engine = make_engine(market, values, references)
+        settings = engine_settings(market, values)
+        engine = make_engine(market, settings, references)
+        window = context_window(context)
+        workers = min(processes, len(list(window.split(chunk_seconds))))
+        factories = WorkerFactories(partial(build_engine, market, settings), partial(_open_sink, sink, market), sink.scrub)
+        started = time.perf_counter()
         with sink.get_sink(market) as s:
             s.prepare(engine.schemas)
-        window = context_window(context)
-        settings = engine_settings(market, values)
-        for chunk in plan_chunks(window, values["chunk_seconds"]):
-            key = us_to_datetime(chunk.start_us).strftime("%Y%m%dT%H%M%S")
-            yield dg.DynamicOutput(ChunkTask(market, chunk.start_us, chunk.end_us, settings, prices["references"]), mapping_key=key)
-
-    @dg.op(name=f"{market}_ingest_chunk", pool=QUESTDB_POOL, retry_policy=dg.RetryPolicy(max_retries=2, delay=5))
-    def ingest(context: dg.OpExecutionContext, sink: MarketSinkResource, task: ChunkTask) -> ChunkResult:
-        """Generate one chunk and write it (idempotent, so a retry is safe)."""
-        return ingest_chunk(task, sink, context.log)
-
-    @dg.op(name=f"{market}_publish", out={name: dg.Out(dg.Nothing) for name in tables})
-    def publish(context: dg.OpExecutionContext, sink: MarketSinkResource, prices: dict, results: list[ChunkResult]):
-        """Report what each table received."""
-        refs = ReferencePrices.from_json(prices["references"])
-        settings = results[0].settings
+            tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
+            with Progress(market, window) as progress:
+                stats = run_chunks(
+                    engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
+                    factories=factories, references=references, on_chunk=tally.add,
+                )  # fmt: skip
+            monitor = getattr(s, "monitor", None)
+            wal_lag = monitor.max_lag_seen if monitor is not None else None
+            naming = s.naming
+        elapsed = time.perf_counter() - started
+        total = sum(stats.rows.values())
+        context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
         common = {
-            "seed": settings["seed"],
             "reference_source": prices["source"],
-            "reference_days": ", ".join(refs.days()),
+            "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
+        }
+        for hour in window.hours():
+            planned = engine.planned_counts(hour.first_second, hour.end_second)
+            for name, table in tables.items():
+                meta = partition_metadata(market, name, table, hour, tally.hours[hour.start_us], planned, common)
+                context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
+        run_wide = {
+            "seed": settings["seed"],
+            "reference_days": ", ".join(references.days()),
             "sink": sink.location(),
             "settings": dg.MetadataValue.json(settings),
+            "run_window": readable_window(window),
+            "run_seconds": round(elapsed, 1),
         }
         for name, table in tables.items():
-            yield dg.Output(None, output_name=name, metadata=table_metadata(market, table, results, common))
+            yield dg.Output(None, output_name=name, metadata={**run_wide, "table": naming.name(table)})
+
+    sink_kind, naming = deployment_sink(market)
+    outs = {
+        name: dg.AssetOut(
+            key=[market, name],
+            description=TABLE_DESCRIPTIONS[(market, name)].format(name=naming.name(table))
+            + (f" Stored as Parquet files under `{naming.name(table)}/hour=YYYY-MM-DDTHH/`." if sink_kind == "parquet" else ""),
+            kinds={"python", sink_kind},
+            owners=OWNERS,
+            metadata={"dagster/column_schema": column_schema(table), "dagster/table_name": naming.name(table)},
+        )
+        for name, table in tables.items()
+    }
 
     @dg.graph_multi_asset(
         name=f"{market}_hourly",
-        outs={
-            name: dg.AssetOut(key=[market, name], group_name=market, description=f"{market} `{table.base_name}` rows of the hour (SPEC §4.2/§5.2).", kinds={"questdb"})
-            for name, table in tables.items()
-        },
+        outs=outs,
+        group_name=market,
         ins={"reference_prices": dg.AssetIn(key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing)},
         partitions_def=HOURLY_PARTITIONS[market],
         backfill_policy=dg.BackfillPolicy.single_run(),
         config=dg.ConfigMapping(
             config_schema=config_cls.to_config_schema(),
-            config_fn=lambda values: {f"{market}_plan_chunks": {"config": values}},
+            config_fn=lambda values: {f"{market}_ingest": {"config": values}},
         ),
     )
     def hourly(reference_prices):
-        prices = seed_prices(reference_prices)
-        results = plan(prices).map(ingest).collect()
-        return publish(prices, results)
+        return ingest(seed_prices(reference_prices))
 
     return hourly
-

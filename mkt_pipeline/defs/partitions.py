@@ -1,4 +1,7 @@
-"""Partitions (SPEC §3.3): one hourly UTC definition per market, plus the reference-price days.
+"""Partitions: one hourly UTC definition per market, plus the reference-price days.
+
+The first hour is ``MKT_PARTITIONS_START`` (``YYYY-MM-DD-HH:MM``, default 2024-01-01-00:00), read
+when the code location loads, so a deployment that only cares about recent data lists fewer hours.
 
 The hourly tables of a market depend on the reference closes of the day they fall in and of the
 two days before (prices interpolate from the previous close, and the engines' look-back at midnight
@@ -7,13 +10,34 @@ reaches the previous day's last hour), hence ``REFERENCE_DAYS_MAPPING``.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+
 import dagster as dg
 
-from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.timeline import Window, us_to_datetime
 
-HOURLY_START = "2024-01-01-00:00"
+PARTITIONS_START_VAR = "MKT_PARTITIONS_START"
+DEFAULT_HOURLY_START = "2024-01-01-00:00"
+PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
+
+
+def hourly_start(environ=os.environ) -> str:
+    """The first hourly partition, from ``MKT_PARTITIONS_START`` (an error names the variable and the rule)."""
+    text = environ.get(PARTITIONS_START_VAR, "").strip() or DEFAULT_HOURLY_START
+    try:
+        start = dt.datetime.strptime(text, PARTITION_FORMAT)
+    except ValueError:
+        raise ConfigError(f"{PARTITIONS_START_VAR}: {text!r} is not an hour in the form YYYY-MM-DD-HH:00 (UTC)") from None
+    if start.minute:
+        raise ConfigError(f"{PARTITIONS_START_VAR}: {text!r} must start on a whole hour (minutes 00)")
+    return text
+
+
+HOURLY_START = hourly_start()
 # The first hourly partition needs the closes of the two days before it.
-REFERENCE_START = "2023-12-30"
+REFERENCE_START = (dt.datetime.strptime(HOURLY_START, PARTITION_FORMAT).date() - dt.timedelta(days=2)).isoformat()
 
 fx_hourly_partitions = dg.HourlyPartitionsDefinition(start_date=HOURLY_START, timezone="UTC")
 equities_hourly_partitions = dg.HourlyPartitionsDefinition(start_date=HOURLY_START, timezone="UTC")
@@ -29,4 +53,9 @@ def context_window(context) -> Window:
     """The run's partition (or partition range) as a half-open µs window."""
     tw = context.partition_time_window
     return Window.from_datetimes(tw.start, tw.end)
+
+
+def partition_key(hour: Window) -> str:
+    """The hourly partition key of an hour window."""
+    return us_to_datetime(hour.start_us).strftime(PARTITION_FORMAT)
 

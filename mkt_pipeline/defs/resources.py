@@ -86,7 +86,7 @@ class QuestDBResource(ConfigurableResource):
 
 
 class ParquetResource(ConfigurableResource):
-    """The embedded Parquet dataset (SPEC §3.5); ``get_sink`` returns a ``ParquetSink``."""
+    """The embedded Parquet dataset ({table}/hour=YYYY-MM-DDTHH/part-*.parquet); ``get_sink`` returns a ``ParquetSink``."""
 
     root_dir: str = Field(default="./data", description="Root of the Parquet dataset (MKT_PARQUET_DIR).")
 

@@ -52,6 +52,20 @@ class MarketSinkResource(dg.ConfigurableResource):
             return f"questdb {s.ilp_where} (ILP over {s.protocol})"
         return f"parquet {os.path.abspath(self.parquet.root_dir)}"
 
+    def open_sink(self, market: str) -> Sink:
+        """The configured sink for ``market``, for a caller that closes it (a worker process)."""
+        if self.is_questdb:
+            from mkt_pipeline.sinks.questdb import QuestDBSink
+
+            return QuestDBSink(self.questdb.settings(), self.naming(market))
+        return ParquetSink(self.parquet.root_dir, self.naming(market))
+
+    def scrub(self, text: str) -> str:
+        """``text`` without any secret of the QuestDB settings."""
+        from mkt_pipeline.sinks.questdb import scrub
+
+        return scrub(text, self.questdb.settings().secrets())
+
     @contextmanager
     def get_sink(self, market: str) -> Iterator[Sink]:
         """The configured sink for ``market``, closed on exit (call ``prepare`` before writing)."""

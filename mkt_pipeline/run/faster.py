@@ -22,6 +22,7 @@ from mkt_pipeline.run.progress import ObservedSink, Progress
 from mkt_pipeline.sinks.base import Sink, WriteStats
 
 PLAN_BLOCK_S = 300  # seconds counted at once when planning a window by row count
+ChunkDone = Callable[[Window, dict], None]  # (chunk committed, rows by table name)
 
 
 def stored_resume_us(engine: Engine, sink: Sink) -> int | None:
@@ -104,17 +105,37 @@ def run_chunks(
     workers: int = 1,
     factories: WorkerFactories | None = None,
     references: ReferencePrices | None = None,
+    on_chunk: ChunkDone | None = None,
 ) -> WriteStats:
-    """Write ``window`` chunk by chunk, in this process or on ``workers`` processes."""
+    """Write ``window`` chunk by chunk, in this process or on ``workers`` processes.
+
+    ``on_chunk(chunk, rows by table name)`` is called in this process once each chunk is committed
+    (drivers that report per hour, such as Dagster's partitions, tally it).
+    """
     if workers <= 1:
-        return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds).stats
+        done = WriteStats()
+
+        def committed(result, chunk: Window) -> None:
+            # run_window reports cumulative totals: the chunk's own rows are the difference
+            rows = {k: v - done.rows.get(k, 0) for k, v in result.stats.rows.items()}
+            done.rows.update(result.stats.rows)
+            on_chunk(chunk, rows)
+
+        observed = ObservedSink(sink, progress.add)
+        return run_window(engine, observed, window, chunk_seconds=chunk_seconds, progress=committed if on_chunk else None).stats
     if factories is None or references is None:
         raise ValueError("parallel runs need worker factories and the run's references")
-    return run_parallel(window, chunk_seconds, workers, factories, references, progress)
+    return run_parallel(window, chunk_seconds, workers, factories, references, progress, on_chunk)
 
 
 def run_parallel(
-    window: Window, chunk_seconds: int, workers: int, factories: WorkerFactories, references: ReferencePrices, progress: Progress
+    window: Window,
+    chunk_seconds: int,
+    workers: int,
+    factories: WorkerFactories,
+    references: ReferencePrices,
+    progress: Progress,
+    on_chunk: ChunkDone | None = None,
 ) -> WriteStats:
     """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
     ctx = mp.get_context("spawn")  # no inherited threads or connections
@@ -148,6 +169,8 @@ def run_parallel(
                 chunk_stats = WriteStats()
                 chunk_stats.rows.update(payload[1])
                 stats.add(chunk_stats)
+                if on_chunk is not None:
+                    on_chunk(Window(*payload[0]), dict(payload[1]))
             elif kind == "error":
                 error = error or payload[0]
                 stop.set()

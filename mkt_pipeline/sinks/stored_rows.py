@@ -123,6 +123,26 @@ class QuestDBRows:
         self.scrub = scrub
         self.where = where
 
+    def query(self, sql: str, table: str) -> tuple[list[str], list[tuple]]:
+        """(column names, rows) of ``sql``; an error names the server, the table and the cause."""
+        return self._query(sql, table)
+
+    def table_name(self, schema: TableSchema) -> str:
+        """The stored (validated) name of a table."""
+        return self._name(schema)
+
+    def time_filter(self, schema: TableSchema, window: Window) -> str:
+        """SQL condition selecting ``window`` on the designated timestamp (literals from integers only)."""
+        return self._where(schema, window)
+
+    def column_expression(self, schema: TableSchema, column: str) -> str:
+        """SQL for a column, or for a top-of-book field taken from the book arrays (1-based)."""
+        if column in TOP_OF_BOOK:
+            book, row = TOP_OF_BOOK[column]
+            return f"{book}[{row + 1}][1]"
+        schema.column(column)  # KeyError for anything that is not a column of the table
+        return column
+
     def _query(self, sql: str, table: str) -> tuple[list[str], list[tuple]]:
         try:
             cur = self.conn.execute(sql)
