@@ -9,24 +9,28 @@ import warnings
 
 import dagster as dg
 
-# partitioned check specs are a preview feature of this Dagster version; say so once, not per run
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
+# Code references, partitioned check specs and a few parameters used here are beta/preview APIs of
+# this Dagster version: acknowledged once here instead of a warning per asset on every load.
+# Dagster copies sensor definitions when it resolves jobs (after this module loaded), warning about a
+# beta parameter these sensors do not use
+warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    from mkt_pipeline.defs.checks import equities_partition_checks, fx_partition_checks
+    from mkt_pipeline.defs.equities import equities_assets
+    from mkt_pipeline.defs.fx import fx_assets
+    from mkt_pipeline.defs.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job
+    from mkt_pipeline.defs.schedules import equities_hourly_schedule, fx_hourly_schedule
+    from mkt_pipeline.defs.sensors import equities_live_sensor, fx_live_sensor
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
-from mkt_pipeline.defs.equities import equities_assets  # noqa: E402
-from mkt_pipeline.defs.fx import fx_assets  # noqa: E402
-from mkt_pipeline.defs.checks import equities_partition_checks, fx_partition_checks  # noqa: E402
-from mkt_pipeline.defs.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job  # noqa: E402
-from mkt_pipeline.defs.schedules import equities_hourly_schedule, fx_hourly_schedule  # noqa: E402
-from mkt_pipeline.defs.sensors import equities_live_sensor, fx_live_sensor  # noqa: E402
-from mkt_pipeline.defs.sink_resource import MarketSinkResource  # noqa: E402
-
-defs = dg.Definitions(
-    assets=dg.with_source_code_references([*fx_assets, *equities_assets]),
-    asset_checks=[fx_partition_checks, equities_partition_checks],
-    jobs=[fx_hourly_job, equities_hourly_job, fx_live_job, equities_live_job],
-    schedules=[fx_hourly_schedule, equities_hourly_schedule],
-    sensors=[fx_live_sensor, equities_live_sensor],
-    resources={"sink": MarketSinkResource.from_env()},
-    executor=dg.in_process_executor,
-)
+    defs = dg.Definitions(
+        assets=dg.with_source_code_references([*fx_assets, *equities_assets]),
+        asset_checks=[fx_partition_checks, equities_partition_checks],
+        jobs=[fx_hourly_job, equities_hourly_job, fx_live_job, equities_live_job],
+        schedules=[fx_hourly_schedule, equities_hourly_schedule],
+        sensors=[fx_live_sensor, equities_live_sensor],
+        resources={"sink": MarketSinkResource.from_env()},
+        executor=dg.in_process_executor,
+    )
