@@ -15,7 +15,7 @@ from mkt_pipeline.fx.engine import FxConfig, FxEngine
 from mkt_pipeline.defs.reference_records import recorded_days
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES
-from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.core.timeline import Window, parse_timestamp
 from mkt_pipeline_tests.conftest import fx_references
 from mkt_pipeline_tests.defs.support import LIGHT_FX, TINY_FX, checks, materializations, run_hourly
 
@@ -50,9 +50,13 @@ def test_partition_files_and_metadata(fx_run):
     assert meta[("core_price", HOUR)]["dagster/row_count"] == stored["core_price"].num_rows == planned["core_price"]
     assert meta[("trades", HOUR)]["dagster/row_count"] == stored["fx_trades"].num_rows > 0
     md = meta[("market_data", HOUR)]
-    assert md["seed"] == 42 and md["reference_source"] == "fallback" and md["rows_per_second"] > 0 and md["bytes"] > 0
-    assert md["window"] == str(WINDOW) and md["wal_lag_max"].startswith("n/a")
-    assert md["sink"].startswith("parquet ")
+    assert md["seed"] == 42 and md["reference_source"] == "fallback" and md["rows_per_second"] > 0
+    assert md["size"].endswith("MiB") and float(md["size"].split()[0]) > 0  # readable, not a raw byte count
+    assert md["window"] == "2025-11-11 03:00:00 → 04:00:00 UTC" and md["wal_lag_max"].startswith("n/a")
+    assert (md["window_start"], md["window_end"]) == (WINDOW.start_us / 1e6, WINDOW.end_us / 1e6)
+    assert md["sink"].startswith("parquet ") and md["table"] == "market_data"
+    # the engine plans no trades count: the trades asset shows none, and no table shows another's plan
+    assert not any(k.startswith("planned") for m in meta.values() for k in m)
     # books have the requested 10 levels
     first_book = stored["market_data"].column("bids")[0].as_py()
     assert len(first_book) == 2 and len(first_book[0]) == 10
@@ -62,7 +66,11 @@ def test_every_check_passes_on_good_data(fx_run):
     _, _, result = fx_run
     evaluations = checks(result)
     assert len(evaluations) == 7
+    assert all(c.partition == HOUR and c.description for c in evaluations.values())
+    edges = evaluations.pop(("market_data", "continuous_at_edges"))
     assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items() if not c.passed}
+    # a lone hour has no stored neighbour: nothing compared is a warning, never a pass
+    assert not edges.passed and edges.severity == dg.AssetCheckSeverity.WARN and edges.metadata["edges_checked"].value == 0
 
 
 def test_reference_prices_recorded_and_reused(fx_run):
@@ -106,13 +114,29 @@ def test_partition_range_is_one_run(tmp_path):
     assert result.success
     assert len(instance.get_runs()) == 1
     meta = materializations(result, "fx")
-    assert {p for (_, p) in meta} == {"2025-11-11-03:00", "2025-11-11-04:00", "2025-11-11-05:00"}
-    per_hour = meta[("market_data", "2025-11-11-04:00")]["rows_per_partition"]
-    stored = ParquetSink(tmp_path).read(FX_TABLES[0])
-    assert sum(per_hour.values()) == stored.num_rows == meta[("market_data", "2025-11-11-04:00")]["rows"]
+    hours = ("2025-11-11-03:00", "2025-11-11-04:00", "2025-11-11-05:00")
+    assert {p for (_, p) in meta} == set(hours)
+    # one materialization per partition and table, each with that partition's own rows and window
+    assert len([e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == "market_data"]) == 3
+    sink = ParquetSink(tmp_path)
+    for table, schema in (("market_data", FX_TABLES[0]), ("core_price", FX_TABLES[1]), ("trades", FX_TABLES[2])):
+        for key in hours:
+            start = parse_timestamp(f"{key[:10]}T{key[11:]}:00Z")
+            hour = Window(start, start + 3_600_000_000)
+            assert meta[(table, key)]["dagster/row_count"] == sink.read(schema, hour).num_rows > 0, (table, key)
+            assert meta[(table, key)]["window_start"] == hour.start_us / 1e6
+        assert sum(meta[(table, k)]["dagster/row_count"] for k in hours) == sink.read(schema).num_rows
+    assert len({meta[("market_data", k)]["dagster/row_count"] for k in hours}) == 3  # not the range's total repeated
     for hour in ("03", "04", "05"):
         assert (tmp_path / "market_data" / f"hour=2025-11-11T{hour}").is_dir()
-    assert all(c.passed for c in checks(result).values())
+    evaluations = result.get_asset_check_evaluations()
+    # every check once per partition; inner edges are compared, only the range's outer edges lack a neighbour
+    assert sorted((e.check_name, e.partition) for e in evaluations if e.asset_key.path[-1] == "core_price") == sorted(
+        (c, k) for c in ("no_crossed_quotes", "rows_match_plan") for k in hours
+    )
+    edges = {e.partition: e for e in evaluations if e.check_name == "continuous_at_edges"}
+    assert [edges[k].metadata["edges_checked"].value for k in hours] == [1, 2, 1]
+    assert all(e.passed for e in evaluations), [(e.check_name, e.partition) for e in evaluations if not e.passed]
     # an hour of the range equals that hour materialized on its own (partitions are independent)
     single = tmp_path / "single"
     assert run_hourly("fx", single, instance, TINY_FX, partition="2025-11-11-04:00").success
@@ -134,7 +158,6 @@ def test_cli_materialize_partition_range_on_fresh_home(tmp_path):
     cmd = [
         str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "mkt_pipeline.definitions",
         "--select", "fx/market_data,fx/core_price,fx/trades", "--partition-range", "2025-11-11-03:00...2025-11-11-04:00",
-        # hour-long chunks: fewer steps for the multiprocess executor to start
         "--config-json", '{"ops": {"fx_hourly": {"config": {"chunk_seconds": 3600}}}}',
     ]  # fmt: skip
     run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
