@@ -105,8 +105,8 @@ _FLAG = re.compile(r"--([a-z][a-z0-9_]*)")
 
 
 def config_error(exc: ConfigError) -> dg.Failure:
-    """A settings error as Dagster users see it: naming the run-config key, not the CLI flag."""
-    return dg.Failure(description=_FLAG.sub(r"config key \1", str(exc)))
+    """A settings error as Dagster users see it: naming the run-config key, not the CLI flag (retrying cannot help)."""
+    return dg.Failure(description=_FLAG.sub(r"config key \1", str(exc)), allow_retries=False)
 
 
 def make_engine(market: str, settings: dict, references: ReferencePrices):
@@ -207,9 +207,9 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         values = config.model_dump()
         chunk_seconds, processes = values["chunk_seconds"], values["processes"]
         if HOUR_S % chunk_seconds:
-            raise dg.Failure(description=f"config key chunk_seconds: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)")
+            raise config_error(ConfigError(f"--chunk_seconds: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)"))
         if processes < 1:
-            raise dg.Failure(description=f"config key processes: {processes} must be >= 1")
+            raise config_error(ConfigError(f"--processes: {processes} must be >= 1"))
         references = ReferencePrices.from_json(prices["references"])
         settings = engine_settings(market, values)
         engine = make_engine(market, settings, references)

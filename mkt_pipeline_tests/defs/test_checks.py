@@ -1,4 +1,5 @@
-"""Asset checks pass on what a run wrote and fail when the stored data is corrupted."""
+"""Asset checks pass on what a run wrote and fail when the stored data is corrupted: on the Parquet
+dataset (in process) and as SQL in a real QuestDB (``questdb``-marked)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.defs.fx import fx_hourly
-from mkt_pipeline.defs.checks import fx_partition_checks, fx_results
+from mkt_pipeline.definitions import defs
+from mkt_pipeline.defs.checks import ArrowChecks, evaluate_partition, fx_partition_checks, planned_per_second
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 from mkt_pipeline.markets import market_references
 from mkt_pipeline.sinks.parquet import ParquetSink
@@ -62,8 +63,16 @@ def set_value(table: pa.Table, column: str, row: int, value) -> pa.Table:
     return table.set_column(i, table.schema.field(i), pa.array(values, type=table.schema.field(i).type))
 
 
-def results(root, metas) -> dict[tuple[str, str], dg.AssetCheckResult]:
-    return {(r.asset_key.path[-1], r.check_name): r for r in fx_results(ParquetRows(ParquetSink(root)), WINDOW, metas)}
+class Found:
+    """One evaluation as (passed, severity, metadata)."""
+
+    def __init__(self, passed, severity, metadata):
+        self.passed, self.severity, self.metadata = passed, severity, metadata
+
+
+def results(root, metas) -> dict[tuple[str, str], Found]:
+    planned = planned_per_second("fx", metas["market_data"]["settings"], WINDOW)
+    return {k: Found(*v) for k, v in evaluate_partition("fx", ArrowChecks(ParquetRows(ParquetSink(root))), WINDOW, metas, planned).items()}
 
 
 def test_checks_pass_and_see_the_stored_neighbour(two_hours):
@@ -72,6 +81,7 @@ def test_checks_pass_and_see_the_stored_neighbour(two_hours):
     assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items() if not c.passed}
     edge = evaluations[("market_data", "continuous_at_edges")].metadata
     assert edge["edges_checked"].value == 1 and edge["checked"].value >= 30  # every pair across 04:00:00
+    assert all(c.partition == HOUR for c in evaluations.values())
 
 
 def test_crossed_book_fails(dataset, two_hours):
@@ -109,20 +119,31 @@ def test_discontinuity_at_the_partition_edge_fails(dataset, two_hours):
     assert not found[("market_data", "continuous_at_edges")].passed
 
 
+def run_checks_alone(instance, partition: str, root) -> dg.ExecuteInProcessResult:
+    """The FX checks of one partition, without materializing anything (as "Execute checks" in the UI)."""
+    job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys))
+    return job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": parquet_resource(root)})
+
+
 def test_failing_check_through_dagster(dataset, two_hours):
-    """The check op itself reports failure (the latest materialization tells it which window to read)."""
+    """The check op run on its own reports failure for the partition (its materialization says what was written)."""
     _, instance, _, _ = two_hours
     rewrite(first_part(dataset, "market_data"), lambda t: set_value(t, "best_ask", 3, t.column("best_bid")[3].as_py()))
-    result = dg.materialize(
-        [fx_hourly, fx_partition_checks],
-        selection=dg.AssetSelection.checks(fx_partition_checks),
-        instance=instance,
-        resources={"sink": parquet_resource(dataset)},
-    )
+    result = run_checks_alone(instance, HOUR, dataset)
     evaluations = checks(result)
     assert not evaluations[("market_data", "no_crossed_books")].passed
     assert evaluations[("core_price", "no_crossed_quotes")].passed
-    assert evaluations[("market_data", "no_crossed_books")].metadata["window"].value == str(WINDOW)
+    assert evaluations[("market_data", "no_crossed_books")].partition == HOUR
+    assert evaluations[("market_data", "no_crossed_books")].target_materialization_data is not None
+
+
+def test_checks_of_an_unmaterialized_partition_warn(two_hours):
+    """Nothing stored for the hour: every check warns (nothing to compare), none passes."""
+    root, instance, _, _ = two_hours
+    result = run_checks_alone(instance, "2025-11-11-07:00", root)
+    evaluations = checks(result)
+    assert len(evaluations) == 7
+    assert all(not c.passed and c.severity == dg.AssetCheckSeverity.WARN for c in evaluations.values())
 
 
 @pytest.fixture(scope="module")

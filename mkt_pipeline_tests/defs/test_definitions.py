@@ -1,4 +1,4 @@
-"""The code location loads, validates, and carries the SPEC §3.3 names and settings."""
+"""The code location loads, validates, and carries the SPEC §3.3 names, settings and catalog."""
 
 from __future__ import annotations
 
@@ -52,8 +52,12 @@ def test_hourly_asset_partitions_backfill_and_pool(market):
     assert partitions.timezone == "UTC" and partitions.get_first_partition_key() == "2024-01-01-00:00"
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
     job = defs.resolve_job_def(f"{market}_hourly_job")
-    writer = job.graph.node_named(f"{market}_hourly").definition.node_named(f"{market}_ingest_chunk").definition
+    graph_def = job.graph.node_named(f"{market}_hourly").definition
+    # few, large steps: seeding prices, then one ingest step for the whole partition range
+    assert sorted(n.name for n in graph_def.nodes) == [f"{market}_ingest", f"{market}_seed_prices"]
+    writer = graph_def.node_named(f"{market}_ingest").definition
     assert writer.pool == QUESTDB_POOL
+    assert job.executor_def is dg.in_process_executor
     assert defs.resolve_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool == QUESTDB_POOL
 
 
@@ -79,8 +83,8 @@ def test_generation_config_defaults_come_from_env(monkeypatch):
     assert fx.seed == 7  # MKT_SEED when MKT_FX_SEED is unset
     monkeypatch.setenv("MKT_FX_SEED", "9")
     assert generation_config._config_class("fx")().seed == 9
-    # every generator flag is a config field, nothing more but the chunk size
-    assert set(generation_config.FxGenerationConfig.model_fields) == {f.name for f in generation_config.FX_GENERATION_FLAGS} | {"chunk_seconds"}
+    # every generator flag is a config field, nothing more but the chunk size and the worker count
+    assert set(generation_config.FxGenerationConfig.model_fields) == {f.name for f in generation_config.FX_GENERATION_FLAGS} | {"chunk_seconds", "processes"}
 
 
 def test_sink_resource_from_env_keeps_secrets_out_of_config(monkeypatch):
@@ -106,3 +110,61 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path):
         assert settings.pool_config.default_pool_limit >= 1
         assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs >= 1
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
+
+
+TABLES = {"fx": {"market_data": "market_data", "core_price": "core_price", "trades": "fx_trades"}, "equities": {"market_data": "equities_market_data", "trades": "equities_trades"}}
+
+
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_catalog_of_the_hourly_tables(market):
+    from mkt_pipeline.defs.hourly import MARKET_TABLES
+
+    graph = defs.resolve_asset_graph()
+    for name, table in TABLES[market].items():
+        node = graph.get(dg.AssetKey([market, name]))
+        assert node.group_name == market  # not "default": graph_multi_asset takes the group itself
+        assert node.kinds == {"python", "questdb"}  # the sink this deployment writes (MKT_SINK unset)
+        assert node.owners and "SPEC" not in node.description and f"`{table}`" in node.description
+        schema = getattr(node.metadata["dagster/column_schema"], "schema", node.metadata["dagster/column_schema"])
+        assert [c.name for c in schema.columns] == [c.name for c in MARKET_TABLES[market][name].columns]
+        assert "dagster/code_references" in node.metadata
+    from mkt_pipeline.defs.checks import _specs
+
+    for spec in _specs(market):
+        assert spec.description and spec.partitions_def == graph.get(spec.asset_key).partitions_def
+
+
+def test_partitions_start_from_env():
+    from mkt_pipeline.core.engine import ConfigError
+    from mkt_pipeline.defs.partitions import hourly_start
+
+    assert hourly_start({}) == "2024-01-01-00:00"
+    assert hourly_start({"MKT_PARTITIONS_START": "2025-06-01-00:00"}) == "2025-06-01-00:00"
+    for bad in ("2025-06-01", "2025-06-01-00:30"):
+        with pytest.raises(ConfigError, match="MKT_PARTITIONS_START"):
+            hourly_start({"MKT_PARTITIONS_START": bad})
+    # the code location reads it when it loads
+    env = {**os.environ, "MKT_PARTITIONS_START": "2025-06-01-05:00", "MKT_OFFLINE": "1"}
+    code = "from mkt_pipeline.definitions import defs; import dagster as dg; g = defs.resolve_asset_graph(); print(g.get(dg.AssetKey(['fx', 'trades'])).partitions_def.get_first_partition_key(), g.get(dg.AssetKey(['fx', 'reference_prices'])).partitions_def.get_first_partition_key())"
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["2025-06-01-05:00", "2025-05-30"], run.stderr[-2000:]
+    assert "BetaWarning" not in run.stderr and "PreviewWarning" not in run.stderr
+
+
+def test_config_errors_name_config_keys(tmp_path):
+    from mkt_pipeline_tests.defs.support import TINY_FX, parquet_resource
+
+    job = defs.resolve_job_def("fx_hourly_job")
+    for bad, key in (({"market_data_min_eps": 90, "market_data_max_eps": 80}, "market_data_"), ({"chunk_seconds": 700}, "chunk_seconds")):
+        result = job.execute_in_process(
+            run_config={"ops": {"fx_hourly": {"config": {**TINY_FX, **bad}}}},
+            instance=dg.DagsterInstance.ephemeral(),
+            partition_key="2025-11-11-03:00",
+            resources={"sink": parquet_resource(tmp_path)},
+            raise_on_error=False,
+        )
+        assert not result.success
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        message = failure.event_specific_data.error.message
+        assert f"config key {key}" in message and "--" not in message, message
+        assert not list(tmp_path.glob("*/hour=*"))  # nothing written
