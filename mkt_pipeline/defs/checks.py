@@ -28,15 +28,13 @@ import pyarrow as pa
 
 from mkt_pipeline.core import invariants as inv
 from mkt_pipeline.core.invariants import CheckResult
-from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
 from mkt_pipeline.defs.hourly import MARKET_TABLES, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
-from mkt_pipeline.equities.universe import VENUES
 from mkt_pipeline.markets import market_references
-from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows, time_slices
+from mkt_pipeline.sinks.stored_rows import QuestDBRows, time_slices
 
 SLICE_ROWS = 200_000  # rows of the densest table read at once (Parquet)
 EDGE_S = 1  # seconds read either side of a partition edge

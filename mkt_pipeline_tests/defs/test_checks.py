@@ -262,3 +262,100 @@ def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
     conn.answers["FROM materialized_views()"] = (status[0], [("bbo_1s_t", "invalid", "immediate", "base table dropped")])
     again = dg.materialize([bbo_1s], resources={"sink": resource}, instance=dg.DagsterInstance.ephemeral())
     assert not again.get_asset_check_evaluations()[0].passed
+
+
+# --- the same checks as SQL in a real QuestDB -------------------------------------------------------
+
+
+def questdb_sink(server, suffix: str):
+    from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+    questdb = QuestDBResource(host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port)
+    return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=ParquetResource())
+
+
+@pytest.mark.questdb
+def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
+    """A two-hour backfill into QuestDB: every check passes for each hour, computed by SQL; then a
+    crossed quote and a price jump at the inner edge fail exactly the checks of the hour they touch."""
+    instance = dg.DagsterInstance.ephemeral()
+    sink = questdb_sink(questdb, qdb_suffix)
+    statements: list[str] = []
+    from mkt_pipeline.sinks import stored_rows
+
+    original = stored_rows.QuestDBRows._query
+
+    def recording(self, sql, table):
+        statements.append(sql)
+        return original(self, sql, table)
+
+    monkeypatch.setattr(stored_rows.QuestDBRows, "_query", recording)
+    result = defs.resolve_job_def("fx_hourly_job").execute_in_process(
+        run_config={"ops": {"fx_hourly": {"config": TINY_FX}}},
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": "2025-11-11-03:00", "dagster/asset_partition_range_end": HOUR},
+        resources={"sink": sink},
+    )
+    monkeypatch.undo()
+    assert result.success
+    evaluations = {(e.asset_key.path[-1], e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+    assert len(evaluations) == 14 and all(e.passed for e in evaluations.values()), [k for k, e in evaluations.items() if not e.passed]
+    assert evaluations[("market_data", "rows_match_plan", HOUR)].metadata["checked"].value == 3600  # seconds compared
+    assert evaluations[("market_data", "no_crossed_books", HOUR)].metadata["checked"].value == materializations(result, "fx")[("market_data", HOUR)]["dagster/row_count"]
+    assert evaluations[("market_data", "continuous_at_edges", HOUR)].metadata["edges_checked"].value == 1
+    # aggregates only: no statement reads the rows themselves back
+    assert statements and not any(s.startswith("SELECT cast(timestamp AS long) timestamp,") for s in statements)
+    assert any("ASOF JOIN" in s for s in statements) and any("GROUP BY 1" in s for s in statements)
+
+    core, md = f"core_price{qdb_suffix}", f"market_data{qdb_suffix}"
+    (ts, core_symbol) = questdb.query(f"SELECT cast(timestamp AS long), symbol FROM {core} WHERE timestamp >= '2025-11-11T04:10:00.000000Z' LIMIT 1")[0]
+    questdb.execute(f"UPDATE {core} SET ask_price = bid_price WHERE timestamp = cast({ts} AS timestamp) AND symbol = '{core_symbol}'")
+    (first_ts, symbol) = questdb.query(f"SELECT cast(timestamp AS long), symbol FROM {md} WHERE timestamp >= '2025-11-11T04:00:00.000000Z' LIMIT 1")[0]
+    questdb.execute(f"UPDATE {md} SET best_bid = best_bid - 0.5 WHERE timestamp = cast({first_ts} AS timestamp) AND symbol = '{symbol}'")
+    job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys))
+    for partition, broken in (("2025-11-11-03:00", {"continuous_at_edges"}), (HOUR, {"continuous_at_edges", "no_crossed_quotes"})):
+        again = job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": sink})
+        failed = {e.check_name for e in again.get_asset_check_evaluations() if not e.passed}
+        assert failed == broken, (partition, failed)
+    example = next(e for e in again.get_asset_check_evaluations() if e.check_name == "no_crossed_quotes").metadata["example"].value
+    assert core_symbol in example and "04:10:00" in example  # the offending row: timestamp, symbol, bid, ask
+
+
+@pytest.mark.questdb
+def test_sql_and_arrow_checks_agree_on_equities(questdb, qdb_suffix, tmp_path):
+    """Five minutes of equities written to QuestDB and to Parquet: both implementations count the same."""
+    from mkt_pipeline.core.timeline import US_PER_S
+    from mkt_pipeline.defs.checks import SqlChecks
+    from mkt_pipeline.run.ingest import run_window
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+    from mkt_pipeline.sinks.stored_rows import QuestDBRows
+    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES
+    from mkt_pipeline.equities.universe import SYMBOLS
+
+    window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:05:00Z")
+    config = EquitiesConfig(market_data_min_eps=300, market_data_max_eps=400, trades_min_eps=40, trades_max_eps=60, min_levels=3, max_levels=3)
+    engine = EquitiesEngine(config, market_references("equities", window, offline=True))
+    settings = QuestDBSettings(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False)
+    with QuestDBSink(settings, TableNaming(suffix=qdb_suffix)) as qsink:
+        qsink.prepare(engine.schemas)
+        run_window(engine, qsink, window, chunk_seconds=60)
+    with ParquetSink(tmp_path) as psink:
+        psink.prepare(engine.schemas)
+        run_window(engine, psink, window, chunk_seconds=60)
+    inner = Window(window.start_us + 60 * US_PER_S, window.end_us - 60 * US_PER_S)  # edges with stored rows on both sides
+    with questdb.connect() as conn:
+        sql = SqlChecks(QuestDBRows(conn, TableNaming(suffix=qdb_suffix)))
+        sql.rows.wait_applied([EQUITIES_MARKET_DATA, EQUITIES_TRADES])
+        arrow = ArrowChecks(ParquetRows(ParquetSink(tmp_path)))
+        assert (sql.counts_per_second(EQUITIES_MARKET_DATA, inner) == arrow.counts_per_second(EQUITIES_MARKET_DATA, inner)).all()
+        s_edges, a_edges = sql.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2), arrow.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2)
+        assert s_edges[1] == a_edges[1] == 2 and s_edges[0].checked == a_edges[0].checked > 0 and s_edges[0].passed and a_edges[0].passed
+        s_after = sql.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
+        a_after = arrow.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
+        assert s_after.checked == a_after.checked > 0 and s_after.passed and a_after.passed
+        # every (symbol, venue) quotes every second: each symbol has an NBBO at every second's end
+        nbbo = sql.nbbo(EQUITIES_MARKET_DATA, inner)
+        assert nbbo.passed and nbbo.checked == inner.seconds * len(SYMBOLS)
+        assert arrow.nbbo(EQUITIES_MARKET_DATA, inner).passed

@@ -40,7 +40,12 @@ def test_partition_files_rows_and_checks(equities_run):
     assert md.num_rows == engine.planned_counts(WINDOW.first_second, WINDOW.end_second)["market_data"]
     assert set(md.column("venue").to_pylist()) == {"NASDAQ", "NYSE", "ARCA", "BATS", "IEX"}
     evaluations = checks(result)
-    assert len(evaluations) == 5 and all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
+    assert len(evaluations) == 5 and all(c.partition == HOUR for c in evaluations.values())
+    # a lone hour: no neighbour stored, so the edge check warns (nothing compared) instead of passing
+    edges = evaluations.pop(("market_data", "continuous_at_edges"))
+    assert not edges.passed and edges.severity == dg.AssetCheckSeverity.WARN
+    assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
+    assert evaluations[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
 
 
 def test_rematerializing_is_idempotent(equities_run):
