@@ -3,8 +3,8 @@
 For each case, against a real QuestDB (``QUESTDB_HOST``/``QUESTDB_HTTP_PORT``/``QUESTDB_PG_PORT``/
 ``QUESTDB_ILP_TCP_PORT``), with the same ``MKT_<MARKET>_*`` rates for both drivers:
 
-* CLI: ``mkt-pipeline <market> --mode faster-than-life --start_ts A --end_ts B`` (wall time of the
-  whole command);
+* CLI: ``mkt-pipeline <market> --mode faster-than-life --start_ts A --end_ts B`` with no row limit
+  (wall time of the whole command);
 * Dagster: ``dagster job execute -j <market>_hourly_job`` with the partition range as tags, on a
   fresh SQLite ``DAGSTER_HOME`` (the asset checks of every partition are part of the run). Reported:
   the run's own duration (Dagster's run start to run end: seeding prices, ingest, checks), the
@@ -127,7 +127,9 @@ def run_case(name: str) -> dict:
     tag = f"_b{os.getpid()}"
     cli_suffix, dg_suffix = f"{tag}c", f"{tag}d"
     try:
-        cli_s, cli_cpu = timed([str(BIN / "mkt-pipeline"), market, "--mode", "faster-than-life", "--start_ts", start, "--end_ts", end, "--suffix", cli_suffix], env)
+        # no row limit: the CLI's default stops after 1,000,000 market_data rows
+        cli = [str(BIN / "mkt-pipeline"), market, "--mode", "faster-than-life", "--start_ts", start, "--end_ts", end, "--suffix", cli_suffix, "--total_market_data_events", str(10**12)]
+        cli_s, cli_cpu = timed(cli, env)
         drop_suffix(cli_suffix)
         with tempfile.TemporaryDirectory() as home:
             tags = json.dumps({"dagster/asset_partition_range_start": partition(start), "dagster/asset_partition_range_end": partition(iso_plus_hours(start, hours - 1))})

@@ -177,11 +177,6 @@ def deployment_sink(market: str) -> tuple[str, TableNaming]:
         return kind, TableNaming()
 
 
-def _open_sink(resource: MarketSinkResource, market: str):
-    """A sink for a worker process (entered and closed by the worker)."""
-    return resource.open_sink(market)
-
-
 def build_hourly_asset(market: str) -> dg.AssetsDefinition:
     """``<market>/<table>`` for each table of the market, one hourly partitioned graph multi-asset."""
     tables = MARKET_TABLES[market]
@@ -215,7 +210,7 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         engine = make_engine(market, settings, references)
         window = context_window(context)
         workers = min(processes, len(list(window.split(chunk_seconds))))
-        factories = WorkerFactories(partial(build_engine, market, settings), partial(_open_sink, sink, market), sink.scrub)
+        factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
         with sink.get_sink(market) as s:
             s.prepare(engine.schemas)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from functools import partial
+from typing import Any, Callable, Iterator
 
 import dagster as dg
 from pydantic import Field
 
+from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
 from mkt_pipeline.sinks.base import Sink, TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
@@ -22,6 +24,12 @@ from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
 SINK_KINDS = ("questdb", "parquet")
 VIEWS_NEED_QUESTDB = "materialized views are a QuestDB feature; nothing to create with the Parquet sink (MKT_SINK=parquet)"
+
+
+def _open_questdb(settings, naming: TableNaming) -> Sink:
+    from mkt_pipeline.sinks.questdb import QuestDBSink
+
+    return QuestDBSink(settings, naming)
 
 
 class MarketSinkResource(dg.ConfigurableResource):
@@ -52,19 +60,15 @@ class MarketSinkResource(dg.ConfigurableResource):
             return f"questdb {s.ilp_where} (ILP over {s.protocol})"
         return f"parquet {os.path.abspath(self.parquet.root_dir)}"
 
-    def open_sink(self, market: str) -> Sink:
-        """The configured sink for ``market``, for a caller that closes it (a worker process)."""
+    def sink_opener(self, market: str) -> Callable[[], Sink]:
+        """A picklable function opening the configured sink for ``market`` (for worker processes)."""
         if self.is_questdb:
-            from mkt_pipeline.sinks.questdb import QuestDBSink
+            return partial(_open_questdb, self.questdb.settings(), self.naming(market))
+        return partial(ParquetSink, self.parquet.root_dir, self.naming(market))
 
-            return QuestDBSink(self.questdb.settings(), self.naming(market))
-        return ParquetSink(self.parquet.root_dir, self.naming(market))
-
-    def scrub(self, text: str) -> str:
-        """``text`` without any secret of the QuestDB settings."""
-        from mkt_pipeline.sinks.questdb import scrub
-
-        return scrub(text, self.questdb.settings().secrets())
+    def scrubber(self) -> Callable[[str], str]:
+        """A picklable function removing every secret of the QuestDB settings from a text."""
+        return partial(scrub, secrets=self.questdb.settings().secrets())
 
     @contextmanager
     def get_sink(self, market: str) -> Iterator[Sink]:

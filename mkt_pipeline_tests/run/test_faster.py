@@ -62,3 +62,24 @@ def test_resume_starts_at_the_least_advanced_table(tmp_path):
                 for i in tables:
                     writer.write(batches[i])
     assert stored_resume_us(engine, sink) == early.end_us
+
+
+def test_chunk_callback_reports_each_committed_chunk(tmp_path):
+    """``on_chunk`` sees every chunk once, in this process, with that chunk's own rows per table."""
+    import io
+
+    from mkt_pipeline.fx.engine import FxConfig, FxEngine
+    from mkt_pipeline.markets import market_references
+    from mkt_pipeline.run.faster import run_chunks
+    from mkt_pipeline.run.progress import Progress
+
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:30Z")
+    engine = FxEngine(FxConfig(market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3), market_references("fx", window, offline=True))
+    seen = []
+    with ParquetSink(tmp_path) as sink:
+        sink.prepare(engine.schemas)
+        stats = run_chunks(engine, sink, window, chunk_seconds=10, progress=Progress("fx", window, out=io.StringIO()), on_chunk=lambda c, rows: seen.append((c, dict(rows))))
+    assert [c for c, _ in seen] == list(window.split(10))
+    for chunk, rows in seen:
+        assert rows["market_data"] == engine.planned_counts(chunk.first_second, chunk.end_second)["market_data"] > 0
+    assert {t: sum(r[t] for _, r in seen) for t in stats.rows} == dict(stats.rows)
