@@ -216,8 +216,9 @@ class CaptureServer:
         self.stop()
 
     def write_requests(self) -> list[HttpRequest]:
+        """Requests that carried rows (the sink's credential probe is an empty write)."""
         with self._lock:
-            return [r for r in self.requests if r.path.endswith("/write")]
+            return [r for r in self.requests if r.path.endswith("/write") and r.body]
 
     def http_rows(self) -> list[IlpRow]:
         """Every row received over HTTP, in arrival order."""

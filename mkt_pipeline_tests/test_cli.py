@@ -155,7 +155,7 @@ def test_questdb_rules_fail_before_any_connection(monkeypatch, capsys, args, env
 def test_invalid_env_default_names_the_variable(monkeypatch, capsys):
     monkeypatch.setenv("MKT_FX_PROCESSES", "many")
     assert main(["fx", *FTL]) == 2
-    assert "--processes: 'many' is not an integer (from MKT_FX_PROCESSES)" in capsys.readouterr().err
+    assert capsys.readouterr().err == "mkt-pipeline: error: MKT_FX_PROCESSES: 'many' is not an integer\n"
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from mkt_pipeline.sinks.questdb import (
     QuestDBSettings,
     QuestDBSink,
     QuestDBSinkError,
+    QuestDBTlsError,
     QuestDBUnreachableError,
     QuestDBWalLagError,
     QuestDBWalSuspendedError,
@@ -314,9 +315,20 @@ def test_bearer_token_header(capture):
     assert [r.headers["authorization"] for r in capture.write_requests()] == [f"Bearer {SECRET_TOKEN}"]
 
 
-def test_401_is_a_clean_auth_error_without_secrets(capture):
+def test_wrong_ilp_credentials_fail_before_any_ddl(capture):
     capture.config.basic_auth = ("admin", "right-password")
+    pg = FakePG()
+    with pytest.raises(QuestDBAuthError) as err:
+        open_sink(capture, pg=pg, password=SECRET_PW)
+    text = str(err.value)
+    assert text == f"QuestDB at 127.0.0.1:{capture.http_port} (ILP over http): authentication failed: HTTP 401 Unauthorized: the server refused the user/password"
+    assert pg.ddl() == [] and capture.write_requests() == []
+
+
+def test_401_mid_run_is_a_clean_auth_error_without_secrets(capture):
+    capture.config.basic_auth = ("admin", SECRET_PW)
     sink, _ = open_sink(capture, password=SECRET_PW)
+    capture.config.basic_auth = ("admin", "rotated-password")  # credentials revoked while the run goes on
     with pytest.raises(QuestDBAuthError) as err:
         with sink.window(window_of(None)) as w:
             w.write(fx_batches(n=3)[1])
@@ -405,10 +417,17 @@ def test_pg_auth_failure_is_clean(capture):
     )
 
 
-def test_tls_against_a_plain_server_is_a_clean_error(capture):
-    sink = QuestDBSink(settings_for(capture, protocol="https", tls_verify="unsafe_off"), connect=lambda s: FakePG())
-    with pytest.raises(QuestDBUnreachableError, match=f"QuestDB at 127.0.0.1:{capture.http_port} \\(ILP over https"):
+@pytest.mark.parametrize("protocol", ["https", "tcps"])
+def test_tls_against_a_plain_server_is_told_apart_quickly(capture, protocol):
+    pg = FakePG()
+    sink = QuestDBSink(settings_for(capture, protocol=protocol, tls_verify="unsafe_off"), connect=lambda s: pg)
+    started = time.monotonic()
+    with pytest.raises(QuestDBTlsError) as err:
         sink.prepare(FX_TABLES)
+    port = capture.http_port if protocol == "https" else capture.tcp_port
+    assert str(err.value).startswith(f"QuestDB at 127.0.0.1:{port} (ILP over {protocol}): TLS handshake failed (")
+    assert "the port does not speak TLS" in str(err.value)
+    assert time.monotonic() - started < 5.0 and pg.ddl() == []
 
 
 def test_prepare_creates_tables_then_views_in_order(capture):
@@ -515,7 +534,7 @@ def test_from_env_reads_spec_variables():
     assert QuestDBSettings.from_env({}) == QuestDBSettings()
     with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
         QuestDBSettings.from_env({"QUESTDB_HTTP_PORT": "http"})
-    with pytest.raises(ValueError, match="protocol"):
+    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'ws' must be one of"):
         QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "ws"})
 
 
