@@ -462,7 +462,6 @@ class QuestDBSink(Sink):
         """
         s = self.settings
         self.check_reachable()
-        self._pg()
         problem = self._access_probe(s)
         if problem is not None:
             where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol})"
@@ -471,6 +470,7 @@ class QuestDBSink(Sink):
             if problem.kind == TLS:
                 raise self._error(QuestDBTlsError, f"{where}: {problem.reason}")
             raise self._error(QuestDBUnreachableError, f"{where} is unreachable: {problem.reason}")
+        self._pg()
 
     def _pg(self):
         if self._conn is None:
