@@ -309,7 +309,8 @@ def pg_connect_params(settings: QuestDBSettings) -> dict[str, Any]:
     With ``https``/``tcps`` the password never crosses in clear: ``verify-full`` checks the
     certificate (against ``tls_ca`` when given, else the system roots) and the host name;
     ``tls_verify=unsafe_off`` relaxes that to ``require`` (encrypted, unverified). Plain protocols
-    leave libpq's ``prefer``.
+    use ``disable``: no TLS attempt, so a server that is not PostgreSQL-speaking is not mistaken
+    for a TLS problem.
     """
     params: dict[str, Any] = dict(
         host=settings.host,
@@ -320,7 +321,7 @@ def pg_connect_params(settings: QuestDBSettings) -> dict[str, Any]:
         connect_timeout=max(1, int(settings.connect_timeout_s)),
     )
     if not settings.tls:
-        params["sslmode"] = "prefer"
+        params["sslmode"] = "disable"
     elif settings.tls_verify == "unsafe_off":
         params["sslmode"] = "require"
     else:
@@ -480,7 +481,7 @@ class QuestDBSink(Sink):
                 cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 if _looks_like_auth(cause):
                     cls, what = QuestDBAuthError, "authentication failed"
-                elif _looks_like_tls(cause):
+                elif self.settings.tls and _looks_like_tls(cause):
                     cls, what = QuestDBTlsError, f"TLS failed (sslmode={pg_connect_params(self.settings)['sslmode']})"
                 else:
                     cls, what = QuestDBUnreachableError, "connection failed"

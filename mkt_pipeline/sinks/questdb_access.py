@@ -6,7 +6,8 @@ credentials are refused. None of them writes anything:
 
 - ``probe_tls``: a TLS handshake on the port, with the verification the run will use.
 - ``probe_http_auth``: an empty ``POST /write`` with the run's credentials (204 accepted, 401/403
-  refused); the client's own start-up only reads ``/settings``, which needs no credentials.
+  refused, anything else is not QuestDB); the client's own start-up only reads ``/settings``,
+  which needs no credentials.
 - ``probe_jwk_auth``: QuestDB's TCP challenge (key id, challenge, ECDSA P-256 signature). The
   server answers a refused key by closing the connection without a word, and the client library
   only notices at its first flush ("Broken pipe"), after the tables exist; so the probe signs the
@@ -101,6 +102,8 @@ def probe_http_auth(host: str, port: int, headers: dict[str, str], timeout_s: fl
     if response.status in (401, 403):
         what = "the token" if "Bearer" in headers.get("Authorization", "") else "the user/password" if headers else "no credentials"
         return AccessProblem(AUTH, f"HTTP {response.status} {response.reason}: the server refused {what}")
+    if response.status != 204:  # QuestDB answers an empty write with 204 No Content
+        return AccessProblem(UNREACHABLE, f"HTTP {response.status} {response.reason} to an empty ILP write: is this QuestDB's HTTP port?")
     return None
 
 

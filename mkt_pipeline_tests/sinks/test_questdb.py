@@ -404,8 +404,8 @@ def test_refused_jwk_key_fails_before_any_ddl_as_an_auth_error(capture, key_id):
 @pytest.mark.parametrize(
     "settings,expected",
     [
-        (dict(protocol="http"), {"sslmode": "prefer"}),
-        (dict(protocol="tcp"), {"sslmode": "prefer"}),
+        (dict(protocol="http"), {"sslmode": "disable"}),
+        (dict(protocol="tcp"), {"sslmode": "disable"}),
         (dict(protocol="https"), {"sslmode": "verify-full", "sslrootcert": "system"}),
         (dict(protocol="tcps", tls_ca=__file__), {"sslmode": "verify-full", "sslrootcert": __file__}),
         (dict(protocol="https", tls_verify="unsafe_off"), {"sslmode": "require"}),
