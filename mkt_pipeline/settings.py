@@ -132,9 +132,7 @@ FX_GENERATION_FLAGS: tuple[Flag, ...] = (
 
 
 def _timestamp(value: Any, flag: str) -> int:
-    from mkt_pipeline.core.timeline import parse_timestamp
-
-    from mkt_pipeline.core.timeline import check_timestamp_range
+    from mkt_pipeline.core.timeline import check_timestamp_range, parse_timestamp
 
     try:
         us = parse_timestamp(str(value))

@@ -2,8 +2,8 @@
 
 ``prepare`` first verifies access (both endpoints reachable, TLS as configured, credentials
 accepted on PG wire and ILP; see ``questdb_access``), so a failure creates nothing; then it
-verifies pre-existing tables and creates tables and views idempotently. Each batch is encoded in size-bounded slices and flushed
-explicitly, one table per request; designated timestamps keep the column's precision (µs or ns).
+verifies pre-existing tables and creates tables and views idempotently. Each batch is encoded in
+size-bounded slices and flushed explicitly, one table per request; designated timestamps keep the column's precision (µs or ns).
 WAL lag of every table written is watched between flushes (see ``wal_monitor``). Re-sending a window
 is safe: every table has DEDUP UPSERT KEYS, so QuestDB keeps one row per key.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -29,6 +28,7 @@ from mkt_pipeline.sinks.questdb_access import (
     bearer_header,
     probe_http_auth,
     probe_jwk_auth,
+    probe_tcp,
     probe_tls,
     tls_context,
 )
@@ -334,15 +334,6 @@ def pg_connect(settings: QuestDBSettings):
     import psycopg
 
     return psycopg.connect(**pg_connect_params(settings), autocommit=True)
-
-
-def probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
-    """None when a TCP connection to host:port opens, else the reason it did not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return exc.strerror or str(exc) or type(exc).__name__
 
 
 def ilp_access_problem(settings: QuestDBSettings) -> AccessProblem | None:

@@ -73,6 +73,15 @@ def _connect(host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None)
         return AccessProblem(TLS, f"TLS handshake failed ({why}): the port does not speak TLS; use a plain protocol (http/tcp) or enable TLS on the server")
 
 
+def probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
+    """None when a TCP connection to host:port opens, else the reason it did not."""
+    conn = _connect(host, port, timeout_s, None)
+    if isinstance(conn, AccessProblem):
+        return conn.reason
+    conn.close()
+    return None
+
+
 def probe_tls(host: str, port: int, context: ssl.SSLContext, timeout_s: float) -> AccessProblem | None:
     """None when a TLS session opens on host:port with ``context``."""
     conn = _connect(host, port, timeout_s, context)
