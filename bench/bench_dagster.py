@@ -128,7 +128,7 @@ def run_case(name: str) -> dict:
     cli_suffix, dg_suffix = f"{tag}c", f"{tag}d"
     try:
         # no row limit: the CLI's default stops after 1,000,000 market_data rows
-        cli = [str(BIN / "mkt-pipeline"), market, "--mode", "faster-than-life", "--start_ts", start, "--end_ts", end, "--suffix", cli_suffix, "--total_market_data_events", str(10**12)]
+        cli = [str(BIN / "mkt-pipeline"), market, "--mode", "faster-than-life", "--start_ts", start, "--end_ts", end, "--suffix", cli_suffix, "--total_market_data_events", str(10**10)]
         cli_s, cli_cpu = timed(cli, env)
         drop_suffix(cli_suffix)
         with tempfile.TemporaryDirectory() as home:
