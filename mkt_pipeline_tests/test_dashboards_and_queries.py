@@ -90,13 +90,10 @@ def _panels(panels: list[dict]) -> list[dict]:
 
 
 def grafana_render(sql: str, window: Window, variables: dict[str, str | list[str]], interval: str = "1s") -> str:
-    """What Grafana and the QuestDB data source send for ``sql``: time macros expanded the way the
-    plugin does (microsecond casts), ``$__interval``/``$__sampleByInterval`` as a SAMPLE BY unit,
-    template variables by name (``${v:singlequote}`` for multi-value lists)."""
-    lo, hi = f"cast({window.start_us} as timestamp)", f"cast({window.end_us} as timestamp)"
-    sql = re.sub(r"\$__timeFilter\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)", lambda m: f"{m.group(1)} >= {lo} AND {m.group(1)} <= {hi}", sql)
-    sql = sql.replace("$__fromTime", lo).replace("$__toTime", hi)
-    sql = sql.replace("$__sampleByInterval", interval).replace("$__interval", interval)
+    """What Grafana and the QuestDB data source send for ``sql``: template variables first, by name
+    (``${v:singlequote}`` for multi-value lists), as Grafana interpolates them before the data
+    source sees the query; then the data source's macros, time filters as microsecond casts and
+    ``$__sampleByInterval``/``$__interval`` as a SAMPLE BY unit."""
 
     def value(m: re.Match) -> str:
         name, fmt = m.group(1) or m.group(3), m.group(2)
@@ -108,7 +105,11 @@ def grafana_render(sql: str, window: Window, variables: dict[str, str | list[str
             return ",".join(f"'{x}'" for x in values)
         return ",".join(values)
 
-    return re.sub(r"\$\{([A-Za-z_]\w*)(?::(\w+))?\}|\$([A-Za-z_]\w*)", value, sql)
+    sql = re.sub(r"\$\{([A-Za-z_]\w*)(?::(\w+))?\}|\$(?!__)([A-Za-z_]\w*)", value, sql)
+    lo, hi = f"cast({window.start_us} as timestamp)", f"cast({window.end_us} as timestamp)"
+    sql = re.sub(r"\$__timeFilter\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)", lambda m: f"{m.group(1)} >= {lo} AND {m.group(1)} <= {hi}", sql)
+    sql = sql.replace("$__fromTime", lo).replace("$__toTime", hi)
+    return sql.replace("$__sampleByInterval", interval).replace("$__interval", interval)
 
 
 # --- what a server must answer ----------------------------------------------------------------------
@@ -277,7 +278,7 @@ def test_dashboards_are_grafana_json_on_the_questdb_data_source(market):
             assert target["datasource"]["type"] == DATASOURCE_TYPE
             assert "$__timeFilter(" in target["rawSql"] or "wal_tables()" in target["rawSql"] or "LATEST ON" in target["rawSql"], panel["title"]
     names = {v["name"] for v in board["templating"]["list"]}
-    assert {"symbol", "prefix", "suffix"} <= names and ({"venue", "ts"} <= names if market == "equities" else "ecn" in names)
+    assert {"symbol", "suffix"} <= names and ({"prefix", "venue", "ts"} <= names if market == "equities" else "ecn" in names)
     sql = " ".join(t["rawSql"] for p in panels for t in p["targets"])
     views = [v.base_name for v in views_for(market_tables(market))]
     assert sum(bool(re.search(rf"\b{v}\b", sql)) for v in views) >= 4, "panels read the views"
@@ -291,7 +292,7 @@ def test_compose_provisions_grafana_with_the_data_source_and_both_dashboards():
     datasource = (ROOT / "dashboards" / "provisioning" / "datasources" / "questdb.yaml").read_text()
     assert f"type: {DATASOURCE_TYPE}" in datasource and "port: 8812" in datasource
     provider = (ROOT / "dashboards" / "provisioning" / "dashboards" / "mkt_pipeline.yaml").read_text()
-    assert "/var/lib/grafana/dashboards" in provider
+    assert "/etc/mkt_pipeline/dashboards" in provider
     uid = re.search(r"uid: (\S+)", datasource).group(1)
     for market in DASHBOARDS:
         board = json.loads(DASHBOARDS[market].read_text())
