@@ -62,3 +62,56 @@ def test_view_assets_report_parquet_instead_of_failing(tmp_path):
     assert events[keys[0]]["reason"].value == VIEWS_NEED_QUESTDB
     assert events[keys[0]]["view"].value == "nbbo_1s"
     assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def test_timestamp_column_from_run_config_reaches_files_checks_and_metadata(equities_run, tmp_path):
+    """``timestamp_column: timestamp`` in the run config: the same rows under the public script's column
+    name, the checks (which read the recorded settings) evaluate them, and the settings are recorded."""
+    from mkt_pipeline.core.tables import equities_tables
+
+    default_root = equities_run[0]
+    result = run_hourly("equities", tmp_path, dg.DagsterInstance.ephemeral(), {**LIGHT_EQUITIES, "timestamp_column": "timestamp"}, partition=HOUR)
+    assert result.success
+    for renamed, seed in zip(equities_tables("timestamp"), (EQUITIES_MARKET_DATA, EQUITIES_TRADES)):
+        table, expected = ParquetSink(tmp_path).read(renamed), ParquetSink(default_root).read(seed)
+        assert table.column_names[0] == "timestamp" and table.num_rows == expected.num_rows > 0
+        assert table.equals(expected.rename_columns(table.column_names))
+    assert materializations(result, "equities")[("market_data", HOUR)]["settings"]["timestamp_column"] == "timestamp"
+    evaluations = checks(result)
+    assert len(evaluations) == 5 and all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
+    assert evaluations[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
+
+
+def test_equities_generation_config_has_the_timestamp_column_with_its_env_default():
+    from mkt_pipeline.defs.config import EquitiesGenerationConfig
+
+    field = EquitiesGenerationConfig.model_fields["timestamp_column"]
+    assert field.default == "timestamp_ns" and "MKT_EQUITIES_TIMESTAMP_COLUMN" in field.description
+
+
+@pytest.mark.questdb
+def test_view_assets_follow_the_configured_timestamp_column(questdb, qdb_suffix):
+    """Equities view assets with ``timestamp_column: timestamp`` create the source table and the views
+    on that column, under the eq_ prefix, as the published dashboards expect."""
+    from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+    sink = MarketSinkResource(
+        kind="questdb",
+        table_suffix=qdb_suffix,
+        equities_prefix="eq_",
+        questdb=QuestDBResource(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port),
+        parquet=ParquetResource(),
+    )
+    keys = [dg.AssetKey(["equities_views", name]) for name in ("top_of_book_1s", "nbbo_1s")]
+    views = [a for a in equities_views if a.key in keys]
+    config = {"ops": {f"equities_views__{k.path[-1]}": {"config": {"timestamp_column": "timestamp"}} for k in keys}}
+    result = dg.materialize(views, resources={"sink": sink}, run_config=config, instance=dg.DagsterInstance.ephemeral())
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    table = f"eq_equities_market_data{qdb_suffix}"
+    designated = questdb.query(f"SELECT \"column\", type FROM table_columns('{table}') WHERE designated")
+    assert designated == [("timestamp", "TIMESTAMP_NS")]
+    for view in ("top_of_book_1s", "nbbo_1s"):
+        name = f"eq_{view}{qdb_suffix}"
+        assert questdb.query(f"SELECT view_status FROM materialized_views() WHERE view_name = '{name}'") == [("valid",)]
+        assert questdb.query(f"SELECT \"column\" FROM table_columns('{name}') WHERE designated") == [("timestamp",)]
