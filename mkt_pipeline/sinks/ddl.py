@@ -339,9 +339,12 @@ def check_table_compatible(schema: TableSchema, name: str, found: Iterable[Seque
         )
     keys = sorted(c for c, r in rows.items() if _truthy(r[3]))
     if keys != sorted(schema.dedup_keys):
+        expected = ", ".join(schema.dedup_keys)
+        # a table without keys (as the public scripts create them) only needs them switched on
+        remedy = f"run ALTER TABLE {name} DEDUP ENABLE UPSERT KEYS({expected}), or {fix}" if not keys else fix
         raise SchemaMismatchError(
             f"QuestDB table {name}{at} has an incompatible schema: DEDUP UPSERT KEYS are "
-            f"({', '.join(keys) or 'none'}), expected ({', '.join(schema.dedup_keys)}); {fix}"
+            f"({', '.join(keys) or 'none'}), expected ({expected}); {remedy}"
         )
 
 

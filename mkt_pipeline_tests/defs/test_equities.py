@@ -64,22 +64,33 @@ def test_view_assets_report_parquet_instead_of_failing(tmp_path):
     assert all(c.passed for c in result.get_asset_check_evaluations())
 
 
-def test_timestamp_column_from_run_config_reaches_files_checks_and_metadata(equities_run, tmp_path):
-    """``timestamp_column: timestamp`` in the run config: the same rows under the public script's column
-    name, the checks (which read the recorded settings) evaluate them, and the settings are recorded."""
-    from mkt_pipeline.core.tables import equities_tables
+def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
+    """A run recorded with ``timestamp_column: timestamp`` is checked on that column: every equities
+    check evaluates real rows and passes (and the plan is the default naming's plan)."""
+    from mkt_pipeline.defs.checks import equities_results
+    from mkt_pipeline.run.ingest import run_window
+    from mkt_pipeline.sinks.stored_rows import ParquetRows
 
-    default_root = equities_run[0]
-    result = run_hourly("equities", tmp_path, dg.DagsterInstance.ephemeral(), {**LIGHT_EQUITIES, "timestamp_column": "timestamp"}, partition=HOUR)
-    assert result.success
-    for renamed, seed in zip(equities_tables("timestamp"), (EQUITIES_MARKET_DATA, EQUITIES_TRADES)):
-        table, expected = ParquetSink(tmp_path).read(renamed), ParquetSink(default_root).read(seed)
-        assert table.column_names[0] == "timestamp" and table.num_rows == expected.num_rows > 0
-        assert table.equals(expected.rename_columns(table.column_names))
-    assert materializations(result, "equities")[("market_data", HOUR)]["settings"]["timestamp_column"] == "timestamp"
-    evaluations = checks(result)
-    assert len(evaluations) == 5 and all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
-    assert evaluations[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
+    window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:20Z")
+    settings = {**LIGHT_EQUITIES, "timestamp_column": "timestamp"}
+    engine = EquitiesEngine(EquitiesConfig(**settings), market_references("equities", window, offline=True))
+    sink = ParquetSink(tmp_path)
+    sink.prepare(engine.schemas)
+    written = run_window(engine, sink, window).stats.rows
+    planned = engine.planned_counts(window.first_second, window.end_second)
+    assert planned == EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), engine.references).planned_counts(window.first_second, window.end_second)
+    metas = {
+        name: {"settings": settings, "rows": written[table], "planned": planned, "window_start_us": window.start_us, "window_end_us": window.end_us}
+        for name, table in (("market_data", "equities_market_data"), ("trades", "equities_trades"))
+    }
+    results = {(r.asset_key.path[-1], r.check_name): r for r in equities_results(ParquetRows(sink), window, metas)}
+    assert len(results) == 5 and all(r.passed for r in results.values()), {k: r.metadata for k, r in results.items()}
+    assert results[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
+    assert results[("trades", "trades_after_quotes")].metadata["checked"].value > 0
+    # the same metadata without the setting reads timestamp_ns, which these files do not have
+    default = {name: {k: v for k, v in meta.items() if k != "settings"} for name, meta in metas.items()}
+    with pytest.raises(ValueError, match="no column timestamp_ns .*another timestamp_column"):
+        equities_results(ParquetRows(sink), window, default)
 
 
 def test_equities_generation_config_has_the_timestamp_column_with_its_env_default():
