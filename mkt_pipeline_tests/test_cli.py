@@ -182,7 +182,7 @@ EXTRAS = {
 }
 
 
-@pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": ""})])
+@pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": "", "timestamp_column": "timestamp_ns"})])
 def test_every_seed_flag_with_its_default(clean_env, market, seed):
     from mkt_pipeline.cli import market_flags, parse_options
 
