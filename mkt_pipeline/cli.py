@@ -276,7 +276,15 @@ def run_faster(opts: Options) -> int:
         started = time.perf_counter()
         with sigterm_interrupts(), Progress(opts.market, window) as progress:
             stats = run_chunks(
-                engine, sink, window, chunk_seconds=opts.chunk_seconds, progress=progress, workers=workers, factories=factories, references=references
+                engine,
+                sink,
+                window,
+                chunk_seconds=opts.chunk_seconds,
+                progress=progress,
+                workers=workers,
+                factories=factories,
+                references=references,
+                overwrite=opts.overwrite,
             )
         elapsed = time.perf_counter() - started
     total = sum(stats.rows.values())
