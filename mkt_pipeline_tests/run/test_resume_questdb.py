@@ -286,11 +286,14 @@ class ResetProxy:
                 pass
 
     def _client_to_server(self, client: socket.socket, upstream: socket.socket) -> None:
-        tail = b""
+        tail, counted = b"", False
         try:
             while data := client.recv(1 << 16):
+                if b"POST /" in data:
+                    counted = False  # a new request (every ILP row line repeats the table name)
                 window = tail + data
-                if self.needle in window:
+                if self.needle in window and not counted:
+                    counted = True
                     with self._lock:
                         self.seen += 1
                         reset = self.armed and self.seen > self.skip
@@ -298,7 +301,7 @@ class ResetProxy:
                     if reset:
                         self._reset(client, upstream)
                         return
-                tail = window[-len(self.needle):] if self.needle not in window else b""
+                tail = window[-len(self.needle):]
                 upstream.sendall(data)
         except OSError:
             pass
