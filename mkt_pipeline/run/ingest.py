@@ -49,6 +49,14 @@ class RunResult:
         return sum(self.stats.rows.values())
 
     @property
+    def window_rows(self) -> dict[str, int]:
+        """Rows per table of the whole window: written now plus recorded for the skipped chunks."""
+        out = dict(self.stored_rows.rows)
+        for table, rows in self.stats.rows.items():
+            out[table] = out.get(table, 0) + rows
+        return out
+
+    @property
     def rows_per_second(self) -> float:
         return self.total_rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
