@@ -22,6 +22,7 @@ from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.run.progress import ObservedSink, Progress
 from mkt_pipeline.run.resume import chunk_key, latest_plan_end, plan_chunks, record_plan, unfinished_plan
+from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 from mkt_pipeline.sinks.base import Sink, WriteStats
 
 PLAN_BLOCK_S = 300  # seconds counted at once when planning a window by row count
@@ -132,7 +133,11 @@ def run_chunks(
     record_plan(sink, key, window)
     if workers <= 1:
         # run_window re-reads the ledger: a chunk a concurrent run stored meanwhile is not sent twice
-        return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite).stats
+        try:
+            return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite).stats
+        except BaseException:
+            _report_unsent(len(plan.pending), _recorded_since(sink, key, plan.pending))
+            raise
     if factories is None or references is None:
         raise ValueError("parallel runs need worker factories and the run's references")
     return run_parallel(window, chunk_seconds, workers, factories, references, progress, chunks=plan.pending)
@@ -207,13 +212,23 @@ def run_parallel(
     return stats
 
 
-def _report_unsent(total: int, done: set[tuple[int, int]]) -> None:
-    """After a failed parallel run, say what a re-run will send (workers finish out of order)."""
-    print(
-        f"mkt-pipeline: note: {len(done)} of {total} chunks were stored and recorded; "
-        f"re-run the same command to send the other {total - len(done)}",
-        file=sys.stderr,
-    )
+def _recorded_since(sink: Sink, key: ChunkKey, chunks: list[Window]) -> set[tuple[int, int]] | None:
+    """Which of ``chunks`` the ledger records after a failure; None when the ledger cannot be read."""
+    try:
+        entries = sink.ledger_entries(key, Window(chunks[0].start_us, chunks[-1].end_us))
+    except Exception:  # the server that failed the run may be gone
+        return None
+    ranges = chunk_ranges(e for e in entries if e.kind == CHUNK)
+    return {(c.start_us, c.end_us) for c in chunks if covers(ranges, c)}
+
+
+def _report_unsent(total: int, done: set[tuple[int, int]] | None) -> None:
+    """After a failed run, say what a re-run will send (``done``: chunks recorded, None if unknown)."""
+    if done is None:
+        text = "re-run the same command to send the chunks not recorded as stored"
+    else:
+        text = f"{len(done)} of {total} chunks were stored and recorded; re-run the same command to send the other {total - len(done)}"
+    print(f"mkt-pipeline: note: {text}", file=sys.stderr)
 
 
 def one_line(exc: BaseException) -> str:

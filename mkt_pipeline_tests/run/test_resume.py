@@ -96,7 +96,7 @@ def _plain_sink(root: str) -> ParquetSink:
 
 
 @pytest.mark.parametrize("market,processes", [("fx", 1), ("fx", 2), ("equities", 1), ("equities", 2)])
-def test_failed_publish_of_one_table_is_filled_by_a_plain_rerun(tmp_path, market, processes):
+def test_failed_publish_of_one_table_is_filled_by_a_plain_rerun(tmp_path, market, processes, capsys):
     engine_fn, window, trades = MARKETS[market]
     trades_table = engine_fn().schemas[-1]
     assert trades_table.base_name.endswith(trades)
@@ -112,6 +112,7 @@ def test_failed_publish_of_one_table_is_filled_by_a_plain_rerun(tmp_path, market
     assert not temp_files(tmp_path / "run"), "a failed publish leaves no temporary file"
     recorded = {(e.start_us, e.end_us) for e in faulty.ledger_entries(chunk_key(engine_fn())) if e.kind == CHUNK}
     assert (fail_at, fail_at + CHUNK_S * US_PER_S) not in recorded
+    assert f"{len(recorded)} of 4 chunks were stored and recorded; re-run the same command to send the other {4 - len(recorded)}" in capsys.readouterr().err
 
     # the same command again: sends exactly the unrecorded chunks
     sink = ParquetSink(tmp_path / "run")
