@@ -304,7 +304,7 @@ def test_overwrite_with_processes_replaces_differently_cut_parts(tmp_path):
 def test_incremental_continues_where_the_data_ends(tmp_path, capsys):
     assert run(tmp_path / "inc", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:30Z") == 0
     assert run(tmp_path / "inc", "--incremental", "true", "--end_ts", "2025-11-11T03:01:00Z") == 0
-    assert "resuming after the latest stored row: start 2025-11-11T03:00:30" in capsys.readouterr().err
+    assert "continuing after the stored data: start 2025-11-11T03:00:30" in capsys.readouterr().err
     assert run(tmp_path / "once", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:01:00Z") == 0
     _tables_equal(tmp_path / "inc", tmp_path / "once")
 
