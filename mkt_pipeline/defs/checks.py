@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from mkt_pipeline.core import invariants as inv
 from mkt_pipeline.core.invariants import CheckResult
-from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema, market_tables
 from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
 from mkt_pipeline.defs.hourly import MARKET_TABLES, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
@@ -74,6 +74,14 @@ def _specs(market: str) -> list[dg.AssetCheckSpec]:
         for table, names in CHECKS[market].items()
         for name in names
     ]
+
+
+def run_tables(market: str, metas: dict[str, dict]) -> dict[str, TableSchema]:
+    """The market's tables (by asset name) as the checked run wrote them: its recorded settings
+    name the equities timestamp column."""
+    settings = next(iter(metas.values())).get("settings") or {}
+    written = {s.base_name: s for s in market_tables(market, settings.get("timestamp_column"))}
+    return {name: written[table.base_name] for name, table in MARKET_TABLES[market].items()}
 
 
 def latest_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
@@ -310,7 +318,7 @@ class SqlChecks:
 
 
 def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
-    t = MARKET_TABLES["fx"]
+    t = run_tables("fx", meta)
     md, core, trades = t["market_data"], t["core_price"], t["trades"]
     continuity, edges = c.edges(md, window, "best_bid", ("symbol",), 1)
     trade_count = total_result(c.count(trades, window), meta["trades"].get("dagster/row_count"))
@@ -329,7 +337,7 @@ def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.nd
 
 
 def equities_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
-    t = MARKET_TABLES["equities"]
+    t = run_tables("equities", meta)
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
     continuity, edges = c.edges(md, window, "bid_px1", keys, 2)
@@ -383,7 +391,9 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
                 if all(r is not None for r in records.values()) and "settings" in record_metadata(records["market_data"]):
                     plans[hour.start_us] = planner.submit(planned_per_second, market, record_metadata(records["market_data"])["settings"], hour)
             if isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously: count what landed
-                rows.wait_applied(MARKET_TABLES[market].values())
+                written = [record_metadata(r) for records in found.values() for r in records.values() if r is not None]
+                tables = run_tables(market, {"any": written[0]}) if written else MARKET_TABLES[market]
+                rows.wait_applied(tables.values())
             runner = SqlChecks(rows) if isinstance(rows, QuestDBRows) else ArrowChecks(rows)
             for hour in hours:
                 key = partition_key(hour)

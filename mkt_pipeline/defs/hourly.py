@@ -37,7 +37,7 @@ from mkt_pipeline.core.tables import (
 )
 from mkt_pipeline.core.timeline import Window, us_to_datetime
 from mkt_pipeline.defs.config import GENERATION_CONFIG
-from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, context_window, partition_key
+from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import build_engine, engine_settings
@@ -219,6 +219,8 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
                 stats = run_chunks(
                     engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
                     factories=factories, references=references, on_chunk=tally.add,
+                    # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
+                    overwrite=True,
                 )  # fmt: skip
             monitor = getattr(s, "monitor", None)
             wal_lag = monitor.max_lag_seen if monitor is not None else None
@@ -265,7 +267,7 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         group_name=market,
         ins={"reference_prices": dg.AssetIn(key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing)},
         partitions_def=HOURLY_PARTITIONS[market],
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         config=dg.ConfigMapping(
             config_schema=config_cls.to_config_schema(),
             config_fn=lambda values: {f"{market}_ingest": {"config": values}},

@@ -59,3 +59,17 @@ def partition_key(hour: Window) -> str:
     """The hourly partition key of an hour window."""
     return us_to_datetime(hour.start_us).strftime(PARTITION_FORMAT)
 
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """One run per backfill by default; ``MKT_BACKFILL_PARTITIONS_PER_RUN=N`` splits it into runs of N hours.
+
+    Hours are independent (time is stateless), so split runs can go to different workers (a run
+    launcher such as dagster-docker's or dagster-k8s's), each writing its own time range.
+    """
+    raw = os.environ.get("MKT_BACKFILL_PARTITIONS_PER_RUN", "").strip()
+    if not raw:
+        return dg.BackfillPolicy.single_run()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 (got {raw!r})")
+    return dg.BackfillPolicy.multi_run(int(raw))
