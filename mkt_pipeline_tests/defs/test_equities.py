@@ -84,11 +84,16 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     written = run_window(engine, sink, window).stats.rows
     planned = engine.planned_counts(window.first_second, window.end_second)
     assert planned == EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), engine.references).planned_counts(window.first_second, window.end_second)
+    # what a run records: every engine setting, defaults included
+    from mkt_pipeline.defs.config import EquitiesGenerationConfig
+    from mkt_pipeline.markets import engine_settings
+
+    recorded = engine_settings("equities", EquitiesGenerationConfig(**settings).model_dump())
     metas = {
-        name: {"settings": settings, "dagster/row_count": written[table]}
+        name: {"settings": recorded, "dagster/row_count": written[table]}
         for name, table in (("market_data", "equities_market_data"), ("trades", "equities_trades"))
     }
-    per_second = planned_per_second("equities", settings, window)
+    per_second = planned_per_second("equities", recorded, window)
     assert int(per_second["market_data"].sum()) == planned["market_data"]
     results = evaluate_partition("equities", ArrowChecks(ParquetRows(sink)), window, metas, per_second)
     edges = results.pop(("market_data", "continuous_at_edges"))  # no neighbouring hour stored: a warning
@@ -97,7 +102,7 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     assert results[("market_data", "nbbo_never_crossed")][2]["checked"] > 0
     assert results[("trades", "trades_after_quotes")][2]["checked"] > 0
     # the same metadata without the setting reads timestamp_ns, which these files do not have
-    default = {name: {**meta, "settings": {k: v for k, v in settings.items() if k != "timestamp_column"}} for name, meta in metas.items()}
+    default = {name: {**meta, "settings": {**recorded, "timestamp_column": "timestamp_ns"}} for name, meta in metas.items()}
     with pytest.raises(ValueError, match="no column timestamp_ns .*another timestamp_column"):
         evaluate_partition("equities", ArrowChecks(ParquetRows(sink)), window, default, per_second)
 
