@@ -53,9 +53,9 @@ QUOTES_PER_PAIR_PER_SECOND = 2  # guaranteed: a first (open) and a last (close) 
 MOMENTUM_LOOKBACK_S = 10
 NEWS_PERSISTENCE_S = 5  # core rows keep reason=news_event this long after a shock
 STRESS_PROBABILITY = 0.0005  # ≈0.05% of seconds per pair have a liquidity-stress spread
-# about one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is
-# rare news, and a day's 1-minute returns stay fat-tailed through volatility clustering instead
-SHOCK_PROBABILITY = 1 / (30 * 3600)
+# one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is rare
+# news, and a day's 1-minute returns are fat-tailed through volatility clustering instead
+SHOCKS_PER_HOUR = 1
 MAJOR_SHOCK_PIPS = 8.0  # typical jump of a major; each shock is 0.5-1.5x this
 LADDER_REFERENCE_LEVELS = 50  # the ladder's shape is defined on 50 levels whatever the depth
 MAX_AGGRESSIVE_LEVELS = 11  # a limit 3-10 pips through the touch reaches at most 11 levels
@@ -165,7 +165,8 @@ def _path_params() -> PathParams:
         vol_per_second=per_second,
         anchor_sigma=hourly * np.sqrt(ANCHOR_MEMORY_HOURS / 3.0),
         shock_log_size=shock_pips * pip / level,
-        shock_probability=SHOCK_PROBABILITY,
+        shock_probability=0.0,
+        shocks_per_hour=SHOCKS_PER_HOUR,
         vol_of_vol=PAIR_VOL_OF_VOL,
         anchor_memory_hours=ANCHOR_MEMORY_HOURS,
     )
