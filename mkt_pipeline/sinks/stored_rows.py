@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,12 +21,13 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
 
-# derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes), level 1
+# derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes, level from 1);
+# levels 1-3 of each side, NaN where a book is shallower
 TOP_OF_BOOK = {
-    "bid_px1": ("bids", 0),
-    "bid_sz1": ("bids", 1),
-    "ask_px1": ("asks", 0),
-    "ask_sz1": ("asks", 1),
+    f"{side}_{kind}{level}": (f"{side}s", row, level)
+    for level in (1, 2, 3)
+    for side in ("bid", "ask")
+    for kind, row in (("px", 0), ("sz", 1))
 }
 
 
@@ -101,14 +103,29 @@ def _stat_ns(value) -> int:
     return datetime_to_us(value) * NS_PER_US
 
 
+def book_level(column: pa.ChunkedArray, row: int, level: int) -> pa.Array:
+    """``book[row][level]`` (1-based level) of every row of a ``[2][N]`` book column; NaN beyond a book's depth."""
+    if not len(column):
+        return pa.array([], pa.float64())
+    side = pc.list_element(column, row)
+    side = side.combine_chunks() if isinstance(side, pa.ChunkedArray) else side
+    offsets = side.offsets.to_numpy()
+    values = side.values.to_numpy(zero_copy_only=False)
+    depth = np.diff(offsets)
+    pos = offsets[:-1] + level - 1
+    out = np.full(len(depth), np.nan)
+    deep = depth >= level
+    out[deep] = values[pos[deep]]
+    return pa.array(out, pa.float64())
+
+
 def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa.Table:
     """Requested columns (timestamp first), with top-of-book fields taken from the book arrays."""
     out = {schema.timestamp: table.column(schema.timestamp)}
     for name in columns:
         if name in TOP_OF_BOOK:
-            book, row = TOP_OF_BOOK[name]
-            col = table.column(book)
-            out[name] = pc.list_element(pc.list_element(col, row), 0) if len(col) else pa.chunked_array([], pa.float64())
+            book, row, level = TOP_OF_BOOK[name]
+            out[name] = book_level(table.column(book), row, level)
         else:
             out[name] = table.column(name)
     return pa.table(out)
@@ -156,8 +173,8 @@ class QuestDBRows:
         exprs = [f"cast({schema.timestamp} AS long) {schema.timestamp}"]
         for c in columns:
             if c in TOP_OF_BOOK:
-                book, row = TOP_OF_BOOK[c]
-                exprs.append(f"{book}[{row + 1}][1] {c}")
+                book, row, level = TOP_OF_BOOK[c]
+                exprs.append(f"{book}[{row + 1}][{level}] {c}")
             else:
                 schema.column(c)
                 exprs.append(c)
