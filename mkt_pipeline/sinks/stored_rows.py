@@ -65,6 +65,11 @@ class ParquetRows:
                 total += self._read_part(path, schema, window, [schema.timestamp]).num_rows
         return total
 
+    def extent(self, schema: TableSchema) -> tuple[int, int] | None:
+        """[start_us, end_us) of the time the dataset holds for a table (its parts' span), or None."""
+        parts = self.sink.parts(schema)
+        return (parts[0][0], max(b for _, b, _ in parts)) if parts else None
+
     def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
         values: set = set()
         for _, _, path in self._overlapping(schema, window):
@@ -162,6 +167,15 @@ class QuestDBRows:
         name = self._name(schema)
         _, rows = self._query(f"SELECT count() FROM {name} WHERE {self._where(schema, window)}", name)
         return int(rows[0][0]) if rows else 0
+
+    def extent(self, schema: TableSchema) -> tuple[int, int] | None:
+        """[first row's µs, last row's µs + 1) of a table, or None when it holds no rows."""
+        name = self._name(schema)
+        _, rows = self._query(f"SELECT cast(min({schema.timestamp}) AS long), cast(max({schema.timestamp}) AS long) FROM {name}", name)
+        if not rows or rows[0][0] is None:
+            return None
+        per_us = NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else 1
+        return int(rows[0][0]) // per_us, int(rows[0][1]) // per_us + 1
 
     def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
         schema.column(column)  # KeyError for anything that is not a column of the table
