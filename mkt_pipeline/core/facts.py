@@ -477,7 +477,8 @@ class FxTape:
         filled = _forward_fill(self.mids)
         moves = np.abs(np.diff(filled, axis=1)) / self.pips[:, None]
         days = max(self.window.seconds / 86400, 1e-9)
-        return np.nansum(moves > FX_JUMP_PIPS, axis=1) / max(days, 1.0)
+        seen = np.isfinite(moves).any(axis=1)
+        return np.where(seen, np.nansum(moves > FX_JUMP_PIPS, axis=1) / max(days, 1.0), np.nan)
 
     def bounce_acf(self) -> np.ndarray:
         n, s1, s2, cross = self.bounce.T
@@ -508,8 +509,9 @@ class FxTape:
         facts.append(_fact("fat_tails.kurtosis", "fat tails", "excess kurtosis of 1-min log returns, each major", min(kurt, default=_NAN),
                            Band(3, 30, "3 … 30"), _span(kurt), dict(zip(names, kurt)), passed=all(Band(3, 30, "").holds(k) for k in kurt)))
         jumps = self.one_second_jumps()[majors]
-        facts.append(_fact("fat_tails.jumps", "fat tails", "one-second moves > 10 pips per major per day (max)", float(jumps.max()),
-                           Band(None, 3, "≤ 3"), _num(float(jumps.max()), 1), dict(zip(names, jumps))))
+        worst = float(jumps.max()) if len(jumps) and np.isfinite(jumps).all() else _NAN
+        facts.append(_fact("fat_tails.jumps", "fat tails", "one-second moves > 10 pips per major per day (max)", worst,
+                           Band(None, 3, "≤ 3"), _num(worst, 1), dict(zip(names, jumps))))
         acf = mean_abs_return_acf(returns[majors])
         facts += _clustering_facts(acf, "majors")
         bounce = self.bounce_acf()[majors]
@@ -719,8 +721,9 @@ class EquitiesTape:
         return mask
 
     def _full_sessions(self) -> list[Session]:
+        """Full-length sessions the window covers from the open through the closing cross (a minute after the close)."""
         w = self.window
-        return [s for s in self.sessions if s.full_day and s.pre_open_s >= w.start_s and s.post_end_s <= w.end_s]
+        return [s for s in self.sessions if s.full_day and s.open_s >= w.start_s and s.close_s + MINUTE_S <= w.end_s]
 
     def mids(self) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -791,7 +794,8 @@ class EquitiesTape:
                 midday = cont[a + 4 * HALF_HOUR_S : b - 4 * HALF_HOUR_S].sum() / ((b - a - 8 * HALF_HOUR_S) / HALF_HOUR_S)
                 f.append(cont[a : a + HALF_HOUR_S].sum() / midday)
                 l.append(cont[b - HALF_HOUR_S : b].sum() / midday)
-                day = slice(s.pre_open_s - self.window.start_s, s.post_end_s - self.window.start_s)
+                # the day's volume: every trade of the session day the window holds
+                day = slice(max(s.pre_open_s - self.window.start_s, 0), max(s.post_end_s - self.window.start_s, 0))
                 total = sum(v[day].sum() for v in self.volume.values())
                 o.append(self.volume["O"][day].sum() / total)
                 c.append(self.volume["C"][day].sum() / total)
