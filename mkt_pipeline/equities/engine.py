@@ -161,13 +161,13 @@ class _Plan:
 
     lo: int
     n_seconds: int
-    time_us: np.ndarray
+    time_ns: np.ndarray  # the layout's microsecond plus a keyed sub-µs part (never 0: crosses own the µs's first ns)
     group: np.ndarray
     cell: np.ndarray
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
-    next_us: np.ndarray  # time of the same group's next quote (valid below the last planned second)
+    next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
     depth: np.ndarray
@@ -220,6 +220,7 @@ class EquitiesEngine(Engine):
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
+        self._key_ns = stream_key(seed, "equities/ns")[0]
 
     @property
     def max_rows_per_second(self) -> int:
@@ -318,6 +319,9 @@ class EquitiesEngine(Engine):
         second_start = cell_first[::G]
         position = np.arange(len(t)) - second_start[lay.second - lo]
         event_id = (lay.second.astype(np.uint64) << np.uint64(_POS_BITS)) | position.astype(np.uint64)
+        # Sub-µs digits keyed by the event: quotes of a group stay >= MIN_GAP_US - 1 µs apart, so
+        # (timestamp_ns, symbol, venue) stays unique and trades still fit strictly between quotes.
+        time_ns = t * 1000 + 1 + (mix64(event_id, self._key_ns) % np.uint64(999)).astype(np.int64)
 
         n = int(cell_first[(n_seconds - 1) * G])  # events below the last second
         c, r = cell[:n], lay.rank[:n]
@@ -325,14 +329,14 @@ class EquitiesEngine(Engine):
         is_last, is_first = r == size - 1, r == 0
         nxt_cell_first = cell_first[np.minimum(c + G, len(cell_first) - 1)]
         next_idx = np.where(is_last, nxt_cell_first, np.arange(n) + 1)
-        next_us = t[next_idx]
+        next_ns = time_ns[next_idx]
         # A group's last quote of a second and its first of the next are one quote (continuity).
         pin_next = is_last & (size >= 2) & (cell_size[np.minimum(c + G, len(cell_size) - 1)] >= 2)
         prev_c = np.maximum(c - G, 0)
         pin_prev = is_first & (size >= 2) & (c >= G) & (cell_size[prev_c] >= 2)
         prev_last = cell_first[prev_c] + cell_size[prev_c] - 1
         life_start = np.where(pin_prev, t[np.where(pin_prev, prev_last, 0)], t[:n])
-        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], next_us)
+        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], t[next_idx])
         quote_id = np.where(pin_prev, event_id[np.where(pin_prev, prev_last, 0)], event_id[:n])
 
         base_slot = lo * K
@@ -353,13 +357,13 @@ class EquitiesEngine(Engine):
         return _Plan(
             lo=lo,
             n_seconds=n_seconds,
-            time_us=t,
+            time_ns=time_ns,
             group=lay.group,
             cell=cell,
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
-            next_us=next_us,
+            next_ns=next_ns,
             bid=worst_bid - behind_b,
             ask=worst_ask + behind_a,
             depth=depth,
@@ -420,7 +424,7 @@ class EquitiesEngine(Engine):
 
         # The venue's quote in force at `at`: the cell's last quote before it, else the previous second's last.
         cell = sec_i * G + group
-        ev_key = plan.cell * NS_PER_S + (plan.time_us - (lo + plan.cell // G) * US_PER_S) * 1000
+        ev_key = plan.cell * NS_PER_S + (plan.time_ns - (lo + plan.cell // G) * NS_PER_S)
         snap = np.searchsorted(ev_key, cell * NS_PER_S + at_ns, side="left") - 1
         before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
         prev = np.maximum(cell - G, 0)
@@ -430,8 +434,8 @@ class EquitiesEngine(Engine):
         # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
         # trades sharing a (snapshot, second) gap keep their drawn order and are spread over the gap.
         s_ns = (lo + sec_i) * NS_PER_S
-        gap_lo = np.maximum(plan.time_us[snap] * 1000 + 1, s_ns + 2)  # the second's first 2 ns belong to crosses
-        gap_hi = np.minimum(plan.next_us[snap] * 1000 - 1, s_ns + NS_PER_S - 1)
+        gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
+        gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = np.lexsort((at_ns, sec_i, snap))
         order = order[valid[order]]
         sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns = (
@@ -493,8 +497,8 @@ class EquitiesEngine(Engine):
     def _crosses(self, first: int, end: int, plan: _Plan, nbb: np.ndarray, nbo: np.ndarray, halts_found) -> dict[str, np.ndarray]:
         """Opening (O) and closing (C) crosses per symbol, and halt-resume (H) prints, at their exact second.
 
-        A cross prints on the listing venue at the second's first nanosecond, or the next one when
-        that venue quoted at exactly that instant (prints always follow the quote in force).
+        A cross prints on the listing venue at the second's first nanosecond: quotes carry sub-µs
+        digits that are never 0, so the print follows the quote in force and precedes the next one.
         """
         lo = plan.lo
         events: list[tuple[int, np.ndarray, int]] = []  # (second, symbols, cond)
@@ -520,9 +524,8 @@ class EquitiesEngine(Engine):
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
         size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
         venue = self.listing[sym]
-        first_quote = plan.time_us[plan.cell_first[(sec - lo) * self.n_groups + sym * self.n_venue + venue]]
         return {
-            "ts": sec * NS_PER_S + (first_quote == sec * US_PER_S),
+            "ts": sec * NS_PER_S,
             "sym": sym,
             "venue": venue,
             "price": (bid + ask) // 2,  # inside the reference quote, hence inside every venue's quote
@@ -543,11 +546,11 @@ class EquitiesEngine(Engine):
 
         G = self.n_groups
         a, b = int(plan.cell_first[G]), int(plan.cell_first[(n_seconds - 1) * G])
-        order = a + np.argsort(plan.time_us[a:b], kind="stable")
+        order = a + np.argsort(plan.time_ns[a:b], kind="stable")
         md = TableBatch(
             EQUITIES_MARKET_DATA,
             {
-                "timestamp_ns": plan.time_us[order] * 1000,
+                "timestamp_ns": plan.time_ns[order],
                 "symbol": SymbolColumn((plan.group[order] // self.n_venue).astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn((plan.group[order] % self.n_venue).astype(np.int32), VENUES),
                 "bids": self._books(plan.bid[order], plan.bid_row[order], plan.depth[order], -1),

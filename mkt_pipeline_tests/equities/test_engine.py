@@ -192,6 +192,9 @@ def test_market_data_rows_and_books(around_open):
     q = Quotes.of(md)
     pairs = np.stack([ts, q.group])
     assert len(np.unique(pairs, axis=1)[0]) == len(ts), "(timestamp_ns, symbol, venue) must be unique"
+    sub_us = ts % 1000
+    assert np.all(sub_us > 0), "quotes carry sub-µs digits, never on the µs (its first ns belongs to crosses)"
+    assert len(np.unique(sub_us)) > 900, "sub-µs digits spread over the whole microsecond"
     for side, book, step in (("bids", q.bids, -1), ("asks", q.asks, 1)):
         assert LIGHT.min_levels <= book.depth.min() and book.depth.max() <= LIGHT.max_levels
         assert len(np.unique(book.depth)) > 1
