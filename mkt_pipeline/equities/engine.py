@@ -36,7 +36,7 @@ from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count,
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
-from mkt_pipeline.core.price_path import PathParams, PricePath
+from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TABLES, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch
@@ -169,6 +169,7 @@ class _Plan:
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
+    event_key: np.ndarray  # cell * NS_PER_S + ns into the second: sorted, to find the quote in force
     next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
@@ -224,6 +225,7 @@ class EquitiesEngine(Engine):
         self._key_cross = stream_key(seed, "equities/cross")[0]
         self._key_ns = stream_key(seed, "equities/ns")[0]
         self._key_route = stream_key(seed, "equities/route")[0]
+        self._draw_memo: dict[tuple[int, int], tuple[float, object]] = {}
         self.sym_cdf = weights_cdf(self.sym_weight)
         self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
@@ -250,8 +252,14 @@ class EquitiesEngine(Engine):
         phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
         bursts, draws = np.ones(len(seconds)), []
         for i, s in enumerate(seconds):
-            n, bursts[i], rng = self._md_count(int(s), int(phase[i]))
-            draws.append(draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+            # consecutive batches share their look-back and look-ahead seconds: draw each second once
+            key = (int(s), int(phase[i]))
+            if key not in self._draw_memo:
+                _bounded(self._draw_memo, 16)
+                n, burst, rng = self._md_count(*key)
+                self._draw_memo[key] = (burst, draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+            bursts[i], draw = self._draw_memo[key]
+            draws.append(draw)
         return phase, bursts, draws
 
     def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
@@ -368,6 +376,7 @@ class EquitiesEngine(Engine):
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
+            event_key=cell * NS_PER_S + (time_ns - lay.second * NS_PER_S),
             next_ns=next_ns,
             bid=worst_bid - behind_b,
             ask=worst_ask + behind_a,
@@ -425,14 +434,16 @@ class EquitiesEngine(Engine):
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
         G, V = self.n_groups, self.n_venue
-        ev_key = plan.cell * NS_PER_S + (plan.time_ns - (plan.lo + plan.cell // G) * NS_PER_S)
+        # Needles sorted by (cell, instant) for every venue at once: binary searches then walk forward.
+        by_key = np.lexsort((at_ns, sym, sec_i))
+        sec_s, sym_s, at_s = sec_i[by_key], sym[by_key], at_ns[by_key]
         snaps = np.empty((len(sym), V), dtype=np.int64)
         for v in range(V):
-            cell = sec_i * G + sym * V + v
-            snap = np.searchsorted(ev_key, cell * NS_PER_S + at_ns, side="left") - 1
+            cell = sec_s * G + sym_s * V + v
+            snap = np.searchsorted(plan.event_key, cell * NS_PER_S + at_s, side="left") - 1
             before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
             prev = cell - G  # every (symbol, venue) quotes every second, so the previous cell has a last quote
-            snaps[:, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
+            snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
         return snaps
 
     def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route):
