@@ -567,10 +567,12 @@ class FxTape:
                                Band(need, None, f"≥ {need:.2f}" + ("" if span >= 2.0 else " (90 % of max/min)")), f"{_num(ratio)}×"))
         share = self.prints_at_touch / self.prints_matched if self.prints_matched else _NAN
         facts.append(_fact("fx_prints.touch", "FX prints", "prints at the touch of the book in force", share, Band(0.70, 1.0, "≥ 70 %"), _pct(share)))
+        # an order's ticket is not on the tape (a partly filled order prints less than it asked for):
+        # the share of orders filled to a whole 100k is shown with the lot rule, not banded
         round_orders = self.orders_round / self.orders_total if self.orders_total else _NAN
-        facts.append(_fact("fx_prints.round_orders", "FX prints", "orders filled in whole 100k tickets", round_orders, Band(0.90, 1.0, "≥ 90 %"), _pct(round_orders)))
         lots = self.prints_round / self.prints if self.prints else _NAN
-        facts.append(_fact("fx_prints.lots", "FX prints", "prints in multiples of 1,000", lots, Band(1.0, 1.0, "100 %"), _pct(lots)))
+        facts.append(_fact("fx_prints.lots", "FX prints", "prints in multiples of 1,000 (orders filled to a whole 100k)", lots, Band(1.0, 1.0, "100 %"),
+                           f"{_pct(lots)} ({_pct(round_orders)})", {"orders_whole_100k": round_orders}))
         matched = self.core_levels[1:].sum()
         shares = self.core_levels[1:] / matched if matched else np.full(4, np.nan)
         varied = matched > 0 and shares[3] == 0 and (shares[:3] >= 0.05).sum() >= 2

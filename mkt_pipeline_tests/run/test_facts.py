@@ -35,8 +35,7 @@ LIGHT_EQUITIES = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=200
 FX_FACTS = (
     "fat_tails.kurtosis", "fat_tails.jumps", "clustering.short", "clustering.lag30", "bounce", "vol_ratio",
     "vol_level.EURUSD", "vol_level.USDJPY", "activity.quotes_acf", "activity.orders_acf", "activity.quotes_cv",
-    "activity.orders_cv", "seasonality.fx_quotes", "seasonality.fx_orders", "fx_prints.touch", "fx_prints.round_orders",
-    "fx_prints.lots", "core_vs_book", "long_run_level",
+    "activity.orders_cv", "seasonality.fx_quotes", "seasonality.fx_orders", "fx_prints.touch", "fx_prints.lots", "core_vs_book", "long_run_level",
 )
 EQUITIES_FACTS = (
     "fat_tails.kurtosis", "clustering.short", "clustering.lag30", "bounce", "vol_ratio", "vol_level.AAPL",
