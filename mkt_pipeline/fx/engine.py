@@ -72,7 +72,7 @@ _ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
 # overlap (12-16) near the top, London and New York around it, Tokyo in between, and the late
 # Asian hours / the gap after the New York close near the bottom.
 HOURLY_ACTIVITY = (
-    -1.2, -0.8, -1.0, -1.8, -3.2, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
+    -1.2, -0.8, -1.4, -3.0, -3.4, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
     1.6, 1.8, 1.6, 1.6, 2.8, 3.4, 3.4, 3.0,  # 08-15 London; from 12 the overlap with New York
     1.4, 0.6, 0.0, -0.8, -1.8, -3.4, -3.6, -2.4,  # 16-23 New York afternoon, then the evening gap
 )
@@ -86,7 +86,7 @@ ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own unifor
 ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arrival CV ~2)
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
-ANCHOR_HOURLY_SHARE = 0.7  # hour-to-hour anchor moves, as a share of what the per-second vol implies
+ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
 _WALK_UNITS = float(1 << 30)
 QUOTE_NOISE_PIPS = 0.35  # microstructure noise of a major's mid (a share of the spread for wide pairs)
 NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
