@@ -82,7 +82,7 @@ ACTIVITY_CLUSTERS = (
     Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.35),  # busy, volatile half-hours
 )
 ACTIVITY_VOL_EXPONENT = 0.15  # volatility across the day: exp(0.15 * activity), ~2.7x overlap vs late Asia
-ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
+ACTIVITY_JITTER = 0.05  # share of a second's count range left to its own uniform draw
 ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arrival CV ~2)
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
