@@ -507,7 +507,9 @@ class FxEngine(Engine):
         first_idx = layout.cell_first[cell]
         sec_start = o["second"] * US_PER_S
         t_first = layout.time_us[first_idx]
-        t_order = t_first + np.floor(o["u_time"] * (sec_start + US_PER_S - t_first)).astype(np.int64)
+        # orders arrive with the quotes (in the second's bursts): just after a random quote of the pair
+        after = first_idx + np.floor(o["u_time"] * layout.cell_size[cell]).astype(np.int64)
+        t_order = layout.time_us[after] + 1
         key_md = layout.cell * (2 * US_PER_S) + (layout.time_us - layout.second * US_PER_S)
         snap = np.searchsorted(key_md, cell * (2 * US_PER_S) + (t_order - sec_start), side="right") - 1
         last_idx = first_idx + layout.cell_size[cell] - 1
