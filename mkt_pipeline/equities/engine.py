@@ -36,7 +36,7 @@ from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count,
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
-from mkt_pipeline.core.price_path import PathParams, PricePath
+from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
@@ -68,6 +68,8 @@ _POS_BITS = 24  # events per second < 2**24; (second, position) packs into one i
 _P_ODD, _P_ROUND = 0.47, 0.46
 _ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
 _BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
+# Share of orders that execute against midpoint or hidden liquidity (inside the spread): blocks mostly do.
+_P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 _AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
 
 
@@ -164,13 +166,14 @@ class _Plan:
 
     lo: int
     n_seconds: int
-    time_us: np.ndarray
+    time_ns: np.ndarray  # the layout's microsecond plus a keyed sub-µs part (never 0: crosses own the µs's first ns)
     group: np.ndarray
     cell: np.ndarray
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
-    next_us: np.ndarray  # time of the same group's next quote (valid below the last planned second)
+    event_key: np.ndarray  # cell * NS_PER_S + ns into the second: sorted, to find the quote in force
+    next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
     depth: np.ndarray
@@ -223,6 +226,11 @@ class EquitiesEngine(Engine):
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
+        self._key_ns = stream_key(seed, "equities/ns")[0]
+        self._key_route = stream_key(seed, "equities/route")[0]
+        self._draw_memo: dict[tuple[int, int], tuple[float, object]] = {}
+        self.sym_cdf = weights_cdf(self.sym_weight)
+        self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
     @property
     def max_rows_per_second(self) -> int:
@@ -247,8 +255,14 @@ class EquitiesEngine(Engine):
         phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
         bursts, draws = np.ones(len(seconds)), []
         for i, s in enumerate(seconds):
-            n, bursts[i], rng = self._md_count(int(s), int(phase[i]))
-            draws.append(draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+            # consecutive batches share their look-back and look-ahead seconds: draw each second once
+            key = (int(s), int(phase[i]))
+            if key not in self._draw_memo:
+                _bounded(self._draw_memo, 16)
+                n, burst, rng = self._md_count(*key)
+                self._draw_memo[key] = (burst, draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+            bursts[i], draw = self._draw_memo[key]
+            draws.append(draw)
         return phase, bursts, draws
 
     def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
@@ -321,6 +335,9 @@ class EquitiesEngine(Engine):
         second_start = cell_first[::G]
         position = np.arange(len(t)) - second_start[lay.second - lo]
         event_id = (lay.second.astype(np.uint64) << np.uint64(_POS_BITS)) | position.astype(np.uint64)
+        # Sub-µs digits keyed by the event: quotes of a group stay >= MIN_GAP_US - 1 µs apart, so
+        # (timestamp_ns, symbol, venue) stays unique and trades still fit strictly between quotes.
+        time_ns = t * 1000 + 1 + (mix64(event_id, self._key_ns) % np.uint64(999)).astype(np.int64)
 
         n = int(cell_first[(n_seconds - 1) * G])  # events below the last second
         c, r = cell[:n], lay.rank[:n]
@@ -328,14 +345,14 @@ class EquitiesEngine(Engine):
         is_last, is_first = r == size - 1, r == 0
         nxt_cell_first = cell_first[np.minimum(c + G, len(cell_first) - 1)]
         next_idx = np.where(is_last, nxt_cell_first, np.arange(n) + 1)
-        next_us = t[next_idx]
+        next_ns = time_ns[next_idx]
         # A group's last quote of a second and its first of the next are one quote (continuity).
         pin_next = is_last & (size >= 2) & (cell_size[np.minimum(c + G, len(cell_size) - 1)] >= 2)
         prev_c = np.maximum(c - G, 0)
         pin_prev = is_first & (size >= 2) & (c >= G) & (cell_size[prev_c] >= 2)
         prev_last = cell_first[prev_c] + cell_size[prev_c] - 1
         life_start = np.where(pin_prev, t[np.where(pin_prev, prev_last, 0)], t[:n])
-        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], next_us)
+        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], t[next_idx])
         quote_id = np.where(pin_prev, event_id[np.where(pin_prev, prev_last, 0)], event_id[:n])
 
         base_slot = lo * K
@@ -356,13 +373,14 @@ class EquitiesEngine(Engine):
         return _Plan(
             lo=lo,
             n_seconds=n_seconds,
-            time_us=t,
+            time_ns=time_ns,
             group=lay.group,
             cell=cell,
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
-            next_us=next_us,
+            event_key=cell * NS_PER_S + (time_ns - lay.second * NS_PER_S),
+            next_ns=next_ns,
             bid=worst_bid - behind_b,
             ask=worst_ask + behind_a,
             depth=depth,
@@ -394,51 +412,108 @@ class EquitiesEngine(Engine):
         return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
 
     # --- trades -----------------------------------------------------------------------------------------
-    def _draw_trades(self, plan: _Plan, phase, bursts, halted, move):
-        """Raw trade draws of every planned second but the last: (second index, group, ns into the second, buy, size)."""
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move):
+        """Marketable orders of every planned second from the second on (the first only lends its last quotes).
+
+        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform).
+        """
         cfg = self.config
         tmult = self.pacing.trade_multiplier(phase)
         parts = []
-        for i in range(plan.n_seconds - 1):
+        for i in range(1, plan.n_seconds - 1):
             rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
             count = uniform_count(rng, cfg.trades_min_eps, cfg.trades_max_eps)
             n = int(round(count * tmult[i] * bursts[i]))
-            group = np.searchsorted(self.group_cdf, rng.random(n), side="right")
+            sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
             at = rng.integers(0, NS_PER_S, n)
-            u = rng.random((3, n))
-            sym = group // self.n_venue
+            u = rng.random((5, n))
             buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
+            size = _trade_sizes(u[1], u[2])
+            hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
             keep = ~halted[sym, i]
-            parts.append((np.full(int(keep.sum()), i), group[keep], at[keep], buy[keep], _trade_sizes(u[1], u[2])[keep]))
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(5))
+            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep]))
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(7))
+
+    def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
+        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
+        G, V = self.n_groups, self.n_venue
+        # Needles sorted by (cell, instant) for every venue at once: binary searches then walk forward.
+        by_key = np.lexsort((at_ns, sym, sec_i))
+        sec_s, sym_s, at_s = sec_i[by_key], sym[by_key], at_ns[by_key]
+        snaps = np.empty((len(sym), V), dtype=np.int64)
+        for v in range(V):
+            cell = sec_s * G + sym_s * V + v
+            snap = np.searchsorted(plan.event_key, cell * NS_PER_S + at_s, side="left") - 1
+            before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
+            prev = cell - G  # every (symbol, venue) quotes every second, so the previous cell has a last quote
+            snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
+        return snaps
+
+    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route):
+        """Split orders into venue executions against the quotes in force at their instant.
+
+        A lit order sweeps the venues quoting at the NBBO on its side, in a random order, taking
+        each one's displayed touch size; what is left after the last of them walks that venue's
+        book. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
+        a venue drawn by venue size, taking no displayed liquidity.
+
+        Returns, per execution: order index, venue, quote in force (plan event) and size wanted.
+        """
+        V, n = self.n_venue, len(sym)
+        snaps = self._in_force(plan, sec_i, sym, at_ns)
+        touch = np.where(buy[:, None], plan.ask[snaps], plan.bid[snaps])
+        best = np.where(buy, touch.min(axis=1), touch.max(axis=1))
+        at_best = touch == best[:, None]
+        # sweep order: venues at the NBBO first, in a keyed random order; then the rest (never used)
+        order_bits = u_route.view(np.uint64)[:, None] + np.arange(V, dtype=np.uint64)[None, :]
+        priority = np.where(at_best, _uniform(mix64(order_bits, self._key_route)), 2.0)
+        sweep = np.argsort(priority, axis=1)
+        n_best = at_best.sum(axis=1)
+        side_row = np.where(buy[:, None], plan.ask_row[snaps], plan.bid_row[snaps])
+        l1 = np.take_along_axis(self.volume_table[side_row, 0], sweep, axis=1)
+        before = np.cumsum(l1, axis=1) - l1
+        rest = want[:, None] - before
+        last = np.arange(V)[None, :] == (n_best - 1)[:, None]
+        take = np.where(last, rest, np.minimum(rest, l1))
+        take = np.where((np.arange(V)[None, :] < n_best[:, None]) & ~hidden[:, None], np.maximum(take, 0), 0)
+        # a hidden order prints on one venue, drawn by venue size
+        hidden_venue = np.searchsorted(self.venue_cdf, u_route, side="right")
+        first_col = np.arange(V)[None, :] == 0
+        venue = np.where(hidden[:, None], hidden_venue[:, None], sweep)
+        take = np.where(hidden[:, None] & first_col, want[:, None], take)
+        order_idx, col = np.nonzero(take > 0)
+        v = venue[order_idx, col]
+        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64)
 
     def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
-        """Trades of ``[first, end)``, each against the book of its venue in force at its instant.
+        """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
-        Trades of the look-back second are drawn too: the quote in force when ``first`` starts may
-        already have been hit in that second, and what they took is no longer displayed.
+        Orders of the second before ``first`` are routed too: the quotes in force when ``first``
+        starts may already have been hit, and what they took is no longer displayed. Routing needs
+        only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
         G, lo = self.n_groups, plan.lo
-        sec_i, group, at_ns, buy, want = self._draw_trades(plan, phase, bursts, halted, move)
-
-        # The venue's quote in force at `at`: the cell's last quote before it, else the previous second's last.
-        cell = sec_i * G + group
-        ev_key = plan.cell * NS_PER_S + (plan.time_us - (lo + plan.cell // G) * US_PER_S) * 1000
-        snap = np.searchsorted(ev_key, cell * NS_PER_S + at_ns, side="left") - 1
-        before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
-        prev = np.maximum(cell - G, 0)
-        snap = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
-        valid = ~(before_first & (sec_i == 0))  # the look-back second's own look-back is not planned
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u = self._draw_orders(plan, phase, bursts, halted, move)
+        idx, venue, snap, want = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u)
+        # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
+        # are kept in drawn order (random in time) while their prints fit in the count.
+        prints = np.bincount(idx, minlength=len(o_sec))
+        rank, per_second = _ranks_within(o_sec)
+        running = np.cumsum(prints)
+        kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
+        keep = kept[idx]
+        idx, venue, snap, want = idx[keep], venue[keep], snap[keep], want[keep]
+        sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
+        group = o_sym[idx] * self.n_venue + venue
 
         # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
         # trades sharing a (snapshot, second) gap keep their drawn order and are spread over the gap.
         s_ns = (lo + sec_i) * NS_PER_S
-        gap_lo = np.maximum(plan.time_us[snap] * 1000 + 1, s_ns + 2)  # the second's first 2 ns belong to crosses
-        gap_hi = np.minimum(plan.next_us[snap] * 1000 - 1, s_ns + NS_PER_S - 1)
+        gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
+        gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = np.lexsort((at_ns, sec_i, snap))
-        order = order[valid[order]]
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -446,26 +521,31 @@ class EquitiesEngine(Engine):
         frac = np.clip((s_ns + at_ns - gap_lo) / np.maximum(room, 1), 0.0, 1.0 - 1e-12)
         ts = gap_lo + k + np.floor(frac * np.maximum(room - n_in_gap + 1, 0)).astype(np.int64)
 
-        # Consume the taken side of the snapshot in time order; print at the deepest level reached.
+        # Lit executions consume the taken side of the snapshot in time order and print at the
+        # deepest level reached; hidden ones take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
         cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
         cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
         available = cum_volume[np.arange(len(snap)), plan.depth[snap] - 1]
-        want = np.where(fits, want, 0)
+        lit_want = np.where(fits & ~hidden, want, 0)
         by_take = np.lexsort((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        cum = np.cumsum(want[by_take])
+        cum = np.cumsum(lit_want[by_take])
         run_start = np.flatnonzero(rank == 0)
-        consumed = cum - np.repeat(cum[run_start] - want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
+        consumed = cum - np.repeat(cum[run_start] - lit_want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
         filled_after = np.empty_like(cum)
         filled_before = np.empty_like(cum)
         filled_after[by_take] = np.minimum(consumed, available[by_take])
-        filled_before[by_take] = np.minimum(consumed - want[by_take], available[by_take])
-        size = filled_after - filled_before
+        filled_before[by_take] = np.minimum(consumed - lit_want[by_take], available[by_take])
+        size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
         level = np.sum(cum_volume < filled_after[:, None], axis=1)
         touch = np.where(buy, plan.ask[snap], plan.bid[snap])
-        price_ticks = np.where(buy, touch + level, touch - level)
-        ok = (size > 0) & (sec_i >= 1)
+        price_ticks = np.where(buy, touch + level, touch - level).astype(np.float64)
+        # a hidden print is at the NBBO midpoint in force at its stamp (half ticks allowed): inside every venue's quote
+        h = np.flatnonzero(hidden)
+        quotes = self._in_force(plan, sec_i[h], group[h] // self.n_venue, ts[h] - s_ns[h])
+        price_ticks[h] = (plan.bid[quotes].max(axis=1) + plan.ask[quotes].min(axis=1)) / 2.0
+        ok = (size > 0) & (sec_i >= 2)
 
         rows = {
             "ts": ts[ok],
@@ -486,7 +566,7 @@ class EquitiesEngine(Engine):
                 self.trades_schema.timestamp: m["ts"].astype(np.int64),
                 "symbol": SymbolColumn(m["sym"].astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn(m["venue"].astype(np.int32), VENUES),
-                "price": m["price"] / float(TICKS_PER_DOLLAR),
+                "price": m["price"] / float(TICKS_PER_DOLLAR),  # whole ticks, or a half tick at the midpoint
                 "size": m["size"].astype(np.int64),
                 "side": SymbolColumn(m["side"].astype(np.int32), SIDES),
                 "cond": SymbolColumn(m["cond"].astype(np.int32), CONDITIONS),
@@ -496,8 +576,8 @@ class EquitiesEngine(Engine):
     def _crosses(self, first: int, end: int, plan: _Plan, nbb: np.ndarray, nbo: np.ndarray, halts_found) -> dict[str, np.ndarray]:
         """Opening (O) and closing (C) crosses per symbol, and halt-resume (H) prints, at their exact second.
 
-        A cross prints on the listing venue at the second's first nanosecond, or the next one when
-        that venue quoted at exactly that instant (prints always follow the quote in force).
+        A cross prints on the listing venue at the second's first nanosecond: quotes carry sub-µs
+        digits that are never 0, so the print follows the quote in force and precedes the next one.
         """
         lo = plan.lo
         events: list[tuple[int, np.ndarray, int]] = []  # (second, symbols, cond)
@@ -523,9 +603,8 @@ class EquitiesEngine(Engine):
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
         size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
         venue = self.listing[sym]
-        first_quote = plan.time_us[plan.cell_first[(sec - lo) * self.n_groups + sym * self.n_venue + venue]]
         return {
-            "ts": sec * NS_PER_S + (first_quote == sec * US_PER_S),
+            "ts": sec * NS_PER_S,
             "sym": sym,
             "venue": venue,
             "price": (bid + ask) // 2,  # inside the reference quote, hence inside every venue's quote
@@ -536,8 +615,10 @@ class EquitiesEngine(Engine):
 
     # --- the Engine interface ----------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
-        lo = first_second - 1  # one second of look-back: the quotes in force when `first_second` starts
-        n_seconds = end_second - first_second + 2  # and one of look-ahead: lifetimes end in the next second
+        # Two seconds of look-back: orders of the second before `first_second` may hit the quotes still in
+        # force when it starts, and routing them needs exact prices of every quote of that second.
+        lo = first_second - 2
+        n_seconds = end_second - first_second + 3  # and one of look-ahead: lifetimes end in the next second
         seconds = np.arange(lo, lo + n_seconds)
         phase, bursts, draws = self._second_rates(seconds)
         halted, halts_found = self._halted(lo, n_seconds)
@@ -545,12 +626,12 @@ class EquitiesEngine(Engine):
         plan = self._plan(lo, n_seconds, draws, nbb, nbo)
 
         G = self.n_groups
-        a, b = int(plan.cell_first[G]), int(plan.cell_first[(n_seconds - 1) * G])
-        order = a + np.argsort(plan.time_us[a:b], kind="stable")
+        a, b = int(plan.cell_first[2 * G]), int(plan.cell_first[(n_seconds - 1) * G])
+        order = a + np.argsort(plan.time_ns[a:b], kind="stable")
         md = TableBatch(
             self.md_schema,
             {
-                self.md_schema.timestamp: plan.time_us[order] * 1000,
+                self.md_schema.timestamp: plan.time_ns[order],
                 "symbol": SymbolColumn((plan.group[order] // self.n_venue).astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn((plan.group[order] % self.n_venue).astype(np.int32), VENUES),
                 "bids": self._books(plan.bid[order], plan.bid_row[order], plan.depth[order], -1),

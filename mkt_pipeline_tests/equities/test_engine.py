@@ -14,8 +14,10 @@ from mkt_pipeline.markets import market_references
 from mkt_pipeline.equities import session as ns
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine, equities_ladder_bounds
+from mkt_pipeline.core.reference_prices import fallback_reference_prices
 from mkt_pipeline.equities.universe import (
     FALLBACK_LEVELS,
+    FALLBACK_VOLS,
     MEGA_CAPS,
     SYMBOLS,
     UNIVERSE,
@@ -179,7 +181,11 @@ def test_universe():
     assert 600 < FALLBACK_LEVELS["LLY"] < 1200 and 20 < FALLBACK_LEVELS["INTC"] < 60 and 700 < FALLBACK_LEVELS["COST"] < 1100
     refs = market_references("equities", window("2025-07-01T00:00:00Z", 1), offline=True)
     assert refs.source == "fallback"
-    assert refs.close(dt.date(2025, 7, 1)).tolist() == [FALLBACK_LEVELS[s] for s in SYMBOLS]
+    # offline closes wander around the built-in levels, by each symbol's volatility (SPEC §11)
+    closes = refs.close(dt.date(2025, 7, 1))
+    expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(dt.date(2025, 7, 1))
+    assert closes.tolist() == expected.tolist()
+    assert np.all(np.abs(np.log(closes / np.array([FALLBACK_LEVELS[s] for s in SYMBOLS]))) < 1.0) and np.any(closes != FALLBACK_LEVELS["AAPL"])
 
 
 # --- market data ----------------------------------------------------------------------------------
@@ -192,6 +198,9 @@ def test_market_data_rows_and_books(around_open):
     q = Quotes.of(md)
     pairs = np.stack([ts, q.group])
     assert len(np.unique(pairs, axis=1)[0]) == len(ts), "(timestamp_ns, symbol, venue) must be unique"
+    sub_us = ts % 1000
+    assert np.all(sub_us > 0), "quotes carry sub-µs digits, never on the µs (its first ns belongs to crosses)"
+    assert len(np.unique(sub_us)) > 900, "sub-µs digits spread over the whole microsecond"
     for side, book, step in (("bids", q.bids, -1), ("asks", q.asks, 1)):
         assert LIGHT.min_levels <= book.depth.min() and book.depth.max() <= LIGHT.max_levels
         assert len(np.unique(book.depth)) > 1
@@ -309,9 +318,32 @@ def test_quote_rate_floor_keeps_every_pair_quoted():
 
 
 # --- trades -----------------------------------------------------------------------------------------
+def trade_ticks(values: np.ndarray) -> np.ndarray:
+    """Trade prices in ticks: whole ticks, or a half tick (a midpoint print between two whole-tick quotes)."""
+    return ticks(values * 2) / 2.0
+
+
 def trade_arrays(tr: TableBatch):
     c = tr.columns
-    return c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, ticks(c["price"]), c["size"], c["side"].values(), c["cond"].values()
+    return c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, trade_ticks(c["price"]), c["size"], c["side"].values(), c["cond"].values()
+
+
+def nbbo_at(q: Quotes, sym: np.ndarray, ts: np.ndarray, start_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NBBO (ticks) from the five venue quotes in force just before each (symbol, instant), and whether all five had quoted."""
+    order = np.lexsort((q.ts, q.group))
+    key = q.group[order] * 10**11 + (q.ts[order] - start_ns)
+    nbb = np.full(len(ts), -(10**12))
+    nbo = np.full(len(ts), 10**12)
+    known = np.ones(len(ts), dtype=bool)
+    for v in range(len(VENUES)):
+        g = sym.astype(np.int64) * len(VENUES) + v
+        pos = np.searchsorted(key, g * 10**11 + (ts - start_ns), side="left") - 1
+        ok = (pos >= 0) & (q.group[order][np.maximum(pos, 0)] == g)
+        i = order[np.maximum(pos, 0)]
+        nbb = np.where(ok, np.maximum(nbb, q.bid[i]), nbb)
+        nbo = np.where(ok, np.minimum(nbo, q.ask[i]), nbo)
+        known &= ok
+    return nbb, nbo, known
 
 
 def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int:
@@ -343,10 +375,20 @@ def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int
     buy = side[check] == "B"
     touch = np.where(buy, q.ask[snap], q.bid[snap])
     level = np.where(buy, price[check] - touch, touch - price[check])
+    # inside the venue's own quote: midpoint/hidden liquidity, printed exactly at the NBBO midpoint in force
+    hidden = (price[check] > q.bid[snap]) & (price[check] < q.ask[snap])
+    nbb, nbo, known = nbbo_at(q, sym[check][hidden], ts[check][hidden], w.start_us * 1000)
+    assert known.mean() > 0.9
+    assert np.all(price[check][hidden][known] * 2 == (nbb + nbo)[known]), "an inside print is at the NBBO midpoint"
+    assert 0 < hidden.sum() < 0.3 * check.sum()
+    lit = ~hidden
+    check[np.flatnonzero(check)[hidden]] = False
+    buy, touch, level, snap = buy[lit], touch[lit], level[lit].astype(np.int64), snap[lit]
+    assert np.all(price[check] == np.rint(price[check])), "a lit print is at a whole tick of the book"
     depth = q.asks.depth[snap]
     assert np.all(level >= 0), "a buy must lift the ask side, a sell hit the bid side"
     assert np.all(level < depth), "price beyond the displayed book"
-    # cumulative size per (quote, side), in time order, lands exactly on the printed level
+    # cumulative size of lit prints per (quote, side), in time order, lands exactly on the printed level
     book_vol = np.where(buy[:, None], _dense_volumes(q.asks, snap), _dense_volumes(q.bids, snap))
     cum_vol = np.cumsum(book_vol, axis=1)
     run = np.lexsort((ts[check], buy, snap))
