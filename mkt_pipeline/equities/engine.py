@@ -70,6 +70,9 @@ _ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
 _BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
 # Share of orders that execute against midpoint or hidden liquidity (inside the spread): blocks mostly do.
 _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
+# Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
+# limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
+_P_MARKET_ORDER = 0.05
 _AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
 
 
@@ -412,7 +415,7 @@ class EquitiesEngine(Engine):
     def _draw_orders(self, plan: _Plan, phase, bursts, halted, move):
         """Marketable orders of every planned second from the second on (the first only lends its last quotes).
 
-        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform).
+        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
         cfg = self.config
         tmult = self.pacing.trade_multiplier(phase)
@@ -423,13 +426,14 @@ class EquitiesEngine(Engine):
             n = int(round(count * tmult[i] * bursts[i]))
             sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
             at = rng.integers(0, NS_PER_S, n)
-            u = rng.random((5, n))
+            u = rng.random((6, n))
             buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
             size = _trade_sizes(u[1], u[2])
             hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
             keep = ~halted[sym, i]
-            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep]))
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(7))
+            market = u[5] < _P_MARKET_ORDER
+            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]))
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
@@ -446,15 +450,17 @@ class EquitiesEngine(Engine):
             snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
         return snaps
 
-    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route):
+    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route, market):
         """Split orders into venue executions against the quotes in force at their instant.
 
         A lit order sweeps the venues quoting at the NBBO on its side, in a random order, taking
-        each one's displayed touch size; what is left after the last of them walks that venue's
-        book. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
+        each one's displayed touch size. What is left after the last of them walks that venue's
+        book when the order is a market order; a marketable limit order (most of them) is priced at
+        the NBBO and its remainder is cancelled. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
         a venue drawn by venue size, taking no displayed liquidity.
 
-        Returns, per execution: order index, venue, quote in force (plan event) and size wanted.
+        Returns, per execution: order index, venue, quote in force (plan event), size wanted, and
+        whether it may walk past the touch (the remainder of an order larger than the NBBO shows).
         """
         V, n = self.n_venue, len(sym)
         snaps = self._in_force(plan, sec_i, sym, at_ns)
@@ -471,7 +477,8 @@ class EquitiesEngine(Engine):
         before = np.cumsum(l1, axis=1) - l1
         rest = want[:, None] - before
         last = np.arange(V)[None, :] == (n_best - 1)[:, None]
-        take = np.where(last, rest, np.minimum(rest, l1))
+        walks = last & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
+        take = np.where(walks, rest, np.minimum(rest, l1))
         take = np.where((np.arange(V)[None, :] < n_best[:, None]) & ~hidden[:, None], np.maximum(take, 0), 0)
         # a hidden order prints on one venue, drawn by venue size
         hidden_venue = np.searchsorted(self.venue_cdf, u_route, side="right")
@@ -480,7 +487,7 @@ class EquitiesEngine(Engine):
         take = np.where(hidden[:, None] & first_col, want[:, None], take)
         order_idx, col = np.nonzero(take > 0)
         v = venue[order_idx, col]
-        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64)
+        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
     def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
@@ -490,8 +497,8 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
         G, lo = self.n_groups, plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u = self._draw_orders(plan, phase, bursts, halted, move)
-        idx, venue, snap, want = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move)
+        idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
         prints = np.bincount(idx, minlength=len(o_sec))
@@ -499,7 +506,7 @@ class EquitiesEngine(Engine):
         running = np.cumsum(prints)
         kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
         keep = kept[idx]
-        idx, venue, snap, want = idx[keep], venue[keep], snap[keep], want[keep]
+        idx, venue, snap, want, walks = idx[keep], venue[keep], snap[keep], want[keep], walks[keep]
         sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
         group = o_sym[idx] * self.n_venue + venue
 
@@ -509,8 +516,8 @@ class EquitiesEngine(Engine):
         gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
         gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = np.lexsort((at_ns, sec_i, snap))
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -518,22 +525,21 @@ class EquitiesEngine(Engine):
         frac = np.clip((s_ns + at_ns - gap_lo) / np.maximum(room, 1), 0.0, 1.0 - 1e-12)
         ts = gap_lo + k + np.floor(frac * np.maximum(room - n_in_gap + 1, 0)).astype(np.int64)
 
-        # Lit executions consume the taken side of the snapshot in time order and print at the
-        # deepest level reached; hidden ones take no displayed liquidity.
+        # Lit executions consume the taken side of the snapshot in time order: at the touch only, except
+        # an order's remainder past the NBBO, which walks the book and prints at the deepest level reached.
+        # Hidden executions take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
         cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
         cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
-        available = cum_volume[np.arange(len(snap)), plan.depth[snap] - 1]
+        rows = np.arange(len(snap))
         lit_want = np.where(fits & ~hidden, want, 0)
         by_take = np.lexsort((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        cum = np.cumsum(lit_want[by_take])
-        run_start = np.flatnonzero(rank == 0)
-        consumed = cum - np.repeat(cum[run_start] - lit_want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
-        filled_after = np.empty_like(cum)
-        filled_before = np.empty_like(cum)
-        filled_after[by_take] = np.minimum(consumed, available[by_take])
-        filled_before[by_take] = np.minimum(consumed - lit_want[by_take], available[by_take])
+        before, after = _fills(rank, lit_want[by_take], walks[by_take], cum_volume[rows, 0][by_take], cum_volume[rows, plan.depth[snap] - 1][by_take])
+        filled_after = np.empty_like(after)
+        filled_before = np.empty_like(before)
+        filled_after[by_take] = after
+        filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
         level = np.sum(cum_volume < filled_after[:, None], axis=1)
         touch = np.where(buy, plan.ask[snap], plan.bid[snap])
@@ -637,6 +643,37 @@ class EquitiesEngine(Engine):
         )
         trades = self._trades(first_second, end_second, plan, phase, bursts, halted, move, nbb, nbo, halts_found)
         return [md, trades]
+
+
+def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndarray, book: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Liquidity used before and after each execution on one quote side, executions in time order.
+
+    ``rank`` numbers the executions within each run of one (quote, side). An execution takes what
+    it wants from what is left at the touch (``touch`` shares), or, when it ``walks``, from what is
+    left of the whole displayed ``book``. Sequentially: used += min(want, cap - used). Until the
+    first walker that goes past the touch, that is a running sum clipped at the touch; from it on
+    the touch is gone, so only walkers take more, clipped at the book.
+    """
+    n = len(want)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(rank == 0)
+    run_len = np.diff(np.r_[starts, n])
+    cum = np.cumsum(want)
+    cum = cum - np.repeat(cum[starts] - want[starts], run_len)  # running sum within the run
+    at_touch = np.minimum(cum, touch)
+    past = walks & (cum > touch)
+    pos = np.arange(n)
+    first_past = np.repeat(np.minimum.reduceat(np.where(past, pos, n), starts), run_len)
+    after_first = pos >= first_past
+    j = np.minimum(first_past, n - 1)
+    walked = np.cumsum(np.where(walks, want, 0))
+    walked = walked - np.repeat(walked[starts] - np.where(walks, want, 0)[starts], run_len)
+    base = np.minimum(cum[j] - want[j], touch[j])  # used just before the first walker past the touch
+    used = np.where(after_first, np.minimum(base + walked - (walked[j] - want[j]), book), at_touch)
+    prev = np.r_[0, used[:-1]]
+    prev[starts] = 0
+    return prev.astype(np.int64), used.astype(np.int64)
 
 
 def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:
