@@ -65,3 +65,4 @@ SYMBOLS: tuple[str, ...] = tuple(s.symbol for s in UNIVERSE)
 MEGA_CAPS: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META")
 YAHOO_TICKERS: dict[str, str] = {s: s for s in SYMBOLS}
 FALLBACK_LEVELS: dict[str, float] = {s.symbol: s.fallback_price for s in UNIVERSE}
+FALLBACK_VOLS: dict[str, float] = {s.symbol: s.annual_vol for s in UNIVERSE}  # how far offline closes wander

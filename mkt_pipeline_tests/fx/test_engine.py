@@ -64,8 +64,15 @@ def test_core_price_is_top_of_the_stored_book(light):
     joined = core.merge(md, on=["timestamp", "symbol"], how="left", validate="one_to_one")
     assert joined["best_bid"].notna().all()
     assert (joined["bid_price"] == joined["best_bid"]).all() and (joined["ask_price"] == joined["best_ask"]).all()
-    assert (joined["bid_volume"] == joined["bids"].map(lambda b: b[1][0])).all()
-    assert (joined["ask_volume"] == joined["asks"].map(lambda b: b[1][0])).all()
+    # one ECN's top: a share of the book's volume, reaching into its first 1-3 levels (SPEC §11)
+    for side, book in (("bid_volume", "bids"), ("ask_volume", "asks")):
+        cumulative = np.array([np.cumsum(b[1][:3]) for b in joined[book]])
+        volume = joined[side].to_numpy()
+        reach = np.argmax(cumulative >= volume[:, None], axis=1) + 1
+        assert (volume <= cumulative[:, -1]).all() and (volume > 0).all() and (volume % 1000 == 0).all()
+        share = np.bincount(reach, minlength=4)[1:] / len(reach)
+        assert share.min() > 0.1 and share[0] > 0.35  # the level varies; most often inside L1
+        assert (volume[reach == 1] < cumulative[reach == 1, 0]).mean() > 0.8  # a share of L1, not a copy
     assert (core["ask_price"] > core["bid_price"]).all()
     assert core["ecn"].isin(ECNS).all()
     for col in ("indicator1", "indicator2"):
