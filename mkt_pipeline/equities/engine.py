@@ -32,7 +32,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mkt_pipeline.equities import session
-from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
+from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
@@ -73,7 +74,20 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
 _P_MARKET_ORDER = 0.05
-_AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
+# Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
+# cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
+_CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
+_CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
+
+# Clustered activity (core.activity): busy seconds come in runs, volatile minutes in regimes that last.
+ACTIVITY_CLUSTERS = (
+    Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.4),  # busy, volatile half-hours
+)
+ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
+ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
+ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,6 +221,10 @@ class EquitiesEngine(Engine):
         self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
         weights = np.outer(self.sym_weight, VENUE_SIZE_MULTIPLIERS).reshape(-1)
         self.group_cdf = weights_cdf(weights)
+        self.activity = Activity(
+            seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
+            count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT,
+        )
         self.path = PricePath(
             seed,
             "equities",
@@ -217,6 +235,7 @@ class EquitiesEngine(Engine):
                 shock_probability=2e-6,
             ),
             references,
+            market_vol=self.activity.volatility,
         )
         # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
         ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
@@ -228,7 +247,9 @@ class EquitiesEngine(Engine):
         self._key_cross = stream_key(seed, "equities/cross")[0]
         self._key_ns = stream_key(seed, "equities/ns")[0]
         self._key_route = stream_key(seed, "equities/route")[0]
-        self._draw_memo: dict[tuple[int, int], tuple[float, object]] = {}
+        self._draw_memo: dict[int, tuple[float, object]] = {}
+        self._day_volume: dict[object, np.ndarray] = {}
+        self._mean_order_shares = _mean_order_shares()
         self.sym_cdf = weights_cdf(self.sym_weight)
         self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
@@ -238,29 +259,38 @@ class EquitiesEngine(Engine):
         return int(self.config.market_data_max_eps * peak) + self.n_groups
 
     # --- per-second rates ------------------------------------------------------------------------
-    def _md_count(self, second: int, phase: int) -> tuple[int, float, np.random.Generator]:
-        """Quotes in ``second``, its close-auction burst factor, and its generator (to lay the quotes out)."""
+    def _md_counts(self, first_second: int, end_second: int, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Quotes per second and each second's close-auction burst factor.
+
+        The base count sits inside ``[market_data_min_eps, market_data_max_eps]`` where the market's
+        activity puts it (clustered and seasonal), then session pacing scales it.
+        """
         cfg = self.config
-        rng = keyed_rng(cfg.seed, "equities/md", second)
-        base = uniform_count(rng, cfg.market_data_min_eps, cfg.market_data_max_eps)
-        z = rng.standard_normal()
-        bursty = phase == session.CLOSE_AUCTION and self.pacing.session_pacing
-        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if bursty else 1.0
+        u = second_uniforms(cfg.seed, "equities/md_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.market_data_min_eps, cfg.market_data_max_eps, u)
+        z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
+        bursty = (phase == session.CLOSE_AUCTION) & self.pacing.session_pacing
+        burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
         # floor: every (symbol, venue) is quoted every second, whatever the rate
-        n = max(self.n_groups, int(round(base * float(self.pacing.quote_multiplier(phase)) * burst)))
-        return n, burst, rng
+        n = np.maximum(self.n_groups, np.round(base * self.pacing.quote_multiplier(phase) * burst).astype(np.int64))
+        return n, burst
 
     def _second_rates(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Phase, close-auction burst factor and the quote-layout draw of each second."""
-        phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
+        first, end = int(seconds[0]), int(seconds[-1]) + 1
+        phase = session.phases(first, end)
         bursts, draws = np.ones(len(seconds)), []
+        n = burst = None
         for i, s in enumerate(seconds):
             # consecutive batches share their look-back and look-ahead seconds: draw each second once
-            key = (int(s), int(phase[i]))
+            key = int(s)
             if key not in self._draw_memo:
+                if n is None:
+                    n, burst = self._md_counts(first, end, phase)
                 _bounded(self._draw_memo, 16)
-                n, burst, rng = self._md_count(*key)
-                self._draw_memo[key] = (burst, draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+                rng = keyed_rng(self.config.seed, "equities/md", key)
+                guaranteed = 2 if n[i] >= 2 * self.n_groups else 1
+                self._draw_memo[key] = (float(burst[i]), draw_second(rng, int(n[i]), self.group_cdf, guaranteed, ARRIVAL_BURSTINESS))
             bursts[i], draw = self._draw_memo[key]
             draws.append(draw)
         return phase, bursts, draws
@@ -272,7 +302,7 @@ class EquitiesEngine(Engine):
         only by generating them.
         """
         phase = session.phases(first_second, end_second)
-        return {"market_data": sum(self._md_count(s, int(p))[0] for s, p in zip(range(first_second, end_second), phase))}
+        return {"market_data": int(self._md_counts(first_second, end_second, phase)[0].sum())}
 
     def _halted(self, lo: int, n_seconds: int) -> tuple[np.ndarray, list[session.Halt]]:
         """(n_sym, n_seconds) halt flags and the halts touching the span."""
@@ -412,20 +442,30 @@ class EquitiesEngine(Engine):
         return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
 
     # --- trades -----------------------------------------------------------------------------------------
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move):
+    def _trade_counts(self, first_second: int, end_second: int, phase: np.ndarray, bursts: np.ndarray) -> np.ndarray:
+        """Orders per second: inside ``[trades_min_eps, trades_max_eps]`` by activity, then session pacing
+        (phase, the intraday U shape, close-auction bursts)."""
+        cfg = self.config
+        u = second_uniforms(cfg.seed, "equities/trade_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.trades_min_eps, cfg.trades_max_eps, u)
+        mult = self.pacing.trade_multiplier(phase) * bursts
+        if self.pacing.session_pacing:
+            mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
+        return np.round(base * mult).astype(np.int64)
+
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
         """Marketable orders of every planned second from the second on (the first only lends its last quotes).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
         cfg = self.config
-        tmult = self.pacing.trade_multiplier(phase)
+        counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         parts = []
         for i in range(1, plan.n_seconds - 1):
             rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
-            count = uniform_count(rng, cfg.trades_min_eps, cfg.trades_max_eps)
-            n = int(round(count * tmult[i] * bursts[i]))
+            n = int(counts[i])
             sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
-            at = rng.integers(0, NS_PER_S, n)
+            at = warp_offsets(draws[i], rng.integers(0, WARP_POSITIONS, n), NS_PER_S)  # in the second's quote bursts
             u = rng.random((6, n))
             buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
             size = _trade_sizes(u[1], u[2])
@@ -489,7 +529,7 @@ class EquitiesEngine(Engine):
         v = venue[order_idx, col]
         return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
         Orders of the second before ``first`` are routed too: the quotes in force when ``first``
@@ -497,7 +537,7 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
         G, lo = self.n_groups, plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
@@ -600,11 +640,12 @@ class EquitiesEngine(Engine):
         slot = (sec - lo) * SLOTS_PER_SECOND
         bid, ask = nbb[sym, slot], nbo[sym, slot]
         bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
-        median = np.array([_AUCTION_SHARES[int(c)] for c in cond]) * self.sym_weight[sym] / 5.0
+        share = np.array([_CROSS_SHARE[int(c)] for c in cond])
+        day_volume = np.array([self._expected_day_volume(int(s_))[y] for s_, y in zip(sec, sym)])
         u1, u2 = _uniform(bits), _uniform(mix64(bits, 7))
         # a log-normal auction size per print (scalar math: at most a few dozen prints a second)
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
-        size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
+        size = np.array([max(100, round(m * math.exp(_CROSS_SIGMA * x))) for m, x in zip(share * day_volume, z)], dtype=np.int64)
         venue = self.listing[sym]
         return {
             "ts": sec * NS_PER_S,
@@ -615,6 +656,21 @@ class EquitiesEngine(Engine):
             "side": (bits >> np.uint64(63)).astype(np.int64),
             "cond": cond,
         }
+
+    def _expected_day_volume(self, second: int) -> np.ndarray:
+        """Expected continuous-trading volume per symbol of the session holding ``second``: the day's
+        order counts (exact: a pure function of time) × the symbol's share × the mean order size."""
+        days = [d for d in session.trading_days(second, second + 1) if d.pre_open_s <= second < d.post_end_s]
+        if not days:
+            return np.zeros(self.n_sym)
+        day = days[0]
+        if day.date not in self._day_volume:
+            _bounded(self._day_volume, 4)
+            phase = session.phases(day.open_s, day.close_s)
+            orders = self._trade_counts(day.open_s, day.close_s, phase, np.ones(len(phase))).sum()
+            share = self.sym_weight / self.sym_weight.sum()
+            self._day_volume[day.date] = orders * share * self._mean_order_shares
+        return self._day_volume[day.date]
 
     # --- the Engine interface ----------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
@@ -641,7 +697,7 @@ class EquitiesEngine(Engine):
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, halted, move, nbb, nbo, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found)
         return [md, trades]
 
 
@@ -674,6 +730,18 @@ def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndar
     prev = np.r_[0, used[:-1]]
     prev[starts] = 0
     return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normals from two arrays of uniforms in [0, 1)."""
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _mean_order_shares() -> float:
+    """Mean order size of the size mix, by quadrature over its three classes."""
+    u = (np.arange(100_000) + 0.5) / 100_000
+    means = [float(_trade_sizes(np.full_like(u, c), u).mean()) for c in (0.0, _P_ODD, 0.9999)]
+    return _P_ODD * means[0] + _P_ROUND * means[1] + (1.0 - _P_ODD - _P_ROUND) * means[2]
 
 
 def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:
