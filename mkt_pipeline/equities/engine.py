@@ -41,13 +41,13 @@ from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TABLES, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch
-from mkt_pipeline.core.timeline import US_PER_S
+from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
 
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
 # Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.6, 0.6, 0.5, 0.5, 0.4])
+_VENUE_AT_TOUCH = np.array([0.75, 0.75, 0.65, 0.65, 0.55])
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -58,7 +58,8 @@ SLOTS_PER_SECOND = 20  # resolution of the reference quote (50 ms)
 MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns-stamped trades between them
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
-_BRIDGE_SCALE = 0.7  # intra-second wiggle relative to the per-second volatility
+_BRIDGE_SCALE = 0.35  # intra-second wiggle relative to the per-second volatility
+_NOISE_SCALE = 0.5  # microstructure noise at each second start, relative to the per-second volatility
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
@@ -242,6 +243,7 @@ class EquitiesEngine(Engine):
         scaled = np.maximum(1.0, np.round(ladder.table[None, :, :] * VENUE_SIZE_MULTIPLIERS[:, None, None]))
         self.ladder_rows = ladder.rows
         self.volume_table = scaled.reshape(-1, config.max_levels)  # row venue * rows + ladder row
+        self.cum_volume_table = np.cumsum(self.volume_table, axis=1)
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
@@ -250,6 +252,7 @@ class EquitiesEngine(Engine):
         self._draw_memo: dict[int, tuple[float, object]] = {}
         self._day_volume: dict[object, np.ndarray] = {}
         self._mean_order_shares = _mean_order_shares()
+        self._noise_blocks: dict[int, np.ndarray] = {}
         self.sym_cdf = weights_cdf(self.sym_weight)
         self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
@@ -268,9 +271,11 @@ class EquitiesEngine(Engine):
         cfg = self.config
         u = second_uniforms(cfg.seed, "equities/md_count", first_second, end_second)
         base = self.activity.counts(first_second, end_second, cfg.market_data_min_eps, cfg.market_data_max_eps, u)
-        z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
         bursty = (phase == session.CLOSE_AUCTION) & self.pacing.session_pacing
-        burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
+        burst = np.ones(len(phase))
+        if bursty.any():
+            z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
+            burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
         # floor: every (symbol, venue) is quoted every second, whatever the rate
         n = np.maximum(self.n_groups, np.round(base * self.pacing.quote_multiplier(phase) * burst).astype(np.int64))
         return n, burst
@@ -335,13 +340,22 @@ class EquitiesEngine(Engine):
         frac = np.arange(K) / K
         walk = np.cumsum(z, axis=2) / np.sqrt(K)
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
-        open_, close = ticks[:, :, :1], ticks[:, :, 1:]
+        # Microstructure noise: a keyed knot per (symbol, second start), scaled by that second's
+        # volatility, interpolated through the second. The mid overshoots and comes back, so 1-second
+        # NBBO mid changes are negatively autocorrelated (bid-ask bounce, SPEC §11), and a second's
+        # close still equals the next second's open.
+        knots = self._noise_knots(lo, lo + n_seconds + 1)  # (n + 1, n_sym), in units of the second's vol
+        vol_ahead = self.path.slice(lo + n_seconds, lo + n_seconds + 1).vol[:, 0]
+        knot_vol = np.concatenate([path.vol.T, vol_ahead[None, :]])  # (n + 1, n_sym)
+        noise = _NOISE_SCALE * knots * knot_vol
+        open_ = ticks[:, :, :1] * (1.0 + noise[:-1, :, None])
+        close = ticks[:, :, 1:] * (1.0 + noise[1:, :, None])
         sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
         mid = open_ + frac * (close - open_) + sigma * bridge
 
         scale = (
             (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
-            * np.sqrt(path.vol.T / self.base_vol)
+            * (path.vol.T / self.base_vol) ** 0.25  # wider when volatile, but the touch stays mostly one tick
             * np.where(path.shock.T, _SHOCK_SPREAD, 1.0)
             * np.where(halted.T, _HALT_SPREAD, 1.0)
         )
@@ -350,6 +364,21 @@ class EquitiesEngine(Engine):
         nbo = nbb + spread
         as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
         return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+
+    def _noise_knots(self, first_second: int, end_second: int) -> np.ndarray:
+        """(seconds, n_sym) keyed standard normals, one per (second, symbol), drawn in hour blocks."""
+        out = np.empty((end_second - first_second, self.n_sym))
+        s = first_second
+        while s < end_second:
+            hour, off = divmod(s, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_second - s)
+            block = self._noise_blocks.get(hour)
+            if block is None:
+                _bounded(self._noise_blocks, 4)
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "equities/noise", hour).standard_normal((SECONDS_PER_HOUR, self.n_sym))
+            out[s - first_second : s - first_second + take] = block[off : off + take]
+            s += take
+        return out
 
     # --- quote layout and venue quotes --------------------------------------------------------------
     def _plan(self, lo: int, n_seconds: int, draws: list, nbb: np.ndarray, nbo: np.ndarray) -> _Plan:
@@ -569,19 +598,22 @@ class EquitiesEngine(Engine):
         # an order's remainder past the NBBO, which walks the book and prints at the deepest level reached.
         # Hidden executions take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
-        cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
-        cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
-        rows = np.arange(len(snap))
         lit_want = np.where(fits & ~hidden, want, 0)
         by_take = np.lexsort((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        before, after = _fills(rank, lit_want[by_take], walks[by_take], cum_volume[rows, 0][by_take], cum_volume[rows, plan.depth[snap] - 1][by_take])
+        touch_volume = self.cum_volume_table[side_row, 0]
+        book_volume = self.cum_volume_table[side_row, plan.depth[snap] - 1]
+        before, after = _fills(rank, lit_want[by_take], walks[by_take], touch_volume[by_take], book_volume[by_take])
         filled_after = np.empty_like(after)
         filled_before = np.empty_like(before)
         filled_after[by_take] = after
         filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
-        level = np.sum(cum_volume < filled_after[:, None], axis=1)
+        # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
+        # is at least the whole book, so it never counts)
+        level = np.zeros(len(snap), dtype=np.int64)
+        deep = np.flatnonzero(filled_after > touch_volume)
+        level[deep] = np.sum(self.cum_volume_table[side_row[deep]] < filled_after[deep, None], axis=1)
         touch = np.where(buy, plan.ask[snap], plan.bid[snap])
         price_ticks = np.where(buy, touch + level, touch - level).astype(np.float64)
         # a hidden print is at the NBBO midpoint in force at its stamp (half ticks allowed): inside every venue's quote
