@@ -46,8 +46,9 @@ from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
+_QUOTE_WEIGHT_POWER = 1.5  # a symbol's share of quotes grows with its activity weight to this power
 # Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.75, 0.75, 0.65, 0.65, 0.55])
+_VENUE_AT_TOUCH = np.array([0.85, 0.85, 0.75, 0.75, 0.65])
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -58,7 +59,7 @@ SLOTS_PER_SECOND = 20  # resolution of the reference quote (50 ms)
 MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns-stamped trades between them
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
-_BRIDGE_SCALE = 0.35  # intra-second wiggle relative to the per-second volatility
+_BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
 _NOISE_SCALE = 0.5  # microstructure noise at each second start, relative to the per-second volatility
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
@@ -220,7 +221,8 @@ class EquitiesEngine(Engine):
         self.base_spread = np.array([s.spread_ticks for s in UNIVERSE])
         self.sym_weight = np.array([s.weight for s in UNIVERSE])
         self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
-        weights = np.outer(self.sym_weight, VENUE_SIZE_MULTIPLIERS).reshape(-1)
+        # quote traffic concentrates in the busiest names more than trading does (quotes per trade rise with activity)
+        weights = np.outer(self.sym_weight**_QUOTE_WEIGHT_POWER, VENUE_SIZE_MULTIPLIERS).reshape(-1)
         self.group_cdf = weights_cdf(weights)
         self.activity = Activity(
             seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
@@ -336,7 +338,7 @@ class EquitiesEngine(Engine):
             ticks[i] = np.exp(np.ascontiguousarray(path.log_price[:, i : i + 2])) * TICKS_PER_DOLLAR
             rng = keyed_rng(self.config.seed, "equities/reference", lo + i)
             z[i] = rng.standard_normal((n_sym, K))
-            jitter[i] = np.exp(0.35 * rng.standard_normal((n_sym, K)) - 0.06)
+            jitter[i] = np.exp(0.3 * rng.standard_normal((n_sym, K)) - 0.045)
         frac = np.arange(K) / K
         walk = np.cumsum(z, axis=2) / np.sqrt(K)
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
