@@ -21,6 +21,7 @@ Conventions a reader of the numbers should know:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -50,7 +51,6 @@ FX_JUMP_PIPS = 10.0
 ROUND_TICKET = 100_000.0  # an FX order is a round ticket when its fills add up to whole 100k
 PRINT_LOT = 1_000.0
 
-_KEY_SHIFT = 50  # sort keys: (instrument code << 50) | ns since the tape's base (13 days)
 _NAN = float("nan")
 
 
@@ -187,8 +187,11 @@ def _forward_fill(values: np.ndarray) -> np.ndarray:
 def mean_abs_return_acf(returns: np.ndarray, lags: Sequence[int] = ACF_LAGS) -> np.ndarray:
     """Autocorrelation of |returns| at each lag, averaged over the rows (symbols) that have it."""
     acf = np.array([[autocorrelation(np.abs(r), lag) for lag in lags] for r in returns]) if len(returns) else np.empty((0, len(lags)))
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(acf, axis=0) if len(acf) else np.full(len(lags), np.nan)
+    if not len(acf) or not np.isfinite(acf).any():
+        return np.full(len(lags), np.nan)
+    with warnings.catch_warnings():  # a lag no symbol reaches is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(acf, axis=0)
 
 
 def annualised_vol(log_returns: np.ndarray, periods_per_year: float) -> float:
@@ -256,19 +259,48 @@ def _float(table: pa.Table, name: str) -> np.ndarray:
     return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
-def _sorted_keys(codes: np.ndarray, ts_ns: np.ndarray, base_ns: int) -> tuple[np.ndarray, np.ndarray]:
-    """(order, keys): rows sorted by (code, time) and their combined sort keys."""
-    keys = (codes.astype(np.int64) << _KEY_SHIFT) | (ts_ns - base_ns)
-    order = np.argsort(keys, kind="stable")
-    return order, keys[order]
+def _group_order(codes: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+    """The permutation that sorts rows by (code, time): a stable radix sort of small codes over time order."""
+    if len(ts_ns) > 1 and (np.diff(ts_ns) < 0).any():
+        by_time = np.argsort(ts_ns, kind="stable")
+        return by_time[np.argsort(codes[by_time].astype(np.int16), kind="stable")]
+    return np.argsort(codes.astype(np.int16), kind="stable")
 
 
-def _in_force(sorted_keys: np.ndarray, codes: np.ndarray, ts_ns: np.ndarray, base_ns: int) -> np.ndarray:
-    """Position (in sorted order) of the latest row of the same code at or before each time; −1 if none."""
-    q = (codes.astype(np.int64) << _KEY_SHIFT) | (ts_ns - base_ns)
-    pos = np.searchsorted(sorted_keys, q, side="right") - 1
-    ok = (pos >= 0) & ((sorted_keys[np.maximum(pos, 0)] >> _KEY_SHIFT) == codes)
-    return np.where(ok, pos, -1)
+class _InForce:
+    """Rows grouped by instrument code, time-ordered within each: finds the latest row at or before a time.
+
+    Grouping is a stable radix sort on small integer codes and each lookup a ``searchsorted`` inside
+    one instrument's times, so both stay linear-ish and cache-friendly on millions of rows.
+    """
+
+    def __init__(self, codes: np.ndarray, ts_ns: np.ndarray, n_codes: int):
+        if n_codes >= 2**15:
+            raise ValueError(f"{n_codes} instruments: at most {2**15 - 1}")
+        self.order = _group_order(codes, ts_ns)
+        self.codes = codes[self.order]
+        self.ts = ts_ns[self.order]
+        self.n_codes = n_codes
+        self.bounds = np.searchsorted(self.codes, np.arange(n_codes + 1))
+
+    def find(self, codes: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+        """Position (in the grouped order) of the latest row of each code at or before each time; −1 if none."""
+        out = np.full(len(ts_ns), -1, dtype=np.int64)
+        qorder = np.argsort(codes.astype(np.int16), kind="stable")
+        qbounds = np.searchsorted(codes[qorder], np.arange(self.n_codes + 1))
+        for c in range(self.n_codes):
+            a, b = qbounds[c], qbounds[c + 1]
+            lo, hi = self.bounds[c], self.bounds[c + 1]
+            if a == b or lo == hi:
+                continue
+            rows = qorder[a:b]
+            p = np.searchsorted(self.ts[lo:hi], ts_ns[rows], side="right") - 1
+            out[rows] = np.where(p >= 0, p + lo, -1)
+        return out
+
+    def last_of_each(self) -> np.ndarray:
+        """Positions (grouped order) of each code's latest row."""
+        return _last_per_group(self.codes)
 
 
 def _last_per_group(group: np.ndarray) -> np.ndarray:
@@ -357,7 +389,6 @@ class FxTape:
         self.majors = [self.symbols.index(m) for m in majors]
         self.window = _window(start_us, end_us)
         self.timestamp = timestamp
-        self.base_ns = (self.window.start_s - 86400) * NS_PER_S
         n, secs = len(self.symbols), self.window.seconds
         self.mids = np.full((n, secs), np.nan)  # last mid of each second
         self.quotes = _Arrivals(self.window.start_s, secs)
@@ -378,11 +409,11 @@ class FxTape:
         md = self._books(market_data)
         self._add_mids(md)
         books = md if self._carry is None else {k: np.concatenate([self._carry[k], v]) for k, v in md.items()}
-        order, keys = _sorted_keys(books["code"], books["ts"], self.base_ns)
-        books = {k: v[order] for k, v in books.items()}
-        self._add_core(core_price, books, keys)
-        self._add_trades(trades, books, keys)
-        last = _last_per_group(books["code"])
+        index = _InForce(books["code"], books["ts"], len(self.symbols))
+        books = {k: v[index.order] for k, v in books.items()}
+        self._add_core(core_price, books, index)
+        self._add_trades(trades, books, index)
+        last = index.last_of_each()
         self._carry = {k: v[last] for k, v in books.items()}
 
     def _books(self, table: pa.Table) -> dict[str, np.ndarray]:
@@ -397,7 +428,7 @@ class FxTape:
         ts, code = md["ts"], md["code"]
         self.quotes.add(ts)
         mid = (md["bid"] + md["ask"]) / 2
-        order = np.lexsort((ts, code))
+        order = _group_order(code, ts)
         ts, code, mid = ts[order], code[order], mid[order]
         sec = ts // NS_PER_S - self.window.start_s
         inside = (sec >= 0) & (sec < self.window.seconds)
@@ -421,13 +452,13 @@ class FxTape:
             self._bounce_pairs[s] += pair.sum()
             self._last_mid[s], self._last_change[s] = m[-1], d[-1]
 
-    def _add_core(self, table: pa.Table, books: dict[str, np.ndarray], keys: np.ndarray) -> None:
+    def _add_core(self, table: pa.Table, books: dict[str, np.ndarray], index: _InForce) -> None:
         if not table.num_rows:
             return
         ts = timestamps_ns(table.column(self.timestamp))
         code = symbol_codes(table.column("symbol"), self.symbols)
         keep = code >= 0
-        pos = _in_force(keys, code[keep], ts[keep], self.base_ns)
+        pos = index.find(code[keep], ts[keep])
         found = pos >= 0
         self.core_levels[0] += int((~found).sum())
         p = pos[found]
@@ -441,7 +472,7 @@ class FxTape:
             self.core_copies += int((np.abs(ladder[:, 0] - volume) < 0.5).sum())
             self.core_rows += len(volume)
 
-    def _add_trades(self, table: pa.Table, books: dict[str, np.ndarray], keys: np.ndarray) -> None:
+    def _add_trades(self, table: pa.Table, books: dict[str, np.ndarray], index: _InForce) -> None:
         if not table.num_rows:
             return
         ts = timestamps_ns(table.column(self.timestamp))
@@ -459,7 +490,7 @@ class FxTape:
         self.prints += len(qty)
         self.prints_round += int((np.abs(qty / PRINT_LOT - np.round(qty / PRINT_LOT)) < 1e-6).sum())
         keep = code >= 0
-        pos = _in_force(keys, code[keep], ts[keep], self.base_ns)
+        pos = index.find(code[keep], ts[keep])
         found = pos >= 0
         p = pos[found]
         px = price[keep][found]
@@ -516,7 +547,7 @@ class FxTape:
         facts += _clustering_facts(acf, "majors")
         bounce = self.bounce_acf()[majors]
         band = Band(-0.35, -0.05, "−0.35 … −0.05")
-        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of successive quote mid changes, each major", float(np.nanmax(bounce)) if len(bounce) else _NAN,
+        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of successive quote mid changes, each major", float(np.nanmax(bounce)) if np.isfinite(bounce).any() else _NAN,
                            band, _span(bounce), dict(zip(names, bounce)), passed=all(band.holds(b) for b in bounce)))
         facts += _vol_ratio_facts(returns, self.symbols, majors, daily_closes, FX_MINUTES_PER_YEAR, FX_DAYS_PER_YEAR,
                                   {"EURUSD": (0.05, 0.10), "USDJPY": (0.07, 0.12)})
@@ -536,10 +567,12 @@ class FxTape:
                                Band(need, None, f"≥ {need:.2f}" + ("" if span >= 2.0 else " (90 % of max/min)")), f"{_num(ratio)}×"))
         share = self.prints_at_touch / self.prints_matched if self.prints_matched else _NAN
         facts.append(_fact("fx_prints.touch", "FX prints", "prints at the touch of the book in force", share, Band(0.70, 1.0, "≥ 70 %"), _pct(share)))
+        # an order's ticket is not on the tape (a partly filled order prints less than it asked for):
+        # the share of orders filled to a whole 100k is shown with the lot rule, not banded
         round_orders = self.orders_round / self.orders_total if self.orders_total else _NAN
-        facts.append(_fact("fx_prints.round_orders", "FX prints", "orders filled in whole 100k tickets", round_orders, Band(0.90, 1.0, "≥ 90 %"), _pct(round_orders)))
         lots = self.prints_round / self.prints if self.prints else _NAN
-        facts.append(_fact("fx_prints.lots", "FX prints", "prints in multiples of 1,000", lots, Band(1.0, 1.0, "100 %"), _pct(lots)))
+        facts.append(_fact("fx_prints.lots", "FX prints", "prints in multiples of 1,000 (orders filled to a whole 100k)", lots, Band(1.0, 1.0, "100 %"),
+                           f"{_pct(lots)} ({_pct(round_orders)})", {"orders_whole_100k": round_orders}))
         matched = self.core_levels[1:].sum()
         shares = self.core_levels[1:] / matched if matched else np.full(4, np.nan)
         varied = matched > 0 and shares[3] == 0 and (shares[:3] >= 0.05).sum() >= 2
@@ -629,7 +662,6 @@ class EquitiesTape:
         self.sessions = list(sessions)
         self.window = _window(start_us, end_us)
         self.timestamp = timestamp
-        self.base_ns = (self.window.start_s - 86400) * NS_PER_S
         n, secs = len(self.symbols), self.window.seconds
         self.nbbo_bid = np.full((n, secs), np.nan)  # NBBO at the end of each second
         self.nbbo_ask = np.full((n, secs), np.nan)
@@ -649,19 +681,19 @@ class EquitiesTape:
         self.quotes.add(q["ts"])
         if self._carry is not None:
             q = {k: np.concatenate([self._carry[k], v]) for k, v in q.items()}
-        order, keys = _sorted_keys(q["code"], q["ts"], self.base_ns)
-        q = {k: v[order] for k, v in q.items()}
-        self._nbbo_seconds(q, keys, start_us, end_us)
-        self._add_trades(trades, q, keys)
-        last = _last_per_group(q["code"])
+        index = _InForce(q["code"], q["ts"], len(self.symbols) * len(self.venues))
+        q = {k: v[index.order] for k, v in q.items()}
+        self._nbbo_seconds(q, index, start_us, end_us)
+        self._add_trades(trades, q, index)
+        last = index.last_of_each()
         self._carry = {k: v[last] for k, v in q.items()}
 
-    def _nbbo_at(self, q, keys, sym: np.ndarray, ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _nbbo_at(self, q, index: _InForce, sym: np.ndarray, ts_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """NBBO (best bid, best ask over venues) in force at each (symbol, time)."""
         bid = np.full(len(ts_ns), -np.inf)
         ask = np.full(len(ts_ns), np.inf)
         for v in range(len(self.venues)):
-            pos = _in_force(keys, sym * len(self.venues) + v, ts_ns, self.base_ns)
+            pos = index.find(sym * len(self.venues) + v, ts_ns)
             ok = pos >= 0
             p = pos[ok]
             bid[ok] = np.fmax(bid[ok], q["bid"][p])
@@ -670,7 +702,7 @@ class EquitiesTape:
         ask[~np.isfinite(ask)] = np.nan
         return bid, ask
 
-    def _nbbo_seconds(self, q, keys, start_us: int, end_us: int) -> None:
+    def _nbbo_seconds(self, q, index: _InForce, start_us: int, end_us: int) -> None:
         first = max(start_us // 1_000_000, self.window.start_s)
         end = min(-(-end_us // 1_000_000), self.window.end_s)
         if end <= first:
@@ -679,12 +711,12 @@ class EquitiesTape:
         n = len(self.symbols)
         sym = np.repeat(np.arange(n), len(secs))
         at = np.tile((secs + 1) * NS_PER_S - 1, n)
-        bid, ask = self._nbbo_at(q, keys, sym, at)
+        bid, ask = self._nbbo_at(q, index, sym, at)
         cols = np.tile(secs - self.window.start_s, n)
         self.nbbo_bid[sym, cols] = bid
         self.nbbo_ask[sym, cols] = ask
 
-    def _add_trades(self, table: pa.Table, q, keys) -> None:
+    def _add_trades(self, table: pa.Table, q, index: _InForce) -> None:
         if not table.num_rows:
             return
         ts = timestamps_ns(table.column(self.timestamp))
@@ -701,7 +733,7 @@ class EquitiesTape:
             vol += np.bincount(sec[m], size[m], minlength=self.window.seconds)
         regular = cond == "T"
         self.trades.add(ts[regular])
-        bid, ask = self._nbbo_at(q, keys, sym[regular], ts[regular])
+        bid, ask = self._nbbo_at(q, index, sym[regular], ts[regular])
         ok = np.isfinite(bid) & np.isfinite(ask)
         p, b, a = price[regular][ok], bid[ok], ask[ok]
         tol = TICK * 1e-3

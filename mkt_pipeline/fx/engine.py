@@ -27,10 +27,10 @@ import numpy as np
 from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, hourly_profile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
-from mkt_pipeline.core.books import VolumeLadder, build_books, log_ladder
+from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
-from mkt_pipeline.core.lei import lei_pool
+from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
 from mkt_pipeline.core.price_path import PathParams, PricePath
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import (
@@ -53,9 +53,9 @@ QUOTES_PER_PAIR_PER_SECOND = 2  # guaranteed: a first (open) and a last (close) 
 MOMENTUM_LOOKBACK_S = 10
 NEWS_PERSISTENCE_S = 5  # core rows keep reason=news_event this long after a shock
 STRESS_PROBABILITY = 0.0005  # ≈0.05% of seconds per pair have a liquidity-stress spread
-# about one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is
-# rare news, and a day's 1-minute returns stay fat-tailed through volatility clustering instead
-SHOCK_PROBABILITY = 1 / (30 * 3600)
+# one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is rare
+# news, and a day's 1-minute returns are fat-tailed through volatility clustering instead
+SHOCKS_PER_HOUR = 1
 MAJOR_SHOCK_PIPS = 8.0  # typical jump of a major; each shock is 0.5-1.5x this
 LADDER_REFERENCE_LEVELS = 50  # the ladder's shape is defined on 50 levels whatever the depth
 MAX_AGGRESSIVE_LEVELS = 11  # a limit 3-10 pips through the touch reaches at most 11 levels
@@ -72,7 +72,7 @@ _ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
 # overlap (12-16) near the top, London and New York around it, Tokyo in between, and the late
 # Asian hours / the gap after the New York close near the bottom.
 HOURLY_ACTIVITY = (
-    -1.2, -0.8, -1.0, -1.8, -3.2, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
+    -1.2, -0.8, -1.4, -3.0, -3.4, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
     1.6, 1.8, 1.6, 1.6, 2.8, 3.4, 3.4, 3.0,  # 08-15 London; from 12 the overlap with New York
     1.4, 0.6, 0.0, -0.8, -1.8, -3.4, -3.6, -2.4,  # 16-23 New York afternoon, then the evening gap
 )
@@ -82,11 +82,11 @@ ACTIVITY_CLUSTERS = (
     Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.35),  # busy, volatile half-hours
 )
 ACTIVITY_VOL_EXPONENT = 0.15  # volatility across the day: exp(0.15 * activity), ~2.7x overlap vs late Asia
-ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
+ACTIVITY_JITTER = 0.05  # share of a second's count range left to its own uniform draw
 ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arrival CV ~2)
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
-ANCHOR_HOURLY_SHARE = 0.7  # hour-to-hour anchor moves, as a share of what the per-second vol implies
+ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
 _WALK_UNITS = float(1 << 30)
 QUOTE_NOISE_PIPS = 0.35  # microstructure noise of a major's mid (a share of the spread for wide pairs)
 NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
@@ -133,6 +133,10 @@ class FxConfig:
                     f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
                     "row each second for continuous 1-second candles"
                 )
+        if self.max_levels > MAX_BOOK_LEVELS:
+            raise ConfigError(f"--max_levels must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})")
+        if self.lei_pool_size > MAX_POOL_SIZE:
+            raise ConfigError(f"--lei_pool_size must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})")
         if self.market_data_max_eps >= US_PER_S // 2:
             raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
         return self
@@ -165,7 +169,8 @@ def _path_params() -> PathParams:
         vol_per_second=per_second,
         anchor_sigma=hourly * np.sqrt(ANCHOR_MEMORY_HOURS / 3.0),
         shock_log_size=shock_pips * pip / level,
-        shock_probability=SHOCK_PROBABILITY,
+        shock_probability=0.0,
+        shocks_per_hour=SHOCKS_PER_HOUR,
         vol_of_vol=PAIR_VOL_OF_VOL,
         anchor_memory_hours=ANCHOR_MEMORY_HOURS,
     )

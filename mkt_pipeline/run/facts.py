@@ -65,7 +65,9 @@ def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS,
 
         business = [d for d in calendar_days if trading_day(d) is not None]
     business = business[-days:]
-    refs: ReferencePrices = load_reference_prices(u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline)
+    refs: ReferencePrices = load_reference_prices(
+        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS
+    )
     table = np.array([refs.close(d) for d in business])
     return {s: table[:, i] for i, s in enumerate(refs.symbols)}, refs.source
 
