@@ -13,7 +13,7 @@ COMMON_FLAGS="seed market_data_min_eps market_data_max_eps min_levels max_levels
   sink parquet_dir suffix host pg_port http_port ilp_port protocol user token_file ilp_user tls_verify tls_ca
   create_views short_ttl enterprise"
 FX_FLAGS="core_min_eps core_max_eps orders_min_per_sec orders_max_per_sec lei_pool_size"
-EQUITIES_FLAGS="trades_min_eps trades_max_eps session_pacing offsession_trades prefix"
+EQUITIES_FLAGS="trades_min_eps trades_max_eps session_pacing offsession_trades prefix timestamp_column"
 # Secrets travel as QUESTDB_* variables, never as arguments (visible in the process list and logs).
 SECRET_FLAGS="password token token_x token_y"
 

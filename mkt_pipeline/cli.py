@@ -41,6 +41,7 @@ from mkt_pipeline.sinks.questdb import QUESTDB_ENV
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
 from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
+from mkt_pipeline.run.resume import chunk_key, plan_chunks
 from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 
 # In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
@@ -338,11 +339,15 @@ def run_faster(opts: Options) -> int:
             incremental=opts.incremental,
         )
         if window is None:
-            print("nothing to do: the requested window is already stored (use --overwrite true to regenerate it)")
+            print("nothing to do: the requested window is empty")
+            return 0
+        chunks = plan_chunks(sink, chunk_key(planner), window, opts.chunk_seconds, skip_recorded=not opts.overwrite)
+        if not chunks.pending:
+            print(f"nothing to do: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)")
             return 0
         references = load_references(opts.market, window)
         engine = make_engine(opts, references)
-        workers = min(opts.processes, len(list(window.split(opts.chunk_seconds))))
+        workers = min(opts.processes, len(chunks.pending))
         print(
             f"{opts.market}: generating {window} (seed {opts.seed}, references: {references.source}, "
             f"{workers} process{'es' if workers > 1 else ''}) into {opts.sink}",
@@ -353,7 +358,15 @@ def run_faster(opts: Options) -> int:
         started = time.perf_counter()
         with sigterm_interrupts(), Progress(opts.market, window) as progress:
             stats = run_chunks(
-                engine, sink, window, chunk_seconds=opts.chunk_seconds, progress=progress, workers=workers, factories=factories, references=references
+                engine,
+                sink,
+                window,
+                chunk_seconds=opts.chunk_seconds,
+                progress=progress,
+                workers=workers,
+                factories=factories,
+                references=references,
+                overwrite=opts.overwrite,
             )
         elapsed = time.perf_counter() - started
     total = sum(stats.rows.values())

@@ -217,6 +217,14 @@ EQUITIES_GENERATION_FLAGS: tuple[Flag, ...] = (
     Flag("offsession_trades", str, "none", "Trades outside the regular session: none, trickle (~10%) or full.", ("none", "trickle", "full")),
     Flag("min_levels", int, 40, "Min order-book levels per side."),
     Flag("max_levels", int, 40, "Max order-book levels per side."),
+    Flag(
+        "timestamp_column",
+        str,
+        "timestamp_ns",
+        "Name of the designated timestamp (TIMESTAMP_NS) of the equities tables and views: timestamp_ns "
+        "(the seed document) or timestamp (the public equities script, its dashboards and demo queries).",
+        ("timestamp_ns", "timestamp"),
+    ),
 )
 
 # Equities only: the published equities dashboards read eq_-prefixed tables.

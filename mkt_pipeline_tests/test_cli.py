@@ -182,7 +182,7 @@ EXTRAS = {
 }
 
 
-@pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": ""})])
+@pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": "", "timestamp_column": "timestamp_ns"})])
 def test_every_seed_flag_with_its_default(clean_env, market, seed):
     from mkt_pipeline.cli import market_flags, parse_options
 
@@ -304,7 +304,7 @@ def test_overwrite_with_processes_replaces_differently_cut_parts(tmp_path):
 def test_incremental_continues_where_the_data_ends(tmp_path, capsys):
     assert run(tmp_path / "inc", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:30Z") == 0
     assert run(tmp_path / "inc", "--incremental", "true", "--end_ts", "2025-11-11T03:01:00Z") == 0
-    assert "resuming after the latest stored row: start 2025-11-11T03:00:30" in capsys.readouterr().err
+    assert "continuing after the stored data: start 2025-11-11T03:00:30" in capsys.readouterr().err
     assert run(tmp_path / "once", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:01:00Z") == 0
     _tables_equal(tmp_path / "inc", tmp_path / "once")
 
@@ -385,6 +385,35 @@ def test_argument_errors_are_one_line_too(capsys, argv):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
+
+
+def test_equities_timestamp_column_from_env_names_the_parquet_column_and_resumes(tmp_path, capsys, monkeypatch):
+    """MKT_EQUITIES_TIMESTAMP_COLUMN=timestamp: the public script's column name in every file; a re-run finds its rows."""
+    from mkt_pipeline.core.tables import equities_tables
+
+    monkeypatch.setenv("MKT_EQUITIES_TIMESTAMP_COLUMN", "timestamp")
+    args = ["equities", "--mode", "faster-than-life", "--sink", "parquet", "--parquet_dir", str(tmp_path), "--prefix", "eq_",
+            "--market_data_min_eps", "300", "--market_data_max_eps", "400", "--trades_min_eps", "50", "--trades_max_eps", "80",
+            "--min_levels", "3", "--max_levels", "3", "--start_ts", "2025-11-11T15:00:00Z", "--end_ts", "2025-11-11T15:00:05Z"]  # fmt: skip
+    assert main(args) == 0
+    sink = ParquetSink(tmp_path, TableNaming(prefix="eq_"))
+    for schema in equities_tables("timestamp"):
+        table = sink.read(schema)
+        assert table.num_rows > 0 and table.column_names[0] == "timestamp" and "timestamp_ns" not in table.column_names
+        assert str(table.schema.field("timestamp").type) == "timestamp[ns, tz=UTC]"
+    capsys.readouterr()
+    assert main(args) == 0 and "nothing to do" in capsys.readouterr().out
+
+
+def test_invalid_timestamp_column_exits_2_naming_flag_or_variable(tmp_path, capsys, monkeypatch):
+    base = ["equities", "--mode", "faster-than-life", "--sink", "parquet", "--parquet_dir", str(tmp_path / "out")]
+    assert main([*base, "--timestamp_column", "ts"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--timestamp_column: 'ts' is not one of timestamp_ns, timestamp")
+    monkeypatch.setenv("MKT_EQUITIES_TIMESTAMP_COLUMN", "TIMESTAMP")
+    assert main(base) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("MKT_EQUITIES_TIMESTAMP_COLUMN: 'TIMESTAMP' is not one of timestamp_ns, timestamp") and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------------------------

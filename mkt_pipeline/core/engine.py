@@ -39,6 +39,7 @@ class Engine(ABC):
     market: str
     schemas: Sequence[TableSchema]
     dense_schemas: Sequence[TableSchema]  # tables that hold rows in every second (resume points)
+    config: object  # the validated generation settings (a dataclass with ``seed``); keys the ledger
 
     def __init__(self, batch_rows: int = DEFAULT_BATCH_ROWS):
         self.batch_rows = batch_rows

@@ -1,4 +1,4 @@
-"""Per-day reference prices: Yahoo Finance daily closes, cached on disk, with an offline fallback.
+"""Per-day reference prices: Yahoo Finance daily closes (through ``yfinance``), cached on disk, with an offline fallback.
 
 Prices mean-revert toward these references (SPEC §2). A ``ReferencePrices`` object holds one close
 per symbol per UTC day, already gap-filled, plus where each symbol's numbers came from; it is
@@ -7,13 +7,12 @@ serialisable so a re-run of a window can reproduce it exactly.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,7 +23,6 @@ from mkt_pipeline.core.keyed_random import keyed_rng
 
 log = logging.getLogger(__name__)
 
-YAHOO_CHART_URL = "https://query1.finance.yahoo.com/v8/finance/chart"
 SOURCE_YAHOO = "yahoo"
 SOURCE_FALLBACK = "fallback"
 DEFAULT_CACHE_DIR = Path(os.environ.get("MKT_CACHE_DIR", Path.home() / ".cache" / "mkt_pipeline"))
@@ -145,13 +143,13 @@ def load_reference_prices(
     offline: bool | None = None,
     cache_dir: Path | None = None,
     timeout_s: float = 3.0,
-    base_url: str = YAHOO_CHART_URL,
     fallback_vols: Mapping[str, float] | None = None,
 ) -> ReferencePrices:
     """Yahoo daily closes for ``days`` (cached per ticker), falling back per symbol when unavailable.
 
-    ``offline`` defaults to the ``MKT_OFFLINE`` environment variable; offline means the fallback
-    table only, without touching the network.
+    Tickers whose cache does not cover the days yet are fetched in one ``yfinance`` batch download
+    (threaded, short timeout). ``offline`` defaults to the ``MKT_OFFLINE`` environment variable;
+    offline means the fallback table only, without touching the network.
     """
     if offline is None:
         offline = os.environ.get("MKT_OFFLINE", "").lower() in ("1", "true", "yes")
@@ -159,15 +157,24 @@ def load_reference_prices(
     if offline or not days:
         return fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)
     cache = Path(cache_dir or DEFAULT_CACHE_DIR) / "yahoo"
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        series = dict(
-            zip(symbols, pool.map(lambda s: _daily_closes(tickers[s], days, cache, timeout_s, base_url), symbols))
-        )
+    today = utc_today()
+    series = {tickers[s]: _read_cache(cache, tickers[s]) for s in symbols}
+    missing = [t for t, cached in series.items() if not _covers(cached, days, today)]
+    if missing:
+        fresh = _download_closes(missing, days[0] - dt.timedelta(days=7), days[-1] + dt.timedelta(days=1), timeout_s)
+        for ticker in missing:
+            # today's bar is still moving: it is not a close (today carries yesterday's close
+            # forward), and caching it would make later backfills of today depend on when the
+            # cache was filled
+            closes = {d: v for d, v in fresh.get(ticker, {}).items() if d < today.isoformat()}
+            if closes:
+                series[ticker] = {**series[ticker], **closes}
+                _write_cache(cache, ticker, series[ticker])
     closes: dict[str, list[float]] = {d.isoformat(): [] for d in days}
     sources: dict[str, str] = {}
     fallback = fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)
     for i, sym in enumerate(symbols):
-        filled = _fill_days(series[sym], days)
+        filled = _fill_days(series[tickers[sym]], days)
         if filled is None:
             sources[sym] = SOURCE_FALLBACK
             filled = [fallback.closes[d.isoformat()][i] for d in days]
@@ -180,6 +187,90 @@ def load_reference_prices(
         fell_back = [s for s, src in sources.items() if src == SOURCE_FALLBACK]
         log.info("reference prices: built-in fallback used for %d of %d symbols", len(fell_back), len(symbols))
     return result
+
+
+def utc_today() -> dt.date:
+    """The current UTC day (its bar is not a close yet)."""
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def _download_closes(tickers: Sequence[str], start: dt.date, end: dt.date, timeout_s: float) -> dict[str, dict[str, float]]:
+    """Daily closes by ISO day per ticker over ``[start, end)``, in one threaded yfinance batch.
+
+    Any failure (no network, Yahoo refusing, an unexpected frame) gives no closes for the tickers
+    concerned; the caller then falls back per symbol.
+    """
+    try:
+        import yfinance  # imported here: engines and the CLI's --help stay light without it
+
+        with _quiet_yfinance():
+            frame = yfinance.download(
+                list(tickers),
+                start=start.isoformat(),
+                end=end.isoformat(),
+                interval="1d",
+                auto_adjust=False,  # the traded close, as a chart shows it
+                actions=False,
+                threads=True,
+                timeout=timeout_s,
+                progress=False,
+                multi_level_index=True,
+            )
+    except Exception as exc:  # yfinance raises whatever its HTTP stack raises
+        log.debug("yahoo download of %d tickers failed: %s", len(tickers), exc)
+        return {}
+    if frame is None or frame.empty or "Close" not in frame.columns.get_level_values(0):
+        return {}
+    close = frame["Close"]
+    out: dict[str, dict[str, float]] = {}
+    for ticker in tickers:
+        if ticker not in close.columns:
+            continue
+        values = close[ticker]
+        out[ticker] = {
+            day.date().isoformat(): float(v) for day, v in zip(values.index, values.to_numpy(dtype=float)) if np.isfinite(v) and v > 0
+        }
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_yfinance():
+    """yfinance logs every failed ticker at ERROR and its pandas calls warn; the run reports the
+    fallback itself (``references: fallback``), once."""
+    logger = logging.getLogger("yfinance")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _cache_path(cache: Path, ticker: str) -> Path:
+    return cache / f"{ticker.replace('/', '_')}.json"
+
+
+def _read_cache(cache: Path, ticker: str) -> dict[str, float]:
+    try:
+        return {str(k): float(v) for k, v in json.loads(_cache_path(cache, ticker).read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_cache(cache: Path, ticker: str, closes: Mapping[str, float]) -> None:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        _cache_path(cache, ticker).write_text(json.dumps(dict(closes), sort_keys=True))
+    except OSError:
+        pass  # a read-only cache only costs a download next time
+
+
+def _covers(cached: Mapping[str, float], days: Sequence[dt.date], today: dt.date) -> bool:
+    """Past days are final: once the cache spans them (weekends have no bar), skip the network."""
+    wanted = [d for d in days if d < today]
+    return bool(cached and wanted) and min(cached) <= wanted[0].isoformat() and max(cached) >= _last_weekday(wanted[-1]).isoformat()
 
 
 def _fill_days(series: Mapping[str, float] | None, days: Sequence[dt.date]) -> list[float] | None:
@@ -195,51 +286,6 @@ def _fill_days(series: Mapping[str, float] | None, days: Sequence[dt.date]) -> l
             i += 1
         out.append(last if last is not None else known[0][1])
     return out
-
-
-def _daily_closes(ticker: str, days: Sequence[dt.date], cache: Path, timeout_s: float, base_url: str) -> dict[str, float] | None:
-    """Closes by ISO day for one ticker, from the disk cache or one Yahoo chart request."""
-    path = cache / f"{ticker.replace('/', '_')}.json"
-    cached: dict[str, float] = {}
-    if path.exists():
-        try:
-            cached = json.loads(path.read_text())
-        except (OSError, ValueError):
-            cached = {}
-    today = dt.datetime.now(dt.timezone.utc).date()
-    wanted = [d for d in days if d < today]
-    # Past days are final; once the cache spans them (weekends have no bar), skip the network.
-    if cached and wanted and min(cached) <= wanted[0].isoformat() and max(cached) >= _last_weekday(wanted[-1]).isoformat():
-        return cached
-    first = days[0] - dt.timedelta(days=7)
-    period1 = int(dt.datetime.combine(first, dt.time(), dt.timezone.utc).timestamp())
-    period2 = int(dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time(), dt.timezone.utc).timestamp())
-    url = f"{base_url}/{ticker}?period1={period1}&period2={period2}&interval=1d"
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "mkt-pipeline/0.1"})
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            payload = json.load(response)
-        result = payload["chart"]["result"][0]
-        offset = int(result.get("meta", {}).get("gmtoffset", 0))
-        fresh = {}
-        for ts, close in zip(result.get("timestamp") or [], result["indicators"]["quote"][0].get("close") or []):
-            if close is not None and np.isfinite(close) and close > 0:
-                fresh[dt.datetime.fromtimestamp(ts + offset, dt.timezone.utc).date().isoformat()] = float(close)
-    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError) as exc:
-        log.debug("yahoo %s unavailable: %s", ticker, exc)
-        return cached or None
-    # today's bar is still moving: it is not a close (today carries yesterday's close forward), and
-    # caching it would make later backfills of today depend on when the cache was filled
-    fresh = {d: v for d, v in fresh.items() if d < today.isoformat()}
-    if not fresh:
-        return cached or None
-    merged = {**cached, **fresh}
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(merged, sort_keys=True))
-    except OSError:
-        pass
-    return merged
 
 
 def _last_weekday(day: dt.date) -> dt.date:

@@ -75,6 +75,19 @@ class TableSchema:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind]) for c in self.columns])
 
+    def with_timestamp_column(self, name: str) -> "TableSchema":
+        """The same table with its designated timestamp column called ``name`` (columns and keys follow)."""
+        if name == self.timestamp:
+            return self
+        rename = {self.timestamp: name}
+        return TableSchema(
+            self.base_name,
+            tuple(Column(rename.get(c.name, c.name), c.kind, c.capacity) for c in self.columns),
+            name,
+            tuple(rename.get(k, k) for k in self.dedup_keys),
+            self.partition_by,
+        )
+
 
 _ARROW_TYPES = {
     TIMESTAMP: pa.timestamp("us", tz="UTC"),
@@ -163,6 +176,26 @@ EQUITIES_TRADES = TableSchema(
 
 FX_TABLES = (FX_MARKET_DATA, FX_CORE_PRICE, FX_TRADES)
 EQUITIES_TABLES = (EQUITIES_MARKET_DATA, EQUITIES_TRADES)
+
+# The equities designated timestamp: ``timestamp_ns`` as the seed document names it, or
+# ``timestamp`` as the public equities script (and its dashboards and demo queries) now does.
+EQUITIES_TIMESTAMP_COLUMNS = ("timestamp_ns", "timestamp")
+
+
+def equities_tables(timestamp_column: str = "timestamp_ns") -> tuple[TableSchema, TableSchema]:
+    """(market data, trades) schemas with the designated timestamp named ``timestamp_column``."""
+    if timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
+        raise ValueError(f"timestamp_column: {timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}")
+    return tuple(s.with_timestamp_column(timestamp_column) for s in EQUITIES_TABLES)  # type: ignore[return-value]
+
+
+def market_tables(market: str, timestamp_column: str | None = None) -> tuple[TableSchema, ...]:
+    """Every table of ``market`` (equities with its designated timestamp named as configured)."""
+    if market == "fx":
+        return FX_TABLES
+    if market == "equities":
+        return equities_tables(timestamp_column or "timestamp_ns")
+    raise ValueError(f"unknown market {market!r}")
 
 
 @dataclass

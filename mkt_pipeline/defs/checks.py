@@ -19,6 +19,7 @@ from mkt_pipeline.core.invariants import CheckResult
 from mkt_pipeline.defs.partitions import context_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.sinks.stored_rows import time_slices
+from mkt_pipeline.core.tables import TableSchema, market_tables
 from mkt_pipeline.core.timeline import US_PER_S, Window, us_to_datetime
 
 SLICE_ROWS = 200_000  # rows of the densest table read at once
@@ -62,6 +63,14 @@ def checked_window(context: dg.AssetCheckExecutionContext, market: str) -> tuple
         return None
     first = next(iter(metas.values()))
     return Window(int(first["window_start_us"]), int(first["window_end_us"])), metas
+
+
+def run_tables(market: str, metas: dict[str, dict]) -> dict[str, TableSchema]:
+    """The market's tables (by asset name) as the checked run wrote them: its recorded settings
+    name the equities timestamp column."""
+    settings = next(iter(metas.values())).get("settings") or {}
+    written = {s.base_name: s for s in market_tables(market, settings.get("timestamp_column"))}
+    return {name: written[table.base_name] for name, table in MARKET_TABLES[market].items()}
 
 
 def _result(market: str, table: str, check: str, result: CheckResult, **extra) -> dg.AssetCheckResult:
@@ -134,7 +143,7 @@ class TradesAfterQuotes:
 
 
 def fx_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetCheckResult]:
-    t = MARKET_TABLES["fx"]
+    t = run_tables("fx", metas)
     md, core, trades = t["market_data"], t["core_price"], t["trades"]
     books, quotes = [], []
     after = TradesAfterQuotes(rows, window, (md, core), ("symbol",), 1_000, allow_unmatched=False)
@@ -165,7 +174,7 @@ def fx_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetChe
 
 
 def equities_results(rows, window: Window, metas: dict[str, dict]) -> list[dg.AssetCheckResult]:
-    t = MARKET_TABLES["equities"]
+    t = run_tables("equities", metas)
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
     columns = [*keys, "bid_px1", "ask_px1"]
@@ -210,7 +219,7 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
         window, metas = found
         with sink.stored_rows(market) as rows:
             if hasattr(rows, "wait_applied"):  # QuestDB applies WAL asynchronously: count what landed
-                rows.wait_applied(MARKET_TABLES[market].values())
+                rows.wait_applied(run_tables(market, metas).values())
             for r in RESULTS[market](rows, window, metas):
                 yield dg.AssetCheckResult(asset_key=r.asset_key, check_name=r.check_name, passed=r.passed, metadata={**r.metadata, "window": str(window)})
 

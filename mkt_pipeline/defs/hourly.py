@@ -103,7 +103,8 @@ def ingest_chunk(task: ChunkTask, sink_resource: MarketSinkResource, log=None) -
     return ChunkResult(
         start_us=window.start_us,
         end_us=window.end_us,
-        rows={by_name[k]: int(v) for k, v in result.stats.rows.items()},
+        # a retried step skips chunks the ledger records as stored; the partition still holds their rows
+        rows={by_name[k]: int(v) for k, v in result.window_rows.items()},
         bytes={by_name[k]: int(v) for k, v in written.bytes.items()},
         planned={k: int(v) for k, v in planned.items()},
         started_at=started,

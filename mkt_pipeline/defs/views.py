@@ -10,10 +10,24 @@ With the Parquet sink there is nothing to create: the asset says so instead of f
 import datetime as dt
 
 import dagster as dg
+from pydantic import Field
 
+from mkt_pipeline.core.tables import market_tables
 from mkt_pipeline.defs.hourly import MARKET_TABLES
-from mkt_pipeline.sinks.ddl import EQUITIES_VIEWS, FX_VIEWS, DdlOptions, ViewSpec, checked_name, create_table_sql, create_view_sql
+from mkt_pipeline.sinks.ddl import EQUITIES_VIEWS, FX_VIEWS, DdlOptions, ViewSpec, checked_name, create_table_sql, create_view_sql, views_for
 from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB, MarketSinkResource
+from mkt_pipeline.settings import EQUITIES_GENERATION_FLAGS, env_default, env_name
+
+_TIMESTAMP_FLAG = next(f for f in EQUITIES_GENERATION_FLAGS if f.name == "timestamp_column")
+
+
+class ViewConfig(dg.Config):
+    """How the view's source tables name their timestamp (equities only; FX tables always use ``timestamp``)."""
+
+    timestamp_column: str = Field(
+        default=env_default("equities", _TIMESTAMP_FLAG),
+        description=f"{_TIMESTAMP_FLAG.help} Env: {env_name('equities', 'timestamp_column')}.",
+    )
 
 MARKET_VIEWS = {"fx": FX_VIEWS, "equities": EQUITIES_VIEWS}
 # columns of materialized_views() worth reporting, when the server has them
@@ -66,9 +80,14 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
         description=f"QuestDB materialized view `{view.base_name}`: {view.source} sampled by {view.sample_by}.",
         check_specs=[dg.AssetCheckSpec("view_is_valid", asset=key, description="QuestDB does not mark the view invalid.")],
     )
-    def view_asset(context: dg.AssetExecutionContext, sink: MarketSinkResource):
+    def view_asset(context: dg.AssetExecutionContext, config: ViewConfig, sink: MarketSinkResource):
         naming = sink.naming(market)
         name = view.name(naming)
+        try:
+            tables = market_tables(market, config.timestamp_column)
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from None
+        spec = next(v for v in views_for(tables) if v.base_name == view.base_name)
         if not sink.is_questdb:
             context.log.info(VIEWS_NEED_QUESTDB)
             return dg.MaterializeResult(
@@ -77,10 +96,10 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
             )
         with sink.pg_connection() as (conn, settings):
             options = DdlOptions(parquet_encodings=settings.parquet_encodings, short_ttl=settings.short_ttl, enterprise=settings.enterprise)
-            for table in MARKET_TABLES[market].values():
-                if table.base_name == view.source:
+            for table in tables:
+                if table.base_name == spec.source:
                     conn.execute(create_table_sql(table, naming, options))
-            conn.execute(create_view_sql(view, naming, settings.short_ttl))
+            conn.execute(create_view_sql(spec, naming, settings.short_ttl))
             status = view_status(conn, name)
         meta = {"view": name, "refresh": "immediate" if view.refresh_every is None else f"every {view.refresh_every}"}
         meta.update({k: _metadata_value(status[k]) for k in STATUS_COLUMNS if status.get(k) is not None})

@@ -40,7 +40,7 @@ from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
-from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TABLES, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch
+from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
 from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
 
 NS_PER_S = 1_000_000_000
@@ -113,9 +113,12 @@ class EquitiesConfig:
     min_levels: int = 40
     max_levels: int = 40
     seed: int = 42
+    timestamp_column: str = "timestamp_ns"  # names the column only: the rows are the same either way
 
     def validate(self) -> "EquitiesConfig":
         """Raise ``ConfigError`` naming the first flag that breaks a rule; return self."""
+        if self.timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
+            raise ConfigError(f"--timestamp_column: {self.timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}")
         check_positive("market_data_min_eps", self.market_data_min_eps)
         check_range("market_data_min_eps", self.market_data_min_eps, "market_data_max_eps", self.market_data_max_eps)
         if self.market_data_max_eps > 1_000_000:
@@ -201,12 +204,12 @@ class EquitiesEngine(Engine):
     """Equities market data and trades for any window, as a pure function of absolute time."""
 
     market = "equities"
-    schemas = EQUITIES_TABLES
-    dense_schemas = (EQUITIES_MARKET_DATA,)
 
     def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int = DEFAULT_BATCH_ROWS):
         super().__init__(batch_rows)
         self.config = config.validate()
+        self.md_schema, self.trades_schema = self.schemas = equities_tables(config.timestamp_column)
+        self.dense_schemas = (self.md_schema,)
         if tuple(references.symbols) != SYMBOLS:
             raise ValueError("equities references must list the equities universe in order")
         self.references = references
@@ -638,9 +641,9 @@ class EquitiesEngine(Engine):
         out = np.argsort(merged["ts"], kind="stable")
         m = {k_: v[out] for k_, v in merged.items()}
         return TableBatch(
-            EQUITIES_TRADES,
+            self.trades_schema,
             {
-                "timestamp_ns": m["ts"].astype(np.int64),
+                self.trades_schema.timestamp: m["ts"].astype(np.int64),
                 "symbol": SymbolColumn(m["sym"].astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn(m["venue"].astype(np.int32), VENUES),
                 "price": m["price"] / float(TICKS_PER_DOLLAR),  # whole ticks, or a half tick at the midpoint
@@ -722,9 +725,9 @@ class EquitiesEngine(Engine):
         a, b = int(plan.cell_first[2 * G]), int(plan.cell_first[(n_seconds - 1) * G])
         order = a + np.argsort(plan.time_ns[a:b], kind="stable")
         md = TableBatch(
-            EQUITIES_MARKET_DATA,
+            self.md_schema,
             {
-                "timestamp_ns": plan.time_ns[order],
+                self.md_schema.timestamp: plan.time_ns[order],
                 "symbol": SymbolColumn((plan.group[order] // self.n_venue).astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn((plan.group[order] % self.n_venue).astype(np.int32), VENUES),
                 "bids": self._books(plan.bid[order], plan.bid_row[order], plan.depth[order], -1),

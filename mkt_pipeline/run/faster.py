@@ -2,7 +2,9 @@
 
 One implementation for every driver: the CLI plans and runs its window here, and so can a Dagster
 step. Chunks are independent (time is stateless), so worker processes each take whole chunks and
-own distinct time ranges.
+own distinct time ranges. The window is planned from the command alone (never from the stored
+rows), and only the chunks the sink's ledger does not record as stored are sent (``resume``), so a
+re-run after an interruption writes exactly the rows of an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.run.progress import ObservedSink, Progress
+from mkt_pipeline.run.resume import chunk_key, latest_plan_end, plan_chunks, record_plan, unfinished_plan
+from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 from mkt_pipeline.sinks.base import Sink, WriteStats
 
 PLAN_BLOCK_S = 300  # seconds counted at once when planning a window by row count
@@ -47,20 +51,26 @@ def plan_window(
     now_us: int | None = None,
     log: TextIO | None = None,
 ) -> Window | None:
-    """The window to generate: start (resumed past stored rows unless ``overwrite``), end by time or count.
+    """The window to generate, from the command alone: start, then end by time or by count.
 
-    Without ``start_us`` the run starts now, or where the stored data ends with ``incremental``.
-    The window ends at ``end_us`` or at the end of the second in which ``max_market_data_rows``
-    market_data rows are reached, whichever comes first. None when there is nothing to do.
+    Without ``start_us`` the run starts now; with ``incremental`` it finishes the previous run's
+    window if that was interrupted, else starts where that window ended (where the stored rows end
+    when no run was recorded). The window ends at ``end_us`` or at the end of the second in which
+    ``max_market_data_rows`` market_data rows are reached, whichever comes first. None when the
+    window is empty. Which of its chunks are already stored is for ``run_chunks`` to find out.
     """
     now_us = int(time.time()) * US_PER_S if now_us is None else now_us
-    requested_start = start_us
-    start_us = requested_start if requested_start is not None else now_us
-    if not overwrite:
-        stored = stored_resume_us(engine, sink)
-        if stored is not None and (stored > start_us or (incremental and requested_start is None)):
-            start_us = stored
-            print(f"resuming after the latest stored row: start {format_us(start_us)}", file=log or sys.stderr)
+    out = log or sys.stderr
+    if start_us is None and incremental and not overwrite:
+        key = chunk_key(engine)
+        unfinished = unfinished_plan(sink, key)
+        if unfinished is not None:
+            print(f"resuming the interrupted run of {unfinished}", file=out)
+            return unfinished  # planned by the same command: its end already honours --end_ts and the count
+        start_us = latest_plan_end(sink, key) or stored_resume_us(engine, sink)
+        if start_us is not None:
+            print(f"continuing after the stored data: start {format_us(start_us)}", file=out)
+    start_us = now_us if start_us is None else start_us
     if end_us is not None and end_us <= start_us:
         return None
     limit_s = None if end_us is None else -(-end_us // US_PER_S)
@@ -104,22 +114,53 @@ def run_chunks(
     workers: int = 1,
     factories: WorkerFactories | None = None,
     references: ReferencePrices | None = None,
+    overwrite: bool = False,
+    log: TextIO | None = None,
 ) -> WriteStats:
-    """Write ``window`` chunk by chunk, in this process or on ``workers`` processes."""
+    """Write the chunks of ``window`` the sink's ledger does not record (all with ``overwrite``).
+
+    In this process or on ``workers`` processes; returns the rows written by this run.
+    """
+    out = log or sys.stderr
+    key = chunk_key(engine)
+    plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded=not overwrite)
+    if not plan.pending:
+        print(f"nothing to send: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)", file=out)
+        return WriteStats()
+    if plan.stored:
+        print(f"{len(plan.stored)} of {plan.chunks} chunks are recorded as stored; sending the other {len(plan.pending)}", file=out)
+        progress.add(0, sum(c.seconds for c in plan.stored) * US_PER_S)
+    record_plan(sink, key, window)
     if workers <= 1:
-        return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds).stats
+        # run_window re-reads the ledger: a chunk a concurrent run stored meanwhile is not sent twice
+        try:
+            return run_window(engine, ObservedSink(sink, progress.add), window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite).stats
+        except BaseException:
+            _report_unsent(len(plan.pending), _recorded_since(sink, key, plan.pending))
+            raise
     if factories is None or references is None:
         raise ValueError("parallel runs need worker factories and the run's references")
-    return run_parallel(window, chunk_seconds, workers, factories, references, progress)
+    return run_parallel(window, chunk_seconds, workers, factories, references, progress, chunks=plan.pending)
 
 
 def run_parallel(
-    window: Window, chunk_seconds: int, workers: int, factories: WorkerFactories, references: ReferencePrices, progress: Progress
+    window: Window,
+    chunk_seconds: int,
+    workers: int,
+    factories: WorkerFactories,
+    references: ReferencePrices,
+    progress: Progress,
+    chunks: list[Window] | None = None,
 ) -> WriteStats:
-    """Chunks of ``window`` on ``workers`` processes; each takes whole chunks (distinct time ranges)."""
+    """``chunks`` (default: all of ``window``) on ``workers`` processes; each takes whole chunks.
+
+    Each worker records every chunk it commits in the ledger, so after a failure a re-run sends
+    exactly the chunks no worker finished.
+    """
     ctx = mp.get_context("spawn")  # no inherited threads or connections
     tasks, events, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    for chunk in window.split(chunk_seconds):
+    chunks = list(window.split(chunk_seconds)) if chunks is None else chunks
+    for chunk in chunks:
         tasks.put((chunk.start_us, chunk.end_us))
     for _ in range(workers):
         tasks.put(None)
@@ -160,7 +201,7 @@ def run_parallel(
     finally:
         stop.set()
         if error:
-            _report_gap(window, chunk_seconds, done)
+            _report_unsent(len(chunks), done)
         for p in procs:
             p.join(timeout=10)
             if p.is_alive():
@@ -171,23 +212,23 @@ def run_parallel(
     return stats
 
 
-def _report_gap(window: Window, chunk_seconds: int, done: set[tuple[int, int]]) -> None:
-    """After a failed parallel run, say up to where the stored data has no gap.
+def _recorded_since(sink: Sink, key: ChunkKey, chunks: list[Window]) -> set[tuple[int, int]] | None:
+    """Which of ``chunks`` the ledger records after a failure; None when the ledger cannot be read."""
+    try:
+        entries = sink.ledger_entries(key, Window(chunks[0].start_us, chunks[-1].end_us))
+    except Exception:  # the server that failed the run may be gone
+        return None
+    ranges = chunk_ranges(e for e in entries if e.kind == CHUNK)
+    return {(c.start_us, c.end_us) for c in chunks if covers(ranges, c)}
 
-    Workers finish chunks out of order, so a later chunk may be stored while an earlier one is not;
-    resuming after the latest stored row would skip that hole.
-    """
-    complete = window.start_us
-    for chunk in window.split(chunk_seconds):
-        if (chunk.start_us, chunk.end_us) not in done:
-            break
-        complete = chunk.end_us
-    if complete < window.end_us and any(a >= complete for a, _ in done):
-        print(
-            f"mkt-pipeline: note: data is complete up to {format_us(complete)} but later chunks were stored; "
-            f"rerun with --start_ts {format_us(complete)} --overwrite true to fill the gap",
-            file=sys.stderr,
-        )
+
+def _report_unsent(total: int, done: set[tuple[int, int]] | None) -> None:
+    """After a failed run, say what a re-run will send (``done``: chunks recorded, None if unknown)."""
+    if done is None:
+        text = "re-run the same command to send the chunks not recorded as stored"
+    else:
+        text = f"{len(done)} of {total} chunks were stored and recorded; re-run the same command to send the other {total - len(done)}"
+    print(f"mkt-pipeline: note: {text}", file=sys.stderr)
 
 
 def one_line(exc: BaseException) -> str:
@@ -208,7 +249,8 @@ def _worker(worker: int, factories: WorkerFactories, references_json: dict, task
                 if item is None:
                     break
                 chunk = Window(*item)
-                result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds)
+                # the parent handed out only unrecorded chunks (all of them with --overwrite)
+                result = run_window(engine, observed, chunk, chunk_seconds=chunk.seconds, skip_recorded=False)
                 events.put(("chunk", worker, item, dict(result.stats.rows)))
     except KeyboardInterrupt:
         pass

@@ -6,6 +6,10 @@ enough to repay starting one (``generation_process``: it runs on its own core, f
 ILP client holds while it serialises arrays) and a thread otherwise (small windows, tests, daemonic
 worker processes, which may not start children). The queue bound keeps memory flat: at most
 ``queue_depth`` groups wait, plus one being generated and one being written.
+
+Each chunk is recorded in the sink's ledger once all its tables are committed, and chunks the
+ledger already records are not generated again (``resume``), so any driver calling ``run_window``
+resumes an interrupted window without holes or duplicates.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Callable
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.run.process import END_OF_CHUNK, ProcessProducer
+from mkt_pipeline.run.resume import chunk_key, plan_chunks, record_chunk
 from mkt_pipeline.sinks.base import Sink, WriteStats
 from mkt_pipeline.core.timeline import Window
 
@@ -34,12 +39,22 @@ PROCESS_MIN_ROWS = 2_000_000
 @dataclass
 class RunResult:
     window: Window
-    stats: WriteStats = field(default_factory=WriteStats)
+    stats: WriteStats = field(default_factory=WriteStats)  # rows written by this run
     elapsed_s: float = 0.0
+    skipped: list[Window] = field(default_factory=list)  # chunks the ledger recorded as stored
+    stored_rows: WriteStats = field(default_factory=WriteStats)  # their rows per table, as recorded
 
     @property
     def total_rows(self) -> int:
         return sum(self.stats.rows.values())
+
+    @property
+    def window_rows(self) -> dict[str, int]:
+        """Rows per table of the whole window: written now plus recorded for the skipped chunks."""
+        out = dict(self.stored_rows.rows)
+        for table, rows in self.stats.rows.items():
+            out[table] = out.get(table, 0) + rows
+        return out
 
     @property
     def rows_per_second(self) -> float:
@@ -116,14 +131,23 @@ def run_window(
     progress: ProgressFn | None = None,
     queue_depth: int = DEFAULT_QUEUE_DEPTH,
     in_process: bool | None = None,
+    *,
+    skip_recorded: bool = True,
 ) -> RunResult:
     """Generate ``window`` into ``sink`` one chunk (a committed sink window) at a time.
 
     ``in_process`` picks the producer: True a child process, False a thread, None by ``wants_process``.
+    Chunks the sink's ledger records as stored are skipped unless ``skip_recorded`` is False
+    (``--overwrite``); every chunk written is recorded once committed.
     """
     result = RunResult(window)
     started = time.perf_counter()
-    chunks = list(window.split(chunk_seconds))
+    key = chunk_key(engine)
+    plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded)
+    result.skipped, result.stored_rows = plan.stored, plan.stored_rows
+    chunks = plan.pending
+    if not chunks:
+        return result
     if in_process is None:
         in_process = wants_process(engine, window)
     if in_process:
@@ -138,6 +162,7 @@ def run_window(
                 while (group := producer.next()) is not END_OF_CHUNK:
                     _write_group(writer, group, sink, chunk_stats)
                     del group  # a process producer reuses a group's shared memory once nothing holds it
+            record_chunk(sink, key, chunk, chunk_stats)
             result.stats.add(chunk_stats)
             result.elapsed_s = time.perf_counter() - started
             if progress is not None:

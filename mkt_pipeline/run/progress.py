@@ -22,6 +22,12 @@ class ObservedSink:
         self.naming = sink.naming
         self.report = report
 
+    def __getattr__(self, name: str):
+        # everything but writing (the ledger, prepare, stats) is the wrapped sink's
+        if name == "sink":
+            raise AttributeError(name)
+        return getattr(self.sink, name)
+
     @contextmanager
     def window(self, window: Window) -> Iterator["_ObservedWriter"]:
         with self.sink.window(window) as inner:

@@ -4,7 +4,9 @@ Because rows are a pure function of absolute time, pacing is only a question of 
 is generated: second ``s`` is due once ``clock() + lookahead_s >= s + 1`` (so no row is stamped
 more than ``lookahead_s`` ahead of the wall clock). Every due second is written exactly once, in
 order, from a cursor that only moves forward; after a stall the driver writes the backlog without
-sleeping, so it catches up without gaps or overlapping seconds. The CLI uses it for
+sleeping, so it catches up without gaps or overlapping seconds. Each commit is recorded in the
+sink's ledger; a window run again (a retried live run) starts after the stretch recorded from its
+start, never behind it. The CLI uses it for
 ``--mode real-time``; the Dagster live runs call ``pace_window`` for their 1-minute windows.
 """
 
@@ -18,7 +20,9 @@ from typing import Callable
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.run.resume import chunk_key, record_chunk
 from mkt_pipeline.sinks.base import Sink, WriteStats
+from mkt_pipeline.sinks.ledger import CHUNK, chunk_ranges, covered_from
 from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window, us_to_datetime
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,7 @@ def pace_window(
     poll_s: float = 0.25,
     on_commit: CommitFn | None = None,
     update_engine: EngineUpdate | None = None,
+    skip_recorded: bool = True,
 ) -> PaceResult:
     """Write ``window`` into ``sink`` as its seconds fall due on ``clock`` (epoch seconds).
 
@@ -84,12 +89,18 @@ def pace_window(
     ``sleep`` defaults to waiting on ``stop_event`` so a stop wakes it at once; ``update_engine``
     may swap the engine between commits (given the next microsecond to write). ``min_commit_s``
     holds rows back until that many seconds are due (for sinks where a commit is a file, such as
-    Parquet, so a live hour is not thousands of one-second files).
+    Parquet, so a live hour is not thousands of one-second files). With ``skip_recorded`` the
+    cursor starts after the stretch of ``window`` the ledger records from its start.
     """
     stop_event = stop_event or threading.Event()
     wait = sleep or stop_event.wait
     lead_us = int(round(lookahead_s * US_PER_S))
-    result = PaceResult(window, window.start_us)
+    key = chunk_key(engine)
+    start_us = window.start_us
+    if skip_recorded:
+        ranges = chunk_ranges(e for e in sink.ledger_entries(key, window) if e.kind == CHUNK)
+        start_us = min(covered_from(ranges, window.start_us), window.end_us)
+    result = PaceResult(window, start_us)
     md_schema = engine.schemas[0]
     grace_until: float | None = None
 
@@ -116,7 +127,7 @@ def pace_window(
             engine = update_engine(cursor, engine)
         chunk = Window(cursor, end_us)
         behind = due_us - end_us >= US_PER_S or end_us - cursor > US_PER_S
-        md_rows = _write(engine, sink, chunk, result.stats, md_schema)
+        md_rows = _write(engine, sink, chunk, result.stats, md_schema, key)
         result.written_until_us = end_us
         result.commits += 1
         result.catch_up_commits += int(behind)
@@ -129,7 +140,7 @@ def pace_window(
     return result
 
 
-def _write(engine: Engine, sink: Sink, chunk: Window, stats: WriteStats, md_schema) -> int:
+def _write(engine: Engine, sink: Sink, chunk: Window, stats: WriteStats, md_schema, key) -> int:
     """Generate and commit one window; returns its market_data row count."""
     md_rows = 0
     written = WriteStats()
@@ -140,6 +151,7 @@ def _write(engine: Engine, sink: Sink, chunk: Window, stats: WriteStats, md_sche
                 written.rows[sink.naming.name(batch.schema)] += len(batch)
                 if batch.schema is md_schema:
                     md_rows += len(batch)
+    record_chunk(sink, key, chunk, written)
     stats.add(written)  # counted only once the window has committed
     return md_rows
 

@@ -2,7 +2,9 @@
 
 A sink is opened once per run (``prepare`` creates tables or directories), then receives windows:
 ``with sink.window(w) as writer: writer.write(batch) ...``. Leaving the block without an error
-commits the window; rows of a window that failed are not reported as written.
+commits the window; rows of a window that failed are not reported as written. Once a window is
+committed the driver records it in the sink's ledger (``record``), and a later run asks the ledger
+(``ledger_entries``) which chunks it may skip (see ``ledger``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Sequence
 
 from mkt_pipeline.core.tables import TableBatch, TableSchema, validate_identifier
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.sinks.ledger import ChunkKey, LedgerEntry
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,16 @@ class Sink(ABC):
         """First microsecond not yet stored for a table (None when it is empty)."""
         latest = self.latest_timestamp_us(schema)
         return None if latest is None else latest + 1
+
+    def ledger_entries(self, key: ChunkKey, window: Window | None = None) -> list[LedgerEntry]:
+        """Recorded entries of ``key`` overlapping ``window`` (all when None).
+
+        A sink without a ledger records nothing, so every chunk is sent again (which is safe).
+        """
+        return []
+
+    def record(self, key: ChunkKey, entry: LedgerEntry) -> None:
+        """Record ``entry`` durably; for a chunk, only after every table of it is committed."""
 
     def close(self) -> None:
         """Release connections; idempotent."""

@@ -11,6 +11,7 @@ raises ``SchemaMismatchError`` naming the table, the column, and the expected vs
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
@@ -264,13 +265,18 @@ def create_view_sql(view: ViewSpec, naming: TableNaming, short_ttl: bool = False
 
 
 def views_for(schemas: Sequence[TableSchema]) -> tuple[ViewSpec, ...]:
-    """The views whose whole dependency chain lies on the given tables, in dependency order."""
-    available = {s.base_name for s in schemas}
+    """The views whose whole dependency chain lies on the given tables, in dependency order.
+
+    Each view's timestamp column is its source's designated timestamp, so the equities views
+    follow the configured ``timestamp_column``.
+    """
+    timestamps = {s.base_name: s.timestamp for s in schemas}
     out = []
     for view in FX_VIEWS + EQUITIES_VIEWS:
-        if view.source in available:
+        if view.source in timestamps:
+            view = dataclasses.replace(view, timestamp=timestamps[view.source])
             out.append(view)
-            available.add(view.base_name)
+            timestamps[view.base_name] = view.timestamp
     return tuple(out)
 
 
@@ -333,9 +339,12 @@ def check_table_compatible(schema: TableSchema, name: str, found: Iterable[Seque
         )
     keys = sorted(c for c, r in rows.items() if _truthy(r[3]))
     if keys != sorted(schema.dedup_keys):
+        expected = ", ".join(schema.dedup_keys)
+        # a table without keys (as the public scripts create them) only needs them switched on
+        remedy = f"run ALTER TABLE {name} DEDUP ENABLE UPSERT KEYS({expected}), or {fix}" if not keys else fix
         raise SchemaMismatchError(
             f"QuestDB table {name}{at} has an incompatible schema: DEDUP UPSERT KEYS are "
-            f"({', '.join(keys) or 'none'}), expected ({', '.join(schema.dedup_keys)}); {fix}"
+            f"({', '.join(keys) or 'none'}), expected ({expected}); {remedy}"
         )
 
 

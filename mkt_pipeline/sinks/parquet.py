@@ -17,10 +17,13 @@ import pyarrow.parquet as pq
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, SECONDS_PER_HOUR, US_PER_S, Window, us_to_datetime
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
+from mkt_pipeline.sinks.ledger import LEDGER_BASE, ChunkKey, LedgerEntry, Manifest
 
 _HOUR_US = SECONDS_PER_HOUR * US_PER_S
 
 _PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
+# temporary files of a writer: a pending part, or a trimmed part about to replace its original
+_TMP_RE = re.compile(r"^\.(pending-[0-9a-f]+|part-\d+-\d+\.parquet\.[0-9a-f]+)\.tmp$")
 
 
 def hour_dir_name(hour_start_us: int) -> str:
@@ -69,19 +72,53 @@ class ParquetSink(Sink):
     def table_dir(self, schema: TableSchema) -> Path:
         return self.root / self.naming.name(schema)
 
+    @property
+    def manifest(self) -> Manifest:
+        """The ledger beside the dataset (``_`` first, so dataset readers skip it as they skip ``.lock``)."""
+        return Manifest(self.root / f"_{self.naming.name(LEDGER_BASE)}.jsonl")
+
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
         for schema in schemas:
             self.table_dir(schema).mkdir(parents=True, exist_ok=True)
+        self.remove_stale_temp_files(schemas)
+
+    def remove_stale_temp_files(self, schemas: Sequence[TableSchema]) -> int:
+        """Delete temporary files no live writer holds (left by a crash or a failed publish).
+
+        Every writer keeps an exclusive lock on its temporary file until it is published or
+        removed, so a file whose lock can be taken belongs to nobody, while the files of
+        concurrent writers (other workers, other runs) are left alone.
+        """
+        removed = 0
+        for schema in schemas:
+            base = self.table_dir(schema)
+            if not base.exists():
+                continue
+            for hour in base.iterdir():
+                if not (hour.is_dir() and hour.name.startswith("hour=")):
+                    continue
+                for f in hour.iterdir():
+                    if _TMP_RE.match(f.name) and _unlink_if_unlocked(f):
+                        removed += 1
+        return removed
+
+    def ledger_entries(self, key: ChunkKey, window: Window | None = None) -> list[LedgerEntry]:
+        return self.manifest.entries(key, window)
+
+    def record(self, key: ChunkKey, entry: LedgerEntry) -> None:
+        self.manifest.append(key, entry)
 
     @contextmanager
     def window(self, window: Window) -> Iterator["_ParquetWindowWriter"]:
         writer = _ParquetWindowWriter(self, window)
         try:
             yield writer
+            writer.commit()
         except BaseException:
+            # a failure while publishing leaves no temporary file; the parts already published are
+            # replaced when the unrecorded chunk is written again
             writer.abort()
             raise
-        writer.commit()
         self.stats.add(writer.stats)
 
     def parts(self, schema: TableSchema) -> list[tuple[int, int, Path]]:
@@ -158,10 +195,58 @@ def _hour_lock(hour_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class _TempFile:
+    """A temporary file held under an exclusive lock until it is published or removed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def publish(self, final: Path) -> None:
+        os.replace(self.path, final)
+        self.release()
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _pending(hour_dir: Path) -> _TempFile:
+    return _TempFile(hour_dir / f".pending-{uuid.uuid4().hex}.tmp")
+
+
+def _unlink_if_unlocked(path: Path) -> bool:
+    """Remove ``path`` unless a writer holds its lock; True when removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+    return True
+
+
 def _write_atomic(table: pa.Table, path: Path, compression: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression=compression)
-    os.replace(tmp, path)
+    tmp = _TempFile(path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp"))
+    try:
+        pq.write_table(table, tmp.path, compression=compression)
+        tmp.publish(path)
+    except BaseException:
+        tmp.discard()
+        raise
 
 
 class _ParquetWindowWriter(WindowWriter):
@@ -171,7 +256,7 @@ class _ParquetWindowWriter(WindowWriter):
         self.sink = sink
         self.window = window
         self.stats = WriteStats()
-        self._open: dict[tuple[str, int], tuple[pq.ParquetWriter, Path, TableSchema]] = {}
+        self._open: dict[tuple[str, int], tuple[pq.ParquetWriter, _TempFile, TableSchema]] = {}
         self._schemas: dict[str, TableSchema] = {}
 
     def write(self, batch: TableBatch) -> None:
@@ -192,8 +277,8 @@ class _ParquetWindowWriter(WindowWriter):
             if key not in self._open:
                 hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
                 hour_dir.mkdir(parents=True, exist_ok=True)
-                tmp = hour_dir / f".pending-{uuid.uuid4().hex}.tmp"
-                self._open[key] = (pq.ParquetWriter(tmp, schema.arrow_schema(), compression=self.sink.compression), tmp, schema)
+                tmp = _pending(hour_dir)
+                self._open[key] = (pq.ParquetWriter(tmp.path, schema.arrow_schema(), compression=self.sink.compression), tmp, schema)
             self._open[key][0].write_table(table)
             self.stats.rows[name] += table.num_rows
             self.stats.bytes[name] += table.nbytes
@@ -204,24 +289,30 @@ class _ParquetWindowWriter(WindowWriter):
                 hour = hour_window.start_us // _HOUR_US
                 hour_dir = self.sink.table_dir(schema) / hour_dir_name(hour * _HOUR_US)
                 final = hour_dir / f"part-{hour_window.start_us}-{hour_window.end_us}.parquet"
-                opened = self._open.pop((name, hour), None)
+                opened = self._open.get((name, hour))
                 if opened is None:
                     # no rows for this hour: an empty part still records that the time was written
                     hour_dir.mkdir(parents=True, exist_ok=True)
-                    tmp = hour_dir / f".pending-{uuid.uuid4().hex}.tmp"
-                    pq.write_table(schema.arrow_schema().empty_table(), tmp, compression=self.sink.compression)
+                    tmp = _pending(hour_dir)
+                    self._open[(name, hour)] = (None, tmp, schema)  # so a failure below removes it
+                    pq.write_table(schema.arrow_schema().empty_table(), tmp.path, compression=self.sink.compression)
                 else:
                     opened[0].close()
                     tmp = opened[1]
+                    self._open[(name, hour)] = (None, tmp, schema)
                 # writers of other windows may trim the same old parts: one publisher per hour at a time
                 with _hour_lock(hour_dir):
                     self.sink._clear(schema, hour_dir, hour_window.start_us, hour_window.end_us)
-                    os.replace(tmp, final)
+                    tmp.publish(final)
+                del self._open[(name, hour)]
 
     def abort(self) -> None:
         for writer, tmp, _ in self._open.values():
             try:
-                writer.close()
+                if writer is not None:
+                    writer.close()
+            except Exception:  # the temporary file goes regardless
+                pass
             finally:
-                tmp.unlink(missing_ok=True)
+                tmp.discard()
         self._open.clear()

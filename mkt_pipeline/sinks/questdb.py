@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -42,6 +43,16 @@ from mkt_pipeline.sinks.ddl import (
 )
 from mkt_pipeline.core.secrets import REDACTED, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
+from mkt_pipeline.sinks.ledger import (
+    CHUNK,
+    LEDGER_BASE,
+    ChunkKey,
+    LedgerEntry,
+    entries_from_rows,
+    ledger_insert_sql,
+    ledger_select_sql,
+    ledger_table_sql,
+)
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
 from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
@@ -99,6 +110,7 @@ class QuestDBSettings:
     flush_bytes: int = 16 * MiB  # encoded bytes per ILP request
     max_buf_size: int = 100 * MiB  # the client's hard cap on one buffer
     connect_timeout_s: float = 5.0
+    ledger_wait_s: float = 60.0  # how long rows sent over TCP (unacknowledged) may take to appear
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
 
     def __post_init__(self) -> None:
@@ -398,6 +410,7 @@ class QuestDBSink(Sink):
         self._buffer = None
         self._encoder = ilp.Encoder()
         self._written: list[str] = []
+        self._schemas: dict[str, TableSchema] = {}
         self.monitor = monitor_factory(
             self._fetch_wal,
             pause_above=self.settings.wal_pause_lag,
@@ -522,6 +535,70 @@ class QuestDBSink(Sink):
         options = DdlOptions(parquet_encodings=s.parquet_encodings, short_ttl=s.short_ttl, enterprise=s.enterprise)
         for name, sql in ddl_statements(schemas, self.naming, options, create_views=s.create_views):
             self._execute(sql, name)
+        self._execute(ledger_table_sql(self.ledger_name), self.ledger_name)
+        self._schemas.update({self.naming.name(x): x for x in schemas})
+
+    # -- the ledger of complete chunks (see ``ledger``) -------------------------------------------
+    @property
+    def ledger_name(self) -> str:
+        return checked_name(self.naming.name(LEDGER_BASE))
+
+    def ledger_entries(self, key: ChunkKey, window: Window | None = None) -> list[LedgerEntry]:
+        name = self.ledger_name
+        if name not in self.existing_tables():
+            return []
+        # entries of a run that just ended may still wait in the WAL: read once they are applied
+        with self._wal_errors():
+            lag = self.monitor.wait_drained([name], self.settings.ledger_wait_s)
+        if lag:
+            raise self._error(
+                QuestDBWalLagError,
+                f"QuestDB at {self.settings.pg_where}: table {name} still has {lag} WAL transactions to apply "
+                f"after {self.settings.ledger_wait_s:g}s; cannot tell which chunks are stored",
+            )
+        return entries_from_rows(self._query(ledger_select_sql(name, key, window), name))
+
+    def record(self, key: ChunkKey, entry: LedgerEntry) -> None:
+        """Insert a ledger row over PG wire (a WAL commit); chunks sent over TCP are first seen stored.
+
+        ILP over HTTP answers only once a request is committed, so a chunk is complete when its
+        window closes. ILP over TCP acknowledges nothing: the chunk counts as complete only once
+        QuestDB shows every row of it.
+        """
+        if entry.kind == CHUNK:
+            if not self.settings.over_http:
+                self._confirm_stored(entry)
+            # a table suspended meanwhile may not hold the chunk's rows yet: stop before recording it
+            self._throttle(force=True)
+        name = self.ledger_name
+        try:
+            self._pg().execute(ledger_insert_sql(name, key, entry))
+        except QuestDBSinkError:
+            raise
+        except Exception as exc:
+            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}") from None
+
+    def _confirm_stored(self, entry: LedgerEntry) -> None:
+        deadline = time.monotonic() + self.settings.ledger_wait_s
+        for name, expected in entry.rows.items():
+            schema = self._schemas.get(name)
+            if schema is None or expected <= 0:
+                continue
+            sql = (
+                f"SELECT count() FROM {checked_name(name)} "
+                f"WHERE {schema.timestamp} >= {int(entry.start_us)}::timestamp AND {schema.timestamp} < {int(entry.end_us)}::timestamp"
+            )
+            while (stored := int(self._query(sql, name)[0][0])) < expected:
+                if time.monotonic() > deadline:
+                    raise self._error(
+                        QuestDBSinkError,
+                        f"QuestDB at {self.settings.ilp_where} (ILP over {self.settings.protocol}, table {name}): only {stored:,} of "
+                        f"{expected:,} rows of {entry.window} stored after {self.settings.ledger_wait_s:g}s",
+                    )
+                with self._wal_errors():
+                    self.monitor.throttle([name])  # a suspended table stops here with its fix
+                time.sleep(0.2)
 
     def _open_sender(self, schemas: Sequence[TableSchema]) -> None:
         if self._sender is not None:
@@ -569,9 +646,9 @@ class QuestDBSink(Sink):
             stats.rows[name] += hi - lo
             stats.bytes[name] += nbytes
 
-    def _throttle(self) -> None:
+    def _throttle(self, force: bool = False) -> None:
         with self._wal_errors():
-            self.monitor.throttle(self._written)
+            self.monitor.throttle(self._written, force=force)
 
     def wait_for_wal(self, timeout_s: float = 60.0) -> int:
         """Block until every table written has applied its WAL (lag 0) or the timeout passes."""

@@ -87,6 +87,9 @@ class ParquetRows:
         lo, hi = _window_ns(window)
         pf = self._file(path)
         ts_index = pf.schema_arrow.get_field_index(schema.timestamp)
+        if ts_index < 0:
+            found = ", ".join(pf.schema_arrow.names)
+            raise ValueError(f"{path}: no column {schema.timestamp} (found {found}); was it written with another timestamp_column?")
         groups = []
         for g in range(pf.metadata.num_row_groups):
             stats = pf.metadata.row_group(g).column(ts_index).statistics

@@ -1,14 +1,16 @@
-"""LEIs, deterministic UUIDs, and reference prices (Yahoo parsing via a local fake, cache, fallback)."""
+"""LEIs, deterministic UUIDs, and reference prices (yfinance replaced by a fake module; cache, fallback)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
+import subprocess
+import sys
+import types
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mkt_pipeline.fx import universe as fxu
@@ -34,64 +36,93 @@ def test_uuid4_words_are_valid_deterministic_and_keyed():
     assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in parsed) and len(set(a)) == 1000
 
 
-class _FakeYahoo(BaseHTTPRequestHandler):
-    calls: list[str] = []
+class _FakeYfinance(types.ModuleType):
+    """Stands in for the ``yfinance`` module: ``download`` answers from a table, shaped as yfinance's frame."""
 
-    def do_GET(self):  # noqa: N802
-        _FakeYahoo.calls.append(self.path)
-        ticker = self.path.split("/")[-1].split("?")[0]
-        if ticker == "USDTRY=X":
-            self.send_response(404)
-            self.end_headers()
-            return
-        base = dt.datetime(2025, 11, 3, tzinfo=dt.timezone.utc)
-        stamps = [int((base + dt.timedelta(days=i)).timestamp()) for i in range(11)]  # 3 to 13 November
-        closes = [1.1] * 8 + [None, 1.3, 1.35]  # no close on the 11th
-        body = {"chart": {"result": [{"meta": {"gmtoffset": 0}, "timestamp": stamps, "indicators": {"quote": [{"close": closes}]}}]}}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+    def __init__(self):
+        super().__init__("yfinance")
+        self.calls: list[dict] = []
 
-    def log_message(self, *args):
-        pass
+    def download(self, tickers, start=None, end=None, **kwargs):
+        self.calls.append({"tickers": list(tickers), "start": start, "end": end, **kwargs})
+        days = pd.date_range("2025-11-03", "2025-11-13", freq="D", name="Date")  # 3 to 13 November
+        closes = {t: [1.1] * 8 + [np.nan, 1.3, 1.35] for t in tickers}  # no close on the 11th
+        if "USDTRY=X" in closes:
+            closes["USDTRY=X"] = [np.nan] * len(days)  # yfinance's answer for a ticker that failed
+        fields = ("Adj Close", "Close", "High", "Low", "Open", "Volume")
+        columns = pd.MultiIndex.from_product([fields, list(tickers)], names=["Price", "Ticker"])
+        data = np.column_stack([np.asarray(closes[t], dtype=float) for _ in fields for t in tickers])
+        return pd.DataFrame(data, index=days, columns=columns)
 
 
 @pytest.fixture
-def fake_yahoo():
-    server = HTTPServer(("127.0.0.1", 0), _FakeYahoo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    _FakeYahoo.calls.clear()
-    yield f"http://127.0.0.1:{server.server_port}/chart"
-    server.shutdown()
+def fake_yfinance(monkeypatch):
+    fake = _FakeYfinance()
+    monkeypatch.setitem(sys.modules, "yfinance", fake)
+    return fake
 
 
-def test_yahoo_closes_cached_and_gap_filled_with_per_symbol_fallback(fake_yahoo, tmp_path):
+def test_yahoo_closes_cached_and_gap_filled_with_per_symbol_fallback(fake_yfinance, tmp_path):
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 13))
-    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path, base_url=fake_yahoo)
+    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
     eur = fxu.SYMBOLS.index("EURUSD")
-    # two days before the window (its look-back), the first close carried back; a missing close carried forward
+    # two days before the window (its look-back); a missing close carried forward
     assert [refs.close(d)[eur] for d in days] == [1.1, 1.1, 1.1, 1.3, 1.35]
     assert refs.sources["EURUSD"] == "yahoo" and refs.sources["USDTRY"] == "fallback"
     assert refs.source == "yahoo+fallback"
     assert refs.close(days[0])[fxu.SYMBOLS.index("USDTRY")] == fxu.FALLBACK_LEVELS["USDTRY"]
-    calls = len(_FakeYahoo.calls)
-    assert calls == 30  # one request per ticker
-    load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path, base_url=fake_yahoo)
-    assert len(_FakeYahoo.calls) == calls + 1  # cached: only the failing ticker is asked again
+    # one threaded batch for every ticker, a week before the first day through the last, short timeout
+    (call,) = fake_yfinance.calls
+    assert sorted(call["tickers"]) == sorted(fxu.YAHOO_TICKERS.values())
+    assert (call["start"], call["end"], call["interval"]) == ("2025-11-02", "2025-11-14", "1d")
+    assert call["threads"] is True and call["timeout"] <= 5 and call["progress"] is False
+    load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
+    assert fake_yfinance.calls[1]["tickers"] == ["USDTRY=X"]  # cached: only the failing ticker is asked again
     assert ReferencePrices.from_json(json.loads(json.dumps(refs.to_json()))) == refs
 
 
-def test_unreachable_yahoo_falls_back_quickly(tmp_path):
+def test_todays_bar_is_never_cached(fake_yfinance, tmp_path, monkeypatch):
+    """A bar of the current UTC day is still moving: it is used by no day and never written to the cache."""
+    import mkt_pipeline.core.reference_prices as rp
+
+    monkeypatch.setattr(rp, "utc_today", lambda: dt.date(2025, 11, 13))
+    days = reference_days(dt.date(2025, 11, 12), dt.date(2025, 11, 13))
+    refs = load_reference_prices(("EURUSD",), {"EURUSD": "EURUSD=X"}, {"EURUSD": 1.16}, days, offline=False, cache_dir=tmp_path)
+    assert refs.close(dt.date(2025, 11, 13))[0] == 1.3  # yesterday's close carried forward, not today's 1.35
+    cached = json.loads((tmp_path / "yahoo" / "EURUSD=X.json").read_text())
+    assert max(cached) == "2025-11-12" and "2025-11-11" not in cached
+
+
+def test_offline_never_imports_yfinance(monkeypatch, tmp_path):
+    """MKT_OFFLINE=1: the built-in table, recorded as the source, without touching yfinance at all."""
+    monkeypatch.setitem(sys.modules, "yfinance", None)  # an import would raise ImportError
+    monkeypatch.setenv("MKT_OFFLINE", "1")
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
-    refs = load_reference_prices(
-        fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path, base_url="http://127.0.0.1:9/none", timeout_s=0.5
-    )
+    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, cache_dir=tmp_path)
+    assert refs.source == "fallback" and set(refs.sources.values()) == {"fallback"}
+    assert refs.close(days[-1])[fxu.SYMBOLS.index("USDJPY")] == fxu.FALLBACK_LEVELS["USDJPY"]
+
+
+def test_failing_yfinance_falls_back_per_symbol(monkeypatch, tmp_path):
+    fake = types.ModuleType("yfinance")
+
+    def download(*args, **kwargs):
+        raise ConnectionError("Failed to perform, curl: (7) Could not connect to server")
+
+    fake.download = download
+    monkeypatch.setitem(sys.modules, "yfinance", fake)
+    days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
+    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
     assert refs.source == "fallback"
     assert refs.close(days[1])[0] == fxu.FALLBACK_LEVELS["EURUSD"]
+    assert not (tmp_path / "yahoo").exists()  # nothing cached from a failure
+
+
+def test_engine_imports_do_not_load_yfinance():
+    """yfinance is imported lazily: building engines (and the CLI's --help) never pays for it."""
+    code = "import sys, mkt_pipeline.markets, mkt_pipeline.fx.engine, mkt_pipeline.equities.engine; print('yfinance' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_offline_closes_wander_like_real_closes():

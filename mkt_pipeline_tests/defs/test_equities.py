@@ -62,3 +62,67 @@ def test_view_assets_report_parquet_instead_of_failing(tmp_path):
     assert events[keys[0]]["reason"].value == VIEWS_NEED_QUESTDB
     assert events[keys[0]]["view"].value == "nbbo_1s"
     assert all(c.passed for c in result.get_asset_check_evaluations())
+
+
+def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
+    """A run recorded with ``timestamp_column: timestamp`` is checked on that column: every equities
+    check evaluates real rows and passes (and the plan is the default naming's plan)."""
+    from mkt_pipeline.defs.checks import equities_results
+    from mkt_pipeline.run.ingest import run_window
+    from mkt_pipeline.sinks.stored_rows import ParquetRows
+
+    window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:20Z")
+    settings = {**LIGHT_EQUITIES, "timestamp_column": "timestamp"}
+    engine = EquitiesEngine(EquitiesConfig(**settings), market_references("equities", window, offline=True))
+    sink = ParquetSink(tmp_path)
+    sink.prepare(engine.schemas)
+    written = run_window(engine, sink, window).stats.rows
+    planned = engine.planned_counts(window.first_second, window.end_second)
+    assert planned == EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), engine.references).planned_counts(window.first_second, window.end_second)
+    metas = {
+        name: {"settings": settings, "rows": written[table], "planned": planned, "window_start_us": window.start_us, "window_end_us": window.end_us}
+        for name, table in (("market_data", "equities_market_data"), ("trades", "equities_trades"))
+    }
+    results = {(r.asset_key.path[-1], r.check_name): r for r in equities_results(ParquetRows(sink), window, metas)}
+    assert len(results) == 5 and all(r.passed for r in results.values()), {k: r.metadata for k, r in results.items()}
+    assert results[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
+    assert results[("trades", "trades_after_quotes")].metadata["checked"].value > 0
+    # the same metadata without the setting reads timestamp_ns, which these files do not have
+    default = {name: {k: v for k, v in meta.items() if k != "settings"} for name, meta in metas.items()}
+    with pytest.raises(ValueError, match="no column timestamp_ns .*another timestamp_column"):
+        equities_results(ParquetRows(sink), window, default)
+
+
+def test_equities_generation_config_has_the_timestamp_column_with_its_env_default():
+    from mkt_pipeline.defs.config import EquitiesGenerationConfig
+
+    field = EquitiesGenerationConfig.model_fields["timestamp_column"]
+    assert field.default == "timestamp_ns" and "MKT_EQUITIES_TIMESTAMP_COLUMN" in field.description
+
+
+@pytest.mark.questdb
+def test_view_assets_follow_the_configured_timestamp_column(questdb, qdb_suffix):
+    """Equities view assets with ``timestamp_column: timestamp`` create the source table and the views
+    on that column, under the eq_ prefix, as the published dashboards expect."""
+    from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+    sink = MarketSinkResource(
+        kind="questdb",
+        table_suffix=qdb_suffix,
+        equities_prefix="eq_",
+        questdb=QuestDBResource(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port),
+        parquet=ParquetResource(),
+    )
+    keys = [dg.AssetKey(["equities_views", name]) for name in ("top_of_book_1s", "nbbo_1s")]
+    views = [a for a in equities_views if a.key in keys]
+    config = {"ops": {f"equities_views__{k.path[-1]}": {"config": {"timestamp_column": "timestamp"}} for k in keys}}
+    result = dg.materialize(views, resources={"sink": sink}, run_config=config, instance=dg.DagsterInstance.ephemeral())
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    table = f"eq_equities_market_data{qdb_suffix}"
+    designated = questdb.query(f"SELECT \"column\", type FROM table_columns('{table}') WHERE designated")
+    assert designated == [("timestamp", "TIMESTAMP_NS")]
+    for view in ("top_of_book_1s", "nbbo_1s"):
+        name = f"eq_{view}{qdb_suffix}"
+        assert questdb.query(f"SELECT view_status FROM materialized_views() WHERE view_name = '{name}'") == [("valid",)]
+        assert questdb.query(f"SELECT \"column\" FROM table_columns('{name}') WHERE designated") == [("timestamp",)]

@@ -34,18 +34,6 @@ def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
     assert (window.start_us, window.end_us) == (opts.start_ts, s * 1_000_000) and s - first > 600
 
 
-def test_interrupted_parallel_run_names_where_the_data_has_no_gap(capsys):
-    from mkt_pipeline.run.faster import _report_gap
-
-    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
-    chunks = [(c.start_us, c.end_us) for c in window.split(20)]
-    _report_gap(window, 20, {chunks[0], chunks[2]})
-    err = capsys.readouterr().err
-    assert "complete up to 2025-11-11T03:00:20.000000Z" in err and "--overwrite true" in err
-    _report_gap(window, 20, {chunks[0], chunks[1]})  # a clean prefix: resuming is enough
-    assert capsys.readouterr().err == ""
-
-
 def test_resume_starts_at_the_least_advanced_table(tmp_path):
     """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
     from mkt_pipeline.run.faster import stored_resume_us

@@ -111,6 +111,7 @@ class _FailingEngine(Engine):
     def __init__(self):
         super().__init__(batch_rows=1000)
         self.inner = FxEngine(LIGHT_FX, fx_references(WINDOW))
+        self.config = self.inner.config
 
     @property
     def max_rows_per_second(self) -> int:

@@ -20,6 +20,7 @@ import pytest
 
 from mkt_pipeline.markets import market_references
 from mkt_pipeline.core.engine import Engine
+from mkt_pipeline_tests.conftest import LIGHT_FX
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.sinks.ddl import FX_VIEWS
 from mkt_pipeline.sinks.questdb import (
@@ -487,10 +488,12 @@ def test_prepare_creates_tables_then_views_in_order(capture):
     _, pg = open_sink(capture)
     ddl = pg.ddl()
     assert [re.match(r"CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+) ", s).group(1) for s in ddl] == [
-        "market_data", "core_price", "fx_trades", *[v.base_name for v in FX_VIEWS],
+        "market_data", "core_price", "fx_trades", *[v.base_name for v in FX_VIEWS], "chunk_ledger",
     ]  # fmt: skip
+    assert "WAL DEDUP UPSERT KEYS(start_ts, end_ts, kind, market, seed, fingerprint)" in ddl[-1]
     _, pg = open_sink(capture, create_views=False, short_ttl=True)
-    assert len(pg.ddl()) == 3 and all("TTL" in s for s in pg.ddl())
+    data_tables = pg.ddl()[:-1]  # the ledger is kept, never expires
+    assert len(data_tables) == 3 and all("TTL" in s for s in data_tables) and "TTL" not in pg.ddl()[-1]
 
 
 def test_schema_mismatch_is_reported_before_any_ddl(capture):
@@ -507,7 +510,7 @@ def test_schema_mismatch_is_reported_before_any_ddl(capture):
 def test_compatible_existing_tables_are_accepted(capture):
     pg = FakePG(tables={s.base_name: columns_of(s) for s in FX_TABLES})
     open_sink(capture, pg=pg)
-    assert len(pg.ddl()) == 3 + len(FX_VIEWS)  # IF NOT EXISTS statements are still issued
+    assert len(pg.ddl()) == 3 + len(FX_VIEWS) + 1  # IF NOT EXISTS statements are still issued (and the ledger's)
 
 
 # -- WAL ---------------------------------------------------------------------------------------
@@ -699,6 +702,7 @@ class _ListEngine(Engine):
 
     market = "test"
     schemas = (FX_CORE_PRICE,)
+    config = LIGHT_FX  # keys the ledger (any settings dataclass with a seed)
 
     def __init__(self, fail_at: int | None = None):
         super().__init__(batch_rows=10)
