@@ -33,8 +33,10 @@ from mkt_pipeline.settings import (
     env_default,
     env_name,
     env_source,
+    name_variables,
 )
 from mkt_pipeline.core.secrets import scrub
+from mkt_pipeline.core.secrets import secret_values as core_secret_values
 from mkt_pipeline.sinks.questdb import QUESTDB_ENV
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
@@ -206,8 +208,25 @@ def validate(opts: Options) -> None:
             raise ConfigError("--incremental is for faster-than-life; real-time always continues after stored data")
     if opts.incremental and opts.overwrite:
         raise ConfigError("--incremental continues after stored rows and --overwrite regenerates them: use one of them")
+    _validate_end_in_future(opts)
+    if opts.sink == "parquet":
+        from mkt_pipeline.sinks.parquet import dataset_root_problem
+
+        problem = dataset_root_problem(opts.parquet_dir)
+        if problem is not None:
+            raise ConfigError(f"--parquet_dir {problem}")
     if opts.sink == "questdb":
         _validate_questdb(opts)
+
+
+def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
+    """A run that starts now cannot end in the past (faster-than-life with --incremental starts at the stored data)."""
+    if opts.end_ts is None or opts.start_ts is not None or opts.incremental:
+        return
+    now_us = int(time.time()) * US_PER_S if now_us is None else now_us
+    if opts.end_ts <= now_us:
+        how = "real-time runs from now" if opts.mode == "real-time" else "without --start_ts the run starts now; give --start_ts for a past window"
+        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) is not in the future: {how}")
 
 
 def _validate_questdb(opts: Options) -> None:
@@ -245,14 +264,28 @@ def secret_values(opts: Options | None) -> list[str]:
     """Secret values in play (flags, QUESTDB_* variables, the token file), for scrubbing messages."""
     found = [os.environ.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
     if opts is not None:
-        defaults = {f.name: f.default for f in market_flags(opts.market)}
-        found += [str(opts.values.get(f) or "") for f in ("password", "token", "token_x", "token_y") if opts.values.get(f) != defaults[f]]
+        found += [str(opts.values.get(f) or "") for f in ("password", "token", "token_x", "token_y")]
         if opts.values.get("token_file"):
             with contextlib.suppress(OSError):
                 with open(opts.token_file, encoding="utf-8") as fh:
                     found.append(fh.read().strip())
-    # the well-known default password is no secret, and short values would mangle ordinary words
-    return sorted({s for s in found if len(s) >= 4 and s != "quest"}, key=len, reverse=True)
+    return core_secret_values(found)
+
+
+def variables_behind(opts: Options | None) -> dict[str, str]:
+    """The environment variable behind each flag the user did not type (for naming it in errors)."""
+    if opts is None:
+        return {}
+    found = {}
+    for flag in market_flags(opts.market):
+        if flag.name in opts.given:
+            continue
+        var = env_source(opts.market, flag.name)
+        if var is None and os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
+            var = QUESTDB_ENV[flag.name]
+        if var is not None:
+            found[flag.name] = var
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,18 +514,14 @@ def run(opts: Options) -> int:
     return run_realtime(opts) if opts.mode == "real-time" else run_faster(opts)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {text}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     opts = None
     try:
         opts = parse_options(argv)
         return run(opts)
     except ConfigError as exc:
-        print(f"mkt-pipeline: error: {scrub(one_line(exc), secret_values(opts))}", file=sys.stderr)
+        message = name_variables(one_line(exc), variables_behind(opts))
+        print(f"mkt-pipeline: error: {scrub(message, secret_values(opts))}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("mkt-pipeline: interrupted", file=sys.stderr)

@@ -8,7 +8,9 @@ deployment setting drives every entry point.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from mkt_pipeline.core.engine import ConfigError
@@ -33,10 +35,18 @@ def parse_int(value: str | int, flag: str = "value") -> int:
     """Integers, allowing ``_`` separators as the seed examples do (``600_000_000``)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    text = str(value).strip().replace("_", "")
     try:
-        return int(str(value).strip().replace("_", ""))
+        return int(text)
     except ValueError:
-        raise ConfigError(f"--{flag}: {value!r} is not an integer") from None
+        pass
+    try:  # 1e9 and 2.5e6 are whole numbers too
+        number = Decimal(text)
+        if number.is_finite() and number == number.to_integral_value():
+            return int(number)
+    except InvalidOperation:
+        pass
+    raise ConfigError(f"--{flag}: {value!r} is not an integer")
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,7 @@ class Flag:
     help: str
     choices: tuple[str, ...] | None = None
     secret: bool = False
+    high: int | None = None  # largest accepted value of an integer flag (keeps runs finite and memory bounded)
 
 
 def env_name(market: str, flag: str) -> str:
@@ -78,7 +89,13 @@ def env_default(market: str, flag: Flag) -> Any:
     try:
         return convert(flag, os.environ[var])
     except ConfigError as exc:
-        raise ConfigError(f"{exc} (from {var})") from None
+        # the user set a variable, not a flag: name what they typed
+        raise ConfigError(name_variables(str(exc), {flag.name: var})) from None
+
+
+def name_variables(message: str, variables: dict[str, str]) -> str:
+    """``message`` with ``--flag`` replaced by the variable that set it, for flags not typed by the user."""
+    return re.sub(r"--([a-z_]+)\b", lambda m: variables.get(m.group(1), m.group(0)), message)
 
 
 def convert(flag: Flag, raw: Any) -> Any:
@@ -94,6 +111,8 @@ def convert(flag: Flag, raw: Any) -> Any:
         value = flag.parse(raw, flag.name)
     if flag.choices and value not in flag.choices:
         raise ConfigError(f"--{flag.name}: {value!r} is not one of {', '.join(flag.choices)}")
+    if flag.high is not None and value > flag.high:
+        raise ConfigError(f"--{flag.name} must be <= {flag.high:_} (got {value:_})")
     return value
 
 
@@ -113,12 +132,17 @@ FX_GENERATION_FLAGS: tuple[Flag, ...] = (
 
 
 def _timestamp(value: Any, flag: str) -> int:
-    from mkt_pipeline.core.timeline import parse_timestamp
+    from mkt_pipeline.core.timeline import check_timestamp_range, parse_timestamp
 
     try:
-        return parse_timestamp(str(value))
-    except ValueError:
+        us = parse_timestamp(str(value))
+    except (ValueError, OverflowError):
         raise ConfigError(f"--{flag}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)") from None
+    try:
+        check_timestamp_range(us)
+    except ValueError as exc:
+        raise ConfigError(f"--{flag}: {value} {exc}") from None
+    return us
 
 
 def parse_port(value: Any, flag: str = "value") -> int:
@@ -138,6 +162,9 @@ def _identifier(value: Any, flag: str) -> str:
         raise ConfigError(f"--{exc}") from None
 
 
+# Counting the rows of a window is work too: a bound keeps a mistyped count from planning for hours.
+MAX_MARKET_DATA_EVENTS = 10_000_000_000
+
 # Flags about running (mode, window, parallelism) and about the sink; common to both markets.
 RUN_FLAGS: tuple[Flag, ...] = (
     Flag("mode", str, None, "real-time (wall clock) or faster-than-life (max speed). Required.", ("real-time", "faster-than-life")),
@@ -147,13 +174,15 @@ RUN_FLAGS: tuple[Flag, ...] = (
         "total_market_data_events",
         int,
         1_000_000,
-        "Stop after the second in which this many market_data rows were generated (real-time: only when set explicitly).",
+        "Stop after the second in which this many market_data rows were generated (real-time: only when set explicitly). "
+        "At most 10_000_000_000: split longer backfills with --start_ts/--end_ts.",
+        high=MAX_MARKET_DATA_EVENTS,
     ),
-    Flag("chunk_seconds", int, 900, "Seconds per committed chunk in faster-than-life (bounds memory and retries)."),
-    Flag("processes", int, 1, "Worker processes (faster-than-life only); each owns distinct time ranges."),
+    Flag("chunk_seconds", int, 900, "Seconds per committed chunk in faster-than-life (bounds memory and retries); at most a day.", high=86_400),
+    Flag("processes", int, 1, "Worker processes (faster-than-life only); each owns distinct time ranges. At most 64.", high=64),
     Flag("incremental", bool, False, "Start where the stored data ends instead of now (faster-than-life only)."),
     Flag("overwrite", bool, False, "Regenerate a window even where rows already exist (writes are idempotent)."),
-    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval, in a background thread (real-time)."),
+    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval, in a background thread (real-time); at most a day.", high=86_400),
 )
 SINK_FLAGS: tuple[Flag, ...] = (
     Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet")),

@@ -8,10 +8,16 @@ that answers, every test using these fixtures skips with one line saying where i
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -22,6 +28,7 @@ class QuestDBServer:
     http_port: int
     pg_port: int
     ilp_port: int
+    password: str | None = None  # PG password of a server started with one (else QUESTDB_PASSWORD or the default)
 
     def cli_flags(self) -> list[str]:
         """The CLI flags that point ``mkt-pipeline`` at this server."""
@@ -44,7 +51,7 @@ class QuestDBServer:
             host=self.host,
             port=self.pg_port,
             user=os.environ.get("QUESTDB_USER", "admin"),
-            password=os.environ.get("QUESTDB_PASSWORD", "quest"),
+            password=self.password or os.environ.get("QUESTDB_PASSWORD", "quest"),
             dbname="qdb",
             autocommit=True,
             connect_timeout=5,
@@ -92,6 +99,7 @@ def configured_server() -> QuestDBServer:
         http_port=int(http or 9000),
         pg_port=int(os.environ.get("QDB_TEST_PG_PORT", "8812")),
         ilp_port=int(os.environ.get("QDB_TEST_ILP_PORT", "9009")),
+        password=os.environ.get("QUESTDB_PASSWORD", "quest"),  # read once: a test may change the variable for the CLI
     )
 
 
@@ -114,3 +122,56 @@ def qdb_suffix(questdb: QuestDBServer):
     suffix = f"_t{uuid.uuid4().hex[:8]}"
     yield suffix
     questdb.drop_suffix(suffix)
+
+
+# ---------------------------------------------------------------------------------------------
+# a server of a test's own (e.g. with authentication), started with the shared ``qdb`` script
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def server_script() -> Path | None:
+    """The ``qdb`` start/stop script: ``QDB_SERVER_SCRIPT``, else ``../shared/questdb/qdb`` beside the repository."""
+    given = os.environ.get("QDB_SERVER_SCRIPT")
+    path = Path(given) if given else REPO.parent / "shared" / "questdb" / "qdb"
+    return path if path.is_file() and shutil.which(os.environ.get("JAVA", "java")) else None
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@contextmanager
+def own_server(*settings: str, ports: Sequence[int] | None = None, prepare: Callable[[Path], None] | None = None) -> Iterator[QuestDBServer]:
+    """A fresh QuestDB with ``settings`` (``key=value`` server.conf pairs) in a temporary folder, stopped after.
+
+    ``ports`` are (http, pg, ilp, health); free ones by default. ``prepare(root)`` runs before the
+    start (e.g. to write ``conf/auth.txt``). Skips when the script or Java is missing.
+    """
+    script = server_script()
+    if script is None:
+        pytest.skip("no qdb script (QDB_SERVER_SCRIPT or ../shared/questdb/qdb) or no java to start a QuestDB of this test")
+    http, pg, ilp, health = ports or free_ports(4)
+    with tempfile.TemporaryDirectory(prefix="mkt-qdb-") as root:
+        if prepare is not None:
+            prepare(Path(root))
+        cmd = ["bash", str(script), "start", "--root", root, "--http", str(http), "--pg", str(pg), "--ilp", str(ilp), "--min", str(health), *settings]
+        started = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        if started.returncode != 0:
+            pytest.fail(f"could not start a QuestDB: {started.stderr.strip()[-500:]}")
+        try:
+            yield QuestDBServer("127.0.0.1", http, pg, ilp)
+        finally:
+            subprocess.run(["bash", str(script), "stop", root], capture_output=True, timeout=60)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, read, released)."""
+    return free_ports(1)[0]

@@ -155,7 +155,7 @@ def test_questdb_rules_fail_before_any_connection(monkeypatch, capsys, args, env
 def test_invalid_env_default_names_the_variable(monkeypatch, capsys):
     monkeypatch.setenv("MKT_FX_PROCESSES", "many")
     assert main(["fx", *FTL]) == 2
-    assert "--processes: 'many' is not an integer (from MKT_FX_PROCESSES)" in capsys.readouterr().err
+    assert capsys.readouterr().err == "mkt-pipeline: error: MKT_FX_PROCESSES: 'many' is not an integer\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,3 +385,97 @@ def test_argument_errors_are_one_line_too(capsys, argv):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "error:" in err, err
+
+
+# --------------------------------------------------------------------------------------------
+# checked before anything is created: bounds, the window, the dataset folder, names of variables
+
+
+@pytest.mark.parametrize(
+    "market,args,needle",
+    [
+        ("fx", FTL + ["--end_ts", "2025-11-11T03:00:00Z"], "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: without --start_ts the run starts now"),
+        ("fx", RT + ["--end_ts", "2025-11-11T03:00:00Z"], "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: real-time runs from now"),
+        ("fx", FTL + ["--start_ts", "1969-12-31T23:59:59Z"], "--start_ts: 1969-12-31T23:59:59Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z"),
+        ("fx", FTL + ["--start_ts", "9999-01-01T00:00:00Z"], "--start_ts: 9999-01-01T00:00:00Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z"),
+        ("equities", FTL + ["--start_ts", "2025-01-01T00:00:00Z", "--end_ts", "2263-01-01T00:00:00Z"], "--end_ts: 2263-01-01T00:00:00Z must lie between"),
+        ("fx", FTL + ["--max_levels", "100000"], "--max_levels must be <= 200 (got 100000)"),
+        ("equities", FTL + ["--max_levels", "100000"], "--max_levels must be <= 200 (got 100000)"),
+        ("fx", FTL + ["--lei_pool_size", "1000000000"], "--lei_pool_size must be <= 100_000 (got 1_000_000_000)"),
+        ("fx", FTL + ["--total_market_data_events", "1e30"], "--total_market_data_events must be <= 10_000_000_000 (got 1_000_000_000_000_000_000_000_000_000_000)"),
+        ("fx", FTL + ["--total_market_data_events", "2.5"], "--total_market_data_events: '2.5' is not an integer"),
+        ("fx", FTL + ["--chunk_seconds", "86401"], "--chunk_seconds must be <= 86_400 (got 86_401)"),
+        ("fx", FTL + ["--processes", "65"], "--processes must be <= 64 (got 65)"),
+        ("fx", RT + ["--yahoo_refresh_secs", "1e6"], "--yahoo_refresh_secs must be <= 86_400 (got 1_000_000)"),
+        ("equities", FTL + ["--market_data_max_eps", "2000000"], "--market_data_max_eps must be <= 1000000"),
+    ],
+)
+def test_bounds_and_window_rules(tmp_path, capsys, market, args, needle):
+    code = main([market, "--sink", "parquet", "--parquet_dir", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_scientific_counts_are_whole_numbers(tmp_path):
+    assert run(tmp_path, "--start_ts", "2025-11-11T03:00:00Z", "--total_market_data_events", "1e3") == 0
+    assert 1_000 <= ParquetSink(tmp_path).read(FX_TABLES[0]).num_rows < 1_000 + 150
+
+
+def test_bad_parquet_dir_is_named_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        cases = [
+            ("", "--parquet_dir must not be empty"),
+            (str(blocker), f"--parquet_dir {blocker} exists and is not a folder"),
+            (str(blocker / "data"), f"--parquet_dir cannot create {blocker / 'data'}: {blocker} is not a folder"),
+        ]
+        import os
+
+        if os.geteuid() != 0:  # root writes anywhere: the permission rule cannot show there
+            cases.append((str(locked / "data"), f"--parquet_dir cannot create {locked / 'data'}: {locked} is not writable"))
+        for value, needle in cases:
+            assert main(["fx", *FTL, "--sink", "parquet", "--parquet_dir", value, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:02Z"]) == 2
+            err = capsys.readouterr().err.strip()
+            assert needle in err and len(err.splitlines()) == 1, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "locked"]  # nothing in the working directory
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"QUESTDB_PG_PORT": "abc"}, "QUESTDB_PG_PORT: 'abc' is not a valid pg_port"),
+        ({"QUESTDB_PG_PORT": "99999"}, "QUESTDB_PG_PORT: 99999 is not a TCP port (1-65535)"),
+        ({"QUESTDB_HTTP_PORT": "0"}, "QUESTDB_HTTP_PORT: 0 is not a TCP port"),
+        ({"QUESTDB_PROTOCOL": "udp"}, "QUESTDB_PROTOCOL: 'udp' must be one of http, https, tcp, tcps"),
+        ({"MKT_FX_MAX_LEVELS": "100000"}, "MKT_FX_MAX_LEVELS must be <= 200 (got 100000)"),
+        ({"MKT_FX_PG_PORT": "70000"}, "MKT_FX_PG_PORT: 70000 is not a TCP port"),
+        ({"MKT_FX_LEI_POOL_SIZE": "0"}, "MKT_FX_LEI_POOL_SIZE must be > 0"),
+        ({"MKT_PARQUET_DIR": "", "MKT_SINK": "parquet", "MKT_FX_PARQUET_DIR": " "}, "MKT_FX_PARQUET_DIR must not be empty"),
+    ],
+)
+def test_errors_from_variables_name_the_variable(clean_env, monkeypatch, capsys, env, needle):
+    import mkt_pipeline.cli as cli
+
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(cli, "make_sink", lambda opts: pytest.fail("a sink was opened"))
+    assert main(["fx", *FTL, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:02Z"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert "--" not in err.split("error: ", 1)[1].split(" ")[0]  # the variable, not a flag the user never typed
+
+
+def test_a_flag_typed_on_the_command_line_is_named_as_the_flag(clean_env, monkeypatch, capsys):
+    monkeypatch.setenv("QUESTDB_PG_PORT", "8812")
+    assert main(["fx", *FTL, "--pg_port", "99999"]) == 2
+    assert "--pg_port: 99999 is not a TCP port" in capsys.readouterr().err

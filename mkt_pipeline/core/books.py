@@ -8,6 +8,7 @@ from mkt_pipeline.core.keyed_random import keyed_rng
 from mkt_pipeline.core.tables import BookColumn
 
 _LADDER_ROWS = 4096
+MAX_BOOK_LEVELS = 200  # per side; a 200-level book row is ~7 KB on the wire, deeper ones exhaust memory
 
 
 def tick_prices(touch_ticks: np.ndarray, width: int, direction: int, ticks_per_unit: int | np.ndarray) -> np.ndarray:

@@ -9,6 +9,10 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+# The pool is built in Python once per size; about 2.4 million LEIs exist worldwide, and a pool of
+# this size already takes seconds to build.
+MAX_POOL_SIZE = 100_000
+
 _ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Prefixes of real LEI issuing organisations (LOUs): four characters each.
 _LOU_PREFIXES = ("5493", "2138", "9695", "7245", "5299", "8156", "3912", "9845", "635400", "HWUP")

@@ -15,6 +15,11 @@ NS_PER_US = 1_000
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_DAY = 86400
 
+# Timestamps the tables can hold: from the Unix epoch to the last whole second a signed 64-bit
+# nanosecond count reaches (2262-04-11T23:47:16Z); TIMESTAMP_NS columns overflow after it.
+MIN_TIMESTAMP_US = 0
+MAX_TIMESTAMP_US = (2**63 - 1) // (NS_PER_US * US_PER_S) * US_PER_S
+
 
 def parse_timestamp(text: str) -> int:
     """ISO-8601 text to epoch microseconds. ``Z`` and offsets are honoured; naive means UTC."""
@@ -25,6 +30,12 @@ def parse_timestamp(text: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
     return datetime_to_us(parsed)
+
+
+def check_timestamp_range(us: int) -> None:
+    """ValueError unless ``us`` lies within what the tables can store (1970 to 2262-04-11)."""
+    if not MIN_TIMESTAMP_US <= us <= MAX_TIMESTAMP_US:
+        raise ValueError(f"must lie between {format_us(MIN_TIMESTAMP_US)[:19]}Z and {format_us(MAX_TIMESTAMP_US)[:19]}Z (nanosecond timestamps)")
 
 
 def datetime_to_us(value: dt.datetime) -> int:

@@ -27,10 +27,10 @@ import numpy as np
 from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, hourly_profile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
-from mkt_pipeline.core.books import VolumeLadder, build_books, log_ladder
+from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
-from mkt_pipeline.core.lei import lei_pool
+from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
 from mkt_pipeline.core.price_path import PathParams, PricePath
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import (
@@ -129,6 +129,10 @@ class FxConfig:
                     f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
                     "row each second for continuous 1-second candles"
                 )
+        if self.max_levels > MAX_BOOK_LEVELS:
+            raise ConfigError(f"--max_levels must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})")
+        if self.lei_pool_size > MAX_POOL_SIZE:
+            raise ConfigError(f"--lei_pool_size must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})")
         if self.market_data_max_eps >= US_PER_S // 2:
             raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
         return self

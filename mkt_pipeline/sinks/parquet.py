@@ -31,6 +31,25 @@ def _row_us(schema: TableSchema, timestamps: np.ndarray) -> np.ndarray:
     return timestamps // NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else timestamps
 
 
+def dataset_root_problem(root: str | os.PathLike | None) -> str | None:
+    """Why ``root`` cannot hold the dataset (None when it can), checked without creating anything."""
+    if root is None or not str(root).strip():
+        return "must not be empty (the dataset's folder, e.g. ./data)"
+    path = Path(root).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            return f"{root} exists and is not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"{root} is not writable"
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {root}: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {root}: {parent} is not writable"
+    return None
+
+
 class ParquetSink(Sink):
     """``{root}/{table}/hour=YYYY-MM-DDTHH/part-{start_us}-{end_us}.parquet``.
 
@@ -40,7 +59,9 @@ class ParquetSink(Sink):
     """
 
     def __init__(self, root: str | os.PathLike, naming: TableNaming | None = None, compression: str = "zstd"):
-        self.root = Path(root)
+        if not str(root).strip():  # Path("") is the working directory: never write there by accident
+            raise ValueError("the Parquet dataset root must not be empty")
+        self.root = Path(root).expanduser()
         self.naming = naming or TableNaming()
         self.compression = compression
         self.stats = WriteStats()

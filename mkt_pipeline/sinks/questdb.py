@@ -1,8 +1,9 @@
 """The QuestDB sink: DDL and metadata over PG wire (psycopg 3), rows over ILP (``questdb`` client).
 
-``prepare`` checks both endpoints answer before anything is generated, verifies pre-existing tables,
-then creates tables and views idempotently. Each batch is encoded in size-bounded slices and flushed
-explicitly, one table per request; designated timestamps keep the column's precision (µs or ns).
+``prepare`` first verifies access (both endpoints reachable, TLS as configured, credentials
+accepted on PG wire and ILP; see ``questdb_access``), so a failure creates nothing; then it
+verifies pre-existing tables and creates tables and views idempotently. Each batch is encoded in
+size-bounded slices and flushed explicitly, one table per request; designated timestamps keep the column's precision (µs or ns).
 WAL lag of every table written is watched between flushes (see ``wal_monitor``). Re-sending a window
 is safe: every table has DEDUP UPSERT KEYS, so QuestDB keeps one row per key.
 
@@ -14,12 +15,23 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from mkt_pipeline.sinks import ilp
+from mkt_pipeline.sinks.questdb_access import (
+    AUTH,
+    TLS,
+    AccessProblem,
+    basic_auth_header,
+    bearer_header,
+    probe_http_auth,
+    probe_jwk_auth,
+    probe_tcp,
+    probe_tls,
+    tls_context,
+)
 from mkt_pipeline.sinks.ddl import (
     DdlOptions,
     SchemaMismatchError,
@@ -28,7 +40,7 @@ from mkt_pipeline.sinks.ddl import (
     ddl_statements,
     table_columns_sql,
 )
-from mkt_pipeline.core.secrets import REDACTED, scrub  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.core.secrets import REDACTED, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
@@ -131,8 +143,8 @@ class QuestDBSettings:
         return f"{self.host}:{self.pg_port}"
 
     def secrets(self) -> list[str]:
-        """Non-empty secret values, for scrubbing text before it is logged or raised."""
-        return [v for v in (getattr(self, f) for f in SECRET_FIELDS) if v]
+        """Secret values to scrub from text before it is logged or raised (never the stock password)."""
+        return secret_values(getattr(self, f) for f in SECRET_FIELDS)
 
     def public_dict(self) -> dict[str, Any]:
         """All settings with secrets replaced by ``***`` (for logs and metadata)."""
@@ -152,14 +164,24 @@ class QuestDBSettings:
         """Settings from the SPEC §3.2 ``QUESTDB_*`` variables; keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        sources: dict[str, str] = {}  # settings field -> the variable that set it
         for name, var, conv in ENV_VARS:
             if var in env and env[var] != "":
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
                     raise ValueError(f"{var}: {env[var]!r} is not a valid {name}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+                sources[name] = var
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        values.update(overrides)
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            # a rule broken by a variable's value names that variable, not the field
+            field = str(exc).split(":", 1)[0]
+            if field in sources and field not in overrides:
+                raise ValueError(f"{sources[field]}{str(exc)[len(field):]}") from None
+            raise
 
     @classmethod
     def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> "QuestDBSettings":
@@ -188,8 +210,10 @@ class QuestDBSettings:
         try:
             return cls.from_env(env, **overrides)
         except ValueError as exc:
-            flag = str(exc).split(":", 1)[0]
-            raise ConfigError(f"--{_FLAG_NAMES.get(flag, flag)}{str(exc)[len(flag):]}") from None
+            head = str(exc).split(":", 1)[0]
+            if head in QUESTDB_ENV.values():  # a variable's value: the message already names it
+                raise ConfigError(str(exc)) from None
+            raise ConfigError(f"--{_FLAG_NAMES.get(head, head)}{str(exc)[len(head):]}") from None
 
 
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
@@ -226,6 +250,10 @@ class QuestDBUnreachableError(QuestDBSinkError):
 
 class QuestDBAuthError(QuestDBSinkError):
     pass
+
+
+class QuestDBTlsError(QuestDBSinkError):
+    """TLS does not match: a plain server asked for TLS, or a certificate that is not trusted."""
 
 
 class QuestDBRejectedError(QuestDBSinkError):
@@ -275,36 +303,67 @@ def make_sender(settings: QuestDBSettings):
     return Sender(Protocol.parse(settings.protocol), settings.host, settings.ilp_port, **kwargs)
 
 
-def pg_connect(settings: QuestDBSettings):
-    """A psycopg 3 connection (autocommit) to QuestDB's PG wire endpoint."""
-    import psycopg
+def pg_connect_params(settings: QuestDBSettings) -> dict[str, Any]:
+    """libpq parameters of the PG wire connection; TLS follows the ILP protocol's TLS setting.
 
-    return psycopg.connect(
+    With ``https``/``tcps`` the password never crosses in clear: ``verify-full`` checks the
+    certificate (against ``tls_ca`` when given, else the system roots) and the host name;
+    ``tls_verify=unsafe_off`` relaxes that to ``require`` (encrypted, unverified). Plain protocols
+    use ``disable``: no TLS attempt, so a server that is not PostgreSQL-speaking is not mistaken
+    for a TLS problem.
+    """
+    params: dict[str, Any] = dict(
         host=settings.host,
         port=settings.pg_port,
         user=settings.user,
         password=settings.password or "",
         dbname="qdb",
         connect_timeout=max(1, int(settings.connect_timeout_s)),
-        autocommit=True,
     )
+    if not settings.tls:
+        params["sslmode"] = "disable"
+    elif settings.tls_verify == "unsafe_off":
+        params["sslmode"] = "require"
+    else:
+        params.update(sslmode="verify-full", sslrootcert=settings.tls_ca or "system")
+    return params
 
 
-def probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
-    """None when a TCP connection to host:port opens, else the reason it did not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return None
-    except OSError as exc:
-        return exc.strerror or str(exc) or type(exc).__name__
+def pg_connect(settings: QuestDBSettings):
+    """A psycopg 3 connection (autocommit) to QuestDB's PG wire endpoint."""
+    import psycopg
+
+    return psycopg.connect(**pg_connect_params(settings), autocommit=True)
+
+
+def ilp_access_problem(settings: QuestDBSettings) -> AccessProblem | None:
+    """What stops the ILP endpoint from taking rows with these settings (TLS, credentials), or None."""
+    s = settings
+    tls = tls_context(s.tls_verify == "on", s.tls_ca) if s.tls else None
+    if tls is not None:  # a TLS mismatch first, so it is not mistaken for anything else
+        problem = probe_tls(s.host, s.ilp_port, tls, s.connect_timeout_s)
+        if problem is not None:
+            return problem
+    if s.over_http:
+        headers = bearer_header(s.token) if s.token else basic_auth_header(s.user, s.password or "") if s.user else {}
+        return probe_http_auth(s.host, s.http_port, headers, s.connect_timeout_s, tls)
+    if s.token:
+        return probe_jwk_auth(s.host, s.ilp_tcp_port, s.ilp_user, s.token, s.connect_timeout_s, tls)
+    return None
 
 
 _AUTH_WORDS = ("password", "auth", "credential", "unauthori", "401", "403", "forbidden", "access denied")
+_TLS_WORDS = ("ssl", "tls", "certificate")
 
 
 def _looks_like_auth(text: str) -> bool:
     lower = text.lower()
     return any(w in lower for w in _AUTH_WORDS)
+
+
+def _looks_like_tls(text: str) -> bool:
+    lower = text.lower()
+    return any(w in lower for w in _TLS_WORDS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +382,7 @@ class QuestDBSink(Sink):
         sender_factory: Callable[[QuestDBSettings], Any] = make_sender,
         monitor_factory: Callable[..., WalMonitor] = WalMonitor,
         probe: Callable[[str, int, float], str | None] = probe_tcp,
+        access_probe: Callable[[QuestDBSettings], AccessProblem | None] = ilp_access_problem,
         logger: logging.Logger = log,
     ):
         self.settings = settings or QuestDBSettings()
@@ -332,6 +392,7 @@ class QuestDBSink(Sink):
         self._connect = connect
         self._sender_factory = sender_factory
         self._probe = probe
+        self._access_probe = access_probe
         self._conn = None
         self._sender = None
         self._buffer = None
@@ -363,7 +424,14 @@ class QuestDBSink(Sink):
             return self._error(QuestDBAuthError, f"{where}: authentication failed: {cause}")
         # a failed /settings probe (protocol negotiation) is an I/O or TLS failure, not a version issue
         probe_failed = code == "ProtocolVersionError" and " err: " in cause
-        if code in ("SocketError", "CouldNotResolveAddr", "TlsError", "ConnectTimeout") or probe_failed:
+        if code == "TlsError":
+            return self._error(QuestDBTlsError, f"{where}: TLS failed: {cause}")
+        if code == "SocketError" and not s.over_http and s.token:
+            # QuestDB answers a refused JWK key by closing the connection: the client sees a broken pipe
+            return self._error(
+                QuestDBAuthError, f"{where}: the server closed the connection ({cause}); with TCP JWK auth this is how a refused key shows"
+            )
+        if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
         if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError"):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")
@@ -378,14 +446,36 @@ class QuestDBSink(Sink):
             if reason is not None:
                 raise self._error(QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}")
 
+    def verify_access(self) -> None:
+        """Reach both endpoints, agree on TLS and have both accept the credentials: all before any DDL.
+
+        One line per failure, told apart by class: ``QuestDBUnreachableError``, ``QuestDBTlsError``,
+        ``QuestDBAuthError``; each within about ``connect_timeout_s``.
+        """
+        s = self.settings
+        self.check_reachable()
+        problem = self._access_probe(s)
+        if problem is not None:
+            where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol})"
+            if problem.kind == AUTH:
+                raise self._error(QuestDBAuthError, f"{where}: authentication failed: {problem.reason}")
+            if problem.kind == TLS:
+                raise self._error(QuestDBTlsError, f"{where}: {problem.reason}")
+            raise self._error(QuestDBUnreachableError, f"{where} is unreachable: {problem.reason}")
+        self._pg()
+
     def _pg(self):
         if self._conn is None:
             try:
                 self._conn = self._connect(self.settings)
             except Exception as exc:  # psycopg.OperationalError and friends
                 cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                cls = QuestDBAuthError if _looks_like_auth(cause) else QuestDBUnreachableError
-                what = "authentication failed" if cls is QuestDBAuthError else "connection failed"
+                if _looks_like_auth(cause):
+                    cls, what = QuestDBAuthError, "authentication failed"
+                elif self.settings.tls and _looks_like_tls(cause):
+                    cls, what = QuestDBTlsError, f"TLS failed (sslmode={pg_connect_params(self.settings)['sslmode']})"
+                else:
+                    cls, what = QuestDBUnreachableError, "connection failed"
                 raise self._error(cls, f"QuestDB at {self.settings.pg_where} (PG wire): {what}: {cause}") from None
         return self._conn
 
@@ -416,9 +506,10 @@ class QuestDBSink(Sink):
 
     # -- Sink interface ------------------------------------------------------------------------
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
-        """Check reachability, verify existing tables, create tables/views, open the ILP sender."""
+        """Verify access (reachable, TLS, credentials), open the ILP sender, verify existing tables, then create tables/views."""
         s = self.settings
-        self.check_reachable()
+        self.verify_access()
+        self._open_sender(schemas)  # the ILP session opens before any DDL, so a failure leaves nothing behind
         existing = self.existing_tables()
         for schema in schemas:
             name = checked_name(self.naming.name(schema))
@@ -431,7 +522,6 @@ class QuestDBSink(Sink):
         options = DdlOptions(parquet_encodings=s.parquet_encodings, short_ttl=s.short_ttl, enterprise=s.enterprise)
         for name, sql in ddl_statements(schemas, self.naming, options, create_views=s.create_views):
             self._execute(sql, name)
-        self._open_sender(schemas)
 
     def _open_sender(self, schemas: Sequence[TableSchema]) -> None:
         if self._sender is not None:

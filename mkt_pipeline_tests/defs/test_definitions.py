@@ -68,6 +68,18 @@ def test_definitions_validate_cli():
     assert "Validation successful" in run.stderr + run.stdout
 
 
+def test_dg_check_defs():
+    """The project follows dg's conventions: ``dg check defs`` loads the code location from ``[tool.dg]``."""
+    env = {**os.environ, "MKT_OFFLINE": "1"}
+    env.pop("DAGSTER_HOME", None)
+    run = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, (run.stdout + run.stderr)[-2000:]
+    assert "All definitions loaded successfully" in run.stdout + run.stderr
+
+
 def test_generation_config_defaults_come_from_env(monkeypatch):
     monkeypatch.setenv("MKT_FX_MARKET_DATA_MIN_EPS", "2_500")
     monkeypatch.setenv("MKT_EQUITIES_OFFSESSION_TRADES", "trickle")

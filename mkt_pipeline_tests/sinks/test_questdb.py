@@ -29,6 +29,7 @@ from mkt_pipeline.sinks.questdb import (
     QuestDBSettings,
     QuestDBSink,
     QuestDBSinkError,
+    QuestDBTlsError,
     QuestDBUnreachableError,
     QuestDBWalLagError,
     QuestDBWalSuspendedError,
@@ -314,9 +315,20 @@ def test_bearer_token_header(capture):
     assert [r.headers["authorization"] for r in capture.write_requests()] == [f"Bearer {SECRET_TOKEN}"]
 
 
-def test_401_is_a_clean_auth_error_without_secrets(capture):
+def test_wrong_ilp_credentials_fail_before_any_ddl(capture):
     capture.config.basic_auth = ("admin", "right-password")
+    pg = FakePG()
+    with pytest.raises(QuestDBAuthError) as err:
+        open_sink(capture, pg=pg, password=SECRET_PW)
+    text = str(err.value)
+    assert text == f"QuestDB at 127.0.0.1:{capture.http_port} (ILP over http): authentication failed: HTTP 401 Unauthorized: the server refused the user/password"
+    assert pg.ddl() == [] and capture.write_requests() == []
+
+
+def test_401_mid_run_is_a_clean_auth_error_without_secrets(capture):
+    capture.config.basic_auth = ("admin", SECRET_PW)
     sink, _ = open_sink(capture, password=SECRET_PW)
+    capture.config.basic_auth = ("admin", "rotated-password")  # credentials revoked while the run goes on
     with pytest.raises(QuestDBAuthError) as err:
         with sink.window(window_of(None)) as w:
             w.write(fx_batches(n=3)[1])
@@ -358,10 +370,63 @@ def test_tcp_jwk_auth_and_rows(capture):
             w.write(b)
     sink.close()
     deadline = time.monotonic() + 5
-    while not capture.tcp_streams and time.monotonic() < deadline:
+    while len(capture.tcp_streams) < 2 and time.monotonic() < deadline:  # the credential probe, then the run
         time.sleep(0.02)
     want = [expected_row(b, r, b.schema.base_name) for b in batches for r in range(len(b))]
     assert_rows_equal(capture.tcp_rows(), want)  # only received after a verified signature
+
+
+def jwk_values(key) -> tuple[str, str, str]:
+    """(d, x, y) of an EC P-256 key, base64url without padding as QuestDB's JWK files hold them."""
+    numbers = key.private_numbers()
+
+    def b64(value: int) -> str:
+        return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+    return b64(numbers.private_value), b64(numbers.public_numbers.x), b64(numbers.public_numbers.y)
+
+
+@pytest.mark.parametrize("key_id", ["ilp_ingest", "someone_else"])
+def test_refused_jwk_key_fails_before_any_ddl_as_an_auth_error(capture, key_id):
+    ec = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.ec")
+    capture.config.jwk = ("ilp_ingest", ec.generate_private_key(ec.SECP256R1()).public_key())
+    d, x, y = jwk_values(ec.generate_private_key(ec.SECP256R1()))  # a valid key the server does not know
+    pg = FakePG()
+    started = time.monotonic()
+    with pytest.raises(QuestDBAuthError) as err:
+        open_sink(capture, pg=pg, protocol="tcp", ilp_user=key_id, token=d, token_x=x, token_y=y)
+    text = str(err.value)
+    assert text.startswith(f"QuestDB at 127.0.0.1:{capture.tcp_port} (ILP over tcp): authentication failed: the server ")
+    assert "Broken pipe" not in text and d not in text and time.monotonic() - started < 3
+    assert pg.ddl() == [] and capture.tcp_rows() == []
+
+
+@pytest.mark.parametrize(
+    "settings,expected",
+    [
+        (dict(protocol="http"), {"sslmode": "disable"}),
+        (dict(protocol="tcp"), {"sslmode": "disable"}),
+        (dict(protocol="https"), {"sslmode": "verify-full", "sslrootcert": "system"}),
+        (dict(protocol="tcps", tls_ca=__file__), {"sslmode": "verify-full", "sslrootcert": __file__}),
+        (dict(protocol="https", tls_verify="unsafe_off"), {"sslmode": "require"}),
+    ],
+)
+def test_pg_wire_follows_the_tls_setting(settings, expected):
+    from mkt_pipeline.sinks.questdb import pg_connect_params
+
+    params = pg_connect_params(QuestDBSettings(host="db.example", pg_port=18812, password=SECRET_PW, **settings))
+    assert {k: params.get(k) for k in ("sslmode", "sslrootcert") if k in params} == expected
+    assert (params["host"], params["port"], params["dbname"], params["password"]) == ("db.example", 18812, "qdb", SECRET_PW)
+
+
+def test_pg_tls_refused_by_a_plain_server_is_a_tls_error(capture):
+    def plain_server(settings):
+        raise RuntimeError('connection failed: connection to server at "127.0.0.1" failed: server does not support SSL, but SSL was required')
+
+    sink = QuestDBSink(settings_for(capture, protocol="https", tls_verify="unsafe_off"), connect=plain_server, access_probe=lambda s: None)
+    with pytest.raises(QuestDBTlsError) as err:
+        sink.prepare(FX_TABLES)
+    assert str(err.value).startswith(f"QuestDB at 127.0.0.1:{capture.http_port} (PG wire): TLS failed (sslmode=require): ")
 
 
 # -- reachability, PG and schema -----------------------------------------------------------------
@@ -405,10 +470,17 @@ def test_pg_auth_failure_is_clean(capture):
     )
 
 
-def test_tls_against_a_plain_server_is_a_clean_error(capture):
-    sink = QuestDBSink(settings_for(capture, protocol="https", tls_verify="unsafe_off"), connect=lambda s: FakePG())
-    with pytest.raises(QuestDBUnreachableError, match=f"QuestDB at 127.0.0.1:{capture.http_port} \\(ILP over https"):
+@pytest.mark.parametrize("protocol", ["https", "tcps"])
+def test_tls_against_a_plain_server_is_told_apart_quickly(capture, protocol):
+    pg = FakePG()
+    sink = QuestDBSink(settings_for(capture, protocol=protocol, tls_verify="unsafe_off"), connect=lambda s: pg)
+    started = time.monotonic()
+    with pytest.raises(QuestDBTlsError) as err:
         sink.prepare(FX_TABLES)
+    port = capture.http_port if protocol == "https" else capture.tcp_port
+    assert str(err.value).startswith(f"QuestDB at 127.0.0.1:{port} (ILP over {protocol}): TLS handshake failed (")
+    assert "the port does not speak TLS" in str(err.value)
+    assert time.monotonic() - started < 5.0 and pg.ddl() == []
 
 
 def test_prepare_creates_tables_then_views_in_order(capture):
@@ -515,7 +587,7 @@ def test_from_env_reads_spec_variables():
     assert QuestDBSettings.from_env({}) == QuestDBSettings()
     with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
         QuestDBSettings.from_env({"QUESTDB_HTTP_PORT": "http"})
-    with pytest.raises(ValueError, match="protocol"):
+    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'ws' must be one of"):
         QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "ws"})
 
 

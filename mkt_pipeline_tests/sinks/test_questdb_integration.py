@@ -140,3 +140,25 @@ def test_schema_mismatch_on_a_real_table(settings):
     finally:
         sink._execute(f"DROP TABLE IF EXISTS {name}", name)
         sink.close()
+
+
+def test_wal_backpressure_pauses_and_resumes_under_real_lag(settings, caplog):
+    """A tiny lag threshold and small requests: real WAL apply falls behind, ingestion waits, nothing is lost."""
+    window = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:03:00Z")
+    engine = fx_engine(window)
+    naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
+    tables = [naming.name(s) for s in engine.schemas]
+    tight = settings.with_(create_views=False, wal_pause_lag=1, wal_resume_lag=0, wal_poll_interval_s=0.0, flush_bytes=64 * 1024)
+    sink = QuestDBSink(tight, naming)
+    try:
+        sink.prepare(engine.schemas)
+        with caplog.at_level("WARNING", logger="mkt_pipeline.sinks.wal_monitor"):
+            result = run_window(engine, sink, window, chunk_seconds=60)
+        assert sink.monitor.pauses >= 1 and sink.monitor.max_lag_seen > 1, (sink.monitor.pauses, sink.monitor.max_lag_seen)
+        assert any("pausing ingestion" in m for m in caplog.messages) and any("resuming ingestion" in m for m in caplog.messages)
+        assert sink.wait_for_wal(timeout_s=120) == 0
+        assert {t: count(sink, t) for t in tables} == {t: result.stats.rows[t] for t in tables}
+    finally:
+        for table in tables:
+            sink._execute(f"DROP TABLE IF EXISTS {table}", table)
+        sink.close()

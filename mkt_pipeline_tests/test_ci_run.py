@@ -1,0 +1,84 @@
+"""``.ci/run``: with ``../shared/questdb`` it starts a server, exports where it is, runs ``make test``
+and stops the server however the tests end; without it, ``make test`` runs alone.
+
+The script runs for real in a scratch layout (``repo/.ci/run`` beside ``shared/questdb``) with
+stand-ins for ``make`` and the ``qdb`` script that record how they were called.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
+
+FAKE_MAKE = """#!/usr/bin/env bash
+{ echo "make $*"; echo "QDB_TEST_HOST=${QDB_TEST_HOST:-}"; echo "QDB_TEST_PG_PORT=${QDB_TEST_PG_PORT:-}";
+  echo "QDB_TEST_ILP_PORT=${QDB_TEST_ILP_PORT:-}"; echo "QDB_SERVER_SCRIPT=${QDB_SERVER_SCRIPT:-}"; } >> "$CALLS"
+exit "${MAKE_STATUS:-0}"
+"""
+FAKE_QDB = """#!/usr/bin/env bash
+echo "qdb $*" >> "$CALLS"
+if [ "$1" = start ]; then shift; while [ $# -gt 0 ]; do [ "$1" = --root ] && touch "$2/qdb.pid"; shift; done; fi
+"""
+
+
+def executable(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+def layout(tmp_path: Path, with_server: bool) -> tuple[Path, dict[str, str]]:
+    repo = tmp_path / "repo"
+    (repo / ".ci").mkdir(parents=True)
+    shutil.copy(SCRIPT, repo / ".ci" / "run")
+    executable(tmp_path / "bin" / "make", FAKE_MAKE)
+    if with_server:
+        executable(tmp_path / "shared" / "questdb" / "qdb", FAKE_QDB)
+        (tmp_path / "shared" / "questdb").chmod(0o555)  # CI's copy is read-only
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"), "TMPDIR": str(scratch)}
+    for var in ("QDB_TEST_HOST", "QDB_TEST_PG_PORT", "QDB_TEST_ILP_PORT", "QDB_SERVER_SCRIPT"):
+        env.pop(var, None)
+    return repo, env
+
+
+def calls(tmp_path: Path) -> list[str]:
+    return (tmp_path / "calls").read_text().splitlines()
+
+
+@pytest.mark.parametrize("make_status", [0, 3])
+def test_starts_a_server_exports_it_and_stops_it_whatever_happens(tmp_path, make_status):
+    repo, env = layout(tmp_path, with_server=True)
+    done = subprocess.run(["bash", str(repo / ".ci" / "run")], env={**env, "MAKE_STATUS": str(make_status)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == make_status, done.stderr
+    lines = calls(tmp_path)
+    start = next(line.split() for line in lines if line.startswith("qdb start"))
+    flags = dict(zip(start[2::2], start[3::2]))
+    root = flags["--root"]
+    assert "dev.mode.enabled=true" in start
+    assert root.startswith(str(tmp_path / "scratch"))  # a temporary folder, not the read-only shared one
+    http, pg, ilp = flags["--http"], flags["--pg"], flags["--ilp"]
+    assert len({http, pg, ilp, flags["--min"]}) == 4
+    make_at = lines.index("make test")
+    assert lines[make_at + 1 : make_at + 5] == [
+        f"QDB_TEST_HOST=127.0.0.1:{http}", f"QDB_TEST_PG_PORT={pg}", f"QDB_TEST_ILP_PORT={ilp}",
+        f"QDB_SERVER_SCRIPT={tmp_path / 'shared' / 'questdb' / 'qdb'}",
+    ]  # fmt: skip
+    assert lines[-1] == f"qdb stop {root}"  # after the tests, pass or fail
+    assert not Path(root).exists()
+
+
+def test_without_the_shared_folder_make_test_runs_alone(tmp_path):
+    repo, env = layout(tmp_path, with_server=False)
+    done = subprocess.run(["bash", str(repo / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert calls(tmp_path) == ["make test", "QDB_TEST_HOST=", "QDB_TEST_PG_PORT=", "QDB_TEST_ILP_PORT=", "QDB_SERVER_SCRIPT="]
+    assert "the questdb tests will skip" in done.stderr
