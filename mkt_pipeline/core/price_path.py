@@ -56,6 +56,7 @@ class PathParams:
     shock_probability: float  # per instrument per second
     vol_of_vol: float = _VOL_OF_VOL  # std of the per-instrument log volatility multiplier
     anchor_memory_hours: int | None = None  # None: exponential anchor weights; else a linear taper this long
+    shocks_per_hour: int = 0  # > 0: instead of per-second coin flips, exactly this many per hour across all instruments
 
 
 @dataclass
@@ -160,6 +161,9 @@ class PricePath:
         shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability
         jump_sign = np.where(rng.random((self.n, SECONDS_PER_HOUR)) < 0.5, -1.0, 1.0)
         jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]
+        if p.shocks_per_hour > 0:  # a steady news flow: every hour has its shocks, at keyed instruments and seconds
+            shock = np.zeros_like(shock)
+            shock[rng.integers(0, self.n, p.shocks_per_hour), rng.integers(0, SECONDS_PER_HOUR, p.shocks_per_hour)] = True
         steps = np.where(shock, steps + jump, steps)
         walk = np.cumsum(steps, axis=1)  # walk[:, t] = W(t + 1)
         frac = np.arange(SECONDS_PER_HOUR) / SECONDS_PER_HOUR

@@ -88,8 +88,8 @@ def reference_days(first: dt.date, last: dt.date) -> list[dt.date]:
 # Offline closes wander like real ones: locally a random walk (daily log sd = FALLBACK_DAILY_SHARE of
 # the symbol's daily vol, the rest of a day's move comes from the intraday path), reverting to the
 # built-in level over FALLBACK_MEMORY_DAYS, so a year-long backfill neither sits on one level nor drifts off.
-FALLBACK_DAILY_SHARE = 0.7
-FALLBACK_MEMORY_DAYS = 500
+FALLBACK_DAILY_SHARE = 1.0
+FALLBACK_MEMORY_DAYS = 250
 _FALLBACK_BLOCK_DAYS = 64
 _EPOCH = dt.date(1970, 1, 1)
 

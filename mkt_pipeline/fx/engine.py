@@ -53,16 +53,16 @@ QUOTES_PER_PAIR_PER_SECOND = 2  # guaranteed: a first (open) and a last (close) 
 MOMENTUM_LOOKBACK_S = 10
 NEWS_PERSISTENCE_S = 5  # core rows keep reason=news_event this long after a shock
 STRESS_PROBABILITY = 0.0005  # ≈0.05% of seconds per pair have a liquidity-stress spread
-# about one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is
-# rare news, and a day's 1-minute returns stay fat-tailed through volatility clustering instead
-SHOCK_PROBABILITY = 1 / (30 * 3600)
+# one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is rare
+# news, and a day's 1-minute returns are fat-tailed through volatility clustering instead
+SHOCKS_PER_HOUR = 1
 MAJOR_SHOCK_PIPS = 8.0  # typical jump of a major; each shock is 0.5-1.5x this
 LADDER_REFERENCE_LEVELS = 50  # the ladder's shape is defined on 50 levels whatever the depth
 MAX_AGGRESSIVE_LEVELS = 11  # a limit 3-10 pips through the touch reaches at most 11 levels
 MAX_FILLS_PER_ORDER = 16
-TOUCH_MAKERS = 3  # the touch is shared by up to this many makers; each fill there prints on its own
-AT_TOUCH_TAKER_SHARE = 0.75  # aggressive orders that take only what the touch shows (IOC at the touch)
-PASSIVE_LEVEL_WEIGHTS = np.array([0.7, 0.2, 0.1])  # passive orders join the touch, or rest 1-2 pips behind
+MAKERS_PER_PASSIVE = 3  # a resting order fills against 1-3 takers, each fill its own print
+AT_TOUCH_TAKER_SHARE = 0.85  # aggressive orders that take only what the touch shows (IOC at the touch)
+PASSIVE_LEVEL_WEIGHTS = np.array([0.8, 0.15, 0.05])  # passive orders join the touch, or rest 1-2 pips behind
 CORE_REACH_WEIGHTS = np.array([0.5, 0.3, 0.2])  # book level (1-3) whose cumulative volume an ECN's top reaches
 _ORDER_SIZE_MEDIAN = 500_000.0
 _ORDER_SIZE_SIGMA = 1.0
@@ -72,19 +72,23 @@ _ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
 # overlap (12-16) near the top, London and New York around it, Tokyo in between, and the late
 # Asian hours / the gap after the New York close near the bottom.
 HOURLY_ACTIVITY = (
-    -1.0, -0.6, -0.8, -1.4, -2.0, -2.2, -1.2, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
-    1.4, 1.5, 1.3, 1.3, 2.2, 2.6, 2.6, 2.4,  # 08-15 London; from 12 the overlap with New York
-    1.2, 0.6, 0.0, -0.6, -1.4, -2.4, -2.6, -1.8,  # 16-23 New York afternoon, then the evening gap
+    -1.2, -0.8, -1.4, -3.0, -3.4, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
+    1.6, 1.8, 1.6, 1.6, 2.8, 3.4, 3.4, 3.0,  # 08-15 London; from 12 the overlap with New York
+    1.4, 0.6, 0.0, -0.8, -1.8, -3.4, -3.6, -2.4,  # 16-23 New York afternoon, then the evening gap
 )
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.7, vol_sigma=0.0),  # bursts of busy seconds
-    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.4, vol_sigma=0.4),  # busy, volatile half-hours
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.35),  # busy, volatile half-hours
 )
-ACTIVITY_VOL_EXPONENT = 0.2  # volatility across the day: exp(0.2 * activity), ~2.5x overlap vs late Asia
+ACTIVITY_VOL_EXPONENT = 0.15  # volatility across the day: exp(0.15 * activity), ~2.7x overlap vs late Asia
+ACTIVITY_JITTER = 0.05  # share of a second's count range left to its own uniform draw
 ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arrival CV ~2)
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
-ANCHOR_HOURLY_SHARE = 0.7  # hour-to-hour anchor moves, as a share of what the per-second vol implies
+ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
+_WALK_UNITS = float(1 << 30)
+QUOTE_NOISE_PIPS = 0.35  # microstructure noise of a major's mid (a share of the spread for wide pairs)
 NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
 SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
 
@@ -165,7 +169,8 @@ def _path_params() -> PathParams:
         vol_per_second=per_second,
         anchor_sigma=hourly * np.sqrt(ANCHOR_MEMORY_HOURS / 3.0),
         shock_log_size=shock_pips * pip / level,
-        shock_probability=SHOCK_PROBABILITY,
+        shock_probability=0.0,
+        shocks_per_hour=SHOCKS_PER_HOUR,
         vol_of_vol=PAIR_VOL_OF_VOL,
         anchor_memory_hours=ANCHOR_MEMORY_HOURS,
     )
@@ -195,7 +200,7 @@ class FxEngine(Engine):
         self.spread_hi = fxu.column("spread_pips", np.int64)[:, 1]
         self.liquidity = fxu.column("liquidity")
         self.activity = Activity(
-            seed, "fx/activity", hourly_profile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, vol_exponent=ACTIVITY_VOL_EXPONENT
+            seed, "fx/activity", hourly_profile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
         )
         self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
         self.base_vol = self.path.params.vol_per_second
@@ -212,6 +217,7 @@ class FxEngine(Engine):
         self._noise_blocks: dict[int, np.ndarray] = {}
         w = SPREAD_PERSISTENCE ** np.arange(60)
         self._spread_w = w / np.sqrt(np.sum(w * w))
+        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.1 * self.spread_lo)
         self.passive_level_cdf = weights_cdf(PASSIVE_LEVEL_WEIGHTS)
         self.core_reach_cdf = weights_cdf(CORE_REACH_WEIGHTS)
 
@@ -341,9 +347,12 @@ class FxEngine(Engine):
         f = np.where(size > 1, layout.rank / np.maximum(size - 1, 1), 1.0)
         p0, p1 = anchor[sym, col], anchor[sym, col + 1]
         # efficient price: a Brownian bridge from the open to the close anchor through the quotes
-        walk = np.cumsum(np.where(first, 0.0, steps * vol_pips[sym, col] / np.sqrt(np.maximum(size - 1, 1))))
-        walk -= walk[np.repeat(layout.cell_first, layout.cell_size)]  # 0 at each cell's first quote
-        bridge = walk - f * walk[np.repeat(layout.cell_first + layout.cell_size - 1, layout.cell_size)]
+        # (steps in integer units of 2^-30 pip: the running sum is exact, so it never depends on the batch)
+        step = np.where(first, 0.0, steps * vol_pips[sym, col] / np.sqrt(np.maximum(size - 1, 1)))
+        walk = np.cumsum(np.rint(step * _WALK_UNITS).astype(np.int64))
+        cell_of = layout.cell
+        walk -= walk[layout.cell_first[cell_of]]  # 0 at each cell's first quote
+        bridge = (walk - f * walk[(layout.cell_first + layout.cell_size - 1)[cell_of]]) / _WALK_UNITS
         # microstructure noise: a continuous function of absolute time (about a pip, or a share of a
         # wide spread), read at the second's edges for its first and last quotes so candles still join
         t = np.where(last, (layout.second + 1) * US_PER_S, np.where(first, layout.second * US_PER_S, layout.time_us))
@@ -352,10 +361,10 @@ class FxEngine(Engine):
         knots = self._noise_knots(first_knot, (end_second + 1) * (US_PER_S // NOISE_KNOT_US) + 1)
         w = frac / NOISE_KNOT_US
         noise = knots[sym, knot - first_knot] * (1.0 - w) + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
-        amp = np.maximum(0.5, 0.15 * self.spread_lo[sym]) + vol_pips[sym, col]
-        mid = (1.0 - f) * p0 + f * p1 + bridge + amp * noise
+        # (a per-pair constant: a per-second amplitude would break the join of adjacent seconds)
+        mid = (1.0 - f) * p0 + f * p1 + bridge + self.noise_pips[sym] * noise
         # the spread moves from this second's value to the next one's once, at a point of the second
-        switch = coin[np.repeat(layout.cell_first, layout.cell_size)]
+        switch = coin[layout.cell_first[cell_of]]
         spread = np.where(first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec]))
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
         ask = bid + spread
@@ -480,8 +489,8 @@ class FxEngine(Engine):
                     size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
                     limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
                     passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
-                    maker_fills=rng.integers(1, TOUCH_MAKERS + 1, n),
-                    maker_split=rng.random((n, TOUCH_MAKERS)),
+                    maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
+                    maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
                     ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
                     cpty=np.floor(c.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
                     jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
@@ -518,22 +527,19 @@ class FxEngine(Engine):
         vols = self.ladder.volumes(rows, MAX_AGGRESSIVE_LEVELS, self._volume_scale(sym))
         level = np.arange(MAX_AGGRESSIVE_LEVELS)[None, :]
 
-        # aggressive: take the touch only (most takers), or walk levels up to a limit 3-10 pips
-        # through it and the book's depth; the touch is shared by makers who each print their part
+        # aggressive: take only what the touch shows (most takers), or walk levels up to a limit
+        # 3-10 pips through it and the book's depth, one print per level
         reachable = (level <= o["limit"][:, None]) & (level < depth[:, None])
         avail = np.where(reachable, vols, 0.0)
         before = np.cumsum(avail, axis=1) - avail
         aggressive_fill = np.clip(o["size"][:, None] - before, 0.0, avail)
-        makers = self._split_among_makers(aggressive_fill[:, 0], o["maker_fills"], o["maker_split"])
-        aggressive_fill = np.concatenate([makers, aggressive_fill[:, 1:]], axis=1)
-        aggressive_level = np.concatenate([np.zeros(TOUCH_MAKERS, dtype=np.int64), level[0, 1:]])[None, :]
         # passive: join the touch or rest 1-2 pips behind it; makers fill up to that level's volume
         p_level = np.minimum(o["passive_level"], depth - 1)
         p_total = np.minimum(o["size"], vols[np.arange(n_orders), p_level])
         passive_fill = np.zeros_like(aggressive_fill)
-        passive_fill[:, :TOUCH_MAKERS] = self._split_among_makers(p_total, o["maker_fills"], o["maker_split"])
+        passive_fill[:, :MAKERS_PER_PASSIVE] = self._split_among_makers(p_total, o["maker_fills"], o["maker_split"])
         fill = np.where(passive[:, None], passive_fill, aggressive_fill)
-        fill_level = np.where(passive[:, None], p_level[:, None], aggressive_level)
+        fill_level = np.where(passive[:, None], p_level[:, None], level)
 
         oi, k = np.nonzero(fill > 0)
         qty = fill[oi, k]
@@ -564,9 +570,9 @@ class FxEngine(Engine):
 
 
     def _split_among_makers(self, total: np.ndarray, makers: np.ndarray, split: np.ndarray) -> np.ndarray:
-        """``(n, TOUCH_MAKERS)`` parts of ``total`` for 1..TOUCH_MAKERS makers, in whole thousands."""
+        """``(n, MAKERS_PER_PASSIVE)`` parts of ``total`` for 1..MAKERS_PER_PASSIVE fills, in whole thousands."""
         g = self.ladder.granularity
-        weights = np.where(np.arange(TOUCH_MAKERS)[None, :] < makers[:, None], split + 0.1, 0.0)
+        weights = np.where(np.arange(MAKERS_PER_PASSIVE)[None, :] < makers[:, None], split + 0.1, 0.0)
         cum = np.floor(total[:, None] / g * np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)) * g
         cum[:, -1] = total  # the last maker takes the remainder, so the parts add up exactly
         return np.diff(np.concatenate([np.zeros((len(total), 1)), cum], axis=1), axis=1)

@@ -14,8 +14,10 @@ from mkt_pipeline.markets import market_references
 from mkt_pipeline.equities import session as ns
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine, equities_ladder_bounds
+from mkt_pipeline.core.reference_prices import fallback_reference_prices
 from mkt_pipeline.equities.universe import (
     FALLBACK_LEVELS,
+    FALLBACK_VOLS,
     MEGA_CAPS,
     SYMBOLS,
     UNIVERSE,
@@ -179,7 +181,11 @@ def test_universe():
     assert 600 < FALLBACK_LEVELS["LLY"] < 1200 and 20 < FALLBACK_LEVELS["INTC"] < 60 and 700 < FALLBACK_LEVELS["COST"] < 1100
     refs = market_references("equities", window("2025-07-01T00:00:00Z", 1), offline=True)
     assert refs.source == "fallback"
-    assert refs.close(dt.date(2025, 7, 1)).tolist() == [FALLBACK_LEVELS[s] for s in SYMBOLS]
+    # offline closes wander around the built-in levels, by each symbol's volatility (SPEC §11)
+    closes = refs.close(dt.date(2025, 7, 1))
+    expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(dt.date(2025, 7, 1))
+    assert closes.tolist() == expected.tolist()
+    assert np.all(np.abs(np.log(closes / np.array([FALLBACK_LEVELS[s] for s in SYMBOLS]))) < 1.0) and np.any(closes != FALLBACK_LEVELS["AAPL"])
 
 
 # --- market data ----------------------------------------------------------------------------------
