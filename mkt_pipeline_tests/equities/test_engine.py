@@ -346,8 +346,8 @@ def nbbo_at(q: Quotes, sym: np.ndarray, ts: np.ndarray, start_ns: int) -> tuple[
     return nbb, nbo, known
 
 
-def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int:
-    """Every regular trade hit the book of its venue in force at its instant; returns trades checked."""
+def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> tuple[int, int]:
+    """Every regular trade hit the book of its venue in force at its instant; returns lit prints checked, and those past the touch."""
     assert tr.schema is EQUITIES_TRADES
     q = Quotes.of(md)
     ts, sym, venue, price, size, side, cond = trade_arrays(tr)
@@ -401,7 +401,7 @@ def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int
     before = np.where(lv > 0, cum_vol[run, np.maximum(lv - 1, 0)], 0)
     assert np.all(consumed <= reached), "trades took more than the displayed liquidity"
     assert np.all(consumed > before), "print price deeper than the liquidity taken"
-    return int(check.sum())
+    return int(check.sum()), int((level > 0).sum())
 
 
 def _dense_volumes(book: BookColumn, rows: np.ndarray) -> np.ndarray:
@@ -415,15 +415,16 @@ def _dense_volumes(book: BookColumn, rows: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("data, w", [("around_open", OPEN), ("around_close", CLOSE)])
 def test_trades_execute_against_the_venue_book_in_force(data, w, request):
     md, tr = request.getfixturevalue(data)
-    assert check_trades_against_books(md, tr, w) > 10_000
+    assert check_trades_against_books(md, tr, w)[0] > 10_000
 
 
 def test_trades_walk_levels_and_buy_sell_follow_the_side():
-    # few quotes, many trades: quotes get consumed, later trades walk deeper into the book
+    # few quotes, many trades: touches get consumed, and market orders larger than the NBBO walk deeper
     cfg = dataclasses.replace(LIGHT, market_data_min_eps=1000, market_data_max_eps=1000, trades_min_eps=3000, trades_max_eps=3000)
     w = window("2025-07-01T15:00:00Z", 8)
     md, tr = generate(engine(cfg), w)
-    assert check_trades_against_books(md, tr, w) > 15_000
+    checked, walked = check_trades_against_books(md, tr, w)
+    assert checked > 10_000 and 0 < walked < 0.05 * checked
     side = trade_arrays(tr)[5]
     assert 0.35 < np.mean(side == "B") < 0.65
 
