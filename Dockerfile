@@ -13,10 +13,12 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /opt/mkt_pipeline
 COPY pyproject.toml README.md ./
 COPY mkt_pipeline ./mkt_pipeline
-RUN pip install .
+# [deploy]: dagster-postgres (the compose instance's storage) and dagster-docker (run launcher)
+RUN pip install '.[deploy]'
 
 COPY workspace.yaml ./
 COPY dagster_home/dagster.yaml ${DAGSTER_HOME}/dagster.yaml
+COPY deploy ./deploy
 COPY docker/entrypoint.sh /usr/local/bin/mkt-entrypoint
 RUN chmod 0755 /usr/local/bin/mkt-entrypoint \
     && useradd --create-home --uid 10001 mkt \

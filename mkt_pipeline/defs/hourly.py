@@ -17,7 +17,7 @@ from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.defs.config import GENERATION_CONFIG
 from mkt_pipeline.markets import build_engine, engine_settings
 from mkt_pipeline.run.ingest import run_window
-from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, context_window
+from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
@@ -207,7 +207,7 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         },
         ins={"reference_prices": dg.AssetIn(key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing)},
         partitions_def=HOURLY_PARTITIONS[market],
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         config=dg.ConfigMapping(
             config_schema=config_cls.to_config_schema(),
             config_fn=lambda values: {f"{market}_plan_chunks": {"config": values}},

@@ -7,10 +7,18 @@ when its first second falls due; inside the run ``realtime.pace_window`` writes 
 wall clock reaches it. After downtime the missed windows are requested at once (they are already
 due, so they run at full speed), but never more than ``catchup_seconds`` back: older time is
 skipped, logged, and left to a backfill, which produces the identical rows.
+
+No window is lost to a failure: a failed live run is first re-executed by Dagster's run retries
+(``dagster/max_retries`` on the job, ``run_retries`` in the instance config); once those are
+spent, the sensor sees the window has no successful run and requests it again under a new run
+key, tick after tick, until it lands (or falls behind the catch-up horizon, when a backfill fills
+it). Once every window of an hour has landed, the sensor records a materialization of that hour's
+partition of the hourly table assets, so the catalog shows the hour the live stream wrote.
 """
 
 import os
 from dataclasses import dataclass
+from enum import Enum
 
 import dagster as dg
 from pydantic import Field
@@ -23,6 +31,16 @@ from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
+
+HOUR_US = 3600 * US_PER_S
+# Run tags of a live window: the sensor groups runs (and their automatic retries, which inherit
+# the tags) by window through them.
+WINDOW_TAG = "mkt/window"
+WINDOW_START_TAG = "mkt/window_start"
+WINDOW_END_TAG = "mkt/window_end"
+ATTEMPT_TAG = "mkt/attempt"
+# Dagster run retries per sensor request before the sensor itself requests the window again.
+LIVE_RUN_RETRIES = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,9 @@ class LiveSettings:
         for name in ("window_seconds", "catchup_seconds", "max_windows_per_tick", "tick_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"MKT_LIVE_{name.upper()} must be > 0 (got {getattr(self, name)})")
+        if 3600 % self.window_seconds:
+            # windows must tile hours, so an hour's partition is complete exactly when its windows are
+            raise ValueError(f"MKT_LIVE_WINDOW_SECONDS must divide 3600 (got {self.window_seconds})")
         if self.lead_seconds < 0:
             raise ValueError(f"MKT_LIVE_LEAD_SECONDS must be >= 0 (got {self.lead_seconds})")
 
@@ -72,6 +93,58 @@ def plan_live_windows(next_start_us: int | None, now_us: int, settings: LiveSett
         windows.append(Window(start, start + size))
         start += size
     return LivePlan(windows, start, skipped)
+
+
+class WindowState(Enum):
+    """Where a live window stands, judged from all its runs."""
+
+    LANDED = "landed"  # a run succeeded: its rows are stored
+    PENDING = "pending"  # a run is queued or running, or Dagster will retry a failed one
+    FAILED = "failed"  # every run failed and no retry is coming: the sensor must request it again
+
+
+@dataclass(frozen=True)
+class WindowRuns:
+    """The runs of one live window, reduced to what the sensor decides on."""
+
+    window: Window
+    state: WindowState
+    attempts: int  # sensor requests so far (automatic retries not counted)
+    landed_run_id: str | None = None
+
+
+def windows_to_request_again(windows: list[WindowRuns], horizon_us: int, limit: int) -> list[WindowRuns]:
+    """Failed windows still inside the catch-up horizon, oldest first, at most ``limit``."""
+    failed = sorted((w for w in windows if w.state is WindowState.FAILED and w.window.start_us >= horizon_us), key=lambda w: w.window.start_us)
+    return failed[:limit]
+
+
+def complete_hours(windows: list[WindowRuns], until_us: int, done: set[int]) -> list[Window]:
+    """Hours ending by ``until_us``, not in ``done`` (hour starts), whose every second a landed window covers."""
+    landed = sorted((w.window for w in windows if w.state is WindowState.LANDED), key=lambda w: w.start_us)
+    hours = sorted({w.start_us // HOUR_US * HOUR_US for w in landed})
+    complete = []
+    for hour_start in hours:
+        hour_end = hour_start + HOUR_US
+        if hour_start in done or hour_end > until_us:
+            continue
+        covered = hour_start
+        for w in landed:
+            if w.start_us <= covered < w.end_us:
+                covered = w.end_us
+        if covered >= hour_end:
+            complete.append(Window(hour_start, hour_end))
+    return complete
+
+
+def request_tags(window: Window, attempt: int) -> dict[str, str]:
+    return {WINDOW_TAG: str(window), WINDOW_START_TAG: format_us(window.start_us), WINDOW_END_TAG: format_us(window.end_us), ATTEMPT_TAG: str(attempt)}
+
+
+def request_run_key(window: Window, attempt: int) -> str:
+    """The window start for the first request; a new key for each request after a failure."""
+    key = format_us(window.start_us)
+    return key if attempt == 1 else f"{key}#attempt{attempt}"
 
 
 def _live_config_class(market: str) -> type[dg.Config]:
@@ -110,7 +183,8 @@ def build_live_job(market: str) -> dg.JobDefinition:
             # into Parquet a commit is a file: one per table per live window rather than per second
             per_window = isinstance(s, ParquetSink)
             result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
-        rows = {name: int(n) for name, n in result.stats.rows.items()}
+        base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
+        rows = {base_names[name]: int(n) for name, n in result.stats.rows.items()}
         context.log.info(f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)")
         return dg.Output(
             None,
@@ -125,7 +199,9 @@ def build_live_job(market: str) -> dg.JobDefinition:
             },
         )
 
-    @dg.job(name=f"{market}_live_job", tags={"mkt/live": market}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
+    # mkt/live: one live run per market at a time (instance tag limit); dagster/max_retries: the
+    # daemon re-executes a failed window (run_retries in the instance config) before the sensor does
+    @dg.job(name=f"{market}_live_job", tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
     def live_job():
         live_window()
 

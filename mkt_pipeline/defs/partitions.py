@@ -7,6 +7,8 @@ reaches the previous day's last hour), hence ``REFERENCE_DAYS_MAPPING``.
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from mkt_pipeline.core.timeline import Window
@@ -30,3 +32,17 @@ def context_window(context) -> Window:
     tw = context.partition_time_window
     return Window.from_datetimes(tw.start, tw.end)
 
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """One run per backfill by default; ``MKT_BACKFILL_PARTITIONS_PER_RUN=N`` splits it into runs of N hours.
+
+    Hours are independent (time is stateless), so split runs can go to different workers (a run
+    launcher such as dagster-docker's or dagster-k8s's), each writing its own time range.
+    """
+    raw = os.environ.get("MKT_BACKFILL_PARTITIONS_PER_RUN", "").strip()
+    if not raw:
+        return dg.BackfillPolicy.single_run()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ValueError(f"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 (got {raw!r})")
+    return dg.BackfillPolicy.multi_run(int(raw))

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
 import dagster as dg
 
 from mkt_pipeline.fx.engine import FxConfig, FxEngine
 from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.defs.hourly import MARKET_TABLES
 from mkt_pipeline.defs.jobs import fx_live_job
 from mkt_pipeline.defs.live import LiveSettings, plan_live_windows
 from mkt_pipeline.defs.sensors import build_live_sensor, equities_live_sensor, fx_live_sensor
@@ -56,7 +59,7 @@ def test_ticks_cursor_run_keys_and_no_overlap():
     # first tick: the current minute (already under way) is requested at once
     assert [window_of(r) for r in requests] == [Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")]
     assert requests[0].run_key == "2025-11-11T03:00:00.000000Z"
-    assert json.loads(cursor) == {"next_start": "2025-11-11T03:01:00.000000Z"}
+    assert json.loads(cursor)["next_start"] == "2025-11-11T03:01:00.000000Z"
     # 15 s later: the next window begins in 15 s (< lead 20 s), so it is requested now
     clock.us += 15 * US_PER_S
     requests, cursor = tick(sensor, instance, cursor)
@@ -122,3 +125,90 @@ def test_live_run_writes_what_a_backfill_writes(tmp_path):
         expected = backfill.read(table)
         assert expected.num_rows > 0
         assert live.read(table).equals(expected), table.base_name
+
+
+# 20-minute windows: three tile an hour, so an hour's gap and its completion fit in a short test
+HOURLY_SETTINGS = LiveSettings(window_seconds=1200, lead_seconds=20, catchup_seconds=7200, max_windows_per_tick=10, tick_seconds=15)
+
+
+def run_request(request, sink_root, instance) -> dg.ExecuteInProcessResult:
+    """Run one sensor request the way the daemon launches it: its run config, tags and run key."""
+    config = request.run_config
+    config["ops"]["fx_live_window"]["config"].update(TINY_FX)
+    tags = {**request.tags, "dagster/run_key": request.run_key}
+    return fx_live_job.execute_in_process(
+        run_config=config, resources={"sink": parquet_resource(sink_root)}, instance=instance, tags=tags, raise_on_error=False
+    )
+
+
+def test_window_size_must_tile_hours():
+    with pytest.raises(ValueError, match="MKT_LIVE_WINDOW_SECONDS must divide 3600"):
+        LiveSettings(window_seconds=700)
+
+
+def test_a_failed_window_is_requested_again_until_it_lands_and_the_hour_is_recorded(tmp_path):
+    """A storage error kills the middle window of an hour; the sensor requests it again, the gap
+    fills, and the hour's partition is recorded with the rows the live runs stored."""
+    clock = Clock(parse_timestamp("2025-11-11T03:00:30Z"))
+    sensor = build_live_sensor("fx", fx_live_job, HOURLY_SETTINGS, clock=clock)
+    live_root = tmp_path / "live"
+    broken_root = tmp_path / "not_a_directory"
+    broken_root.write_text("a file where the dataset should be: every write fails")
+    with dg.instance_for_test() as instance:
+        requests, cursor = tick(sensor, instance, None)
+        clock.us = parse_timestamp("2025-11-11T04:00:30Z")
+        more, cursor = tick(sensor, instance, cursor)
+        requests += more
+        assert [window_of(r).start_us for r in requests[:3]] == [parse_timestamp(f"2025-11-11T03:{m}:00Z") for m in ("00", "20", "40")]
+        outcomes = [run_request(r, broken_root if i == 1 else live_root, instance) for i, r in enumerate(requests)]
+        assert [o.success for o in outcomes] == [True, False, True, True]
+
+        # the failed window has no retry coming (run retries are off here): the sensor asks again
+        again, cursor = tick(sensor, instance, cursor)
+        assert [window_of(r) for r in again] == [window_of(requests[1])]
+        assert again[0].run_key == "2025-11-11T03:20:00.000000Z#attempt2" and again[0].tags["mkt/attempt"] == "2"
+        context = dg.build_sensor_context(instance=instance, cursor=cursor)
+        assert sensor(context).asset_events == []  # the hour is not complete while its middle is missing
+        assert run_request(again[0], live_root, instance).success
+
+        context = dg.build_sensor_context(instance=instance, cursor=cursor)
+        result = sensor(context)
+        assert result.run_requests == []  # nothing failed any more
+        events = {e.asset_key.path[-1]: e for e in result.asset_events}
+        assert set(events) == {"market_data", "core_price", "trades"}
+        cursor = result.cursor
+        # recorded once: the next tick does not record the hour again
+        assert sensor(dg.build_sensor_context(instance=instance, cursor=cursor)).asset_events == []
+
+    hour = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:00:00Z")
+    backfill = ParquetSink(tmp_path / "backfill")
+    engine = FxEngine(FxConfig(**TINY_FX), fx_references(hour))
+    backfill.prepare(engine.schemas)
+    run_window(engine, backfill, hour)
+    live = ParquetSink(live_root)
+    for asset_name, table in MARKET_TABLES["fx"].items():
+        expected = backfill.read(table, hour)
+        stored = live.read(table, hour)
+        assert expected.num_rows > 0
+        assert stored.equals(expected), f"{table.base_name}: the live hour differs from a backfill of it"
+        event = events[asset_name]
+        assert event.partition == "2025-11-11-03:00"
+        assert event.metadata["dagster/row_count"].value == expected.num_rows
+        assert event.metadata["windows_requested_again"].value == 1
+
+
+def test_a_failed_window_that_dagster_will_retry_is_left_to_the_retry(tmp_path):
+    """With run retries on, a failed live run is tagged for re-execution by the daemon; the sensor
+    does not request the same window a second time beside it."""
+    clock = Clock(parse_timestamp("2025-11-11T03:00:30Z"))
+    sensor = build_live_sensor("fx", fx_live_job, HOURLY_SETTINGS, clock=clock)
+    broken_root = tmp_path / "not_a_directory"
+    broken_root.write_text("every write fails")
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True}}) as instance:
+        requests, cursor = tick(sensor, instance, None)
+        failed = run_request(requests[0], broken_root, instance)
+        assert not failed.success
+        run = instance.get_run_by_id(failed.run_id)
+        assert run.tags["dagster/max_retries"] == "2" and run.tags["dagster/will_retry"] == "true"
+        again, _ = tick(sensor, instance, cursor)
+        assert again == []

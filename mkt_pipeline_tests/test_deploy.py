@@ -1,0 +1,115 @@
+"""Deployment configs: the docker-compose instance (PostgreSQL storage shared by the webserver and
+the daemon) and the run-launcher instance for running beyond one machine. Schema-checked as Dagster
+instance configs without a running PostgreSQL or Docker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.instance.config import dagster_instance_config
+from dagster_docker import DockerRunLauncher
+from dagster_postgres.utils import pg_url_from_config
+
+from mkt_pipeline.defs.hourly import build_hourly_asset
+from mkt_pipeline.defs.partitions import backfill_policy
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_INSTANCE = ROOT / "dagster_home" / "dagster.yaml"
+COMPOSE_INSTANCE = ROOT / "deploy" / "dagster.yaml"
+RUN_LAUNCHER_INSTANCE = ROOT / "deploy" / "docker_run_launcher.yaml"
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+PG_ENV = {"DAGSTER_PG_HOST": "postgres", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": "pw-not-logged", "DAGSTER_PG_DB": "dagster"}
+# the settings every instance of the project shares with `make dev`
+SHARED_SECTIONS = ("concurrency", "run_retries", "run_monitoring")
+
+
+def load_instance_config(path: Path, home: Path) -> dict:
+    """``path`` validated against Dagster's instance schema, as DAGSTER_HOME/dagster.yaml would be."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, home / "dagster.yaml")
+    config, _ = dagster_instance_config(str(home))
+    return dict(config)
+
+
+@pytest.fixture
+def pg_env(monkeypatch):
+    for name, value in PG_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_compose_instance_keeps_dagster_storage_in_postgres(tmp_path, pg_env):
+    config = load_instance_config(COMPOSE_INSTANCE, tmp_path / "home")
+    db = config["storage"]["postgres"]["postgres_db"]
+    # what dagster-postgres connects to once the env values are resolved (no connection is made)
+    resolved = {key: os.environ[value["env"]] if isinstance(value, dict) else value for key, value in db.items()}
+    url = pg_url_from_config({"postgres_db": resolved})
+    assert url.startswith("postgresql://dagster:") and url.endswith("@postgres:5432/dagster")
+    assert "pw-not-logged" not in COMPOSE_INSTANCE.read_text()  # the password comes from the environment only
+
+
+@pytest.mark.parametrize("path", [COMPOSE_INSTANCE, RUN_LAUNCHER_INSTANCE], ids=lambda p: p.name)
+def test_deployment_instances_share_the_dev_pools_limits_and_retries(path, tmp_path, pg_env):
+    dev = load_instance_config(DEV_INSTANCE, tmp_path / "dev")
+    deployed = load_instance_config(path, tmp_path / "deployed")
+    assert "storage" not in dev  # make dev keeps the default SQLite storage
+    for section in SHARED_SECTIONS:
+        assert deployed[section] == dev[section], section
+
+
+def test_compose_webserver_and_daemon_are_one_instance():
+    services = COMPOSE["services"]
+    web, daemon, pg = services["dagster-webserver"], services["dagster-daemon"], services["postgres"]
+    instance_mount = "./deploy/dagster.yaml:/opt/dagster/dagster_home/dagster.yaml:ro"
+    for service in (web, daemon):
+        assert instance_mount in service["volumes"]
+        assert service["environment"]["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
+        assert service["environment"]["DAGSTER_PG_HOST"] == "postgres"
+        assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
+    # the same database, user and password on both sides of the connection
+    for name in ("USER", "PASSWORD", "DB"):
+        assert web["environment"][f"DAGSTER_PG_{name}"] == daemon["environment"][f"DAGSTER_PG_{name}"] == pg["environment"][f"POSTGRES_{name}"]
+
+
+def test_run_launcher_instance_launches_runs_as_containers(tmp_path, pg_env):
+    config = load_instance_config(RUN_LAUNCHER_INSTANCE, tmp_path / "checked")
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    assert launcher["config"]["network"] == f"{COMPOSE['name']}_default"
+    assert launcher["config"]["image"] == COMPOSE["x-pipeline"]["image"]
+
+    # the same launcher on a local SQLite instance: Dagster builds it (no Docker needed until a launch)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"run_launcher": launcher, "telemetry": {"enabled": False}}))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert isinstance(instance.run_launcher, DockerRunLauncher)
+        assert instance.run_launcher.container_kwargs == {"shm_size": "1g"}
+        assert "QUESTDB_PASSWORD" in instance.run_launcher.env_vars
+
+
+def test_definitions_load_with_the_run_launcher_and_split_backfills(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    launcher = yaml.safe_load(RUN_LAUNCHER_INSTANCE.read_text())["run_launcher"]
+    (home / "dagster.yaml").write_text(yaml.safe_dump({"run_launcher": launcher, "telemetry": {"enabled": False}}))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MKT_BACKFILL_PARTITIONS_PER_RUN": "2", "MKT_SINK": "parquet", "MKT_OFFLINE": "1"}
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run([str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_backfill_policy_from_the_environment(monkeypatch):
+    assert backfill_policy() == dg.BackfillPolicy.single_run()
+    monkeypatch.setenv("MKT_BACKFILL_PARTITIONS_PER_RUN", "3")
+    assert build_hourly_asset("fx").backfill_policy == dg.BackfillPolicy.multi_run(3)
+    monkeypatch.setenv("MKT_BACKFILL_PARTITIONS_PER_RUN", "0")
+    with pytest.raises(ValueError, match=r"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 \(got '0'\)"):
+        backfill_policy()
