@@ -19,6 +19,7 @@ Engines read ``L`` two ways: ``counts`` places each second's event count inside 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -174,6 +175,14 @@ class Activity:
         return np.exp(self.vol_exponent * seasonal + vol - 0.5 * self._vol_var)
 
 
+@lru_cache(maxsize=64)
+def _uniform_block(seed: int, stream: str, block: int) -> np.ndarray:
+    """One hour of keyed uniforms (cached and read-only: consecutive batches read the same hour)."""
+    out = keyed_rng(seed, stream, block).random(_BLOCK_STEPS)
+    out.flags.writeable = False
+    return out
+
+
 def second_uniforms(seed: int, stream: str, first_second: int, end_second: int) -> np.ndarray:
     """One keyed uniform per absolute second (drawn in hour blocks, so any split agrees)."""
     out = np.empty(end_second - first_second)
@@ -181,6 +190,6 @@ def second_uniforms(seed: int, stream: str, first_second: int, end_second: int) 
     while s < end_second:
         block, off = divmod(s, _BLOCK_STEPS)
         take = min(_BLOCK_STEPS - off, end_second - s)
-        out[s - first_second : s - first_second + take] = keyed_rng(seed, stream, block).random(_BLOCK_STEPS)[off : off + take]
+        out[s - first_second : s - first_second + take] = _uniform_block(seed, stream, block)[off : off + take]
         s += take
     return out

@@ -135,6 +135,19 @@ def _warped(draws: list[SecondDraw], sec_index: np.ndarray, inclusive: np.ndarra
     return x
 
 
+WARP_POSITIONS = _WARP_ONE  # integer positions in a second that ``warp_offsets`` maps
+
+
+def warp_offsets(draw: SecondDraw, positions: np.ndarray, room: int) -> np.ndarray:
+    """Offsets in ``[0, room)`` of events at integer ``positions`` in ``[0, WARP_POSITIONS)`` of one
+    second, pushed through that second's intensity profile (uniform when it has none), so other
+    events of the second (trades, say) crowd into the same bursts as its quotes."""
+    positions = np.asarray(positions, dtype=np.int64)
+    if draw.warp is None:
+        return positions * room // _WARP_ONE
+    return _warped([draw], np.zeros(len(positions), dtype=np.int64), positions, np.int64(_WARP_ONE), np.int64(room))
+
+
 def weights_cdf(weights: np.ndarray) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
     cdf = np.cumsum(w / w.sum())

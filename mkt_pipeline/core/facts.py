@@ -597,7 +597,7 @@ def _clustering_facts(acf: np.ndarray, group: str) -> list[Fact]:
               float(np.nanmin(short)) if np.isfinite(short).any() else _NAN, band, _span(short), {f"lag{i + 1}": v for i, v in enumerate(short)},
               passed=bool(len(short)) and all(band.holds(v) for v in short)),
         _fact("clustering.lag30", "volatility clustering", f"autocorrelation of |1-min returns|, lag 30 (mean over {group})",
-              float(acf[29]) if len(acf) >= 30 else _NAN, Band(0.03, None, "> 0.03")),
+              float(acf[29]) if len(acf) >= 30 else _NAN, Band(0.03, None, "> 0.03"), _num(float(acf[29]) if len(acf) >= 30 else _NAN, 3)),
     ]
 
 

@@ -32,7 +32,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mkt_pipeline.equities import session
-from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
+from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
@@ -40,13 +41,14 @@ from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
-from mkt_pipeline.core.timeline import US_PER_S
+from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
 
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
+_QUOTE_WEIGHT_POWER = 1.5  # a symbol's share of quotes grows with its activity weight to this power
 # Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.6, 0.6, 0.5, 0.5, 0.4])
+_VENUE_AT_TOUCH = np.array([0.85, 0.85, 0.75, 0.75, 0.65])
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -57,7 +59,8 @@ SLOTS_PER_SECOND = 20  # resolution of the reference quote (50 ms)
 MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns-stamped trades between them
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
-_BRIDGE_SCALE = 0.7  # intra-second wiggle relative to the per-second volatility
+_BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
+_NOISE_SCALE = 0.5  # microstructure noise at each second start, relative to the per-second volatility
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
@@ -70,7 +73,23 @@ _ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
 _BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
 # Share of orders that execute against midpoint or hidden liquidity (inside the spread): blocks mostly do.
 _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
-_AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
+# Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
+# limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
+_P_MARKET_ORDER = 0.05
+# Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
+# cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
+_CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
+_CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
+
+# Clustered activity (core.activity): busy seconds come in runs, volatile minutes in regimes that last.
+ACTIVITY_CLUSTERS = (
+    Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.4),  # busy, volatile half-hours
+)
+ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
+ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
+ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,8 +224,13 @@ class EquitiesEngine(Engine):
         self.base_spread = np.array([s.spread_ticks for s in UNIVERSE])
         self.sym_weight = np.array([s.weight for s in UNIVERSE])
         self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
-        weights = np.outer(self.sym_weight, VENUE_SIZE_MULTIPLIERS).reshape(-1)
+        # quote traffic concentrates in the busiest names more than trading does (quotes per trade rise with activity)
+        weights = np.outer(self.sym_weight**_QUOTE_WEIGHT_POWER, VENUE_SIZE_MULTIPLIERS).reshape(-1)
         self.group_cdf = weights_cdf(weights)
+        self.activity = Activity(
+            seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
+            count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT,
+        )
         self.path = PricePath(
             seed,
             "equities",
@@ -217,18 +241,23 @@ class EquitiesEngine(Engine):
                 shock_probability=2e-6,
             ),
             references,
+            market_vol=self.activity.volatility,
         )
         # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
         ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
         scaled = np.maximum(1.0, np.round(ladder.table[None, :, :] * VENUE_SIZE_MULTIPLIERS[:, None, None]))
         self.ladder_rows = ladder.rows
         self.volume_table = scaled.reshape(-1, config.max_levels)  # row venue * rows + ladder row
+        self.cum_volume_table = np.cumsum(self.volume_table, axis=1)
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
         self._key_ns = stream_key(seed, "equities/ns")[0]
         self._key_route = stream_key(seed, "equities/route")[0]
-        self._draw_memo: dict[tuple[int, int], tuple[float, object]] = {}
+        self._draw_memo: dict[int, tuple[float, object]] = {}
+        self._day_volume: dict[object, np.ndarray] = {}
+        self._mean_order_shares = _mean_order_shares()
+        self._noise_blocks: dict[int, np.ndarray] = {}
         self.sym_cdf = weights_cdf(self.sym_weight)
         self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
@@ -238,29 +267,40 @@ class EquitiesEngine(Engine):
         return int(self.config.market_data_max_eps * peak) + self.n_groups
 
     # --- per-second rates ------------------------------------------------------------------------
-    def _md_count(self, second: int, phase: int) -> tuple[int, float, np.random.Generator]:
-        """Quotes in ``second``, its close-auction burst factor, and its generator (to lay the quotes out)."""
+    def _md_counts(self, first_second: int, end_second: int, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Quotes per second and each second's close-auction burst factor.
+
+        The base count sits inside ``[market_data_min_eps, market_data_max_eps]`` where the market's
+        activity puts it (clustered and seasonal), then session pacing scales it.
+        """
         cfg = self.config
-        rng = keyed_rng(cfg.seed, "equities/md", second)
-        base = uniform_count(rng, cfg.market_data_min_eps, cfg.market_data_max_eps)
-        z = rng.standard_normal()
-        bursty = phase == session.CLOSE_AUCTION and self.pacing.session_pacing
-        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if bursty else 1.0
+        u = second_uniforms(cfg.seed, "equities/md_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.market_data_min_eps, cfg.market_data_max_eps, u)
+        bursty = (phase == session.CLOSE_AUCTION) & self.pacing.session_pacing
+        burst = np.ones(len(phase))
+        if bursty.any():
+            z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
+            burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
         # floor: every (symbol, venue) is quoted every second, whatever the rate
-        n = max(self.n_groups, int(round(base * float(self.pacing.quote_multiplier(phase)) * burst)))
-        return n, burst, rng
+        n = np.maximum(self.n_groups, np.round(base * self.pacing.quote_multiplier(phase) * burst).astype(np.int64))
+        return n, burst
 
     def _second_rates(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Phase, close-auction burst factor and the quote-layout draw of each second."""
-        phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
+        first, end = int(seconds[0]), int(seconds[-1]) + 1
+        phase = session.phases(first, end)
         bursts, draws = np.ones(len(seconds)), []
+        n = burst = None
         for i, s in enumerate(seconds):
             # consecutive batches share their look-back and look-ahead seconds: draw each second once
-            key = (int(s), int(phase[i]))
+            key = int(s)
             if key not in self._draw_memo:
+                if n is None:
+                    n, burst = self._md_counts(first, end, phase)
                 _bounded(self._draw_memo, 16)
-                n, burst, rng = self._md_count(*key)
-                self._draw_memo[key] = (burst, draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+                rng = keyed_rng(self.config.seed, "equities/md", key)
+                guaranteed = 2 if n[i] >= 2 * self.n_groups else 1
+                self._draw_memo[key] = (float(burst[i]), draw_second(rng, int(n[i]), self.group_cdf, guaranteed, ARRIVAL_BURSTINESS))
             bursts[i], draw = self._draw_memo[key]
             draws.append(draw)
         return phase, bursts, draws
@@ -272,7 +312,7 @@ class EquitiesEngine(Engine):
         only by generating them.
         """
         phase = session.phases(first_second, end_second)
-        return {"market_data": sum(self._md_count(s, int(p))[0] for s, p in zip(range(first_second, end_second), phase))}
+        return {"market_data": int(self._md_counts(first_second, end_second, phase)[0].sum())}
 
     def _halted(self, lo: int, n_seconds: int) -> tuple[np.ndarray, list[session.Halt]]:
         """(n_sym, n_seconds) halt flags and the halts touching the span."""
@@ -301,17 +341,26 @@ class EquitiesEngine(Engine):
             ticks[i] = np.exp(np.ascontiguousarray(path.log_price[:, i : i + 2])) * TICKS_PER_DOLLAR
             rng = keyed_rng(self.config.seed, "equities/reference", lo + i)
             z[i] = rng.standard_normal((n_sym, K))
-            jitter[i] = np.exp(0.35 * rng.standard_normal((n_sym, K)) - 0.06)
+            jitter[i] = np.exp(0.3 * rng.standard_normal((n_sym, K)) - 0.045)
         frac = np.arange(K) / K
         walk = np.cumsum(z, axis=2) / np.sqrt(K)
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
-        open_, close = ticks[:, :, :1], ticks[:, :, 1:]
+        # Microstructure noise: a keyed knot per (symbol, second start), scaled by that second's
+        # volatility, interpolated through the second. The mid overshoots and comes back, so 1-second
+        # NBBO mid changes are negatively autocorrelated (bid-ask bounce, SPEC §11), and a second's
+        # close still equals the next second's open.
+        knots = self._noise_knots(lo, lo + n_seconds + 1)  # (n + 1, n_sym), in units of the second's vol
+        vol_ahead = self.path.slice(lo + n_seconds, lo + n_seconds + 1).vol[:, 0]
+        knot_vol = np.concatenate([path.vol.T, vol_ahead[None, :]])  # (n + 1, n_sym)
+        noise = _NOISE_SCALE * knots * knot_vol
+        open_ = ticks[:, :, :1] * (1.0 + noise[:-1, :, None])
+        close = ticks[:, :, 1:] * (1.0 + noise[1:, :, None])
         sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
         mid = open_ + frac * (close - open_) + sigma * bridge
 
         scale = (
             (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
-            * np.sqrt(path.vol.T / self.base_vol)
+            * (path.vol.T / self.base_vol) ** 0.25  # wider when volatile, but the touch stays mostly one tick
             * np.where(path.shock.T, _SHOCK_SPREAD, 1.0)
             * np.where(halted.T, _HALT_SPREAD, 1.0)
         )
@@ -320,6 +369,21 @@ class EquitiesEngine(Engine):
         nbo = nbb + spread
         as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
         return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+
+    def _noise_knots(self, first_second: int, end_second: int) -> np.ndarray:
+        """(seconds, n_sym) keyed standard normals, one per (second, symbol), drawn in hour blocks."""
+        out = np.empty((end_second - first_second, self.n_sym))
+        s = first_second
+        while s < end_second:
+            hour, off = divmod(s, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_second - s)
+            block = self._noise_blocks.get(hour)
+            if block is None:
+                _bounded(self._noise_blocks, 4)
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "equities/noise", hour).standard_normal((SECONDS_PER_HOUR, self.n_sym))
+            out[s - first_second : s - first_second + take] = block[off : off + take]
+            s += take
+        return out
 
     # --- quote layout and venue quotes --------------------------------------------------------------
     def _plan(self, lo: int, n_seconds: int, draws: list, nbb: np.ndarray, nbo: np.ndarray) -> _Plan:
@@ -412,27 +476,38 @@ class EquitiesEngine(Engine):
         return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
 
     # --- trades -----------------------------------------------------------------------------------------
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move):
+    def _trade_counts(self, first_second: int, end_second: int, phase: np.ndarray, bursts: np.ndarray) -> np.ndarray:
+        """Orders per second: inside ``[trades_min_eps, trades_max_eps]`` by activity, then session pacing
+        (phase, the intraday U shape, close-auction bursts)."""
+        cfg = self.config
+        u = second_uniforms(cfg.seed, "equities/trade_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.trades_min_eps, cfg.trades_max_eps, u)
+        mult = self.pacing.trade_multiplier(phase) * bursts
+        if self.pacing.session_pacing:
+            mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
+        return np.round(base * mult).astype(np.int64)
+
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
         """Marketable orders of every planned second from the second on (the first only lends its last quotes).
 
-        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform).
+        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
         cfg = self.config
-        tmult = self.pacing.trade_multiplier(phase)
+        counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         parts = []
         for i in range(1, plan.n_seconds - 1):
             rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
-            count = uniform_count(rng, cfg.trades_min_eps, cfg.trades_max_eps)
-            n = int(round(count * tmult[i] * bursts[i]))
+            n = int(counts[i])
             sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
-            at = rng.integers(0, NS_PER_S, n)
-            u = rng.random((5, n))
+            at = warp_offsets(draws[i], rng.integers(0, WARP_POSITIONS, n), NS_PER_S)  # in the second's quote bursts
+            u = rng.random((6, n))
             buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
             size = _trade_sizes(u[1], u[2])
             hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
             keep = ~halted[sym, i]
-            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep]))
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(7))
+            market = u[5] < _P_MARKET_ORDER
+            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]))
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
@@ -449,15 +524,17 @@ class EquitiesEngine(Engine):
             snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
         return snaps
 
-    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route):
+    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route, market):
         """Split orders into venue executions against the quotes in force at their instant.
 
         A lit order sweeps the venues quoting at the NBBO on its side, in a random order, taking
-        each one's displayed touch size; what is left after the last of them walks that venue's
-        book. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
+        each one's displayed touch size. What is left after the last of them walks that venue's
+        book when the order is a market order; a marketable limit order (most of them) is priced at
+        the NBBO and its remainder is cancelled. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
         a venue drawn by venue size, taking no displayed liquidity.
 
-        Returns, per execution: order index, venue, quote in force (plan event) and size wanted.
+        Returns, per execution: order index, venue, quote in force (plan event), size wanted, and
+        whether it may walk past the touch (the remainder of an order larger than the NBBO shows).
         """
         V, n = self.n_venue, len(sym)
         snaps = self._in_force(plan, sec_i, sym, at_ns)
@@ -474,7 +551,8 @@ class EquitiesEngine(Engine):
         before = np.cumsum(l1, axis=1) - l1
         rest = want[:, None] - before
         last = np.arange(V)[None, :] == (n_best - 1)[:, None]
-        take = np.where(last, rest, np.minimum(rest, l1))
+        walks = last & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
+        take = np.where(walks, rest, np.minimum(rest, l1))
         take = np.where((np.arange(V)[None, :] < n_best[:, None]) & ~hidden[:, None], np.maximum(take, 0), 0)
         # a hidden order prints on one venue, drawn by venue size
         hidden_venue = np.searchsorted(self.venue_cdf, u_route, side="right")
@@ -483,9 +561,9 @@ class EquitiesEngine(Engine):
         take = np.where(hidden[:, None] & first_col, want[:, None], take)
         order_idx, col = np.nonzero(take > 0)
         v = venue[order_idx, col]
-        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64)
+        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
         Orders of the second before ``first`` are routed too: the quotes in force when ``first``
@@ -493,8 +571,8 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
         G, lo = self.n_groups, plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u = self._draw_orders(plan, phase, bursts, halted, move)
-        idx, venue, snap, want = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
+        idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
         prints = np.bincount(idx, minlength=len(o_sec))
@@ -502,7 +580,7 @@ class EquitiesEngine(Engine):
         running = np.cumsum(prints)
         kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
         keep = kept[idx]
-        idx, venue, snap, want = idx[keep], venue[keep], snap[keep], want[keep]
+        idx, venue, snap, want, walks = idx[keep], venue[keep], snap[keep], want[keep], walks[keep]
         sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
         group = o_sym[idx] * self.n_venue + venue
 
@@ -512,8 +590,8 @@ class EquitiesEngine(Engine):
         gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
         gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = np.lexsort((at_ns, sec_i, snap))
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -521,24 +599,26 @@ class EquitiesEngine(Engine):
         frac = np.clip((s_ns + at_ns - gap_lo) / np.maximum(room, 1), 0.0, 1.0 - 1e-12)
         ts = gap_lo + k + np.floor(frac * np.maximum(room - n_in_gap + 1, 0)).astype(np.int64)
 
-        # Lit executions consume the taken side of the snapshot in time order and print at the
-        # deepest level reached; hidden ones take no displayed liquidity.
+        # Lit executions consume the taken side of the snapshot in time order: at the touch only, except
+        # an order's remainder past the NBBO, which walks the book and prints at the deepest level reached.
+        # Hidden executions take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
-        cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
-        cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
-        available = cum_volume[np.arange(len(snap)), plan.depth[snap] - 1]
         lit_want = np.where(fits & ~hidden, want, 0)
         by_take = np.lexsort((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        cum = np.cumsum(lit_want[by_take])
-        run_start = np.flatnonzero(rank == 0)
-        consumed = cum - np.repeat(cum[run_start] - lit_want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
-        filled_after = np.empty_like(cum)
-        filled_before = np.empty_like(cum)
-        filled_after[by_take] = np.minimum(consumed, available[by_take])
-        filled_before[by_take] = np.minimum(consumed - lit_want[by_take], available[by_take])
+        touch_volume = self.cum_volume_table[side_row, 0]
+        book_volume = self.cum_volume_table[side_row, plan.depth[snap] - 1]
+        before, after = _fills(rank, lit_want[by_take], walks[by_take], touch_volume[by_take], book_volume[by_take])
+        filled_after = np.empty_like(after)
+        filled_before = np.empty_like(before)
+        filled_after[by_take] = after
+        filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
-        level = np.sum(cum_volume < filled_after[:, None], axis=1)
+        # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
+        # is at least the whole book, so it never counts)
+        level = np.zeros(len(snap), dtype=np.int64)
+        deep = np.flatnonzero(filled_after > touch_volume)
+        level[deep] = np.sum(self.cum_volume_table[side_row[deep]] < filled_after[deep, None], axis=1)
         touch = np.where(buy, plan.ask[snap], plan.bid[snap])
         price_ticks = np.where(buy, touch + level, touch - level).astype(np.float64)
         # a hidden print is at the NBBO midpoint in force at its stamp (half ticks allowed): inside every venue's quote
@@ -597,11 +677,12 @@ class EquitiesEngine(Engine):
         slot = (sec - lo) * SLOTS_PER_SECOND
         bid, ask = nbb[sym, slot], nbo[sym, slot]
         bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
-        median = np.array([_AUCTION_SHARES[int(c)] for c in cond]) * self.sym_weight[sym] / 5.0
+        share = np.array([_CROSS_SHARE[int(c)] for c in cond])
+        day_volume = np.array([self._expected_day_volume(int(s_))[y] for s_, y in zip(sec, sym)])
         u1, u2 = _uniform(bits), _uniform(mix64(bits, 7))
         # a log-normal auction size per print (scalar math: at most a few dozen prints a second)
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
-        size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
+        size = np.array([max(100, round(m * math.exp(_CROSS_SIGMA * x))) for m, x in zip(share * day_volume, z)], dtype=np.int64)
         venue = self.listing[sym]
         return {
             "ts": sec * NS_PER_S,
@@ -612,6 +693,21 @@ class EquitiesEngine(Engine):
             "side": (bits >> np.uint64(63)).astype(np.int64),
             "cond": cond,
         }
+
+    def _expected_day_volume(self, second: int) -> np.ndarray:
+        """Expected continuous-trading volume per symbol of the session holding ``second``: the day's
+        order counts (exact: a pure function of time) × the symbol's share × the mean order size."""
+        days = [d for d in session.trading_days(second, second + 1) if d.pre_open_s <= second < d.post_end_s]
+        if not days:
+            return np.zeros(self.n_sym)
+        day = days[0]
+        if day.date not in self._day_volume:
+            _bounded(self._day_volume, 4)
+            phase = session.phases(day.open_s, day.close_s)
+            orders = self._trade_counts(day.open_s, day.close_s, phase, np.ones(len(phase))).sum()
+            share = self.sym_weight / self.sym_weight.sum()
+            self._day_volume[day.date] = orders * share * self._mean_order_shares
+        return self._day_volume[day.date]
 
     # --- the Engine interface ----------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
@@ -638,8 +734,51 @@ class EquitiesEngine(Engine):
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, halted, move, nbb, nbo, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found)
         return [md, trades]
+
+
+def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndarray, book: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Liquidity used before and after each execution on one quote side, executions in time order.
+
+    ``rank`` numbers the executions within each run of one (quote, side). An execution takes what
+    it wants from what is left at the touch (``touch`` shares), or, when it ``walks``, from what is
+    left of the whole displayed ``book``. Sequentially: used += min(want, cap - used). Until the
+    first walker that goes past the touch, that is a running sum clipped at the touch; from it on
+    the touch is gone, so only walkers take more, clipped at the book.
+    """
+    n = len(want)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(rank == 0)
+    run_len = np.diff(np.r_[starts, n])
+    cum = np.cumsum(want)
+    cum = cum - np.repeat(cum[starts] - want[starts], run_len)  # running sum within the run
+    at_touch = np.minimum(cum, touch)
+    past = walks & (cum > touch)
+    pos = np.arange(n)
+    first_past = np.repeat(np.minimum.reduceat(np.where(past, pos, n), starts), run_len)
+    after_first = pos >= first_past
+    j = np.minimum(first_past, n - 1)
+    walked = np.cumsum(np.where(walks, want, 0))
+    walked = walked - np.repeat(walked[starts] - np.where(walks, want, 0)[starts], run_len)
+    base = np.minimum(cum[j] - want[j], touch[j])  # used just before the first walker past the touch
+    used = np.where(after_first, np.minimum(base + walked - (walked[j] - want[j]), book), at_touch)
+    prev = np.r_[0, used[:-1]]
+    prev[starts] = 0
+    return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normals from two arrays of uniforms in [0, 1)."""
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _mean_order_shares() -> float:
+    """Mean order size of the size mix, by quadrature over its three classes."""
+    u = (np.arange(100_000) + 0.5) / 100_000
+    means = [float(_trade_sizes(np.full_like(u, c), u).mean()) for c in (0.0, _P_ODD, 0.9999)]
+    return _P_ODD * means[0] + _P_ROUND * means[1] + (1.0 - _P_ODD - _P_ROUND) * means[2]
 
 
 def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:

@@ -185,7 +185,7 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
     acf = cf.mean_abs_return_acf(returns)
     ax.bar(cf.ACF_LAGS, acf)
-    ax.axhspan(0.10, 0.40, xmin=0, xmax=5.5 / 61, color="green", alpha=0.15, label="band, lags 1–5")
+    ax.fill_between([0.5, 5.5], 0.10, 0.40, color="green", alpha=0.15, label="band, lags 1–5")
     ax.axhline(0.03, color="grey", lw=0.8, ls=":", label="lag-30 floor")
     ax.set_xlabel("lag (minutes)")
     ax.set_ylabel("autocorrelation")
