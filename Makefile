@@ -10,7 +10,7 @@ DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
 # 10:00 in New York, so the equities session is trading
 DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
 
-.PHONY: install demo test dev bench clean
+.PHONY: install demo test dev bench bench-facts clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(PY) -m bench.bench_fx
 	$(PY) -m bench.bench_equities
 	$(PY) bench/bench_ilp.py
+
+# the SPEC §11 stylised facts of a generated day of each market (light demo rates, 3-level books)
+bench-facts: $(STAMP)
+	$(PY) -m bench.bench_facts --pictures docs/facts
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

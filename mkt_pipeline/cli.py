@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Sequence
 
-from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.engine import ConfigError, check_positive, check_range
 from mkt_pipeline.settings import (
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
@@ -47,6 +47,13 @@ from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 # In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
 PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
 MARKETS = ("fx", "equities")
+FX_RATE_FLAGS = ("market_data_min_eps", "market_data_max_eps", "orders_min_per_sec", "orders_max_per_sec")
+FACTS_SINK_FLAGS = ("sink", "parquet_dir", "suffix", "host", "pg_port", "user", "password", "tls_verify", "tls_ca")
+FACTS_FLAGS: tuple[Flag, ...] = (
+    Flag("pictures", str, None, "Folder for the PNG pictures (intraday profile, return distribution, |return| autocorrelation)."),
+    Flag("offline", bool, False, "Use the built-in reference closes for daily volatility and the long-run level (no Yahoo)."),
+)
+FACTS_MAX_DAYS = 7
 EXIT_INVALID = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -73,13 +80,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _add_flags(p: argparse.ArgumentParser, market: str, flags: Sequence[Flag]) -> None:
+    for flag in flags:
+        choices = f" One of: {', '.join(flag.choices)}." if flag.choices else ""
+        default = "" if flag.secret or flag.default in (None, "") else f" Default: {flag.default}."
+        extra = {"nargs": "?", "const": "true"} if flag.parse is bool else {}
+        p.add_argument(
+            f"--{flag.name}",
+            dest=flag.name,
+            default=argparse.SUPPRESS,
+            metavar=flag.name.upper(),
+            help=f"{flag.help}{choices}{default} Env: {_env_help(market, flag)}.".replace("%", "%%"),
+            **extra,
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mkt-pipeline",
         description="Synthetic FX and U.S.-equities market data for QuestDB (or an embedded Parquet dataset).",
-        epilog="Run 'mkt-pipeline fx --help' or 'mkt-pipeline equities --help' for the flags of a market.",
+        epilog="Run 'mkt-pipeline fx --help', 'mkt-pipeline equities --help' or 'mkt-pipeline facts fx --help' for the flags.",
     )
-    sub = parser.add_subparsers(dest="market", required=True, metavar="{fx,equities}")
+    sub = parser.add_subparsers(dest="market", required=True, metavar="{fx,equities,facts}")
     for market in MARKETS:
         p = sub.add_parser(
             market,
@@ -87,18 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
             description=f"Generate {market} data. Booleans accept true/false, 1/0, yes/no (a bare boolean flag means true). "
             "Each flag defaults to its environment variable when set. Secrets are best given by --token_file or QUESTDB_* variables.",
         )
-        for flag in market_flags(market):
-            choices = f" One of: {', '.join(flag.choices)}." if flag.choices else ""
-            default = "" if flag.secret or flag.default in (None, "") else f" Default: {flag.default}."
-            extra = {"nargs": "?", "const": "true"} if flag.parse is bool else {}
-            p.add_argument(
-                f"--{flag.name}",
-                dest=flag.name,
-                default=argparse.SUPPRESS,
-                metavar=flag.name.upper(),
-                help=f"{flag.help}{choices}{default} Env: {_env_help(market, flag)}.".replace("%", "%%"),
-                **extra,
-            )
+        _add_flags(p, market, market_flags(market))
+    facts = sub.add_parser(
+        "facts",
+        help="measure the stylised facts (SPEC §11) of a stored dataset",
+        description="Read a stored window of one market (Parquet dataset or QuestDB) and print the SPEC §11 table: "
+        "measured value, band, pass/fail; optionally draw the pictures as PNG files.",
+    )
+    facts_sub = facts.add_subparsers(dest="facts_market", required=True, metavar="{fx,equities}")
+    for market in MARKETS:
+        p = facts_sub.add_parser(
+            market,
+            help=f"facts of the {market} dataset",
+            description=f"Measure the stylised facts of the stored {market} dataset. Without --start_ts/--end_ts the whole "
+            "stored extent of the market_data table is measured (at most 7 days).",
+        )
+        _add_flags(p, market, facts_flags(market))
     return parser
 
 
@@ -108,6 +134,7 @@ class Options:
     values: dict[str, Any]
     given: set[str] = field(default_factory=set)  # flags on the command line
     explicit: set[str] = field(default_factory=set)  # flags on the command line or set by an env variable
+    command: str = "generate"  # or "facts"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -118,19 +145,36 @@ class Options:
             raise AttributeError(name) from None
 
 
+def facts_flags(market: str) -> tuple[Flag, ...]:
+    """Flags of ``mkt-pipeline facts <market>``: the window, pictures, where the data is, and (FX) the
+    configured rates the seasonality band depends on."""
+    parse_ts = {f.name: f.parse for f in RUN_FLAGS}["start_ts"]
+    window = (
+        Flag("start_ts", parse_ts, None, "Start of the window to measure (ISO-8601). Default: the first stored second."),
+        Flag("end_ts", parse_ts, None, "End of the window (ISO-8601, exclusive). Default: the end of the stored data."),
+    )
+    rates = tuple(f for f in generation_flags(market) if f.name in FX_RATE_FLAGS) if market == "fx" else ()
+    sink = tuple(f for f in SINK_FLAGS if f.name in FACTS_SINK_FLAGS) + (EQUITIES_SINK_FLAGS if market == "equities" else ())
+    return window + FACTS_FLAGS + rates + sink
+
+
 def parse_options(argv: Sequence[str] | None) -> Options:
     """Parse flags; each value comes from the command line, else its env variable, else the default."""
     ns = vars(build_parser().parse_args(argv))
     market = ns.pop("market")
+    command = "generate"
+    if market == "facts":
+        command, market = "facts", ns.pop("facts_market")
+    flags = facts_flags(market) if command == "facts" else market_flags(market)
     values, explicit = {}, set(ns)
-    for flag in market_flags(market):
+    for flag in flags:
         if flag.name in ns:
             values[flag.name] = convert(flag, ns[flag.name])
         else:
             values[flag.name] = env_default(market, flag)
             if env_source(market, flag.name):
                 explicit.add(flag.name)
-    return Options(market, values, set(ns), explicit)
+    return Options(market, values, set(ns), explicit, command)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +456,71 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def run_facts(opts: Options) -> int:
+    """``mkt-pipeline facts <market>``: the §11 table of a stored window, and the pictures."""
+    from mkt_pipeline.run.facts import draw_pictures, fx_rate_spans, measure_dataset
+
+    if opts.market == "fx":  # the rates the data was generated with: they set the seasonality band
+        for low, high in (FX_RATE_FLAGS[:2], FX_RATE_FLAGS[2:]):
+            check_positive(low, opts.values[low])
+            check_range(low, opts.values[low], high, opts.values[high])
+    if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
+        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
+    if opts.sink == "questdb":
+        questdb_settings(opts)
+    with _stored_rows(opts) as (rows, md_schema):
+        extent = rows.extent(md_schema)
+        if extent is None and (opts.start_ts is None or opts.end_ts is None):
+            raise ConfigError(f"no stored {md_schema.base_name} rows in the {opts.sink} dataset: give --start_ts and --end_ts or generate data first")
+        start = opts.start_ts if opts.start_ts is not None else extent[0]
+        end = opts.end_ts if opts.end_ts is not None else extent[1]
+        if end <= start:
+            raise ConfigError(f"--end_ts ({format_us(end)}) must be after --start_ts ({format_us(start)})")
+        if end - start > FACTS_MAX_DAYS * 86400 * US_PER_S:
+            raise ConfigError(f"--start_ts/--end_ts: the window spans more than {FACTS_MAX_DAYS} days (measure a day or a few)")
+        window = Window(start, end)
+        print(f"{opts.market} facts: reading {window} from {opts.sink}", file=sys.stderr, flush=True)
+        report = measure_dataset(
+            opts.market, rows, window, rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None, offline=opts.offline or None
+        )
+    print(report.table())
+    if opts.pictures:
+        for path in draw_pictures(report, opts.pictures):
+            print(f"  picture: {path}")
+    return 0
+
+
+@contextlib.contextmanager
+def _stored_rows(opts: Options):
+    """(reader of the stored rows, the market_data schema) for the options' sink."""
+    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_MARKET_DATA
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
+
+    naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
+    schema = FX_MARKET_DATA if opts.market == "fx" else EQUITIES_MARKET_DATA
+    if opts.sink == "parquet":
+        from mkt_pipeline.sinks.parquet import ParquetSink
+
+        yield ParquetRows(ParquetSink(opts.parquet_dir, naming)), schema
+        return
+    from mkt_pipeline.sinks.questdb import pg_connect
+
+    settings = questdb_settings(opts)
+    try:
+        conn = pg_connect(settings)
+    except Exception as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeError(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}") from None
+    try:
+        yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
+    finally:
+        conn.close()
+
+
 def run(opts: Options) -> int:
+    if opts.command == "facts":
+        return run_facts(opts)
     validate(opts)
     for warning in secret_warnings(opts):
         print(warning, file=sys.stderr)

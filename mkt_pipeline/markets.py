@@ -20,11 +20,22 @@ def universe(market: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, fl
     return u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS
 
 
+def fallback_vols(market: str) -> dict[str, float]:
+    """Annual vol by symbol: how far the built-in closes wander day to day when Yahoo is not used."""
+    if market == "fx":
+        from mkt_pipeline.fx import universe as u
+    else:
+        from mkt_pipeline.equities import universe as u
+    return u.FALLBACK_VOLS
+
+
 def market_references(market: str, window: Window, offline: bool | None = None) -> ReferencePrices:
     """Reference closes for every day the window needs (Yahoo, cached; fallback when offline)."""
     symbols, tickers, fallback = universe(market)
     days = window.days()
-    return load_reference_prices(symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline)
+    return load_reference_prices(
+        symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline, fallback_vols=fallback_vols(market)
+    )
 
 
 def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,9 @@ LIGHT_FX = FxConfig(
 
 def fx_references(window: Window):
     days = window.days()
-    return fallback_reference_prices(fx_universe.SYMBOLS, fx_universe.FALLBACK_LEVELS, reference_days(days[0], days[-1]))
+    return fallback_reference_prices(
+        fx_universe.SYMBOLS, fx_universe.FALLBACK_LEVELS, reference_days(days[0], days[-1]), fx_universe.FALLBACK_VOLS
+    )
 
 
 @pytest.fixture

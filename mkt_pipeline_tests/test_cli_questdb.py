@@ -16,6 +16,7 @@ from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import EQUITIES_TABLES, FX_TABLES
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ddl import views_for
+from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.questdb_server import QuestDBServer, closed_port
 
@@ -64,7 +65,8 @@ def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(q
     assert {t: stored(questdb, t) for t in tables} == want
     assert all(n > 0 for n in want.values()), want
     views = sorted(v.name(naming) for v in views_for(SCHEMAS[market]))
-    assert tables_with(questdb, qdb_suffix) == sorted(tables + views)
+    # beside the data, the ledger of complete chunks (resumption)
+    assert tables_with(questdb, qdb_suffix) == sorted(tables + views + [naming.name(LEDGER_BASE)])
     # the same command again changes nothing
     assert cli(market, questdb, qdb_suffix, *args, "--processes", str(processes)) == 0
     wait_applied(questdb, tables)

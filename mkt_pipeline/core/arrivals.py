@@ -8,6 +8,10 @@ there is always room to stamp a trade strictly between two quotes of a group.
 
 All draws for a second come from that second's own generator, in a fixed order, so the layout of a
 second never depends on its neighbours.
+
+Real events come in bursts, not as a Poisson stream: with ``burstiness`` > 0 a second draws a
+random intensity profile (shared by all its groups) and its events are warped into the busy parts
+of the second, so inter-arrival times are far more variable than exponential ones.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 from mkt_pipeline.core.timeline import US_PER_S
 
 _SPACING_SCALE = float(1 << 16)  # exponential spacings are quantised so their sums are exact
+_WARP_BINS = 32  # a second's intensity profile is piecewise constant on this many bins
+_WARP_ONE = 1 << 20  # warp CDFs and event positions in integer units, so the mapping is exact
 
 
 @dataclass
@@ -27,17 +33,25 @@ class SecondDraw:
 
     counts: np.ndarray  # (n_groups,)
     spacings: np.ndarray  # int64, one per event plus one closing spacing per group
+    warp: np.ndarray | None = None  # int64 CDF of the second's intensity profile, _WARP_BINS + 1 knots
 
 
-def draw_second(rng: np.random.Generator, n_events: int, cdf: np.ndarray, guaranteed: int) -> SecondDraw:
-    """Counts per group (``guaranteed`` each, the rest by weight) and quantised spacings."""
+def draw_second(rng: np.random.Generator, n_events: int, cdf: np.ndarray, guaranteed: int, burstiness: float = 0.0) -> SecondDraw:
+    """Counts per group (``guaranteed`` each, the rest by weight), quantised spacings and,
+    when ``burstiness`` > 0, the second's intensity profile (log-normal bin weights of that sigma)."""
     n_groups = len(cdf)
     base = min(guaranteed, n_events // n_groups)
     extra = n_events - base * n_groups
     picks = np.searchsorted(cdf, rng.random(extra), side="right")
     counts = np.bincount(picks, minlength=n_groups) + base
     spacings = (rng.standard_exponential(n_events + n_groups) * _SPACING_SCALE).astype(np.int64) + 1
-    return SecondDraw(counts, spacings)
+    warp = None
+    if burstiness > 0.0:
+        weights = np.exp(burstiness * rng.standard_normal(_WARP_BINS))
+        weights = np.maximum(1, np.round(weights / weights.sum() * _WARP_ONE)).astype(np.int64)
+        warp = np.concatenate(([0], np.cumsum(weights)))
+        warp = warp * _WARP_ONE // warp[-1]  # exactly 0 .. _WARP_ONE, strictly increasing
+    return SecondDraw(counts, spacings, warp)
 
 
 @dataclass
@@ -86,7 +100,10 @@ def build_layout(first_second: int, draws: list[SecondDraw], min_gap_us: int = 2
     cell_total = np.concatenate(([0], running))[cell_first + cell_size] - before_cell + closing
     size = cell_size[cell_index]
     room = US_PER_S - min_gap_us * size
-    local = (inclusive * room) // cell_total[cell_index] + min_gap_us * rank
+    if draws[0].warp is None:
+        local = (inclusive * room) // cell_total[cell_index] + min_gap_us * rank
+    else:
+        local = _warped(draws, cell_index // n_groups, inclusive, cell_total[cell_index], room) + min_gap_us * rank
 
     second = first_second + cell_index // n_groups
     return Layout(
@@ -100,6 +117,35 @@ def build_layout(first_second: int, draws: list[SecondDraw], min_gap_us: int = 2
         cell_first=cell_first,
         cell_size=cell_size,
     )
+
+
+def _warped(draws: list[SecondDraw], sec_index: np.ndarray, inclusive: np.ndarray, total: np.ndarray, room: np.ndarray) -> np.ndarray:
+    """Offsets in ``[0, room)`` of events at uniform positions ``inclusive / total``, pushed
+    through their second's intensity profile (the inverse of its CDF; monotone, so order holds)."""
+    knots = np.stack([d.warp for d in draws])  # (n_seconds, _WARP_BINS + 1)
+    pos = inclusive * _WARP_ONE // total  # integer position in [0, _WARP_ONE)
+    # one sorted key space for all seconds: integers, so the result never depends on the batch
+    span = np.int64(2 * _WARP_ONE)
+    keys = (np.arange(len(draws), dtype=np.int64)[:, None] * span + knots[:, :-1]).ravel()
+    flat = np.searchsorted(keys, sec_index * span + pos, side="right") - 1
+    bin_ = flat - sec_index * _WARP_BINS
+    lo = knots[sec_index, bin_]
+    width = knots[sec_index, bin_ + 1] - lo
+    x = (bin_ * width + (pos - lo)) * room // (width * _WARP_BINS)
+    return x
+
+
+WARP_POSITIONS = _WARP_ONE  # integer positions in a second that ``warp_offsets`` maps
+
+
+def warp_offsets(draw: SecondDraw, positions: np.ndarray, room: int) -> np.ndarray:
+    """Offsets in ``[0, room)`` of events at integer ``positions`` in ``[0, WARP_POSITIONS)`` of one
+    second, pushed through that second's intensity profile (uniform when it has none), so other
+    events of the second (trades, say) crowd into the same bursts as its quotes."""
+    positions = np.asarray(positions, dtype=np.int64)
+    if draw.warp is None:
+        return positions * room // _WARP_ONE
+    return _warped([draw], np.zeros(len(positions), dtype=np.int64), positions, np.int64(_WARP_ONE), np.int64(room))
 
 
 def weights_cdf(weights: np.ndarray) -> np.ndarray:

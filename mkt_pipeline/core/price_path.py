@@ -4,10 +4,13 @@ The log price of every instrument at the start of every absolute second is a pur
 seed, the path parameters, the reference prices and the second itself:
 
 * hour anchors: ``log(reference(t)) + Y_h`` where ``Y_h`` is a moving average of keyed hourly
-  normals, i.e. a stationary, autocorrelated deviation that mean-reverts to the reference;
+  normals, i.e. a stationary, autocorrelated deviation that mean-reverts to the reference (with
+  ``anchor_memory_hours`` a linearly tapered one: locally a random walk, so hour-to-hour moves are
+  as large as the per-second volatility implies, reverting over that many hours);
 * inside an hour, a Brownian bridge from one anchor to the next whose per-second volatility
-  clusters (a moving average of keyed per-minute normals, exponentiated) and which carries
-  occasional jumps ("shocks"); the bridge pulls every shock back toward the anchors.
+  clusters (a moving average of keyed per-minute normals, exponentiated, times an optional
+  market-wide multiplier such as ``Activity.volatility``) and which carries occasional jumps
+  ("shocks"); the bridge pulls every shock back toward the anchors.
 
 Because the value at second ``s`` is always read from the block of hour ``s // 3600``, the end of
 one second is the start of the next across any chunk, partition or process boundary.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -50,6 +54,9 @@ class PathParams:
     anchor_sigma: np.ndarray  # stationary std of the log deviation from the reference
     shock_log_size: np.ndarray  # typical jump, in log units
     shock_probability: float  # per instrument per second
+    vol_of_vol: float = _VOL_OF_VOL  # std of the per-instrument log volatility multiplier
+    anchor_memory_hours: int | None = None  # None: exponential anchor weights; else a linear taper this long
+    shocks_per_hour: int = 0  # > 0: instead of per-second coin flips, exactly this many per hour across all instruments
 
 
 @dataclass
@@ -69,7 +76,15 @@ class PathSlice:
 class PricePath:
     """Per-second price paths for ``len(params.vol_per_second)`` instruments, cached by hour."""
 
-    def __init__(self, seed: int, stream: str, params: PathParams, references: ReferencePrices):
+    def __init__(
+        self,
+        seed: int,
+        stream: str,
+        params: PathParams,
+        references: ReferencePrices,
+        market_vol: Callable[[int, int], np.ndarray] | None = None,
+    ):
+        """``market_vol(first, end)`` gives per-second volatility multipliers shared by every instrument."""
         self.seed = seed
         self.stream = stream
         self.params = params
@@ -78,14 +93,19 @@ class PricePath:
         self._hour_blocks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._day_normals: dict[int, np.ndarray] = {}
         self._hour_minute_normals: dict[int, np.ndarray] = {}
-        self._anchor_w = _unit_weights(_ANCHOR_TAPS, _ANCHOR_DECAY)
+        self.market_vol = market_vol
+        if params.anchor_memory_hours is None:
+            self._anchor_w = _unit_weights(_ANCHOR_TAPS, _ANCHOR_DECAY)
+        else:
+            taper = 1.0 - np.arange(params.anchor_memory_hours) / params.anchor_memory_hours
+            self._anchor_w = taper / np.sqrt(np.sum(taper * taper))
         self._vol_w = _unit_weights(_VOL_TAPS, _VOL_DECAY)
 
     # --- keyed building blocks -------------------------------------------------------------
     def _hour_normal(self, hour: int) -> np.ndarray:
         day = hour // 24
         if day not in self._day_normals:
-            _bounded(self._day_normals, 4)
+            _bounded(self._day_normals, 4 + len(self._anchor_w) // 24)  # every day the anchor look-back spans
             self._day_normals[day] = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
         return self._day_normals[day][hour % 24]
 
@@ -106,7 +126,7 @@ class PricePath:
     def hour_anchor(self, hour: int) -> np.ndarray:
         """Log price of every instrument at the start of ``hour`` (hours since the epoch)."""
         y = np.zeros(self.n)
-        for j in range(_ANCHOR_TAPS):
+        for j in range(len(self._anchor_w)):
             y += self._anchor_w[j] * self._hour_normal(hour - j)
         return self._reference_log(hour * SECONDS_PER_HOUR) + self.params.anchor_sigma * y
 
@@ -119,7 +139,8 @@ class PricePath:
         base = (first // 60) * 60
         stacked = np.stack([normals[minutes - base - j] for j in range(_VOL_TAPS)])  # (taps, 62, n)
         level = np.tensordot(self._vol_w, stacked, axes=1)  # (62, n)
-        points = np.exp(_VOL_OF_VOL * level - 0.5 * _VOL_OF_VOL**2)
+        vov = self.params.vol_of_vol
+        points = np.exp(vov * level - 0.5 * vov**2)
         # second t of the hour sits at minute offset (t + 0.5) / 60 past points[1]
         pos = (np.arange(SECONDS_PER_HOUR) + 0.5) / 60.0 + 0.5
         lo = np.floor(pos).astype(np.int64)
@@ -133,11 +154,16 @@ class PricePath:
         _bounded(self._hour_blocks, 8)
         p = self.params
         vol = p.vol_per_second[:, None] * self._vol_multiplier(hour)
+        if self.market_vol is not None:
+            vol = vol * self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)[None, :]
         rng = keyed_rng(self.seed, self.stream + "/path", hour)
         steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
         shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability
         jump_sign = np.where(rng.random((self.n, SECONDS_PER_HOUR)) < 0.5, -1.0, 1.0)
         jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]
+        if p.shocks_per_hour > 0:  # a steady news flow: every hour has its shocks, at keyed instruments and seconds
+            shock = np.zeros_like(shock)
+            shock[rng.integers(0, self.n, p.shocks_per_hour), rng.integers(0, SECONDS_PER_HOUR, p.shocks_per_hour)] = True
         steps = np.where(shock, steps + jump, steps)
         walk = np.cumsum(steps, axis=1)  # walk[:, t] = W(t + 1)
         frac = np.arange(SECONDS_PER_HOUR) / SECONDS_PER_HOUR

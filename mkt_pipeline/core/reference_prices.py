@@ -19,6 +19,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from mkt_pipeline.core.keyed_random import keyed_rng
+
 log = logging.getLogger(__name__)
 
 SOURCE_YAHOO = "yahoo"
@@ -81,10 +83,55 @@ def reference_days(first: dt.date, last: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((last - start).days + 1)]
 
 
-def fallback_reference_prices(symbols: Sequence[str], levels: Mapping[str, float], days: Sequence[dt.date]) -> ReferencePrices:
-    """The built-in table: the same realistic level on every day."""
-    row = tuple(float(levels[s]) for s in symbols)
-    return ReferencePrices(tuple(symbols), {d.isoformat(): row for d in days}, {s: SOURCE_FALLBACK for s in symbols})
+# Offline closes wander like real ones: locally a random walk (daily log sd = FALLBACK_DAILY_SHARE of
+# the symbol's daily vol, the rest of a day's move comes from the intraday path), reverting to the
+# built-in level over FALLBACK_MEMORY_DAYS, so a year-long backfill neither sits on one level nor drifts off.
+FALLBACK_DAILY_SHARE = 1.0
+FALLBACK_MEMORY_DAYS = 250
+_FALLBACK_BLOCK_DAYS = 64
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def fallback_wander(symbol: str, annual_vol: float, days: Sequence[dt.date]) -> np.ndarray:
+    """Log deviation of the built-in close of ``symbol`` from its level on each of ``days``.
+
+    A linearly tapered moving sum of keyed daily normals: each day's value depends only on the
+    symbol and the date (never on the dataset seed or on which days were asked for).
+    """
+    if not len(days):
+        return np.zeros(0)
+    index = np.array([(d - _EPOCH).days for d in days], dtype=np.int64)
+    taps = FALLBACK_MEMORY_DAYS
+    first, last = int(index.min()) - taps + 1, int(index.max())
+    blocks = range(first // _FALLBACK_BLOCK_DAYS, last // _FALLBACK_BLOCK_DAYS + 1)
+    normals = np.concatenate([keyed_rng(0, f"reference/fallback/{symbol}", b).standard_normal(_FALLBACK_BLOCK_DAYS) for b in blocks])
+    base = blocks[0] * _FALLBACK_BLOCK_DAYS
+    weights = 1.0 - np.arange(taps) / taps  # today's draw fully, a draw `taps` days old not at all
+    daily_sd = FALLBACK_DAILY_SHARE * annual_vol / np.sqrt(260.0)
+    out = np.empty(len(index))
+    for i, day in enumerate(index):
+        window = normals[day - base - taps + 1 : day - base + 1][::-1]  # window[j] = draw of day - j
+        out[i] = daily_sd * float(window @ weights)
+    return out
+
+
+def fallback_reference_prices(
+    symbols: Sequence[str], levels: Mapping[str, float], days: Sequence[dt.date], annual_vols: Mapping[str, float] | None = None
+) -> ReferencePrices:
+    """The built-in table: realistic levels that, given ``annual_vols``, wander day to day like real closes.
+
+    Without ``annual_vols`` every day holds the same level.
+    """
+    days = list(days)
+    columns = []
+    for s in symbols:
+        level = float(levels[s])
+        if annual_vols is None:
+            columns.append([level] * len(days))
+        else:
+            columns.append((level * np.exp(fallback_wander(s, float(annual_vols[s]), days))).tolist())
+    closes = {d.isoformat(): tuple(col[i] for col in columns) for i, d in enumerate(days)}
+    return ReferencePrices(tuple(symbols), closes, {s: SOURCE_FALLBACK for s in symbols})
 
 
 def load_reference_prices(
@@ -96,6 +143,7 @@ def load_reference_prices(
     offline: bool | None = None,
     cache_dir: Path | None = None,
     timeout_s: float = 3.0,
+    fallback_vols: Mapping[str, float] | None = None,
 ) -> ReferencePrices:
     """Yahoo daily closes for ``days`` (cached per ticker), falling back per symbol when unavailable.
 
@@ -107,7 +155,7 @@ def load_reference_prices(
         offline = os.environ.get("MKT_OFFLINE", "").lower() in ("1", "true", "yes")
     days = sorted(days)
     if offline or not days:
-        return fallback_reference_prices(symbols, fallback_levels, days)
+        return fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)
     cache = Path(cache_dir or DEFAULT_CACHE_DIR) / "yahoo"
     today = utc_today()
     series = {tickers[s]: _read_cache(cache, tickers[s]) for s in symbols}
@@ -124,11 +172,12 @@ def load_reference_prices(
                 _write_cache(cache, ticker, series[ticker])
     closes: dict[str, list[float]] = {d.isoformat(): [] for d in days}
     sources: dict[str, str] = {}
-    for sym in symbols:
+    fallback = fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)
+    for i, sym in enumerate(symbols):
         filled = _fill_days(series[tickers[sym]], days)
         if filled is None:
             sources[sym] = SOURCE_FALLBACK
-            filled = [float(fallback_levels[sym])] * len(days)
+            filled = [fallback.closes[d.isoformat()][i] for d in days]
         else:
             sources[sym] = SOURCE_YAHOO
         for d, v in zip(days, filled):

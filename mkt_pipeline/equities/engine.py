@@ -32,21 +32,23 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from mkt_pipeline.equities import session
-from mkt_pipeline.core.arrivals import build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
+from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
-from mkt_pipeline.core.price_path import PathParams, PricePath
+from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
-from mkt_pipeline.core.timeline import US_PER_S
+from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
 
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
+_QUOTE_WEIGHT_POWER = 1.5  # a symbol's share of quotes grows with its activity weight to this power
 # Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.6, 0.6, 0.5, 0.5, 0.4])
+_VENUE_AT_TOUCH = np.array([0.85, 0.85, 0.75, 0.75, 0.65])
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -57,7 +59,8 @@ SLOTS_PER_SECOND = 20  # resolution of the reference quote (50 ms)
 MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns-stamped trades between them
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
-_BRIDGE_SCALE = 0.7  # intra-second wiggle relative to the per-second volatility
+_BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
+_NOISE_SCALE = 0.5  # microstructure noise at each second start, relative to the per-second volatility
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
@@ -68,7 +71,25 @@ _POS_BITS = 24  # events per second < 2**24; (second, position) packs into one i
 _P_ODD, _P_ROUND = 0.47, 0.46
 _ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
 _BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
-_AUCTION_SHARES = {_COND_O: 30_000.0, _COND_C: 90_000.0, _COND_H: 15_000.0}  # median × symbol weight
+# Share of orders that execute against midpoint or hidden liquidity (inside the spread): blocks mostly do.
+_P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
+# Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
+# limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
+_P_MARKET_ORDER = 0.05
+# Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
+# cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
+_CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
+_CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
+
+# Clustered activity (core.activity): busy seconds come in runs, volatile minutes in regimes that last.
+ACTIVITY_CLUSTERS = (
+    Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.4),  # busy, volatile half-hours
+)
+ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
+ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
+ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,13 +185,14 @@ class _Plan:
 
     lo: int
     n_seconds: int
-    time_us: np.ndarray
+    time_ns: np.ndarray  # the layout's microsecond plus a keyed sub-µs part (never 0: crosses own the µs's first ns)
     group: np.ndarray
     cell: np.ndarray
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
-    next_us: np.ndarray  # time of the same group's next quote (valid below the last planned second)
+    event_key: np.ndarray  # cell * NS_PER_S + ns into the second: sorted, to find the quote in force
+    next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
     depth: np.ndarray
@@ -202,8 +224,13 @@ class EquitiesEngine(Engine):
         self.base_spread = np.array([s.spread_ticks for s in UNIVERSE])
         self.sym_weight = np.array([s.weight for s in UNIVERSE])
         self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
-        weights = np.outer(self.sym_weight, VENUE_SIZE_MULTIPLIERS).reshape(-1)
+        # quote traffic concentrates in the busiest names more than trading does (quotes per trade rise with activity)
+        weights = np.outer(self.sym_weight**_QUOTE_WEIGHT_POWER, VENUE_SIZE_MULTIPLIERS).reshape(-1)
         self.group_cdf = weights_cdf(weights)
+        self.activity = Activity(
+            seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
+            count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT,
+        )
         self.path = PricePath(
             seed,
             "equities",
@@ -214,15 +241,25 @@ class EquitiesEngine(Engine):
                 shock_probability=2e-6,
             ),
             references,
+            market_vol=self.activity.volatility,
         )
         # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
         ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
         scaled = np.maximum(1.0, np.round(ladder.table[None, :, :] * VENUE_SIZE_MULTIPLIERS[:, None, None]))
         self.ladder_rows = ladder.rows
         self.volume_table = scaled.reshape(-1, config.max_levels)  # row venue * rows + ladder row
+        self.cum_volume_table = np.cumsum(self.volume_table, axis=1)
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
+        self._key_ns = stream_key(seed, "equities/ns")[0]
+        self._key_route = stream_key(seed, "equities/route")[0]
+        self._draw_memo: dict[int, tuple[float, object]] = {}
+        self._day_volume: dict[object, np.ndarray] = {}
+        self._mean_order_shares = _mean_order_shares()
+        self._noise_blocks: dict[int, np.ndarray] = {}
+        self.sym_cdf = weights_cdf(self.sym_weight)
+        self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
 
     @property
     def max_rows_per_second(self) -> int:
@@ -230,25 +267,42 @@ class EquitiesEngine(Engine):
         return int(self.config.market_data_max_eps * peak) + self.n_groups
 
     # --- per-second rates ------------------------------------------------------------------------
-    def _md_count(self, second: int, phase: int) -> tuple[int, float, np.random.Generator]:
-        """Quotes in ``second``, its close-auction burst factor, and its generator (to lay the quotes out)."""
+    def _md_counts(self, first_second: int, end_second: int, phase: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Quotes per second and each second's close-auction burst factor.
+
+        The base count sits inside ``[market_data_min_eps, market_data_max_eps]`` where the market's
+        activity puts it (clustered and seasonal), then session pacing scales it.
+        """
         cfg = self.config
-        rng = keyed_rng(cfg.seed, "equities/md", second)
-        base = uniform_count(rng, cfg.market_data_min_eps, cfg.market_data_max_eps)
-        z = rng.standard_normal()
-        bursty = phase == session.CLOSE_AUCTION and self.pacing.session_pacing
-        burst = float(np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP)) if bursty else 1.0
+        u = second_uniforms(cfg.seed, "equities/md_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.market_data_min_eps, cfg.market_data_max_eps, u)
+        bursty = (phase == session.CLOSE_AUCTION) & self.pacing.session_pacing
+        burst = np.ones(len(phase))
+        if bursty.any():
+            z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
+            burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
         # floor: every (symbol, venue) is quoted every second, whatever the rate
-        n = max(self.n_groups, int(round(base * float(self.pacing.quote_multiplier(phase)) * burst)))
-        return n, burst, rng
+        n = np.maximum(self.n_groups, np.round(base * self.pacing.quote_multiplier(phase) * burst).astype(np.int64))
+        return n, burst
 
     def _second_rates(self, seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
         """Phase, close-auction burst factor and the quote-layout draw of each second."""
-        phase = session.phases(int(seconds[0]), int(seconds[-1]) + 1)
+        first, end = int(seconds[0]), int(seconds[-1]) + 1
+        phase = session.phases(first, end)
         bursts, draws = np.ones(len(seconds)), []
+        n = burst = None
         for i, s in enumerate(seconds):
-            n, bursts[i], rng = self._md_count(int(s), int(phase[i]))
-            draws.append(draw_second(rng, n, self.group_cdf, 2 if n >= 2 * self.n_groups else 1))
+            # consecutive batches share their look-back and look-ahead seconds: draw each second once
+            key = int(s)
+            if key not in self._draw_memo:
+                if n is None:
+                    n, burst = self._md_counts(first, end, phase)
+                _bounded(self._draw_memo, 16)
+                rng = keyed_rng(self.config.seed, "equities/md", key)
+                guaranteed = 2 if n[i] >= 2 * self.n_groups else 1
+                self._draw_memo[key] = (float(burst[i]), draw_second(rng, int(n[i]), self.group_cdf, guaranteed, ARRIVAL_BURSTINESS))
+            bursts[i], draw = self._draw_memo[key]
+            draws.append(draw)
         return phase, bursts, draws
 
     def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
@@ -258,7 +312,7 @@ class EquitiesEngine(Engine):
         only by generating them.
         """
         phase = session.phases(first_second, end_second)
-        return {"market_data": sum(self._md_count(s, int(p))[0] for s, p in zip(range(first_second, end_second), phase))}
+        return {"market_data": int(self._md_counts(first_second, end_second, phase)[0].sum())}
 
     def _halted(self, lo: int, n_seconds: int) -> tuple[np.ndarray, list[session.Halt]]:
         """(n_sym, n_seconds) halt flags and the halts touching the span."""
@@ -287,17 +341,26 @@ class EquitiesEngine(Engine):
             ticks[i] = np.exp(np.ascontiguousarray(path.log_price[:, i : i + 2])) * TICKS_PER_DOLLAR
             rng = keyed_rng(self.config.seed, "equities/reference", lo + i)
             z[i] = rng.standard_normal((n_sym, K))
-            jitter[i] = np.exp(0.35 * rng.standard_normal((n_sym, K)) - 0.06)
+            jitter[i] = np.exp(0.3 * rng.standard_normal((n_sym, K)) - 0.045)
         frac = np.arange(K) / K
         walk = np.cumsum(z, axis=2) / np.sqrt(K)
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
-        open_, close = ticks[:, :, :1], ticks[:, :, 1:]
+        # Microstructure noise: a keyed knot per (symbol, second start), scaled by that second's
+        # volatility, interpolated through the second. The mid overshoots and comes back, so 1-second
+        # NBBO mid changes are negatively autocorrelated (bid-ask bounce, SPEC §11), and a second's
+        # close still equals the next second's open.
+        knots = self._noise_knots(lo, lo + n_seconds + 1)  # (n + 1, n_sym), in units of the second's vol
+        vol_ahead = self.path.slice(lo + n_seconds, lo + n_seconds + 1).vol[:, 0]
+        knot_vol = np.concatenate([path.vol.T, vol_ahead[None, :]])  # (n + 1, n_sym)
+        noise = _NOISE_SCALE * knots * knot_vol
+        open_ = ticks[:, :, :1] * (1.0 + noise[:-1, :, None])
+        close = ticks[:, :, 1:] * (1.0 + noise[1:, :, None])
         sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
         mid = open_ + frac * (close - open_) + sigma * bridge
 
         scale = (
             (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
-            * np.sqrt(path.vol.T / self.base_vol)
+            * (path.vol.T / self.base_vol) ** 0.25  # wider when volatile, but the touch stays mostly one tick
             * np.where(path.shock.T, _SHOCK_SPREAD, 1.0)
             * np.where(halted.T, _HALT_SPREAD, 1.0)
         )
@@ -306,6 +369,21 @@ class EquitiesEngine(Engine):
         nbo = nbb + spread
         as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
         return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+
+    def _noise_knots(self, first_second: int, end_second: int) -> np.ndarray:
+        """(seconds, n_sym) keyed standard normals, one per (second, symbol), drawn in hour blocks."""
+        out = np.empty((end_second - first_second, self.n_sym))
+        s = first_second
+        while s < end_second:
+            hour, off = divmod(s, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_second - s)
+            block = self._noise_blocks.get(hour)
+            if block is None:
+                _bounded(self._noise_blocks, 4)
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "equities/noise", hour).standard_normal((SECONDS_PER_HOUR, self.n_sym))
+            out[s - first_second : s - first_second + take] = block[off : off + take]
+            s += take
+        return out
 
     # --- quote layout and venue quotes --------------------------------------------------------------
     def _plan(self, lo: int, n_seconds: int, draws: list, nbb: np.ndarray, nbo: np.ndarray) -> _Plan:
@@ -321,6 +399,9 @@ class EquitiesEngine(Engine):
         second_start = cell_first[::G]
         position = np.arange(len(t)) - second_start[lay.second - lo]
         event_id = (lay.second.astype(np.uint64) << np.uint64(_POS_BITS)) | position.astype(np.uint64)
+        # Sub-µs digits keyed by the event: quotes of a group stay >= MIN_GAP_US - 1 µs apart, so
+        # (timestamp_ns, symbol, venue) stays unique and trades still fit strictly between quotes.
+        time_ns = t * 1000 + 1 + (mix64(event_id, self._key_ns) % np.uint64(999)).astype(np.int64)
 
         n = int(cell_first[(n_seconds - 1) * G])  # events below the last second
         c, r = cell[:n], lay.rank[:n]
@@ -328,14 +409,14 @@ class EquitiesEngine(Engine):
         is_last, is_first = r == size - 1, r == 0
         nxt_cell_first = cell_first[np.minimum(c + G, len(cell_first) - 1)]
         next_idx = np.where(is_last, nxt_cell_first, np.arange(n) + 1)
-        next_us = t[next_idx]
+        next_ns = time_ns[next_idx]
         # A group's last quote of a second and its first of the next are one quote (continuity).
         pin_next = is_last & (size >= 2) & (cell_size[np.minimum(c + G, len(cell_size) - 1)] >= 2)
         prev_c = np.maximum(c - G, 0)
         pin_prev = is_first & (size >= 2) & (c >= G) & (cell_size[prev_c] >= 2)
         prev_last = cell_first[prev_c] + cell_size[prev_c] - 1
         life_start = np.where(pin_prev, t[np.where(pin_prev, prev_last, 0)], t[:n])
-        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], next_us)
+        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], t[next_idx])
         quote_id = np.where(pin_prev, event_id[np.where(pin_prev, prev_last, 0)], event_id[:n])
 
         base_slot = lo * K
@@ -356,13 +437,14 @@ class EquitiesEngine(Engine):
         return _Plan(
             lo=lo,
             n_seconds=n_seconds,
-            time_us=t,
+            time_ns=time_ns,
             group=lay.group,
             cell=cell,
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
-            next_us=next_us,
+            event_key=cell * NS_PER_S + (time_ns - lay.second * NS_PER_S),
+            next_ns=next_ns,
             bid=worst_bid - behind_b,
             ask=worst_ask + behind_a,
             depth=depth,
@@ -394,51 +476,122 @@ class EquitiesEngine(Engine):
         return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
 
     # --- trades -----------------------------------------------------------------------------------------
-    def _draw_trades(self, plan: _Plan, phase, bursts, halted, move):
-        """Raw trade draws of every planned second but the last: (second index, group, ns into the second, buy, size)."""
+    def _trade_counts(self, first_second: int, end_second: int, phase: np.ndarray, bursts: np.ndarray) -> np.ndarray:
+        """Orders per second: inside ``[trades_min_eps, trades_max_eps]`` by activity, then session pacing
+        (phase, the intraday U shape, close-auction bursts)."""
         cfg = self.config
-        tmult = self.pacing.trade_multiplier(phase)
+        u = second_uniforms(cfg.seed, "equities/trade_count", first_second, end_second)
+        base = self.activity.counts(first_second, end_second, cfg.trades_min_eps, cfg.trades_max_eps, u)
+        mult = self.pacing.trade_multiplier(phase) * bursts
+        if self.pacing.session_pacing:
+            mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
+        return np.round(base * mult).astype(np.int64)
+
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
+        """Marketable orders of every planned second from the second on (the first only lends its last quotes).
+
+        Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
+        """
+        cfg = self.config
+        counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         parts = []
-        for i in range(plan.n_seconds - 1):
+        for i in range(1, plan.n_seconds - 1):
             rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
-            count = uniform_count(rng, cfg.trades_min_eps, cfg.trades_max_eps)
-            n = int(round(count * tmult[i] * bursts[i]))
-            group = np.searchsorted(self.group_cdf, rng.random(n), side="right")
-            at = rng.integers(0, NS_PER_S, n)
-            u = rng.random((3, n))
-            sym = group // self.n_venue
+            n = int(counts[i])
+            sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
+            at = warp_offsets(draws[i], rng.integers(0, WARP_POSITIONS, n), NS_PER_S)  # in the second's quote bursts
+            u = rng.random((6, n))
             buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
+            size = _trade_sizes(u[1], u[2])
+            hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
             keep = ~halted[sym, i]
-            parts.append((np.full(int(keep.sum()), i), group[keep], at[keep], buy[keep], _trade_sizes(u[1], u[2])[keep]))
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(5))
+            market = u[5] < _P_MARKET_ORDER
+            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]))
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, halted, move, nbb, nbo, halts_found) -> TableBatch:
-        """Trades of ``[first, end)``, each against the book of its venue in force at its instant.
+    def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
+        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
+        G, V = self.n_groups, self.n_venue
+        # Needles sorted by (cell, instant) for every venue at once: binary searches then walk forward.
+        by_key = np.lexsort((at_ns, sym, sec_i))
+        sec_s, sym_s, at_s = sec_i[by_key], sym[by_key], at_ns[by_key]
+        snaps = np.empty((len(sym), V), dtype=np.int64)
+        for v in range(V):
+            cell = sec_s * G + sym_s * V + v
+            snap = np.searchsorted(plan.event_key, cell * NS_PER_S + at_s, side="left") - 1
+            before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
+            prev = cell - G  # every (symbol, venue) quotes every second, so the previous cell has a last quote
+            snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
+        return snaps
 
-        Trades of the look-back second are drawn too: the quote in force when ``first`` starts may
-        already have been hit in that second, and what they took is no longer displayed.
+    def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route, market):
+        """Split orders into venue executions against the quotes in force at their instant.
+
+        A lit order sweeps the venues quoting at the NBBO on its side, in a random order, taking
+        each one's displayed touch size. What is left after the last of them walks that venue's
+        book when the order is a market order; a marketable limit order (most of them) is priced at
+        the NBBO and its remainder is cancelled. A hidden order (midpoint or reserve liquidity) prints once, at the NBBO midpoint, on
+        a venue drawn by venue size, taking no displayed liquidity.
+
+        Returns, per execution: order index, venue, quote in force (plan event), size wanted, and
+        whether it may walk past the touch (the remainder of an order larger than the NBBO shows).
+        """
+        V, n = self.n_venue, len(sym)
+        snaps = self._in_force(plan, sec_i, sym, at_ns)
+        touch = np.where(buy[:, None], plan.ask[snaps], plan.bid[snaps])
+        best = np.where(buy, touch.min(axis=1), touch.max(axis=1))
+        at_best = touch == best[:, None]
+        # sweep order: venues at the NBBO first, in a keyed random order; then the rest (never used)
+        order_bits = u_route.view(np.uint64)[:, None] + np.arange(V, dtype=np.uint64)[None, :]
+        priority = np.where(at_best, _uniform(mix64(order_bits, self._key_route)), 2.0)
+        sweep = np.argsort(priority, axis=1)
+        n_best = at_best.sum(axis=1)
+        side_row = np.where(buy[:, None], plan.ask_row[snaps], plan.bid_row[snaps])
+        l1 = np.take_along_axis(self.volume_table[side_row, 0], sweep, axis=1)
+        before = np.cumsum(l1, axis=1) - l1
+        rest = want[:, None] - before
+        last = np.arange(V)[None, :] == (n_best - 1)[:, None]
+        walks = last & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
+        take = np.where(walks, rest, np.minimum(rest, l1))
+        take = np.where((np.arange(V)[None, :] < n_best[:, None]) & ~hidden[:, None], np.maximum(take, 0), 0)
+        # a hidden order prints on one venue, drawn by venue size
+        hidden_venue = np.searchsorted(self.venue_cdf, u_route, side="right")
+        first_col = np.arange(V)[None, :] == 0
+        venue = np.where(hidden[:, None], hidden_venue[:, None], sweep)
+        take = np.where(hidden[:, None] & first_col, want[:, None], take)
+        order_idx, col = np.nonzero(take > 0)
+        v = venue[order_idx, col]
+        return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
+
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found) -> TableBatch:
+        """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
+
+        Orders of the second before ``first`` are routed too: the quotes in force when ``first``
+        starts may already have been hit, and what they took is no longer displayed. Routing needs
+        only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
         G, lo = self.n_groups, plan.lo
-        sec_i, group, at_ns, buy, want = self._draw_trades(plan, phase, bursts, halted, move)
-
-        # The venue's quote in force at `at`: the cell's last quote before it, else the previous second's last.
-        cell = sec_i * G + group
-        ev_key = plan.cell * NS_PER_S + (plan.time_us - (lo + plan.cell // G) * US_PER_S) * 1000
-        snap = np.searchsorted(ev_key, cell * NS_PER_S + at_ns, side="left") - 1
-        before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
-        prev = np.maximum(cell - G, 0)
-        snap = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
-        valid = ~(before_first & (sec_i == 0))  # the look-back second's own look-back is not planned
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
+        idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
+        # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
+        # are kept in drawn order (random in time) while their prints fit in the count.
+        prints = np.bincount(idx, minlength=len(o_sec))
+        rank, per_second = _ranks_within(o_sec)
+        running = np.cumsum(prints)
+        kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
+        keep = kept[idx]
+        idx, venue, snap, want, walks = idx[keep], venue[keep], snap[keep], want[keep], walks[keep]
+        sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
+        group = o_sym[idx] * self.n_venue + venue
 
         # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
         # trades sharing a (snapshot, second) gap keep their drawn order and are spread over the gap.
         s_ns = (lo + sec_i) * NS_PER_S
-        gap_lo = np.maximum(plan.time_us[snap] * 1000 + 1, s_ns + 2)  # the second's first 2 ns belong to crosses
-        gap_hi = np.minimum(plan.next_us[snap] * 1000 - 1, s_ns + NS_PER_S - 1)
+        gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
+        gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = np.lexsort((at_ns, sec_i, snap))
-        order = order[valid[order]]
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -446,26 +599,33 @@ class EquitiesEngine(Engine):
         frac = np.clip((s_ns + at_ns - gap_lo) / np.maximum(room, 1), 0.0, 1.0 - 1e-12)
         ts = gap_lo + k + np.floor(frac * np.maximum(room - n_in_gap + 1, 0)).astype(np.int64)
 
-        # Consume the taken side of the snapshot in time order; print at the deepest level reached.
+        # Lit executions consume the taken side of the snapshot in time order: at the touch only, except
+        # an order's remainder past the NBBO, which walks the book and prints at the deepest level reached.
+        # Hidden executions take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
-        cum_volume = np.cumsum(self.volume_table[side_row], axis=1)
-        cum_volume[np.arange(self.config.max_levels)[None, :] >= plan.depth[snap][:, None]] = np.inf  # beyond the book
-        available = cum_volume[np.arange(len(snap)), plan.depth[snap] - 1]
-        want = np.where(fits, want, 0)
+        lit_want = np.where(fits & ~hidden, want, 0)
         by_take = np.lexsort((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        cum = np.cumsum(want[by_take])
-        run_start = np.flatnonzero(rank == 0)
-        consumed = cum - np.repeat(cum[run_start] - want[by_take][run_start], np.diff(np.r_[run_start, len(cum)]))
-        filled_after = np.empty_like(cum)
-        filled_before = np.empty_like(cum)
-        filled_after[by_take] = np.minimum(consumed, available[by_take])
-        filled_before[by_take] = np.minimum(consumed - want[by_take], available[by_take])
-        size = filled_after - filled_before
-        level = np.sum(cum_volume < filled_after[:, None], axis=1)
+        touch_volume = self.cum_volume_table[side_row, 0]
+        book_volume = self.cum_volume_table[side_row, plan.depth[snap] - 1]
+        before, after = _fills(rank, lit_want[by_take], walks[by_take], touch_volume[by_take], book_volume[by_take])
+        filled_after = np.empty_like(after)
+        filled_before = np.empty_like(before)
+        filled_after[by_take] = after
+        filled_before[by_take] = before
+        size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
+        # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
+        # is at least the whole book, so it never counts)
+        level = np.zeros(len(snap), dtype=np.int64)
+        deep = np.flatnonzero(filled_after > touch_volume)
+        level[deep] = np.sum(self.cum_volume_table[side_row[deep]] < filled_after[deep, None], axis=1)
         touch = np.where(buy, plan.ask[snap], plan.bid[snap])
-        price_ticks = np.where(buy, touch + level, touch - level)
-        ok = (size > 0) & (sec_i >= 1)
+        price_ticks = np.where(buy, touch + level, touch - level).astype(np.float64)
+        # a hidden print is at the NBBO midpoint in force at its stamp (half ticks allowed): inside every venue's quote
+        h = np.flatnonzero(hidden)
+        quotes = self._in_force(plan, sec_i[h], group[h] // self.n_venue, ts[h] - s_ns[h])
+        price_ticks[h] = (plan.bid[quotes].max(axis=1) + plan.ask[quotes].min(axis=1)) / 2.0
+        ok = (size > 0) & (sec_i >= 2)
 
         rows = {
             "ts": ts[ok],
@@ -486,7 +646,7 @@ class EquitiesEngine(Engine):
                 self.trades_schema.timestamp: m["ts"].astype(np.int64),
                 "symbol": SymbolColumn(m["sym"].astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn(m["venue"].astype(np.int32), VENUES),
-                "price": m["price"] / float(TICKS_PER_DOLLAR),
+                "price": m["price"] / float(TICKS_PER_DOLLAR),  # whole ticks, or a half tick at the midpoint
                 "size": m["size"].astype(np.int64),
                 "side": SymbolColumn(m["side"].astype(np.int32), SIDES),
                 "cond": SymbolColumn(m["cond"].astype(np.int32), CONDITIONS),
@@ -496,8 +656,8 @@ class EquitiesEngine(Engine):
     def _crosses(self, first: int, end: int, plan: _Plan, nbb: np.ndarray, nbo: np.ndarray, halts_found) -> dict[str, np.ndarray]:
         """Opening (O) and closing (C) crosses per symbol, and halt-resume (H) prints, at their exact second.
 
-        A cross prints on the listing venue at the second's first nanosecond, or the next one when
-        that venue quoted at exactly that instant (prints always follow the quote in force).
+        A cross prints on the listing venue at the second's first nanosecond: quotes carry sub-µs
+        digits that are never 0, so the print follows the quote in force and precedes the next one.
         """
         lo = plan.lo
         events: list[tuple[int, np.ndarray, int]] = []  # (second, symbols, cond)
@@ -517,15 +677,15 @@ class EquitiesEngine(Engine):
         slot = (sec - lo) * SLOTS_PER_SECOND
         bid, ask = nbb[sym, slot], nbo[sym, slot]
         bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
-        median = np.array([_AUCTION_SHARES[int(c)] for c in cond]) * self.sym_weight[sym] / 5.0
+        share = np.array([_CROSS_SHARE[int(c)] for c in cond])
+        day_volume = np.array([self._expected_day_volume(int(s_))[y] for s_, y in zip(sec, sym)])
         u1, u2 = _uniform(bits), _uniform(mix64(bits, 7))
         # a log-normal auction size per print (scalar math: at most a few dozen prints a second)
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
-        size = np.array([max(100, round(m * math.exp(0.4 * x))) for m, x in zip(median, z)], dtype=np.int64)
+        size = np.array([max(100, round(m * math.exp(_CROSS_SIGMA * x))) for m, x in zip(share * day_volume, z)], dtype=np.int64)
         venue = self.listing[sym]
-        first_quote = plan.time_us[plan.cell_first[(sec - lo) * self.n_groups + sym * self.n_venue + venue]]
         return {
-            "ts": sec * NS_PER_S + (first_quote == sec * US_PER_S),
+            "ts": sec * NS_PER_S,
             "sym": sym,
             "venue": venue,
             "price": (bid + ask) // 2,  # inside the reference quote, hence inside every venue's quote
@@ -534,10 +694,27 @@ class EquitiesEngine(Engine):
             "cond": cond,
         }
 
+    def _expected_day_volume(self, second: int) -> np.ndarray:
+        """Expected continuous-trading volume per symbol of the session holding ``second``: the day's
+        order counts (exact: a pure function of time) × the symbol's share × the mean order size."""
+        days = [d for d in session.trading_days(second, second + 1) if d.pre_open_s <= second < d.post_end_s]
+        if not days:
+            return np.zeros(self.n_sym)
+        day = days[0]
+        if day.date not in self._day_volume:
+            _bounded(self._day_volume, 4)
+            phase = session.phases(day.open_s, day.close_s)
+            orders = self._trade_counts(day.open_s, day.close_s, phase, np.ones(len(phase))).sum()
+            share = self.sym_weight / self.sym_weight.sum()
+            self._day_volume[day.date] = orders * share * self._mean_order_shares
+        return self._day_volume[day.date]
+
     # --- the Engine interface ----------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
-        lo = first_second - 1  # one second of look-back: the quotes in force when `first_second` starts
-        n_seconds = end_second - first_second + 2  # and one of look-ahead: lifetimes end in the next second
+        # Two seconds of look-back: orders of the second before `first_second` may hit the quotes still in
+        # force when it starts, and routing them needs exact prices of every quote of that second.
+        lo = first_second - 2
+        n_seconds = end_second - first_second + 3  # and one of look-ahead: lifetimes end in the next second
         seconds = np.arange(lo, lo + n_seconds)
         phase, bursts, draws = self._second_rates(seconds)
         halted, halts_found = self._halted(lo, n_seconds)
@@ -545,20 +722,63 @@ class EquitiesEngine(Engine):
         plan = self._plan(lo, n_seconds, draws, nbb, nbo)
 
         G = self.n_groups
-        a, b = int(plan.cell_first[G]), int(plan.cell_first[(n_seconds - 1) * G])
-        order = a + np.argsort(plan.time_us[a:b], kind="stable")
+        a, b = int(plan.cell_first[2 * G]), int(plan.cell_first[(n_seconds - 1) * G])
+        order = a + np.argsort(plan.time_ns[a:b], kind="stable")
         md = TableBatch(
             self.md_schema,
             {
-                self.md_schema.timestamp: plan.time_us[order] * 1000,
+                self.md_schema.timestamp: plan.time_ns[order],
                 "symbol": SymbolColumn((plan.group[order] // self.n_venue).astype(np.int32), SYMBOLS),
                 "venue": SymbolColumn((plan.group[order] % self.n_venue).astype(np.int32), VENUES),
                 "bids": self._books(plan.bid[order], plan.bid_row[order], plan.depth[order], -1),
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, halted, move, nbb, nbo, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found)
         return [md, trades]
+
+
+def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndarray, book: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Liquidity used before and after each execution on one quote side, executions in time order.
+
+    ``rank`` numbers the executions within each run of one (quote, side). An execution takes what
+    it wants from what is left at the touch (``touch`` shares), or, when it ``walks``, from what is
+    left of the whole displayed ``book``. Sequentially: used += min(want, cap - used). Until the
+    first walker that goes past the touch, that is a running sum clipped at the touch; from it on
+    the touch is gone, so only walkers take more, clipped at the book.
+    """
+    n = len(want)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(rank == 0)
+    run_len = np.diff(np.r_[starts, n])
+    cum = np.cumsum(want)
+    cum = cum - np.repeat(cum[starts] - want[starts], run_len)  # running sum within the run
+    at_touch = np.minimum(cum, touch)
+    past = walks & (cum > touch)
+    pos = np.arange(n)
+    first_past = np.repeat(np.minimum.reduceat(np.where(past, pos, n), starts), run_len)
+    after_first = pos >= first_past
+    j = np.minimum(first_past, n - 1)
+    walked = np.cumsum(np.where(walks, want, 0))
+    walked = walked - np.repeat(walked[starts] - np.where(walks, want, 0)[starts], run_len)
+    base = np.minimum(cum[j] - want[j], touch[j])  # used just before the first walker past the touch
+    used = np.where(after_first, np.minimum(base + walked - (walked[j] - want[j]), book), at_touch)
+    prev = np.r_[0, used[:-1]]
+    prev[starts] = 0
+    return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normals from two arrays of uniforms in [0, 1)."""
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def _mean_order_shares() -> float:
+    """Mean order size of the size mix, by quadrature over its three classes."""
+    u = (np.arange(100_000) + 0.5) / 100_000
+    means = [float(_trade_sizes(np.full_like(u, c), u).mean()) for c in (0.0, _P_ODD, 0.9999)]
+    return _P_ODD * means[0] + _P_ROUND * means[1] + (1.0 - _P_ODD - _P_ROUND) * means[2]
 
 
 def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:

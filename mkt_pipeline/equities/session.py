@@ -36,6 +36,13 @@ PRE_OPEN_LOCAL = dt.time(4, 0)
 CLOSE_AUCTION_S = 600
 POST_CLOSE_S = 4 * 3600
 
+# Intraday U shape of continuous trading (SPEC §11): activity is highest at the open and the close and
+# flat through the middle of the day. Each end adds a boost that fades quadratically over an hour.
+OPEN_TRADE_BOOST = 1.6  # extra trade rate at 09:30 (x2.6), averaging x1.9 over the first 30 min
+CLOSE_TRADE_BOOST = 2.4  # extra trade rate at 16:00 (x3.4), averaging x2.4 over the last 30 min
+BOOST_SPAN_S = 3600
+OPEN_ACTIVITY, CLOSE_ACTIVITY, MIDDAY_ACTIVITY = 2.4, 1.2, -0.3  # activity log-levels (quote counts, volatility)
+
 HALT_PROBABILITY = 0.01  # per symbol per trading day: rare (about one halt every three sessions over 30 symbols)
 HALT_SECONDS = 300  # a LULD pause lasts five minutes
 _HALT_OPEN_GUARD_S = 900
@@ -107,6 +114,35 @@ def phases(first_second: int, end_second: int) -> np.ndarray:
         codes += [PRE_OPEN, CONTINUOUS, CLOSE_AUCTION, POST_CLOSE, CLOSED]
     seconds = np.arange(first_second, end_second, dtype=np.int64)
     return np.asarray(codes, dtype=np.int8)[np.searchsorted(np.asarray(bounds), seconds, side="right") - 1]
+
+
+def intraday_shape(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(open part, close part, in session) per absolute second: the two U-shape boosts in [0, 1]
+    (1 at the open / the close, 0 an hour away) and whether the second is in regular hours."""
+    seconds = np.asarray(seconds, dtype=np.int64)
+    open_part = np.zeros(len(seconds))
+    close_part = np.zeros(len(seconds))
+    regular = np.zeros(len(seconds), dtype=bool)
+    if len(seconds):
+        for day in trading_days(int(seconds.min()), int(seconds.max()) + 1):
+            m = (seconds >= day.open_s) & (seconds < day.close_s)
+            t = seconds[m]
+            regular[m] = True
+            open_part[m] = np.maximum(0.0, 1.0 - (t - day.open_s) / BOOST_SPAN_S) ** 2
+            close_part[m] = np.maximum(0.0, 1.0 - (day.close_s - 1 - t) / BOOST_SPAN_S) ** 2
+    return open_part, close_part, regular
+
+
+def intraday_trade_multiplier(seconds: np.ndarray) -> np.ndarray:
+    """Trade-rate multiplier of the intraday U shape: 1 from 10:30 to 15:00, up to x2.6 / x3.4 at the ends."""
+    open_part, close_part, _ = intraday_shape(seconds)
+    return 1.0 + OPEN_TRADE_BOOST * open_part + CLOSE_TRADE_BOOST * close_part
+
+
+def intraday_activity(seconds: np.ndarray) -> np.ndarray:
+    """Seasonal activity log-level (``core.activity`` profile): high at the open and the close, low midday."""
+    open_part, close_part, regular = intraday_shape(seconds)
+    return np.where(regular, MIDDAY_ACTIVITY + (OPEN_ACTIVITY - MIDDAY_ACTIVITY) * open_part + (CLOSE_ACTIVITY - MIDDAY_ACTIVITY) * close_part, 0.0)
 
 
 @dataclass(frozen=True)

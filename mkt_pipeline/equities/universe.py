@@ -26,12 +26,12 @@ class SymbolSpec:
 
 UNIVERSE: tuple[SymbolSpec, ...] = (
     # tech / mega-cap
-    SymbolSpec("AAPL", "NASDAQ", 270.0, 0.24, 9.0, 1.1),
-    SymbolSpec("MSFT", "NASDAQ", 480.0, 0.22, 8.0, 1.3),
+    SymbolSpec("AAPL", "NASDAQ", 270.0, 0.24, 9.0, 1.0),
+    SymbolSpec("MSFT", "NASDAQ", 480.0, 0.22, 8.0, 1.0),
     SymbolSpec("NVDA", "NASDAQ", 185.0, 0.42, 10.0, 1.0),
-    SymbolSpec("AMZN", "NASDAQ", 230.0, 0.30, 8.0, 1.1),
-    SymbolSpec("GOOGL", "NASDAQ", 300.0, 0.28, 7.0, 1.2),
-    SymbolSpec("META", "NASDAQ", 640.0, 0.30, 7.0, 1.5),
+    SymbolSpec("AMZN", "NASDAQ", 230.0, 0.30, 8.0, 1.0),
+    SymbolSpec("GOOGL", "NASDAQ", 300.0, 0.28, 7.0, 1.0),
+    SymbolSpec("META", "NASDAQ", 640.0, 0.30, 7.0, 1.1),
     SymbolSpec("TSLA", "NASDAQ", 430.0, 0.55, 9.0, 1.6),
     SymbolSpec("AVGO", "NASDAQ", 350.0, 0.42, 6.0, 1.7),
     SymbolSpec("ADBE", "NASDAQ", 330.0, 0.32, 3.0, 2.0),
@@ -65,3 +65,4 @@ SYMBOLS: tuple[str, ...] = tuple(s.symbol for s in UNIVERSE)
 MEGA_CAPS: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META")
 YAHOO_TICKERS: dict[str, str] = {s: s for s in SYMBOLS}
 FALLBACK_LEVELS: dict[str, float] = {s.symbol: s.fallback_price for s in UNIVERSE}
+FALLBACK_VOLS: dict[str, float] = {s.symbol: s.annual_vol for s in UNIVERSE}  # how far offline closes wander

@@ -1,16 +1,21 @@
 """FX engine: L2 books (market_data), top of book (core_price) and trades (fx_trades), SPEC §4.
 
 For every absolute second the engine draws, from generators keyed by that second alone:
-* how many market_data, core_price and order events it holds (global rates U[min, max]);
+* how many market_data, core_price and order events it holds: inside the configured U[min, max],
+  placed by the market's ``Activity`` (busy around the London/New York overlap, quiet in the late
+  Asian hours, busy seconds clustered together);
 * which pair each quote belongs to (every pair quoted at least twice a second, the rest weighted by
-  liquidity) and where in the second it falls;
-* the orders: pair by liquidity rank, side, passive/aggressive, size, limit, ECN, counterparty.
+  liquidity) and where in the second it falls (in bursts, not as a Poisson stream);
+* the orders: pair by liquidity rank, side, passive/aggressive, round-ticket size, limit, ECN,
+  counterparty.
 
-Prices come from the shared ``PricePath``: the first quote of a pair in a second sits on the path's
-open anchor and the last on its close anchor, so ``close(N) == open(N+1)`` for every pair; quotes
-between them follow a bridge with microstructure noise, so 1-second candles have real highs and
-lows. core_price rows are the top of a subset of the stored books (always including each pair's
-first and last book of the second), and orders execute against the stored book in force.
+Prices come from the shared ``PricePath``, whose volatility follows the same activity: the first
+quote of a pair in a second sits on the path's open anchor and the last on its close anchor, so
+``close(N) == open(N+1)`` for every pair; quotes between them follow a Brownian bridge plus
+microstructure noise that is a continuous function of absolute time (so successive quotes share
+most of it: a bounce, not white noise), and spreads persist from second to second. core_price rows
+are one ECN's top of a subset of the stored books (always including each pair's first and last book
+of the second), and orders execute against the stored book in force, mostly at its touch.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mkt_pipeline.fx import universe as fxu
-from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, uniform_count, weights_cdf
+from mkt_pipeline.core.activity import Activity, Cluster, hourly_profile, second_uniforms
+from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
@@ -47,13 +53,44 @@ QUOTES_PER_PAIR_PER_SECOND = 2  # guaranteed: a first (open) and a last (close) 
 MOMENTUM_LOOKBACK_S = 10
 NEWS_PERSISTENCE_S = 5  # core rows keep reason=news_event this long after a shock
 STRESS_PROBABILITY = 0.0005  # ≈0.05% of seconds per pair have a liquidity-stress spread
-SHOCK_PROBABILITY = 1 / 7200  # per pair per second: about one shock per pair every two hours
+# one shock an hour across the 30 pairs (under one per pair per day): a jump of 10+ pips is rare
+# news, and a day's 1-minute returns are fat-tailed through volatility clustering instead
+SHOCKS_PER_HOUR = 1
+MAJOR_SHOCK_PIPS = 8.0  # typical jump of a major; each shock is 0.5-1.5x this
 LADDER_REFERENCE_LEVELS = 50  # the ladder's shape is defined on 50 levels whatever the depth
 MAX_AGGRESSIVE_LEVELS = 11  # a limit 3-10 pips through the touch reaches at most 11 levels
 MAX_FILLS_PER_ORDER = 16
+MAKERS_PER_PASSIVE = 3  # a resting order fills against 1-3 takers, each fill its own print
+AT_TOUCH_TAKER_SHARE = 0.85  # aggressive orders that take only what the touch shows (IOC at the touch)
+PASSIVE_LEVEL_WEIGHTS = np.array([0.8, 0.15, 0.05])  # passive orders join the touch, or rest 1-2 pips behind
+CORE_REACH_WEIGHTS = np.array([0.5, 0.3, 0.2])  # book level (1-3) whose cumulative volume an ECN's top reaches
 _ORDER_SIZE_MEDIAN = 500_000.0
 _ORDER_SIZE_SIGMA = 1.0
 _ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
+
+# Activity by UTC hour, as the logit of where a second sits in its count range: the London/New York
+# overlap (12-16) near the top, London and New York around it, Tokyo in between, and the late
+# Asian hours / the gap after the New York close near the bottom.
+HOURLY_ACTIVITY = (
+    -1.2, -0.8, -1.4, -3.0, -3.4, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
+    1.6, 1.8, 1.6, 1.6, 2.8, 3.4, 3.4, 3.0,  # 08-15 London; from 12 the overlap with New York
+    1.4, 0.6, 0.0, -0.8, -1.8, -3.4, -3.6, -2.4,  # 16-23 New York afternoon, then the evening gap
+)
+ACTIVITY_CLUSTERS = (
+    Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.7, vol_sigma=0.0),  # bursts of busy seconds
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.35),  # busy, volatile half-hours
+)
+ACTIVITY_VOL_EXPONENT = 0.15  # volatility across the day: exp(0.15 * activity), ~2.7x overlap vs late Asia
+ACTIVITY_JITTER = 0.05  # share of a second's count range left to its own uniform draw
+ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arrival CV ~2)
+PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
+ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
+ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
+_WALK_UNITS = float(1 << 30)
+QUOTE_NOISE_PIPS = 0.35  # microstructure noise of a major's mid (a share of the spread for wide pairs)
+NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
+SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
 
 
 @dataclass(frozen=True)
@@ -108,18 +145,34 @@ class FxConfig:
         return asdict(self)
 
 
+def _multiplier_rms() -> float:
+    """Root mean square over a day of the market-wide times the per-pair volatility multiplier."""
+    seasonal = hourly_profile(HOURLY_ACTIVITY)(np.arange(0, 86400, 60))
+    clustered = sum(c.vol_sigma**2 for c in ACTIVITY_CLUSTERS)
+    # E[exp(2aX - a^2)] = exp(a^2) for a unit normal X, for each lognormal factor
+    return float(np.sqrt(np.mean(np.exp(2 * ACTIVITY_VOL_EXPONENT * seasonal)) * np.exp(clustered + PAIR_VOL_OF_VOL**2)))
+
+
 def _path_params() -> PathParams:
     level = fxu.column("level")
     pip = np.array([p.pip for p in fxu.PAIRS])
     spread_hi = fxu.column("spread_pips")[:, 1]
     annual = fxu.column("annual_vol")
-    # ±~20 pips for the majors; proportionally bigger where spreads are wide
-    shock_pips = np.maximum(20.0, 4.0 * spread_hi)
+    # majors jump ~8 pips; proportionally more where spreads are wide
+    shock_pips = np.maximum(MAJOR_SHOCK_PIPS, 2.0 * spread_hi)
+    # ``annual_vol`` is the realised vol: divide out the RMS of the volatility multipliers
+    per_second = annual / np.sqrt(260 * 86400.0) / _multiplier_rms()
+    # stationary deviation of a tapered anchor whose hourly steps are ANCHOR_HOURLY_SHARE of the
+    # per-second vol over an hour (the unit-variance taper has hourly steps of sqrt(3 / taps))
+    hourly = ANCHOR_HOURLY_SHARE * per_second * np.sqrt(3600.0)
     return PathParams(
-        vol_per_second=annual / np.sqrt(260 * 86400.0),
-        anchor_sigma=annual * 0.04,
+        vol_per_second=per_second,
+        anchor_sigma=hourly * np.sqrt(ANCHOR_MEMORY_HOURS / 3.0),
         shock_log_size=shock_pips * pip / level,
-        shock_probability=SHOCK_PROBABILITY,
+        shock_probability=0.0,
+        shocks_per_hour=SHOCKS_PER_HOUR,
+        vol_of_vol=PAIR_VOL_OF_VOL,
+        anchor_memory_hours=ANCHOR_MEMORY_HOURS,
     )
 
 
@@ -146,7 +199,10 @@ class FxEngine(Engine):
         self.spread_lo = fxu.column("spread_pips", np.int64)[:, 0]
         self.spread_hi = fxu.column("spread_pips", np.int64)[:, 1]
         self.liquidity = fxu.column("liquidity")
-        self.path = PricePath(seed, "fx/path", _path_params(), references)
+        self.activity = Activity(
+            seed, "fx/activity", hourly_profile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
+        )
+        self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
         self.base_vol = self.path.params.vol_per_second
         # quotes: majors update ~3x as often as the rest; orders: top pairs ~10x exotics
         rank = fxu.column("rank", np.int64)
@@ -157,6 +213,13 @@ class FxEngine(Engine):
         self.ladder = VolumeLadder(seed, "fx", low, high, granularity=1000.0)
         self.leis = lei_pool(config.lei_pool_size)
         self._spread_blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._spread_normals: dict[int, np.ndarray] = {}
+        self._noise_blocks: dict[int, np.ndarray] = {}
+        w = SPREAD_PERSISTENCE ** np.arange(60)
+        self._spread_w = w / np.sqrt(np.sum(w * w))
+        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.1 * self.spread_lo)
+        self.passive_level_cdf = weights_cdf(PASSIVE_LEVEL_WEIGHTS)
+        self.core_reach_cdf = weights_cdf(CORE_REACH_WEIGHTS)
 
     @property
     def max_rows_per_second(self) -> int:
@@ -172,15 +235,24 @@ class FxEngine(Engine):
     def _orders_rng(self, s: int) -> np.random.Generator:
         return keyed_rng(self.config.seed, "fx/orders", s)
 
+    def _counts(self, first_second: int, end_second: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """market_data, core_price and order counts per second, each inside its configured range."""
+        c, seed = self.config, self.config.seed
+
+        def count(stream: str, low: int, high: int) -> np.ndarray:
+            u = second_uniforms(seed, stream, first_second, end_second)
+            return self.activity.counts(first_second, end_second, low, high, u)
+
+        return (
+            count("fx/md_count", c.market_data_min_eps, c.market_data_max_eps),
+            count("fx/core_count", c.core_min_eps, c.core_max_eps),
+            count("fx/orders_count", c.orders_min_per_sec, c.orders_max_per_sec),
+        )
+
     def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
         """market_data, core_price and order counts of whole seconds, without generating rows."""
-        c = self.config
-        md = core = orders = 0
-        for s in range(first_second, end_second):
-            md += uniform_count(self._md_rng(s), c.market_data_min_eps, c.market_data_max_eps)
-            core += uniform_count(self._core_rng(s), c.core_min_eps, c.core_max_eps)
-            orders += uniform_count(self._orders_rng(s), c.orders_min_per_sec, c.orders_max_per_sec)
-        return {"market_data": md, "core_price": core, "orders": orders}
+        md, core, orders = self._counts(first_second, end_second)
+        return {"market_data": int(md.sum()), "core_price": int(core.sum()), "orders": int(orders.sum())}
 
     # --- spreads ------------------------------------------------------------------------------
     def _spread_block(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,12 +260,42 @@ class FxEngine(Engine):
         if block is None:
             if len(self._spread_blocks) > 8:
                 self._spread_blocks.pop(next(iter(self._spread_blocks)))
-            rng = keyed_rng(self.config.seed, "fx/spread", hour)
-            u = rng.random((self.n, SECONDS_PER_HOUR))
+            # a moving average of keyed normals (the previous hour supplies the look-back), squashed
+            # to (0, 1): a pair's spread regime persists for tens of seconds instead of flickering
+            taps = len(self._spread_w)
+            normals = np.concatenate([self._spread_normal_block(hour - 1)[:, -(taps - 1) :], self._spread_normal_block(hour)], axis=1)
+            smooth = np.stack([np.convolve(row, self._spread_w, mode="valid") for row in normals])
+            u = 1.0 / (1.0 + np.exp(-1.7 * smooth))
+            rng = keyed_rng(self.config.seed, "fx/stress", hour)
             stress = rng.random((self.n, SECONDS_PER_HOUR)) < STRESS_PROBABILITY
             widen = np.where(stress, rng.integers(3, 6, (self.n, SECONDS_PER_HOUR)), 1)
             block = self._spread_blocks[hour] = (u, widen)
         return block
+
+    def _spread_normal_block(self, hour: int) -> np.ndarray:
+        block = self._spread_normals.get(hour)
+        if block is None:
+            if len(self._spread_normals) > 8:
+                self._spread_normals.pop(next(iter(self._spread_normals)))
+            block = self._spread_normals[hour] = keyed_rng(self.config.seed, "fx/spread", hour).standard_normal((self.n, SECONDS_PER_HOUR))
+        return block
+
+    def _noise_knots(self, first_knot: int, end_knot: int) -> np.ndarray:
+        """(n_pairs, knots) keyed unit normals of the microstructure noise, on the absolute knot grid."""
+        per_hour = SECONDS_PER_HOUR * US_PER_S // NOISE_KNOT_US
+        out = np.empty((self.n, end_knot - first_knot))
+        k = first_knot
+        while k < end_knot:
+            hour, off = divmod(k, per_hour)
+            take = min(per_hour - off, end_knot - k)
+            block = self._noise_blocks.get(hour)
+            if block is None:
+                if len(self._noise_blocks) > 4:
+                    self._noise_blocks.pop(next(iter(self._noise_blocks)))
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "fx/noise", hour).standard_normal((self.n, per_hour))
+            out[:, k - first_knot : k - first_knot + take] = block[:, off : off + take]
+            k += take
+        return out
 
     def _spread_anchors(self, first_second: int, end_second: int, vol_ratio: np.ndarray) -> np.ndarray:
         """Spread in pips of every pair at every second boundary in ``[first, end]``."""
@@ -209,7 +311,7 @@ class FxEngine(Engine):
             s += take
         lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
         # mostly tight, wider when volatility clusters, several times wider under stress
-        base = (lo + (hi - lo) * u * u) * np.clip(vol_ratio, 1.0, 2.0)
+        base = (lo + (hi - lo) * u * u) * np.clip(vol_ratio, 1.0, 1.5)
         return np.maximum(lo, np.rint(base).astype(np.int64)) * widen
 
     # --- generation ---------------------------------------------------------------------------
@@ -222,37 +324,55 @@ class FxEngine(Engine):
         vol_pips = path.vol * anchor[:, :-1]
         spreads = self._spread_anchors(first_second, end_second, path.vol[:, lookback:] / self.base_vol[:, None])
 
-        md_draws, noise, coin, ladder_rows, depths = [], [], [], [], []
-        for s in range(first_second, end_second):
+        md_counts, core_counts, order_counts = self._counts(first_second, end_second)
+        md_draws, steps, coin, ladder_rows, depths = [], [], [], [], []
+        for s, n in zip(range(first_second, end_second), md_counts.tolist()):
             rng = self._md_rng(s)
-            n = uniform_count(rng, c.market_data_min_eps, c.market_data_max_eps)
-            md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND))
-            noise.append(rng.standard_normal(n))
+            md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND, ARRIVAL_BURSTINESS))
+            steps.append(rng.standard_normal(n))
             coin.append(rng.random(n))
             ladder_rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
             if c.min_levels < c.max_levels:
                 depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
         layout = build_layout(first_second, md_draws)
-        noise, coin, ladder_rows = np.concatenate(noise), np.concatenate(coin), np.concatenate(ladder_rows)
+        steps, coin, ladder_rows = np.concatenate(steps), np.concatenate(coin), np.concatenate(ladder_rows)
         depth = np.concatenate(depths) if depths else np.full(len(layout), c.max_levels, dtype=np.int64)
 
         sym = layout.group
         sec = layout.second - first_second
         col = sec + lookback
         size = layout.size
+        first = layout.rank == 0
+        last = layout.rank == size - 1
         f = np.where(size > 1, layout.rank / np.maximum(size - 1, 1), 1.0)
         p0, p1 = anchor[sym, col], anchor[sym, col + 1]
-        # microstructure noise: quotes flicker by about a pip (or a fraction of a wide spread)
-        amp = np.maximum(0.5, 0.15 * self.spread_lo[sym]) + vol_pips[sym, col]
-        mid = (1.0 - f) * p0 + f * p1 + 2.0 * np.sqrt(f * (1.0 - f)) * amp * noise
-        spread = np.where(f == 0.0, spreads[sym, sec], np.where(f == 1.0, spreads[sym, sec + 1], np.where(coin < 0.5, spreads[sym, sec], spreads[sym, sec + 1])))
+        # efficient price: a Brownian bridge from the open to the close anchor through the quotes
+        # (steps in integer units of 2^-30 pip: the running sum is exact, so it never depends on the batch)
+        step = np.where(first, 0.0, steps * vol_pips[sym, col] / np.sqrt(np.maximum(size - 1, 1)))
+        walk = np.cumsum(np.rint(step * _WALK_UNITS).astype(np.int64))
+        cell_of = layout.cell
+        walk -= walk[layout.cell_first[cell_of]]  # 0 at each cell's first quote
+        bridge = (walk - f * walk[(layout.cell_first + layout.cell_size - 1)[cell_of]]) / _WALK_UNITS
+        # microstructure noise: a continuous function of absolute time (about a pip, or a share of a
+        # wide spread), read at the second's edges for its first and last quotes so candles still join
+        t = np.where(last, (layout.second + 1) * US_PER_S, np.where(first, layout.second * US_PER_S, layout.time_us))
+        knot, frac = np.divmod(t, NOISE_KNOT_US)
+        first_knot = first_second * (US_PER_S // NOISE_KNOT_US)
+        knots = self._noise_knots(first_knot, (end_second + 1) * (US_PER_S // NOISE_KNOT_US) + 1)
+        w = frac / NOISE_KNOT_US
+        noise = knots[sym, knot - first_knot] * (1.0 - w) + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
+        # (a per-pair constant: a per-second amplitude would break the join of adjacent seconds)
+        mid = (1.0 - f) * p0 + f * p1 + bridge + self.noise_pips[sym] * noise
+        # the spread moves from this second's value to the next one's once, at a point of the second
+        switch = coin[layout.cell_first[cell_of]]
+        spread = np.where(first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec]))
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
         ask = bid + spread
 
         quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
         md = self._market_data(quotes)
-        core = self._core_price(quotes, first_second, end_second, anchor, vol_pips, path.shock, lookback)
-        trades = self._trades(quotes, first_second, end_second)
+        core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, path.shock, lookback)
+        trades = self._trades(quotes, first_second, end_second, order_counts)
         return [md, core, trades]
 
     def _volume_scale(self, sym: np.ndarray) -> np.ndarray:
@@ -277,16 +397,14 @@ class FxEngine(Engine):
             },
         )
 
-    def _core_price(self, q: "_Quotes", first_second, end_second, anchor, vol_pips, shock, lookback) -> TableBatch:
-        c = self.config
+    def _core_price(self, q: "_Quotes", first_second, end_second, core_counts, anchor, vol_pips, shock, lookback) -> TableBatch:
         layout = q.layout
         n_groups = layout.n_groups
         last = layout.rank == layout.size - 1
         boundary = (layout.rank == 0) | last
-        picks, ecn_parts = [], []
-        for i, s in enumerate(range(first_second, end_second)):
+        picks, ecn_parts, reach_parts, share_parts = [], [], [], []
+        for i, (s, n_core) in enumerate(zip(range(first_second, end_second), core_counts.tolist())):
             rng = self._core_rng(s)
-            n_core = uniform_count(rng, c.core_min_eps, c.core_max_eps)
             lo, hi = layout.cell_first[i * n_groups], layout.cell_first[i * n_groups] + layout.cell_size[i * n_groups : (i + 1) * n_groups].sum()
             in_second = np.arange(lo, hi)
             mandatory = in_second[boundary[lo:hi]]
@@ -299,18 +417,22 @@ class FxEngine(Engine):
             chosen = np.sort(np.concatenate((mandatory, candidates[pos])))
             picks.append(chosen)
             ecn_parts.append(np.searchsorted(self.ecn_cdf, rng.random(n_core), side="right"))
+            reach_parts.append(np.searchsorted(self.core_reach_cdf, rng.random((n_core, 2)), side="right"))
+            share_parts.append(rng.random((n_core, 2)))
         idx = np.concatenate(picks)
         ecn = np.concatenate(ecn_parts)
+        # ``chosen`` is sorted by layout index; the per-row draws follow it
+        reach, share = np.concatenate(reach_parts), np.concatenate(share_parts)
         order = np.argsort(layout.time_us[idx], kind="stable")
-        idx, ecn = idx[order], ecn[order]
+        idx, ecn, reach, share = idx[order], ecn[order], reach[order], share[order]
 
         sym = q.sym[idx]
         sec = layout.second[idx] - first_second
         col = sec + lookback
         ppu = self.pips_per_unit[sym]
         scale = self._volume_scale(sym)
-        bid_vol = self.ladder.volumes(q.ladder_rows[idx, 0], 1, scale)[:, 0]
-        ask_vol = self.ladder.volumes(q.ladder_rows[idx, 1], 1, scale)[:, 0]
+        bid_vol = self._core_volume(q.ladder_rows[idx, 0], q.depth[idx], scale, reach[:, 0], share[:, 0])
+        ask_vol = self._core_volume(q.ladder_rows[idx, 1], q.depth[idx], scale, reach[:, 1], share[:, 1])
         # indicator1: short-term momentum of the mid against the path 10 s earlier, squashed to [0, 1]
         move = q.mid[idx] - anchor[sym, col - MOMENTUM_LOOKBACK_S]
         norm = vol_pips[sym, col] * np.sqrt(MOMENTUM_LOOKBACK_S) * 1.5 + 0.5
@@ -338,13 +460,24 @@ class FxEngine(Engine):
             },
         )
 
-    def _trades(self, q: "_Quotes", first_second: int, end_second: int) -> TableBatch:
+    def _core_volume(self, rows: np.ndarray, depth: np.ndarray, scale: np.ndarray, reach: np.ndarray, share: np.ndarray) -> np.ndarray:
+        """One ECN's size at the top: all of the book's levels before ``reach`` (0-2) and a share of
+        that level, in whole thousands, so the level where the book's cumulative volume reaches it varies."""
+        vols = self.ladder.volumes(rows, len(CORE_REACH_WEIGHTS), scale)
+        reach = np.minimum(reach, np.minimum(depth, len(CORE_REACH_WEIGHTS)) - 1)
+        cum = np.cumsum(vols, axis=1)
+        rows_ = np.arange(len(rows))
+        before = np.where(reach > 0, cum[rows_, np.maximum(reach - 1, 0)], 0.0)
+        g = self.ladder.granularity
+        part = np.maximum(g, np.ceil(share * vols[rows_, reach] / g) * g)  # (0, level]: in that level
+        return before + part
+
+    def _trades(self, q: "_Quotes", first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
         c = self.config
         layout = q.layout
         parts = []
-        for i, s in enumerate(range(first_second, end_second)):
+        for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist())):
             rng = self._orders_rng(s)
-            n = uniform_count(rng, c.orders_min_per_sec, c.orders_max_per_sec)
             parts.append(
                 dict(
                     second=np.full(n, s, dtype=np.int64),
@@ -354,17 +487,17 @@ class FxEngine(Engine):
                     buy=rng.random(n) < 0.5,
                     passive=rng.random(n) < 0.4,
                     size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
-                    limit=rng.integers(3, 11, n),
-                    passive_level=rng.integers(0, 3, n),
-                    maker_fills=rng.integers(1, 4, n),
-                    maker_split=rng.random((n, 3)),
+                    limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
+                    passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
+                    maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
+                    maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
                     ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
                     cpty=np.floor(c.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
                     jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
                 )
             )
         o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        o["size"] = np.round(o["size"] / 1000.0) * 1000.0
+        o["size"] = round_ticket(o["size"])
 
         # the stored book in force: latest quote of the pair at or before the order, same second
         cell = (o["second"] - first_second) * layout.n_groups + o["sym"]
@@ -374,7 +507,9 @@ class FxEngine(Engine):
         first_idx = layout.cell_first[cell]
         sec_start = o["second"] * US_PER_S
         t_first = layout.time_us[first_idx]
-        t_order = t_first + np.floor(o["u_time"] * (sec_start + US_PER_S - t_first)).astype(np.int64)
+        # orders arrive with the quotes (in the second's bursts): just after a random quote of the pair
+        after = first_idx + np.floor(o["u_time"] * layout.cell_size[cell]).astype(np.int64)
+        t_order = layout.time_us[after] + 1
         key_md = layout.cell * (2 * US_PER_S) + (layout.time_us - layout.second * US_PER_S)
         snap = np.searchsorted(key_md, cell * (2 * US_PER_S) + (t_order - sec_start), side="right") - 1
         last_idx = first_idx + layout.cell_size[cell] - 1
@@ -394,19 +529,17 @@ class FxEngine(Engine):
         vols = self.ladder.volumes(rows, MAX_AGGRESSIVE_LEVELS, self._volume_scale(sym))
         level = np.arange(MAX_AGGRESSIVE_LEVELS)[None, :]
 
-        # aggressive: walk levels up to the limit (3-10 pips through the touch) and the book's depth
+        # aggressive: take only what the touch shows (most takers), or walk levels up to a limit
+        # 3-10 pips through it and the book's depth, one print per level
         reachable = (level <= o["limit"][:, None]) & (level < depth[:, None])
         avail = np.where(reachable, vols, 0.0)
         before = np.cumsum(avail, axis=1) - avail
         aggressive_fill = np.clip(o["size"][:, None] - before, 0.0, avail)
-        # passive: rest 0-2 pips behind the touch; makers fill up to that level's displayed volume
+        # passive: join the touch or rest 1-2 pips behind it; makers fill up to that level's volume
         p_level = np.minimum(o["passive_level"], depth - 1)
         p_total = np.minimum(o["size"], vols[np.arange(n_orders), p_level])
-        weights = np.where(np.arange(3)[None, :] < o["maker_fills"][:, None], o["maker_split"] + 0.1, 0.0)
-        cum = np.floor(p_total[:, None] * np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True))
-        maker_qty = np.diff(np.concatenate([np.zeros((n_orders, 1)), cum], axis=1), axis=1)
         passive_fill = np.zeros_like(aggressive_fill)
-        passive_fill[:, :3] = maker_qty
+        passive_fill[:, :MAKERS_PER_PASSIVE] = self._split_among_makers(p_total, o["maker_fills"], o["maker_split"])
         fill = np.where(passive[:, None], passive_fill, aggressive_fill)
         fill_level = np.where(passive[:, None], p_level[:, None], level)
 
@@ -436,6 +569,21 @@ class FxEngine(Engine):
                 "order_id": UuidColumn(order_hi[srt], order_lo[srt]),
             },
         )
+
+
+    def _split_among_makers(self, total: np.ndarray, makers: np.ndarray, split: np.ndarray) -> np.ndarray:
+        """``(n, MAKERS_PER_PASSIVE)`` parts of ``total`` for 1..MAKERS_PER_PASSIVE fills, in whole thousands."""
+        g = self.ladder.granularity
+        weights = np.where(np.arange(MAKERS_PER_PASSIVE)[None, :] < makers[:, None], split + 0.1, 0.0)
+        cum = np.floor(total[:, None] / g * np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)) * g
+        cum[:, -1] = total  # the last maker takes the remainder, so the parts add up exactly
+        return np.diff(np.concatenate([np.zeros((len(total), 1)), cum], axis=1), axis=1)
+
+
+def round_ticket(size: np.ndarray) -> np.ndarray:
+    """Order sizes as dealers ticket them: 100k steps below 1M, whole millions to 20M, 5M steps above."""
+    step = np.where(size < 1_000_000, 100_000.0, np.where(size < 20_000_000, 1_000_000.0, 5_000_000.0))
+    return np.clip(np.round(size / step) * step, *_ORDER_SIZE_BOUNDS)
 
 
 @dataclass

@@ -63,6 +63,7 @@ PAIRS: tuple[Pair, ...] = (
 )
 SYMBOLS: tuple[str, ...] = tuple(p.symbol for p in PAIRS)
 FALLBACK_LEVELS: dict[str, float] = {p.symbol: p.level for p in PAIRS}
+FALLBACK_VOLS: dict[str, float] = {p.symbol: p.annual_vol for p in PAIRS}  # how far offline closes wander
 YAHOO_TICKERS: dict[str, str] = {p.symbol: p.yahoo_ticker for p in PAIRS}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -20,12 +21,13 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
 
-# derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes), level 1
+# derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes, level from 1);
+# levels 1-3 of each side, NaN where a book is shallower
 TOP_OF_BOOK = {
-    "bid_px1": ("bids", 0),
-    "bid_sz1": ("bids", 1),
-    "ask_px1": ("asks", 0),
-    "ask_sz1": ("asks", 1),
+    f"{side}_{kind}{level}": (f"{side}s", row, level)
+    for level in (1, 2, 3)
+    for side in ("bid", "ask")
+    for kind, row in (("px", 0), ("sz", 1))
 }
 
 
@@ -62,6 +64,11 @@ class ParquetRows:
             else:
                 total += self._read_part(path, schema, window, [schema.timestamp]).num_rows
         return total
+
+    def extent(self, schema: TableSchema) -> tuple[int, int] | None:
+        """[start_us, end_us) of the time the dataset holds for a table (its parts' span), or None."""
+        parts = self.sink.parts(schema)
+        return (parts[0][0], max(b for _, b, _ in parts)) if parts else None
 
     def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
         values: set = set()
@@ -104,14 +111,29 @@ def _stat_ns(value) -> int:
     return datetime_to_us(value) * NS_PER_US
 
 
+def book_level(column: pa.ChunkedArray, row: int, level: int) -> pa.Array:
+    """``book[row][level]`` (1-based level) of every row of a ``[2][N]`` book column; NaN beyond a book's depth."""
+    if not len(column):
+        return pa.array([], pa.float64())
+    side = pc.list_element(column, row)
+    side = side.combine_chunks() if isinstance(side, pa.ChunkedArray) else side
+    offsets = side.offsets.to_numpy()
+    values = side.values.to_numpy(zero_copy_only=False)
+    depth = np.diff(offsets)
+    pos = offsets[:-1] + level - 1
+    out = np.full(len(depth), np.nan)
+    deep = depth >= level
+    out[deep] = values[pos[deep]]
+    return pa.array(out, pa.float64())
+
+
 def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa.Table:
     """Requested columns (timestamp first), with top-of-book fields taken from the book arrays."""
     out = {schema.timestamp: table.column(schema.timestamp)}
     for name in columns:
         if name in TOP_OF_BOOK:
-            book, row = TOP_OF_BOOK[name]
-            col = table.column(book)
-            out[name] = pc.list_element(pc.list_element(col, row), 0) if len(col) else pa.chunked_array([], pa.float64())
+            book, row, level = TOP_OF_BOOK[name]
+            out[name] = book_level(table.column(book), row, level)
         else:
             out[name] = table.column(name)
     return pa.table(out)
@@ -169,6 +191,15 @@ class QuestDBRows:
         _, rows = self._query(f"SELECT count() FROM {name} WHERE {self._where(schema, window)}", name)
         return int(rows[0][0]) if rows else 0
 
+    def extent(self, schema: TableSchema) -> tuple[int, int] | None:
+        """[first row's µs, last row's µs + 1) of a table, or None when it holds no rows."""
+        name = self._name(schema)
+        _, rows = self._query(f"SELECT cast(min({schema.timestamp}) AS long), cast(max({schema.timestamp}) AS long) FROM {name}", name)
+        if not rows or rows[0][0] is None:
+            return None
+        per_us = NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else 1
+        return int(rows[0][0]) // per_us, int(rows[0][1]) // per_us + 1
+
     def count_distinct(self, schema: TableSchema, column: str, window: Window) -> int:
         schema.column(column)  # KeyError for anything that is not a column of the table
         name = self._name(schema)
@@ -179,8 +210,8 @@ class QuestDBRows:
         exprs = [f"cast({schema.timestamp} AS long) {schema.timestamp}"]
         for c in columns:
             if c in TOP_OF_BOOK:
-                book, row = TOP_OF_BOOK[c]
-                exprs.append(f"{book}[{row + 1}][1] {c}")
+                book, row, level = TOP_OF_BOOK[c]
+                exprs.append(f"{book}[{row + 1}][{level}] {c}")
             else:
                 schema.column(c)
                 exprs.append(c)

@@ -123,3 +123,26 @@ def test_engine_imports_do_not_load_yfinance():
     code = "import sys, mkt_pipeline.markets, mkt_pipeline.fx.engine, mkt_pipeline.equities.engine; print('yfinance' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_offline_closes_wander_like_real_closes():
+    """SPEC §11 long-run level: the built-in closes move day to day (>= 3 % over 120 days for EURUSD),
+    each day's close a function of the symbol and the date only."""
+    import datetime as dt
+
+    import numpy as np
+
+    from mkt_pipeline.core.reference_prices import fallback_reference_prices
+    from mkt_pipeline.fx import universe as fxu
+
+    days = [dt.date(2025, 7, 14) + dt.timedelta(days=i) for i in range(120)]
+    refs = fallback_reference_prices(fxu.SYMBOLS, fxu.FALLBACK_LEVELS, days, fxu.FALLBACK_VOLS)
+    eurusd = np.array([refs.close(d)[0] for d in days])
+    assert eurusd.max() / eurusd.min() - 1 >= 0.03
+    daily = np.diff(np.log(eurusd)).std() * np.sqrt(260)
+    assert 0.5 * fxu.FALLBACK_VOLS["EURUSD"] <= daily <= 1.5 * fxu.FALLBACK_VOLS["EURUSD"]
+    assert 0.85 <= eurusd.mean() / fxu.FALLBACK_LEVELS["EURUSD"] <= 1.15  # near the built-in level
+    alone = fallback_reference_prices(fxu.SYMBOLS, fxu.FALLBACK_LEVELS, days[50:51], fxu.FALLBACK_VOLS)
+    assert alone.close(days[50]).tolist() == refs.close(days[50]).tolist()
+    flat = fallback_reference_prices(fxu.SYMBOLS, fxu.FALLBACK_LEVELS, days[:3])
+    assert flat.close(days[0])[0] == flat.close(days[2])[0] == fxu.FALLBACK_LEVELS["EURUSD"]

@@ -14,8 +14,10 @@ from mkt_pipeline.markets import market_references
 from mkt_pipeline.equities import session as ns
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine, equities_ladder_bounds
+from mkt_pipeline.core.reference_prices import fallback_reference_prices
 from mkt_pipeline.equities.universe import (
     FALLBACK_LEVELS,
+    FALLBACK_VOLS,
     MEGA_CAPS,
     SYMBOLS,
     UNIVERSE,
@@ -179,7 +181,11 @@ def test_universe():
     assert 600 < FALLBACK_LEVELS["LLY"] < 1200 and 20 < FALLBACK_LEVELS["INTC"] < 60 and 700 < FALLBACK_LEVELS["COST"] < 1100
     refs = market_references("equities", window("2025-07-01T00:00:00Z", 1), offline=True)
     assert refs.source == "fallback"
-    assert refs.close(dt.date(2025, 7, 1)).tolist() == [FALLBACK_LEVELS[s] for s in SYMBOLS]
+    # offline closes wander around the built-in levels, by each symbol's volatility (SPEC §11)
+    closes = refs.close(dt.date(2025, 7, 1))
+    expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(dt.date(2025, 7, 1))
+    assert closes.tolist() == expected.tolist()
+    assert np.all(np.abs(np.log(closes / np.array([FALLBACK_LEVELS[s] for s in SYMBOLS]))) < 1.0) and np.any(closes != FALLBACK_LEVELS["AAPL"])
 
 
 # --- market data ----------------------------------------------------------------------------------
@@ -192,6 +198,9 @@ def test_market_data_rows_and_books(around_open):
     q = Quotes.of(md)
     pairs = np.stack([ts, q.group])
     assert len(np.unique(pairs, axis=1)[0]) == len(ts), "(timestamp_ns, symbol, venue) must be unique"
+    sub_us = ts % 1000
+    assert np.all(sub_us > 0), "quotes carry sub-µs digits, never on the µs (its first ns belongs to crosses)"
+    assert len(np.unique(sub_us)) > 900, "sub-µs digits spread over the whole microsecond"
     for side, book, step in (("bids", q.bids, -1), ("asks", q.asks, 1)):
         assert LIGHT.min_levels <= book.depth.min() and book.depth.max() <= LIGHT.max_levels
         assert len(np.unique(book.depth)) > 1
@@ -309,13 +318,36 @@ def test_quote_rate_floor_keeps_every_pair_quoted():
 
 
 # --- trades -----------------------------------------------------------------------------------------
+def trade_ticks(values: np.ndarray) -> np.ndarray:
+    """Trade prices in ticks: whole ticks, or a half tick (a midpoint print between two whole-tick quotes)."""
+    return ticks(values * 2) / 2.0
+
+
 def trade_arrays(tr: TableBatch):
     c = tr.columns
-    return c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, ticks(c["price"]), c["size"], c["side"].values(), c["cond"].values()
+    return c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, trade_ticks(c["price"]), c["size"], c["side"].values(), c["cond"].values()
 
 
-def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int:
-    """Every regular trade hit the book of its venue in force at its instant; returns trades checked."""
+def nbbo_at(q: Quotes, sym: np.ndarray, ts: np.ndarray, start_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NBBO (ticks) from the five venue quotes in force just before each (symbol, instant), and whether all five had quoted."""
+    order = np.lexsort((q.ts, q.group))
+    key = q.group[order] * 10**13 + (q.ts[order] - start_ns)
+    nbb = np.full(len(ts), -(10**12))
+    nbo = np.full(len(ts), 10**12)
+    known = np.ones(len(ts), dtype=bool)
+    for v in range(len(VENUES)):
+        g = sym.astype(np.int64) * len(VENUES) + v
+        pos = np.searchsorted(key, g * 10**13 + (ts - start_ns), side="left") - 1
+        ok = (pos >= 0) & (q.group[order][np.maximum(pos, 0)] == g)
+        i = order[np.maximum(pos, 0)]
+        nbb = np.where(ok, np.maximum(nbb, q.bid[i]), nbb)
+        nbo = np.where(ok, np.minimum(nbo, q.ask[i]), nbo)
+        known &= ok
+    return nbb, nbo, known
+
+
+def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> tuple[int, int]:
+    """Every regular trade hit the book of its venue in force at its instant; returns lit prints checked, and those past the touch."""
     assert tr.schema is EQUITIES_TRADES
     q = Quotes.of(md)
     ts, sym, venue, price, size, side, cond = trade_arrays(tr)
@@ -343,10 +375,20 @@ def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int
     buy = side[check] == "B"
     touch = np.where(buy, q.ask[snap], q.bid[snap])
     level = np.where(buy, price[check] - touch, touch - price[check])
+    # inside the venue's own quote: midpoint/hidden liquidity, printed exactly at the NBBO midpoint in force
+    hidden = (price[check] > q.bid[snap]) & (price[check] < q.ask[snap])
+    nbb, nbo, known = nbbo_at(q, sym[check][hidden], ts[check][hidden], w.start_us * 1000)
+    assert known.mean() > 0.9
+    assert np.all(price[check][hidden][known] * 2 == (nbb + nbo)[known]), "an inside print is at the NBBO midpoint"
+    assert 0 < hidden.sum() < 0.3 * check.sum()
+    lit = ~hidden
+    check[np.flatnonzero(check)[hidden]] = False
+    buy, touch, level, snap = buy[lit], touch[lit], level[lit].astype(np.int64), snap[lit]
+    assert np.all(price[check] == np.rint(price[check])), "a lit print is at a whole tick of the book"
     depth = q.asks.depth[snap]
     assert np.all(level >= 0), "a buy must lift the ask side, a sell hit the bid side"
     assert np.all(level < depth), "price beyond the displayed book"
-    # cumulative size per (quote, side), in time order, lands exactly on the printed level
+    # cumulative size of lit prints per (quote, side), in time order, lands exactly on the printed level
     book_vol = np.where(buy[:, None], _dense_volumes(q.asks, snap), _dense_volumes(q.bids, snap))
     cum_vol = np.cumsum(book_vol, axis=1)
     run = np.lexsort((ts[check], buy, snap))
@@ -359,7 +401,7 @@ def check_trades_against_books(md: TableBatch, tr: TableBatch, w: Window) -> int
     before = np.where(lv > 0, cum_vol[run, np.maximum(lv - 1, 0)], 0)
     assert np.all(consumed <= reached), "trades took more than the displayed liquidity"
     assert np.all(consumed > before), "print price deeper than the liquidity taken"
-    return int(check.sum())
+    return int(check.sum()), int((level > 0).sum())
 
 
 def _dense_volumes(book: BookColumn, rows: np.ndarray) -> np.ndarray:
@@ -373,15 +415,94 @@ def _dense_volumes(book: BookColumn, rows: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("data, w", [("around_open", OPEN), ("around_close", CLOSE)])
 def test_trades_execute_against_the_venue_book_in_force(data, w, request):
     md, tr = request.getfixturevalue(data)
-    assert check_trades_against_books(md, tr, w) > 10_000
+    assert check_trades_against_books(md, tr, w)[0] > 10_000
+
+
+@pytest.fixture(scope="module")
+def light_midday():
+    """Five minutes of continuous trading at the light demo rates (the Makefile's), 3-level books."""
+    cfg = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800, min_levels=3, max_levels=3)
+    w = window("2025-07-01T16:00:00Z", 300)
+    return generate(engine(cfg), w), w
+
+
+def second_end_nbbo(q: Quotes, symbol: int, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """NBBO in force at the end of every second of ``w`` after the first (all five venues have quoted by then)."""
+    ends = (np.arange(w.first_second + 1, w.end_second) + 1) * NS - 1
+    nbb, nbo, known = nbbo_at(q, np.full(len(ends), symbol), ends, w.start_us * 1000)
+    assert known.all()
+    return nbb, nbo
+
+
+def test_trades_print_at_or_inside_the_nbbo(light_midday):
+    # orders sweep the venues at the NBBO before walking deeper; some execute at the midpoint (SPEC §11)
+    (md, tr), w = light_midday
+    q = Quotes.of(md)
+    ts, sym, _, price, _, _, cond = trade_arrays(tr)
+    regular = (cond == "T") & (ts >= (w.first_second + 1) * NS)
+    nbb, nbo, known = nbbo_at(q, sym[regular], ts[regular], w.start_us * 1000)
+    p = price[regular][known]
+    b, a = nbb[known], nbo[known]
+    assert len(p) > 50_000
+    assert np.mean((p >= b) & (p <= a)) >= 0.99
+    assert 0.05 <= np.mean((p > b) & (p < a)) <= 0.30
+
+
+def test_one_second_nbbo_mid_changes_bounce(light_midday):
+    (md, _), w = light_midday
+    q = Quotes.of(md)
+    for s in MEGA_CAPS:
+        nbb, nbo = second_end_nbbo(q, SYMBOLS.index(s), w)
+        change = np.diff((nbb + nbo) / 2.0)
+        change = change - change.mean()
+        assert np.dot(change[1:], change[:-1]) / np.dot(change, change) <= 0.0, f"{s}: 1-s NBBO mid changes must not trend"
+
+
+@pytest.mark.xfail(reason="SPEC §11 one-tick share of mega-caps not reached yet at light rates (about 45-70 % here): stale venue quotes widen the NBBO", strict=False)
+def test_mega_cap_touch_is_mostly_one_tick(light_midday):
+    (md, _), w = light_midday
+    q = Quotes.of(md)
+    for s in MEGA_CAPS:
+        nbb, nbo = second_end_nbbo(q, SYMBOLS.index(s), w)
+        assert np.mean(nbo - nbb == 1) >= 0.6, f"{s}: one-tick NBBO share"
+
+
+def test_quotes_and_trades_arrive_in_bursts(light_midday):
+    # activity clusters: busy seconds follow busy seconds, and events crowd together inside a second
+    (md, tr), w = light_midday
+    for ts in (md.columns["timestamp_ns"], tr.columns["timestamp_ns"][tr.columns["cond"].values() == "T"]):
+        counts = np.bincount(ts // NS - w.first_second).astype(float)
+        c = counts - counts.mean()
+        assert np.dot(c[1:], c[:-1]) / np.dot(c, c) >= 0.3, "per-second counts are autocorrelated"
+        ts = np.sort(ts)
+        sec = ts // NS
+        same = sec[1:] == sec[:-1]
+        gap = np.diff(ts)[same].astype(float)
+        gsec = sec[1:][same] - w.first_second
+        mean_gap = np.bincount(gsec, gap) / np.maximum(np.bincount(gsec), 1)
+        normalised = gap / mean_gap[gsec]
+        assert np.sqrt(np.mean(normalised**2) - 1.0) >= 1.5, "inter-arrival CV within seconds"
+
+
+def test_intraday_u_shape_of_trading():
+    day = ns.trading_day(dt.date(2025, 11, 11))
+    t = np.arange(day.open_s, day.close_s)
+    mult = ns.intraday_trade_multiplier(t)
+    midday = mult[4 * 1800 : -4 * 1800]
+    assert np.all(midday == 1.0) and np.all(mult >= 1.0)
+    assert mult[:1800].mean() >= 1.5 * midday.mean() and mult[-1800:].mean() >= 2.0 * midday.mean()
+    assert np.all(ns.intraday_trade_multiplier(np.arange(day.pre_open_s, day.open_s)) == 1.0)
+    activity = ns.intraday_activity(t)
+    assert activity[0] > activity[len(t) // 2] < activity[-1]
 
 
 def test_trades_walk_levels_and_buy_sell_follow_the_side():
-    # few quotes, many trades: quotes get consumed, later trades walk deeper into the book
+    # few quotes, many trades: touches get consumed, and market orders larger than the NBBO walk deeper
     cfg = dataclasses.replace(LIGHT, market_data_min_eps=1000, market_data_max_eps=1000, trades_min_eps=3000, trades_max_eps=3000)
     w = window("2025-07-01T15:00:00Z", 8)
     md, tr = generate(engine(cfg), w)
-    assert check_trades_against_books(md, tr, w) > 15_000
+    checked, walked = check_trades_against_books(md, tr, w)
+    assert checked > 10_000 and 0 < walked < 0.05 * checked
     side = trade_arrays(tr)[5]
     assert 0.35 < np.mean(side == "B") < 0.65
 

@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.fx.engine import ECNS, FxConfig, FxEngine
+from mkt_pipeline.fx.engine import ECNS, FxConfig, FxEngine, round_ticket
 from mkt_pipeline.core.tables import FX_TABLES, concat_batches
 from mkt_pipeline.core.timeline import US_PER_S, Window
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
@@ -64,8 +65,15 @@ def test_core_price_is_top_of_the_stored_book(light):
     joined = core.merge(md, on=["timestamp", "symbol"], how="left", validate="one_to_one")
     assert joined["best_bid"].notna().all()
     assert (joined["bid_price"] == joined["best_bid"]).all() and (joined["ask_price"] == joined["best_ask"]).all()
-    assert (joined["bid_volume"] == joined["bids"].map(lambda b: b[1][0])).all()
-    assert (joined["ask_volume"] == joined["asks"].map(lambda b: b[1][0])).all()
+    # one ECN's top: a share of the book's volume, reaching into its first 1-3 levels (SPEC §11)
+    for side, book in (("bid_volume", "bids"), ("ask_volume", "asks")):
+        cumulative = np.array([np.cumsum(b[1][:3]) for b in joined[book]])
+        volume = joined[side].to_numpy()
+        reach = np.argmax(cumulative >= volume[:, None], axis=1) + 1
+        assert (volume <= cumulative[:, -1]).all() and (volume > 0).all() and (volume % 1000 == 0).all()
+        share = np.bincount(reach, minlength=4)[1:] / len(reach)
+        assert share.min() > 0.1 and share[0] > 0.35  # the level varies; most often inside L1
+        assert (volume[reach == 1] < cumulative[reach == 1, 0]).mean() > 0.8  # a share of L1, not a copy
     assert (core["ask_price"] > core["bid_price"]).all()
     assert core["ecn"].isin(ECNS).all()
     for col in ("indicator1", "indicator2"):
@@ -258,3 +266,29 @@ def test_window_additivity_across_midnight_with_moving_references():
     whole, left, right = rows(window), rows(Window(window.start_us, midnight)), rows(Window(midnight, window.end_us))
     for name, table in whole.items():
         assert pa.concat_tables([left[name], right[name]]).equals(table), name
+
+
+def test_round_tickets_whole_thousand_prints_and_most_prints_at_the_touch(light):
+    """SPEC §11 FX prints: orders are round tickets, prints whole thousands, >= 70 % at the touch in force."""
+    trades, md = light["fx_trades"].to_pandas(), light["market_data"].to_pandas()
+    assert (trades.quantity % 1000 == 0).all()
+    assert round_ticket(np.array([140_000.0, 1_400_000.0, 23_000_000.0, 50_000.0])).tolist() == [100_000, 1_000_000, 25_000_000, 100_000]
+    md = md.sort_values("timestamp")
+    trades = trades.sort_values("timestamp")
+    trades["ts_us"] = trades.timestamp.dt.floor("us").astype(md.timestamp.dtype)
+    joined = pd.merge_asof(trades, md[["timestamp", "symbol", "best_bid", "best_ask"]].rename(columns={"timestamp": "ts_us"}), on="ts_us", by="symbol")
+    on_ask = (joined.side.astype(str) == "buy") ^ joined.passive
+    touch = np.where(on_ask, joined.best_ask, joined.best_bid)
+    assert (joined.price == touch).mean() >= 0.70
+
+
+def test_activity_clusters_counts_inside_the_configured_range():
+    """Busy seconds follow busy seconds (lag-1 autocorrelation), yet every count stays in U[min, max]."""
+    window = Window.from_iso("2025-11-11T13:00:00Z", "2025-11-11T14:00:00Z")
+    engine = FxEngine(dataclasses.replace(LIGHT_FX, market_data_max_eps=300), fx_references(window))
+    md, core, orders = engine._counts(window.first_second, window.end_second)
+    for counts, low, high in ((md, 110, 300), (core, 70, 100), (orders, 5, 30)):
+        assert counts.min() >= low and counts.max() <= high
+        assert np.corrcoef(counts[1:], counts[:-1])[0, 1] >= 0.3
+    quiet = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T05:00:00Z")
+    assert md.mean() >= 2 * engine._counts(quiet.first_second, quiet.end_second)[0].mean()  # London/New York vs late Asia

@@ -18,6 +18,7 @@ import pytest
 
 from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
+from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline_tests.questdb_server import QuestDBServer, own_server
 
@@ -108,7 +109,7 @@ def test_http_basic_auth_and_pg_password(auth_server, suffix, capsys, clean_ques
     code, out, err, _ = run(auth_server, suffix, capsys)
     assert code == 0, err
     naming = TableNaming(suffix=suffix)
-    assert tables_of(auth_server, suffix) == sorted(naming.name(s) for s in FX_TABLES)
+    assert tables_of(auth_server, suffix) == sorted([naming.name(s) for s in FX_TABLES] + [naming.name(LEDGER_BASE)])
     auth_server.wait_until(lambda: int(auth_server.query(f"SELECT count() FROM {naming.name(FX_TABLES[0])}")[0][0]) > 0, 60, "rows")
     assert_no_secret(out, err)
 

@@ -104,7 +104,7 @@ def test_hour_ingest_reingest_views_and_wal(market, settings):
                 assert any(int(r[0]) % 1000 for r in raw)
 
         # re-sending the same hour (with another chunking) leaves every table unchanged
-        second = run_window(engine, sink, window, chunk_seconds=600)
+        second = run_window(engine, sink, window, chunk_seconds=600, skip_recorded=False)  # a re-send on purpose
         assert second.stats.rows == first.stats.rows
         assert sink.wait_for_wal(timeout_s=120) == 0
         assert {t: count(sink, t) for t in tables} == counts

@@ -1,0 +1,182 @@
+"""SPEC §11 on generated data: every stylised fact of a full day of each market holds within its band.
+
+One full FX day (24 UTC hours of a weekday) and one full NYSE session (a few minutes either side of
+09:30–16:00 New York) are generated once per test session at the light demo rates (FX market_data
+100–300/s so the seasonality can show) with 3-level books into a Parquet dataset, then measured by
+``mkt-pipeline facts``' own code. Each fact is its own test, so a change that breaks one piece of
+realism names it. The measuring code itself is tested on data with known answers in
+``core/test_facts.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import pytest
+
+from mkt_pipeline.core.timeline import US_PER_S, Window
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.equities.session import trading_day
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.run.facts import fx_rate_spans, measure_dataset
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.stored_rows import ParquetRows
+
+DAY = dt.date(2025, 11, 11)  # a Tuesday, and an NYSE trading day
+LIGHT_FX_DAY = FxConfig(
+    market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=90,
+    orders_min_per_sec=5, orders_max_per_sec=30, min_levels=3, max_levels=3,
+)
+LIGHT_EQUITIES = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800, min_levels=3, max_levels=3)
+
+FX_FACTS = (
+    "fat_tails.kurtosis", "fat_tails.jumps", "clustering.short", "clustering.lag30", "bounce", "vol_ratio",
+    "vol_level.EURUSD", "vol_level.USDJPY", "activity.quotes_acf", "activity.orders_acf", "activity.quotes_cv",
+    "activity.orders_cv", "seasonality.fx_quotes", "seasonality.fx_orders", "fx_prints.touch", "fx_prints.lots", "core_vs_book", "long_run_level",
+)
+EQUITIES_FACTS = (
+    "fat_tails.kurtosis", "clustering.short", "clustering.lag30", "bounce", "vol_ratio", "vol_level.AAPL",
+    "activity.quotes_acf", "activity.trades_acf", "activity.quotes_cv", "activity.trades_cv", "seasonality.first30",
+    "seasonality.last30", "seasonality.opening_cross", "seasonality.closing_cross", "seasonality.open_vol",
+    "nbbo.at_or_inside", "nbbo.inside", "spreads.one_tick",
+)
+
+
+def _generate(engine, window: Window, root) -> ParquetRows:
+    sink = ParquetSink(root)
+    sink.prepare(engine.schemas)
+    run_window(engine, sink, window, chunk_seconds=3600, in_process=False)
+    return ParquetRows(ParquetSink(root))
+
+
+def fx_day_window() -> Window:
+    start = Window.from_iso(f"{DAY}T00:00:00Z", f"{DAY}T00:00:01Z").start_us
+    return Window(start, start + 86400 * US_PER_S)
+
+
+def equities_session_window() -> Window:
+    session = trading_day(DAY)
+    return Window((session.open_s - 300) * US_PER_S, (session.close_s + 300) * US_PER_S)
+
+
+@pytest.fixture(scope="session")
+def fx_day(tmp_path_factory):
+    window = fx_day_window()
+    root = tmp_path_factory.mktemp("fx_day")
+    rows = _generate(FxEngine(LIGHT_FX_DAY, market_references("fx", window, offline=True)), window, root)
+    report = measure_dataset("fx", rows, window, rate_spans=fx_rate_spans(LIGHT_FX_DAY.as_dict()), offline=True)
+    return report, root
+
+
+@pytest.fixture(scope="session")
+def equities_day(tmp_path_factory):
+    window = equities_session_window()
+    root = tmp_path_factory.mktemp("equities_day")
+    rows = _generate(EquitiesEngine(LIGHT_EQUITIES, market_references("equities", window, offline=True)), window, root)
+    return measure_dataset("equities", rows, window, offline=True), root
+
+
+def _explain(fact) -> str:
+    return f"{fact.fact}: {fact.measure}: measured {fact.measured}, band {fact.band}"
+
+
+def test_fx_table_has_every_row_of_the_spec(fx_day):
+    report, _ = fx_day
+    assert tuple(f.key for f in report.facts) == FX_FACTS
+
+
+def test_equities_table_has_every_row_of_the_spec(equities_day):
+    report, _ = equities_day
+    assert tuple(f.key for f in report.facts) == EQUITIES_FACTS
+
+
+@pytest.mark.parametrize("key", FX_FACTS)
+def test_fx_fact_within_its_band(fx_day, key):
+    fact = {f.key: f for f in fx_day[0].facts}[key]
+    assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
+    assert fact.passed, _explain(fact)
+
+
+@pytest.mark.parametrize("key", EQUITIES_FACTS)
+def test_equities_fact_within_its_band(equities_day, key):
+    fact = {f.key: f for f in equities_day[0].facts}[key]
+    assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
+    assert fact.passed, _explain(fact)
+
+
+def test_cli_prints_the_same_table_and_draws_the_pictures(fx_day, tmp_path, capsys, clean_env):
+    from mkt_pipeline.cli import main
+
+    report, root = fx_day
+    c = LIGHT_FX_DAY
+    code = main([
+        "facts", "fx", "--sink", "parquet", "--parquet_dir", str(root), "--offline", "true", "--pictures", str(tmp_path),
+        "--market_data_min_eps", str(c.market_data_min_eps), "--market_data_max_eps", str(c.market_data_max_eps),
+        "--orders_min_per_sec", str(c.orders_min_per_sec), "--orders_max_per_sec", str(c.orders_max_per_sec),
+    ])
+    out = capsys.readouterr().out
+    assert code == 0
+    # the whole stored extent is the day, so the table is the fixture's, row for row
+    assert report.table() in out
+    pictures = sorted(tmp_path.glob("fx_*.png"))
+    assert [p.name for p in pictures] == ["fx_abs_return_acf.png", "fx_intraday_profile.png", "fx_return_distribution.png"]
+    for p in pictures:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < p.stat().st_size < 200_000
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--start_ts", "2025-11-11T02:00:00Z", "--end_ts", "2025-11-11T01:00:00Z"], "--end_ts (2025-11-11T01:00:00.000000Z) must be after --start_ts"),
+        (["--start_ts", "2025-11-01T00:00:00Z", "--end_ts", "2025-11-11T00:00:00Z"], "more than 7 days"),
+        (["--market_data_min_eps", "400", "--market_data_max_eps", "300"], "--market_data_min_eps (400) must be <= --market_data_max_eps (300)"),
+        (["--start_ts", "yesterday"], "--start_ts: 'yesterday' is not an ISO-8601 timestamp"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, clean_env, args, needle):
+    from mkt_pipeline.cli import main
+
+    code = main(["facts", "fx", "--sink", "parquet", "--parquet_dir", str(tmp_path), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_cli_on_an_empty_dataset_says_what_is_missing(tmp_path, capsys, clean_env):
+    from mkt_pipeline.cli import main
+
+    code = main(["facts", "equities", "--sink", "parquet", "--parquet_dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "no stored equities_market_data rows in the parquet dataset" in err
+
+
+@pytest.mark.questdb
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_questdb_dataset_measures_like_the_parquet_one(questdb, qdb_suffix, tmp_path, market):
+    """The same generated window read back from QuestDB (PG wire) and from Parquet gives the same table."""
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+    from mkt_pipeline.sinks.stored_rows import QuestDBRows
+
+    if market == "fx":
+        start = fx_day_window().start_us + 13 * 3600 * US_PER_S
+        window = Window(start, start + 600 * US_PER_S)
+        engine = FxEngine(LIGHT_FX_DAY, market_references("fx", window, offline=True))
+    else:
+        start = trading_day(DAY).open_s * US_PER_S
+        window = Window(start - 60 * US_PER_S, start + 240 * US_PER_S)
+        engine = EquitiesEngine(LIGHT_EQUITIES, market_references("equities", window, offline=True))
+    settings = QuestDBSettings.from_env(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False)
+    naming = TableNaming(suffix=qdb_suffix)
+    with QuestDBSink(settings, naming) as sink:
+        sink.prepare(engine.schemas)
+        run_window(engine, sink, window, chunk_seconds=300, in_process=False)
+        assert sink.wait_for_wal(timeout_s=120) == 0
+    spans = fx_rate_spans(LIGHT_FX_DAY.as_dict()) if market == "fx" else None
+    parquet = measure_dataset(market, _generate(engine, window, tmp_path), window, rate_spans=spans, offline=True)
+    with questdb.connect() as conn:
+        stored = measure_dataset(market, QuestDBRows(conn, naming, where=f"{questdb.host}:{questdb.pg_port}"), window, rate_spans=spans, offline=True)
+    assert [(f.key, f.measured, f.passed) for f in stored.facts] == [(f.key, f.measured, f.passed) for f in parquet.facts]
+    assert any(math.isfinite(f.value) for f in parquet.facts)
