@@ -163,8 +163,8 @@ class QuestDBRows:
     def column_expression(self, schema: TableSchema, column: str) -> str:
         """SQL for a column, or for a top-of-book field taken from the book arrays (1-based)."""
         if column in TOP_OF_BOOK:
-            book, row = TOP_OF_BOOK[column]
-            return f"{book}[{row + 1}][1]"
+            book, row, level = TOP_OF_BOOK[column]
+            return f"{book}[{row + 1}][{level}]"
         schema.column(column)  # KeyError for anything that is not a column of the table
         return column
 
