@@ -78,7 +78,7 @@ HOURLY_ACTIVITY = (
 )
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.7, vol_sigma=0.0),  # bursts of busy seconds
-    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
+    Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.5),  # volatile minutes
     Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.35),  # busy, volatile half-hours
 )
 ACTIVITY_VOL_EXPONENT = 0.15  # volatility across the day: exp(0.15 * activity), ~2.7x overlap vs late Asia
@@ -88,7 +88,7 @@ PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide o
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
 ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
 _WALK_UNITS = float(1 << 30)
-QUOTE_NOISE_PIPS = 0.35  # microstructure noise of a major's mid (a share of the spread for wide pairs)
+QUOTE_NOISE_PIPS = 0.15  # microstructure noise of a major's mid (a share of the spread for wide pairs)
 NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
 SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
 
@@ -483,7 +483,7 @@ class FxEngine(Engine):
                     second=np.full(n, s, dtype=np.int64),
                     index=np.arange(n, dtype=np.int64),
                     sym=np.searchsorted(self.order_cdf, rng.random(n), side="right"),
-                    u_time=rng.random(n),
+                    u_time=rng.random(n) ** 2,
                     buy=rng.random(n) < 0.5,
                     passive=rng.random(n) < 0.4,
                     size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
