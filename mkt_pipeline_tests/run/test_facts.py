@@ -96,8 +96,6 @@ def test_equities_table_has_every_row_of_the_spec(equities_day):
 # Facts the engines do not reach yet (measured on these fixtures; open work, see the README's realism
 # section). Strict: a change that makes one pass fails here until its marker is removed.
 KNOWN_GAPS = {
-    ("fx", "fat_tails.kurtosis"): "FX 1-min excess kurtosis 1.7-6.4 per major: quote noise and whole pips dilute the tails",
-    ("fx", "activity.orders_cv"): "FX order inter-arrival CV 1.48, just under 1.5",
     ("equities", "clustering.lag30"): "equities |1-min return| autocorrelation at lag 30 is 0.025, just under 0.03",
     ("equities", "spreads.one_tick"): "one-tick NBBO share 45-70 % per mega-cap: stale quotes widen the NBBO at the open",
 }
