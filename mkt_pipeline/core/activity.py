@@ -52,23 +52,27 @@ class Cluster:
         return w / np.sqrt(np.sum(w * w))
 
 
-def hourly_profile(levels: Sequence[float]) -> Callable[[np.ndarray], np.ndarray]:
+class HourlyProfile:
     """A periodic time-of-day profile from 24 values, one per UTC hour (centred on the half hour).
 
     Between hour centres the profile is interpolated with a cosine, so it is smooth and periodic.
+    A class rather than a closure so engines holding one can be pickled into a child process.
     """
-    values = np.asarray(levels, dtype=np.float64)
-    if values.shape != (24,):
-        raise ValueError("an hourly profile needs 24 values, one per UTC hour")
-    knots = np.concatenate((values, values[:1]))
 
-    def profile(seconds: np.ndarray) -> np.ndarray:
+    def __init__(self, levels: Sequence[float]):
+        values = np.asarray(levels, dtype=np.float64)
+        if values.shape != (24,):
+            raise ValueError("an hourly profile needs 24 values, one per UTC hour")
+        self.knots = np.concatenate((values, values[:1]))
+
+    def __call__(self, seconds: np.ndarray) -> np.ndarray:
         pos = ((np.asarray(seconds, dtype=np.float64) % SECONDS_PER_DAY) / 3600.0 - 0.5) % 24.0
         lo = np.floor(pos).astype(np.int64)
         frac = 0.5 - 0.5 * np.cos(np.pi * (pos - lo))
-        return knots[lo] * (1.0 - frac) + knots[lo + 1] * frac
+        return self.knots[lo] * (1.0 - frac) + self.knots[lo + 1] * frac
 
-    return profile
+
+hourly_profile = HourlyProfile  # the name the engines use
 
 
 class Activity:

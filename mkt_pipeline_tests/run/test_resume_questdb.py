@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from mkt_pipeline.cli import main
+from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.core.tables import BOOK, EQUITIES_TABLES, FX_TABLES, TIMESTAMP, TIMESTAMP_NS, TableSchema
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
@@ -347,13 +348,19 @@ def test_connection_reset_on_one_tables_request(own, suffix, uninterrupted, mark
 @pytest.mark.parametrize("processes", [1, 2])
 def test_suspended_wal_table_then_resume_wal(own, suffix, uninterrupted, processes, capsys):
     trades = TableNaming(suffix=suffix).name(FX_TABLES[-1])
-    proc = start_cli(own.server, "fx", suffix, processes)
-    wait_for_chunks(own.server, suffix, proc, 3)
+    # the first chunks stored, then the table suspended: on a quiet machine a whole run takes about
+    # two seconds, so suspending "while it runs" would race with its end
+    first = command(own.server, "fx", suffix, processes)
+    start = parse_timestamp(first[first.index("--start_ts") + 1])
+    first[first.index("--end_ts") + 1] = format_us(start + 3 * int(CHUNK_S) * US_PER_S)
+    assert main(first) == 0
     own.server.execute(f"ALTER TABLE {trades} SUSPEND WAL")
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and f"{trades}" in err and f"ALTER TABLE {trades} RESUME WAL" in err, err
+    capsys.readouterr()
+    assert main(command(own.server, "fx", suffix, processes)) == 1
+    err = capsys.readouterr().err
+    assert f"{trades}" in err and f"ALTER TABLE {trades} RESUME WAL" in err, err
     recorded = ledger_chunks(own.server, suffix, settled=True)
-    assert recorded < 18, "the suspension must stop the run before its end"
+    assert 3 <= recorded < 18, "the suspension must stop the run before its end"
     own.server.execute(f"ALTER TABLE {trades} RESUME WAL")
     assert main(command(own.server, "fx", suffix, processes)) == 0
     assert f"{recorded} of 18 chunks are recorded as stored" in capsys.readouterr().err
