@@ -536,7 +536,7 @@ class EquitiesEngine(Engine):
         Returns, per execution: order index, venue, quote in force (plan event), size wanted, and
         whether it may walk past the touch (the remainder of an order larger than the NBBO shows).
         """
-        V, n = self.n_venue, len(sym)
+        V = self.n_venue
         snaps = self._in_force(plan, sec_i, sym, at_ns)
         touch = np.where(buy[:, None], plan.ask[snaps], plan.bid[snaps])
         best = np.where(buy, touch.min(axis=1), touch.max(axis=1))
@@ -570,7 +570,7 @@ class EquitiesEngine(Engine):
         starts may already have been hit, and what they took is no longer displayed. Routing needs
         only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
         """
-        G, lo = self.n_groups, plan.lo
+        lo = plan.lo
         o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders

@@ -506,7 +506,6 @@ class FxEngine(Engine):
         cell = cell[has_book]
         first_idx = layout.cell_first[cell]
         sec_start = o["second"] * US_PER_S
-        t_first = layout.time_us[first_idx]
         # orders arrive with the quotes (in the second's bursts): just after a random quote of the pair
         after = first_idx + np.floor(o["u_time"] * layout.cell_size[cell]).astype(np.int64)
         t_order = layout.time_us[after] + 1

@@ -30,7 +30,7 @@ from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.core.tables import BOOK, EQUITIES_TABLES, FX_TABLES, TIMESTAMP, TIMESTAMP_NS, TableSchema
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
-from mkt_pipeline_tests.questdb_server import QuestDBServer
+from mkt_pipeline_tests.questdb_server import QuestDBServer, free_ports
 
 pytestmark = pytest.mark.questdb
 
@@ -48,23 +48,12 @@ MARKETS = {
 CHUNK_S = "10"
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 class OwnServer:
     """A QuestDB server of this module: started, killed and restarted on the same data and ports."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.http, self.pg, self.ilp, self.min = _free_ports(4)
+        self.http, self.pg, self.ilp, self.min = free_ports(4)
         self.pid: int | None = None
         self.server = QuestDBServer("127.0.0.1", self.http, self.pg, self.ilp)
 
