@@ -10,7 +10,7 @@ DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
 # 10:00 in New York, so the equities session is trading
 DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
 
-.PHONY: install demo test dev bench bench-facts clean
+.PHONY: install demo test dev bench bench-facts bench-questdb clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(STAMP)
 	$(PY) bench/bench_ilp.py
 
 # the SPEC §11 stylised facts of a generated day of each market (light demo rates, 3-level books)
+# against a running QuestDB (QUESTDB_HOST / QUESTDB_*_PORT): ingestion vs its ceiling, Dagster vs the CLI
+bench-questdb: $(STAMP)
+	$(PY) bench/bench_questdb.py
+	$(PY) bench/bench_dagster.py
+
 bench-facts: $(STAMP)
 	$(PY) -m bench.bench_facts --pictures docs/facts
 
