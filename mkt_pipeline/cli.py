@@ -504,18 +504,11 @@ def _stored_rows(opts: Options):
 
         yield ParquetRows(ParquetSink(opts.parquet_dir, naming)), schema
         return
-    from mkt_pipeline.sinks.questdb import pg_connect
+    from mkt_pipeline.sinks.questdb import pg_session
 
     settings = questdb_settings(opts)
-    try:
-        conn = pg_connect(settings)
-    except Exception as exc:
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RuntimeError(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}") from None
-    try:
+    with pg_session(settings) as conn:
         yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
-    finally:
-        conn.close()
 
 
 def run(opts: Options) -> int:

@@ -9,7 +9,7 @@ stay out of run config.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from typing import Any, Callable, Iterator
 
@@ -92,18 +92,15 @@ class MarketSinkResource(dg.ConfigurableResource):
     @contextmanager
     def pg_connection(self) -> Iterator[tuple[Any, Any]]:
         """(psycopg connection, QuestDBSettings); connection errors name host and port, never secrets."""
-        from mkt_pipeline.sinks.questdb import pg_connect, scrub
+        from mkt_pipeline.sinks.questdb import QuestDBUnreachableError, pg_session
 
         settings = self.questdb.settings()
-        try:
-            conn = pg_connect(settings)
-        except Exception as exc:
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise dg.Failure(scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())) from None
-        try:
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(pg_session(settings))
+            except QuestDBUnreachableError as exc:
+                raise dg.Failure(str(exc)) from None  # one line for the run's log, no traceback
             yield conn, settings
-        finally:
-            conn.close()
 
     @classmethod
     def from_env(cls) -> "MarketSinkResource":

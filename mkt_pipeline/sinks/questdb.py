@@ -348,6 +348,20 @@ def pg_connect(settings: QuestDBSettings):
     return psycopg.connect(**pg_connect_params(settings), autocommit=True)
 
 
+@contextmanager
+def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], Any] = pg_connect) -> Iterator[Any]:
+    """A PG-wire connection closed on exit; failing to connect is one secret-free line naming host and port."""
+    try:
+        conn = connect(settings)
+    except Exception as exc:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuestDBUnreachableError(scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())) from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def ilp_access_problem(settings: QuestDBSettings) -> AccessProblem | None:
     """What stops the ILP endpoint from taking rows with these settings (TLS, credentials), or None."""
     s = settings
