@@ -72,8 +72,6 @@ class HourlyProfile:
         return self.knots[lo] * (1.0 - frac) + self.knots[lo + 1] * frac
 
 
-hourly_profile = HourlyProfile  # the name the engines use
-
 
 class Activity:
     """Count positions and volatility multipliers of one market, per absolute second."""

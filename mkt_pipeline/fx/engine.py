@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mkt_pipeline.fx import universe as fxu
-from mkt_pipeline.core.activity import Activity, Cluster, hourly_profile, second_uniforms
+from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
 from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
@@ -147,7 +147,7 @@ class FxConfig:
 
 def _multiplier_rms() -> float:
     """Root mean square over a day of the market-wide times the per-pair volatility multiplier."""
-    seasonal = hourly_profile(HOURLY_ACTIVITY)(np.arange(0, 86400, 60))
+    seasonal = HourlyProfile(HOURLY_ACTIVITY)(np.arange(0, 86400, 60))
     clustered = sum(c.vol_sigma**2 for c in ACTIVITY_CLUSTERS)
     # E[exp(2aX - a^2)] = exp(a^2) for a unit normal X, for each lognormal factor
     return float(np.sqrt(np.mean(np.exp(2 * ACTIVITY_VOL_EXPONENT * seasonal)) * np.exp(clustered + PAIR_VOL_OF_VOL**2)))
@@ -200,7 +200,7 @@ class FxEngine(Engine):
         self.spread_hi = fxu.column("spread_pips", np.int64)[:, 1]
         self.liquidity = fxu.column("liquidity")
         self.activity = Activity(
-            seed, "fx/activity", hourly_profile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
+            seed, "fx/activity", HourlyProfile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
         )
         self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
         self.base_vol = self.path.params.vol_per_second

@@ -41,7 +41,7 @@ from mkt_pipeline.sinks.ddl import (
     ddl_statements,
     table_columns_sql,
 )
-from mkt_pipeline.core.secrets import REDACTED, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.sinks.ledger import (
     CHUNK,
@@ -354,7 +354,7 @@ def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], A
     try:
         conn = connect(settings)
     except Exception as exc:
-        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        cause = first_line(exc)
         raise QuestDBUnreachableError(scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())) from None
     try:
         yield conn
@@ -496,7 +496,7 @@ class QuestDBSink(Sink):
             try:
                 self._conn = self._connect(self.settings)
             except Exception as exc:  # psycopg.OperationalError and friends
-                cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                cause = first_line(exc)
                 if _looks_like_auth(cause):
                     cls, what = QuestDBAuthError, "authentication failed"
                 elif self.settings.tls and _looks_like_tls(cause):
@@ -513,7 +513,7 @@ class QuestDBSink(Sink):
             raise
         except Exception as exc:
             on = f", {table}" if table else ""
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cause = first_line(exc)
             raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire{on}): {cause}") from None
 
     def _execute(self, sql: str, table: str) -> None:
@@ -522,7 +522,7 @@ class QuestDBSink(Sink):
         except QuestDBSinkError:
             raise
         except Exception as exc:
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cause = first_line(exc)
             raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}") from None
 
     def existing_tables(self) -> set[str]:
@@ -590,7 +590,7 @@ class QuestDBSink(Sink):
         except QuestDBSinkError:
             raise
         except Exception as exc:
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cause = first_line(exc)
             raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}") from None
 
     def _confirm_stored(self, entry: LedgerEntry) -> None:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mkt_pipeline.core.secrets import first_line
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
@@ -173,7 +174,7 @@ class QuestDBRows:
             cur = self.conn.execute(sql)
             return [d[0] for d in (cur.description or [])], list(cur.fetchall())
         except Exception as exc:
-            cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cause = first_line(exc)
             raise RuntimeError(self.scrub(f"QuestDB at {self.where} ({table}): {cause}")) from None
 
     def _name(self, schema: TableSchema) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mkt_pipeline.core.activity import Activity, Cluster, hourly_profile, second_uniforms
+from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.keyed_random import keyed_rng
 from mkt_pipeline.core.timeline import US_PER_S
 
 DAY = 1762819200  # 2025-11-11T00:00:00Z
-PROFILE = hourly_profile([-1.2] * 6 + [0.0] * 6 + [1.2] * 6 + [0.0] * 6)
+PROFILE = HourlyProfile([-1.2] * 6 + [0.0] * 6 + [1.2] * 6 + [0.0] * 6)
 CLUSTERS = (Cluster(1, 0.95, 90, 0.8, 0.0), Cluster(60, 0.97, 120, 0.3, 0.35))
 
 
@@ -65,7 +65,7 @@ def test_different_seeds_differ():
 
 def test_hourly_profile_is_periodic_and_smooth():
     with pytest.raises(ValueError, match="24 values"):
-        hourly_profile([0.0] * 23)
+        HourlyProfile([0.0] * 23)
     t = np.arange(DAY, DAY + 2 * 86400, 60)
     p = PROFILE(t)
     assert np.allclose(p[: 24 * 60], p[24 * 60 :])
