@@ -53,6 +53,15 @@ class Engine(ABC):
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
         """All rows of the whole seconds ``[first_second, end_second)``, one batch per table."""
 
+    def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
+        """Rows each whole second of ``[first_second, end_second)`` will hold, per planned table,
+        without generating them (a function of absolute time: any split of the span agrees)."""
+        raise NotImplementedError(f"the {self.market} engine plans no counts")
+
+    def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
+        """Planned rows of the whole span, per planned table."""
+        return {name: int(n.sum()) for name, n in self.planned_per_second(first_second, end_second).items()}
+
     def seconds_per_batch(self) -> int:
         return max(1, self.batch_rows // max(1, self.max_rows_per_second))
 

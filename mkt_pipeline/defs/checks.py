@@ -20,6 +20,7 @@ to Python; with Parquet the same checks run on the partition's files in bounded 
 import dataclasses
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Collection
 
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
@@ -28,9 +29,10 @@ import pyarrow as pa
 
 from mkt_pipeline.core import invariants as inv
 from mkt_pipeline.core.invariants import CheckResult
+from mkt_pipeline.core.secrets import first_line
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema, market_tables
 from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
-from mkt_pipeline.defs.hourly import MARKET_TABLES, make_engine
+from mkt_pipeline.defs.config import MARKET_TABLES, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import market_references
@@ -97,11 +99,7 @@ def record_metadata(record) -> dict:
 def planned_per_second(market: str, settings: dict, window: Window) -> dict[str, np.ndarray]:
     """The engine's planned rows of each second of ``window``, per planned table (counts need no real references)."""
     engine = make_engine(market, settings, market_references(market, window, offline=True))
-    per_second: dict[str, list[int]] = {}
-    for s in range(window.first_second, window.end_second):
-        for name, n in engine.planned_counts(s, s + 1).items():
-            per_second.setdefault(name, []).append(n)
-    return {name: np.asarray(v, dtype=np.int64) for name, v in per_second.items()}
+    return {name: np.asarray(n, dtype=np.int64) for name, n in engine.planned_per_second(window.first_second, window.end_second).items()}
 
 
 def per_second_result(stored: np.ndarray, planned: np.ndarray, window: Window, total_reported: int | None) -> CheckResult:
@@ -317,46 +315,59 @@ class SqlChecks:
         return CheckResult(f"trades >= {min_gap_ns} ns after the latest quote", checked, violations, example)
 
 
-def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
+Thunk = Callable[[], "CheckResult | tuple"]
+
+
+def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], Thunk]:
+    """Each FX check of one hour, to evaluate when called."""
     t = run_tables("fx", meta)
     md, core, trades = t["market_data"], t["core_price"], t["trades"]
-    continuity, edges = c.edges(md, window, "best_bid", ("symbol",), 1)
-    trade_count = total_result(c.count(trades, window), meta["trades"].get("dagster/row_count"))
-    orders, planned_orders = c.count_distinct(trades, "order_id", window), int(planned["orders"].sum())
-    if orders != planned_orders:
-        trade_count = dataclasses.replace(trade_count, violations=trade_count.violations + 1, example=f"{orders:,} orders stored, {planned_orders:,} planned")
+
+    def trade_count() -> tuple:
+        result = total_result(c.count(trades, window), meta["trades"].get("dagster/row_count"))
+        orders, planned_orders = c.count_distinct(trades, "order_id", window), int(planned["orders"].sum())
+        if orders != planned_orders:
+            result = dataclasses.replace(result, violations=result.violations + 1, example=f"{orders:,} orders stored, {planned_orders:,} planned")
+        return result, {"orders_stored": orders, "orders_planned": planned_orders}
+
     return {
-        ("market_data", "rows_match_plan"): per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
-        ("market_data", "no_crossed_books"): c.fx_books(md, window),
-        ("market_data", "continuous_at_edges"): (continuity, edges),
-        ("core_price", "rows_match_plan"): per_second_result(c.counts_per_second(core, window), planned["core_price"], window, meta["core_price"].get("dagster/row_count")),
-        ("core_price", "no_crossed_quotes"): c.quotes(core, window, "bid_price", "ask_price"),
-        ("trades", "rows_match_plan"): (trade_count, {"orders_stored": orders, "orders_planned": planned_orders}),
-        ("trades", "trades_after_quotes"): c.trades_after(trades, (md, core), window, ("symbol",), 1_000, allow_unmatched=False),
+        ("market_data", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "no_crossed_books"): lambda: c.fx_books(md, window),
+        ("market_data", "continuous_at_edges"): lambda: c.edges(md, window, "best_bid", ("symbol",), 1),
+        ("core_price", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(core, window), planned["core_price"], window, meta["core_price"].get("dagster/row_count")),
+        ("core_price", "no_crossed_quotes"): lambda: c.quotes(core, window, "bid_price", "ask_price"),
+        ("trades", "rows_match_plan"): trade_count,
+        ("trades", "trades_after_quotes"): lambda: c.trades_after(trades, (md, core), window, ("symbol",), 1_000, allow_unmatched=False),
     }
 
 
-def equities_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], CheckResult | tuple]:
+def equities_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], Thunk]:
+    """Each equities check of one hour, to evaluate when called."""
     t = run_tables("equities", meta)
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
-    continuity, edges = c.edges(md, window, "bid_px1", keys, 2)
     return {
-        ("market_data", "rows_match_plan"): per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
-        ("market_data", "nbbo_never_crossed"): c.nbbo(md, window),
-        ("market_data", "continuous_at_edges"): (continuity, edges),
-        ("trades", "rows_match_plan"): total_result(c.count(trades, window), meta["trades"].get("dagster/row_count")),
-        ("trades", "trades_after_quotes"): c.trades_after(trades, (md,), window, keys, 1, allow_unmatched=True),
+        ("market_data", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "nbbo_never_crossed"): lambda: c.nbbo(md, window),
+        ("market_data", "continuous_at_edges"): lambda: c.edges(md, window, "bid_px1", keys, 2),
+        ("trades", "rows_match_plan"): lambda: total_result(c.count(trades, window), meta["trades"].get("dagster/row_count")),
+        ("trades", "trades_after_quotes"): lambda: c.trades_after(trades, (md,), window, keys, 1, allow_unmatched=True),
     }
 
 
 MARKET_CHECKS = {"fx": fx_checks, "equities": equities_checks}
+Results = dict[tuple[str, str], tuple[bool, dg.AssetCheckSeverity, dict]]  # (table, check) -> (passed, severity, metadata)
 
 
-def evaluate_partition(market: str, c, hour: Window, metas: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], tuple[bool, dg.AssetCheckSeverity, dict]]:
-    """(passed, severity, metadata) of every check of one partition hour, against its per-second plan."""
+def evaluate_partition(
+    market: str, c, hour: Window, metas: dict[str, dict], planned: dict[str, np.ndarray], only: Collection[str] | None = None
+) -> Results:
+    """(passed, severity, metadata) of every check of one partition hour (or of the checks named in ``only``)."""
     out = {}
-    for (table, check), found in MARKET_CHECKS[market](c, hour, metas, planned).items():
+    for (table, check), evaluate in MARKET_CHECKS[market](c, hour, metas, planned).items():
+        if only is not None and check not in only:
+            continue
+        found = evaluate()
         result, extra = found if isinstance(found, tuple) else (found, {})
         meta = {"rule": result.name, "checked": result.checked, "violations": result.violations, **(extra if isinstance(extra, dict) else {})}
         if result.example:
@@ -374,6 +385,110 @@ def evaluate_partition(market: str, c, hour: Window, metas: dict[str, dict], pla
     return out
 
 
+CHECKS_KEY = "checks"  # materialization metadata: the hour's check results, evaluated while the run wrote
+EDGE_CHECK = "continuous_at_edges"
+
+
+def results_to_json(results: Results, table: str) -> dict:
+    """One table's results as materialization metadata (check name -> passed, severity, metadata)."""
+    return {check: {"passed": passed, "severity": severity.value, "metadata": meta} for (t, check), (passed, severity, meta) in results.items() if t == table}
+
+
+def results_from_json(found: dict, table: str) -> Results:
+    return {(table, check): (bool(r["passed"]), dg.AssetCheckSeverity(r["severity"]), dict(r["metadata"])) for check, r in found.items()}
+
+
+def written_results(market: str, records: dict, run_id: str) -> Results | None:
+    """The hour's results the ingest step of run ``run_id`` evaluated while writing, when every
+    table's latest materialization is that run's and they cover every check (else None: evaluate here)."""
+    if any(r is None or r.run_id != run_id for r in records.values()):
+        return None
+    results: Results = {}
+    for table, record in records.items():
+        results.update(results_from_json(record_metadata(record).get(CHECKS_KEY) or {}, table))
+    every = {(table, check) for table, names in CHECKS[market].items() for check in names}
+    return results if set(results) == every else None
+
+
+class ChecksWhileWriting:
+    """Each hour's checks, evaluated in a background thread once the run has committed all of that
+    hour's chunks, so the checks of a ranged run overlap the ingestion of its later hours.
+
+    The ingest step feeds ``committed(chunk, rows by table of its hour)`` and, after the last
+    chunk, ``results()`` returns each complete hour's results; they travel to the check step in the
+    hour's materialization metadata (``CHECKS_KEY``), which reports them instead of evaluating
+    again. Continuity at the edges waits until the end, when both sides of every edge the run wrote
+    are stored. An hour whose checks fail to run here is left for the check step to evaluate.
+    """
+
+    def __init__(self, market: str, sink: MarketSinkResource, settings: dict, window: Window, chunk_seconds: int, log):
+        self.market, self.sink, self.settings, self.log = market, sink, settings, log
+        self.chunks_left = {h.start_us: len(list(h.split(chunk_seconds))) for h in window.hours()}
+        self.hours = {h.start_us: h for h in window.hours()}
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks")
+        self.futures: dict[int, object] = {}
+        self.metas: dict[int, dict[str, dict]] = {}
+        self._reader = None  # (context manager, rows), opened and used by the checks thread only
+
+    def __enter__(self) -> "ChecksWhileWriting":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        self.pool.submit(self._close).result()
+        self.pool.shutdown(wait=True)
+
+    def committed(self, chunk: Window, hour_rows: dict[str, int]) -> None:
+        """A chunk is committed; ``hour_rows``: rows of its hour so far, by table base name."""
+        hour = chunk.start_us - chunk.start_us % (3600 * US_PER_S)
+        self.chunks_left[hour] -= 1
+        if self.chunks_left[hour] == 0:
+            self.metas[hour] = {
+                name: {"dagster/row_count": int(hour_rows.get(table.base_name, 0)), "settings": self.settings} for name, table in MARKET_TABLES[self.market].items()
+            }
+            self.futures[hour] = self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check != EDGE_CHECK)
+
+    def results(self) -> dict[int, Results]:
+        """Every complete hour's results (hour start -> results); hours whose checks failed to run are left out."""
+        out = {}
+        for hour, future in self.futures.items():
+            try:
+                out[hour] = future.result()
+            except Exception as exc:
+                self.log.warning(f"checks of {partition_key(self.hours[hour])} left to the check step: {first_line(exc)}")
+        # every hour of the run is stored now: its edges can be compared with both neighbours
+        edges = {hour: self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK) for hour in out}
+        for hour, future in edges.items():
+            try:
+                out[hour].update(future.result())
+            except Exception as exc:
+                self.log.warning(f"checks of {partition_key(self.hours[hour])} left to the check step: {first_line(exc)}")
+                del out[hour]
+        return out
+
+    def _rows(self):
+        if self._reader is None:
+            manager = self.sink.stored_rows(self.market)
+            self._reader = (manager, manager.__enter__())
+        return self._reader[1]
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            manager, self._reader = self._reader[0], None
+            manager.__exit__(None, None, None)
+
+    def _evaluate(self, hour: Window, metas: dict[str, dict], wanted: Callable[[str], bool]) -> Results:
+        rows = self._rows()
+        tables = run_tables(self.market, metas)
+        if isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously: what this run committed so far
+            rows.wait_applied(tables.values())
+        runner = SqlChecks(rows) if isinstance(rows, QuestDBRows) else ArrowChecks(rows)
+        checks = [check for names in CHECKS[self.market].values() for check in names if wanted(check)]
+        planned = planned_per_second(self.market, self.settings, hour) if "rows_match_plan" in checks else {}
+        return evaluate_partition(self.market, runner, hour, metas, planned, only=checks)
+
+
 def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
     specs = _specs(market)
 
@@ -383,14 +498,17 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
         window = context_window(context.op_execution_context)
         hours = list(window.hours())
         found = {partition_key(h): {n: latest_record(context.instance, dg.AssetKey([market, n]), partition_key(h)) for n in MARKET_TABLES[market]} for h in hours}
+        run_id = context.op_execution_context.run_id
+        # results this run's ingest step evaluated while writing (recorded on each table's materialization)
+        evaluated = {key: written_results(market, records, run_id) for key, records in found.items()}
         with ThreadPoolExecutor(max_workers=1) as planner, sink.stored_rows(market) as rows:
             # the plan is pure Python while QuestDB answers the SQL: compute it alongside
             plans = {}
             for hour in hours:
                 records = found[partition_key(hour)]
-                if all(r is not None for r in records.values()) and "settings" in record_metadata(records["market_data"]):
+                if evaluated[partition_key(hour)] is None and all(r is not None for r in records.values()) and "settings" in record_metadata(records["market_data"]):
                     plans[hour.start_us] = planner.submit(planned_per_second, market, record_metadata(records["market_data"])["settings"], hour)
-            if isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously: count what landed
+            if plans and isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously: count what landed
                 written = [record_metadata(r) for records in found.values() for r in records.values() if r is not None]
                 tables = run_tables(market, {"any": written[0]}) if written else MARKET_TABLES[market]
                 rows.wait_applied(tables.values())
@@ -398,7 +516,9 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
             for hour in hours:
                 key = partition_key(hour)
                 records = found[key]
-                if hour.start_us not in plans:
+                if evaluated[key] is not None:
+                    results = evaluated[key]
+                elif hour.start_us not in plans:
                     status = "partition not materialized: nothing to check" if any(r is None for r in records.values()) else "materialization carries no settings"
                     results = {(s.asset_key.path[-1], s.name): (False, dg.AssetCheckSeverity.WARN, {"status": status}) for s in specs}
                 else:

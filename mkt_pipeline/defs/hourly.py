@@ -10,7 +10,6 @@ metadata (``add_asset_metadata(partition_key=...)``).
 
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,11 +21,6 @@ from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import (
     BOOK,
     DOUBLE,
-    EQUITIES_MARKET_DATA,
-    EQUITIES_TRADES,
-    FX_CORE_PRICE,
-    FX_MARKET_DATA,
-    FX_TRADES,
     LONG,
     SYMBOL,
     TIMESTAMP,
@@ -36,7 +30,8 @@ from mkt_pipeline.core.tables import (
     TableSchema,
 )
 from mkt_pipeline.core.timeline import Window, us_to_datetime
-from mkt_pipeline.defs.config import GENERATION_CONFIG
+from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, results_to_json
+from mkt_pipeline.defs.config import GENERATION_CONFIG, MARKET_TABLES, config_error, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
@@ -48,12 +43,6 @@ from mkt_pipeline.sinks.base import TableNaming
 QUESTDB_POOL = "questdb"
 OWNERS = ["team:market-data"]
 HOUR_S = 3600
-
-# asset name (under the market prefix) -> table it materializes
-MARKET_TABLES: dict[str, dict[str, TableSchema]] = {
-    "fx": {"market_data": FX_MARKET_DATA, "core_price": FX_CORE_PRICE, "trades": FX_TRADES},
-    "equities": {"market_data": EQUITIES_MARKET_DATA, "trades": EQUITIES_TRADES},
-}
 
 # What each table holds, for the catalog ({name}: the stored table name, with the deployment's prefix/suffix).
 TABLE_DESCRIPTIONS = {
@@ -101,21 +90,6 @@ def readable_window(window: Window) -> str:
     return f"{a:%Y-%m-%d %H:%M:%S} → {end} UTC"
 
 
-_FLAG = re.compile(r"--([a-z][a-z0-9_]*)")
-
-
-def config_error(exc: ConfigError) -> dg.Failure:
-    """A settings error as Dagster users see it: naming the run-config key, not the CLI flag (retrying cannot help)."""
-    return dg.Failure(description=_FLAG.sub(r"config key \1", str(exc)), allow_retries=False)
-
-
-def make_engine(market: str, settings: dict, references: ReferencePrices):
-    try:
-        return build_engine(market, settings, references)
-    except ConfigError as exc:
-        raise config_error(exc) from None
-
-
 @dataclass
 class HourTally:
     """Rows, bytes and write time of one partition hour, summed over its committed chunks."""
@@ -135,7 +109,8 @@ class PartitionTally:
         self.last = time.perf_counter()
         self.bytes_seen = dict(sink.stats.bytes)
 
-    def add(self, chunk: Window, rows: dict) -> None:
+    def add(self, chunk: Window, rows: dict) -> HourTally:
+        """Count a committed chunk in its hour; that hour's totals so far."""
         hour = self.hours[chunk.start_us - chunk.start_us % (HOUR_S * 1_000_000)]
         for name, n in rows.items():
             base = self.base_names[name]
@@ -149,6 +124,7 @@ class PartitionTally:
         now = time.perf_counter()
         hour.seconds += now - self.last
         self.last = now
+        return hour
 
 
 def partition_metadata(table: TableSchema, hour: Window, tally: HourTally, common: dict) -> dict:
@@ -212,16 +188,21 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         workers = min(processes, len(list(window.split(chunk_seconds))))
         factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
-        with sink.get_sink(market) as s:
+        with sink.get_sink(market) as s, ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker:
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
+
+            def committed(chunk: Window, rows: dict) -> None:
+                checker.committed(chunk, tally.add(chunk, rows).rows)
+
             with Progress(market, window) as progress:
                 stats = run_chunks(
                     engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
-                    factories=factories, references=references, on_chunk=tally.add,
+                    factories=factories, references=references, on_chunk=committed,
                     # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
                     overwrite=True,
                 )  # fmt: skip
+            checked = checker.results()
             monitor = getattr(s, "monitor", None)
             wal_lag = monitor.max_lag_seen if monitor is not None else None
             naming = s.naming
@@ -232,10 +213,13 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
             "reference_source": prices["source"],
             "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
         }
-        # the plan is compared with what was stored by the rows_match_plan checks, second by second
+        # the plan is compared with what was stored by the rows_match_plan checks, second by second;
+        # each hour's results, evaluated while later hours were written, go to the check step here
         for hour in window.hours():
             for name, table in tables.items():
                 meta = partition_metadata(table, hour, tally.hours[hour.start_us], common)
+                if hour.start_us in checked:
+                    meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(checked[hour.start_us], name))
                 context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
         run_wide = {
             "seed": settings["seed"],

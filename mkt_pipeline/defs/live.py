@@ -24,7 +24,8 @@ import dagster as dg
 from pydantic import Field
 
 from mkt_pipeline.defs.config import GENERATION_CONFIG
-from mkt_pipeline.defs.hourly import QUESTDB_POOL, make_engine
+from mkt_pipeline.defs.config import make_engine
+from mkt_pipeline.defs.hourly import QUESTDB_POOL
 from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.defs.reference_records import references_for_window

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp, us_to_datetime
-from mkt_pipeline.defs.hourly import MARKET_TABLES
+from mkt_pipeline.defs.config import MARKET_TABLES
 from mkt_pipeline.defs.jobs import equities_live_job, fx_live_job
 from mkt_pipeline.defs.live import (
     HOUR_US,

@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from mkt_pipeline.core.tables import market_tables
-from mkt_pipeline.defs.hourly import MARKET_TABLES
+from mkt_pipeline.defs.config import MARKET_TABLES
 from mkt_pipeline.sinks.ddl import EQUITIES_VIEWS, FX_VIEWS, DdlOptions, ViewSpec, checked_name, create_table_sql, create_view_sql, views_for
 from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB, MarketSinkResource
 from mkt_pipeline.settings import EQUITIES_GENERATION_FLAGS, env_default, env_name

@@ -305,14 +305,14 @@ class EquitiesEngine(Engine):
             draws.append(draw)
         return phase, bursts, draws
 
-    def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
-        """Exact market_data rows of whole seconds, without generating them.
+    def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
+        """Exact market_data rows of each whole second, without generating them.
 
         Trades are not planned: halts, crosses and liquidity already taken make their count known
         only by generating them.
         """
         phase = session.phases(first_second, end_second)
-        return {"market_data": int(self._md_counts(first_second, end_second, phase)[0].sum())}
+        return {"market_data": self._md_counts(first_second, end_second, phase)[0]}
 
     def _halted(self, lo: int, n_seconds: int) -> tuple[np.ndarray, list[session.Halt]]:
         """(n_sym, n_seconds) halt flags and the halts touching the span."""

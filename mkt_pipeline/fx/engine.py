@@ -249,10 +249,10 @@ class FxEngine(Engine):
             count("fx/orders_count", c.orders_min_per_sec, c.orders_max_per_sec),
         )
 
-    def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
-        """market_data, core_price and order counts of whole seconds, without generating rows."""
+    def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
+        """market_data, core_price and order counts of each whole second, without generating rows."""
         md, core, orders = self._counts(first_second, end_second)
-        return {"market_data": int(md.sum()), "core_price": int(core.sum()), "orders": int(orders.sum())}
+        return {"market_data": md, "core_price": core, "orders": orders}
 
     # --- spreads ------------------------------------------------------------------------------
     def _spread_block(self, hour: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TextIO
 
+import numpy as np
+
 from mkt_pipeline.core.engine import ConfigError, Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
@@ -25,7 +27,7 @@ from mkt_pipeline.run.resume import chunk_key, latest_plan_end, plan_chunks, rec
 from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 from mkt_pipeline.sinks.base import Sink, WriteStats
 
-PLAN_BLOCK_S = 300  # seconds counted at once when planning a window by row count
+PLAN_BLOCK_S = 3600  # seconds counted at once when planning a window by row count
 ChunkDone = Callable[[Window, dict], None]  # (chunk committed, rows by table name)
 
 
@@ -77,17 +79,13 @@ def plan_window(
     limit_s = None if end_us is None else -(-end_us // US_PER_S)
     total, s = 0, start_us // US_PER_S
     while total < max_market_data_rows and (limit_s is None or s < limit_s):
-        # whole blocks while far from the target, then second by second to find the exact one
         step = PLAN_BLOCK_S if limit_s is None else min(PLAN_BLOCK_S, limit_s - s)
-        block = engine.planned_counts(s, s + step)["market_data"]
-        if total + block < max_market_data_rows:
-            total, s = total + block, s + step
-            continue
-        for _ in range(step):  # the target is reached inside this block
-            total += engine.planned_counts(s, s + 1)["market_data"]
-            s += 1
-            if total >= max_market_data_rows:
-                break
+        running = total + np.cumsum(engine.planned_per_second(s, s + step)["market_data"])
+        reached = int(np.searchsorted(running, max_market_data_rows))  # first second at or past the target
+        if reached < step:
+            total, s = int(running[reached]), s + reached + 1
+            break
+        total, s = int(running[-1]), s + step
     count_end = s * US_PER_S
     return Window(start_us, count_end if end_us is None else min(end_us, count_end))
 

@@ -234,13 +234,14 @@ class QuestDBRows:
         return pa.table(out)
 
     def wait_applied(self, schemas: Iterable[TableSchema], timeout_s: float = 60.0) -> int:
-        """Wait until QuestDB has applied every WAL transaction of the tables; the lag left (0 when drained)."""
+        """Wait until QuestDB has applied the WAL transactions committed to the tables so far (not
+        those committed meanwhile); how many were left unapplied at the timeout (0 when done)."""
         from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalMonitor, statuses_from_rows
 
         def fetch(tables):
             return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables))[1], tables)
 
-        return WalMonitor(fetch, poll_interval_s=0.5).wait_drained([self._name(s) for s in schemas], timeout_s)
+        return WalMonitor(fetch, poll_interval_s=0.5).wait_applied([self._name(s) for s in schemas], timeout_s)
 
 
 def time_slices(window: Window, rows_in_window: int, target_rows: int) -> list[Window]:

@@ -141,6 +141,22 @@ class WalMonitor:
             self.sleep(min(self.poll_interval_s, 0.2))
 
 
+    def wait_applied(self, tables: Sequence[str], timeout_s: float) -> int:
+        """Block until the transactions committed to ``tables`` before this call are applied.
+
+        Unlike ``wait_drained`` it does not wait for transactions committed meanwhile, so a reader
+        can check what was written so far while ingestion goes on. Returns how many of those
+        transactions were still unapplied when ``timeout_s`` ran out (0 when done).
+        """
+        deadline = self.clock() + timeout_s
+        targets = {t: s.sequencer_txn for t, s in self._poll(tables).items() if t in tables}
+        while True:
+            left = max((targets[t] - s.writer_txn for t, s in self._poll(tables).items() if t in targets), default=0)
+            if left <= 0 or self.clock() >= deadline:
+                return max(0, left)
+            self.sleep(min(self.poll_interval_s, 0.2))
+
+
 def statuses_from_rows(rows: Sequence[Sequence], tables: Sequence[str]) -> dict[str, WalStatus]:
     """``wal_tables()`` rows ``(name, suspended, writerTxn, sequencerTxn, errorMessage)`` for ``tables``."""
     wanted = set(tables)

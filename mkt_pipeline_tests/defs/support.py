@@ -64,3 +64,15 @@ def materializations(result, market: str) -> dict[tuple[str, str], dict]:
 def checks(result) -> dict[tuple[str, str], object]:
     """{(asset name, check name): evaluation}."""
     return {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
+
+
+def assert_evaluated_while_writing(result, market: str) -> None:
+    """Every check evaluation of the run is the one its ingest step recorded on that partition's
+    materialization as the hour completed (the check step reported it instead of evaluating again)."""
+    meta = materializations(result, market)
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations
+    for e in evaluations:
+        written = meta[(e.asset_key.path[-1], e.partition)]["checks"][e.check_name]
+        assert written["passed"] == e.passed and written["severity"] == e.severity.value, (e.check_name, e.partition)
+        assert written["metadata"]["checked"] == e.metadata["checked"].value

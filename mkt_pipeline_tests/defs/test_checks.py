@@ -21,7 +21,7 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.sinks.stored_rows import ParquetRows
 from mkt_pipeline.core.tables import concat_batches
 from mkt_pipeline.core.timeline import Window
-from mkt_pipeline_tests.defs.support import TINY_FX, checks, materializations, parquet_resource, run_hourly
+from mkt_pipeline_tests.defs.support import TINY_FX, assert_evaluated_while_writing, checks, materializations, parquet_resource, run_hourly
 
 HOUR = "2025-11-11-04:00"
 WINDOW = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T05:00:00Z")
@@ -304,6 +304,7 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
     assert evaluations[("market_data", "rows_match_plan", HOUR)].metadata["checked"].value == 3600  # seconds compared
     assert evaluations[("market_data", "no_crossed_books", HOUR)].metadata["checked"].value == materializations(result, "fx")[("market_data", HOUR)]["dagster/row_count"]
     assert evaluations[("market_data", "continuous_at_edges", HOUR)].metadata["edges_checked"].value == 1
+    assert_evaluated_while_writing(result, "fx")  # by SQL in the ingest step's checks thread, after WAL apply
     # aggregates only: no statement reads the rows themselves back
     assert statements and not any(s.startswith("SELECT cast(timestamp AS long) timestamp,") for s in statements)
     assert any("ASOF JOIN" in s for s in statements) and any("GROUP BY 1" in s for s in statements)

@@ -17,7 +17,7 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window, parse_timestamp
 from mkt_pipeline_tests.conftest import fx_references
-from mkt_pipeline_tests.defs.support import LIGHT_FX, TINY_FX, checks, materializations, run_hourly
+from mkt_pipeline_tests.defs.support import LIGHT_FX, TINY_FX, assert_evaluated_while_writing, checks, materializations, run_hourly
 
 HOUR = "2025-11-11-03:00"
 WINDOW = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:00:00Z")
@@ -137,6 +137,7 @@ def test_partition_range_is_one_run(tmp_path):
     edges = {e.partition: e for e in evaluations if e.check_name == "continuous_at_edges"}
     assert [edges[k].metadata["edges_checked"].value for k in hours] == [1, 2, 1]
     assert all(e.passed for e in evaluations), [(e.check_name, e.partition) for e in evaluations if not e.passed]
+    assert_evaluated_while_writing(result, "fx")
     # an hour of the range equals that hour materialized on its own (partitions are independent)
     single = tmp_path / "single"
     assert run_hourly("fx", single, instance, TINY_FX, partition="2025-11-11-04:00").success

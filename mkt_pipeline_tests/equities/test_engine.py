@@ -706,3 +706,6 @@ def test_batches_and_memory_are_bounded():
 def test_planned_counts_match_generated_market_data(around_close):
     md, _ = around_close
     assert engine().planned_counts(CLOSE.first_second, CLOSE.end_second) == {"market_data": len(md)}
+    # second by second too, through the close auction's bursts
+    per_second = np.bincount(np.asarray(md.columns["timestamp_ns"]) // 1_000_000_000 - CLOSE.first_second, minlength=CLOSE.seconds)
+    np.testing.assert_array_equal(engine().planned_per_second(CLOSE.first_second, CLOSE.end_second)["market_data"], per_second)

@@ -111,6 +111,18 @@ def test_planned_counts_match_generated_rows(light):
     assert plan["orders"] >= light["fx_trades"].to_pandas().order_id.nunique()
 
 
+def test_planned_per_second_matches_each_generated_second_and_any_split(light):
+    engine = FxEngine(LIGHT_FX, fx_references(WINDOW))
+    plan = engine.planned_per_second(WINDOW.first_second, WINDOW.end_second)
+    for table in ("market_data", "core_price"):
+        np.testing.assert_array_equal(plan[table], per_second_counts(light[table]))
+    # planned alone, a span's seconds equal the same seconds planned inside a longer span
+    cut = WINDOW.first_second + 7
+    for name, whole in plan.items():
+        parts = np.concatenate([FxEngine(LIGHT_FX, fx_references(WINDOW)).planned_per_second(a, b)[name] for a, b in ((WINDOW.first_second, cut), (cut, WINDOW.end_second))])
+        np.testing.assert_array_equal(parts, whole)
+
+
 @pytest.mark.parametrize("table,column", [("market_data", "best_bid"), ("market_data", "best_ask"), ("core_price", "bid_price"), ("core_price", "ask_price")])
 def test_one_second_candles_continuous_and_not_flat(light, table, column):
     result = inv.candle_continuity(light[table], "timestamp", column)

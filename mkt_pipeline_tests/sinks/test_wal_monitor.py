@@ -109,6 +109,38 @@ def test_wait_drained_returns_zero_once_applied():
     assert script.polls == 3
 
 
+class Moving:
+    """A table whose writer and sequencer both advance while it is read (ingestion goes on)."""
+
+    def __init__(self, steps: list[tuple[int, int]]):
+        self.steps, self.polls, self.now = steps, 0, 0.0
+
+    def fetch(self, tables):
+        writer, sequencer = self.steps[min(self.polls, len(self.steps) - 1)]
+        self.polls += 1
+        return {"md": WalStatus("md", writer_txn=writer, sequencer_txn=sequencer)}
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_applied_waits_for_what_was_committed_before_not_after():
+    # committed up to 10 when asked; the writer reaches 10 while new transactions keep arriving
+    script = Moving([(4, 10), (7, 12), (10, 15), (13, 16)])
+    m = WalMonitor(script.fetch, sleep=script.sleep, clock=lambda: script.now)
+    assert m.wait_applied(["md"], timeout_s=10) == 0
+    assert script.polls == 3, "returns once transaction 10 is applied, although the lag is still 5"
+    # wait_drained on the same history would still be waiting for a lag of 0
+    script = Moving([(4, 10), (7, 12), (10, 15), (13, 16)])
+    assert WalMonitor(script.fetch, sleep=script.sleep, clock=lambda: script.now).wait_drained(["md"], timeout_s=1) == 3
+
+
+def test_wait_applied_reports_what_is_left_at_the_timeout():
+    script = Moving([(4, 10), (5, 11)])
+    m = WalMonitor(script.fetch, sleep=script.sleep, clock=lambda: script.now)
+    assert m.wait_applied(["md"], timeout_s=1) == 5
+
+
 def test_invalid_hysteresis_rejected():
     with pytest.raises(ValueError):
         WalMonitor(lambda t: {}, pause_above=2, resume_at=2)
