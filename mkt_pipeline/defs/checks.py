@@ -552,3 +552,4 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
 
 fx_partition_checks = build_partition_checks("fx")
 equities_partition_checks = build_partition_checks("equities")
+PARTITION_CHECKS = {"fx": fx_partition_checks, "equities": equities_partition_checks}

@@ -16,5 +16,6 @@ equities_hourly_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(equities_hourly),
     description="Materialize equities/market_data and equities/trades for an hour (or a range, in one run).",
 )
+HOURLY_JOBS = {"fx": fx_hourly_job, "equities": equities_hourly_job}
 fx_live_job = build_live_job("fx")
 equities_live_job = build_live_job("equities")

@@ -178,7 +178,8 @@ def build_live_job(market: str) -> dg.JobDefinition:
         """Write one window at wall-clock pace (seconds already due are written at once)."""
         window = Window(parse_timestamp(config.window_start), parse_timestamp(config.window_end))
         references, _ = references_for_window(context, market, window)
-        engine = make_engine(market, engine_settings(market, config.model_dump()), references)
+        settings = engine_settings(market, config.model_dump())
+        engine = make_engine(market, settings, references)
         with sink.get_sink(market) as s:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
@@ -195,6 +196,8 @@ def build_live_job(market: str) -> dg.JobDefinition:
                 "commits": result.commits,
                 "catch_up_commits": result.catch_up_commits,
                 "seed": config.seed,
+                # the hour's checks read the generation settings from the hour the sensor records
+                "settings": dg.MetadataValue.json(settings),
                 "reference_source": references.source,
                 "sink": sink.location(),
             },

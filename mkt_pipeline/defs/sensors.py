@@ -19,7 +19,8 @@ from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp, us_to_datetime
 from mkt_pipeline.defs.config import MARKET_TABLES
-from mkt_pipeline.defs.jobs import equities_live_job, fx_live_job
+from mkt_pipeline.defs.checks import PARTITION_CHECKS
+from mkt_pipeline.defs.jobs import HOURLY_JOBS, equities_live_job, fx_live_job
 from mkt_pipeline.defs.live import (
     HOUR_US,
     WINDOW_END_TAG,
@@ -34,7 +35,7 @@ from mkt_pipeline.defs.live import (
     request_tags,
     windows_to_request_again,
 )
-from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS
+from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, partition_key
 
 
 def live_window_runs(instance: dg.DagsterInstance, job_name: str, since_us: int) -> list[WindowRuns]:
@@ -62,12 +63,12 @@ def live_window_runs(instance: dg.DagsterInstance, job_name: str, since_us: int)
     return windows
 
 
-def window_rows(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
-    """Rows per table base name that a successful live run reported on its output."""
+def window_output(instance: dg.DagsterInstance, run_id: str) -> dict:
+    """The metadata a successful live run reported on its output (rows per table base name, settings)."""
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT):
-        rows = entry.dagster_event.step_output_data.metadata.get("rows")
-        if rows is not None:
-            return {name: int(n) for name, n in rows.value.items()}
+        metadata = entry.dagster_event.step_output_data.metadata
+        if "rows" in metadata:
+            return {k: getattr(v, "value", v) for k, v in metadata.items()}
     return {}
 
 
@@ -75,11 +76,16 @@ def hour_materializations(instance: dg.DagsterInstance, market: str, job_name: s
     """One materialization per hourly table asset for an hour the live runs wrote completely."""
     inside = [w for w in windows if w.state is WindowState.LANDED and hour.start_us <= w.window.start_us < hour.end_us]
     totals: dict[str, int] = defaultdict(int)
+    settings = []
     for w in inside:
-        for name, n in window_rows(instance, w.landed_run_id).items():
-            totals[name] += n
-    partition = us_to_datetime(hour.start_us).strftime("%Y-%m-%d-%H:%M")
+        output = window_output(instance, w.landed_run_id)
+        for name, n in (output.get("rows") or {}).items():
+            totals[name] += int(n)
+        settings.append(output.get("settings"))
+    partition = partition_key(hour)
     requested_again = sum(1 for w in inside if w.attempts > 1)
+    # the hour's checks plan its rows from these settings; windows written with different ones have no single plan
+    same_settings = {"settings": dg.MetadataValue.json(settings[0])} if settings and settings[0] and all(s == settings[0] for s in settings) else {}
     return [
         dg.AssetMaterialization(
             asset_key=[market, name],
@@ -91,10 +97,22 @@ def hour_materializations(instance: dg.DagsterInstance, market: str, job_name: s
                 "source": f"live ({job_name})",
                 "live_windows": len(inside),
                 "windows_requested_again": requested_again,
+                **same_settings,
             },
         )
         for name, table in MARKET_TABLES[market].items()
     ]
+
+
+def hour_checks_request(market: str, partition: str) -> dg.RunRequest:
+    """A run of the hour's checks alone (as "Execute checks" in the UI does), against the hour the live runs recorded."""
+    return dg.RunRequest(
+        run_key=f"checks {partition}",
+        job_name=HOURLY_JOBS[market].name,
+        partition_key=partition,
+        asset_selection=[],
+        asset_check_keys=list(PARTITION_CHECKS[market].check_keys),
+    )
 
 
 def build_live_sensor(market: str, job, settings: LiveSettings | None = None, clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
@@ -103,12 +121,12 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
 
     @dg.sensor(
         name=f"{market}_live_sensor",
-        job=job,
+        jobs=[job, HOURLY_JOBS[market]],
         minimum_interval_seconds=settings.tick_seconds,
         default_status=dg.DefaultSensorStatus.STOPPED,
         description=(
             f"Streams {market} data at wall-clock pace as {settings.window_seconds}-second runs of {job.name}; "
-            "requests failed windows again until they land and records each hour the stream completed."
+            "requests failed windows again until they land, records each hour the stream completed and then runs that hour's checks."
         ),
     )
     def live_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -119,7 +137,7 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
         if plan.skipped is not None:
             context.log.warning(f"{market}: skipped {plan.skipped}, older than the {settings.catchup_seconds}s catch-up horizon; backfill those hours to fill it")
         requests = [
-            dg.RunRequest(run_key=request_run_key(w, 1), run_config=live_run_config(market, w), tags=request_tags(w, 1)) for w in plan.windows
+            dg.RunRequest(run_key=request_run_key(w, 1), job_name=job.name, run_config=live_run_config(market, w), tags=request_tags(w, 1)) for w in plan.windows
         ]
 
         horizon_us = (now_us - settings.catchup_seconds * US_PER_S) // (settings.window_seconds * US_PER_S) * (settings.window_seconds * US_PER_S)
@@ -129,17 +147,21 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
         for w in windows_to_request_again(windows, horizon_us, settings.max_windows_per_tick):
             attempt = w.attempts + 1
             context.log.warning(f"{market}: live window {w.window} failed {w.attempts} time(s); requesting it again (attempt {attempt})")
-            requests.append(dg.RunRequest(run_key=request_run_key(w.window, attempt), run_config=live_run_config(market, w.window), tags=request_tags(w.window, attempt)))
+            requests.append(dg.RunRequest(run_key=request_run_key(w.window, attempt), job_name=job.name, run_config=live_run_config(market, w.window), tags=request_tags(w.window, attempt)))
 
+        # the hours recorded by the previous tick are stored as materializations now: check them
+        for key in state.get("hours_to_check", []):
+            requests.append(hour_checks_request(market, key))
         done = {parse_timestamp(h) for h in state.get("hours_done", []) if parse_timestamp(h) >= since_us}
-        events = []
+        events, recorded = [], []
         for hour in complete_hours(windows, plan.next_start_us, done):
-            key = us_to_datetime(hour.start_us).strftime("%Y-%m-%d-%H:%M")
+            key = partition_key(hour)
             if partitions.has_partition_key(key):
                 events += hour_materializations(context.instance, market, job.name, hour, windows)
+                recorded.append(key)
                 context.log.info(f"{market}: every live window of {key} landed; recorded the partition")
             done.add(hour.start_us)
-        new_state = {"next_start": format_us(plan.next_start_us), "hours_done": [format_us(h) for h in sorted(done)]}
+        new_state = {"next_start": format_us(plan.next_start_us), "hours_done": [format_us(h) for h in sorted(done)], "hours_to_check": recorded}
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_state), asset_events=events)
 
     return live_sensor

@@ -13,6 +13,8 @@ import dagster as dg
 from mkt_pipeline.fx.engine import FxConfig, FxEngine
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.defs.hourly import MARKET_TABLES
+from mkt_pipeline.definitions import defs
+from mkt_pipeline.defs.checks import fx_partition_checks
 from mkt_pipeline.defs.jobs import fx_live_job
 from mkt_pipeline.defs.live import LiveSettings, plan_live_windows
 from mkt_pipeline.defs.sensors import build_live_sensor, equities_live_sensor, fx_live_sensor
@@ -48,7 +50,9 @@ def window_of(request) -> Window:
 def test_defined_sensors_are_stopped_by_default():
     assert fx_live_sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert equities_live_sensor.default_status == dg.DefaultSensorStatus.STOPPED
-    assert fx_live_sensor.job_name == "fx_live_job" and equities_live_sensor.job_name == "equities_live_job"
+    # each sensor launches its live job, and the checks of every hour it completes in the hourly job
+    assert [t.job_name for t in fx_live_sensor.targets] == ["fx_live_job", "fx_hourly_job"]
+    assert [t.job_name for t in equities_live_sensor.targets] == ["equities_live_job", "equities_hourly_job"]
 
 
 def test_ticks_cursor_run_keys_and_no_overlap():
@@ -177,8 +181,24 @@ def test_a_failed_window_is_requested_again_until_it_lands_and_the_hour_is_recor
         events = {e.asset_key.path[-1]: e for e in result.asset_events}
         assert set(events) == {"market_data", "core_price", "trades"}
         cursor = result.cursor
-        # recorded once: the next tick does not record the hour again
-        assert sensor(dg.build_sensor_context(instance=instance, cursor=cursor)).asset_events == []
+        for event in result.asset_events:  # what the daemon does with a sensor's asset events
+            instance.report_runless_asset_event(event)
+        # recorded once: the next tick does not record the hour again, it runs the hour's checks
+        following = sensor(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert following.asset_events == []
+        [check_request] = following.run_requests
+        assert check_request.job_name == "fx_hourly_job" and check_request.partition_key == "2025-11-11-03:00"
+        assert check_request.asset_selection == [] and set(check_request.asset_check_keys) == set(fx_partition_checks.check_keys)
+        job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(check_request.asset_check_keys))
+        checked = job.execute_in_process(instance=instance, partition_key=check_request.partition_key, resources={"sink": parquet_resource(live_root)})
+        evaluations = {(e.asset_key.path[-1], e.check_name): e for e in checked.get_asset_check_evaluations()}
+        assert len(evaluations) == 7 and not checked.get_asset_materialization_events()
+        # against the live hour: its rows match the plan second by second and what the sensor recorded
+        assert evaluations[("market_data", "rows_match_plan")].passed and evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
+        # the stream went on into 04:00, so the hour's end edge is compared (02:00 is not stored)
+        assert evaluations[("market_data", "continuous_at_edges")].metadata["edges_checked"].value == 1
+        assert all(e.passed for e in evaluations.values()), [k for k, e in evaluations.items() if not e.passed]
+        assert sensor(dg.build_sensor_context(instance=instance, cursor=following.cursor)).run_requests == []
 
     hour = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:00:00Z")
     backfill = ParquetSink(tmp_path / "backfill")
