@@ -14,6 +14,10 @@ of a ranged backfill), what that partition's materialization reported:
 With QuestDB the work is SQL over the partition's time range (``SqlChecks``), so no rows come back
 to Python; with Parquet the same checks run on the partition's files in bounded slices
 (``ArrowChecks``). Each partition's results are logged as that partition's check evaluations.
+
+In a materializing run the ingest step evaluates each hour as soon as it is stored, while later
+hours are still being written (``ChecksWhileWriting``), and the check step reports those results;
+run on their own, the checks evaluate the stored rows here.
 """
 
 
