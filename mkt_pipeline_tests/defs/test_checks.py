@@ -125,6 +125,26 @@ def run_checks_alone(instance, partition: str, root) -> dg.ExecuteInProcessResul
     return job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": parquet_resource(root)})
 
 
+def test_checks_the_ingest_step_could_not_run_are_evaluated_by_the_check_step(tmp_path, monkeypatch):
+    """The checks thread failing (here: its reader) costs no evaluation: the check step evaluates
+    the hours itself, and a warning says which hours were left to it."""
+    from mkt_pipeline.defs import checks as checks_module
+
+    def broken(self, *args):
+        raise OSError("reader unavailable")
+
+    monkeypatch.setattr(checks_module.ChecksWhileWriting, "_evaluate", broken)
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_hourly("fx", tmp_path, instance, TINY_FX, partition=HOUR)
+    assert result.success
+    assert all("checks" not in meta for meta in materializations(result, "fx").values())
+    evaluations = checks(result)
+    assert len(evaluations) == 7 and evaluations[("market_data", "rows_match_plan")].passed
+    assert evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
+    messages = [r.user_message for r in instance.all_logs(result.run_id)]
+    assert any(f"checks of {HOUR} left to the check step: reader unavailable" in m for m in messages), [m for m in messages if "left" in m]
+
+
 def test_failing_check_through_dagster(dataset, two_hours):
     """The check op run on its own reports failure for the partition (its materialization says what was written)."""
     _, instance, _, _ = two_hours
