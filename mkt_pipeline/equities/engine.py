@@ -162,6 +162,28 @@ def _ranks_within(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
+class _ByTime:
+    """A plan's quotes per symbol in time order, and where each venue's latest quote is at every point."""
+
+    order: np.ndarray  # plan events sorted by (symbol, ns since the plan's start, venue): unique keys
+    key: np.ndarray  # the sorted keys
+    latest: np.ndarray  # (venues, events): sorted position of the venue's latest quote at or before each position
+
+    @classmethod
+    def of(cls, sym: np.ndarray, ns: np.ndarray, venue: np.ndarray, n_venue: int) -> "_ByTime":
+        key = _time_key(sym, ns) | venue
+        order = np.argsort(key, kind="stable")  # the layout's sorted runs make this a merge
+        venue_s, running = venue[order], np.arange(len(order))
+        latest = np.stack([np.maximum.accumulate(np.where(venue_s == v, running, -1)) for v in range(n_venue)])
+        return cls(order, key[order], latest)
+
+
+def _time_key(sym: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """Sort key of (symbol, ns since the plan's start), room for a venue in the low 3 bits."""
+    return (sym << 58) | (ns << 3)
+
+
+@dataclass
 class _Plan:
     """Quote layout of seconds ``[lo, lo + n_seconds)`` and, for the events that need it, their quotes."""
 
@@ -173,7 +195,7 @@ class _Plan:
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
-    event_key: np.ndarray  # cell * NS_PER_S + ns into the second: sorted, to find the quote in force
+    by_time: _ByTime  # the priced events (below the last second) per symbol in time order
     next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
@@ -286,6 +308,20 @@ class EquitiesEngine(Engine):
             bursts[i], draw = self._draw_memo[key]
             draws.append(draw)
         return phase, bursts, draws
+
+    def batch_spans(self, first_second: int, end_second: int):
+        """Runs of seconds holding at most ``batch_rows`` market-data rows by their exact planned counts
+        (a second at least). Sizing by the worst-case second (a close-auction burst) would make batches of
+        three seconds at the default rates, each paying for its look-around seconds."""
+        for block in range(first_second, end_second, SECONDS_PER_HOUR):
+            block_end = min(end_second, block + SECONDS_PER_HOUR)
+            cum = np.cumsum(self._md_counts(block, block_end, session.phases(block, block_end))[0])
+            a = 0
+            while a < len(cum):
+                used = cum[a - 1] if a else 0
+                b = max(a + 1, int(np.searchsorted(cum, used + self.batch_rows, side="right")))
+                yield block + a, block + b
+                a = b
 
     def planned_counts(self, first_second: int, end_second: int) -> dict[str, int]:
         """Exact market_data rows of whole seconds, without generating them.
@@ -406,7 +442,8 @@ class EquitiesEngine(Engine):
         # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
         bid = nbb[sym, k0] - self._behind(mix64(quote_id, self._key_quote), venue)
         ask = nbo[sym, k0] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
-        bid, ask = self._slide(bid, ask, time_ns[:n] - lo * NS_PER_S, sym, venue, opener)
+        by_time = _ByTime.of(sym, time_ns[:n] - lo * NS_PER_S, venue, self.n_venue)
+        bid, ask = self._slide(bid, ask, by_time, sym, venue, opener)
         ebits = mix64(event_id[:n], self._key_event)
         rows = self.ladder_rows
         span = self.config.max_levels - self.config.min_levels + 1
@@ -420,7 +457,7 @@ class EquitiesEngine(Engine):
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
-            event_key=cell * NS_PER_S + (time_ns - lay.second * NS_PER_S),
+            by_time=by_time,
             next_ns=next_ns,
             bid=bid,
             ask=ask,
@@ -436,7 +473,7 @@ class EquitiesEngine(Engine):
         deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
         return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
 
-    def _slide(self, bid: np.ndarray, ask: np.ndarray, ns: np.ndarray, sym: np.ndarray, venue: np.ndarray, opener: np.ndarray):
+    def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, venue: np.ndarray, opener: np.ndarray):
         """Push each quote's prices outward off the other venues' quotes in force when it opens.
 
         A quote's bid is capped one tick below every other venue's ask then in force, its ask one
@@ -444,24 +481,20 @@ class EquitiesEngine(Engine):
         Caps use the other quotes' unadjusted prices and only ever move prices outward, so for any two
         quotes alive at once, the later-opened one clears the earlier: the NBBO from the quotes in
         force is never crossed or locked, while a move of the reference shows at the touch as soon
-        as the venues requote.
+        as the venues requote. Each quote is capped where it opens; the second event of a pinned pair
+        takes its opener's prices.
         """
-        # one sort per batch: per symbol, by time; (symbol, ns, venue) is unique, so ties never depend on the batch
-        order = np.argsort((sym << 58) | (ns << 3) | venue)
-        pos = np.empty_like(order)
-        pos[order] = np.arange(len(order))
-        start = pos[opener]
-        sym_sorted, venue_sorted = sym[order], venue[order]
-        out_bid, out_ask = bid.copy(), ask.copy()
-        running = np.arange(len(order))
-        for v in range(self.n_venue):
-            last = np.maximum.accumulate(np.where(venue_sorted == v, running, -1))[start]  # venue v's latest quote so far
-            other = np.maximum(last, 0)
-            ok = (last >= 0) & (venue != v) & (sym_sorted[other] == sym)
-            e = order[other]
-            np.minimum(out_bid, np.where(ok, ask[e] - 1, out_bid), out=out_bid)
-            np.maximum(out_ask, np.where(ok, bid[e] + 1, out_ask), out=out_ask)
-        return out_bid, out_ask
+        order = by_time.order
+        sym_s, venue_s, bid_s, ask_s = sym[order], venue[order], bid[order], ask[order]
+        block_start = np.searchsorted(sym_s, np.arange(self.n_sym))[sym_s]
+        capped_bid, capped_ask = bid_s.copy(), ask_s.copy()
+        for v, last in enumerate(by_time.latest):
+            ok = (last >= block_start) & (venue_s != v)
+            np.minimum(capped_bid, np.where(ok, ask_s[last] - 1, capped_bid), out=capped_bid)
+            np.maximum(capped_ask, np.where(ok, bid_s[last] + 1, capped_ask), out=capped_ask)
+        out_bid, out_ask = np.empty_like(bid), np.empty_like(ask)
+        out_bid[order], out_ask[order] = capped_bid, capped_ask
+        return out_bid[opener], out_ask[opener]
 
     def _books(self, touch: np.ndarray, ladder_row: np.ndarray, depth: np.ndarray, direction: int) -> BookColumn:
         """One side of many books: a contiguous one-tick grid from the touch, and ladder volumes."""
@@ -514,19 +547,11 @@ class EquitiesEngine(Engine):
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
-        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
-        G, V = self.n_groups, self.n_venue
-        # Needles sorted by (cell, instant) for every venue at once: binary searches then walk forward.
-        by_key = np.lexsort((at_ns, sym, sec_i))
-        sec_s, sym_s, at_s = sec_i[by_key], sym[by_key], at_ns[by_key]
-        snaps = np.empty((len(sym), V), dtype=np.int64)
-        for v in range(V):
-            cell = sec_s * G + sym_s * V + v
-            snap = np.searchsorted(plan.event_key, cell * NS_PER_S + at_s, side="left") - 1
-            before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
-            prev = cell - G  # every (symbol, venue) quotes every second, so the previous cell has a last quote
-            snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
-        return snaps
+        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``
+        (its latest quote strictly before that instant; every venue quotes every second)."""
+        bt = plan.by_time
+        before = np.searchsorted(bt.key, _time_key(sym, sec_i * NS_PER_S + at_ns), side="left") - 1
+        return bt.order[bt.latest[:, before]].T
 
     def _nbbo_sum(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """Best bid + best ask in ticks of the quotes in force (twice the NBBO midpoint)."""

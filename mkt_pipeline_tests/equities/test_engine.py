@@ -692,7 +692,7 @@ def test_batches_and_memory_are_bounded():
         tracemalloc.start()
         try:
             for md, _ in eng.generate(window("2025-07-01T15:00:00Z", seconds)):
-                assert len(md) <= eng.seconds_per_batch() * eng.max_rows_per_second
+                assert len(md) <= max(eng.batch_rows, eng.max_rows_per_second)
                 largest = max(largest, 2 * md.columns["bids"].values.nbytes + 16 * len(md))
             _, top = tracemalloc.get_traced_memory()
         finally:
