@@ -65,12 +65,15 @@ class Engine(ABC):
     def seconds_per_batch(self) -> int:
         return max(1, self.batch_rows // max(1, self.max_rows_per_second))
 
+    def batch_spans(self, first_second: int, end_second: int) -> Iterator[tuple[int, int]]:
+        """Consecutive ``[s, e)`` runs of whole seconds covering ``[first_second, end_second)``, one per batch."""
+        step = self.seconds_per_batch()
+        for s in range(first_second, end_second, step):
+            yield s, min(end_second, s + step)
+
     def generate(self, window: Window) -> Iterator[list[TableBatch]]:
         """Batches (one per table, time-ordered) covering ``window`` exactly."""
-        step = self.seconds_per_batch()
-        first, end = window.first_second, window.end_second
-        for s in range(first, end, step):
-            e = min(end, s + step)
+        for s, e in self.batch_spans(window.first_second, window.end_second):
             batches = self.generate_seconds(s, e)
             if s * US_PER_S < window.start_us or e * US_PER_S > window.end_us:
                 batches = [clip_batch(b, window) for b in batches]

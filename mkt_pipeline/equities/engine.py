@@ -7,21 +7,24 @@ How a window is built (all pure functions of absolute time, the seed and the ref
   anchors gives the mid, a per-slot spread (1+ ticks, wider off-session, in the close auction, on
   shocks and during halts) gives the two sides, both whole ticks.
 * **Venue quotes never cross.** Each venue quote is in force from its own update until that
-  venue's next update. Its bid is the *minimum* of ``nbb`` and its ask the *maximum* of ``nbo``
-  over every slot of that lifetime (minus/plus a small venue-specific "behind" offset). So at any
-  instant ``u`` every quote in force has ``bid <= nbb(u) < nbo(u) <= ask``: the NBBO formed from
-  the quotes in force is never crossed or locked, however stale a venue is.
+  venue's next update, priced at the reference when it opens (minus/plus a small venue-specific
+  "behind" offset), then pushed outward off the other venues' quotes in force at that instant: its
+  bid at least one tick below each of their asks, its ask one tick above each of their bids. Any two
+  quotes alive at once were cleared by the later of the two, so the NBBO formed from the quotes in
+  force is never crossed or locked, however stale a venue is; a reference move reaches the NBBO as
+  the venues holding the old prices requote (Reg NMS-style repricing rather than a wider touch).
 * **Continuity.** The last quote of a (symbol, venue) in second N and its first quote in N+1 are
-  one quote (same touch prices, refreshed sizes), priced over their joint lifetime, so the venue's
+  one quote (same touch prices, refreshed sizes), priced when the first of them opens, so the venue's
   1-second candles join up whenever both seconds hold at least two quotes (always at session rates).
 * **Trades** pick a (symbol, venue) and an instant, find the quote of that venue in force then
   (possibly the previous second's last one), and consume its displayed liquidity in time order;
   the print is at the deepest level reached and is stamped strictly between that quote and the
   venue's next one.
 
-Computing a second needs the layout of its neighbours (lifetimes cross second boundaries), so a
-batch lays out one second either side of what it emits; that is what keeps ``[a, m) + [m, b)``
-identical to ``[a, b)``.
+Computing a second needs the layout of its neighbours (a quote's price depends on the quotes in
+force when it opened, up to two seconds back; its successor may be in the next second), so a batch
+lays out ``_LOOK_BACK`` seconds before what it emits and one after; that is what keeps
+``[a, m) + [m, b)`` identical to ``[a, b)``.
 """
 
 from __future__ import annotations
@@ -60,12 +63,14 @@ MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
 _BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
-_NOISE_SCALE = 0.5  # microstructure noise at each second start, relative to the per-second volatility
+_NOISE_SCALE = 0.7  # microstructure noise at each second start, relative to the per-second volatility
+_JITTER = 0.1  # log-normal sigma of the reference spread per slot: venues quoting at different instants see near the same spread
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
 _BURST_CAP = 2.0  # close-auction per-second burst factor is clipped to [1/_BURST_CAP, _BURST_CAP]
 _POS_BITS = 24  # events per second < 2**24; (second, position) packs into one id
+_LOOK_BACK = 3  # seconds laid out before a batch's first (see generate_seconds)
 
 # Trade size mix (SPEC §5.4): odd lots, round lots (multiples of 100, mostly small), blocks.
 _P_ODD, _P_ROUND = 0.47, 0.46
@@ -85,7 +90,7 @@ _CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
     Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
-    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.4),  # busy, volatile half-hours
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.5),  # busy, volatile half-hours
 )
 ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
 ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
@@ -140,29 +145,6 @@ class EquitiesConfig:
 
 
 # --- small vectorised helpers ---------------------------------------------------------------------
-class _RangeExtreme:
-    """Sparse table: min (or max) of ``values[row, k0..k1]`` for many (row, k0, k1) at once."""
-
-    def __init__(self, values: np.ndarray, longest: int, use_max: bool):
-        op = np.maximum if use_max else np.minimum
-        levels = max(1, int(longest).bit_length())
-        table = np.empty((levels,) + values.shape, dtype=values.dtype)
-        table[0] = values
-        for lv in range(1, levels):
-            half = 1 << (lv - 1)
-            table[lv] = table[lv - 1]
-            op(table[lv - 1][:, :-half], table[lv - 1][:, half:], out=table[lv][:, :-half])
-        self.op = op
-        self.flat = table.reshape(-1)
-        self.rows, self.cols = values.shape
-
-    def query(self, row: np.ndarray, k0: np.ndarray, k1: np.ndarray) -> np.ndarray:
-        length = k1 - k0 + 1
-        lv = np.log2(length).astype(np.int64)  # exact for the small integers used here
-        base = (lv * self.rows + row) * self.cols
-        return self.op(self.flat[base + k0], self.flat[base + k1 - (1 << lv) + 1])
-
-
 def _uniform(bits: np.ndarray) -> np.ndarray:
     """uint64 hash bits to floats in [0, 1)."""
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
@@ -180,6 +162,28 @@ def _ranks_within(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass
+class _ByTime:
+    """A plan's quotes per symbol in time order, and where each venue's latest quote is at every point."""
+
+    order: np.ndarray  # plan events sorted by (symbol, ns since the plan's start, venue): unique keys
+    key: np.ndarray  # the sorted keys
+    latest: np.ndarray  # (venues, events): sorted position of the venue's latest quote at or before each position
+
+    @classmethod
+    def of(cls, sym: np.ndarray, ns: np.ndarray, venue: np.ndarray, n_venue: int) -> "_ByTime":
+        key = _time_key(sym, ns) | venue
+        order = np.argsort(key, kind="stable")  # the layout's sorted runs make this a merge
+        venue_s, running = venue[order], np.arange(len(order))
+        latest = np.stack([np.maximum.accumulate(np.where(venue_s == v, running, -1)) for v in range(n_venue)])
+        return cls(order, key[order], latest)
+
+
+def _time_key(sym: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """Sort key of (symbol, ns since the plan's start), room for a venue in the low 3 bits."""
+    return (sym << 58) | (ns << 3)
+
+
+@dataclass
 class _Plan:
     """Quote layout of seconds ``[lo, lo + n_seconds)`` and, for the events that need it, their quotes."""
 
@@ -191,7 +195,7 @@ class _Plan:
     cell_first: np.ndarray
     cell_size: np.ndarray
     event_id: np.ndarray  # (second << _POS_BITS) | position in the second: keys per-event randomness
-    event_key: np.ndarray  # cell * NS_PER_S + ns into the second: sorted, to find the quote in force
+    by_time: _ByTime  # the priced events (below the last second) per symbol in time order
     next_ns: np.ndarray  # time of the same group's next quote (valid below the last planned second)
     bid: np.ndarray  # touch prices in ticks (valid below the last planned second)
     ask: np.ndarray
@@ -305,6 +309,20 @@ class EquitiesEngine(Engine):
             draws.append(draw)
         return phase, bursts, draws
 
+    def batch_spans(self, first_second: int, end_second: int):
+        """Runs of seconds holding at most ``batch_rows`` market-data rows by their exact planned counts
+        (a second at least). Sizing by the worst-case second (a close-auction burst) would make batches of
+        three seconds at the default rates, each paying for its look-around seconds."""
+        for block in range(first_second, end_second, SECONDS_PER_HOUR):
+            block_end = min(end_second, block + SECONDS_PER_HOUR)
+            cum = np.cumsum(self.planned_per_second(block, block_end)["market_data"])
+            a = 0
+            while a < len(cum):
+                used = cum[a - 1] if a else 0
+                b = max(a + 1, int(np.searchsorted(cum, used + self.batch_rows, side="right")))
+                yield block + a, block + b
+                a = b
+
     def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
         """Exact market_data rows of each whole second, without generating them.
 
@@ -341,7 +359,7 @@ class EquitiesEngine(Engine):
             ticks[i] = np.exp(np.ascontiguousarray(path.log_price[:, i : i + 2])) * TICKS_PER_DOLLAR
             rng = keyed_rng(self.config.seed, "equities/reference", lo + i)
             z[i] = rng.standard_normal((n_sym, K))
-            jitter[i] = np.exp(0.3 * rng.standard_normal((n_sym, K)) - 0.045)
+            jitter[i] = np.exp(_JITTER * rng.standard_normal((n_sym, K)) - _JITTER**2 / 2)
         frac = np.arange(K) / K
         walk = np.cumsum(z, axis=2) / np.sqrt(K)
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
@@ -389,8 +407,9 @@ class EquitiesEngine(Engine):
     def _plan(self, lo: int, n_seconds: int, draws: list, nbb: np.ndarray, nbo: np.ndarray) -> _Plan:
         """Lay out seconds ``[lo, lo + n)``; price every quote of the seconds below the last.
 
-        Quotes of second ``lo`` are priced too, but only its last quote per group (the one still in
-        force when second ``lo + 1`` starts) is exact: a first quote there would need second ``lo - 1``.
+        A quote's price needs the other venues' quotes in force when it opens, which may have opened
+        up to two seconds earlier: prices are exact from second ``lo + 2`` on, and for the last quote
+        per group of second ``lo + 1``.
         """
         G, K = self.n_groups, SLOTS_PER_SECOND
         lay = build_layout(lo, draws, MIN_GAP_US)
@@ -411,25 +430,20 @@ class EquitiesEngine(Engine):
         next_idx = np.where(is_last, nxt_cell_first, np.arange(n) + 1)
         next_ns = time_ns[next_idx]
         # A group's last quote of a second and its first of the next are one quote (continuity).
-        pin_next = is_last & (size >= 2) & (cell_size[np.minimum(c + G, len(cell_size) - 1)] >= 2)
         prev_c = np.maximum(c - G, 0)
         pin_prev = is_first & (size >= 2) & (c >= G) & (cell_size[prev_c] >= 2)
         prev_last = cell_first[prev_c] + cell_size[prev_c] - 1
-        life_start = np.where(pin_prev, t[np.where(pin_prev, prev_last, 0)], t[:n])
-        life_end = np.where(pin_next, t[np.minimum(nxt_cell_first + 1, len(t) - 1)], t[next_idx])
-        quote_id = np.where(pin_prev, event_id[np.where(pin_prev, prev_last, 0)], event_id[:n])
+        opener = np.where(pin_prev, prev_last, np.arange(n))  # the event that opens each event's quote
+        quote_id = event_id[opener]
 
-        base_slot = lo * K
-        k0 = life_start * K // US_PER_S - base_slot
-        k1 = (life_end - 1) * K // US_PER_S - base_slot
+        k0 = np.maximum(t[opener] * K // US_PER_S - lo * K, 0)  # second `lo`'s first quotes are not exact anyway
         sym = lay.group[:n] // self.n_venue
         venue = lay.group[:n] % self.n_venue
-        longest = int((k1 - k0).max()) + 1 if n else 1
-        worst_bid = _RangeExtreme(nbb, longest, use_max=False).query(sym, k0, k1)
-        worst_ask = _RangeExtreme(nbo, longest, use_max=True).query(sym, k0, k1)
         # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
-        behind_b = self._behind(mix64(quote_id, self._key_quote), venue)
-        behind_a = self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        bid = nbb[sym, k0] - self._behind(mix64(quote_id, self._key_quote), venue)
+        ask = nbo[sym, k0] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        by_time = _ByTime.of(sym, time_ns[:n] - lo * NS_PER_S, venue, self.n_venue)
+        bid, ask = self._slide(bid, ask, by_time, sym, venue, opener)
         ebits = mix64(event_id[:n], self._key_event)
         rows = self.ladder_rows
         span = self.config.max_levels - self.config.min_levels + 1
@@ -443,10 +457,10 @@ class EquitiesEngine(Engine):
             cell_first=cell_first,
             cell_size=cell_size,
             event_id=event_id,
-            event_key=cell * NS_PER_S + (time_ns - lay.second * NS_PER_S),
+            by_time=by_time,
             next_ns=next_ns,
-            bid=worst_bid - behind_b,
-            ask=worst_ask + behind_a,
+            bid=bid,
+            ask=ask,
             depth=depth,
             bid_row=((ebits & np.uint64(0xFFFF)) % np.uint64(rows)).astype(np.int64) + venue * rows,
             ask_row=(((ebits >> np.uint64(16)) & np.uint64(0xFFFF)) % np.uint64(rows)).astype(np.int64) + venue * rows,
@@ -458,6 +472,29 @@ class EquitiesEngine(Engine):
         u = _uniform(bits)
         deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
         return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
+
+    def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, venue: np.ndarray, opener: np.ndarray):
+        """Push each quote's prices outward off the other venues' quotes in force when it opens.
+
+        A quote's bid is capped one tick below every other venue's ask then in force, its ask one
+        tick above every such bid (as a venue reprices an order that would lock or cross the market).
+        Caps use the other quotes' unadjusted prices and only ever move prices outward, so for any two
+        quotes alive at once, the later-opened one clears the earlier: the NBBO from the quotes in
+        force is never crossed or locked, while a move of the reference shows at the touch as soon
+        as the venues requote. Each quote is capped where it opens; the second event of a pinned pair
+        takes its opener's prices.
+        """
+        order = by_time.order
+        sym_s, venue_s, bid_s, ask_s = sym[order], venue[order], bid[order], ask[order]
+        block_start = np.searchsorted(sym_s, np.arange(self.n_sym))[sym_s]
+        capped_bid, capped_ask = bid_s.copy(), ask_s.copy()
+        for v, last in enumerate(by_time.latest):
+            ok = (last >= block_start) & (venue_s != v)
+            np.minimum(capped_bid, np.where(ok, ask_s[last] - 1, capped_bid), out=capped_bid)
+            np.maximum(capped_ask, np.where(ok, bid_s[last] + 1, capped_ask), out=capped_ask)
+        out_bid, out_ask = np.empty_like(bid), np.empty_like(ask)
+        out_bid[order], out_ask[order] = capped_bid, capped_ask
+        return out_bid[opener], out_ask[opener]
 
     def _books(self, touch: np.ndarray, ladder_row: np.ndarray, depth: np.ndarray, direction: int) -> BookColumn:
         """One side of many books: a contiguous one-tick grid from the touch, and ladder volumes."""
@@ -488,14 +525,14 @@ class EquitiesEngine(Engine):
         return np.round(base * mult).astype(np.int64)
 
     def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
-        """Marketable orders of every planned second from the second on (the first only lends its last quotes).
+        """Marketable orders of the planned seconds from the one before the batch's first (see generate_seconds).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
         cfg = self.config
         counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         parts = []
-        for i in range(1, plan.n_seconds - 1):
+        for i in range(_LOOK_BACK - 1, plan.n_seconds - 1):
             rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
             n = int(counts[i])
             sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
@@ -510,19 +547,16 @@ class EquitiesEngine(Engine):
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
-        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``."""
-        G, V = self.n_groups, self.n_venue
-        # Needles sorted by (cell, instant) for every venue at once: binary searches then walk forward.
-        by_key = np.lexsort((at_ns, sym, sec_i))
-        sec_s, sym_s, at_s = sec_i[by_key], sym[by_key], at_ns[by_key]
-        snaps = np.empty((len(sym), V), dtype=np.int64)
-        for v in range(V):
-            cell = sec_s * G + sym_s * V + v
-            snap = np.searchsorted(plan.event_key, cell * NS_PER_S + at_s, side="left") - 1
-            before_first = (snap < 0) | (plan.cell[np.maximum(snap, 0)] != cell)
-            prev = cell - G  # every (symbol, venue) quotes every second, so the previous cell has a last quote
-            snaps[by_key, v] = np.where(before_first, plan.cell_first[prev] + plan.cell_size[prev] - 1, snap)
-        return snaps
+        """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``
+        (its latest quote strictly before that instant; every venue quotes every second)."""
+        bt = plan.by_time
+        before = np.searchsorted(bt.key, _time_key(sym, sec_i * NS_PER_S + at_ns), side="left") - 1
+        return bt.order[bt.latest[:, before]].T
+
+    def _nbbo_sum(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
+        """Best bid + best ask in ticks of the quotes in force (twice the NBBO midpoint)."""
+        quotes = self._in_force(plan, sec_i, sym, at_ns)
+        return plan.bid[quotes].max(axis=1) + plan.ask[quotes].min(axis=1)
 
     def _route(self, plan: _Plan, sec_i, sym, at_ns, buy, want, hidden, u_route, market):
         """Split orders into venue executions against the quotes in force at their instant.
@@ -563,12 +597,12 @@ class EquitiesEngine(Engine):
         v = venue[order_idx, col]
         return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found) -> TableBatch:
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
         Orders of the second before ``first`` are routed too: the quotes in force when ``first``
         starts may already have been hit, and what they took is no longer displayed. Routing needs
-        only quote prices (never what earlier orders took), so two seconds of look-back make it exact.
+        only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
         o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
@@ -623,9 +657,8 @@ class EquitiesEngine(Engine):
         price_ticks = np.where(buy, touch + level, touch - level).astype(np.float64)
         # a hidden print is at the NBBO midpoint in force at its stamp (half ticks allowed): inside every venue's quote
         h = np.flatnonzero(hidden)
-        quotes = self._in_force(plan, sec_i[h], group[h] // self.n_venue, ts[h] - s_ns[h])
-        price_ticks[h] = (plan.bid[quotes].max(axis=1) + plan.ask[quotes].min(axis=1)) / 2.0
-        ok = (size > 0) & (sec_i >= 2)
+        price_ticks[h] = self._nbbo_sum(plan, sec_i[h], group[h] // self.n_venue, ts[h] - s_ns[h]) / 2.0
+        ok = (size > 0) & (sec_i >= _LOOK_BACK)
 
         rows = {
             "ts": ts[ok],
@@ -636,7 +669,7 @@ class EquitiesEngine(Engine):
             "side": np.where(buy[ok], 0, 1),
             "cond": np.full(int(ok.sum()), _COND_T),
         }
-        crosses = self._crosses(first, end, plan, nbb, nbo, halts_found)
+        crosses = self._crosses(first, end, plan, halts_found)
         merged = {k_: np.concatenate([rows[k_], crosses[k_]]) for k_ in rows}
         out = np.argsort(merged["ts"], kind="stable")
         m = {k_: v[out] for k_, v in merged.items()}
@@ -653,7 +686,7 @@ class EquitiesEngine(Engine):
             },
         )
 
-    def _crosses(self, first: int, end: int, plan: _Plan, nbb: np.ndarray, nbo: np.ndarray, halts_found) -> dict[str, np.ndarray]:
+    def _crosses(self, first: int, end: int, plan: _Plan, halts_found) -> dict[str, np.ndarray]:
         """Opening (O) and closing (C) crosses per symbol, and halt-resume (H) prints, at their exact second.
 
         A cross prints on the listing venue at the second's first nanosecond: quotes carry sub-µs
@@ -674,8 +707,6 @@ class EquitiesEngine(Engine):
         sec = np.concatenate([np.full(len(sy), s) for s, sy, _ in events])
         sym = np.concatenate([sy for _, sy, _ in events])
         cond = np.concatenate([np.full(len(sy), c) for _, sy, c in events])
-        slot = (sec - lo) * SLOTS_PER_SECOND
-        bid, ask = nbb[sym, slot], nbo[sym, slot]
         bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
         share = np.array([_CROSS_SHARE[int(c)] for c in cond])
         day_volume = np.array([self._expected_day_volume(int(s_))[y] for s_, y in zip(sec, sym)])
@@ -688,7 +719,7 @@ class EquitiesEngine(Engine):
             "ts": sec * NS_PER_S,
             "sym": sym,
             "venue": venue,
-            "price": (bid + ask) // 2,  # inside the reference quote, hence inside every venue's quote
+            "price": self._nbbo_sum(plan, sec - lo, sym, np.zeros(len(sym), np.int64)) // 2,  # at or inside the NBBO in force
             "size": size,
             "side": (bits >> np.uint64(63)).astype(np.int64),
             "cond": cond,
@@ -711,10 +742,12 @@ class EquitiesEngine(Engine):
 
     # --- the Engine interface ----------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
-        # Two seconds of look-back: orders of the second before `first_second` may hit the quotes still in
-        # force when it starts, and routing them needs exact prices of every quote of that second.
-        lo = first_second - 2
-        n_seconds = end_second - first_second + 3  # and one of look-ahead: lifetimes end in the next second
+        # Look-back: orders of the second before `first_second` may hit the quotes still in force when it
+        # starts, routing them needs exact prices of every quote of that second, and those prices need the
+        # quotes in force when they opened (_LOOK_BACK seconds in all). One second of look-ahead: the time
+        # of each quote's successor.
+        lo = first_second - _LOOK_BACK
+        n_seconds = end_second - first_second + _LOOK_BACK + 1
         seconds = np.arange(lo, lo + n_seconds)
         phase, bursts, draws = self._second_rates(seconds)
         halted, halts_found = self._halted(lo, n_seconds)
@@ -722,7 +755,7 @@ class EquitiesEngine(Engine):
         plan = self._plan(lo, n_seconds, draws, nbb, nbo)
 
         G = self.n_groups
-        a, b = int(plan.cell_first[2 * G]), int(plan.cell_first[(n_seconds - 1) * G])
+        a, b = int(plan.cell_first[_LOOK_BACK * G]), int(plan.cell_first[(n_seconds - 1) * G])
         order = a + np.argsort(plan.time_ns[a:b], kind="stable")
         md = TableBatch(
             self.md_schema,
@@ -734,7 +767,7 @@ class EquitiesEngine(Engine):
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, nbb, nbo, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, halts_found)
         return [md, trades]
 
 

@@ -95,10 +95,7 @@ def test_equities_table_has_every_row_of_the_spec(equities_day):
 
 # Facts the engines do not reach yet (measured on these fixtures; open work, see the README's realism
 # section). Strict: a change that makes one pass fails here until its marker is removed.
-KNOWN_GAPS = {
-    ("equities", "clustering.lag30"): "equities |1-min return| autocorrelation at lag 30 is 0.025, just under 0.03",
-    ("equities", "spreads.one_tick"): "one-tick NBBO share 45-70 % per mega-cap: stale quotes widen the NBBO at the open",
-}
+KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
 
 def _facts(market: str, keys: tuple[str, ...]) -> list:
