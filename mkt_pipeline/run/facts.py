@@ -1,7 +1,7 @@
 """Measure the SPEC §11 stylised facts on a stored dataset, and draw the pictures.
 
 ``measure_dataset`` reads a window of one market back from a sink (the Parquet dataset or QuestDB,
-through the bounded ``stored_rows`` readers), one hour at a time, feeds the rows to the market's
+through the bounded ``stored_rows`` readers), ten minutes at a time, feeds the rows to the market's
 tape from ``core.facts`` and returns the §11 table. ``draw_pictures`` writes the PNG files
 (matplotlib, imported only when pictures are asked for, Agg backend: no display needed).
 """
@@ -23,7 +23,7 @@ from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window
 FX_MAJORS = ("EURUSD", "USDJPY", "GBPUSD", "USDCHF", "AUDUSD", "USDCAD", "NZDUSD")
 EQUITIES_MEGA_CAPS = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META")
 DAILY_CLOSE_DAYS = 120  # the history the daily volatility and the long-run wander are measured on
-SLICE_S = 3600
+SLICE_S = 600  # seconds read at once: bounds the rows in flight (an hour of default-rate equities is ~23 M quotes)
 
 
 @dataclass
@@ -97,14 +97,16 @@ def measure_dataset(
     daily_closes: Mapping[str, np.ndarray] | None = None,
     reference_source: str = "",
     offline: bool | None = None,
+    slice_s: int = SLICE_S,
 ) -> FactsReport:
-    """Read ``window`` of ``market`` from ``rows`` (a ``ParquetRows`` or ``QuestDBRows``) hour by hour and
-    measure every §11 fact. ``rate_spans``: max/min of the configured FX quote and order rates."""
+    """Read ``window`` of ``market`` from ``rows`` (a ``ParquetRows`` or ``QuestDBRows``) in slices of
+    ``slice_s`` seconds and measure every §11 fact (the tapes carry their state across slices, so
+    the slicing does not change the table). ``rate_spans``: max/min of the configured FX quote and order rates."""
     if daily_closes is None:
         last_day = (window.start_us + (window.end_us - window.start_us - 1)) // US_PER_S // SECONDS_PER_DAY
         daily_closes, reference_source = business_closes(market, dt.date(1970, 1, 1) + dt.timedelta(days=int(last_day)), offline=offline)
     tape = new_tape(market, window)
-    for piece in window.split(SLICE_S):
+    for piece in window.split(slice_s):
         if market == "fx":
             tape.add(
                 rows.read(FX_MARKET_DATA, piece, cf.FX_COLUMNS["market_data"]),

@@ -79,6 +79,22 @@ def equities_day(tmp_path_factory):
     return measure_dataset("equities", rows, window, offline=True), root
 
 
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_the_table_does_not_depend_on_how_the_window_is_sliced(fx_day, equities_day, market):
+    """The reader's slices bound memory only: three hours read in hours or in 7-minute slices measure the same."""
+    _, root = fx_day if market == "fx" else equities_day
+    start = (fx_day_window() if market == "fx" else equities_session_window()).start_us + 3600 * US_PER_S
+    window = Window(start, start + 3 * 3600 * US_PER_S)
+    spans = fx_rate_spans(LIGHT_FX_DAY.as_dict()) if market == "fx" else None
+    tables = [
+        {f.key: f.value for f in measure_dataset(market, ParquetRows(ParquetSink(root)), window, rate_spans=spans, offline=True, slice_s=s).facts}
+        for s in (3600, 420)
+    ]
+    assert tables[0].keys() == tables[1].keys()
+    for key, value in tables[0].items():
+        assert value == pytest.approx(tables[1][key], rel=1e-9, nan_ok=True), key
+
+
 def _explain(fact) -> str:
     return f"{fact.fact}: {fact.measure}: measured {fact.measured}, band {fact.band}"
 
