@@ -23,8 +23,7 @@ from enum import Enum
 import dagster as dg
 from pydantic import Field
 
-from mkt_pipeline.defs.config import GENERATION_CONFIG
-from mkt_pipeline.defs.config import make_engine
+from mkt_pipeline.defs.config import GENERATION_CONFIG, make_engine
 from mkt_pipeline.defs.hourly import QUESTDB_POOL
 from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
