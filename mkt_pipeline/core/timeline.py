@@ -55,6 +55,11 @@ def format_us(us: int) -> str:
     return us_to_datetime(us).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def hour_start_us(us: int) -> int:
+    """Start of the UTC hour holding the microsecond ``us``."""
+    return us - us % (SECONDS_PER_HOUR * US_PER_S)
+
+
 @dataclass(frozen=True)
 class Window:
     """A half-open time window ``[start_us, end_us)``."""
@@ -98,10 +103,9 @@ class Window:
 
     def hours(self) -> Iterator["Window"]:
         """The window cut at UTC hour boundaries."""
-        hour_us = SECONDS_PER_HOUR * US_PER_S
         cut = self.start_us
         while cut < self.end_us:
-            nxt = min(self.end_us, (cut // hour_us + 1) * hour_us)
+            nxt = min(self.end_us, hour_start_us(cut) + SECONDS_PER_HOUR * US_PER_S)
             yield Window(cut, nxt)
             cut = nxt
 

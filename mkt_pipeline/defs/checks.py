@@ -35,7 +35,7 @@ from mkt_pipeline.core import invariants as inv
 from mkt_pipeline.core.invariants import CheckResult
 from mkt_pipeline.core.secrets import first_line
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema, market_tables
-from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us
+from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us, hour_start_us
 from mkt_pipeline.defs.config import MARKET_TABLES, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
@@ -445,7 +445,7 @@ class ChecksWhileWriting:
 
     def committed(self, chunk: Window, hour_rows: dict[str, int]) -> None:
         """A chunk is committed; ``hour_rows``: rows of its hour so far, by table base name."""
-        hour = chunk.start_us - chunk.start_us % (3600 * US_PER_S)
+        hour = hour_start_us(chunk.start_us)
         self.chunks_left[hour] -= 1
         if self.chunks_left[hour] == 0:
             self.metas[hour] = {
@@ -455,20 +455,18 @@ class ChecksWhileWriting:
 
     def results(self) -> dict[int, Results]:
         """Every complete hour's results (hour start -> results); hours whose checks failed to run are left out."""
+        main = self._gather(self.futures)
+        # every hour of the run is stored now: its edges can be compared with both neighbours
+        edges = self._gather({hour: self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK) for hour in main})
+        return {hour: {**main[hour], **found} for hour, found in edges.items()}
+
+    def _gather(self, futures: dict) -> dict[int, Results]:
         out = {}
-        for hour, future in self.futures.items():
+        for hour, future in futures.items():
             try:
                 out[hour] = future.result()
             except Exception as exc:
                 self.log.warning(f"checks of {partition_key(self.hours[hour])} left to the check step: {first_line(exc)}")
-        # every hour of the run is stored now: its edges can be compared with both neighbours
-        edges = {hour: self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK) for hour in out}
-        for hour, future in edges.items():
-            try:
-                out[hour].update(future.result())
-            except Exception as exc:
-                self.log.warning(f"checks of {partition_key(self.hours[hour])} left to the check step: {first_line(exc)}")
-                del out[hour]
         return out
 
     def _rows(self):

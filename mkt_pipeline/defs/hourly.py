@@ -29,7 +29,7 @@ from mkt_pipeline.core.tables import (
     UUID,
     TableSchema,
 )
-from mkt_pipeline.core.timeline import Window, us_to_datetime
+from mkt_pipeline.core.timeline import Window, hour_start_us, us_to_datetime
 from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, results_to_json
 from mkt_pipeline.defs.config import GENERATION_CONFIG, MARKET_TABLES, config_error, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
@@ -111,7 +111,7 @@ class PartitionTally:
 
     def add(self, chunk: Window, rows: dict) -> HourTally:
         """Count a committed chunk in its hour; that hour's totals so far."""
-        hour = self.hours[chunk.start_us - chunk.start_us % (HOUR_S * 1_000_000)]
+        hour = self.hours[hour_start_us(chunk.start_us)]
         for name, n in rows.items():
             base = self.base_names[name]
             hour.rows[base] = hour.rows.get(base, 0) + int(n)
