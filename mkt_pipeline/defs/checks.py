@@ -45,6 +45,7 @@ from mkt_pipeline.sinks.stored_rows import QuestDBRows, time_slices
 SLICE_ROWS = 200_000  # rows of the densest table read at once (Parquet)
 EDGE_S = 1  # seconds read either side of a partition edge
 LOOKBACK_S = 60  # quotes before the hour, so its first trades and NBBO find the quotes in force
+DENSE_QUOTES_PER_TRADE = 100  # fewer quotes than this per trade: the ASOF join scans forward (SQL)
 
 DESCRIPTIONS = {
     "rows_match_plan": "Rows stored in the partition's hour, second by second, equal what the generator planned, "
@@ -294,6 +295,7 @@ class SqlChecks:
     def trades_after(self, trades: TableSchema, quote_tables: tuple[TableSchema, ...], window: Window, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool) -> CheckResult:
         tname = self.rows.table_name(trades)
         t_ns = 1 if trades.timestamp_kind == TIMESTAMP_NS else NS_PER_US
+        n_trades = self.rows.count(trades, window)
         checked = violations = 0
         example = ""
         for q in quote_tables:
@@ -302,7 +304,7 @@ class SqlChecks:
             lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.end_us)
             stored_before = self.rows.count(q, Window(lookback.start_us, window.start_us)) > 0
             pairs = (
-                f"SELECT t.{keys[0]} k, cast(t.{trades.timestamp} AS long) * {t_ns} tt, cast(q.{q.timestamp} AS long) * {q_ns} qt "
+                f"SELECT {_asof_hint(n_trades, self.rows.count(q, window))}t.{keys[0]} k, cast(t.{trades.timestamp} AS long) * {t_ns} tt, cast(q.{q.timestamp} AS long) * {q_ns} qt "
                 f"FROM (SELECT * FROM {tname} WHERE {self._where(trades, window)}) t "
                 f"ASOF JOIN (SELECT {q.timestamp}, {', '.join(keys)} FROM {qname} WHERE {self._where(q, lookback)}) q ON ({', '.join(keys)})"
             )
@@ -317,6 +319,15 @@ class SqlChecks:
                 row = self._one(f"SELECT k, tt, qt FROM ({pairs}) WHERE {bad} LIMIT 1", trades)
                 example = f"{row[0]} trade {row[1]} ns, quote {row[2]} ns in {q.base_name}"
         return CheckResult(f"trades >= {min_gap_ns} ns after the latest quote", checked, violations, example)
+
+
+def _asof_hint(n_trades: int, n_quotes: int) -> str:
+    """QuestDB's ASOF strategy for trades against quotes: its default (binary search, then a backward
+    scan for the key) suits trades that are sparse against the quotes, like FX at the default rates;
+    when trades interleave densely (equities: about one trade per three quotes, 150 symbol-venue
+    keys), the backward scans cost ~8x the Dense strategy's forward scan (5.7 s against 0.7 s for a
+    light equities hour; same result)."""
+    return "/*+ asof_dense(t q) */ " if n_trades * DENSE_QUOTES_PER_TRADE >= n_quotes else ""
 
 
 Thunk = Callable[[], "CheckResult | tuple"]

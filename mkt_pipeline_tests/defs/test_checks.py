@@ -381,3 +381,16 @@ def test_sql_and_arrow_checks_agree_on_equities(questdb, qdb_suffix, tmp_path):
         nbbo = sql.nbbo(EQUITIES_MARKET_DATA, inner)
         assert nbbo.passed and nbbo.checked == inner.seconds * len(SYMBOLS)
         assert arrow.nbbo(EQUITIES_MARKET_DATA, inner).passed
+
+        # a quote stamped at a trade's own nanosecond: that one trade no longer follows its latest quote,
+        # found by the Dense ASOF strategy these trade rates get (about one trade per seven quotes)
+        trades_table, quotes_table = f"equities_trades{qdb_suffix}", f"equities_market_data{qdb_suffix}"
+        trade_ns, symbol, venue = questdb.query(f"SELECT cast(timestamp_ns AS long), symbol, venue FROM {trades_table} WHERE timestamp_ns >= '2025-11-11T15:02:00.000000Z' LIMIT 1")[0]
+        questdb.execute(f"INSERT INTO {quotes_table} (timestamp_ns, symbol, venue) VALUES (cast({trade_ns} AS timestamp_ns), '{symbol}', '{venue}')")
+        sql.rows.wait_applied([EQUITIES_MARKET_DATA])
+        statements: list[str] = []
+        original = sql.rows._query
+        sql.rows._query = lambda text, table: (statements.append(text), original(text, table))[1]
+        broken = sql.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
+        assert any("asof_dense(t q)" in s for s in statements)
+        assert (broken.checked, broken.violations) == (s_after.checked, 1) and symbol in broken.example and str(trade_ns) in broken.example
