@@ -77,7 +77,7 @@ def child(market: str, profile: str, pictures: str) -> dict:
     import time
 
     from mkt_pipeline.core.tables import EQUITIES_TABLES, FX_TABLES
-    from mkt_pipeline.run.facts import draw_pictures, fx_rate_spans, measure_dataset
+    from mkt_pipeline.run.facts import SLICE_S, draw_pictures, fx_rate_spans, measure_dataset
     from mkt_pipeline.sinks.parquet import ParquetSink
     from mkt_pipeline.sinks.stored_rows import ParquetRows
     from mkt_pipeline.core import facts as cf
@@ -88,7 +88,7 @@ def child(market: str, profile: str, pictures: str) -> dict:
         columns = dict(zip(FX_TABLES, cf.FX_COLUMNS.values())) if market == "fx" else dict(zip(EQUITIES_TABLES, cf.EQUITIES_COLUMNS.values()))
         rows = ParquetRows(ParquetSink(root))
         started = time.perf_counter()
-        read_rows = sum(rows.read(schema, piece, cols).num_rows for piece in window.split(3600) for schema, cols in columns.items())
+        read_rows = sum(rows.read(schema, piece, cols).num_rows for piece in window.split(SLICE_S) for schema, cols in columns.items())
         read_s = time.perf_counter() - started
         started = time.perf_counter()
         report = measure_dataset(market, ParquetRows(ParquetSink(root)), window, offline=True,

@@ -76,6 +76,35 @@ class QuestDBServer:
                 if name.endswith(suffix):
                     conn.execute(f"DROP TABLE IF EXISTS {name}")
 
+    def refresh_views(self, views: Sequence[tuple[str, bool]], timeout_s: float = 120) -> None:
+        """Bring ``(name, timed)`` views up to date, in dependency order, and wait for each.
+
+        A timed view gets ``REFRESH ... FULL`` and is waited for until that refresh has finished,
+        not merely until it holds rows: a full refresh first empties the view, and emptying a view
+        invalidates every view built on it that was refreshed in the meantime. Every view is then
+        waited for until it is valid, has applied all of its base's transactions and holds rows.
+        """
+        for name, timed in views:
+            issued = self.query("SELECT now()")[0][0]
+            if timed:
+                self.execute(f"REFRESH MATERIALIZED VIEW {name} FULL")
+
+            def caught_up(name=name, timed=timed, issued=issued) -> bool:
+                rows = self.query(
+                    "SELECT view_status, refresh_base_table_txn, base_table_txn, last_refresh_start_timestamp, last_refresh_finish_timestamp"
+                    f" FROM materialized_views() WHERE view_name = '{name}'"
+                )
+                if not rows:
+                    return False
+                status, applied, base, started, finished = rows[0]
+                if status != "valid" or applied is None or applied < base:
+                    return False
+                if timed and (started is None or finished is None or started < issued or finished < started):
+                    return False
+                return self.query(f"SELECT count() FROM {name}")[0][0] > 0
+
+            self.wait_until(caught_up, timeout_s, f"view {name} to refresh")
+
     def wait_until(self, predicate, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
         while not predicate():

@@ -182,21 +182,8 @@ def _generate(server, variant: Variant) -> None:
 
 
 def _refresh_views(server, variant: Variant) -> None:
-    """Immediate views catch up by themselves; timed ones get ``REFRESH ... FULL``, in dependency
-    order, each waited for until it has applied every transaction of its base table."""
-    naming = lambda n: f"{variant.prefix}{n}{variant.suffix}"  # noqa: E731
-    for view in views_for(market_tables(variant.market, variant.timestamp_column)):
-        name = naming(view.base_name)
-        if view.refresh_every is not None:
-            server.execute(f"REFRESH MATERIALIZED VIEW {name} FULL")
-
-        def caught_up(name=name):
-            rows = server.query(
-                f"SELECT view_status, refresh_base_table_txn, base_table_txn FROM materialized_views() WHERE view_name = '{name}'"
-            )
-            return bool(rows) and rows[0][0] == "valid" and rows[0][1] is not None and rows[0][1] >= rows[0][2] and server.query(f"SELECT count() FROM {name}")[0][0] > 0
-
-        server.wait_until(caught_up, 60, f"view {name} to refresh")
+    views = views_for(market_tables(variant.market, variant.timestamp_column))
+    server.refresh_views([(f"{variant.prefix}{v.base_name}{variant.suffix}", v.refresh_every is not None) for v in views], timeout_s=60)
 
 
 def _drop(server, variant: Variant) -> None:

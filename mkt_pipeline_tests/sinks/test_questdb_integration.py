@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 
 import pytest
@@ -21,6 +20,7 @@ from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.core.tables import TIMESTAMP_NS
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline_tests.questdb_server import configured_server
 
 pytestmark = pytest.mark.questdb
 
@@ -70,14 +70,6 @@ def count(sink: QuestDBSink, name: str) -> int:
     return int(sink._query(f"SELECT count() FROM {name}", name)[0][0])
 
 
-def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 @pytest.mark.parametrize("market", ["fx", "equities"])
 def test_hour_ingest_reingest_views_and_wal(market, settings):
     make_engine, window = MARKETS[market]
@@ -110,11 +102,7 @@ def test_hour_ingest_reingest_views_and_wal(market, settings):
         assert {t: count(sink, t) for t in tables} == counts
 
         # every view valid and populated (timed views refreshed explicitly, in dependency order)
-        for view in views:
-            name = view.name(naming)
-            if view.refresh_every is not None:
-                sink._execute(f"REFRESH MATERIALIZED VIEW {name} FULL", name)
-            wait_until(lambda: count(sink, name) > 0, 120, f"view {name} to populate")
+        configured_server().refresh_views([(view.name(naming), view.refresh_every is not None) for view in views])
         status = dict(sink._query("SELECT view_name, view_status FROM materialized_views()"))
         assert {view.name(naming): status.get(view.name(naming)) for view in views} == {view.name(naming): "valid" for view in views}
         assert sink.monitor.wait_drained(tables, timeout_s=60) == 0
