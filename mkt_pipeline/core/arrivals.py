@@ -138,14 +138,15 @@ def _warped(draws: list[SecondDraw], sec_index: np.ndarray, inclusive: np.ndarra
 WARP_POSITIONS = _WARP_ONE  # integer positions in a second that ``warp_offsets`` maps
 
 
-def warp_offsets(draw: SecondDraw, positions: np.ndarray, room: int) -> np.ndarray:
-    """Offsets in ``[0, room)`` of events at integer ``positions`` in ``[0, WARP_POSITIONS)`` of one
-    second, pushed through that second's intensity profile (uniform when it has none), so other
-    events of the second (trades, say) crowd into the same bursts as its quotes."""
+def warp_offsets(draws: list[SecondDraw], sec_index: np.ndarray, positions: np.ndarray, room: int) -> np.ndarray:
+    """Offsets in ``[0, room)`` of events at integer ``positions`` in ``[0, WARP_POSITIONS)`` of the
+    seconds ``draws[sec_index]``, pushed through each second's intensity profile (uniform when the
+    seconds have none), so other events of a second (trades, say) crowd into the same bursts as its
+    quotes. Integer arithmetic: an event's offset never depends on which seconds share the call."""
     positions = np.asarray(positions, dtype=np.int64)
-    if draw.warp is None:
+    if draws[0].warp is None:
         return positions * room // _WARP_ONE
-    return _warped([draw], np.zeros(len(positions), dtype=np.int64), positions, np.int64(_WARP_ONE), np.int64(room))
+    return _warped(draws, np.asarray(sec_index, dtype=np.int64), positions, np.int64(_WARP_ONE), np.int64(room))
 
 
 def weights_cdf(weights: np.ndarray) -> np.ndarray:

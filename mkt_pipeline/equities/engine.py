@@ -150,6 +150,23 @@ def _uniform(bits: np.ndarray) -> np.ndarray:
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
+def _lexsort_ints(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """``np.lexsort(keys)`` (last key primary) of integer keys, as one stable argsort of the keys
+    packed into an int64 when their ranges fit: one sort pass instead of one per key."""
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    lows = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - low + 1 for k, low in zip(keys, lows)]
+    if math.prod(spans) >= 1 << 63:
+        return np.lexsort(keys)
+    packed, scale = np.zeros(n, dtype=np.int64), 1
+    for k, low, span in zip(keys, lows, spans):
+        packed += (k.astype(np.int64) - low) * scale
+        scale *= span
+    return np.argsort(packed, kind="stable")
+
+
 def _ranks_within(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For sorted ``keys``: position of each element within its run of equal keys, and the run length."""
     n = len(keys)
@@ -253,6 +270,7 @@ class EquitiesEngine(Engine):
         self.ladder_rows = ladder.rows
         self.volume_table = scaled.reshape(-1, config.max_levels)  # row venue * rows + ladder row
         self.cum_volume_table = np.cumsum(self.volume_table, axis=1)
+        self.touch_volume = np.ascontiguousarray(self.volume_table[:, 0])  # gathered per order and venue
         self._key_event = stream_key(seed, "equities/event")[0]
         self._key_quote = stream_key(seed, "equities/quote")[0]
         self._key_cross = stream_key(seed, "equities/cross")[0]
@@ -440,10 +458,11 @@ class EquitiesEngine(Engine):
         sym = lay.group[:n] // self.n_venue
         venue = lay.group[:n] % self.n_venue
         # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
-        bid = nbb[sym, k0] - self._behind(mix64(quote_id, self._key_quote), venue)
-        ask = nbo[sym, k0] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        at = sym * nbb.shape[1] + k0  # flat gathers: faster than 2-d fancy indexing
+        bid = nbb.ravel()[at] - self._behind(mix64(quote_id, self._key_quote), venue)
+        ask = nbo.ravel()[at] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
         by_time = _ByTime.of(sym, time_ns[:n] - lo * NS_PER_S, venue, self.n_venue)
-        bid, ask = self._slide(bid, ask, by_time, sym, venue, opener)
+        bid, ask = self._slide(bid, ask, by_time, sym, opener)
         ebits = mix64(event_id[:n], self._key_event)
         rows = self.ladder_rows
         span = self.config.max_levels - self.config.min_levels + 1
@@ -473,7 +492,7 @@ class EquitiesEngine(Engine):
         deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
         return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
 
-    def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, venue: np.ndarray, opener: np.ndarray):
+    def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, opener: np.ndarray):
         """Push each quote's prices outward off the other venues' quotes in force when it opens.
 
         A quote's bid is capped one tick below every other venue's ask then in force, its ask one
@@ -485,13 +504,15 @@ class EquitiesEngine(Engine):
         takes its opener's prices.
         """
         order = by_time.order
-        sym_s, venue_s, bid_s, ask_s = sym[order], venue[order], bid[order], ask[order]
+        sym_s, bid_s, ask_s = sym[order], bid[order], ask[order]
         block_start = np.searchsorted(sym_s, np.arange(self.n_sym))[sym_s]
         capped_bid, capped_ask = bid_s.copy(), ask_s.copy()
-        for v, last in enumerate(by_time.latest):
-            ok = (last >= block_start) & (venue_s != v)
-            np.minimum(capped_bid, np.where(ok, ask_s[last] - 1, capped_bid), out=capped_bid)
-            np.maximum(capped_ask, np.where(ok, bid_s[last] + 1, capped_ask), out=capped_ask)
+        # The latest quote of a quote's own venue is the quote itself, which needs no mask: its bid
+        # sits at least a tick below its own ask, so capping by it changes nothing.
+        for last in by_time.latest:
+            ok = last >= block_start
+            np.minimum(capped_bid, ask_s[last] - 1, out=capped_bid, where=ok)
+            np.maximum(capped_ask, bid_s[last] + 1, out=capped_ask, where=ok)
         out_bid, out_ask = np.empty_like(bid), np.empty_like(ask)
         out_bid[order], out_ask[order] = capped_bid, capped_ask
         return out_bid[opener], out_ask[opener]
@@ -531,26 +552,36 @@ class EquitiesEngine(Engine):
         """
         cfg = self.config
         counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
-        parts = []
-        for i in range(_LOOK_BACK - 1, plan.n_seconds - 1):
-            rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + i)
+        seconds = np.arange(_LOOK_BACK - 1, plan.n_seconds - 1)
+        sym_u, positions, uniforms = [], [], []
+        for i in seconds:
+            # the draws are keyed per second; everything computed from them is elementwise, so one pass
+            # over the batch gives each order what a pass over its second alone would
+            rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + int(i))
             n = int(counts[i])
-            sym = np.searchsorted(self.sym_cdf, rng.random(n), side="right")
-            at = warp_offsets(draws[i], rng.integers(0, WARP_POSITIONS, n), NS_PER_S)  # in the second's quote bursts
-            u = rng.random((6, n))
-            buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, i] / 2.0)  # order flow leans with the price move
-            size = _trade_sizes(u[1], u[2])
-            hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
-            keep = ~halted[sym, i]
-            market = u[5] < _P_MARKET_ORDER
-            parts.append((np.full(int(keep.sum()), i), sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]))
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(8))
+            sym_u.append(rng.random(n))
+            positions.append(rng.integers(0, WARP_POSITIONS, n))
+            uniforms.append(rng.random((6, n)))
+        sec = np.repeat(seconds, counts[seconds])
+        sym = np.searchsorted(self.sym_cdf, np.concatenate(sym_u), side="right")
+        at = warp_offsets([draws[i] for i in seconds], sec - seconds[0], np.concatenate(positions), NS_PER_S)  # in the second's quote bursts
+        u = np.concatenate(uniforms, axis=1)
+        buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, sec] / 2.0)  # order flow leans with the price move
+        size = _trade_sizes(u[1], u[2])
+        hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
+        keep = ~halted[sym, sec]
+        market = u[5] < _P_MARKET_ORDER
+        return sec[keep], sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``
         (its latest quote strictly before that instant; every venue quotes every second)."""
         bt = plan.by_time
-        before = np.searchsorted(bt.key, _time_key(sym, sec_i * NS_PER_S + at_ns), side="left") - 1
+        key = _time_key(sym, sec_i * NS_PER_S + at_ns)
+        # sorted needles let the binary searches walk the keys in one direction: several times faster
+        by_key = np.argsort(key)
+        before = np.empty(len(key), dtype=np.int64)
+        before[by_key] = np.searchsorted(bt.key, key[by_key], side="left") - 1
         return bt.order[bt.latest[:, before]].T
 
     def _nbbo_sum(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
@@ -572,27 +603,26 @@ class EquitiesEngine(Engine):
         """
         V = self.n_venue
         snaps = self._in_force(plan, sec_i, sym, at_ns)
-        touch = np.where(buy[:, None], plan.ask[snaps], plan.bid[snaps])
-        best = np.where(buy, touch.min(axis=1), touch.max(axis=1))
-        at_best = touch == best[:, None]
+        signed = np.where(buy[:, None], plan.ask[snaps], -plan.bid[snaps])  # the lower, the better, on either side
+        at_best = signed == signed.min(axis=1)[:, None]
         # sweep order: venues at the NBBO first, in a keyed random order; then the rest (never used)
         order_bits = u_route.view(np.uint64)[:, None] + np.arange(V, dtype=np.uint64)[None, :]
         priority = np.where(at_best, _uniform(mix64(order_bits, self._key_route)), 2.0)
         sweep = np.argsort(priority, axis=1)
-        n_best = at_best.sum(axis=1)
+        n_best = at_best.sum(axis=1)[:, None]
+        cols = np.arange(V)[None, :]
         side_row = np.where(buy[:, None], plan.ask_row[snaps], plan.bid_row[snaps])
-        l1 = np.take_along_axis(self.volume_table[side_row, 0], sweep, axis=1)
+        l1 = np.take_along_axis(self.touch_volume[side_row], sweep, axis=1)
         before = np.cumsum(l1, axis=1) - l1
         rest = want[:, None] - before
-        last = np.arange(V)[None, :] == (n_best - 1)[:, None]
-        walks = last & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
+        walks = (cols == n_best - 1) & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
         take = np.where(walks, rest, np.minimum(rest, l1))
-        take = np.where((np.arange(V)[None, :] < n_best[:, None]) & ~hidden[:, None], np.maximum(take, 0), 0)
-        # a hidden order prints on one venue, drawn by venue size
-        hidden_venue = np.searchsorted(self.venue_cdf, u_route, side="right")
-        first_col = np.arange(V)[None, :] == 0
-        venue = np.where(hidden[:, None], hidden_venue[:, None], sweep)
-        take = np.where(hidden[:, None] & first_col, want[:, None], take)
+        np.maximum(take, 0, out=take)
+        take *= (cols < n_best) & ~hidden[:, None]
+        # a hidden order prints once, all it wants, on a venue drawn by venue size
+        venue = sweep
+        venue[hidden, 0] = np.searchsorted(self.venue_cdf, u_route[hidden], side="right")
+        take[hidden, 0] = want[hidden]
         order_idx, col = np.nonzero(take > 0)
         v = venue[order_idx, col]
         return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
@@ -623,7 +653,7 @@ class EquitiesEngine(Engine):
         s_ns = (lo + sec_i) * NS_PER_S
         gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
         gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
-        order = np.lexsort((at_ns, sec_i, snap))
+        order = _lexsort_ints((at_ns, sec_i, snap))
         sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
             a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
         )
@@ -638,9 +668,9 @@ class EquitiesEngine(Engine):
         # Hidden executions take no displayed liquidity.
         side_row = np.where(buy, plan.ask_row[snap], plan.bid_row[snap])
         lit_want = np.where(fits & ~hidden, want, 0)
-        by_take = np.lexsort((ts, buy, snap))
+        by_take = _lexsort_ints((ts, buy, snap))
         rank, _ = _ranks_within((snap * 2 + buy)[by_take])
-        touch_volume = self.cum_volume_table[side_row, 0]
+        touch_volume = self.touch_volume[side_row]
         book_volume = self.cum_volume_table[side_row, plan.depth[snap] - 1]
         before, after = _fills(rank, lit_want[by_take], walks[by_take], touch_volume[by_take], book_volume[by_take])
         filled_after = np.empty_like(after)
