@@ -38,7 +38,7 @@ from mkt_pipeline.equities import session
 from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
 from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
-from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
@@ -226,9 +226,10 @@ class EquitiesEngine(Engine):
 
     market = "equities"
 
-    def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int = DEFAULT_BATCH_ROWS):
-        super().__init__(batch_rows)
+    def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int | None = None):
+        # Larger batches than FX's: each one also plans three seconds around it (_LOOK_BACK, look-ahead).
         self.config = config.validate()
+        super().__init__(book_batch_rows(config.max_levels, 30 << 20) if batch_rows is None else batch_rows)
         self.md_schema, self.trades_schema = self.schemas = equities_tables(config.timestamp_column)
         self.dense_schemas = (self.md_schema,)
         if tuple(references.symbols) != SYMBOLS:

@@ -28,7 +28,7 @@ from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
-from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS, ConfigError, Engine, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
 from mkt_pipeline.core.price_path import PathParams, PricePath
@@ -187,11 +187,8 @@ class FxEngine(Engine):
         self.config = config.validate()
         if tuple(references.symbols) != fxu.SYMBOLS:
             raise ValueError("reference prices must cover the FX universe in its order")
-        if batch_rows is None:
-            # ~8 MB of market_data per batch: arrays that size stay cache- and allocator-friendly, while
-            # 100 MB ones are mapped afresh (page faults) every batch, which halves speed at 40 levels
-            batch_rows = min(DEFAULT_BATCH_ROWS, max(5_000, (8 << 20) // (16 * config.max_levels + 64)))
-        super().__init__(batch_rows)
+        # ~8 MB of market_data per batch: arrays that size also stay in cache
+        super().__init__(book_batch_rows(config.max_levels, 8 << 20) if batch_rows is None else batch_rows)
         self.references = references
         seed = config.seed
         self.n = len(fxu.PAIRS)
