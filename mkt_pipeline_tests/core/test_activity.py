@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
-from mkt_pipeline.core.arrivals import build_layout, draw_second, weights_cdf
+from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.keyed_random import keyed_rng
 from mkt_pipeline.core.timeline import US_PER_S
 
@@ -99,3 +99,22 @@ def test_bursty_layout_does_not_depend_on_the_batch():
     whole = _layout(1.4, 500, range(2000, 2030))
     parts = [_layout(1.4, 500, range(a, b)) for a, b in ((2000, 2007), (2007, 2030))]
     assert np.array_equal(whole.time_us, np.concatenate([p.time_us for p in parts]))
+
+
+@pytest.mark.parametrize("burstiness", [0.0, 1.4])
+def test_warp_offsets_of_many_seconds_equal_each_second_alone(burstiness):
+    cdf = weights_cdf(np.ones(30))
+    draws = [draw_second(keyed_rng(5, "test/arrivals", s), 400, cdf, 2, burstiness) for s in range(3000, 3012)]
+    rng = np.random.default_rng(3)
+    positions = [rng.integers(0, WARP_POSITIONS, n) for n in rng.integers(0, 300, len(draws))]
+    sec = np.repeat(np.arange(len(draws)), [len(p) for p in positions])
+    together = warp_offsets(draws, sec, np.concatenate(positions), 1_000_000_000)
+    alone = [warp_offsets([d], np.zeros(len(p), dtype=np.int64), p, 1_000_000_000) for d, p in zip(draws, positions)]
+    assert np.array_equal(together, np.concatenate(alone))
+    assert together.min() >= 0 and together.max() < 1_000_000_000
+    if burstiness:  # the profile moves offsets away from the uniform mapping, keeping their order
+        uniform = np.concatenate(positions) * 1_000_000_000 // WARP_POSITIONS
+        assert (together != uniform).mean() > 0.9
+        for d, p in zip(draws, positions):
+            o = np.argsort(p, kind="stable")
+            assert (np.diff(warp_offsets([d], np.zeros(len(p), dtype=np.int64), p[o], 1_000_000_000)) >= 0).all()

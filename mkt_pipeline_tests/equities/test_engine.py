@@ -710,3 +710,26 @@ def test_planned_counts_match_generated_market_data(around_close):
     # second by second too, through the close auction's bursts
     per_second = np.bincount(np.asarray(md.columns["timestamp_ns"]) // 1_000_000_000 - CLOSE.first_second, minlength=CLOSE.seconds)
     np.testing.assert_array_equal(engine().planned_per_second(CLOSE.first_second, CLOSE.end_second)["market_data"], per_second)
+
+
+def test_packed_sort_is_lexsort():
+    from mkt_pipeline.equities.engine import _lexsort_ints
+
+    rng = np.random.default_rng(11)
+    n = 20_000
+    small = (rng.integers(-5, 5, n), rng.integers(0, 3, n), rng.integers(100, 400, n))  # many ties: stability matters
+    wide = (rng.integers(0, 1 << 40, n), rng.integers(0, 1 << 30, n))  # 70 bits: falls back to np.lexsort
+    for keys in (small, wide, (np.zeros(0, dtype=np.int64),) * 3):
+        assert np.array_equal(_lexsort_ints(keys), np.lexsort(keys))
+
+
+def test_book_batches_stay_under_the_allocators_mapping_threshold():
+    from mkt_pipeline.core.engine import DEFAULT_BATCH_ROWS
+
+    for levels in (1, 3, 10, 40):
+        eng = engine(EquitiesConfig(min_levels=1, max_levels=levels))
+        assert eng.batch_rows <= DEFAULT_BATCH_ROWS
+        assert eng.batch_rows * 2 * levels * 8 < 32 << 20  # one book side's prices and volumes
+        md, _ = next(iter(eng.generate(window("2025-07-01T15:00:00Z", 60))))
+        assert md.columns["bids"].values.nbytes < 32 << 20
+    assert engine(EquitiesConfig(min_levels=40, max_levels=40)).batch_rows < engine(EquitiesConfig(min_levels=3, max_levels=3)).batch_rows
