@@ -18,8 +18,8 @@ def book_batch_rows(max_levels: int, target_bytes: int) -> int:
     """Batch rows whose order-book arrays (both sides, prices and volumes) stay near ``target_bytes``.
 
     glibc's allocator maps arrays above 32 MB afresh for every batch and returns them on free, so
-    each batch pays a page fault per 4 KB (at 40 levels and 150,000 rows that cost a third of the
-    generation time); arrays below it are reused from the heap, already mapped.
+    each batch pays a page fault per 4 KB (equities at 40 levels and 150,000 rows: about a quarter of
+    the generation time); arrays below it are reused from the heap, already mapped.
     """
     return min(DEFAULT_BATCH_ROWS, max(5_000, target_bytes // (16 * max_levels + 64)))
 

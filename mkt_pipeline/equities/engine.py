@@ -227,8 +227,8 @@ class EquitiesEngine(Engine):
     market = "equities"
 
     def __init__(self, config: EquitiesConfig, references: ReferencePrices, batch_rows: int | None = None):
-        # Larger batches than FX's: each one also plans three seconds around it (_LOOK_BACK, look-ahead).
         self.config = config.validate()
+        # larger batches than FX's: each one also plans three seconds around it (_LOOK_BACK, look-ahead)
         super().__init__(book_batch_rows(config.max_levels, 30 << 20) if batch_rows is None else batch_rows)
         self.md_schema, self.trades_schema = self.schemas = equities_tables(config.timestamp_column)
         self.dense_schemas = (self.md_schema,)
