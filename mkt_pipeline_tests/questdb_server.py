@@ -85,8 +85,9 @@ class QuestDBServer:
         waited for until it is valid, has applied all of its base's transactions and holds rows.
         """
         for name, timed in views:
-            issued = self.query("SELECT now()")[0][0]
+            issued = None
             if timed:
+                issued = self.query("SELECT now()")[0][0]
                 self.execute(f"REFRESH MATERIALIZED VIEW {name} FULL")
 
             def caught_up(name=name, timed=timed, issued=issued) -> bool:

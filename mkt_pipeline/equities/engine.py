@@ -565,7 +565,7 @@ class EquitiesEngine(Engine):
             uniforms.append(rng.random((6, n)))
         sec = np.repeat(seconds, counts[seconds])
         sym = np.searchsorted(self.sym_cdf, np.concatenate(sym_u), side="right")
-        at = warp_offsets([draws[i] for i in seconds], sec - seconds[0], np.concatenate(positions), NS_PER_S)  # in the second's quote bursts
+        at = warp_offsets(draws[seconds[0] : seconds[-1] + 1], sec - seconds[0], np.concatenate(positions), NS_PER_S)  # in the second's quote bursts
         u = np.concatenate(uniforms, axis=1)
         buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, sec] / 2.0)  # order flow leans with the price move
         size = _trade_sizes(u[1], u[2])
@@ -579,7 +579,7 @@ class EquitiesEngine(Engine):
         (its latest quote strictly before that instant; every venue quotes every second)."""
         bt = plan.by_time
         key = _time_key(sym, sec_i * NS_PER_S + at_ns)
-        # sorted needles let the binary searches walk the keys in one direction: several times faster
+        # sorted needles let the binary searches walk the keys in one direction (about 1.6x faster)
         by_key = np.argsort(key)
         before = np.empty(len(key), dtype=np.int64)
         before[by_key] = np.searchsorted(bt.key, key[by_key], side="left") - 1
