@@ -409,11 +409,12 @@ class FxTape:
         md = self._books(market_data)
         self._add_mids(md)
         books = md if self._carry is None else {k: np.concatenate([self._carry[k], v]) for k, v in md.items()}
+        # The books stay in stored order: core rows and prints are far fewer than books, so mapping
+        # their matches through the grouping is cheaper than regrouping every book column.
         index = _InForce(books["code"], books["ts"], len(self.symbols))
-        books = {k: v[index.order] for k, v in books.items()}
         self._add_core(core_price, books, index)
         self._add_trades(trades, books, index)
-        last = index.last_of_each()
+        last = index.order[index.last_of_each()]
         self._carry = {k: v[last] for k, v in books.items()}
 
     def _books(self, table: pa.Table) -> dict[str, np.ndarray]:
@@ -422,7 +423,7 @@ class FxTape:
         for side in ("bid", "ask"):
             out[f"{side}_sz"] = np.stack([_float(table, f"{side}_sz{k}") for k in (1, 2, 3)], axis=1) if len(ts) else np.empty((0, 3))
         keep = out["code"] >= 0
-        return {k: v[keep] for k, v in out.items()}
+        return out if keep.all() else {k: v[keep] for k, v in out.items()}
 
     def _add_mids(self, md: dict[str, np.ndarray]) -> None:
         ts, code = md["ts"], md["code"]
@@ -461,7 +462,7 @@ class FxTape:
         pos = index.find(code[keep], ts[keep])
         found = pos >= 0
         self.core_levels[0] += int((~found).sum())
-        p = pos[found]
+        p = index.order[pos[found]]
         for side in ("bid", "ask"):
             volume = _float(table, f"{side}_volume")[keep][found]
             ladder = books[f"{side}_sz"][p]
@@ -492,7 +493,7 @@ class FxTape:
         keep = code >= 0
         pos = index.find(code[keep], ts[keep])
         found = pos >= 0
-        p = pos[found]
+        p = index.order[pos[found]]
         px = price[keep][found]
         half_pip = self.pips[code[keep][found]] / 2
         at_touch = (np.abs(px - books["bid"][p]) < half_pip) | (np.abs(px - books["ask"][p]) < half_pip)

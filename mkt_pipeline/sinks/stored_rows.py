@@ -100,6 +100,11 @@ class ParquetRows:
         ts = table.column(schema.timestamp).cast(pa.int64()).to_numpy()
         if schema.timestamp_kind == TIMESTAMP:
             ts = ts * NS_PER_US
+        inside = np.flatnonzero((ts >= lo) & (ts < hi))
+        if len(inside) == 0 or inside[-1] - inside[0] + 1 == len(inside):
+            # one run of rows (parts are written in time order): a zero-copy slice instead of a
+            # filter, which would copy every nested book list
+            return table.slice(int(inside[0]) if len(inside) else 0, len(inside))
         return table.filter(pa.array((ts >= lo) & (ts < hi), pa.bool_()))
 
 
@@ -112,29 +117,49 @@ def _stat_ns(value) -> int:
     return datetime_to_us(value) * NS_PER_US
 
 
-def book_level(column: pa.ChunkedArray, row: int, level: int) -> pa.Array:
-    """``book[row][level]`` (1-based level) of every row of a ``[2][N]`` book column; NaN beyond a book's depth."""
-    if not len(column):
-        return pa.array([], pa.float64())
-    side = pc.list_element(column, row)
-    side = side.combine_chunks() if isinstance(side, pa.ChunkedArray) else side
-    offsets = side.offsets.to_numpy()
-    values = side.values.to_numpy(zero_copy_only=False)
-    depth = np.diff(offsets)
-    pos = offsets[:-1] + level - 1
-    out = np.full(len(depth), np.nan)
-    deep = depth >= level
-    out[deep] = values[pos[deep]]
-    return pa.array(out, pa.float64())
+class _BookSide:
+    """One row (prices or volumes) of every ``[2][N]`` book of a column, located once for any level.
+
+    Reads the nested lists' offsets in place, chunk by chunk: extracting the row with Arrow
+    (``list_element``, ``combine_chunks``) would copy every book first.
+    """
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, row: int):
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        self.parts = []
+        for chunk in chunks:
+            if not len(chunk):
+                continue
+            inner = chunk.values  # one list per book and row, absolute positions from the offsets
+            inner_offsets = inner.offsets.to_numpy()
+            lists = chunk.offsets.to_numpy()[:-1] + row
+            starts = inner_offsets[lists]
+            self.parts.append((inner.values.to_numpy(zero_copy_only=False), starts, inner_offsets[lists + 1] - starts))
+
+    def level(self, level: int) -> pa.Array:
+        """``[level]`` (1-based) of every book; NaN beyond a book's depth."""
+        out = []
+        for values, starts, depth in self.parts:
+            deep = depth >= level
+            if deep.all():
+                out.append(values[starts + level - 1])
+                continue
+            part = np.full(len(depth), np.nan)
+            part[deep] = values[starts[deep] + level - 1]
+            out.append(part)
+        return pa.array(np.concatenate(out) if out else np.empty(0), pa.float64())
 
 
 def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa.Table:
     """Requested columns (timestamp first), with top-of-book fields taken from the book arrays."""
     out = {schema.timestamp: table.column(schema.timestamp)}
+    sides: dict[tuple[str, int], _BookSide] = {}  # a side serves all its levels (FX facts ask for three)
     for name in columns:
         if name in TOP_OF_BOOK:
             book, row, level = TOP_OF_BOOK[name]
-            out[name] = book_level(table.column(book), row, level)
+            if (book, row) not in sides:
+                sides[book, row] = _BookSide(table.column(book), row)
+            out[name] = sides[book, row].level(level)
         else:
             out[name] = table.column(name)
     return pa.table(out)

@@ -123,7 +123,9 @@ def test_fx_bounce_is_minus_half_for_white_noise_quotes_and_zero_for_a_walk():
 
 def test_fx_prints_at_the_touch_and_core_levels_use_the_book_in_force():
     t0 = DAY_S * 1_000_000
-    books = _books([t0, t0 + 100], ["EURUSD", "EURUSD"], [1.1600, 1.1601], [1.1602, 1.1603])
+    # USDJPY books interleaved with the EURUSD ones: the stored order is not the per-symbol order
+    books = _books([t0 - 5, t0, t0 + 60, t0 + 100, t0 + 130], ["USDJPY", "EURUSD", "USDJPY", "EURUSD", "USDJPY"],
+                   [154.50, 1.1600, 154.51, 1.1601, 154.52], [154.52, 1.1602, 154.53, 1.1603, 154.54])
     core = pa.table({
         "timestamp": pa.array([t0 + 100, t0 + 100, t0 + 200], pa.timestamp("us", tz="UTC")),
         "symbol": pa.array(["EURUSD"] * 3),
@@ -143,6 +145,13 @@ def test_fx_prints_at_the_touch_and_core_levels_use_the_book_in_force():
     assert (tape.prints_matched, tape.prints_at_touch) == (4, 3)
     assert (tape.prints, tape.prints_round) == (4, 3)
     assert (tape.orders_total, tape.orders_round) == (3, 2)  # a: 100k, b: 200k, c: 1.5k
+    # a later slice without EURUSD books: its print meets the last EURUSD book of the slice before
+    later = pa.table({
+        "timestamp": pa.array([(t0 + 90_000_000) * 1000], pa.timestamp("ns", tz="UTC")),
+        "symbol": pa.array(["EURUSD"]), "price": [1.1603], "quantity": [1_000.0], "order_id": ["d"],
+    })
+    tape.add(_books([t0 + 80_000_000], ["USDJPY"], [154.60], [154.62]), _empty(cf.FX_COLUMNS["core_price"]), later)
+    assert (tape.prints_matched, tape.prints_at_touch) == (5, 4)
     # bid: 50k -> L1, 120k -> L2, 300k -> L3; ask: 50k -> L1 (a copy), 40k -> L1, 400k -> deeper
     np.testing.assert_array_equal(tape.core_levels, [0, 3, 1, 1, 1])
     assert tape.core_copies == 2

@@ -1,0 +1,46 @@
+"""The Parquet reader behind the checks and the facts: windows cut through parts and row groups,
+top-of-book fields taken from ragged books."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pyarrow as pa
+
+from mkt_pipeline.core.tables import FX_MARKET_DATA
+from mkt_pipeline.core.timeline import NS_PER_US, Window
+from mkt_pipeline.fx.engine import FxEngine
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.stored_rows import TOP_OF_BOOK, ParquetRows
+from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
+
+WINDOW = Window.from_iso("2025-11-11T02:59:50Z", "2025-11-11T03:00:20Z")
+RAGGED = dataclasses.replace(LIGHT_FX, min_levels=1, max_levels=4)
+
+
+def test_slices_and_top_of_book_match_the_stored_rows(tmp_path):
+    sink = ParquetSink(tmp_path)
+    engine = FxEngine(RAGGED, fx_references(WINDOW))
+    sink.prepare(engine.schemas)
+    run_window(engine, sink, WINDOW, chunk_seconds=7)  # several parts per hour, two hours
+    stored = sink.read(FX_MARKET_DATA)
+    ts_ns = stored.column("timestamp").cast(pa.int64()).to_numpy() * NS_PER_US
+    bids, asks = stored.column("bids").to_pylist(), stored.column("asks").to_pylist()
+    assert {len(b[0]) for b in bids} == {1, 2, 3, 4}  # ragged books: levels past the depth are NaN
+
+    rows = ParquetRows(sink)
+    columns = sorted(TOP_OF_BOOK)
+    # windows meeting part edges, cutting parts and row groups in the middle, and empty ones
+    for start, end in [("02:59:50", "03:00:20"), ("02:59:53.25", "03:00:01.5"), ("03:00:07", "03:00:07.000001"), ("03:00:30", "03:00:40")]:
+        window = Window.from_iso(f"2025-11-11T{start}Z", f"2025-11-11T{end}Z")
+        got = rows.read(FX_MARKET_DATA, window, columns)
+        inside = np.flatnonzero((ts_ns >= window.start_us * NS_PER_US) & (ts_ns < window.end_us * NS_PER_US))
+        assert got.num_rows == len(inside) == rows.count(FX_MARKET_DATA, window)
+        assert got.column("timestamp").equals(stored.column("timestamp").take(inside))
+        for name in columns:
+            book, row, level = TOP_OF_BOOK[name]
+            books = bids if book == "bids" else asks
+            want = [books[i][row][level - 1] if len(books[i][row]) >= level else np.nan for i in inside]
+            np.testing.assert_array_equal(got.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=f"{name} in {window}")
