@@ -521,18 +521,20 @@ class EquitiesEngine(Engine):
     def _books(self, touch: np.ndarray, ladder_row: np.ndarray, depth: np.ndarray, direction: int) -> BookColumn:
         """One side of many books: a contiguous one-tick grid from the touch, and ladder volumes."""
         width = int(depth.max()) if len(depth) else 1
-        out = np.empty((len(touch), 2, width))
-        if len(touch):
-            # Every row's prices are a window of one price table (whole ticks / 100, the double nearest
-            # the decimal), so a book side costs two row gathers.
-            top = int(touch.max()) if direction < 0 else int(touch.min())
-            span = int(touch.max() - touch.min()) + width
-            grid = (top + direction * np.arange(span)) / float(TICKS_PER_DOLLAR)
-            out[:, 0, :] = sliding_window_view(grid, width)[direction * (touch - top)]
-            out[:, 1, :] = self.volume_table[ladder_row, :width]
-        if len(depth) == 0 or depth.min() == width:
-            return BookColumn(out.reshape(-1), depth)
-        return BookColumn.from_dense(out[:, 0, :], out[:, 1, :], depth)
+        if not len(touch):
+            return BookColumn(np.empty(0), depth)
+        # Every row's prices are a window of one price table (whole ticks / 100, the double nearest
+        # the decimal), so a book side costs two row gathers into contiguous arrays and one copy that
+        # interleaves them; assigning the gathers into the interleaved rows copies a few values per
+        # inner loop (3-6 % of the whole generation at 3 and 10 levels).
+        top = int(touch.max()) if direction < 0 else int(touch.min())
+        span = int(touch.max() - touch.min()) + width
+        grid = (top + direction * np.arange(span)) / float(TICKS_PER_DOLLAR)
+        prices = sliding_window_view(grid, width)[direction * (touch - top)]
+        volumes = np.take(np.ascontiguousarray(self.volume_table[:, :width]), ladder_row, axis=0)
+        if depth.min() == width:
+            return BookColumn(np.concatenate((prices, volumes), axis=1).reshape(-1), depth)
+        return BookColumn.from_dense(prices, volumes, depth)
 
     # --- trades -----------------------------------------------------------------------------------------
     def _trade_counts(self, first_second: int, end_second: int, phase: np.ndarray, bursts: np.ndarray) -> np.ndarray:
