@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mkt_pipeline.core.secrets import first_line
@@ -139,9 +138,12 @@ class _BookSide:
                 continue
             inner = chunk.values  # one list per book and row, absolute positions from the offsets
             inner_offsets = inner.offsets.to_numpy()
-            lists = chunk.offsets.to_numpy()[:-1] + row
+            outer = chunk.offsets.to_numpy()
+            has_row = np.diff(outer) > row  # a null book (or one without this row) has no levels
+            lists = np.where(has_row, outer[:-1] + row, 0)
             starts = inner_offsets[lists]
-            self.parts.append((inner.values.to_numpy(zero_copy_only=False), starts, inner_offsets[lists + 1] - starts))
+            depth = np.where(has_row, inner_offsets[lists + 1] - starts, 0) if len(inner) else np.zeros(len(chunk), np.int64)
+            self.parts.append((inner.values.to_numpy(zero_copy_only=False), starts, depth))
 
     def level(self, level: int) -> pa.Array:
         """``[level]`` (1-based) of every book; NaN beyond a book's depth."""

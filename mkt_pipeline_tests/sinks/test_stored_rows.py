@@ -13,7 +13,7 @@ from mkt_pipeline.core.timeline import NS_PER_US, Window
 from mkt_pipeline.fx.engine import FxEngine
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.sinks.stored_rows import TOP_OF_BOOK, ParquetRows
+from mkt_pipeline.sinks.stored_rows import TOP_OF_BOOK, ParquetRows, _project
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
 WINDOW = Window.from_iso("2025-11-11T02:59:50Z", "2025-11-11T03:00:20Z")
@@ -44,3 +44,19 @@ def test_slices_and_top_of_book_match_the_stored_rows(tmp_path):
             books = bids if book == "bids" else asks
             want = [books[i][row][level - 1] if len(books[i][row]) >= level else np.nan for i in inside]
             np.testing.assert_array_equal(got.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=f"{name} in {window}")
+
+
+def test_book_levels_of_sliced_chunks_null_and_short_books():
+    books = pa.array(
+        [[[1.0, 2.0], [10.0, 20.0]], None, [[3.0], [30.0]], [[4.0, 5.0, 6.0]], [[], []], [[7.0], [70.0]]],
+        pa.list_(pa.list_(pa.float64())),
+    )
+    column = pa.chunked_array([books.slice(0, 2), books.slice(2, 3), books.slice(5, 1)])  # chunks that start mid-array
+    table = _project(pa.table({"timestamp": pa.array(range(6), pa.int64()), "bids": column}), sorted(c for c in TOP_OF_BOOK if c.startswith("bid")), FX_MARKET_DATA)
+    nan = np.nan
+    expected = {
+        "bid_px1": [1, nan, 3, 4, nan, 7], "bid_px2": [2, nan, nan, 5, nan, nan], "bid_px3": [nan, nan, nan, 6, nan, nan],
+        "bid_sz1": [10, nan, 30, nan, nan, 70], "bid_sz2": [20, nan, nan, nan, nan, nan], "bid_sz3": [nan] * 6,  # row 3 has no volumes
+    }
+    for name, want in expected.items():
+        np.testing.assert_array_equal(table.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=name)
