@@ -44,14 +44,18 @@ class ParquetRows:
 
     def __init__(self, sink: ParquetSink):
         self.sink = sink
-        self._metadata: dict[Path, pq.FileMetaData] = {}
+        self._metadata: dict[Path, tuple[tuple[int, int], pq.FileMetaData]] = {}
 
     def _meta(self, path: Path) -> pq.FileMetaData:
         # Only the footers are kept: an open reader holds on to ~150 MB of buffers for an hour of
-        # default-rate books, which over a day of parts added up to gigabytes.
-        if path not in self._metadata:
-            self._metadata[path] = pq.read_metadata(path)
-        return self._metadata[path]
+        # default-rate books, which over a day of parts added up to gigabytes. A part re-written
+        # since (same name, new file) is read afresh.
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._metadata.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = self._metadata[path] = (stamp, pq.read_metadata(path))
+        return cached[1]
 
     def _overlapping(self, schema: TableSchema, window: Window):
         for a, b, path in self.sink.parts(schema):

@@ -60,3 +60,18 @@ def test_book_levels_of_sliced_chunks_null_and_short_books():
     }
     for name, want in expected.items():
         np.testing.assert_array_equal(table.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=name)
+
+
+def test_a_part_rewritten_under_the_same_name_is_read_afresh(tmp_path):
+    sink = ParquetSink(tmp_path)
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:04Z")
+    engine = FxEngine(RAGGED, fx_references(window))
+    sink.prepare(engine.schemas)
+    run_window(engine, sink, window, chunk_seconds=4)
+    rows = ParquetRows(sink)
+    before = rows.read(FX_MARKET_DATA, window, ["bid_px1"]).num_rows
+    # the same window again with other rates: the part keeps its name, its footer changes
+    engine = FxEngine(dataclasses.replace(RAGGED, market_data_min_eps=300, market_data_max_eps=400), fx_references(window))
+    run_window(engine, sink, window, chunk_seconds=4)
+    after = rows.read(FX_MARKET_DATA, window, ["bid_px1"])
+    assert after.num_rows == sink.read(FX_MARKET_DATA).num_rows == rows.count(FX_MARKET_DATA, window) > before
