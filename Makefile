@@ -10,7 +10,7 @@ DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
 # 10:00 in New York, so the equities session is trading
 DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
 
-.PHONY: install demo test dev bench bench-facts bench-questdb clean
+.PHONY: install demo test lint docs docs-serve dev bench bench-facts bench-questdb clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# ruff's rules and line length are in pyproject.toml ([tool.ruff])
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# the documentation site (mkdocs.yml, docs/) into ./site; warnings (broken links, pages left out) fail
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
 dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME_DIR)
 	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dagster dev -m mkt_pipeline.definitions
@@ -51,4 +63,4 @@ bench-facts: $(STAMP)
 	$(PY) -m bench.bench_facts --pictures docs/facts
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data site .pytest_cache .ruff_cache

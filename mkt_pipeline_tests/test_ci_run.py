@@ -1,5 +1,6 @@
-"""``.ci/run``: with ``../shared/questdb`` it starts a server, exports where it is, runs ``make test``
-and stops the server however the tests end; without it, ``make test`` runs alone.
+"""``.ci/run``: ``make lint`` and ``make docs`` first; then with ``../shared/questdb`` it starts a server,
+exports where it is, runs ``make test`` and stops the server however the tests end; without it,
+``make test`` runs alone.
 
 The script runs for real in a scratch layout (``repo/.ci/run`` beside ``shared/questdb``) with
 stand-ins for ``make`` and the ``qdb`` script that record how they were called.
@@ -18,6 +19,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
 FAKE_MAKE = """#!/usr/bin/env bash
+if [ "$1" != test ]; then echo "make $*" >> "$CALLS"; exit "${MAKE_STATUS_CHECKS:-0}"; fi
 { echo "make $*"; echo "QDB_TEST_HOST=${QDB_TEST_HOST:-}"; echo "QDB_TEST_PG_PORT=${QDB_TEST_PG_PORT:-}";
   echo "QDB_TEST_ILP_PORT=${QDB_TEST_ILP_PORT:-}"; echo "QDB_SERVER_SCRIPT=${QDB_SERVER_SCRIPT:-}"; } >> "$CALLS"
 exit "${MAKE_STATUS:-0}"
@@ -60,6 +62,7 @@ def test_starts_a_server_exports_it_and_stops_it_whatever_happens(tmp_path, make
     done = subprocess.run(["bash", str(repo / ".ci" / "run")], env={**env, "MAKE_STATUS": str(make_status)}, capture_output=True, text=True, timeout=60)
     assert done.returncode == make_status, done.stderr
     lines = calls(tmp_path)
+    assert lines[:2] == ["make lint", "make docs"]  # before the server starts
     start = next(line.split() for line in lines if line.startswith("qdb start"))
     flags = dict(zip(start[2::2], start[3::2]))
     root = flags["--root"]
@@ -80,5 +83,12 @@ def test_without_the_shared_folder_make_test_runs_alone(tmp_path):
     repo, env = layout(tmp_path, with_server=False)
     done = subprocess.run(["bash", str(repo / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert calls(tmp_path) == ["make test", "QDB_TEST_HOST=", "QDB_TEST_PG_PORT=", "QDB_TEST_ILP_PORT=", "QDB_SERVER_SCRIPT="]
+    assert calls(tmp_path) == ["make lint", "make docs", "make test", "QDB_TEST_HOST=", "QDB_TEST_PG_PORT=", "QDB_TEST_ILP_PORT=", "QDB_SERVER_SCRIPT="]
     assert "the questdb tests will skip" in done.stderr
+
+
+def test_a_lint_failure_stops_before_any_server_or_test(tmp_path):
+    repo, env = layout(tmp_path, with_server=True)
+    done = subprocess.run(["bash", str(repo / ".ci" / "run")], env={**env, "MAKE_STATUS_CHECKS": "2"}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert calls(tmp_path) == ["make lint"]

@@ -199,7 +199,7 @@ def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
         else:
             level_of[i] = hit[0]
     # fills of one order at one level share that level's volume
-    for (oid, lvl), rows in _group_rows(order_ids, level_of).items():
+    for (_oid, lvl), rows in _group_rows(order_ids, level_of).items():
         if lvl >= 0 and len(rows) > 1:
             book = (asks if on_ask[rows[0]] else bids).row(int(idx[rows[0]]))
             if qty[rows].sum() > book[1][lvl]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 import numpy as np
 import pyarrow as pa
@@ -294,7 +293,7 @@ class BookColumn:
         return pa.ListArray.from_arrays(pa.array(outer_offsets), inner)
 
 
-ColumnData = Union[np.ndarray, SymbolColumn, UuidColumn, BookColumn]
+ColumnData = np.ndarray | SymbolColumn | UuidColumn | BookColumn
 
 
 @dataclass

@@ -473,7 +473,7 @@ class FxEngine(Engine):
         c = self.config
         layout = q.layout
         parts = []
-        for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist())):
+        for _i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist())):
             rng = self._orders_rng(s)
             parts.append(
                 dict(

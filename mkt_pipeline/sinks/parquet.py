@@ -149,7 +149,7 @@ class ParquetSink(Sink):
         return table
 
     def latest_timestamp_us(self, schema: TableSchema) -> int | None:
-        for a, b, path in reversed(self.parts(schema)):
+        for _a, _b, path in reversed(self.parts(schema)):
             col = pq.read_table(path, columns=[schema.timestamp]).column(0).cast(pa.int64()).to_numpy()
             if len(col):
                 return int(_row_us(schema, col).max())
