@@ -154,8 +154,3 @@ def weights_cdf(weights: np.ndarray) -> np.ndarray:
     cdf = np.cumsum(w / w.sum())
     cdf[-1] = 1.0
     return cdf
-
-
-def uniform_count(rng: np.random.Generator, low: int, high: int) -> int:
-    """An integer uniform in ``[low, high]``."""
-    return int(rng.integers(low, high + 1))

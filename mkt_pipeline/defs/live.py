@@ -185,7 +185,8 @@ def build_live_job(market: str) -> dg.JobDefinition:
             per_window = isinstance(s, ParquetSink)
             result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
         base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
-        rows = {base_names[name]: int(n) for name, n in result.stats.rows.items()}
+        # the whole window's rows: a retried window starts after what an earlier attempt committed
+        rows = {base_names[name]: int(n) for name, n in result.window_rows.items()}
         context.log.info(f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)")
         return dg.Output(
             None,

@@ -41,20 +41,10 @@ class RunResult:
     window: Window
     stats: WriteStats = field(default_factory=WriteStats)  # rows written by this run
     elapsed_s: float = 0.0
-    skipped: list[Window] = field(default_factory=list)  # chunks the ledger recorded as stored
-    stored_rows: WriteStats = field(default_factory=WriteStats)  # their rows per table, as recorded
 
     @property
     def total_rows(self) -> int:
         return sum(self.stats.rows.values())
-
-    @property
-    def window_rows(self) -> dict[str, int]:
-        """Rows per table of the whole window: written now plus recorded for the skipped chunks."""
-        out = dict(self.stored_rows.rows)
-        for table, rows in self.stats.rows.items():
-            out[table] = out.get(table, 0) + rows
-        return out
 
     @property
     def rows_per_second(self) -> float:
@@ -143,9 +133,7 @@ def run_window(
     result = RunResult(window)
     started = time.perf_counter()
     key = chunk_key(engine)
-    plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded)
-    result.skipped, result.stored_rows = plan.stored, plan.stored_rows
-    chunks = plan.pending
+    chunks = plan_chunks(sink, key, window, chunk_seconds, skip_recorded).pending
     if not chunks:
         return result
     if in_process is None:

@@ -20,7 +20,7 @@ from typing import Callable
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
-from mkt_pipeline.run.resume import chunk_key, record_chunk
+from mkt_pipeline.run.resume import chunk_key, record_chunk, recorded_rows
 from mkt_pipeline.sinks.base import Sink, WriteStats
 from mkt_pipeline.sinks.ledger import CHUNK, chunk_ranges, covered_from
 from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window, us_to_datetime
@@ -42,7 +42,9 @@ class PaceResult:
 
     window: Window
     written_until_us: int
-    stats: WriteStats = field(default_factory=WriteStats)
+    stats: WriteStats = field(default_factory=WriteStats)  # rows this run wrote
+    # rows the ledger records for the seconds before ``started_us`` (an earlier attempt's commits)
+    recorded: WriteStats = field(default_factory=WriteStats)
     commits: int = 0
     catch_up_commits: int = 0  # commits made while more than one second was due
     market_data_rows: int = 0
@@ -52,6 +54,14 @@ class PaceResult:
     @property
     def total_rows(self) -> int:
         return sum(self.stats.rows.values())
+
+    @property
+    def window_rows(self) -> dict[str, int]:
+        """Rows per table of the window so far: recorded by earlier attempts plus written by this one."""
+        out = dict(self.recorded.rows)
+        for table, n in self.stats.rows.items():
+            out[table] = out.get(table, 0) + n
+        return out
 
 
 CommitFn = Callable[[Window, PaceResult, float], None]
@@ -97,10 +107,12 @@ def pace_window(
     lead_us = int(round(lookahead_s * US_PER_S))
     key = chunk_key(engine)
     start_us = window.start_us
+    recorded = WriteStats()
     if skip_recorded:
-        ranges = chunk_ranges(e for e in sink.ledger_entries(key, window) if e.kind == CHUNK)
-        start_us = min(covered_from(ranges, window.start_us), window.end_us)
-    result = PaceResult(window, start_us)
+        entries = [e for e in sink.ledger_entries(key, window) if e.kind == CHUNK]
+        start_us = min(covered_from(chunk_ranges(entries), window.start_us), window.end_us)
+        recorded = recorded_rows(entries, window.start_us, start_us)
+    result = PaceResult(window, start_us, recorded=recorded)
     md_schema = engine.schemas[0]
     grace_until: float | None = None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Iterable
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.core.timeline import Window
@@ -38,7 +39,6 @@ class ChunkPlan:
 
     pending: list[Window]
     stored: list[Window]
-    stored_rows: WriteStats  # rows per table of the stored chunks, as recorded
 
     @property
     def chunks(self) -> int:
@@ -49,16 +49,24 @@ def plan_chunks(sink: Sink, key: ChunkKey, window: Window, chunk_seconds: int, s
     """Split ``window`` into chunks; with ``skip_recorded``, leave out those the ledger covers."""
     chunks = list(window.split(chunk_seconds))
     if not skip_recorded:
-        return ChunkPlan(chunks, [], WriteStats())
-    entries = [e for e in sink.ledger_entries(key, window) if e.kind == CHUNK]
-    ranges = chunk_ranges(entries)
+        return ChunkPlan(chunks, [])
+    ranges = chunk_ranges(e for e in sink.ledger_entries(key, window) if e.kind == CHUNK)
     pending = [c for c in chunks if not covers(ranges, c)]
     stored = [c for c in chunks if covers(ranges, c)]
-    rows = WriteStats()
-    for e in entries:
-        if any(c.start_us <= e.start_us and e.end_us <= c.end_us for c in stored):
-            rows.rows.update({k: rows.rows[k] + v for k, v in e.rows.items()})
-    return ChunkPlan(pending, stored, rows)
+    return ChunkPlan(pending, stored)
+
+
+def recorded_rows(entries: Iterable[LedgerEntry], start_us: int, end_us: int) -> WriteStats:
+    """Rows per table the ledger records for the chunks inside ``[start_us, end_us)``.
+
+    A chunk recorded twice (a run repeated after its record landed) counts once.
+    """
+    stats = WriteStats()
+    chunks = {(e.start_us, e.end_us): e.rows for e in entries if e.kind == CHUNK and start_us <= e.start_us and e.end_us <= end_us}
+    for rows in chunks.values():
+        for table, n in rows.items():
+            stats.rows[table] += n
+    return stats
 
 
 def record_chunk(sink: Sink, key: ChunkKey, chunk: Window, stats: WriteStats) -> None:

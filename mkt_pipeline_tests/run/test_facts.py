@@ -109,26 +109,15 @@ def test_equities_table_has_every_row_of_the_spec(equities_day):
     assert tuple(f.key for f in report.facts) == EQUITIES_FACTS
 
 
-# Facts the engines do not reach yet (measured on these fixtures; open work, see the README's realism
-# section). Strict: a change that makes one pass fails here until its marker is removed.
-KNOWN_GAPS: dict[tuple[str, str], str] = {}
 
-
-def _facts(market: str, keys: tuple[str, ...]) -> list:
-    return [
-        pytest.param(key, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[market, key])) if (market, key) in KNOWN_GAPS else key
-        for key in keys
-    ]
-
-
-@pytest.mark.parametrize("key", _facts("fx", FX_FACTS))
+@pytest.mark.parametrize("key", FX_FACTS)
 def test_fx_fact_within_its_band(fx_day, key):
     fact = {f.key: f for f in fx_day[0].facts}[key]
     assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
     assert fact.passed, _explain(fact)
 
 
-@pytest.mark.parametrize("key", _facts("equities", EQUITIES_FACTS))
+@pytest.mark.parametrize("key", EQUITIES_FACTS)
 def test_equities_fact_within_its_band(equities_day, key):
     fact = {f.key: f for f in equities_day[0].facts}[key]
     assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
