@@ -39,10 +39,10 @@ lint: $(STAMP)
 
 # the documentation site (mkdocs.yml, docs/) into ./site; warnings (broken links, pages left out) fail
 docs: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(STAMP)
-	$(VENV)/bin/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME_DIR)
@@ -53,7 +53,7 @@ bench: $(STAMP)
 	$(PY) -m bench.bench_equities
 	$(PY) bench/bench_ilp.py
 
-# the SPEC §11 stylised facts of a generated day of each market (light demo rates, 3-level books)
+# the stylised facts (docs/data-model.md#realism-bands) of a generated day of each market (light demo rates, 3-level books)
 # against a running QuestDB (QUESTDB_HOST / QUESTDB_*_PORT): ingestion vs its ceiling, Dagster vs the CLI
 bench-questdb: $(STAMP)
 	$(PY) bench/bench_questdb.py

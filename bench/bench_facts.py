@@ -1,4 +1,5 @@
-"""The SPEC §11 stylised facts of a generated day of each market, and what measuring them costs.
+"""The stylised facts (docs/data-model.md#realism-bands) of a generated day of each market, and what measuring them
+costs.
 
     python -m bench.bench_facts [--profile light|default] [--markets fx,equities] [--pictures DIR] [--window START/END]
 

@@ -1,8 +1,8 @@
 """``mkt-pipeline fx|equities [flags]``: the seed scripts' command line over the shared engine and sinks.
 
-Every flag takes its value from the command line, else ``MKT_<MARKET>_<FLAG>`` (or the SPEC §3.2
-global such as ``MKT_SEED``), else the seed script's default. Everything is validated before a
-sink is opened, so invalid input exits with status 2, one line naming the flag and the rule, and
+Every flag takes its value from the command line, else ``MKT_<MARKET>_<FLAG>`` (or a deployment-wide
+variable such as ``MKT_SEED``, docs/questdb.md#environment-variables), else the seed script's default. Everything is
+validated before a sink is opened, so invalid input exits with status 2, one line naming the flag and the rule, and
 nothing written.
 
 Two modes drive the same engine: ``faster-than-life`` (chunks of a planned window, optionally on
@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_flags(p, market, market_flags(market))
     facts = sub.add_parser(
         "facts",
-        help="measure the stylised facts (SPEC §11) of a stored dataset",
-        description="Read a stored window of one market (Parquet dataset or QuestDB) and print the SPEC §11 table: "
+        help="measure the stylised facts (docs/data-model.md#realism-bands) of a stored dataset",
+        description="Read a stored window of one market (Parquet dataset or QuestDB) and print the realism table: "
         "measured value, band, pass/fail; optionally draw the pictures as PNG files.",
     )
     facts_sub = facts.add_subparsers(dest="facts_market", required=True, metavar="{fx,equities}")

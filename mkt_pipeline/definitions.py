@@ -1,4 +1,4 @@
-"""The Dagster code location: one explicit Definitions object (SPEC §3.3).
+"""The Dagster code location: one explicit Definitions object (docs/dagster.md#names).
 
 Runs execute in one process (``in_process_executor``): the hourly step is large and brings its own
 child-process generation and optional worker processes, so a process per step would only add

@@ -1,6 +1,7 @@
 """Generator settings shared by the CLI and Dagster: flag tables, env defaults, value parsing.
 
-Every generator flag of a market has an environment default ``MKT_<MARKET>_<FLAG>`` (SPEC §3.2);
+Every generator flag of a market has an environment default ``MKT_<MARKET>_<FLAG>``
+(docs/questdb.md#environment-variables);
 the CLI and the Dagster config classes both read their defaults through ``env_default`` so one
 deployment setting drives every entry point.
 """
@@ -64,7 +65,7 @@ def env_name(market: str, flag: str) -> str:
     return f"MKT_{market.upper()}_{flag.upper()}"
 
 
-# Deployment-wide variables of SPEC §3.2 that also default a flag of both markets.
+# Deployment-wide variables (docs/questdb.md#environment-variables) that also default a flag of both markets.
 GLOBAL_ENV: dict[str, str] = {
     "seed": "MKT_SEED",
     "sink": "MKT_SINK",

@@ -35,7 +35,8 @@ class QuestDBServer:
         return ["--host", self.host, "--http_port", str(self.http_port), "--pg_port", str(self.pg_port), "--ilp_port", str(self.ilp_port)]
 
     def env(self) -> dict[str, str]:
-        """The SPEC §3.2 variables that point the Dagster resources (and the CLI) at this server."""
+        """The variables (docs/questdb.md#environment-variables) that point the Dagster resources (and the CLI) at
+        this server."""
         return {
             "QUESTDB_HOST": self.host,
             "QUESTDB_HTTP_PORT": str(self.http_port),

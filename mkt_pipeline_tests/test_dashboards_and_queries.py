@@ -1,4 +1,4 @@
-"""The Grafana dashboards and the demo queries (SPEC §12), run against a real QuestDB on generated data.
+"""The Grafana dashboards and the demo queries (docs/dashboards.md), run against a real QuestDB on generated data.
 
 Each market writes a short window under several namings (with and without a suffix; equities also
 with the ``eq_`` prefix and both timestamp-column names). Every panel query of its dashboard (the
@@ -247,7 +247,7 @@ def test_demo_query_files_hold_at_least_25_commented_statements(market):
     found = statements(DEMO_QUERIES[market])
     assert len(found) >= 25
     assert all(not title.startswith(("SELECT", "WITH")) for title, _ in found), "every query has a numbered comment"
-    # the showcase of SPEC §12 is all there
+    # the showcase of docs/dashboards.md#demo-queries is all there
     for feature in ("SAMPLE BY", "ASOF JOIN", "LATEST ON", " OVER (", "l2price(", "[1:", "vwap", "spread"):
         assert feature.lower() in text.lower(), feature
     views = [v.base_name for v in views_for(market_tables(market))]

@@ -1,4 +1,4 @@
-"""The package's layers (SPEC §3.1), checked on the real import graph so they keep holding.
+"""The package's layers (docs/development.md#layers), checked on the real import graph so they keep holding.
 
 Every ``import`` and ``from … import`` of every module counts, including those inside functions:
 a lazy import is still a dependency.

@@ -9,7 +9,7 @@ Here the activity of a market at second ``t`` is a log-level
 where ``profile`` is a deterministic function of the time of day (the intraday seasonality) and
 each ``C_k`` is a stationary, unit-variance moving average of keyed normals over a bounded
 look-back (the clustering). Every term is a pure function of the seed and the absolute second, so
-a window generated alone equals the same window inside a longer one (SPEC §2).
+a window generated alone equals the same window inside a longer one (docs/data-model.md#stateless-time).
 
 Engines read ``L`` two ways: ``counts`` places each second's event count inside the configured
 ``[low, high]`` range (busier seconds nearer ``high``, never outside it), and

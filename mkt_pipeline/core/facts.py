@@ -1,4 +1,4 @@
-"""The stylised facts of SPEC §11, measured on a tape: every row with its band and a pass/fail.
+"""The stylised facts (docs/data-model.md#realism-bands), measured on a tape: every row with its band and a pass/fail.
 
 Pure numpy/pyarrow, no IO. A tape (``FxTape``, ``EquitiesTape``) is fed the stored rows one slice of
 time at a time (``add``, slices in time order, e.g. an hour each) and keeps only compact per-second

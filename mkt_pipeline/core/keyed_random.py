@@ -3,7 +3,7 @@
 Every random number the engines draw comes from a Philox generator whose key is a pure function of
 the dataset seed, a stream name and integer parts such as an absolute second or an hour index. No
 generator is ever carried from one window to the next, so the rows of a window do not depend on
-how the work was split (SPEC §2, "time is stateless").
+how the work was split (docs/data-model.md#stateless-time).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Per-day reference prices: Yahoo Finance daily closes (through ``yfinance``), cached on disk, with an offline fallback.
 
-Prices mean-revert toward these references (SPEC §2). A ``ReferencePrices`` object holds one close
-per symbol per UTC day, already gap-filled, plus where each symbol's numbers came from; it is
-serialisable so a re-run of a window can reproduce it exactly.
+Prices mean-revert toward these references (docs/data-model.md#stateless-time). A ``ReferencePrices`` object holds one
+close per symbol per UTC day, already gap-filled, plus where each symbol's numbers came from; it is serialisable so a
+re-run of a window can reproduce it exactly.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Each market's generation settings as a Dagster ``Config``, built from the flag tables of ``settings``,
 the tables each market's hourly asset writes, and engines built from those settings.
 
-Defaults are read from ``MKT_<MARKET>_<FLAG>`` when the code location loads (SPEC §3.2), so the CLI
-and Dagster share one deployment setting; run config can still override any field per run.
-``seed`` also falls back to the global ``MKT_SEED`` (through ``env_default``).
+Defaults are read from ``MKT_<MARKET>_<FLAG>`` when the code location loads (docs/questdb.md#environment-variables),
+so the CLI and Dagster share one deployment setting; run config can still override any field per run. ``seed`` also
+falls back to the global ``MKT_SEED`` (through ``env_default``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Jobs (SPEC §3.3): the hourly asset jobs (with their checks) and the live jobs the sensors launch."""
+"""Jobs (docs/dagster.md#names): the hourly asset jobs (with their checks) and the live jobs the sensors launch."""
 
 import dagster as dg
 

@@ -14,7 +14,8 @@
     Definitions(assets=[fx_hour], resources={"questdb": QuestDBResource(password=EnvVar("QUESTDB_PASSWORD"))})
 
 Secrets are meant to be given as ``dagster.EnvVar`` so only the variable's name lands in run
-config; ``QuestDBResource.from_env()`` wires every ``QUESTDB_*`` variable of SPEC §3.2 that way.
+config; ``QuestDBResource.from_env()`` wires every ``QUESTDB_*`` variable that way
+(docs/questdb.md#environment-variables).
 """
 
 from __future__ import annotations

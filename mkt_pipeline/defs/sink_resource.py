@@ -2,8 +2,8 @@
 
 It wraps the two resources of ``resources.py`` (QuestDB and Parquet) so assets, checks and the
 live job ask one object for a sink, a reader of stored rows, or the status of a view, whatever
-the deployment's sink. ``from_env`` wires every SPEC §3.2 variable through ``EnvVar`` so secrets
-stay out of run config.
+the deployment's sink. ``from_env`` wires every variable of docs/questdb.md#environment-variables through ``EnvVar``
+so secrets stay out of run config.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class MarketSinkResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "MarketSinkResource":
-        """Every SPEC §3.2 variable that is set, as an ``EnvVar`` resolved at launch."""
+        """Every variable of docs/questdb.md#environment-variables that is set, as an ``EnvVar`` resolved at launch."""
         env: dict[str, Any] = {}
         for field, var in (("kind", "MKT_SINK"), ("table_suffix", "MKT_TABLE_SUFFIX"), ("equities_prefix", "MKT_EQUITIES_PREFIX")):
             if os.environ.get(var):

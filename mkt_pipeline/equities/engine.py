@@ -1,4 +1,5 @@
-"""U.S. equities engine (SPEC §5): 30 symbols × 5 venues of L2 books, and trades against them.
+"""U.S. equities engine (docs/data-model.md#equities-generation): 30 symbols × 5 venues of L2 books, and trades
+against them.
 
 How a window is built (all pure functions of absolute time, the seed and the references):
 
@@ -72,17 +73,18 @@ _BURST_CAP = 2.0  # close-auction per-second burst factor is clipped to [1/_BURS
 _POS_BITS = 24  # events per second < 2**24; (second, position) packs into one id
 _LOOK_BACK = 3  # seconds laid out before a batch's first (see generate_seconds)
 
-# Trade size mix (SPEC §5.4): odd lots, round lots (multiples of 100, mostly small), blocks.
+# Trade size mix (docs/data-model.md#equities-generation): odd lots, round lots (multiples of 100, mostly small),
+# blocks.
 _P_ODD, _P_ROUND = 0.47, 0.46
 _ROUND_LOT_CDF = weights_cdf(1.0 / np.arange(1, 11) ** 2)
 _BLOCK_TAIL = 2.5  # Pareto tail of block sizes from 1,000 shares, capped at 10,000
 # Share of orders that execute against midpoint or hidden liquidity (inside the spread): blocks mostly do.
 _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
-# limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
+# limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (docs/data-model.md#realism-bands).
 _P_MARKET_ORDER = 0.05
-# Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
-# cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
+# Cross sizes as a share of the symbol's expected continuous volume of the day (docs/data-model.md#realism-bands: the
+# opening cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
 _CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
 
@@ -384,8 +386,8 @@ class EquitiesEngine(Engine):
         bridge = np.concatenate([np.zeros((n_seconds, n_sym, 1)), walk[:, :, :-1]], axis=2) - frac * walk[:, :, -1:]
         # Microstructure noise: a keyed knot per (symbol, second start), scaled by that second's
         # volatility, interpolated through the second. The mid overshoots and comes back, so 1-second
-        # NBBO mid changes are negatively autocorrelated (bid-ask bounce, SPEC §11), and a second's
-        # close still equals the next second's open.
+        # NBBO mid changes are negatively autocorrelated (bid-ask bounce, docs/data-model.md#realism-bands), and a
+        # second's close still equals the next second's open.
         knots = self._noise_knots(lo, lo + n_seconds + 1)  # (n + 1, n_sym), in units of the second's vol
         vol_ahead = self.path.slice(lo + n_seconds, lo + n_seconds + 1).vol[:, 0]
         knot_vol = np.concatenate([path.vol.T, vol_ahead[None, :]])  # (n + 1, n_sym)

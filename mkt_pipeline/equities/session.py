@@ -1,4 +1,5 @@
-"""NYSE trading sessions in America/New_York and the session pacing of SPEC §5.4.
+"""NYSE trading sessions in America/New_York and the session pacing of
+docs/data-model.md#equities-generation.
 
 Each absolute second belongs to one phase: pre-open (04:00 ET to the open), continuous (open to ten
 minutes before the close), close auction (the last ten minutes), post-close (four hours after the
@@ -26,7 +27,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 CLOSED, PRE_OPEN, CONTINUOUS, CLOSE_AUCTION, POST_CLOSE = range(5)
 PHASE_NAMES = ("closed", "pre_open", "continuous", "close_auction", "post_close")
-# Quote-rate multiplier per phase (SPEC §5.4), indexed by phase code.
+# Quote-rate multiplier per phase (docs/data-model.md#equities-generation), indexed by phase code.
 QUOTE_MULTIPLIERS = np.array([0.2, 0.4, 1.0, 1.3, 0.2])
 REGULAR_PHASES = (CONTINUOUS, CLOSE_AUCTION)
 OFFSESSION_TRADES = ("none", "trickle", "full")
@@ -36,8 +37,8 @@ PRE_OPEN_LOCAL = dt.time(4, 0)
 CLOSE_AUCTION_S = 600
 POST_CLOSE_S = 4 * 3600
 
-# Intraday U shape of continuous trading (SPEC §11): activity is highest at the open and the close and
-# flat through the middle of the day. Each end adds a boost that fades quadratically over an hour.
+# Intraday U shape of continuous trading (docs/data-model.md#realism-bands): activity is highest at the open and the
+# close and flat through the middle of the day. Each end adds a boost that fades quadratically over an hour.
 OPEN_TRADE_BOOST = 1.6  # extra trade rate at 09:30 (x2.6), averaging x1.9 over the first 30 min
 CLOSE_TRADE_BOOST = 2.4  # extra trade rate at 16:00 (x3.4), averaging x2.4 over the last 30 min
 BOOST_SPAN_S = 3600

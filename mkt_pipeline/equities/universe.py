@@ -1,4 +1,5 @@
-"""The equities universe (SPEC §5.1): 30 U.S. symbols on 5 venues, with built-in reference levels.
+"""The equities universe (docs/data-model.md#equities-universe): 30 U.S. symbols on 5 venues, with built-in reference
+levels.
 
 Fallback levels are realistic late-2025 closes (used when Yahoo is unreachable, and by tests);
 volatility, activity weight and typical spread shape each symbol's microstructure.

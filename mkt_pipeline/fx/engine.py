@@ -1,4 +1,5 @@
-"""FX engine: L2 books (market_data), top of book (core_price) and trades (fx_trades), SPEC §4.
+"""FX engine: L2 books (market_data), top of book (core_price) and trades (fx_trades):
+docs/data-model.md#fx-generation.
 
 For every absolute second the engine draws, from generators keyed by that second alone:
 * how many market_data, core_price and order events it holds: inside the configured U[min, max],

@@ -1,4 +1,5 @@
-"""The 30 FX pairs (SPEC §4.1): liquidity rank, pip, built-in reference level and microstructure."""
+"""The 30 FX pairs (docs/data-model.md#fx-universe): liquidity rank, pip, built-in reference level and
+microstructure."""
 
 from __future__ import annotations
 

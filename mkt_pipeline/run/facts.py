@@ -1,4 +1,4 @@
-"""Measure the SPEC §11 stylised facts on a stored dataset, and draw the pictures.
+"""Measure the stylised facts (docs/data-model.md#realism-bands) on a stored dataset, and draw the pictures.
 
 ``measure_dataset`` reads a window of one market back from a sink (the Parquet dataset or QuestDB,
 through the bounded ``stored_rows`` readers), ten minutes at a time, feeds the rows to the market's

@@ -1,4 +1,5 @@
-"""Which chunks of a window still need sending (SPEC §6): the sink's ledger, keyed by what makes the rows.
+"""Which chunks of a window still need sending (docs/faults.md#resumption): the sink's ledger, keyed by what makes the
+rows.
 
 Every driver goes through here (``run_window``, the worker pool of ``faster``, ``pace_window``), so
 the CLI, Dagster's hourly steps and its live windows resume the same way.

@@ -1,4 +1,5 @@
-"""QuestDB DDL for every table and materialized view (SPEC §4.2, §4.3, §5.2, §5.3).
+"""QuestDB DDL for every table and materialized view (docs/data-model.md#fx-tables,
+#fx-views, #equities-tables, #equities-views).
 
 Table DDL is generated from the ``TableSchema`` objects in ``tables.py``; nothing here redeclares a
 column. Views are declared once below, in dependency order (every view after its source). Names get
@@ -34,7 +35,7 @@ from mkt_pipeline.core.tables import (
 ENTERPRISE_STORAGE_POLICY = "TO REMOTE 1 hour, TO PARQUET 2 days, DROP LOCAL 3 months"
 DEFERRED_START = "2025-06-01T00:00:00.000000Z"
 
-# Retention of each table under --short_ttl (SPEC §4.2, §5.2), keyed by base name.
+# Retention of each table under --short_ttl (docs/data-model.md#fx-tables, #equities-tables), keyed by base name.
 TABLE_TTL = {
     FX_MARKET_DATA.base_name: "3 DAYS",
     FX_CORE_PRICE.base_name: "3 DAYS",

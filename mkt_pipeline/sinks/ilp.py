@@ -9,7 +9,7 @@ strings, and books object columns of ``(2, depth)`` float64 views into ``BookCol
 A batch is cut into slices whose estimated encoded size stays under a byte budget, because the
 client refuses a buffer above its ``max_buf_size`` (100 MiB by default) and a failed flush drops the
 buffer: at ~1.4 KB per 40-level market_data row, a row-count budget such as the client's 75,000
-default overflows it (SPEC §7).
+default overflows it (docs/questdb.md#flushing).
 """
 
 from __future__ import annotations

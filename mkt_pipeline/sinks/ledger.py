@@ -1,4 +1,4 @@
-"""The record of which chunks are completely stored (SPEC §6 resume rules).
+"""The record of which chunks are completely stored (docs/faults.md#resumption).
 
 "The latest stored row" is no resume point: each table commits on its own and parallel workers
 finish chunks out of order. So a chunk is recorded complete only once every table of it is

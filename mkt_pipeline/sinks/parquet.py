@@ -1,4 +1,5 @@
-"""The embedded Parquet dataset (SPEC §3.5): one folder per table and hour, parts published atomically."""
+"""The embedded Parquet dataset (docs/data-model.md#parquet-dataset): one folder per table and hour, parts published
+atomically."""
 
 from __future__ import annotations
 

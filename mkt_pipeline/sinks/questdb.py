@@ -59,7 +59,8 @@ from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, W
 
 log = logging.getLogger(__name__)
 
-# The SPEC §3.2 QUESTDB_* variables, by the CLI flag they default (the CLI names them in --help).
+# The QUESTDB_* variables (docs/questdb.md#environment-variables), by the CLI flag they default (the CLI names them in
+# --help).
 QUESTDB_ENV: dict[str, str] = {
     "host": "QUESTDB_HOST",
     "http_port": "QUESTDB_HTTP_PORT",
@@ -173,7 +174,7 @@ class QuestDBSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "QuestDBSettings":
-        """Settings from the SPEC §3.2 ``QUESTDB_*`` variables; keyword overrides win."""
+        """Settings from the ``QUESTDB_*`` variables (docs/questdb.md#environment-variables); keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         sources: dict[str, str] = {}  # settings field -> the variable that set it
@@ -683,7 +684,7 @@ class QuestDBSink(Sink):
         name = checked_name(self.naming.name(schema))
         if name not in self.existing_tables():
             return None
-        # cast to long: psycopg truncates TIMESTAMP_NS to µs (SPEC §9); LIMIT -1 is the last row
+        # cast to long: psycopg truncates TIMESTAMP_NS to µs (docs/questdb.md#questdb-facts); LIMIT -1 is the last row
         rows = self._query(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -1", name)
         if not rows or rows[0][0] is None:
             return None

@@ -126,8 +126,8 @@ def test_engine_imports_do_not_load_yfinance():
 
 
 def test_offline_closes_wander_like_real_closes():
-    """SPEC §11 long-run level: the built-in closes move day to day (>= 3 % over 120 days for EURUSD),
-    each day's close a function of the symbol and the date only."""
+    """Long-run level (docs/data-model.md#realism-bands): the built-in closes move day to day (>= 3 % over 120 days
+    for EURUSD), each day's close a function of the symbol and the date only."""
     import datetime as dt
 
     import numpy as np

@@ -1,4 +1,4 @@
-"""The code location loads, validates, and carries the SPEC §3.3 names, settings and catalog."""
+"""The code location loads, validates, and carries the names (docs/dagster.md#names), settings and catalog."""
 
 from __future__ import annotations
 

@@ -181,7 +181,7 @@ def test_universe():
     assert 600 < FALLBACK_LEVELS["LLY"] < 1200 and 20 < FALLBACK_LEVELS["INTC"] < 60 and 700 < FALLBACK_LEVELS["COST"] < 1100
     refs = market_references("equities", window("2025-07-01T00:00:00Z", 1), offline=True)
     assert refs.source == "fallback"
-    # offline closes wander around the built-in levels, by each symbol's volatility (SPEC §11)
+    # offline closes wander around the built-in levels, by each symbol's volatility (docs/data-model.md#realism-bands)
     closes = refs.close(dt.date(2025, 7, 1))
     expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(dt.date(2025, 7, 1))
     assert closes.tolist() == expected.tolist()
@@ -435,7 +435,8 @@ def second_end_nbbo(q: Quotes, symbol: int, w: Window) -> tuple[np.ndarray, np.n
 
 
 def test_trades_print_at_or_inside_the_nbbo(light_midday):
-    # orders sweep the venues at the NBBO before walking deeper; some execute at the midpoint (SPEC §11)
+    # orders sweep the venues at the NBBO before walking deeper; some execute at the midpoint
+    # (docs/data-model.md#realism-bands)
     (md, tr), w = light_midday
     q = Quotes.of(md)
     ts, sym, _, price, _, _, cond = trade_arrays(tr)

@@ -65,7 +65,7 @@ def test_core_price_is_top_of_the_stored_book(light):
     joined = core.merge(md, on=["timestamp", "symbol"], how="left", validate="one_to_one")
     assert joined["best_bid"].notna().all()
     assert (joined["bid_price"] == joined["best_bid"]).all() and (joined["ask_price"] == joined["best_ask"]).all()
-    # one ECN's top: a share of the book's volume, reaching into its first 1-3 levels (SPEC §11)
+    # one ECN's top: a share of the book's volume, reaching into its first 1-3 levels (docs/data-model.md#realism-bands)
     for side, book in (("bid_volume", "bids"), ("ask_volume", "asks")):
         cumulative = np.array([np.cumsum(b[1][:3]) for b in joined[book]])
         volume = joined[side].to_numpy()
@@ -281,7 +281,8 @@ def test_window_additivity_across_midnight_with_moving_references():
 
 
 def test_round_tickets_whole_thousand_prints_and_most_prints_at_the_touch(light):
-    """SPEC §11 FX prints: orders are round tickets, prints whole thousands, >= 70 % at the touch in force."""
+    """FX prints (docs/data-model.md#realism-bands): orders are round tickets, prints whole thousands, >= 70 % at the
+    touch in force."""
     trades, md = light["fx_trades"].to_pandas(), light["market_data"].to_pandas()
     assert (trades.quantity % 1000 == 0).all()
     assert round_ticket(np.array([140_000.0, 1_400_000.0, 23_000_000.0, 50_000.0])).tolist() == [100_000, 1_000_000, 25_000_000, 100_000]

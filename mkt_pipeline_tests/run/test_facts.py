@@ -1,4 +1,5 @@
-"""SPEC §11 on generated data: every stylised fact of a full day of each market holds within its band.
+"""The realism bands (docs/data-model.md#realism-bands) on generated data: every stylised fact of a full day of each
+market holds within its band.
 
 One full FX day (24 UTC hours of a weekday) and one full NYSE session (a few minutes either side of
 09:30–16:00 New York) are generated once per test session at the light demo rates (FX market_data

@@ -1,4 +1,4 @@
-"""Resumption by the ledger of complete chunks (SPEC §6), on the Parquet dataset (no server needed).
+"""Resumption by the ledger of complete chunks (docs/faults.md#resumption), on the Parquet dataset (no server needed).
 
 Each test interrupts a run at a chosen instant, re-runs it plainly and compares the dataset row
 for row with one uninterrupted run of the same window.

@@ -1,4 +1,4 @@
-"""Resumption against a real QuestDB (SPEC §6, §10): interrupt a run, re-run the same command, compare.
+"""Resumption against a real QuestDB (docs/faults.md#resumption): interrupt a run, re-run the same command, compare.
 
 The tests start their own server from ``../shared/questdb`` (beside the repository, or
 ``QDB_SERVER_DIR``) with
@@ -35,7 +35,7 @@ from mkt_pipeline_tests.questdb_server import QuestDBServer, free_ports
 pytestmark = pytest.mark.questdb
 
 REPO = Path(__file__).resolve().parents[2]
-# beside the repository, as SPEC §10 places it; QDB_SERVER_DIR points elsewhere (e.g. from a worktree)
+# beside the repository, as docs/development.md#ci places it; QDB_SERVER_DIR points elsewhere (e.g. from a worktree)
 QDB = Path(os.environ.get("QDB_SERVER_DIR") or REPO.parent / "shared" / "questdb") / "qdb"
 
 FX_LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()

@@ -30,7 +30,8 @@ from mkt_pipeline_tests.fake_pg import columns_of
 
 PLAIN = TableNaming()
 
-# Golden text, reviewed by hand against SPEC §4.2, §4.3, §5.2, §5.3 (default options: encodings on,
+# Golden text, reviewed by hand against docs/data-model.md#fx-tables, #fx-views,
+# #equities-tables, #equities-views (default options: encodings on,
 # no retention, no suffix).
 TABLES = {
     'market_data': """\

@@ -1,4 +1,4 @@
-"""The QuestDB sink against a local ILP capture server and a fake PG connection (SPEC §10).
+"""The QuestDB sink against a local ILP capture server and a fake PG connection (docs/development.md#tests).
 
 Everything the client puts on the wire is decoded row by row and compared with the batches written:
 arrays, µs vs ns designated timestamps, symbols, auth headers, one table per request, size-bounded
