@@ -36,9 +36,9 @@ os.environ.setdefault("MKT_OFFLINE", "1")
 
 
 def _serve(ports: mp.Queue, stop: mp.Event) -> None:
-    from mkt_pipeline_tests.ilp_capture import CaptureConfig, CaptureServer
+    from bench.ilp_endpoint import DrainServer
 
-    with CaptureServer(CaptureConfig(record=False)) as server:
+    with DrainServer() as server:
         ports.put(server.http_port)
         stop.wait()
 

@@ -25,10 +25,21 @@ from mkt_pipeline.core.tables import (
     FX_MARKET_DATA,
     FX_TABLES,
     FX_TRADES,
+    TableSchema,
 )
-from mkt_pipeline_tests.fake_pg import columns_of
 
 PLAIN = TableNaming()
+
+def columns_of(schema: TableSchema, overrides: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> list[tuple]:
+    """``table_columns()`` rows (name, type, designated, upsert key) for a schema, optionally with changed
+    types or missing columns: what QuestDB answers for an existing table."""
+    overrides = overrides or {}
+    return [
+        (c.name, overrides.get(c.name, c.kind), c.name == schema.timestamp, c.name in schema.dedup_keys)
+        for c in schema.columns
+        if c.name not in drop
+    ]
+
 
 # Golden text, reviewed by hand against docs/data-model.md#fx-tables, #fx-views,
 # #equities-tables, #equities-views (default options: encodings on,

@@ -167,7 +167,6 @@ class CaptureConfig:
     basic_auth: tuple[str, str] | None = None
     bearer_token: str | None = None
     reject_writes: str | None = None  # error message returned with HTTP 400
-    record: bool = True  # False: count bytes only (benchmarks)
     jwk: tuple[str, Any] | None = None  # (key id, EC public key) for the TCP challenge
     protocol_versions: tuple[int, ...] = (1, 2)
 
@@ -265,24 +264,11 @@ def _make_http_handler(server: CaptureServer):
             if body:
                 self.wfile.write(body)
 
-        def _drain(self, length: int) -> int:
-            scratch = getattr(self, "scratch", None)  # one per connection
-            if scratch is None:
-                scratch = self.scratch = memoryview(bytearray(4 << 20))
-            received = 0
-            while received < length:
-                n = self.rfile.readinto(scratch[: min(length - received, len(scratch))])
-                if not n:
-                    break
-                received += n
-            return received
-
         def _record(self, body: bytes) -> HttpRequest:
             parts = urlsplit(self.path)
             req = HttpRequest(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body)
-            if server.config.record:
-                with server._lock:
-                    server.requests.append(req)
+            with server._lock:
+                server.requests.append(req)
             return req
 
         def do_GET(self) -> None:
@@ -301,11 +287,8 @@ def _make_http_handler(server: CaptureServer):
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            if server.config.record:
-                body = self.rfile.read(length)
-                received = len(body)
-            else:  # benchmarks: drain into one reused buffer, so the endpoint costs little CPU
-                body, received = b"", self._drain(length)
+            body = self.rfile.read(length)
+            received = len(body)
             self._record(body)
             with server._lock:
                 server.bytes_received += received
@@ -332,8 +315,7 @@ def _make_tcp_handler(server: CaptureServer):
                 chunk = sock.recv(1 << 20)
                 if not chunk:
                     break
-                if server.config.record:
-                    received += chunk
+                received += chunk
                 with server._lock:
                     server.bytes_received += len(chunk)
             with server._lock:
