@@ -1,6 +1,6 @@
 """The hourly multi-asset of a market, built from two ops: seed prices -> ingest.
 
-The ingest op drives the same loop as the CLI (``run.faster.run_chunks``: chunked windows, the
+The ingest op drives the same loop as the CLI (``run.faster.iter_chunks``: chunked windows, the
 child-process generator, optional worker processes), over the run's whole partition or partition
 range, in one step: no process per chunk and nothing large pickled (only the reference closes
 travel between the ops). Chunks never straddle an hour, so the rows committed by each chunk add up
@@ -11,6 +11,8 @@ metadata (``add_asset_metadata(partition_key=...)``).
 
 import os
 import time
+from collections import defaultdict
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -36,9 +38,9 @@ from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPI
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import build_engine, engine_settings
-from mkt_pipeline.run.faster import WorkerFactories, run_chunks
+from mkt_pipeline.run.faster import WorkerFactories, iter_chunks
 from mkt_pipeline.run.progress import Progress
-from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.base import TableNaming, WriteStats
 
 QUESTDB_POOL = "questdb"
 OWNERS = ["team:market-data"]
@@ -100,7 +102,7 @@ class HourTally:
 
 
 class PartitionTally:
-    """Per-hour totals from the chunk-committed callback of ``run_chunks``."""
+    """Per-hour totals of the chunks ``iter_chunks`` reports committed."""
 
     def __init__(self, window: Window, base_names: dict[str, str], sink):
         self.hours = {h.start_us: HourTally() for h in window.hours()}
@@ -192,16 +194,16 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
 
-            def committed(chunk: Window, rows: dict) -> None:
-                checker.committed(chunk, tally.add(chunk, rows).rows)
-
-            with Progress(market, window) as progress:
-                stats = run_chunks(
-                    engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
-                    factories=factories, references=references, on_chunk=committed,
-                    # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
-                    overwrite=True,
-                )  # fmt: skip
+            stats = WriteStats()
+            with Progress(market, window) as progress, closing(iter_chunks(
+                engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
+                factories=factories, references=references,
+                # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
+                overwrite=True,
+            )) as committed:  # fmt: skip
+                for chunk, rows in committed:
+                    stats.add(WriteStats(rows=defaultdict(int, rows)))
+                    checker.committed(chunk, tally.add(chunk, rows).rows)
             checked = checker.results()
             monitor = getattr(s, "monitor", None)
             wal_lag = monitor.max_lag_seen if monitor is not None else None

@@ -13,22 +13,29 @@ import multiprocessing as mp
 import queue
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Callable, TextIO
+from typing import Callable, NamedTuple, TextIO
 
 import numpy as np
 
 from mkt_pipeline.core.engine import ConfigError, Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
-from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.run.ingest import iter_window, run_window
 from mkt_pipeline.run.progress import ObservedSink, Progress
 from mkt_pipeline.run.resume import chunk_key, latest_plan_end, plan_chunks, record_plan, unfinished_plan
 from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 from mkt_pipeline.sinks.base import Sink, WriteStats
 
 PLAN_BLOCK_S = 3600  # seconds counted at once when planning a window by row count
-ChunkDone = Callable[[Window, dict], None]  # (chunk committed, rows by table name)
+
+
+class ChunkDone(NamedTuple):
+    """A chunk this run committed and recorded, with its own rows by table name."""
+
+    chunk: Window
+    rows: dict[str, int]
 
 
 def stored_resume_us(engine: Engine, sink: Sink) -> int | None:
@@ -115,45 +122,60 @@ def run_chunks(
     references: ReferencePrices | None = None,
     overwrite: bool = False,
     log: TextIO | None = None,
-    on_chunk: ChunkDone | None = None,
 ) -> WriteStats:
     """Write the chunks of ``window`` the sink's ledger does not record (all with ``overwrite``).
 
     In this process or on ``workers`` processes; returns the rows written by this run.
-    ``on_chunk(chunk, rows by table name)`` is called in this process once each chunk this run
-    sends is committed (drivers that report per hour, such as Dagster's partitions, tally it).
     """
+    stats = WriteStats()
+    for done in iter_chunks(
+        engine, sink, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
+        factories=factories, references=references, overwrite=overwrite, log=log,
+    ):  # fmt: skip
+        for table, n in done.rows.items():
+            stats.rows[table] += n
+    return stats
+
+
+def iter_chunks(
+    engine: Engine,
+    sink: Sink,
+    window: Window,
+    *,
+    chunk_seconds: int,
+    progress: Progress,
+    workers: int = 1,
+    factories: WorkerFactories | None = None,
+    references: ReferencePrices | None = None,
+    overwrite: bool = False,
+    log: TextIO | None = None,
+) -> Iterator[ChunkDone]:
+    """``run_chunks`` chunk by chunk: yields each chunk this run commits, in this process, with its own
+    rows (drivers that report per hour, such as Dagster's partitions, tally them). Close the iterator
+    (``contextlib.closing``) when leaving it early: that stops the producer or the workers."""
     out = log or sys.stderr
     key = chunk_key(engine)
     plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded=not overwrite)
     if not plan.pending:
         print(f"nothing to send: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)", file=out)
-        return WriteStats()
+        return
     if plan.stored:
         print(f"{len(plan.stored)} of {plan.chunks} chunks are recorded as stored; sending the other {len(plan.pending)}", file=out)
         progress.add(0, sum(c.seconds for c in plan.stored) * US_PER_S)
     record_plan(sink, key, window)
     if workers <= 1:
-        # run_window re-reads the ledger: a chunk a concurrent run stored meanwhile is not sent twice
-        done = WriteStats()
-
-        def committed(result, chunk: Window) -> None:
-            # run_window reports cumulative totals: the chunk's own rows are the difference
-            rows = {k: v - done.rows.get(k, 0) for k, v in result.stats.rows.items()}
-            done.rows.update(result.stats.rows)
-            on_chunk(chunk, rows)
-
+        # iter_window re-reads the ledger: a chunk a concurrent run stored meanwhile is not sent twice
         try:
             observed = ObservedSink(sink, progress.add)
-            return run_window(
-                engine, observed, window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite, progress=committed if on_chunk else None
-            ).stats
+            for chunk, chunk_stats in iter_window(engine, observed, window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite):
+                yield ChunkDone(chunk, dict(chunk_stats.rows))
         except BaseException:
             _report_unsent(len(plan.pending), _recorded_since(sink, key, plan.pending))
             raise
+        return
     if factories is None or references is None:
         raise ValueError("parallel runs need worker factories and the run's references")
-    return run_parallel(window, chunk_seconds, workers, factories, references, progress, chunks=plan.pending, on_chunk=on_chunk)
+    yield from iter_parallel(window, chunk_seconds, workers, factories, references, progress, chunks=plan.pending)
 
 
 def run_parallel(
@@ -164,9 +186,26 @@ def run_parallel(
     references: ReferencePrices,
     progress: Progress,
     chunks: list[Window] | None = None,
-    on_chunk: ChunkDone | None = None,
 ) -> WriteStats:
+    """``chunks`` (default: all of ``window``) on ``workers`` processes; the rows written."""
+    stats = WriteStats()
+    for done in iter_parallel(window, chunk_seconds, workers, factories, references, progress, chunks):
+        for table, n in done.rows.items():
+            stats.rows[table] += n
+    return stats
+
+
+def iter_parallel(
+    window: Window,
+    chunk_seconds: int,
+    workers: int,
+    factories: WorkerFactories,
+    references: ReferencePrices,
+    progress: Progress,
+    chunks: list[Window] | None = None,
+) -> Iterator[ChunkDone]:
     """``chunks`` (default: all of ``window``) on ``workers`` processes; each takes whole chunks.
+    Yields each chunk a worker committed, as its event arrives.
 
     Each worker records every chunk it commits in the ledger, so after a failure a re-run sends
     exactly the chunks no worker finished.
@@ -182,7 +221,7 @@ def run_parallel(
     procs = [ctx.Process(target=_worker, args=(i, factories, refs, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
     for p in procs:
         p.start()
-    stats, running, error, done = WriteStats(), set(range(workers)), None, set()
+    running, error, done = set(range(workers)), None, set()
     try:
         while running:
             try:
@@ -200,11 +239,7 @@ def run_parallel(
                 progress.add(*payload)
             elif kind == "chunk":
                 done.add(payload[0])
-                chunk_stats = WriteStats()
-                chunk_stats.rows.update(payload[1])
-                stats.add(chunk_stats)
-                if on_chunk is not None:
-                    on_chunk(Window(*payload[0]), dict(payload[1]))
+                yield ChunkDone(Window(*payload[0]), dict(payload[1]))
             elif kind == "error":
                 error = error or payload[0]
                 stop.set()
@@ -225,7 +260,6 @@ def run_parallel(
                 p.join()
     if error:
         raise RuntimeError(error)
-    return stats
 
 
 def _recorded_since(sink: Sink, key: ChunkKey, chunks: list[Window]) -> set[tuple[int, int]] | None:

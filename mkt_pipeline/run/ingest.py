@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Iterator
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.run.process import END_OF_CHUNK, ProcessProducer
@@ -49,9 +49,6 @@ class RunResult:
     @property
     def rows_per_second(self) -> float:
         return self.total_rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-
-ProgressFn = Callable[[RunResult, Window], None]
 
 
 class _Failed:
@@ -118,13 +115,12 @@ def run_window(
     sink: Sink,
     window: Window,
     chunk_seconds: int = DEFAULT_CHUNK_SECONDS,
-    progress: ProgressFn | None = None,
     queue_depth: int = DEFAULT_QUEUE_DEPTH,
     in_process: bool | None = None,
     *,
     skip_recorded: bool = True,
 ) -> RunResult:
-    """Generate ``window`` into ``sink`` one chunk (a committed sink window) at a time.
+    """Generate ``window`` into ``sink`` one chunk (a committed sink window) at a time; what was written.
 
     ``in_process`` picks the producer: True a child process, False a thread, None by ``wants_process``.
     Chunks the sink's ledger records as stored are skipped unless ``skip_recorded`` is False
@@ -132,10 +128,30 @@ def run_window(
     """
     result = RunResult(window)
     started = time.perf_counter()
+    for _chunk, chunk_stats in iter_window(
+        engine, sink, window, chunk_seconds, queue_depth, in_process, skip_recorded=skip_recorded
+    ):
+        result.stats.add(chunk_stats)
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def iter_window(
+    engine: Engine,
+    sink: Sink,
+    window: Window,
+    chunk_seconds: int = DEFAULT_CHUNK_SECONDS,
+    queue_depth: int = DEFAULT_QUEUE_DEPTH,
+    in_process: bool | None = None,
+    *,
+    skip_recorded: bool = True,
+) -> Iterator[tuple[Window, WriteStats]]:
+    """``run_window`` chunk by chunk: yields ``(chunk, its rows per table)`` once each chunk is committed
+    and recorded. Closing the iterator early stops the producer."""
     key = chunk_key(engine)
     chunks = plan_chunks(sink, key, window, chunk_seconds, skip_recorded).pending
     if not chunks:
-        return result
+        return
     if in_process is None:
         in_process = wants_process(engine, window)
     if in_process:
@@ -151,11 +167,6 @@ def run_window(
                     _write_group(writer, group, sink, chunk_stats)
                     del group  # a process producer reuses a group's shared memory once nothing holds it
             record_chunk(sink, key, chunk, chunk_stats)
-            result.stats.add(chunk_stats)
-            result.elapsed_s = time.perf_counter() - started
-            if progress is not None:
-                progress(result, chunk)
+            yield chunk, chunk_stats
     finally:
         producer.close()
-    result.elapsed_s = time.perf_counter() - started
-    return result

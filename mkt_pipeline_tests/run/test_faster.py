@@ -52,22 +52,49 @@ def test_resume_starts_at_the_least_advanced_table(tmp_path):
     assert stored_resume_us(engine, sink) == early.end_us
 
 
-def test_chunk_callback_reports_each_committed_chunk(tmp_path):
-    """``on_chunk`` sees every chunk once, in this process, with that chunk's own rows per table."""
+def test_each_committed_chunk_is_reported_once_with_its_own_rows(tmp_path):
+    """``iter_chunks`` yields every chunk once, in this process, with that chunk's own rows per table,
+    and ``run_chunks`` sums them."""
     import io
 
     from mkt_pipeline.fx.engine import FxConfig, FxEngine
     from mkt_pipeline.markets import market_references
-    from mkt_pipeline.run.faster import run_chunks
+    from mkt_pipeline.run.faster import iter_chunks, run_chunks
     from mkt_pipeline.run.progress import Progress
 
     window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:30Z")
     engine = FxEngine(FxConfig(market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3), market_references("fx", window, offline=True))
-    seen = []
-    with ParquetSink(tmp_path) as sink:
+    with ParquetSink(tmp_path / "a") as sink:
         sink.prepare(engine.schemas)
-        stats = run_chunks(engine, sink, window, chunk_seconds=10, progress=Progress("fx", window, out=io.StringIO()), on_chunk=lambda c, rows: seen.append((c, dict(rows))))
+        progress = Progress("fx", window, out=io.StringIO())
+        seen = [(c, dict(rows)) for c, rows in iter_chunks(engine, sink, window, chunk_seconds=10, progress=progress)]
+    with ParquetSink(tmp_path / "b") as sink:
+        sink.prepare(engine.schemas)
+        stats = run_chunks(engine, sink, window, chunk_seconds=10, progress=Progress("fx", window, out=io.StringIO()))
     assert [c for c, _ in seen] == list(window.split(10))
     for chunk, rows in seen:
         assert rows["market_data"] == engine.planned_counts(chunk.first_second, chunk.end_second)["market_data"] > 0
     assert {t: sum(r[t] for _, r in seen) for t in stats.rows} == dict(stats.rows)
+
+
+def test_leaving_the_chunk_iterator_early_stops_the_producer(tmp_path):
+    """A driver that stops consuming (an error while reporting a chunk) closes the iterator: the
+    generating thread stops, and only the chunks reported were committed and recorded."""
+    import threading
+    from contextlib import closing
+
+    from mkt_pipeline.fx.engine import FxConfig, FxEngine
+    from mkt_pipeline.markets import market_references
+    from mkt_pipeline.run.ingest import iter_window
+    from mkt_pipeline.run.resume import chunk_key, plan_chunks
+
+    window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
+    config = FxConfig(market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3)
+    engine = FxEngine(config, market_references("fx", window, offline=True))
+    with ParquetSink(tmp_path) as sink:
+        sink.prepare(engine.schemas)
+        with closing(iter_window(engine, sink, window, chunk_seconds=10, in_process=False)) as chunks:
+            first, _ = next(chunks)
+        assert not any(t.name == "mkt-generate" and t.is_alive() for t in threading.enumerate())
+        plan = plan_chunks(sink, chunk_key(engine), window, 10)
+    assert plan.stored == [first] and len(plan.pending) == 5
