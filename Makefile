@@ -53,7 +53,8 @@ bench: $(STAMP)
 	$(PY) -m bench.bench_equities
 	$(PY) bench/bench_ilp.py
 
-# the stylised facts (docs/data-model.md#realism-bands) of a generated day of each market (light demo rates, 3-level books)
+# the stylised facts (docs/data-model.md#realism-bands) of a generated day of each market
+# (light demo rates, 3-level books)
 # against a running QuestDB (QUESTDB_HOST / QUESTDB_*_PORT): ingestion vs its ceiling, Dagster vs the CLI
 bench-questdb: $(STAMP)
 	$(PY) bench/bench_questdb.py

@@ -7,9 +7,8 @@ runs' reports into the hour's ``dagster/row_count``, must still be the whole win
 
 from __future__ import annotations
 
-import pytest
-
 import dagster as dg
+import pytest
 
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window, format_us
@@ -42,7 +41,9 @@ def test_a_retried_live_window_reports_the_rows_of_the_whole_window(questdb, qdb
     resource = MarketSinkResource(
         kind="questdb",
         table_suffix=qdb_suffix,
-        questdb=QuestDBResource(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port),
+        questdb=QuestDBResource(
+            host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port
+        ),
         parquet=ParquetResource(),
     )
     config = {"window_start": format_us(WINDOW.start_us), "window_end": format_us(WINDOW.end_us), **TINY_FX}
@@ -61,7 +62,9 @@ def test_a_retried_live_window_reports_the_rows_of_the_whole_window(questdb, qdb
 
     instance = dg.DagsterInstance.ephemeral()
     monkeypatch.setattr(live, "pace_window", failing_after_three_commits)
-    first = fx_live_job.execute_in_process(run_config=run_config, resources={"sink": resource}, instance=instance, raise_on_error=False)
+    first = fx_live_job.execute_in_process(
+        run_config=run_config, resources={"sink": resource}, instance=instance, raise_on_error=False
+    )
     assert not first.success
     monkeypatch.setattr(live, "pace_window", paced)
 
@@ -80,9 +83,10 @@ def test_a_retried_live_window_reports_the_rows_of_the_whole_window(questdb, qdb
 
     # and the whole window is what QuestDB holds
     def stored(table) -> int:
+        start, end = format_us(WINDOW.start_us), format_us(WINDOW.end_us)
         sql = (
             f"SELECT count() FROM {table.base_name}{qdb_suffix} "
-            f"WHERE {table.timestamp} >= '{format_us(WINDOW.start_us)}' AND {table.timestamp} < '{format_us(WINDOW.end_us)}'"
+            f"WHERE {table.timestamp} >= '{start}' AND {table.timestamp} < '{end}'"
         )
         return questdb.query(sql)[0][0]
 
