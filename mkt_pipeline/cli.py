@@ -23,17 +23,17 @@ from typing import Any, Sequence
 
 from mkt_pipeline.core.engine import ConfigError, check_positive, check_range
 from mkt_pipeline.settings import (
+    ALL_MARKET_FLAGS,
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
-    GLOBAL_ENV,
     RUN_FLAGS,
     SINK_FLAGS,
     Flag,
     convert,
+    deployment,
     env_default,
     env_name,
     env_source,
-    name_variables,
 )
 from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.core.secrets import secret_values as core_secret_values
@@ -44,8 +44,6 @@ from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
 from mkt_pipeline.run.resume import chunk_key, plan_chunks
 from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 
-# In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
-PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
 MARKETS = ("fx", "equities")
 FX_RATE_FLAGS = ("market_data_min_eps", "market_data_max_eps", "orders_min_per_sec", "orders_max_per_sec")
 FACTS_SINK_FLAGS = ("sink", "parquet_dir", "suffix", "host", "pg_port", "user", "password", "tls_verify", "tls_ca")
@@ -64,17 +62,19 @@ def generation_flags(market: str) -> tuple[Flag, ...]:
 
 
 def market_flags(market: str) -> tuple[Flag, ...]:
-    extra = EQUITIES_SINK_FLAGS if market == "equities" else ()
-    return generation_flags(market) + RUN_FLAGS + SINK_FLAGS + extra
+    return ALL_MARKET_FLAGS[market]
 
 
 def _env_help(market: str, flag: Flag) -> str:
-    names = [env_name(market, flag.name)] + [v for v in (GLOBAL_ENV.get(flag.name), QUESTDB_ENV.get(flag.name)) if v]
-    return " or ".join(names)
+    return " or ".join(flag.documented_variables(market))
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the same one-line errors as the validation rules (no usage dump)."""
+    """argparse with the same one-line errors as the validation rules (no usage dump); no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False  # --suf is not --suffix: a typo must not pick a flag
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message} (see --help)\n")
@@ -135,6 +135,11 @@ class Options:
     given: set[str] = field(default_factory=set)  # flags on the command line
     explicit: set[str] = field(default_factory=set)  # flags on the command line or set by an env variable
     command: str = "generate"  # or "facts"
+    sources: dict[str, str] = field(default_factory=dict)  # flag -> the variable that set it (flags not typed)
+
+    def name_of(self, setting: str) -> str:
+        """How the user set ``setting``: the variable behind it, else its flag."""
+        return self.sources.get(setting) or f"--{setting}"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -166,15 +171,19 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     if market == "facts":
         command, market = "facts", ns.pop("facts_market")
     flags = facts_flags(market) if command == "facts" else market_flags(market)
-    values, explicit = {}, set(ns)
+    values, explicit, sources = {}, set(ns), {}
     for flag in flags:
         if flag.name in ns:
             values[flag.name] = convert(flag, ns[flag.name])
         else:
             values[flag.name] = env_default(market, flag)
-            if env_source(market, flag.name):
+            var = env_source(market, flag.name)
+            if var:
                 explicit.add(flag.name)
-    return Options(market, values, set(ns), explicit, command)
+                sources[flag.name] = var
+            elif os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
+                sources[flag.name] = QUESTDB_ENV[flag.name]  # read by the QuestDB settings below the flags
+    return Options(market, values, set(ns), explicit, command, sources)
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,33 +200,43 @@ def engine_config(opts: Options):
 def validate(opts: Options) -> None:
     """Every rule of the command line, checked before anything is generated or written."""
     if opts.mode is None:
-        raise ConfigError("--mode is required (real-time or faster-than-life)")
+        raise ConfigError("{mode} is required (real-time or faster-than-life)", "mode")
     engine_config(opts)
     for flag in ("chunk_seconds", "processes", "total_market_data_events", "yahoo_refresh_secs"):
         if getattr(opts, flag) <= 0:
-            raise ConfigError(f"--{flag} must be > 0 (got {getattr(opts, flag)})")
+            raise ConfigError(f"{{{flag}}} must be > 0 (got {getattr(opts, flag)})", flag)
     if opts.seed < 0:
-        raise ConfigError(f"--seed must be >= 0 (got {opts.seed})")
+        raise ConfigError(f"{{seed}} must be >= 0 (got {opts.seed})", "seed")
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
-        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
+        raise ConfigError(f"{{end_ts}} ({format_us(opts.end_ts)}) must be after {{start_ts}} ({format_us(opts.start_ts)})", "end_ts", "start_ts")
     if opts.mode == "real-time":
         if opts.start_ts is not None:
-            raise ConfigError("--start_ts is not allowed with --mode real-time (it always starts from now)")
+            raise ConfigError("{start_ts} is not allowed with {mode} real-time (it always starts from now)", "start_ts", "mode")
         if opts.processes > 1:
-            raise ConfigError(f"--processes must be 1 with --mode real-time (got {opts.processes})")
+            raise ConfigError(f"{{processes}} must be 1 with {{mode}} real-time (got {opts.processes})", "processes", "mode")
         if opts.incremental:
-            raise ConfigError("--incremental is for faster-than-life; real-time always continues after stored data")
+            raise ConfigError("{incremental} is for faster-than-life; real-time always continues after stored data", "incremental")
     if opts.incremental and opts.overwrite:
-        raise ConfigError("--incremental continues after stored rows and --overwrite regenerates them: use one of them")
+        raise ConfigError(
+            "{incremental} continues after stored rows and {overwrite} regenerates them: use one of them", "incremental", "overwrite"
+        )
     _validate_end_in_future(opts)
+    # deployment settings this run reads, checked now rather than when first used
+    deployment("MKT_OFFLINE")
+    if opts.mode == "real-time" and opts.sink == "parquet":
+        deployment("MKT_PARQUET_COMMIT_SECONDS")
     if opts.sink == "parquet":
-        from mkt_pipeline.sinks.parquet import dataset_root_problem
-
-        problem = dataset_root_problem(opts.parquet_dir)
-        if problem is not None:
-            raise ConfigError(f"--parquet_dir {problem}")
+        _validate_parquet_dir(opts)
     if opts.sink == "questdb":
         _validate_questdb(opts)
+
+
+def _validate_parquet_dir(opts: Options) -> None:
+    from mkt_pipeline.sinks.parquet import dataset_root_problem
+
+    problem = dataset_root_problem(opts.parquet_dir)
+    if problem is not None:
+        raise ConfigError(f"{{parquet_dir}} {problem}", "parquet_dir")
 
 
 def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
@@ -227,7 +246,7 @@ def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
     now_us = int(time.time()) * US_PER_S if now_us is None else now_us
     if opts.end_ts <= now_us:
         how = "real-time runs from now" if opts.mode == "real-time" else "without --start_ts the run starts now; give --start_ts for a past window"
-        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) is not in the future: {how}")
+        raise ConfigError(f"{{end_ts}} ({format_us(opts.end_ts)}) is not in the future: {how}", "end_ts")
 
 
 def _validate_questdb(opts: Options) -> None:
@@ -236,7 +255,9 @@ def _validate_questdb(opts: Options) -> None:
         have["token"] = have["token"] or bool(opts.token_file)
         if any(have.values()) and not all(have.values()):
             missing = ", ".join(f"--{f}" for f, ok in have.items() if not ok)
-            raise ConfigError(f"--protocol {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})")
+            raise ConfigError(
+                f"{{protocol}} {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})", "protocol"
+            )
     questdb_settings(opts)  # ports, TLS CA file, token file: the sink's own checks, as ConfigError
 
 
@@ -273,22 +294,6 @@ def secret_values(opts: Options | None) -> list[str]:
     return core_secret_values(found)
 
 
-def variables_behind(opts: Options | None) -> dict[str, str]:
-    """The environment variable behind each flag the user did not type (for naming it in errors)."""
-    if opts is None:
-        return {}
-    found = {}
-    for flag in market_flags(opts.market):
-        if flag.name in opts.given:
-            continue
-        var = env_source(opts.market, flag.name)
-        if var is None and os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
-            var = QUESTDB_ENV[flag.name]
-        if var is not None:
-            found[flag.name] = var
-    return found
-
-
 # --------------------------------------------------------------------------------------------
 # engine, references, sink
 
@@ -303,7 +308,7 @@ def make_engine(opts: Options, references):
 def load_references(market: str, window: Window, offline: bool | None = None):
     from mkt_pipeline.markets import market_references
 
-    return market_references(market, window, offline)
+    return market_references(market, window, deployment("MKT_OFFLINE") if offline is None else offline)
 
 
 def make_sink(opts: Options):
@@ -440,7 +445,7 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
                 stop_event=stop,
                 max_market_data_rows=limit,
                 # into Parquet a commit is a file: one per table per minute rather than per second
-                min_commit_s=PARQUET_REALTIME_COMMIT_S if opts.sink == "parquet" else 1,
+                min_commit_s=deployment("MKT_PARQUET_COMMIT_SECONDS") if opts.sink == "parquet" else 1,
                 on_commit=status,
                 update_engine=refresher.engine_update,
             )
@@ -481,7 +486,7 @@ def run_facts(opts: Options) -> int:
         window = Window(start, end)
         print(f"{opts.market} facts: reading {window} from {opts.sink}", file=sys.stderr, flush=True)
         report = measure_dataset(
-            opts.market, rows, window, rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None, offline=opts.offline or None
+            opts.market, rows, window, rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None, offline=opts.offline or deployment("MKT_OFFLINE")
         )
     print(report.table())
     if opts.pictures:
@@ -526,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parse_options(argv)
         return run(opts)
     except ConfigError as exc:
-        message = name_variables(one_line(exc), variables_behind(opts))
+        message = exc.render(opts.name_of if opts is not None else None)
         print(f"mkt-pipeline: error: {scrub(message, secret_values(opts))}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:

@@ -30,12 +30,23 @@ def fallback_vols(market: str) -> dict[str, float]:
 
 
 def market_references(market: str, window: Window, offline: bool | None = None) -> ReferencePrices:
-    """Reference closes for every day the window needs (Yahoo, cached; fallback when offline)."""
-    symbols, tickers, fallback = universe(market)
+    """Reference closes for every day the window needs (Yahoo, cached; fallback when offline).
+
+    ``offline`` None means the deployment's ``MKT_OFFLINE``."""
     days = window.days()
-    return load_reference_prices(
-        symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline, fallback_vols=fallback_vols(market)
-    )
+    return references_for_days(market, reference_days(days[0], days[-1]), offline)
+
+
+def references_for_days(market: str, days, offline: bool | None = None) -> ReferencePrices:
+    """Closes for exactly ``days``, with the deployment's ``MKT_OFFLINE`` and ``MKT_CACHE_DIR`` unless told."""
+    from pathlib import Path
+
+    from mkt_pipeline.settings import deployment
+
+    symbols, tickers, fallback = universe(market)
+    offline = deployment("MKT_OFFLINE") if offline is None else offline
+    cache_dir = Path(deployment("MKT_CACHE_DIR")).expanduser()
+    return load_reference_prices(symbols, tickers, fallback, sorted(days), offline=offline, cache_dir=cache_dir, fallback_vols=fallback_vols(market))
 
 
 def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -123,23 +123,23 @@ class EquitiesConfig:
     def validate(self) -> "EquitiesConfig":
         """Raise ``ConfigError`` naming the first flag that breaks a rule; return self."""
         if self.timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
-            raise ConfigError(f"--timestamp_column: {self.timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}")
+            raise ConfigError(f"{{timestamp_column}}: {self.timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}", "timestamp_column")
         check_positive("market_data_min_eps", self.market_data_min_eps)
         check_range("market_data_min_eps", self.market_data_min_eps, "market_data_max_eps", self.market_data_max_eps)
         if self.market_data_max_eps > 1_000_000:
-            raise ConfigError(f"--market_data_max_eps must be <= 1000000 (got {self.market_data_max_eps})")
+            raise ConfigError(f"{{market_data_max_eps}} must be <= 1000000 (got {self.market_data_max_eps})", "market_data_max_eps")
         check_positive("trades_min_eps", self.trades_min_eps, allow_zero=True)
         check_range("trades_min_eps", self.trades_min_eps, "trades_max_eps", self.trades_max_eps)
         if self.trades_max_eps > 1_000_000:
-            raise ConfigError(f"--trades_max_eps must be <= 1000000 (got {self.trades_max_eps})")
+            raise ConfigError(f"{{trades_max_eps}} must be <= 1000000 (got {self.trades_max_eps})", "trades_max_eps")
         check_positive("min_levels", self.min_levels)
         check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
         if self.max_levels > MAX_LEVELS:
-            raise ConfigError(f"--max_levels must be <= {MAX_LEVELS} (got {self.max_levels})")
+            raise ConfigError(f"{{max_levels}} must be <= {MAX_LEVELS} (got {self.max_levels})", "max_levels")
         if self.offsession_trades not in session.OFFSESSION_TRADES:
-            raise ConfigError(f"--offsession_trades must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})")
+            raise ConfigError(f"{{offsession_trades}} must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})", "offsession_trades")
         if not isinstance(self.session_pacing, (bool, np.bool_)):
-            raise ConfigError(f"--session_pacing must be true or false (got {self.session_pacing!r})")
+            raise ConfigError(f"{{session_pacing}} must be true or false (got {self.session_pacing!r})", "session_pacing")
         check_positive("seed", self.seed, allow_zero=True)
         return self
 

@@ -118,27 +118,34 @@ class FxConfig:
         check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
         if self.market_data_min_eps <= self.core_max_eps:
             raise ConfigError(
-                f"--market_data_min_eps ({self.market_data_min_eps}) must be > --core_max_eps ({self.core_max_eps}): "
-                "books update faster than top-of-book snapshots"
+                f"{{market_data_min_eps}} ({self.market_data_min_eps}) must be > {{core_max_eps}} ({self.core_max_eps}): "
+                "books update faster than top-of-book snapshots",
+                "market_data_min_eps",
+                "core_max_eps",
             )
         if self.core_min_eps <= self.orders_max_per_sec:
             raise ConfigError(
-                f"--core_min_eps ({self.core_min_eps}) must be > --orders_max_per_sec ({self.orders_max_per_sec}): "
-                "prices update more often than orders arrive"
+                f"{{core_min_eps}} ({self.core_min_eps}) must be > {{orders_max_per_sec}} ({self.orders_max_per_sec}): "
+                "prices update more often than orders arrive",
+                "core_min_eps",
+                "orders_max_per_sec",
             )
         floor = QUOTES_PER_PAIR_PER_SECOND * len(fxu.PAIRS)
         for flag in ("market_data_min_eps", "core_min_eps"):
             if getattr(self, flag) < floor:
                 raise ConfigError(
-                    f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
-                    "row each second for continuous 1-second candles"
+                    f"{{{flag}}} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
+                    "row each second for continuous 1-second candles",
+                    flag,
                 )
         if self.max_levels > MAX_BOOK_LEVELS:
-            raise ConfigError(f"--max_levels must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})")
+            raise ConfigError(f"{{max_levels}} must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})", "max_levels")
         if self.lei_pool_size > MAX_POOL_SIZE:
-            raise ConfigError(f"--lei_pool_size must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})")
+            raise ConfigError(f"{{lei_pool_size}} must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})", "lei_pool_size")
         if self.market_data_max_eps >= US_PER_S // 2:
-            raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
+            raise ConfigError(
+                f"{{market_data_max_eps}} ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)", "market_data_max_eps"
+            )
         return self
 
     def as_dict(self) -> dict:

@@ -53,7 +53,7 @@ def _universe(market: str):
     return u
 
 
-def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS, offline: bool | None = None) -> tuple[dict[str, np.ndarray], str]:
+def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS, offline: bool = False) -> tuple[dict[str, np.ndarray], str]:
     """Closes of the ``days`` business days up to ``end_day`` per symbol (weekdays for FX, NYSE sessions
     for equities): Yahoo's when reachable (cached), else the built-in fallback the engines use."""
     u = _universe(market)
@@ -96,7 +96,7 @@ def measure_dataset(
     rate_spans: Mapping[str, float] | None = None,
     daily_closes: Mapping[str, np.ndarray] | None = None,
     reference_source: str = "",
-    offline: bool | None = None,
+    offline: bool = False,
     slice_s: int = SLICE_S,
 ) -> FactsReport:
     """Read ``window`` of ``market`` from ``rows`` (a ``ParquetRows`` or ``QuestDBRows``) in slices of

@@ -217,8 +217,11 @@ class QuestDBSettings:
             try:
                 with open(token_file, encoding="utf-8") as fh:
                     overrides["token"] = fh.read().strip()
-            except OSError as exc:
-                raise ConfigError(f"--token_file: cannot read {token_file}: {exc.strerror}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or "not a text file"
+                raise ConfigError(f"{{token_file}}: cannot read {token_file}: {why}", "token_file") from None
+            if not overrides["token"]:
+                raise ConfigError(f"{{token_file}}: {token_file} is empty (it must hold the ILP token)", "token_file")
         try:
             return cls.from_env(env, **overrides)
         except ValueError as exc:

@@ -98,7 +98,7 @@ def test_offline_never_imports_yfinance(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "yfinance", None)  # an import would raise ImportError
     monkeypatch.setenv("MKT_OFFLINE", "1")
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
-    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, cache_dir=tmp_path)
+    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=True, cache_dir=tmp_path)
     assert refs.source == "fallback" and set(refs.sources.values()) == {"fallback"}
     assert refs.close(days[-1])[fxu.SYMBOLS.index("USDJPY")] == fxu.FALLBACK_LEVELS["USDJPY"]
 
