@@ -19,11 +19,10 @@ from dataclasses import dataclass, fields as dataclass_fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Mapping
 
-from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.engine import MAX_SEED, ConfigError
 
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")
-MAX_SEED = 2**63 - 1  # the ledger stores the seed as a LONG
 
 
 def parse_bool(value: str | bool, flag: str = "value") -> bool:

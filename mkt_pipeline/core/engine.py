@@ -69,6 +69,16 @@ def check_positive(flag: str, value: int | float, allow_zero: bool = False) -> N
         raise ConfigError(f"{{{flag}}} must be {'>= 0' if allow_zero else '> 0'} (got {value})", flag)
 
 
+MAX_SEED = 2**63 - 1  # seeds are stored as LONG (the ledger, the settings metadata)
+
+
+def check_seed(seed: int) -> None:
+    if seed < 0:
+        raise ConfigError(f"{{seed}} must be >= 0 (got {seed})", "seed")
+    if seed > MAX_SEED:
+        raise ConfigError(f"{{seed}} must be <= {MAX_SEED:_} (got {seed:_})", "seed")
+
+
 class Engine(ABC):
     """A pure function from time windows to table batches.
 

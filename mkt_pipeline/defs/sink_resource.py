@@ -8,6 +8,7 @@ stay out of run config.
 
 from __future__ import annotations
 
+import functools
 import os
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -32,6 +33,20 @@ def _open_questdb(settings, naming: TableNaming) -> Sink:
     return QuestDBSink(settings, naming)
 
 
+@contextmanager
+def permanent_faults_fail_at_once() -> Iterator[None]:
+    """A fault that retrying cannot mend (credentials refused, TLS mismatch, a rejected table: the
+    sinks' ``transient = False``) fails the step at once; transient faults propagate to the retry policy."""
+    try:
+        yield
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        if getattr(exc, "transient", True):
+            raise
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
+
+
 class MarketSinkResource(dg.ConfigurableResource):
     """Sink selection and table naming shared by every market asset, check and live run."""
 
@@ -42,11 +57,14 @@ class MarketSinkResource(dg.ConfigurableResource):
     parquet: ParquetResource
 
     def naming(self, market: str) -> TableNaming:
-        return TableNaming(suffix=self.table_suffix, prefix=self.equities_prefix if market == "equities" else "")
+        try:
+            return TableNaming(suffix=self.table_suffix, prefix=self.equities_prefix if market == "equities" else "")
+        except ValueError as exc:  # set in the resource config, not by a variable (those are checked when the code loads)
+            raise dg.Failure(f"sink resource {exc}", allow_retries=False) from None
 
     def _kind(self) -> str:
         if self.kind not in SINK_KINDS:
-            raise dg.Failure(f"MKT_SINK: {self.kind!r} is not one of {', '.join(SINK_KINDS)}")
+            raise dg.Failure(f"sink resource kind (MKT_SINK): {self.kind!r} is not one of {', '.join(SINK_KINDS)}", allow_retries=False)
         return self.kind
 
     @property
@@ -104,10 +122,40 @@ class MarketSinkResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "MarketSinkResource":
-        """Every SPEC §3.2 variable that is set, as an ``EnvVar`` resolved at launch."""
-        env: dict[str, Any] = {}
-        for field, var in (("kind", "MKT_SINK"), ("table_suffix", "MKT_TABLE_SUFFIX"), ("equities_prefix", "MKT_EQUITIES_PREFIX")):
-            if os.environ.get(var):
-                env[field] = dg.EnvVar(var)
-        parquet = ParquetResource(root_dir=dg.EnvVar("MKT_PARQUET_DIR")) if os.environ.get("MKT_PARQUET_DIR") else ParquetResource()
-        return cls(questdb=QuestDBResource.from_env(), parquet=parquet, **env)
+        """The deployment's sink, read once from the settings model (``MKT_SINK``, ``MKT_TABLE_SUFFIX``,
+        ``MKT_EQUITIES_PREFIX``, ``MKT_PARQUET_DIR``); secrets stay ``EnvVar`` (resolved at launch)."""
+        kind, suffix, prefix = deployment_sink_settings()
+        parquet = ParquetResource(root_dir=_parquet_dir())
+        return cls(questdb=QuestDBResource.from_env(), parquet=parquet, kind=kind, table_suffix=suffix, equities_prefix=prefix)
+
+
+def _parquet_dir() -> str:
+    from mkt_pipeline.settings import SINK_FLAGS, convert
+
+    flag = next(f for f in SINK_FLAGS if f.name == "parquet_dir")
+    raw = os.environ.get(flag.env[0], "")
+    return convert(flag, raw) if raw.strip() else flag.default
+
+
+@functools.cache
+def deployment_sink_settings() -> tuple[str, str, str]:
+    """(sink kind, table suffix, equities prefix) from the environment, read once per process.
+
+    A bad value is recorded for every run (which then fails at once naming the variable) and the
+    default is used, so the code location still loads."""
+    from mkt_pipeline.core.engine import ConfigError
+    from mkt_pipeline.defs.config import ALL, deployment_value, record_problem
+    from mkt_pipeline.settings import SINK_FLAGS, convert
+
+    values = []
+    for name in ("sink", "suffix"):
+        flag = next(f for f in SINK_FLAGS if f.name == name)
+        var = flag.env[0]
+        raw = os.environ.get(var, "")
+        try:
+            values.append(convert(flag, raw) if raw.strip() else flag.default)
+        except ConfigError as exc:
+            record_problem(ALL, exc.named(**{name: var}))
+            values.append(flag.default)
+    values.append(deployment_value("MKT_EQUITIES_PREFIX", "equities"))
+    return values[0], values[1], values[2]

@@ -38,7 +38,7 @@ from mkt_pipeline.equities import session
 from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
 from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
-from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
@@ -140,7 +140,7 @@ class EquitiesConfig:
             raise ConfigError(f"{{offsession_trades}} must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})", "offsession_trades")
         if not isinstance(self.session_pacing, (bool, np.bool_)):
             raise ConfigError(f"{{session_pacing}} must be true or false (got {self.session_pacing!r})", "session_pacing")
-        check_positive("seed", self.seed, allow_zero=True)
+        check_seed(self.seed)
         return self
 
 

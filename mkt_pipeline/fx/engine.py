@@ -28,7 +28,7 @@ from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
-from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
 from mkt_pipeline.core.price_path import PathParams, PricePath
@@ -109,6 +109,7 @@ class FxConfig:
     max_levels: int = 40
 
     def validate(self) -> "FxConfig":
+        check_seed(self.seed)
         for flag in ("market_data_min_eps", "core_min_eps", "lei_pool_size", "min_levels"):
             check_positive(flag, getattr(self, flag))
         check_positive("orders_min_per_sec", self.orders_min_per_sec, allow_zero=True)

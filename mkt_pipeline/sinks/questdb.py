@@ -41,6 +41,7 @@ from mkt_pipeline.sinks.ddl import (
     ddl_statements,
     table_columns_sql,
 )
+from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.sinks.ledger import (
@@ -115,23 +116,29 @@ class QuestDBSettings:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol: {self.protocol!r} must be one of {', '.join(PROTOCOLS)}")
+            raise ConfigError(f"{{protocol}}: {self.protocol!r} must be one of {', '.join(PROTOCOLS)}", "protocol")
         if self.tls_verify not in TLS_VERIFY:
-            raise ValueError(f"tls_verify: {self.tls_verify!r} must be 'on' or 'unsafe_off'")
+            raise ConfigError(f"{{tls_verify}}: {self.tls_verify!r} must be 'on' or 'unsafe_off'", "tls_verify")
         if not self.host or any(c.isspace() for c in self.host):
-            raise ValueError(f"host: {self.host!r} is not a host name")
+            raise ConfigError(f"{{host}}: {self.host!r} is not a host name", "host")
+        if "/" in self.host or (self.host.count(":") == 1):
+            raise ConfigError(f"{{host}}: {self.host!r} is a host name or IP address only (no scheme, port or path)", "host")
         for name in ("http_port", "ilp_tcp_port", "pg_port"):
             port = getattr(self, name)
             if not 0 < int(port) < 65536:
-                raise ValueError(f"{name}: {port} is not a TCP port (1-65535)")
+                raise ConfigError(f"{{{name}}}: {port} is not a TCP port (1-65535)", name)
         if self.tls_ca and not os.path.isfile(self.tls_ca):
-            raise ValueError(f"tls_ca: {self.tls_ca} is not a readable file")
+            raise ConfigError(f"{{tls_ca}}: {self.tls_ca} is not a readable file", "tls_ca")
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
-            raise ValueError("token: TCP JWK auth needs token, token_x and token_y together")
+            raise ConfigError("{token}: TCP JWK auth needs token, token_x and token_y together", "token")
         if not 0 < self.flush_bytes < self.max_buf_size:
-            raise ValueError(f"flush_bytes ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})")
+            raise ConfigError(f"{{flush_bytes}} ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})", "flush_bytes")
         if not 0 <= self.wal_resume_lag < self.wal_pause_lag:
-            raise ValueError(f"wal_resume_lag ({self.wal_resume_lag}) must be >= 0 and below wal_pause_lag ({self.wal_pause_lag})")
+            raise ConfigError(
+                f"{{wal_resume_lag}} ({self.wal_resume_lag}) must be >= 0 and below {{wal_pause_lag}} ({self.wal_pause_lag})",
+                "wal_resume_lag",
+                "wal_pause_lag",
+            )
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -182,18 +189,15 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    raise ValueError(f"{var}: {env[var]!r} is not a valid {name}") from None
+                    raise ConfigError(f"{{{name}}}: {env[var]!r} is not a valid {name}", name, names={name: var}) from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
         values.update(overrides)
         try:
             return cls(**values)
-        except ValueError as exc:
+        except ConfigError as exc:
             # a rule broken by a variable's value names that variable, not the field
-            field = str(exc).split(":", 1)[0]
-            if field in sources and field not in overrides:
-                raise ValueError(f"{sources[field]}{str(exc)[len(field):]}") from None
-            raise
+            raise exc.named(**{f: sources[f] for f in exc.settings if f in sources and f not in overrides}) from None
 
     @classmethod
     def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> "QuestDBSettings":
@@ -202,10 +206,8 @@ class QuestDBSettings:
         Pass only flags the user set (on the command line or through ``MKT_<MARKET>_<FLAG>``): each
         overrides the environment, so ``QUESTDB_HOST=db mkt-pipeline fx`` reaches ``db`` while
         ``--host 127.0.0.1`` still wins over it. ``token_file`` supplies ``token``. Invalid values
-        raise ``ConfigError`` naming the flag.
+        raise ``ConfigError`` naming the field (``ilp_tcp_port`` is the flag ``--ilp_port``) or the variable.
         """
-        from mkt_pipeline.core.engine import ConfigError
-
         defaults = cls.__dataclass_fields__
         overrides: dict[str, Any] = {}
         for flag, value in values.items():
@@ -224,11 +226,8 @@ class QuestDBSettings:
                 raise ConfigError(f"{{token_file}}: {token_file} is empty (it must hold the ILP token)", "token_file")
         try:
             return cls.from_env(env, **overrides)
-        except ValueError as exc:
-            head = str(exc).split(":", 1)[0]
-            if head in QUESTDB_ENV.values():  # a variable's value: the message already names it
-                raise ConfigError(str(exc)) from None
-            raise ConfigError(f"--{_FLAG_NAMES.get(head, head)}{str(exc)[len(head):]}") from None
+        except ConfigError as exc:  # a field whose flag has another name (ilp_tcp_port is --ilp_port)
+            raise exc.named(**{f: f"--{_FLAG_NAMES[f]}" for f in exc.settings if f in _FLAG_NAMES and f not in exc.names}) from None
 
 
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
@@ -256,7 +255,15 @@ ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = tuple(
 
 
 class QuestDBSinkError(RuntimeError):
-    """A QuestDB failure, as one secret-free line naming host, port, table and cause."""
+    """A QuestDB failure, as one secret-free line naming host, port, table and cause.
+
+    ``transient`` classifies the fault: True when trying again later may succeed (the server was
+    unreachable, a connection broke, WAL apply lagged), False when only a change of settings or of
+    the server can help (credentials refused, TLS mismatch, rows or an existing table rejected).
+    Orchestrators retry only transient faults.
+    """
+
+    transient = True
 
 
 class QuestDBUnreachableError(QuestDBSinkError):
@@ -264,23 +271,25 @@ class QuestDBUnreachableError(QuestDBSinkError):
 
 
 class QuestDBAuthError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBTlsError(QuestDBSinkError):
     """TLS does not match: a plain server asked for TLS, or a certificate that is not trusted."""
 
+    transient = False
+
 
 class QuestDBRejectedError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBSchemaError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBWalSuspendedError(QuestDBSinkError):
-    pass
+    transient = False  # a suspended table needs an operator (ALTER TABLE ... RESUME WAL)
 
 
 class QuestDBWalLagError(QuestDBSinkError):
