@@ -8,7 +8,6 @@ stay out of run config.
 
 from __future__ import annotations
 
-import functools
 import os
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -92,6 +91,12 @@ class MarketSinkResource(dg.ConfigurableResource):
     def get_sink(self, market: str) -> Iterator[Sink]:
         """The configured sink for ``market``, closed on exit (call ``prepare`` before writing)."""
         resource = self.questdb if self.is_questdb else self.parquet
+        if not self.is_questdb:
+            from mkt_pipeline.sinks.parquet import dataset_root_problem
+
+            problem = dataset_root_problem(self.parquet.root_dir)
+            if problem is not None:
+                raise dg.Failure(f"sink resource parquet root_dir (MKT_PARQUET_DIR) {problem}", allow_retries=False)
         with resource.get_sink(self.naming(market)) as sink:
             yield sink
 
@@ -122,24 +127,21 @@ class MarketSinkResource(dg.ConfigurableResource):
 
     @classmethod
     def from_env(cls) -> "MarketSinkResource":
-        """The deployment's sink, read once from the settings model (``MKT_SINK``, ``MKT_TABLE_SUFFIX``,
-        ``MKT_EQUITIES_PREFIX``, ``MKT_PARQUET_DIR``); secrets stay ``EnvVar`` (resolved at launch)."""
-        kind, suffix, prefix = deployment_sink_settings()
-        parquet = ParquetResource(root_dir=_parquet_dir())
-        return cls(questdb=QuestDBResource.from_env(), parquet=parquet, kind=kind, table_suffix=suffix, equities_prefix=prefix)
+        """Every deployment variable of the sink that is set, as an ``EnvVar`` resolved at launch.
+
+        The values are checked here, through the settings model, when the code location loads: a bad
+        one is recorded (every run then fails at once naming it) instead of stopping the load."""
+        deployment_sink_settings()
+        env: dict[str, Any] = {}
+        for field, var in (("kind", "MKT_SINK"), ("table_suffix", "MKT_TABLE_SUFFIX"), ("equities_prefix", "MKT_EQUITIES_PREFIX")):
+            if os.environ.get(var):
+                env[field] = dg.EnvVar(var)
+        parquet = ParquetResource(root_dir=dg.EnvVar("MKT_PARQUET_DIR")) if os.environ.get("MKT_PARQUET_DIR") else ParquetResource()
+        return cls(questdb=QuestDBResource.from_env(), parquet=parquet, **env)
 
 
-def _parquet_dir() -> str:
-    from mkt_pipeline.settings import SINK_FLAGS, convert
-
-    flag = next(f for f in SINK_FLAGS if f.name == "parquet_dir")
-    raw = os.environ.get(flag.env[0], "")
-    return convert(flag, raw) if raw.strip() else flag.default
-
-
-@functools.cache
 def deployment_sink_settings() -> tuple[str, str, str]:
-    """(sink kind, table suffix, equities prefix) from the environment, read once per process.
+    """(sink kind, table suffix, equities prefix) from the environment, through the settings model.
 
     A bad value is recorded for every run (which then fails at once naming the variable) and the
     default is used, so the code location still loads."""
