@@ -34,6 +34,7 @@ from mkt_pipeline.settings import (
     env_default,
     env_name,
     env_source,
+    questdb_environment,
 )
 from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.core.secrets import secret_values as core_secret_values
@@ -112,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_flags(p, market, market_flags(market))
     facts = sub.add_parser(
         "facts",
-        help="measure the stylised facts (SPEC §11) of a stored dataset",
-        description="Read a stored window of one market (Parquet dataset or QuestDB) and print the SPEC §11 table: "
+        help="measure the stylised facts of a stored dataset",
+        description="Read a stored window of one market (Parquet dataset or QuestDB) and print the stylised-facts table: "
         "measured value, band, pass/fail; optionally draw the pictures as PNG files.",
     )
     facts_sub = facts.add_subparsers(dest="facts_market", required=True, metavar="{fx,equities}")
@@ -183,6 +184,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
                 sources[flag.name] = var
             elif os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
                 sources[flag.name] = QUESTDB_ENV[flag.name]  # read by the QuestDB settings below the flags
+            elif flag.name in QUESTDB_ENV and os.environ.get("QDB_CLIENT_CONF", "").strip():
+                sources[flag.name] = "QDB_CLIENT_CONF"
     return Options(market, values, set(ns), explicit, command, sources)
 
 
@@ -251,7 +254,8 @@ def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
 
 def _validate_questdb(opts: Options) -> None:
     if opts.protocol in ("tcp", "tcps"):
-        have = {f: bool(opts.values.get(f) or os.environ.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
+        env = questdb_environment()
+        have = {f: bool(opts.values.get(f) or env.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
         have["token"] = have["token"] or bool(opts.token_file)
         if any(have.values()) and not all(have.values()):
             missing = ", ".join(f"--{f}" for f, ok in have.items() if not ok)
@@ -265,7 +269,7 @@ def questdb_settings(opts: Options):
     from mkt_pipeline.sinks.questdb import QuestDBSettings
 
     # only what the user set, so a QUESTDB_* variable is not overridden by a flag's built-in default
-    return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit})
+    return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit}, env=questdb_environment())
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +288,11 @@ def secret_warnings(opts: Options) -> list[str]:
 
 def secret_values(opts: Options | None) -> list[str]:
     """Secret values in play (flags, QUESTDB_* variables, the token file), for scrubbing messages."""
-    found = [os.environ.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
+    try:
+        env = questdb_environment()
+    except ConfigError:
+        env = dict(os.environ)
+    found = [env.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
     if opts is not None:
         found += [str(opts.values.get(f) or "") for f in ("password", "token", "token_x", "token_y")]
         if opts.values.get("token_file"):

@@ -391,7 +391,9 @@ DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
         str,
         None,
         "The QuestDB client's own connect string (e.g. http::addr=db:9000;username=admin;password=...;), "
-        "read below the QUESTDB_* variables.",
+        "read below the QUESTDB_* variables: protocol, addr (host:port), username, password, token, token_x, "
+        "token_y, tls_verify, tls_roots.",
+        faces="CLI",
     ),
 )
 DEPLOYMENT: dict[str, Deployment] = {d.var: d for d in DEPLOYMENT_SETTINGS}
@@ -417,3 +419,63 @@ def deployment_problem(var: str, environ: Mapping[str, str] | None = None) -> Co
     except ConfigError as exc:
         return exc
     return None
+
+
+# QDB_CLIENT_CONF keys -> the QUESTDB_* variable each stands for (the port depends on the protocol)
+_CONF_KEYS = {
+    "username": "QUESTDB_USER",
+    "password": "QUESTDB_PASSWORD",
+    "token": "QUESTDB_TOKEN",
+    "token_x": "QUESTDB_TOKEN_X",
+    "token_y": "QUESTDB_TOKEN_Y",
+    "tls_verify": "QUESTDB_TLS_VERIFY",
+    "tls_roots": "QUESTDB_TLS_CA",
+}
+_CONF_IGNORED = ("auto_flush", "auto_flush_rows", "auto_flush_bytes", "auto_flush_interval", "request_timeout",
+                 "request_min_throughput", "retry_timeout", "max_buf_size", "init_buf_size", "max_name_len", "protocol_version")  # fmt: skip
+
+
+def client_conf_variables(conf: str) -> dict[str, str]:
+    """``QDB_CLIENT_CONF`` (``http::addr=db:9000;username=u;password=p;``) as the ``QUESTDB_*`` variables it
+    stands for; ``ConfigError`` names ``QDB_CLIENT_CONF`` and the part that is wrong (never a secret's value)."""
+    var = "QDB_CLIENT_CONF"
+
+    def bad(rule: str) -> ConfigError:
+        return ConfigError(f"{{{var}}}: {rule}", var, names={var: var})
+
+    protocol, sep, rest = conf.strip().partition("::")
+    if not sep or protocol not in ("http", "https", "tcp", "tcps"):
+        raise bad("must start with http::, https::, tcp:: or tcps:: (the client's connect string)")
+    found = {"QUESTDB_PROTOCOL": protocol}
+    for item in filter(None, (part.strip() for part in rest.split(";"))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise bad(f"{key!r} is not key=value")
+        if key == "addr":
+            host, colon, port = value.rpartition(":")
+            if not colon:
+                host, port = value, ""
+            try:
+                parse_host(host, var)
+                if port:
+                    parse_port(port, var)
+            except ConfigError:
+                raise bad(f"addr {value!r} is not host:port") from None
+            found["QUESTDB_HOST"] = host
+            if port:
+                found["QUESTDB_HTTP_PORT" if protocol.startswith("http") else "QUESTDB_ILP_TCP_PORT"] = port
+        elif key in _CONF_KEYS:
+            if key == "tls_verify" and value not in ("on", "unsafe_off"):
+                raise bad(f"tls_verify {value!r} is not on or unsafe_off")
+            found[_CONF_KEYS[key]] = value
+        elif key not in _CONF_IGNORED:
+            raise bad(f"unknown key {key!r}")
+    return found
+
+
+def questdb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``QUESTDB_*`` variables in effect: those set, over what ``QDB_CLIENT_CONF`` stands for."""
+    environ = os.environ if environ is None else environ
+    conf = environ.get("QDB_CLIENT_CONF", "")
+    below = client_conf_variables(conf) if conf.strip() else {}
+    return {**below, **{k: v for k, v in environ.items() if k.startswith("QUESTDB_") and v != ""}}
