@@ -226,20 +226,10 @@ def validate(opts: Options) -> None:
     _validate_end_in_future(opts)
     # deployment settings this run reads, checked now rather than when first used
     deployment("MKT_OFFLINE")
-    if opts.mode == "real-time" and opts.sink == "parquet":
+    spec = sink_spec(opts)
+    spec.check()
+    if opts.mode == "real-time" and spec.commits_are_files:
         deployment("MKT_PARQUET_COMMIT_SECONDS")
-    if opts.sink == "parquet":
-        _validate_parquet_dir(opts)
-    if opts.sink == "questdb":
-        _validate_questdb(opts)
-
-
-def _validate_parquet_dir(opts: Options) -> None:
-    from mkt_pipeline.sinks.parquet import dataset_root_problem
-
-    problem = dataset_root_problem(opts.parquet_dir)
-    if problem is not None:
-        raise ConfigError(f"{{parquet_dir}} {problem}", "parquet_dir")
 
 
 def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
@@ -253,7 +243,7 @@ def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
 
 
 def _validate_questdb(opts: Options) -> None:
-    if opts.protocol in ("tcp", "tcps"):
+    if opts.values.get("protocol") in ("tcp", "tcps"):
         env = questdb_environment()
         have = {f: bool(opts.values.get(f) or env.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
         have["token"] = have["token"] or bool(opts.token_file)
@@ -262,7 +252,6 @@ def _validate_questdb(opts: Options) -> None:
             raise ConfigError(
                 f"{{protocol}} {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})", "protocol"
             )
-    questdb_settings(opts)  # ports, TLS CA file, token file: the sink's own checks, as ConfigError
 
 
 def questdb_settings(opts: Options):
@@ -319,16 +308,20 @@ def load_references(market: str, window: Window, offline: bool | None = None):
     return market_references(market, window, deployment("MKT_OFFLINE") if offline is None else offline)
 
 
-def make_sink(opts: Options):
+def sink_spec(opts: Options):
+    """Which sink the options select and where (QuestDB settings checked here, before anything is opened)."""
     from mkt_pipeline.sinks.base import TableNaming
-    from mkt_pipeline.sinks.parquet import ParquetSink
+    from mkt_pipeline.sinks.spec import SinkSpec
 
     naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
-    if opts.sink == "parquet":
-        return ParquetSink(opts.parquet_dir, naming)
-    from mkt_pipeline.sinks.questdb import QuestDBSink
+    if opts.sink == "questdb":
+        _validate_questdb(opts)
+        return SinkSpec("questdb", naming, questdb=questdb_settings(opts))
+    return SinkSpec(opts.sink, naming, parquet_dir=opts.parquet_dir)
 
-    return QuestDBSink(questdb_settings(opts), naming)
+
+def make_sink(opts: Options):
+    return sink_spec(opts).open()
 
 
 def _worker_scrub(opts: Options, text: str) -> str:
@@ -386,8 +379,7 @@ def run_faster(opts: Options) -> int:
     print(f"{opts.market}: wrote {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
     for table, rows in sorted(stats.rows.items()):
         print(f"  {table:<28} {rows:>12,}")
-    if opts.sink == "parquet":
-        print(f"  dataset: {opts.parquet_dir}")
+    print(f"  into {sink.location}")
     return 0
 
 
@@ -453,7 +445,7 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
                 stop_event=stop,
                 max_market_data_rows=limit,
                 # into Parquet a commit is a file: one per table per minute rather than per second
-                min_commit_s=deployment("MKT_PARQUET_COMMIT_SECONDS") if opts.sink == "parquet" else 1,
+                min_commit_s=deployment("MKT_PARQUET_COMMIT_SECONDS") if sink.commits_are_files else 1,
                 on_commit=status,
                 update_engine=refresher.engine_update,
             )
@@ -479,8 +471,6 @@ def run_facts(opts: Options) -> int:
             check_range(low, opts.values[low], high, opts.values[high])
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
         raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
-    if opts.sink == "questdb":
-        questdb_settings(opts)
     with _stored_rows(opts) as (rows, md_schema):
         extent = rows.extent(md_schema)
         if extent is None and (opts.start_ts is None or opts.end_ts is None):
@@ -507,21 +497,10 @@ def run_facts(opts: Options) -> int:
 def _stored_rows(opts: Options):
     """(reader of the stored rows, the market_data schema) for the options' sink."""
     from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_MARKET_DATA
-    from mkt_pipeline.sinks.base import TableNaming
-    from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
-    naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
     schema = FX_MARKET_DATA if opts.market == "fx" else EQUITIES_MARKET_DATA
-    if opts.sink == "parquet":
-        from mkt_pipeline.sinks.parquet import ParquetSink
-
-        yield ParquetRows(ParquetSink(opts.parquet_dir, naming)), schema
-        return
-    from mkt_pipeline.sinks.questdb import pg_session
-
-    settings = questdb_settings(opts)
-    with pg_session(settings) as conn:
-        yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
+    with sink_spec(opts).stored_rows() as rows:
+        yield rows, schema
 
 
 def run(opts: Options) -> int:

@@ -71,6 +71,12 @@ class ParquetSink(Sink):
     re-writing is idempotent and windows that meet simply add up.
     """
 
+    commits_are_files = True
+
+    @property
+    def location(self) -> str:
+        return f"parquet {self.root.absolute()}"
+
     def __init__(self, root: str | os.PathLike, naming: TableNaming | None = None, compression: str = "zstd"):
         if not str(root).strip():  # Path("") is the working directory: never write there by accident
             raise ValueError("the Parquet dataset root must not be empty")

@@ -451,6 +451,14 @@ class QuestDBSink(Sink):
         return f"QuestDBSink({self.settings!r}, naming={self.naming!r})"
 
     # -- errors --------------------------------------------------------------------------------
+    @property
+    def wal_lag_max(self) -> int | None:
+        return self.monitor.max_lag_seen
+
+    @property
+    def location(self) -> str:
+        return f"questdb {self.settings.ilp_where} (ILP over {self.settings.protocol})"
+
     def _error(self, cls: type[QuestDBSinkError], text: str) -> QuestDBSinkError:
         return cls(scrub(text, self.settings.secrets()))
 
