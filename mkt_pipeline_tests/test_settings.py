@@ -175,3 +175,10 @@ def test_bad_client_conf_is_named(clean_env, monkeypatch, capsys, conf, needle):
     assert main([*FTL, "--sink", "questdb"]) == 2
     err = one_error_line(capsys)
     assert needle in err and "conf-secret" not in err
+
+
+def test_container_entrypoint_flag_lists_come_from_the_model():
+    from mkt_pipeline.settings_docs import render_entrypoint
+
+    text = (ROOT / "docker" / "entrypoint.sh").read_text()
+    assert render_entrypoint(text) == text, "docker/entrypoint.sh flag lists are stale: run make reference"

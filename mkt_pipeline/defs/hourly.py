@@ -216,8 +216,7 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
                     overwrite=True,
                 )  # fmt: skip
             checked = checker.results()
-            monitor = getattr(s, "monitor", None)
-            wal_lag = monitor.max_lag_seen if monitor is not None else None
+            wal_lag = s.wal_lag_max
             naming = s.naming
         elapsed = time.perf_counter() - started
         total = sum(stats.rows.values())

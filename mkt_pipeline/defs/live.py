@@ -30,7 +30,6 @@ from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
 
 HOUR_US = 3600 * US_PER_S
@@ -192,7 +191,7 @@ def build_live_job(market: str) -> dg.JobDefinition:
         with permanent_faults_fail_at_once(), sink.get_sink(market) as s:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
-            per_window = isinstance(s, ParquetSink)
+            per_window = s.commits_are_files
             result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
         base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
         rows = {base_names[name]: int(n) for name, n in result.stats.rows.items()}

@@ -9,7 +9,7 @@ stay out of run config.
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from functools import partial
 from typing import Any, Callable, Iterator
 
@@ -18,18 +18,12 @@ from pydantic import Field
 
 from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.sinks.base import Sink, TableNaming
-from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.spec import SINK_KINDS, SinkSpec
 from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
-SINK_KINDS = ("questdb", "parquet")
 VIEWS_NEED_QUESTDB = "materialized views are a QuestDB feature; nothing to create with the Parquet sink (MKT_SINK=parquet)"
-
-
-def _open_questdb(settings, naming: TableNaming) -> Sink:
-    from mkt_pipeline.sinks.questdb import QuestDBSink
-
-    return QuestDBSink(settings, naming)
 
 
 @contextmanager
@@ -70,18 +64,22 @@ class MarketSinkResource(dg.ConfigurableResource):
     def is_questdb(self) -> bool:
         return self._kind() == "questdb"
 
+    def spec(self, market: str) -> SinkSpec:
+        """Which sink and where, for ``market``; a bad setting fails the step at once (no retry)."""
+        kind = self._kind()
+        try:
+            questdb = self.questdb.settings() if kind == "questdb" else None
+        except ConfigError as exc:
+            raise dg.Failure(f"sink resource: {exc.render(lambda s: f'questdb {s}')}", allow_retries=False) from None
+        return SinkSpec(kind, self.naming(market), parquet_dir=self.parquet.root_dir, questdb=questdb)
+
     def location(self) -> str:
         """Where rows go, secret-free: the Parquet root or the QuestDB ILP endpoint."""
-        if self.is_questdb:
-            s = self.questdb.settings()
-            return f"questdb {s.ilp_where} (ILP over {s.protocol})"
-        return f"parquet {os.path.abspath(self.parquet.root_dir)}"
+        return self.spec("fx").location
 
     def sink_opener(self, market: str) -> Callable[[], Sink]:
         """A picklable function opening the configured sink for ``market`` (for worker processes)."""
-        if self.is_questdb:
-            return partial(_open_questdb, self.questdb.settings(), self.naming(market))
-        return partial(ParquetSink, self.parquet.root_dir, self.naming(market))
+        return self.spec(market).open
 
     def scrubber(self) -> Callable[[str], str]:
         """A picklable function removing every secret of the QuestDB settings from a text."""
@@ -90,27 +88,24 @@ class MarketSinkResource(dg.ConfigurableResource):
     @contextmanager
     def get_sink(self, market: str) -> Iterator[Sink]:
         """The configured sink for ``market``, closed on exit (call ``prepare`` before writing)."""
-        resource = self.questdb if self.is_questdb else self.parquet
-        if not self.is_questdb:
-            from mkt_pipeline.sinks.parquet import dataset_root_problem
-
-            problem = dataset_root_problem(self.parquet.root_dir)
-            if problem is not None:
-                raise dg.Failure(f"sink resource parquet root_dir (MKT_PARQUET_DIR) {problem}", allow_retries=False)
-        with resource.get_sink(self.naming(market)) as sink:
+        spec = self.spec(market)
+        try:
+            spec.check()
+        except ConfigError as exc:
+            raise dg.Failure(f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False) from None
+        with closing(spec.open()) as sink:
             yield sink
 
     @contextmanager
     def stored_rows(self, market: str) -> Iterator[ParquetRows | QuestDBRows]:
         """A reader of what the sink stored, for asset checks."""
-        naming = self.naming(market)
-        if not self.is_questdb:
-            yield ParquetRows(ParquetSink(self.parquet.root_dir, naming))
-            return
-        with self.pg_connection() as (conn, settings):
-            from mkt_pipeline.sinks.questdb import scrub
+        from mkt_pipeline.sinks.questdb import QuestDBUnreachableError
 
-            yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where)
+        try:
+            with self.spec(market).stored_rows() as rows:
+                yield rows
+        except QuestDBUnreachableError as exc:
+            raise dg.Failure(str(exc)) from None  # one line for the run's log, no traceback
 
     @contextmanager
     def pg_connection(self) -> Iterator[tuple[Any, Any]]:
