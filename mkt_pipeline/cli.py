@@ -37,7 +37,7 @@ from mkt_pipeline.settings import (
     questdb_environment,
 )
 from mkt_pipeline.core.secrets import scrub
-from mkt_pipeline.core.secrets import secret_values as core_secret_values
+from mkt_pipeline.core.secrets import scrubbable_secrets
 from mkt_pipeline.sinks.questdb import QUESTDB_ENV
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
@@ -195,9 +195,9 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 def engine_config(opts: Options):
     """The market's validated engine configuration (raises ConfigError naming the flag)."""
-    from mkt_pipeline.markets import engine_config as market_engine_config
+    from mkt_pipeline.markets import validated_config
 
-    return market_engine_config(opts.market, opts.values)
+    return validated_config(opts.market, opts.values)
 
 
 def validate(opts: Options) -> None:
@@ -288,7 +288,7 @@ def secret_values(opts: Options | None) -> list[str]:
             with contextlib.suppress(OSError):
                 with open(opts.token_file, encoding="utf-8") as fh:
                     found.append(fh.read().strip())
-    return core_secret_values(found)
+    return scrubbable_secrets(found)
 
 
 # --------------------------------------------------------------------------------------------

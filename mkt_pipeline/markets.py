@@ -54,7 +54,7 @@ def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {flag.name: values[flag.name] for flag in GENERATION_FLAGS[market]}
 
 
-def engine_config(market: str, values: Mapping[str, Any]):
+def validated_config(market: str, values: Mapping[str, Any]):
     """The market's validated engine configuration (``ConfigError`` names the flag)."""
     if market == "fx":
         from mkt_pipeline.fx.engine import FxConfig as Config
@@ -65,7 +65,7 @@ def engine_config(market: str, values: Mapping[str, Any]):
 
 def build_engine(market: str, values: Mapping[str, Any], references: ReferencePrices):
     """The market's engine for these settings and reference prices; every driver builds it here."""
-    config = engine_config(market, values)
+    config = validated_config(market, values)
     if market == "fx":
         from mkt_pipeline.fx.engine import FxEngine as Engine
     else:

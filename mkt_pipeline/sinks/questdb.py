@@ -42,7 +42,7 @@ from mkt_pipeline.sinks.ddl import (
     table_columns_sql,
 )
 from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, scrubbable_secrets  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.sinks.ledger import (
     CHUNK,
@@ -163,7 +163,7 @@ class QuestDBSettings:
 
     def secrets(self) -> list[str]:
         """Secret values to scrub from text before it is logged or raised (never the stock password)."""
-        return secret_values(getattr(self, f) for f in SECRET_FIELDS)
+        return scrubbable_secrets(getattr(self, f) for f in SECRET_FIELDS)
 
     def public_dict(self) -> dict[str, Any]:
         """All settings with secrets replaced by ``***`` (for logs and metadata)."""

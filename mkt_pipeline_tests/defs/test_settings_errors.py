@@ -97,3 +97,70 @@ def test_config_under_an_unknown_op_is_rejected(tmp_path):
     assert not report["success"] and report["retries"] == 0, report
     assert "ops.fx_ingest is not an op of this job" in report["failures"][0], report
     assert report["seconds"] < 30 and not list((tmp_path / "data").glob("*/hour=*"))
+
+
+# --------------------------------------------------------------------------------------------
+# faults: a refused login fails at once, an unreachable server is retried (real servers)
+
+WRONG_PASSWORD = "not-the-Password-42"
+
+
+def run_hour_into_questdb(tmp_path, questdb_resource) -> tuple[object, list[str], int]:
+    import dagster as dg
+
+    from mkt_pipeline.definitions import defs
+    from mkt_pipeline.defs.resources import ParquetResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+    from mkt_pipeline_tests.defs.support import TINY_FX
+
+    sink = MarketSinkResource(kind="questdb", table_suffix=f"_s{os.urandom(3).hex()}", questdb=questdb_resource, parquet=ParquetResource())
+    result = defs.resolve_job_def("fx_hourly_job").execute_in_process(
+        run_config={"ops": {"fx_hourly": {"config": TINY_FX}}},
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key="2025-11-11-03:00",
+        resources={"sink": sink},
+        raise_on_error=False,
+    )
+    failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    for event in retried:  # the fault is the cause of the retry request
+        error = event.event_specific_data.error
+        while error is not None:
+            failures.append(error.message)
+            error = error.cause
+    return result, failures, len(retried)
+
+
+@pytest.mark.questdb
+def test_refused_login_fails_at_once_without_retries(tmp_path):
+    from mkt_pipeline.defs.resources import QuestDBResource
+    from mkt_pipeline_tests.questdb_server import own_server
+
+    settings = ("http.user=admin", "http.password=Right-Pass-77", "pg.user=admin", "pg.password=Right-Pass-77")
+    with own_server(*settings) as server:
+        resource = QuestDBResource(host=server.host, http_port=server.http_port, pg_port=server.pg_port, password=WRONG_PASSWORD)
+        result, failures, retries = run_hour_into_questdb(tmp_path, resource)
+        assert not result.success and retries == 0, failures
+        assert len(failures) == 1 and "authentication failed" in failures[0].lower(), failures
+        assert f"{server.host}:" in failures[0] and WRONG_PASSWORD not in failures[0]
+        with _pg(server, "Right-Pass-77") as conn:
+            tables = [r[0] for r in conn.execute("SELECT table_name FROM tables()").fetchall()]
+        assert not [t for t in tables if t.endswith(("market_data", "core_price", "fx_trades"))]  # nothing created
+
+
+@pytest.mark.questdb
+def test_unreachable_server_is_retried():
+    """A transient fault (nothing listens) goes to the retry policy: retried, then failing with one line."""
+    from mkt_pipeline.defs.resources import QuestDBResource
+    from mkt_pipeline_tests.questdb_server import closed_port
+
+    port = closed_port()
+    result, failures, retries = run_hour_into_questdb(None, QuestDBResource(host="127.0.0.1", http_port=port, pg_port=port))
+    assert not result.success and retries >= 1, failures
+    assert any(f"127.0.0.1:{port}" in m and "unreachable" in m for m in failures), failures
+
+
+def _pg(server, password):
+    import psycopg
+
+    return psycopg.connect(host=server.host, port=server.pg_port, user="admin", password=password, dbname="qdb", autocommit=True, connect_timeout=5)
