@@ -156,11 +156,15 @@ def facts_flags(market: str) -> tuple[Flag, ...]:
     configured rates the seasonality band depends on."""
     parse_ts = {f.name: f.parse for f in RUN_FLAGS}["start_ts"]
     window = (
-        Flag("start_ts", parse_ts, None, "Start of the window to measure (ISO-8601). Default: the first stored second."),
+        Flag(
+            "start_ts", parse_ts, None, "Start of the window to measure (ISO-8601). Default: the first stored second."
+        ),
         Flag("end_ts", parse_ts, None, "End of the window (ISO-8601, exclusive). Default: the end of the stored data."),
     )
     rates = tuple(f for f in generation_flags(market) if f.name in FX_RATE_FLAGS) if market == "fx" else ()
-    sink = tuple(f for f in SINK_FLAGS if f.name in FACTS_SINK_FLAGS) + (EQUITIES_SINK_FLAGS if market == "equities" else ())
+    sink = tuple(f for f in SINK_FLAGS if f.name in FACTS_SINK_FLAGS) + (
+        EQUITIES_SINK_FLAGS if market == "equities" else ()
+    )
     return window + FACTS_FLAGS + rates + sink
 
 
@@ -211,17 +215,29 @@ def validate(opts: Options) -> None:
     if opts.seed < 0:
         raise ConfigError(f"{{seed}} must be >= 0 (got {opts.seed})", "seed")
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
-        raise ConfigError(f"{{end_ts}} ({format_us(opts.end_ts)}) must be after {{start_ts}} ({format_us(opts.start_ts)})", "end_ts", "start_ts")
+        raise ConfigError(
+            f"{{end_ts}} ({format_us(opts.end_ts)}) must be after {{start_ts}} ({format_us(opts.start_ts)})",
+            "end_ts",
+            "start_ts",
+        )
     if opts.mode == "real-time":
         if opts.start_ts is not None:
-            raise ConfigError("{start_ts} is not allowed with {mode} real-time (it always starts from now)", "start_ts", "mode")
+            raise ConfigError(
+                "{start_ts} is not allowed with {mode} real-time (it always starts from now)", "start_ts", "mode"
+            )
         if opts.processes > 1:
-            raise ConfigError(f"{{processes}} must be 1 with {{mode}} real-time (got {opts.processes})", "processes", "mode")
+            raise ConfigError(
+                f"{{processes}} must be 1 with {{mode}} real-time (got {opts.processes})", "processes", "mode"
+            )
         if opts.incremental:
-            raise ConfigError("{incremental} is for faster-than-life; real-time always continues after stored data", "incremental")
+            raise ConfigError(
+                "{incremental} is for faster-than-life; real-time always continues after stored data", "incremental"
+            )
     if opts.incremental and opts.overwrite:
         raise ConfigError(
-            "{incremental} continues after stored rows and {overwrite} regenerates them: use one of them", "incremental", "overwrite"
+            "{incremental} continues after stored rows and {overwrite} regenerates them: use one of them",
+            "incremental",
+            "overwrite",
         )
     _validate_end_in_future(opts)
     # deployment settings this run reads, checked now rather than when first used
@@ -238,7 +254,11 @@ def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
         return
     now_us = int(time.time()) * US_PER_S if now_us is None else now_us
     if opts.end_ts <= now_us:
-        how = "real-time runs from now" if opts.mode == "real-time" else "without --start_ts the run starts now; give --start_ts for a past window"
+        how = (
+            "real-time runs from now"
+            if opts.mode == "real-time"
+            else "without --start_ts the run starts now; give --start_ts for a past window"
+        )
         raise ConfigError(f"{{end_ts}} ({format_us(opts.end_ts)}) is not in the future: {how}", "end_ts")
 
 
@@ -250,7 +270,8 @@ def _validate_questdb(opts: Options) -> None:
         if any(have.values()) and not all(have.values()):
             missing = ", ".join(f"--{f}" for f, ok in have.items() if not ok)
             raise ConfigError(
-                f"{{protocol}} {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})", "protocol"
+                f"{{protocol}} {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})",
+                "protocol",
             )
 
 
@@ -258,7 +279,9 @@ def questdb_settings(opts: Options):
     from mkt_pipeline.sinks.questdb import QuestDBSettings
 
     # only what the user set, so a QUESTDB_* variable is not overridden by a flag's built-in default
-    return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit}, env=questdb_environment())
+    return QuestDBSettings.from_cli(
+        {k: v for k, v in opts.values.items() if k in opts.explicit}, env=questdb_environment()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +372,9 @@ def run_faster(opts: Options) -> int:
             return 0
         chunks = plan_chunks(sink, chunk_key(planner), window, opts.chunk_seconds, skip_recorded=not opts.overwrite)
         if not chunks.pending:
-            print(f"nothing to do: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)")
+            print(
+                f"nothing to do: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)"
+            )
             return 0
         references = load_references(opts.market, window)
         engine = make_engine(opts, references)
@@ -388,7 +413,13 @@ def run_faster(opts: Options) -> int:
 
 
 def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
-    from mkt_pipeline.run.realtime import LOOKAHEAD_S, OPEN_END_US, ReferenceRefresher, live_reference_window, pace_window
+    from mkt_pipeline.run.realtime import (
+        LOOKAHEAD_S,
+        OPEN_END_US,
+        ReferenceRefresher,
+        live_reference_window,
+        pace_window,
+    )
 
     stop = stop or threading.Event()
     references = load_references(opts.market, live_reference_window(time.time()))
@@ -474,17 +505,25 @@ def run_facts(opts: Options) -> int:
     with _stored_rows(opts) as (rows, md_schema):
         extent = rows.extent(md_schema)
         if extent is None and (opts.start_ts is None or opts.end_ts is None):
-            raise ConfigError(f"no stored {md_schema.base_name} rows in the {opts.sink} dataset: give --start_ts and --end_ts or generate data first")
+            raise ConfigError(
+                f"no stored {md_schema.base_name} rows in the {opts.sink} dataset: give --start_ts and --end_ts or generate data first"
+            )
         start = opts.start_ts if opts.start_ts is not None else extent[0]
         end = opts.end_ts if opts.end_ts is not None else extent[1]
         if end <= start:
             raise ConfigError(f"--end_ts ({format_us(end)}) must be after --start_ts ({format_us(start)})")
         if end - start > FACTS_MAX_DAYS * 86400 * US_PER_S:
-            raise ConfigError(f"--start_ts/--end_ts: the window spans more than {FACTS_MAX_DAYS} days (measure a day or a few)")
+            raise ConfigError(
+                f"--start_ts/--end_ts: the window spans more than {FACTS_MAX_DAYS} days (measure a day or a few)"
+            )
         window = Window(start, end)
         print(f"{opts.market} facts: reading {window} from {opts.sink}", file=sys.stderr, flush=True)
         report = measure_dataset(
-            opts.market, rows, window, rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None, offline=opts.offline or deployment("MKT_OFFLINE")
+            opts.market,
+            rows,
+            window,
+            rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None,
+            offline=opts.offline or deployment("MKT_OFFLINE"),
         )
     print(report.table())
     if opts.pictures:

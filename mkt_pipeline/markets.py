@@ -46,7 +46,15 @@ def references_for_days(market: str, days, offline: bool | None = None) -> Refer
     symbols, tickers, fallback = universe(market)
     offline = deployment("MKT_OFFLINE") if offline is None else offline
     cache_dir = Path(deployment("MKT_CACHE_DIR")).expanduser()
-    return load_reference_prices(symbols, tickers, fallback, sorted(days), offline=offline, cache_dir=cache_dir, fallback_vols=fallback_vols(market))
+    return load_reference_prices(
+        symbols,
+        tickers,
+        fallback,
+        sorted(days),
+        offline=offline,
+        cache_dir=cache_dir,
+        fallback_vols=fallback_vols(market),
+    )
 
 
 def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -113,7 +113,8 @@ def env_source(market: str, flag: str, environ: Mapping[str, str] | None = None)
 
 
 def env_default(market: str, flag: Flag, environ: Mapping[str, str] | None = None) -> Any:
-    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` (else the deployment-wide variable, e.g. ``MKT_SEED``)."""
+    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` (else the deployment-wide variable, e.g.
+    ``MKT_SEED``)."""
     environ = os.environ if environ is None else environ
     var = env_source(market, flag.name, environ)
     if var is None:
@@ -166,11 +167,15 @@ def _timestamp(value: Any, flag: str) -> int:
 
     fraction = re.search(r"[T ]\d\d:\d\d:\d\d[.,](\d+)", str(value))
     if fraction and len(fraction.group(1)) > 6:
-        raise ConfigError(f"{{{flag}}}: {value!r} has more than 6 fractional digits (windows are set in microseconds)", flag)
+        raise ConfigError(
+            f"{{{flag}}}: {value!r} has more than 6 fractional digits (windows are set in microseconds)", flag
+        )
     try:
         us = parse_timestamp(str(value))
     except (ValueError, OverflowError):
-        raise ConfigError(f"{{{flag}}}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)", flag) from None
+        raise ConfigError(
+            f"{{{flag}}}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)", flag
+        ) from None
     try:
         check_timestamp_range(us)
     except ValueError as exc:
@@ -215,7 +220,7 @@ def _identifier(value: Any, flag: str) -> str:
     try:
         return validate_identifier(str(value), flag)
     except ValueError as exc:
-        raise ConfigError(f"{{{flag}}}{str(exc)[len(flag):]}", flag) from None
+        raise ConfigError(f"{{{flag}}}{str(exc)[len(flag) :]}", flag) from None
 
 
 def _nonempty_path(value: Any, flag: str) -> str:
@@ -254,13 +259,43 @@ SEED_HELP = "Dataset seed: the same seed, settings and window always give the sa
 # Generation flags of each market: the engine config fields (defaults are the engines' own).
 FX_GENERATION_FLAGS: tuple[Flag, ...] = (
     Flag("seed", int, FX["seed"], SEED_HELP, high=MAX_SEED, env=("MKT_SEED",), dagster=True),
-    Flag("market_data_min_eps", int, FX["market_data_min_eps"], "Min market_data events per second (must be > core_max_eps).", dagster=True),
+    Flag(
+        "market_data_min_eps",
+        int,
+        FX["market_data_min_eps"],
+        "Min market_data events per second (must be > core_max_eps).",
+        dagster=True,
+    ),
     Flag("market_data_max_eps", int, FX["market_data_max_eps"], "Max market_data events per second.", dagster=True),
-    Flag("core_min_eps", int, FX["core_min_eps"], "Min core_price events per second (must be > orders_max_per_sec).", dagster=True),
-    Flag("core_max_eps", int, FX["core_max_eps"], "Max core_price events per second (must be < market_data_min_eps).", dagster=True),
-    Flag("orders_min_per_sec", int, FX["orders_min_per_sec"], "Min orders per second (each order prints 1-N trades).", dagster=True),
+    Flag(
+        "core_min_eps",
+        int,
+        FX["core_min_eps"],
+        "Min core_price events per second (must be > orders_max_per_sec).",
+        dagster=True,
+    ),
+    Flag(
+        "core_max_eps",
+        int,
+        FX["core_max_eps"],
+        "Max core_price events per second (must be < market_data_min_eps).",
+        dagster=True,
+    ),
+    Flag(
+        "orders_min_per_sec",
+        int,
+        FX["orders_min_per_sec"],
+        "Min orders per second (each order prints 1-N trades).",
+        dagster=True,
+    ),
     Flag("orders_max_per_sec", int, FX["orders_max_per_sec"], "Max orders per second.", dagster=True),
-    Flag("lei_pool_size", int, FX["lei_pool_size"], "Number of counterparty LEIs (the first N are always the same).", dagster=True),
+    Flag(
+        "lei_pool_size",
+        int,
+        FX["lei_pool_size"],
+        "Number of counterparty LEIs (the first N are always the same).",
+        dagster=True,
+    ),
     Flag("min_levels", int, FX["min_levels"], "Min order-book levels per side.", dagster=True),
     Flag("max_levels", int, FX["max_levels"], "Max order-book levels per side.", dagster=True),
 )
@@ -270,8 +305,19 @@ MAX_MARKET_DATA_EVENTS = 10_000_000_000
 
 # Flags about running (mode, window, parallelism) and about the sink; common to both markets.
 RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("mode", str, None, "real-time (wall clock) or faster-than-life (max speed). Required.", ("real-time", "faster-than-life")),
-    Flag("start_ts", _timestamp, None, "Start (ISO-8601; Z, offsets, naive = UTC). Default: now. Not allowed in real-time."),
+    Flag(
+        "mode",
+        str,
+        None,
+        "real-time (wall clock) or faster-than-life (max speed). Required.",
+        ("real-time", "faster-than-life"),
+    ),
+    Flag(
+        "start_ts",
+        _timestamp,
+        None,
+        "Start (ISO-8601; Z, offsets, naive = UTC). Default: now. Not allowed in real-time.",
+    ),
     Flag("end_ts", _timestamp, None, "End (ISO-8601, exclusive)."),
     Flag(
         "total_market_data_events",
@@ -281,11 +327,29 @@ RUN_FLAGS: tuple[Flag, ...] = (
         "At most 10_000_000_000: split longer backfills with --start_ts/--end_ts.",
         high=MAX_MARKET_DATA_EVENTS,
     ),
-    Flag("chunk_seconds", int, 900, "Seconds per committed chunk in faster-than-life (bounds memory and retries); at most a day.", high=86_400),
-    Flag("processes", int, 1, "Worker processes (faster-than-life only); each owns distinct time ranges. At most 64.", high=64),
+    Flag(
+        "chunk_seconds",
+        int,
+        900,
+        "Seconds per committed chunk in faster-than-life (bounds memory and retries); at most a day.",
+        high=86_400,
+    ),
+    Flag(
+        "processes",
+        int,
+        1,
+        "Worker processes (faster-than-life only); each owns distinct time ranges. At most 64.",
+        high=64,
+    ),
     Flag("incremental", bool, False, "Start where the stored data ends instead of now (faster-than-life only)."),
     Flag("overwrite", bool, False, "Regenerate a window even where rows already exist (writes are idempotent)."),
-    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval, in a background thread (real-time); at most a day.", high=86_400),
+    Flag(
+        "yahoo_refresh_secs",
+        int,
+        300,
+        "Yahoo Finance reference refresh interval, in a background thread (real-time); at most a day.",
+        high=86_400,
+    ),
 )
 SINK_FLAGS: tuple[Flag, ...] = (
     Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet"), env=("MKT_SINK",)),
@@ -301,23 +365,55 @@ SINK_FLAGS: tuple[Flag, ...] = (
     Flag("token", str, None, "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.", secret=True),
     Flag("token_x", str, None, "JWK public key x coordinate (tcp/tcps).", secret=True),
     Flag("token_y", str, None, "JWK public key y coordinate (tcp/tcps).", secret=True),
-    Flag("token_file", _nonempty_path, None, "File holding the ILP token (keeps it off the command line and out of the process list)."),
+    Flag(
+        "token_file",
+        _nonempty_path,
+        None,
+        "File holding the ILP token (keeps it off the command line and out of the process list).",
+    ),
     Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
     Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
     Flag("tls_ca", str, None, "CA bundle file for TLS verification."),
     Flag("create_views", bool, True, "Create the materialized views if not present."),
     Flag("short_ttl", bool, False, "Short retention (TTL) on tables and views, for demos."),
-    Flag("enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."),
+    Flag(
+        "enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."
+    ),
 )
 
 EQUITIES_GENERATION_FLAGS: tuple[Flag, ...] = (
     Flag("seed", int, EQ["seed"], SEED_HELP, high=MAX_SEED, env=("MKT_SEED",), dagster=True),
-    Flag("market_data_min_eps", int, EQ["market_data_min_eps"], "Min equities_market_data events per second (before session scaling).", dagster=True),
-    Flag("market_data_max_eps", int, EQ["market_data_max_eps"], "Max equities_market_data events per second (before session scaling).", dagster=True),
+    Flag(
+        "market_data_min_eps",
+        int,
+        EQ["market_data_min_eps"],
+        "Min equities_market_data events per second (before session scaling).",
+        dagster=True,
+    ),
+    Flag(
+        "market_data_max_eps",
+        int,
+        EQ["market_data_max_eps"],
+        "Max equities_market_data events per second (before session scaling).",
+        dagster=True,
+    ),
     Flag("trades_min_eps", int, EQ["trades_min_eps"], "Min trades per second (before session scaling).", dagster=True),
     Flag("trades_max_eps", int, EQ["trades_max_eps"], "Max trades per second (before session scaling).", dagster=True),
-    Flag("session_pacing", bool, EQ["session_pacing"], "Scale rates by NYSE session phase (America/New_York, real holidays and half-days).", dagster=True),
-    Flag("offsession_trades", str, EQ["offsession_trades"], "Trades outside the regular session: none, trickle (~10%) or full.", OFFSESSION_CHOICES, dagster=True),
+    Flag(
+        "session_pacing",
+        bool,
+        EQ["session_pacing"],
+        "Scale rates by NYSE session phase (America/New_York, real holidays and half-days).",
+        dagster=True,
+    ),
+    Flag(
+        "offsession_trades",
+        str,
+        EQ["offsession_trades"],
+        "Trades outside the regular session: none, trickle (~10%) or full.",
+        OFFSESSION_CHOICES,
+        dagster=True,
+    ),
     Flag("min_levels", int, EQ["min_levels"], "Min order-book levels per side.", dagster=True),
     Flag("max_levels", int, EQ["max_levels"], "Max order-book levels per side.", dagster=True),
     Flag(
@@ -339,7 +435,9 @@ EQUITIES_SINK_FLAGS: tuple[Flag, ...] = (
 
 GENERATION_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": FX_GENERATION_FLAGS, "equities": EQUITIES_GENERATION_FLAGS}
 MARKET_SINK_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": SINK_FLAGS, "equities": SINK_FLAGS + EQUITIES_SINK_FLAGS}
-ALL_MARKET_FLAGS: dict[str, tuple[Flag, ...]] = {m: GENERATION_FLAGS[m] + RUN_FLAGS + MARKET_SINK_FLAGS[m] for m in GENERATION_FLAGS}
+ALL_MARKET_FLAGS: dict[str, tuple[Flag, ...]] = {
+    m: GENERATION_FLAGS[m] + RUN_FLAGS + MARKET_SINK_FLAGS[m] for m in GENERATION_FLAGS
+}
 # Deployment-wide variables that also default a flag of both markets (derived from the declarations).
 GLOBAL_ENV: dict[str, str] = {f.name: f.env[0] for f in ALL_MARKET_FLAGS["fx"] if f.env and f.env[0].startswith("MKT_")}
 
@@ -374,18 +472,63 @@ DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
         high=3600,
         faces="CLI",
     ),
-    Deployment("MKT_EQUITIES_PREFIX", _identifier, "", "Dagster: prefix of the equities table and view names (dashboards use eq_).", faces="Dagster"),
     Deployment(
-        "MKT_PARTITIONS_START", _partition_start, "2024-01-01-00:00", "Dagster: the first hourly partition (YYYY-MM-DD-HH:00, UTC).", faces="Dagster"
+        "MKT_EQUITIES_PREFIX",
+        _identifier,
+        "",
+        "Dagster: prefix of the equities table and view names (dashboards use eq_).",
+        faces="Dagster",
     ),
     Deployment(
-        "MKT_BACKFILL_PARTITIONS_PER_RUN", int, None, "Dagster: split a backfill into runs of this many hours (default: one run).", low=1, faces="Dagster"
+        "MKT_PARTITIONS_START",
+        _partition_start,
+        "2024-01-01-00:00",
+        "Dagster: the first hourly partition (YYYY-MM-DD-HH:00, UTC).",
+        faces="Dagster",
     ),
-    Deployment("MKT_LIVE_WINDOW_SECONDS", int, 60, "Dagster live sensors: seconds per live window; must divide 3600.", low=1, faces="Dagster"),
-    Deployment("MKT_LIVE_LEAD_SECONDS", int, 20, "Dagster live sensors: how far ahead of the clock windows are requested.", low=0, faces="Dagster"),
-    Deployment("MKT_LIVE_CATCHUP_SECONDS", int, 3600, "Dagster live sensors: missed time older than this is skipped.", low=1, faces="Dagster"),
-    Deployment("MKT_LIVE_MAX_WINDOWS_PER_TICK", int, 30, "Dagster live sensors: windows requested per tick at most.", low=1, faces="Dagster"),
-    Deployment("MKT_LIVE_TICK_SECONDS", int, 15, "Dagster live sensors: seconds between sensor ticks.", low=1, faces="Dagster"),
+    Deployment(
+        "MKT_BACKFILL_PARTITIONS_PER_RUN",
+        int,
+        None,
+        "Dagster: split a backfill into runs of this many hours (default: one run).",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_WINDOW_SECONDS",
+        int,
+        60,
+        "Dagster live sensors: seconds per live window; must divide 3600.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_LEAD_SECONDS",
+        int,
+        20,
+        "Dagster live sensors: how far ahead of the clock windows are requested.",
+        low=0,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_CATCHUP_SECONDS",
+        int,
+        3600,
+        "Dagster live sensors: missed time older than this is skipped.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_MAX_WINDOWS_PER_TICK",
+        int,
+        30,
+        "Dagster live sensors: windows requested per tick at most.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_TICK_SECONDS", int, 15, "Dagster live sensors: seconds between sensor ticks.", low=1, faces="Dagster"
+    ),
     Deployment(
         "QDB_CLIENT_CONF",
         str,
@@ -431,8 +574,10 @@ _CONF_KEYS = {
     "tls_verify": "QUESTDB_TLS_VERIFY",
     "tls_roots": "QUESTDB_TLS_CA",
 }
-_CONF_IGNORED = ("auto_flush", "auto_flush_rows", "auto_flush_bytes", "auto_flush_interval", "request_timeout",
-                 "request_min_throughput", "retry_timeout", "max_buf_size", "init_buf_size", "max_name_len", "protocol_version")  # fmt: skip
+_CONF_IGNORED = (
+    "auto_flush", "auto_flush_rows", "auto_flush_bytes", "auto_flush_interval", "request_timeout",
+    "request_min_throughput", "retry_timeout", "max_buf_size", "init_buf_size", "max_name_len", "protocol_version",
+)  # fmt: skip
 
 
 def client_conf_variables(conf: str) -> dict[str, str]:

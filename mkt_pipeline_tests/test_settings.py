@@ -27,14 +27,23 @@ def one_error_line(capsys) -> str:
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["--seed", "18446744073709551616"], "--seed must be <= 9_223_372_036_854_775_807 (got 18_446_744_073_709_551_616)"),
-        (["--seed", str(2**63)], "--seed must be <= 9_223_372_036_854_775_807 (got 9_223_372_036_854_775_808)"),  # not clamped
+        (
+            ["--seed", "18446744073709551616"],
+            "--seed must be <= 9_223_372_036_854_775_807 (got 18_446_744_073_709_551_616)",
+        ),
+        (
+            ["--seed", str(2**63)],
+            "--seed must be <= 9_223_372_036_854_775_807 (got 9_223_372_036_854_775_808)",
+        ),  # not clamped
         (["--parquet_dir", "/proc/x"], "--parquet_dir /proc/x lies in /proc, a kernel file system"),
         (["--parquet_dir", "/sys/kernel/x"], "--parquet_dir /sys/kernel/x lies in /sys, a kernel file system"),
         (["--parquet_dir", "/tmp/" + "a" * 300], "--parquet_dir has a name longer than 255 bytes"),
         (["--host", "127.0.0.1:29500"], "--host: '127.0.0.1:29500' is a host name or IP address only"),
         (["--host", "https://db.example.com"], "--host: 'https://db.example.com' is a host name or IP address only"),
-        (["--start_ts", "2025-11-11T03:00:00.123456789Z"], "--start_ts: '2025-11-11T03:00:00.123456789Z' has more than 6 fractional digits"),
+        (
+            ["--start_ts", "2025-11-11T03:00:00.123456789Z"],
+            "--start_ts: '2025-11-11T03:00:00.123456789Z' has more than 6 fractional digits",
+        ),
     ],
 )
 def test_bad_flags_exit_2_with_one_line_before_anything_is_created(tmp_path, monkeypatch, capsys, args, needle):
@@ -82,7 +91,14 @@ def test_bad_variables_are_named(clean_env, tmp_path, monkeypatch, capsys, env, 
     monkeypatch.chdir(tmp_path)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
-    assert main([*FTL, "--sink", "parquet"] if "MKT_PARQUET_DIR" in env else [*FTL, "--sink", "parquet", "--parquet_dir", "out"]) == 2
+    assert (
+        main(
+            [*FTL, "--sink", "parquet"]
+            if "MKT_PARQUET_DIR" in env
+            else [*FTL, "--sink", "parquet", "--parquet_dir", "out"]
+        )
+        == 2
+    )
     assert needle in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
@@ -96,7 +112,9 @@ def test_parquet_commit_seconds_is_checked_for_a_real_time_run(clean_env, tmp_pa
 
 def test_a_bad_variable_never_breaks_help_or_import():
     env = {**os.environ, "MKT_PARQUET_COMMIT_SECONDS": "abc", "MKT_OFFLINE": "banana"}
-    run = subprocess.run([sys.executable, "-m", "mkt_pipeline.cli", "fx", "--help"], env=env, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "mkt_pipeline.cli", "fx", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0 and "--parquet_dir" in run.stdout and "Traceback" not in run.stderr, run.stderr
 
 
@@ -154,12 +172,23 @@ def test_client_conf_string_is_accepted_below_the_questdb_variables(clean_env, m
 
     for var in [v for v in os.environ if v.startswith("QUESTDB_")]:
         monkeypatch.delenv(var)
-    monkeypatch.setenv("QDB_CLIENT_CONF", "https::addr=db.example:19000;username=ingest;password=conf-secret;tls_verify=unsafe_off;")
+    monkeypatch.setenv(
+        "QDB_CLIENT_CONF", "https::addr=db.example:19000;username=ingest;password=conf-secret;tls_verify=unsafe_off;"
+    )
     s = questdb_settings(parse_options(["fx"]))
-    assert (s.protocol, s.host, s.http_port, s.user, s.password, s.tls_verify) == ("https", "db.example", 19000, "ingest", "conf-secret", "unsafe_off")
+    assert (s.protocol, s.host, s.http_port, s.user, s.password, s.tls_verify) == (
+        "https",
+        "db.example",
+        19000,
+        "ingest",
+        "conf-secret",
+        "unsafe_off",
+    )
     monkeypatch.setenv("QUESTDB_HOST", "other.example")  # a QUESTDB_* variable wins over the connect string
     assert questdb_settings(parse_options(["fx"])).host == "other.example"
-    assert questdb_settings(parse_options(["fx", "--host", "flag.example"])).host == "flag.example"  # and a flag over both
+    assert (
+        questdb_settings(parse_options(["fx", "--host", "flag.example"])).host == "flag.example"
+    )  # and a flag over both
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,8 @@ from mkt_pipeline.settings import FX_GENERATION_FLAGS, GENERATION_FLAGS, Flag, d
 
 __all__ = [
     "FX_GENERATION_FLAGS", "GENERATION_CONFIG", "MARKET_TABLES", "EquitiesGenerationConfig", "FxGenerationConfig",
-    "config_error", "deployment_problems", "deployment_value", "engine_for_run", "env_flag_default", "fail_on_deployment_problems",
+    "config_error", "deployment_problems", "deployment_value", "engine_for_run", "env_flag_default",
+    "fail_on_deployment_problems",
 ]  # fmt: skip
 _PY_TYPES = {int: int, bool: bool, str: str}
 ALL = "all"  # scope of a variable every run reads
@@ -79,7 +80,8 @@ def fail_on_deployment_problems(*scopes: str) -> None:
     problems = deployment_problems(*scopes)
     if problems:
         raise dg.Failure(
-            description=f"invalid deployment setting: {'; '.join(problems)} (fix or unset it and reload the code location)",
+            description=f"invalid deployment setting: {'; '.join(problems)} "
+            "(fix or unset it and reload the code location)",
             allow_retries=False,
         )
 
@@ -88,18 +90,29 @@ def _config_class(market: str) -> type[dg.Config]:
     fields: dict[str, Any] = {
         flag.name: (
             _PY_TYPES[flag.parse],
-            Field(default=env_flag_default(market, flag), description=f"{flag.help} Env: {' or '.join(flag.variables(market))}."),
+            Field(
+                default=env_flag_default(market, flag),
+                description=f"{flag.help} Env: {' or '.join(flag.variables(market))}.",
+            ),
         )
         for flag in GENERATION_FLAGS[market]
         if flag.dagster
     }
     fields["chunk_seconds"] = (
         int,
-        Field(default=DEFAULT_CHUNK_SECONDS, gt=0, description="Seconds per committed chunk; must divide 3600 so no chunk straddles an hour."),
+        Field(
+            default=DEFAULT_CHUNK_SECONDS,
+            gt=0,
+            description="Seconds per committed chunk; must divide 3600 so no chunk straddles an hour.",
+        ),
     )
     fields["processes"] = (
         int,
-        Field(default=1, ge=1, description="Worker processes of the run's ingest step; each takes whole chunks (distinct time ranges)."),
+        Field(
+            default=1,
+            ge=1,
+            description="Worker processes of the run's ingest step; each takes whole chunks (distinct time ranges).",
+        ),
     )
     name = f"{market.capitalize()}GenerationConfig"
     doc = f"{market} generation settings; defaults come from the MKT_{market.upper()}_* environment variables."

@@ -190,7 +190,10 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         chunk_seconds, processes = values["chunk_seconds"], values["processes"]
         if HOUR_S % chunk_seconds:
             raise config_error(
-                ConfigError(f"{{chunk_seconds}}: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)", "chunk_seconds")
+                ConfigError(
+                    f"{{chunk_seconds}}: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)",
+                    "chunk_seconds",
+                )
             )
         if processes < 1:
             raise config_error(ConfigError(f"{{processes}}: {processes} must be >= 1", "processes"))
@@ -201,7 +204,11 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         workers = min(processes, len(list(window.split(chunk_seconds))))
         factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
-        with permanent_faults_fail_at_once(), sink.get_sink(market) as s, ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker:
+        with (
+            permanent_faults_fail_at_once(),
+            sink.get_sink(market) as s,
+            ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
+        ):
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
 
@@ -220,7 +227,9 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
             naming = s.naming
         elapsed = time.perf_counter() - started
         total = sum(stats.rows.values())
-        context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
+        context.log.info(
+            f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))"
+        )
         common = {
             "reference_source": prices["source"],
             "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
@@ -232,7 +241,9 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
                 meta = partition_metadata(table, hour, tally.hours[hour.start_us], common)
                 if hour.start_us in checked:
                     meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(checked[hour.start_us], name))
-                context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
+                context.get_step_execution_context().add_asset_metadata(
+                    meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour)
+                )
         run_wide = {
             "seed": settings["seed"],
             "reference_days": ", ".join(references.days()),
@@ -249,7 +260,11 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         name: dg.AssetOut(
             key=[market, name],
             description=TABLE_DESCRIPTIONS[(market, name)].format(name=naming.name(table))
-            + (f" Stored as Parquet files under `{naming.name(table)}/hour=YYYY-MM-DDTHH/`." if sink_kind == "parquet" else ""),
+            + (
+                f" Stored as Parquet files under `{naming.name(table)}/hour=YYYY-MM-DDTHH/`."
+                if sink_kind == "parquet"
+                else ""
+            ),
             kinds={"python", sink_kind},
             owners=OWNERS,
             metadata={"dagster/column_schema": column_schema(table), "dagster/table_name": naming.name(table)},
@@ -261,7 +276,11 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         name=f"{market}_hourly",
         outs=outs,
         group_name=market,
-        ins={"reference_prices": dg.AssetIn(key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing)},
+        ins={
+            "reference_prices": dg.AssetIn(
+                key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing
+            )
+        },
         partitions_def=HOURLY_PARTITIONS[market],
         backfill_policy=backfill_policy(),
         config=dg.ConfigMapping(

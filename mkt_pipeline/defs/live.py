@@ -23,7 +23,13 @@ import dagster as dg
 from pydantic import Field
 
 from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.defs.config import GENERATION_CONFIG, deployment_value, engine_for_run, fail_on_deployment_problems, record_problem
+from mkt_pipeline.defs.config import (
+    GENERATION_CONFIG,
+    deployment_value,
+    engine_for_run,
+    fail_on_deployment_problems,
+    record_problem,
+)
 from mkt_pipeline.settings import DEPLOYMENT
 from mkt_pipeline.defs.hourly import QUESTDB_POOL
 from mkt_pipeline.markets import engine_settings
@@ -60,10 +66,16 @@ class LiveSettings:
         if 3600 % self.window_seconds:
             # windows must tile hours, so an hour's partition is complete exactly when its windows are
             raise ConfigError(
-                f"{{window_seconds}} must divide 3600 (got {self.window_seconds})", "window_seconds", names={"window_seconds": _var("window_seconds")}
+                f"{{window_seconds}} must divide 3600 (got {self.window_seconds})",
+                "window_seconds",
+                names={"window_seconds": _var("window_seconds")},
             )
         if self.lead_seconds < 0:
-            raise ConfigError(f"{{lead_seconds}} must be >= 0 (got {self.lead_seconds})", "lead_seconds", names={"lead_seconds": _var("lead_seconds")})
+            raise ConfigError(
+                f"{{lead_seconds}} must be >= 0 (got {self.lead_seconds})",
+                "lead_seconds",
+                names={"lead_seconds": _var("lead_seconds")},
+            )
 
     @classmethod
     def from_env(cls) -> "LiveSettings":
@@ -123,7 +135,10 @@ class WindowRuns:
 
 def windows_to_request_again(windows: list[WindowRuns], horizon_us: int, limit: int) -> list[WindowRuns]:
     """Failed windows still inside the catch-up horizon, oldest first, at most ``limit``."""
-    failed = sorted((w for w in windows if w.state is WindowState.FAILED and w.window.start_us >= horizon_us), key=lambda w: w.window.start_us)
+    failed = sorted(
+        (w for w in windows if w.state is WindowState.FAILED and w.window.start_us >= horizon_us),
+        key=lambda w: w.window.start_us,
+    )
     return failed[:limit]
 
 
@@ -146,7 +161,12 @@ def complete_hours(windows: list[WindowRuns], until_us: int, done: set[int]) -> 
 
 
 def request_tags(window: Window, attempt: int) -> dict[str, str]:
-    return {WINDOW_TAG: str(window), WINDOW_START_TAG: format_us(window.start_us), WINDOW_END_TAG: format_us(window.end_us), ATTEMPT_TAG: str(attempt)}
+    return {
+        WINDOW_TAG: str(window),
+        WINDOW_START_TAG: format_us(window.start_us),
+        WINDOW_END_TAG: format_us(window.end_us),
+        ATTEMPT_TAG: str(attempt),
+    }
 
 
 def request_run_key(window: Window, attempt: int) -> str:
@@ -164,7 +184,9 @@ def _live_config_class(market: str) -> type[dg.Config]:
             "__annotations__": {"window_start": str, "window_end": str, "lookahead_seconds": float},
             "window_start": Field(description="Start of the window (ISO-8601, UTC)."),
             "window_end": Field(description="End of the window, exclusive (ISO-8601, UTC)."),
-            "lookahead_seconds": Field(default=LOOKAHEAD_S[market], ge=0.0, description="How far ahead of the wall clock rows may be stamped."),
+            "lookahead_seconds": Field(
+                default=LOOKAHEAD_S[market], ge=0.0, description="How far ahead of the wall clock rows may be stamped."
+            ),
             "__doc__": f"One {market} live window plus the generation settings.",
         },
     )
@@ -174,7 +196,13 @@ LIVE_CONFIG = {market: _live_config_class(market) for market in GENERATION_CONFI
 
 
 def live_run_config(market: str, window: Window) -> dict:
-    return {"ops": {f"{market}_live_window": {"config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us)}}}}
+    return {
+        "ops": {
+            f"{market}_live_window": {
+                "config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us)}
+            }
+        }
+    }
 
 
 def build_live_job(market: str) -> dg.JobDefinition:
@@ -192,10 +220,18 @@ def build_live_job(market: str) -> dg.JobDefinition:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
             per_window = s.commits_are_files
-            result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
+            result = pace_window(
+                engine,
+                s,
+                window,
+                lookahead_s=config.lookahead_seconds,
+                min_commit_s=window.seconds if per_window else 1,
+            )
         base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
         rows = {base_names[name]: int(n) for name, n in result.stats.rows.items()}
-        context.log.info(f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)")
+        context.log.info(
+            f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)"
+        )
         return dg.Output(
             None,
             metadata={
@@ -213,7 +249,11 @@ def build_live_job(market: str) -> dg.JobDefinition:
 
     # mkt/live: one live run per market at a time (instance tag limit); dagster/max_retries: the
     # daemon re-executes a failed window (run_retries in the instance config) before the sensor does
-    @dg.job(name=f"{market}_live_job", tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
+    @dg.job(
+        name=f"{market}_live_job",
+        tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)},
+        description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).",
+    )
     def live_job():
         live_window()
 

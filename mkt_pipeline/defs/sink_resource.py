@@ -52,12 +52,17 @@ class MarketSinkResource(dg.ConfigurableResource):
     def naming(self, market: str) -> TableNaming:
         try:
             return TableNaming(suffix=self.table_suffix, prefix=self.equities_prefix if market == "equities" else "")
-        except ValueError as exc:  # set in the resource config, not by a variable (those are checked when the code loads)
+        except (
+            ValueError
+        ) as exc:  # set in the resource config, not by a variable (those are checked when the code loads)
             raise dg.Failure(f"sink resource {exc}", allow_retries=False) from None
 
     def _kind(self) -> str:
         if self.kind not in SINK_KINDS:
-            raise dg.Failure(f"sink resource kind (MKT_SINK): {self.kind!r} is not one of {', '.join(SINK_KINDS)}", allow_retries=False)
+            raise dg.Failure(
+                f"sink resource kind (MKT_SINK): {self.kind!r} is not one of {', '.join(SINK_KINDS)}",
+                allow_retries=False,
+            )
         return self.kind
 
     @property
@@ -92,7 +97,9 @@ class MarketSinkResource(dg.ConfigurableResource):
         try:
             spec.check()
         except ConfigError as exc:
-            raise dg.Failure(f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False) from None
+            raise dg.Failure(
+                f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False
+            ) from None
         with closing(spec.open()) as sink:
             yield sink
 
@@ -128,10 +135,18 @@ class MarketSinkResource(dg.ConfigurableResource):
         one is recorded (every run then fails at once naming it) instead of stopping the load."""
         deployment_sink_settings()
         env: dict[str, Any] = {}
-        for field, var in (("kind", "MKT_SINK"), ("table_suffix", "MKT_TABLE_SUFFIX"), ("equities_prefix", "MKT_EQUITIES_PREFIX")):
+        for field, var in (
+            ("kind", "MKT_SINK"),
+            ("table_suffix", "MKT_TABLE_SUFFIX"),
+            ("equities_prefix", "MKT_EQUITIES_PREFIX"),
+        ):
             if os.environ.get(var):
                 env[field] = dg.EnvVar(var)
-        parquet = ParquetResource(root_dir=dg.EnvVar("MKT_PARQUET_DIR")) if os.environ.get("MKT_PARQUET_DIR") else ParquetResource()
+        parquet = (
+            ParquetResource(root_dir=dg.EnvVar("MKT_PARQUET_DIR"))
+            if os.environ.get("MKT_PARQUET_DIR")
+            else ParquetResource()
+        )
         return cls(questdb=QuestDBResource.from_env(), parquet=parquet, **env)
 
 

@@ -46,7 +46,9 @@ def dataset_root_problem(root: str | os.PathLike | None) -> str | None:
     too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX), None)
     if too_long is not None:
         return f"has a name longer than {NAME_MAX} bytes ({too_long[:20]}...)"
-    pseudo = next((fs for fs in PSEUDO_FILESYSTEMS if path.absolute() == Path(fs) or Path(fs) in path.absolute().parents), None)
+    pseudo = next(
+        (fs for fs in PSEUDO_FILESYSTEMS if path.absolute() == Path(fs) or Path(fs) in path.absolute().parents), None
+    )
     if pseudo is not None:
         return f"{root} lies in {pseudo}, a kernel file system that cannot hold files"
     if path.exists():
@@ -294,7 +296,11 @@ class _ParquetWindowWriter(WindowWriter):
                 hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
                 hour_dir.mkdir(parents=True, exist_ok=True)
                 tmp = _pending(hour_dir)
-                self._open[key] = (pq.ParquetWriter(tmp.path, schema.arrow_schema(), compression=self.sink.compression), tmp, schema)
+                self._open[key] = (
+                    pq.ParquetWriter(tmp.path, schema.arrow_schema(), compression=self.sink.compression),
+                    tmp,
+                    schema,
+                )
             self._open[key][0].write_table(table)
             self.stats.rows[name] += table.num_rows
             self.stats.bytes[name] += table.nbytes

@@ -56,7 +56,14 @@ from mkt_pipeline.sinks.ledger import (
 )
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
-from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
+from mkt_pipeline.sinks.wal_monitor import (
+    WAL_TABLES_SQL,
+    WalLagTimeoutError,
+    WalMonitor,
+    WalStatus,
+    WalSuspendedError,
+    statuses_from_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +129,9 @@ class QuestDBSettings:
         if not self.host or any(c.isspace() for c in self.host):
             raise ConfigError(f"{{host}}: {self.host!r} is not a host name", "host")
         if "/" in self.host or (self.host.count(":") == 1):
-            raise ConfigError(f"{{host}}: {self.host!r} is a host name or IP address only (no scheme, port or path)", "host")
+            raise ConfigError(
+                f"{{host}}: {self.host!r} is a host name or IP address only (no scheme, port or path)", "host"
+            )
         for name in ("http_port", "ilp_tcp_port", "pg_port"):
             port = getattr(self, name)
             if not 0 < int(port) < 65536:
@@ -132,7 +141,10 @@ class QuestDBSettings:
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
             raise ConfigError("{token}: TCP JWK auth needs token, token_x and token_y together", "token")
         if not 0 < self.flush_bytes < self.max_buf_size:
-            raise ConfigError(f"{{flush_bytes}} ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})", "flush_bytes")
+            raise ConfigError(
+                f"{{flush_bytes}} ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})",
+                "flush_bytes",
+            )
         if not 0 <= self.wal_resume_lag < self.wal_pause_lag:
             raise ConfigError(
                 f"{{wal_resume_lag}} ({self.wal_resume_lag}) must be >= 0 and below {{wal_pause_lag}} ({self.wal_pause_lag})",
@@ -167,7 +179,10 @@ class QuestDBSettings:
 
     def public_dict(self) -> dict[str, Any]:
         """All settings with secrets replaced by ``***`` (for logs and metadata)."""
-        return {f.name: (REDACTED if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: (REDACTED if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name))
+            for f in fields(self)
+        }
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
@@ -189,7 +204,9 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    raise ConfigError(f"{{{name}}}: {env[var]!r} is not a valid {name}", name, names={name: var}) from None
+                    raise ConfigError(
+                        f"{{{name}}}: {env[var]!r} is not a valid {name}", name, names={name: var}
+                    ) from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
         values.update(overrides)
@@ -227,7 +244,9 @@ class QuestDBSettings:
         try:
             return cls.from_env(env, **overrides)
         except ConfigError as exc:  # a field whose flag has another name (ilp_tcp_port is --ilp_port)
-            raise exc.named(**{f: f"--{_FLAG_NAMES[f]}" for f in exc.settings if f in _FLAG_NAMES and f not in exc.names}) from None
+            raise exc.named(
+                **{f: f"--{_FLAG_NAMES[f]}" for f in exc.settings if f in _FLAG_NAMES and f not in exc.names}
+            ) from None
 
 
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
@@ -319,7 +338,9 @@ def make_sender(settings: QuestDBSettings):
     else:
         kwargs["protocol_version"] = 2  # TCP cannot negotiate; v2 carries arrays and binary doubles
         if settings.token:
-            kwargs.update(username=settings.ilp_user, token=settings.token, token_x=settings.token_x, token_y=settings.token_y)
+            kwargs.update(
+                username=settings.ilp_user, token=settings.token, token_x=settings.token_x, token_y=settings.token_y
+            )
     if settings.tls:
         kwargs["tls_verify"] = settings.tls_verify == "on"
         if settings.tls_ca:
@@ -367,7 +388,9 @@ def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], A
         conn = connect(settings)
     except Exception as exc:
         cause = first_line(exc)
-        raise QuestDBUnreachableError(scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())) from None
+        raise QuestDBUnreachableError(
+            scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())
+        ) from None
     try:
         yield conn
     finally:
@@ -476,7 +499,8 @@ class QuestDBSink(Sink):
         if code == "SocketError" and not s.over_http and s.token:
             # QuestDB answers a refused JWK key by closing the connection: the client sees a broken pipe
             return self._error(
-                QuestDBAuthError, f"{where}: the server closed the connection ({cause}); with TCP JWK auth this is how a refused key shows"
+                QuestDBAuthError,
+                f"{where}: the server closed the connection ({cause}); with TCP JWK auth this is how a refused key shows",
             )
         if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
@@ -491,7 +515,9 @@ class QuestDBSink(Sink):
         for what, port in ((f"ILP over {s.protocol}", s.ilp_port), ("PG wire", s.pg_port)):
             reason = self._probe(s.host, port, s.connect_timeout_s)
             if reason is not None:
-                raise self._error(QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}")
+                raise self._error(
+                    QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}"
+                )
 
     def verify_access(self) -> None:
         """Reach both endpoints, agree on TLS and have both accept the credentials: all before any DDL.
@@ -543,7 +569,9 @@ class QuestDBSink(Sink):
             raise
         except Exception as exc:
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}") from None
+            raise self._error(
+                QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}"
+            ) from None
 
     def existing_tables(self) -> set[str]:
         return {str(r[0]) for r in self._query("SELECT table_name FROM tables()")}
@@ -611,7 +639,9 @@ class QuestDBSink(Sink):
             raise
         except Exception as exc:
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}") from None
+            raise self._error(
+                QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}"
+            ) from None
 
     def _confirm_stored(self, entry: LedgerEntry) -> None:
         deadline = time.monotonic() + self.settings.ledger_wait_s

@@ -31,7 +31,8 @@ result = job.execute_in_process(
     partition_key="2025-11-11-03:00",
     raise_on_error=False,
     # the implicit asset job takes the code location's sink (MKT_SINK=parquet below)
-    **({"asset_selection": selection} if job_name == "__ASSET_JOB" else {"resources": {"sink": parquet_resource(root)}}),
+    **({"asset_selection": selection} if job_name == "__ASSET_JOB"
+       else {"resources": {"sink": parquet_resource(root)}}),
 )
 failures = [e.event_specific_data.error.message for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
 retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
@@ -40,7 +41,9 @@ print(json.dumps({"loaded": len(keys), "success": result.success, "failures": fa
 """
 
 
-def run_hour(tmp_path, env: dict, job: str = "fx_hourly_job", op_key: str = "fx_hourly", extra: dict | None = None) -> dict:
+def run_hour(
+    tmp_path, env: dict, job: str = "fx_hourly_job", op_key: str = "fx_hourly", extra: dict | None = None
+) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MKT_") or k == "MKT_OFFLINE"}
     proc = subprocess.run(
         [sys.executable, "-c", RUN_ONE_HOUR, str(tmp_path / "data"), job, op_key, json.dumps(extra or {})],
@@ -54,7 +57,10 @@ def run_hour(tmp_path, env: dict, job: str = "fx_hourly_job", op_key: str = "fx_
     "env,needle",
     [
         ({"MKT_FX_MIN_LEVELS": "abc"}, "MKT_FX_MIN_LEVELS: 'abc' is not an integer"),
-        ({"MKT_PARTITIONS_START": "garbage"}, "MKT_PARTITIONS_START: 'garbage' is not an hour in the form YYYY-MM-DD-HH:00"),
+        (
+            {"MKT_PARTITIONS_START": "garbage"},
+            "MKT_PARTITIONS_START: 'garbage' is not an hour in the form YYYY-MM-DD-HH:00",
+        ),
         ({"MKT_SINK": "mysql"}, "MKT_SINK: 'mysql' is not one of questdb, parquet"),
         ({"MKT_TABLE_SUFFIX": "a b"}, "MKT_TABLE_SUFFIX: 'a b' is not a valid identifier part"),
         ({"MKT_BACKFILL_PARTITIONS_PER_RUN": "0"}, "MKT_BACKFILL_PARTITIONS_PER_RUN must be >= 1 (got 0)"),
@@ -73,8 +79,8 @@ def test_live_variable_affects_only_the_live_runs(tmp_path):
     report = run_hour(tmp_path, {"MKT_LIVE_WINDOW_SECONDS": "7"})
     assert report["success"], report  # the hourly run does not read the live settings
     proc = subprocess.run(
-        [sys.executable, "-c", "from mkt_pipeline.defs.config import deployment_problems; import mkt_pipeline.definitions; "
-         "print(deployment_problems('fx', 'live'))"],
+        [sys.executable, "-c", "from mkt_pipeline.defs.config import deployment_problems; "
+         "import mkt_pipeline.definitions; print(deployment_problems('fx', 'live'))"],
         cwd=ROOT, env={**os.environ, "MKT_LIVE_WINDOW_SECONDS": "7"}, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "MKT_LIVE_WINDOW_SECONDS must divide 3600 (got 7)" in proc.stdout, proc.stderr[-2000:]
@@ -82,7 +88,10 @@ def test_live_variable_affects_only_the_live_runs(tmp_path):
 
 @pytest.mark.parametrize(
     "extra,needle",
-    [({"seed": -1}, "config key seed must be >= 0 (got -1)"), ({"seed": 2**63}, "config key seed must be <= 9_223_372_036_854_775_807")],
+    [
+        ({"seed": -1}, "config key seed must be >= 0 (got -1)"),
+        ({"seed": 2**63}, "config key seed must be <= 9_223_372_036_854_775_807"),
+    ],
 )
 def test_bad_run_config_names_the_key_and_is_not_retried(tmp_path, extra, needle):
     report = run_hour(tmp_path, {}, extra=extra)
@@ -113,7 +122,9 @@ def run_hour_into_questdb(tmp_path, questdb_resource) -> tuple[object, list[str]
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
     from mkt_pipeline_tests.defs.support import TINY_FX
 
-    sink = MarketSinkResource(kind="questdb", table_suffix=f"_s{os.urandom(3).hex()}", questdb=questdb_resource, parquet=ParquetResource())
+    sink = MarketSinkResource(
+        kind="questdb", table_suffix=f"_s{os.urandom(3).hex()}", questdb=questdb_resource, parquet=ParquetResource()
+    )
     result = defs.resolve_job_def("fx_hourly_job").execute_in_process(
         run_config={"ops": {"fx_hourly": {"config": TINY_FX}}},
         instance=dg.DagsterInstance.ephemeral(),
@@ -138,7 +149,9 @@ def test_refused_login_fails_at_once_without_retries(tmp_path):
 
     settings = ("http.user=admin", "http.password=Right-Pass-77", "pg.user=admin", "pg.password=Right-Pass-77")
     with own_server(*settings) as server:
-        resource = QuestDBResource(host=server.host, http_port=server.http_port, pg_port=server.pg_port, password=WRONG_PASSWORD)
+        resource = QuestDBResource(
+            host=server.host, http_port=server.http_port, pg_port=server.pg_port, password=WRONG_PASSWORD
+        )
         result, failures, retries = run_hour_into_questdb(tmp_path, resource)
         assert not result.success and retries == 0, failures
         assert len(failures) == 1 and "authentication failed" in failures[0].lower(), failures
@@ -155,7 +168,9 @@ def test_unreachable_server_is_retried():
     from mkt_pipeline_tests.questdb_server import closed_port
 
     port = closed_port()
-    result, failures, retries = run_hour_into_questdb(None, QuestDBResource(host="127.0.0.1", http_port=port, pg_port=port))
+    result, failures, retries = run_hour_into_questdb(
+        None, QuestDBResource(host="127.0.0.1", http_port=port, pg_port=port)
+    )
     assert not result.success and retries >= 1, failures
     assert any(f"127.0.0.1:{port}" in m and "unreachable" in m for m in failures), failures
 
@@ -163,4 +178,12 @@ def test_unreachable_server_is_retried():
 def _pg(server, password):
     import psycopg
 
-    return psycopg.connect(host=server.host, port=server.pg_port, user="admin", password=password, dbname="qdb", autocommit=True, connect_timeout=5)
+    return psycopg.connect(
+        host=server.host,
+        port=server.pg_port,
+        user="admin",
+        password=password,
+        dbname="qdb",
+        autocommit=True,
+        connect_timeout=5,
+    )
