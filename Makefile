@@ -10,7 +10,7 @@ DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
 # 10:00 in New York, so the equities session is trading
 DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
 
-.PHONY: install demo test lint docs docs-serve dev bench bench-facts bench-questdb clean
+.PHONY: install demo test lint docs docs-serve dev bench bench-facts bench-questdb clean reference
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 # the documentation site (mkdocs.yml, docs/) into ./site; warnings (broken links, pages left out) fail
-docs: $(STAMP)
+docs: reference
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(STAMP)
@@ -65,3 +65,8 @@ bench-facts: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data site .pytest_cache .ruff_cache
+
+# The CLI and configuration reference (docs/reference) and the container entrypoint's flag lists,
+# generated from the settings model (mkt_pipeline/settings.py); `make docs` runs this first.
+reference: $(STAMP)
+	$(PY) -m mkt_pipeline.settings_docs docs/reference docker/entrypoint.sh

@@ -23,20 +23,21 @@ from typing import Any, Sequence
 
 from mkt_pipeline.core.engine import ConfigError, check_positive, check_range
 from mkt_pipeline.settings import (
+    ALL_MARKET_FLAGS,
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
-    GLOBAL_ENV,
     RUN_FLAGS,
     SINK_FLAGS,
     Flag,
     convert,
+    deployment,
     env_default,
     env_name,
     env_source,
-    name_variables,
+    questdb_environment,
 )
 from mkt_pipeline.core.secrets import scrub
-from mkt_pipeline.core.secrets import secret_values as core_secret_values
+from mkt_pipeline.core.secrets import scrubbable_secrets
 from mkt_pipeline.sinks.questdb import QUESTDB_ENV
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
@@ -44,8 +45,6 @@ from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
 from mkt_pipeline.run.resume import chunk_key, plan_chunks
 from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 
-# In real time a Parquet commit is a file per table; group seconds (SIGINT still flushes each one).
-PARQUET_REALTIME_COMMIT_S = int(os.environ.get("MKT_PARQUET_COMMIT_SECONDS", "60"))
 MARKETS = ("fx", "equities")
 FX_RATE_FLAGS = ("market_data_min_eps", "market_data_max_eps", "orders_min_per_sec", "orders_max_per_sec")
 FACTS_SINK_FLAGS = ("sink", "parquet_dir", "suffix", "host", "pg_port", "user", "password", "tls_verify", "tls_ca")
@@ -64,17 +63,19 @@ def generation_flags(market: str) -> tuple[Flag, ...]:
 
 
 def market_flags(market: str) -> tuple[Flag, ...]:
-    extra = EQUITIES_SINK_FLAGS if market == "equities" else ()
-    return generation_flags(market) + RUN_FLAGS + SINK_FLAGS + extra
+    return ALL_MARKET_FLAGS[market]
 
 
 def _env_help(market: str, flag: Flag) -> str:
-    names = [env_name(market, flag.name)] + [v for v in (GLOBAL_ENV.get(flag.name), QUESTDB_ENV.get(flag.name)) if v]
-    return " or ".join(names)
+    return " or ".join(flag.documented_variables(market))
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the same one-line errors as the validation rules (no usage dump)."""
+    """argparse with the same one-line errors as the validation rules (no usage dump); no abbreviated flags."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False  # --suf is not --suffix: a typo must not pick a flag
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(EXIT_INVALID, f"{self.prog}: error: {message} (see --help)\n")
@@ -135,6 +136,11 @@ class Options:
     given: set[str] = field(default_factory=set)  # flags on the command line
     explicit: set[str] = field(default_factory=set)  # flags on the command line or set by an env variable
     command: str = "generate"  # or "facts"
+    sources: dict[str, str] = field(default_factory=dict)  # flag -> the variable that set it (flags not typed)
+
+    def name_of(self, setting: str) -> str:
+        """How the user set ``setting``: the variable behind it, else its flag."""
+        return self.sources.get(setting) or f"--{setting}"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -150,11 +156,15 @@ def facts_flags(market: str) -> tuple[Flag, ...]:
     configured rates the seasonality band depends on."""
     parse_ts = {f.name: f.parse for f in RUN_FLAGS}["start_ts"]
     window = (
-        Flag("start_ts", parse_ts, None, "Start of the window to measure (ISO-8601). Default: the first stored second."),
+        Flag(
+            "start_ts", parse_ts, None, "Start of the window to measure (ISO-8601). Default: the first stored second."
+        ),
         Flag("end_ts", parse_ts, None, "End of the window (ISO-8601, exclusive). Default: the end of the stored data."),
     )
     rates = tuple(f for f in generation_flags(market) if f.name in FX_RATE_FLAGS) if market == "fx" else ()
-    sink = tuple(f for f in SINK_FLAGS if f.name in FACTS_SINK_FLAGS) + (EQUITIES_SINK_FLAGS if market == "equities" else ())
+    sink = tuple(f for f in SINK_FLAGS if f.name in FACTS_SINK_FLAGS) + (
+        EQUITIES_SINK_FLAGS if market == "equities" else ()
+    )
     return window + FACTS_FLAGS + rates + sink
 
 
@@ -166,15 +176,21 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     if market == "facts":
         command, market = "facts", ns.pop("facts_market")
     flags = facts_flags(market) if command == "facts" else market_flags(market)
-    values, explicit = {}, set(ns)
+    values, explicit, sources = {}, set(ns), {}
     for flag in flags:
         if flag.name in ns:
             values[flag.name] = convert(flag, ns[flag.name])
         else:
             values[flag.name] = env_default(market, flag)
-            if env_source(market, flag.name):
+            var = env_source(market, flag.name)
+            if var:
                 explicit.add(flag.name)
-    return Options(market, values, set(ns), explicit, command)
+                sources[flag.name] = var
+            elif os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
+                sources[flag.name] = QUESTDB_ENV[flag.name]  # read by the QuestDB settings below the flags
+            elif flag.name in QUESTDB_ENV and os.environ.get("QDB_CLIENT_CONF", "").strip():
+                sources[flag.name] = "QDB_CLIENT_CONF"
+    return Options(market, values, set(ns), explicit, command, sources)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,41 +199,53 @@ def parse_options(argv: Sequence[str] | None) -> Options:
 
 def engine_config(opts: Options):
     """The market's validated engine configuration (raises ConfigError naming the flag)."""
-    from mkt_pipeline.markets import engine_config as market_engine_config
+    from mkt_pipeline.markets import validated_config
 
-    return market_engine_config(opts.market, opts.values)
+    return validated_config(opts.market, opts.values)
 
 
 def validate(opts: Options) -> None:
     """Every rule of the command line, checked before anything is generated or written."""
     if opts.mode is None:
-        raise ConfigError("--mode is required (real-time or faster-than-life)")
+        raise ConfigError("{mode} is required (real-time or faster-than-life)", "mode")
     engine_config(opts)
     for flag in ("chunk_seconds", "processes", "total_market_data_events", "yahoo_refresh_secs"):
         if getattr(opts, flag) <= 0:
-            raise ConfigError(f"--{flag} must be > 0 (got {getattr(opts, flag)})")
+            raise ConfigError(f"{{{flag}}} must be > 0 (got {getattr(opts, flag)})", flag)
     if opts.seed < 0:
-        raise ConfigError(f"--seed must be >= 0 (got {opts.seed})")
+        raise ConfigError(f"{{seed}} must be >= 0 (got {opts.seed})", "seed")
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
-        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
+        raise ConfigError(
+            f"{{end_ts}} ({format_us(opts.end_ts)}) must be after {{start_ts}} ({format_us(opts.start_ts)})",
+            "end_ts",
+            "start_ts",
+        )
     if opts.mode == "real-time":
         if opts.start_ts is not None:
-            raise ConfigError("--start_ts is not allowed with --mode real-time (it always starts from now)")
+            raise ConfigError(
+                "{start_ts} is not allowed with {mode} real-time (it always starts from now)", "start_ts", "mode"
+            )
         if opts.processes > 1:
-            raise ConfigError(f"--processes must be 1 with --mode real-time (got {opts.processes})")
+            raise ConfigError(
+                f"{{processes}} must be 1 with {{mode}} real-time (got {opts.processes})", "processes", "mode"
+            )
         if opts.incremental:
-            raise ConfigError("--incremental is for faster-than-life; real-time always continues after stored data")
+            raise ConfigError(
+                "{incremental} is for faster-than-life; real-time always continues after stored data", "incremental"
+            )
     if opts.incremental and opts.overwrite:
-        raise ConfigError("--incremental continues after stored rows and --overwrite regenerates them: use one of them")
+        raise ConfigError(
+            "{incremental} continues after stored rows and {overwrite} regenerates them: use one of them",
+            "incremental",
+            "overwrite",
+        )
     _validate_end_in_future(opts)
-    if opts.sink == "parquet":
-        from mkt_pipeline.sinks.parquet import dataset_root_problem
-
-        problem = dataset_root_problem(opts.parquet_dir)
-        if problem is not None:
-            raise ConfigError(f"--parquet_dir {problem}")
-    if opts.sink == "questdb":
-        _validate_questdb(opts)
+    # deployment settings this run reads, checked now rather than when first used
+    deployment("MKT_OFFLINE")
+    spec = sink_spec(opts)
+    spec.check()
+    if opts.mode == "real-time" and spec.commits_are_files:
+        deployment("MKT_PARQUET_COMMIT_SECONDS")
 
 
 def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
@@ -226,25 +254,34 @@ def _validate_end_in_future(opts: Options, now_us: int | None = None) -> None:
         return
     now_us = int(time.time()) * US_PER_S if now_us is None else now_us
     if opts.end_ts <= now_us:
-        how = "real-time runs from now" if opts.mode == "real-time" else "without --start_ts the run starts now; give --start_ts for a past window"
-        raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) is not in the future: {how}")
+        how = (
+            "real-time runs from now"
+            if opts.mode == "real-time"
+            else "without --start_ts the run starts now; give --start_ts for a past window"
+        )
+        raise ConfigError(f"{{end_ts}} ({format_us(opts.end_ts)}) is not in the future: {how}", "end_ts")
 
 
 def _validate_questdb(opts: Options) -> None:
-    if opts.protocol in ("tcp", "tcps"):
-        have = {f: bool(opts.values.get(f) or os.environ.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
+    if opts.values.get("protocol") in ("tcp", "tcps"):
+        env = questdb_environment()
+        have = {f: bool(opts.values.get(f) or env.get(QUESTDB_ENV[f])) for f in ("token", "token_x", "token_y")}
         have["token"] = have["token"] or bool(opts.token_file)
         if any(have.values()) and not all(have.values()):
             missing = ", ".join(f"--{f}" for f, ok in have.items() if not ok)
-            raise ConfigError(f"--protocol {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})")
-    questdb_settings(opts)  # ports, TLS CA file, token file: the sink's own checks, as ConfigError
+            raise ConfigError(
+                f"{{protocol}} {opts.protocol}: JWK auth needs --token, --token_x and --token_y together (missing {missing})",
+                "protocol",
+            )
 
 
 def questdb_settings(opts: Options):
     from mkt_pipeline.sinks.questdb import QuestDBSettings
 
     # only what the user set, so a QUESTDB_* variable is not overridden by a flag's built-in default
-    return QuestDBSettings.from_cli({k: v for k, v in opts.values.items() if k in opts.explicit})
+    return QuestDBSettings.from_cli(
+        {k: v for k, v in opts.values.items() if k in opts.explicit}, env=questdb_environment()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,30 +300,18 @@ def secret_warnings(opts: Options) -> list[str]:
 
 def secret_values(opts: Options | None) -> list[str]:
     """Secret values in play (flags, QUESTDB_* variables, the token file), for scrubbing messages."""
-    found = [os.environ.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
+    try:
+        env = questdb_environment()
+    except ConfigError:
+        env = dict(os.environ)
+    found = [env.get(QUESTDB_ENV[f], "") for f in ("password", "token", "token_x", "token_y")]
     if opts is not None:
         found += [str(opts.values.get(f) or "") for f in ("password", "token", "token_x", "token_y")]
         if opts.values.get("token_file"):
             with contextlib.suppress(OSError):
                 with open(opts.token_file, encoding="utf-8") as fh:
                     found.append(fh.read().strip())
-    return core_secret_values(found)
-
-
-def variables_behind(opts: Options | None) -> dict[str, str]:
-    """The environment variable behind each flag the user did not type (for naming it in errors)."""
-    if opts is None:
-        return {}
-    found = {}
-    for flag in market_flags(opts.market):
-        if flag.name in opts.given:
-            continue
-        var = env_source(opts.market, flag.name)
-        if var is None and os.environ.get(QUESTDB_ENV.get(flag.name, ""), "") != "":
-            var = QUESTDB_ENV[flag.name]
-        if var is not None:
-            found[flag.name] = var
-    return found
+    return scrubbable_secrets(found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,19 +328,23 @@ def make_engine(opts: Options, references):
 def load_references(market: str, window: Window, offline: bool | None = None):
     from mkt_pipeline.markets import market_references
 
-    return market_references(market, window, offline)
+    return market_references(market, window, deployment("MKT_OFFLINE") if offline is None else offline)
+
+
+def sink_spec(opts: Options):
+    """Which sink the options select and where (QuestDB settings checked here, before anything is opened)."""
+    from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.spec import SinkSpec
+
+    naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
+    if opts.sink == "questdb":
+        _validate_questdb(opts)
+        return SinkSpec("questdb", naming, questdb=questdb_settings(opts))
+    return SinkSpec(opts.sink, naming, parquet_dir=opts.parquet_dir)
 
 
 def make_sink(opts: Options):
-    from mkt_pipeline.sinks.base import TableNaming
-    from mkt_pipeline.sinks.parquet import ParquetSink
-
-    naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
-    if opts.sink == "parquet":
-        return ParquetSink(opts.parquet_dir, naming)
-    from mkt_pipeline.sinks.questdb import QuestDBSink
-
-    return QuestDBSink(questdb_settings(opts), naming)
+    return sink_spec(opts).open()
 
 
 def _worker_scrub(opts: Options, text: str) -> str:
@@ -343,7 +372,9 @@ def run_faster(opts: Options) -> int:
             return 0
         chunks = plan_chunks(sink, chunk_key(planner), window, opts.chunk_seconds, skip_recorded=not opts.overwrite)
         if not chunks.pending:
-            print(f"nothing to do: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)")
+            print(
+                f"nothing to do: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)"
+            )
             return 0
         references = load_references(opts.market, window)
         engine = make_engine(opts, references)
@@ -373,8 +404,7 @@ def run_faster(opts: Options) -> int:
     print(f"{opts.market}: wrote {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s)")
     for table, rows in sorted(stats.rows.items()):
         print(f"  {table:<28} {rows:>12,}")
-    if opts.sink == "parquet":
-        print(f"  dataset: {opts.parquet_dir}")
+    print(f"  into {sink.location}")
     return 0
 
 
@@ -383,7 +413,13 @@ def run_faster(opts: Options) -> int:
 
 
 def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
-    from mkt_pipeline.run.realtime import LOOKAHEAD_S, OPEN_END_US, ReferenceRefresher, live_reference_window, pace_window
+    from mkt_pipeline.run.realtime import (
+        LOOKAHEAD_S,
+        OPEN_END_US,
+        ReferenceRefresher,
+        live_reference_window,
+        pace_window,
+    )
 
     stop = stop or threading.Event()
     references = load_references(opts.market, live_reference_window(time.time()))
@@ -440,7 +476,7 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
                 stop_event=stop,
                 max_market_data_rows=limit,
                 # into Parquet a commit is a file: one per table per minute rather than per second
-                min_commit_s=PARQUET_REALTIME_COMMIT_S if opts.sink == "parquet" else 1,
+                min_commit_s=deployment("MKT_PARQUET_COMMIT_SECONDS") if sink.commits_are_files else 1,
                 on_commit=status,
                 update_engine=refresher.engine_update,
             )
@@ -466,22 +502,28 @@ def run_facts(opts: Options) -> int:
             check_range(low, opts.values[low], high, opts.values[high])
     if opts.start_ts is not None and opts.end_ts is not None and opts.end_ts <= opts.start_ts:
         raise ConfigError(f"--end_ts ({format_us(opts.end_ts)}) must be after --start_ts ({format_us(opts.start_ts)})")
-    if opts.sink == "questdb":
-        questdb_settings(opts)
     with _stored_rows(opts) as (rows, md_schema):
         extent = rows.extent(md_schema)
         if extent is None and (opts.start_ts is None or opts.end_ts is None):
-            raise ConfigError(f"no stored {md_schema.base_name} rows in the {opts.sink} dataset: give --start_ts and --end_ts or generate data first")
+            raise ConfigError(
+                f"no stored {md_schema.base_name} rows in the {opts.sink} dataset: give --start_ts and --end_ts or generate data first"
+            )
         start = opts.start_ts if opts.start_ts is not None else extent[0]
         end = opts.end_ts if opts.end_ts is not None else extent[1]
         if end <= start:
             raise ConfigError(f"--end_ts ({format_us(end)}) must be after --start_ts ({format_us(start)})")
         if end - start > FACTS_MAX_DAYS * 86400 * US_PER_S:
-            raise ConfigError(f"--start_ts/--end_ts: the window spans more than {FACTS_MAX_DAYS} days (measure a day or a few)")
+            raise ConfigError(
+                f"--start_ts/--end_ts: the window spans more than {FACTS_MAX_DAYS} days (measure a day or a few)"
+            )
         window = Window(start, end)
         print(f"{opts.market} facts: reading {window} from {opts.sink}", file=sys.stderr, flush=True)
         report = measure_dataset(
-            opts.market, rows, window, rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None, offline=opts.offline or None
+            opts.market,
+            rows,
+            window,
+            rate_spans=fx_rate_spans(opts.values) if opts.market == "fx" else None,
+            offline=opts.offline or deployment("MKT_OFFLINE"),
         )
     print(report.table())
     if opts.pictures:
@@ -494,21 +536,10 @@ def run_facts(opts: Options) -> int:
 def _stored_rows(opts: Options):
     """(reader of the stored rows, the market_data schema) for the options' sink."""
     from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_MARKET_DATA
-    from mkt_pipeline.sinks.base import TableNaming
-    from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
-    naming = TableNaming(suffix=opts.suffix, prefix=opts.values.get("prefix", ""))
     schema = FX_MARKET_DATA if opts.market == "fx" else EQUITIES_MARKET_DATA
-    if opts.sink == "parquet":
-        from mkt_pipeline.sinks.parquet import ParquetSink
-
-        yield ParquetRows(ParquetSink(opts.parquet_dir, naming)), schema
-        return
-    from mkt_pipeline.sinks.questdb import pg_session
-
-    settings = questdb_settings(opts)
-    with pg_session(settings) as conn:
-        yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
+    with sink_spec(opts).stored_rows() as rows:
+        yield rows, schema
 
 
 def run(opts: Options) -> int:
@@ -526,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         opts = parse_options(argv)
         return run(opts)
     except ConfigError as exc:
-        message = name_variables(one_line(exc), variables_behind(opts))
+        message = exc.render(opts.name_of if opts is not None else None)
         print(f"mkt-pipeline: error: {scrub(message, secret_values(opts))}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:

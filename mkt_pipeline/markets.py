@@ -30,11 +30,30 @@ def fallback_vols(market: str) -> dict[str, float]:
 
 
 def market_references(market: str, window: Window, offline: bool | None = None) -> ReferencePrices:
-    """Reference closes for every day the window needs (Yahoo, cached; fallback when offline)."""
-    symbols, tickers, fallback = universe(market)
+    """Reference closes for every day the window needs (Yahoo, cached; fallback when offline).
+
+    ``offline`` None means the deployment's ``MKT_OFFLINE``."""
     days = window.days()
+    return references_for_days(market, reference_days(days[0], days[-1]), offline)
+
+
+def references_for_days(market: str, days, offline: bool | None = None) -> ReferencePrices:
+    """Closes for exactly ``days``, with the deployment's ``MKT_OFFLINE`` and ``MKT_CACHE_DIR`` unless told."""
+    from pathlib import Path
+
+    from mkt_pipeline.settings import deployment
+
+    symbols, tickers, fallback = universe(market)
+    offline = deployment("MKT_OFFLINE") if offline is None else offline
+    cache_dir = Path(deployment("MKT_CACHE_DIR")).expanduser()
     return load_reference_prices(
-        symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline, fallback_vols=fallback_vols(market)
+        symbols,
+        tickers,
+        fallback,
+        sorted(days),
+        offline=offline,
+        cache_dir=cache_dir,
+        fallback_vols=fallback_vols(market),
     )
 
 
@@ -43,7 +62,7 @@ def engine_settings(market: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {flag.name: values[flag.name] for flag in GENERATION_FLAGS[market]}
 
 
-def engine_config(market: str, values: Mapping[str, Any]):
+def validated_config(market: str, values: Mapping[str, Any]):
     """The market's validated engine configuration (``ConfigError`` names the flag)."""
     if market == "fx":
         from mkt_pipeline.fx.engine import FxConfig as Config
@@ -54,7 +73,7 @@ def engine_config(market: str, values: Mapping[str, Any]):
 
 def build_engine(market: str, values: Mapping[str, Any], references: ReferencePrices):
     """The market's engine for these settings and reference prices; every driver builds it here."""
-    config = engine_config(market, values)
+    config = validated_config(market, values)
     if market == "fx":
         from mkt_pipeline.fx.engine import FxEngine as Engine
     else:

@@ -1,20 +1,25 @@
-"""Generator settings shared by the CLI and Dagster: flag tables, env defaults, value parsing.
+"""Every setting, declared once: name, type, default, allowed values, rule, and each route to it.
 
-Every generator flag of a market has an environment default ``MKT_<MARKET>_<FLAG>``
-(docs/questdb.md#environment-variables);
-the CLI and the Dagster config classes both read their defaults through ``env_default`` so one
-deployment setting drives every entry point.
+A ``Flag`` is one setting of a market's command line; it also names its environment variables
+(``MKT_<MARKET>_<FLAG>``, then the deployment-wide ones such as ``MKT_SEED`` or ``QUESTDB_HOST``),
+whether the Dagster run config of the hourly assets carries it, and the container variable the
+Docker entrypoint maps onto it. A ``Deployment`` setting has only a variable (``MKT_OFFLINE``,
+``MKT_PARTITIONS_START``, ...). The CLI parser, the environment reading, the Dagster config classes,
+the reference pages (``python -m mkt_pipeline.settings docs/reference``) all come from these tables.
+
+Validation raises ``ConfigError`` (core.engine) with the settings it involves and the rule; each
+face renders the names in its own words (``--flag``, the variable, the config key).
+Precedence: flag > ``MKT_<MARKET>_<FLAG>`` > ``MKT_*`` / ``QUESTDB_*`` / ``QDB_CLIENT_CONF`` > default.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.engine import MAX_SEED, ConfigError
 
 TRUE_WORDS = ("true", "1", "yes", "y", "on")
 FALSE_WORDS = ("false", "0", "no", "n", "off")
@@ -29,7 +34,7 @@ def parse_bool(value: str | bool, flag: str = "value") -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise ConfigError(f"--{flag}: {value!r} is not a boolean (use true/false, 1/0 or yes/no)")
+    raise ConfigError(f"{{{flag}}}: {value!r} is not a boolean (use true/false, 1/0 or yes/no)", flag)
 
 
 def parse_int(value: str | int, flag: str = "value") -> int:
@@ -47,11 +52,13 @@ def parse_int(value: str | int, flag: str = "value") -> int:
             return int(number)
     except InvalidOperation:
         pass
-    raise ConfigError(f"--{flag}: {value!r} is not an integer")
+    raise ConfigError(f"{{{flag}}}: {value!r} is not an integer", flag)
 
 
 @dataclass(frozen=True)
 class Flag:
+    """One setting of a market (a CLI flag), with every route to it."""
+
     name: str
     parse: Callable[[Any, str], Any] | type
     default: Any
@@ -59,90 +66,120 @@ class Flag:
     choices: tuple[str, ...] | None = None
     secret: bool = False
     high: int | None = None  # largest accepted value of an integer flag (keeps runs finite and memory bounded)
+    env: tuple[str, ...] = ()  # deployment-wide variables after MKT_<MARKET>_<FLAG>, first wins
+    dagster: bool = False  # a field of the hourly assets' run config (ops.<market>_hourly.config)
+    docker: bool = True  # the container variable <FLAG> (upper case) is mapped onto the flag
+
+    def variables(self, market: str) -> tuple[str, ...]:
+        """The environment variables that default this flag, in precedence order (read here)."""
+        return (env_name(market, self.name),) + self.env
+
+    def documented_variables(self, market: str) -> tuple[str, ...]:
+        """Every variable behind the flag, including the ``QUESTDB_*`` one the QuestDB sink reads itself."""
+        from mkt_pipeline.sinks.questdb import QUESTDB_ENV
+
+        return self.variables(market) + ((QUESTDB_ENV[self.name],) if self.name in QUESTDB_ENV else ())
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A setting read only from the environment (no flag), e.g. ``MKT_OFFLINE``."""
+
+    var: str
+    parse: Callable[[Any, str], Any] | type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    low: int | None = None
+    high: int | None = None
+    faces: str = "CLI and Dagster"  # who reads it (for the reference page)
+
+    @property
+    def name(self) -> str:
+        return self.var
 
 
 def env_name(market: str, flag: str) -> str:
     return f"MKT_{market.upper()}_{flag.upper()}"
 
 
-# Deployment-wide variables (docs/questdb.md#environment-variables) that also default a flag of both markets.
-GLOBAL_ENV: dict[str, str] = {
-    "seed": "MKT_SEED",
-    "sink": "MKT_SINK",
-    "parquet_dir": "MKT_PARQUET_DIR",
-    "suffix": "MKT_TABLE_SUFFIX",
-}
-
-
-def env_source(market: str, flag: str) -> str | None:
+def env_source(market: str, flag: str, environ: Mapping[str, str] | None = None) -> str | None:
     """The environment variable that currently sets a flag's default, if any."""
-    for var in (env_name(market, flag), GLOBAL_ENV.get(flag)):
-        if var and os.environ.get(var, "") != "":
+    environ = os.environ if environ is None else environ
+    for var in _flag(market, flag).variables(market) if _flag(market, flag) else (env_name(market, flag),):
+        if environ.get(var, "") != "":
             return var
     return None
 
 
-def env_default(market: str, flag: Flag) -> Any:
-    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` (else the §3.2 global, e.g. ``MKT_SEED``)."""
-    var = env_source(market, flag.name)
+def env_default(market: str, flag: Flag, environ: Mapping[str, str] | None = None) -> Any:
+    """The flag's default, overridden by ``MKT_<MARKET>_<FLAG>`` (else the deployment-wide variable, e.g.
+    ``MKT_SEED``)."""
+    environ = os.environ if environ is None else environ
+    var = env_source(market, flag.name, environ)
     if var is None:
         return flag.default
     try:
-        return convert(flag, os.environ[var])
+        return convert(flag, environ[var])
     except ConfigError as exc:
-        # the user set a variable, not a flag: name what they typed
-        raise ConfigError(name_variables(str(exc), {flag.name: var})) from None
+        raise exc.named(**{flag.name: var}) from None  # the user set a variable, not a flag: name it
 
 
-def name_variables(message: str, variables: dict[str, str]) -> str:
-    """``message`` with ``--flag`` replaced by the variable that set it, for flags not typed by the user."""
-    return re.sub(r"--([a-z_]+)\b", lambda m: variables.get(m.group(1), m.group(0)), message)
-
-
-def convert(flag: Flag, raw: Any) -> Any:
+def convert(flag: Flag | Deployment, raw: Any) -> Any:
+    """A raw value (text from a flag or variable, or a typed config value) parsed and checked against its rules."""
     if raw is None:
         return None
+    name = flag.name
     if flag.parse is bool:
-        value = parse_bool(raw, flag.name)
+        value = parse_bool(raw, name)
     elif flag.parse is int:
-        value = parse_int(raw, flag.name)
+        value = parse_int(raw, name)
     elif flag.parse is str:
         value = str(raw)
     else:
-        value = flag.parse(raw, flag.name)
+        value = flag.parse(raw, name)
     if flag.choices and value not in flag.choices:
-        raise ConfigError(f"--{flag.name}: {value!r} is not one of {', '.join(flag.choices)}")
+        raise ConfigError(f"{{{name}}}: {value!r} is not one of {', '.join(flag.choices)}", name)
     if flag.high is not None and value > flag.high:
-        raise ConfigError(f"--{flag.name} must be <= {flag.high:_} (got {value:_})")
+        raise ConfigError(f"{{{name}}} must be <= {flag.high:_} (got {value:_})", name)
+    low = getattr(flag, "low", None)
+    if low is not None and value < low:
+        raise ConfigError(f"{{{name}}} must be >= {low:_} (got {value:_})", name)
     return value
 
 
-# Generation flags of each market: the engine config fields, with the seed scripts' defaults.
-FX_GENERATION_FLAGS: tuple[Flag, ...] = (
-    Flag("seed", int, 42, "Dataset seed: the same seed, settings and window always give the same rows."),
-    Flag("market_data_min_eps", int, 1200, "Min market_data events per second (must be > core_max_eps)."),
-    Flag("market_data_max_eps", int, 15000, "Max market_data events per second."),
-    Flag("core_min_eps", int, 700, "Min core_price events per second (must be > orders_max_per_sec)."),
-    Flag("core_max_eps", int, 1000, "Max core_price events per second (must be < market_data_min_eps)."),
-    Flag("orders_min_per_sec", int, 5, "Min orders per second (each order prints 1-N trades)."),
-    Flag("orders_max_per_sec", int, 30, "Max orders per second."),
-    Flag("lei_pool_size", int, 2000, "Number of counterparty LEIs (the first N are always the same)."),
-    Flag("min_levels", int, 40, "Min order-book levels per side."),
-    Flag("max_levels", int, 40, "Max order-book levels per side."),
-)
+def _flag(market: str, name: str) -> Flag | None:
+    for flag in ALL_MARKET_FLAGS.get(market, ()):
+        if flag.name == name:
+            return flag
+    return None
+
+
+def _defaults(config_cls) -> dict[str, Any]:
+    """The engine config's field defaults: written once, in the engine."""
+    return {f.name: f.default for f in dataclass_fields(config_cls)}
 
 
 def _timestamp(value: Any, flag: str) -> int:
+    import re
+
     from mkt_pipeline.core.timeline import check_timestamp_range, parse_timestamp
 
+    fraction = re.search(r"[T ]\d\d:\d\d:\d\d[.,](\d+)", str(value))
+    if fraction and len(fraction.group(1)) > 6:
+        raise ConfigError(
+            f"{{{flag}}}: {value!r} has more than 6 fractional digits (windows are set in microseconds)", flag
+        )
     try:
         us = parse_timestamp(str(value))
     except (ValueError, OverflowError):
-        raise ConfigError(f"--{flag}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)") from None
+        raise ConfigError(
+            f"{{{flag}}}: {value!r} is not an ISO-8601 timestamp (e.g. 2025-11-11T00:00:00Z)", flag
+        ) from None
     try:
         check_timestamp_range(us)
     except ValueError as exc:
-        raise ConfigError(f"--{flag}: {value} {exc}") from None
+        raise ConfigError(f"{{{flag}}}: {value} {exc}", flag) from None
     return us
 
 
@@ -150,8 +187,31 @@ def parse_port(value: Any, flag: str = "value") -> int:
     """A TCP port number, 1-65535."""
     port = parse_int(value, flag)
     if not 0 < port < 65536:
-        raise ConfigError(f"--{flag}: {port} is not a TCP port (1-65535)")
+        raise ConfigError(f"{{{flag}}}: {port} is not a TCP port (1-65535)", flag)
     return port
+
+
+def parse_host(value: Any, flag: str = "host") -> str:
+    """A host name or IP address: no port, scheme, path or spaces (ports have their own settings)."""
+    host = str(value).strip()
+    if not host or any(c.isspace() for c in host):
+        raise ConfigError(f"{{{flag}}}: {value!r} is not a host name", flag)
+    if "/" in host or (":" in host and not _ipv6(host)):
+        raise ConfigError(
+            f"{{{flag}}}: {value!r} is a host name or IP address only (no scheme, port or path; "
+            "ports are --http_port, --ilp_port and --pg_port)",
+            flag,
+        )
+    return host
+
+
+def _ipv6(text: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(text.strip("[]")).version == 6
+    except ValueError:
+        return False
 
 
 def _identifier(value: Any, flag: str) -> str:
@@ -160,16 +220,104 @@ def _identifier(value: Any, flag: str) -> str:
     try:
         return validate_identifier(str(value), flag)
     except ValueError as exc:
-        raise ConfigError(f"--{exc}") from None
+        raise ConfigError(f"{{{flag}}}{str(exc)[len(flag) :]}", flag) from None
 
+
+def _nonempty_path(value: Any, flag: str) -> str:
+    text = str(value)
+    if not text.strip():
+        raise ConfigError(f"{{{flag}}} must not be empty (a file name)", flag)
+    return text
+
+
+def _fx_defaults() -> dict[str, Any]:
+    from mkt_pipeline.fx.engine import FxConfig
+
+    return _defaults(FxConfig)
+
+
+def _equities_defaults() -> dict[str, Any]:
+    from mkt_pipeline.equities.engine import EquitiesConfig
+
+    return _defaults(EquitiesConfig)
+
+
+FX = _fx_defaults()
+EQ = _equities_defaults()
+
+
+def _choices_of_equities() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS
+    from mkt_pipeline.equities.session import OFFSESSION_TRADES
+
+    return OFFSESSION_TRADES, EQUITIES_TIMESTAMP_COLUMNS
+
+
+OFFSESSION_CHOICES, TIMESTAMP_COLUMN_CHOICES = _choices_of_equities()
+SEED_HELP = "Dataset seed: the same seed, settings and window always give the same rows. 0 to 2^63-1."
+
+# Generation flags of each market: the engine config fields (defaults are the engines' own).
+FX_GENERATION_FLAGS: tuple[Flag, ...] = (
+    Flag("seed", int, FX["seed"], SEED_HELP, high=MAX_SEED, env=("MKT_SEED",), dagster=True),
+    Flag(
+        "market_data_min_eps",
+        int,
+        FX["market_data_min_eps"],
+        "Min market_data events per second (must be > core_max_eps).",
+        dagster=True,
+    ),
+    Flag("market_data_max_eps", int, FX["market_data_max_eps"], "Max market_data events per second.", dagster=True),
+    Flag(
+        "core_min_eps",
+        int,
+        FX["core_min_eps"],
+        "Min core_price events per second (must be > orders_max_per_sec).",
+        dagster=True,
+    ),
+    Flag(
+        "core_max_eps",
+        int,
+        FX["core_max_eps"],
+        "Max core_price events per second (must be < market_data_min_eps).",
+        dagster=True,
+    ),
+    Flag(
+        "orders_min_per_sec",
+        int,
+        FX["orders_min_per_sec"],
+        "Min orders per second (each order prints 1-N trades).",
+        dagster=True,
+    ),
+    Flag("orders_max_per_sec", int, FX["orders_max_per_sec"], "Max orders per second.", dagster=True),
+    Flag(
+        "lei_pool_size",
+        int,
+        FX["lei_pool_size"],
+        "Number of counterparty LEIs (the first N are always the same).",
+        dagster=True,
+    ),
+    Flag("min_levels", int, FX["min_levels"], "Min order-book levels per side.", dagster=True),
+    Flag("max_levels", int, FX["max_levels"], "Max order-book levels per side.", dagster=True),
+)
 
 # Counting the rows of a window is work too: a bound keeps a mistyped count from planning for hours.
 MAX_MARKET_DATA_EVENTS = 10_000_000_000
 
 # Flags about running (mode, window, parallelism) and about the sink; common to both markets.
 RUN_FLAGS: tuple[Flag, ...] = (
-    Flag("mode", str, None, "real-time (wall clock) or faster-than-life (max speed). Required.", ("real-time", "faster-than-life")),
-    Flag("start_ts", _timestamp, None, "Start (ISO-8601; Z, offsets, naive = UTC). Default: now. Not allowed in real-time."),
+    Flag(
+        "mode",
+        str,
+        None,
+        "real-time (wall clock) or faster-than-life (max speed). Required.",
+        ("real-time", "faster-than-life"),
+    ),
+    Flag(
+        "start_ts",
+        _timestamp,
+        None,
+        "Start (ISO-8601; Z, offsets, naive = UTC). Default: now. Not allowed in real-time.",
+    ),
     Flag("end_ts", _timestamp, None, "End (ISO-8601, exclusive)."),
     Flag(
         "total_market_data_events",
@@ -179,17 +327,35 @@ RUN_FLAGS: tuple[Flag, ...] = (
         "At most 10_000_000_000: split longer backfills with --start_ts/--end_ts.",
         high=MAX_MARKET_DATA_EVENTS,
     ),
-    Flag("chunk_seconds", int, 900, "Seconds per committed chunk in faster-than-life (bounds memory and retries); at most a day.", high=86_400),
-    Flag("processes", int, 1, "Worker processes (faster-than-life only); each owns distinct time ranges. At most 64.", high=64),
+    Flag(
+        "chunk_seconds",
+        int,
+        900,
+        "Seconds per committed chunk in faster-than-life (bounds memory and retries); at most a day.",
+        high=86_400,
+    ),
+    Flag(
+        "processes",
+        int,
+        1,
+        "Worker processes (faster-than-life only); each owns distinct time ranges. At most 64.",
+        high=64,
+    ),
     Flag("incremental", bool, False, "Start where the stored data ends instead of now (faster-than-life only)."),
     Flag("overwrite", bool, False, "Regenerate a window even where rows already exist (writes are idempotent)."),
-    Flag("yahoo_refresh_secs", int, 300, "Yahoo Finance reference refresh interval, in a background thread (real-time); at most a day.", high=86_400),
+    Flag(
+        "yahoo_refresh_secs",
+        int,
+        300,
+        "Yahoo Finance reference refresh interval, in a background thread (real-time); at most a day.",
+        high=86_400,
+    ),
 )
 SINK_FLAGS: tuple[Flag, ...] = (
-    Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet")),
-    Flag("parquet_dir", str, "./data", "Root of the Parquet dataset (sink parquet)."),
-    Flag("suffix", _identifier, "", "Suffix appended to every table and view name."),
-    Flag("host", str, "127.0.0.1", "QuestDB host."),
+    Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet"), env=("MKT_SINK",)),
+    Flag("parquet_dir", str, "./data", "Root of the Parquet dataset (sink parquet).", env=("MKT_PARQUET_DIR",)),
+    Flag("suffix", _identifier, "", "Suffix appended to every table and view name.", env=("MKT_TABLE_SUFFIX",)),
+    Flag("host", parse_host, "127.0.0.1", "QuestDB host (a name or IP address, without port)."),
     Flag("pg_port", parse_port, 8812, "QuestDB PostgreSQL wire port (DDL and metadata)."),
     Flag("http_port", parse_port, 9000, "QuestDB HTTP port (ILP over HTTP/HTTPS)."),
     Flag("ilp_port", parse_port, 9009, "QuestDB ILP TCP port (tcp/tcps)."),
@@ -199,32 +365,65 @@ SINK_FLAGS: tuple[Flag, ...] = (
     Flag("token", str, None, "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.", secret=True),
     Flag("token_x", str, None, "JWK public key x coordinate (tcp/tcps).", secret=True),
     Flag("token_y", str, None, "JWK public key y coordinate (tcp/tcps).", secret=True),
-    Flag("token_file", str, None, "File holding the ILP token (keeps it off the command line and out of the process list)."),
+    Flag(
+        "token_file",
+        _nonempty_path,
+        None,
+        "File holding the ILP token (keeps it off the command line and out of the process list).",
+    ),
     Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
     Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
     Flag("tls_ca", str, None, "CA bundle file for TLS verification."),
     Flag("create_views", bool, True, "Create the materialized views if not present."),
     Flag("short_ttl", bool, False, "Short retention (TTL) on tables and views, for demos."),
-    Flag("enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."),
+    Flag(
+        "enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."
+    ),
 )
 
 EQUITIES_GENERATION_FLAGS: tuple[Flag, ...] = (
-    Flag("seed", int, 42, "Dataset seed: the same seed, settings and window always give the same rows."),
-    Flag("market_data_min_eps", int, 1000, "Min equities_market_data events per second (before session scaling)."),
-    Flag("market_data_max_eps", int, 15000, "Max equities_market_data events per second (before session scaling)."),
-    Flag("trades_min_eps", int, 800, "Min trades per second (before session scaling)."),
-    Flag("trades_max_eps", int, 1100, "Max trades per second (before session scaling)."),
-    Flag("session_pacing", bool, True, "Scale rates by NYSE session phase (America/New_York, real holidays and half-days)."),
-    Flag("offsession_trades", str, "none", "Trades outside the regular session: none, trickle (~10%) or full.", ("none", "trickle", "full")),
-    Flag("min_levels", int, 40, "Min order-book levels per side."),
-    Flag("max_levels", int, 40, "Max order-book levels per side."),
+    Flag("seed", int, EQ["seed"], SEED_HELP, high=MAX_SEED, env=("MKT_SEED",), dagster=True),
+    Flag(
+        "market_data_min_eps",
+        int,
+        EQ["market_data_min_eps"],
+        "Min equities_market_data events per second (before session scaling).",
+        dagster=True,
+    ),
+    Flag(
+        "market_data_max_eps",
+        int,
+        EQ["market_data_max_eps"],
+        "Max equities_market_data events per second (before session scaling).",
+        dagster=True,
+    ),
+    Flag("trades_min_eps", int, EQ["trades_min_eps"], "Min trades per second (before session scaling).", dagster=True),
+    Flag("trades_max_eps", int, EQ["trades_max_eps"], "Max trades per second (before session scaling).", dagster=True),
+    Flag(
+        "session_pacing",
+        bool,
+        EQ["session_pacing"],
+        "Scale rates by NYSE session phase (America/New_York, real holidays and half-days).",
+        dagster=True,
+    ),
+    Flag(
+        "offsession_trades",
+        str,
+        EQ["offsession_trades"],
+        "Trades outside the regular session: none, trickle (~10%) or full.",
+        OFFSESSION_CHOICES,
+        dagster=True,
+    ),
+    Flag("min_levels", int, EQ["min_levels"], "Min order-book levels per side.", dagster=True),
+    Flag("max_levels", int, EQ["max_levels"], "Max order-book levels per side.", dagster=True),
     Flag(
         "timestamp_column",
         str,
-        "timestamp_ns",
+        EQ["timestamp_column"],
         "Name of the designated timestamp (TIMESTAMP_NS) of the equities tables and views: timestamp_ns "
         "(the seed document) or timestamp (the public equities script, its dashboards and demo queries).",
-        ("timestamp_ns", "timestamp"),
+        TIMESTAMP_COLUMN_CHOICES,
+        dagster=True,
     ),
 )
 
@@ -235,3 +434,193 @@ EQUITIES_SINK_FLAGS: tuple[Flag, ...] = (
 
 
 GENERATION_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": FX_GENERATION_FLAGS, "equities": EQUITIES_GENERATION_FLAGS}
+MARKET_SINK_FLAGS: dict[str, tuple[Flag, ...]] = {"fx": SINK_FLAGS, "equities": SINK_FLAGS + EQUITIES_SINK_FLAGS}
+ALL_MARKET_FLAGS: dict[str, tuple[Flag, ...]] = {
+    m: GENERATION_FLAGS[m] + RUN_FLAGS + MARKET_SINK_FLAGS[m] for m in GENERATION_FLAGS
+}
+# Deployment-wide variables that also default a flag of both markets (derived from the declarations).
+GLOBAL_ENV: dict[str, str] = {f.name: f.env[0] for f in ALL_MARKET_FLAGS["fx"] if f.env and f.env[0].startswith("MKT_")}
+
+
+def _positive_int(value: Any, name: str) -> int:
+    return parse_int(value, name)
+
+
+def _partition_start(value: Any, name: str) -> str:
+    import datetime as dt
+
+    text = str(value).strip()
+    try:
+        start = dt.datetime.strptime(text, "%Y-%m-%d-%H:%M")
+    except ValueError:
+        raise ConfigError(f"{{{name}}}: {text!r} is not an hour in the form YYYY-MM-DD-HH:00 (UTC)", name) from None
+    if start.minute:
+        raise ConfigError(f"{{{name}}}: {text!r} must start on a whole hour (minutes 00)", name)
+    return text
+
+
+# Settings read only from the environment.
+DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
+    Deployment("MKT_OFFLINE", bool, False, "Use the built-in reference closes instead of Yahoo Finance (no network)."),
+    Deployment("MKT_CACHE_DIR", str, "~/.cache/mkt_pipeline", "Folder of the cached Yahoo Finance closes."),
+    Deployment(
+        "MKT_PARQUET_COMMIT_SECONDS",
+        int,
+        60,
+        "Real-time into Parquet: seconds grouped per commit (a commit is a file per table).",
+        low=1,
+        high=3600,
+        faces="CLI",
+    ),
+    Deployment(
+        "MKT_EQUITIES_PREFIX",
+        _identifier,
+        "",
+        "Dagster: prefix of the equities table and view names (dashboards use eq_).",
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_PARTITIONS_START",
+        _partition_start,
+        "2024-01-01-00:00",
+        "Dagster: the first hourly partition (YYYY-MM-DD-HH:00, UTC).",
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_BACKFILL_PARTITIONS_PER_RUN",
+        int,
+        None,
+        "Dagster: split a backfill into runs of this many hours (default: one run).",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_WINDOW_SECONDS",
+        int,
+        60,
+        "Dagster live sensors: seconds per live window; must divide 3600.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_LEAD_SECONDS",
+        int,
+        20,
+        "Dagster live sensors: how far ahead of the clock windows are requested.",
+        low=0,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_CATCHUP_SECONDS",
+        int,
+        3600,
+        "Dagster live sensors: missed time older than this is skipped.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_MAX_WINDOWS_PER_TICK",
+        int,
+        30,
+        "Dagster live sensors: windows requested per tick at most.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_LIVE_TICK_SECONDS", int, 15, "Dagster live sensors: seconds between sensor ticks.", low=1, faces="Dagster"
+    ),
+    Deployment(
+        "QDB_CLIENT_CONF",
+        str,
+        None,
+        "The QuestDB client's own connect string (e.g. http::addr=db:9000;username=admin;password=...;), "
+        "read below the QUESTDB_* variables: protocol, addr (host:port), username, password, token, token_x, "
+        "token_y, tls_verify, tls_roots.",
+        faces="CLI",
+    ),
+)
+DEPLOYMENT: dict[str, Deployment] = {d.var: d for d in DEPLOYMENT_SETTINGS}
+
+
+def deployment(var: str, environ: Mapping[str, str] | None = None) -> Any:
+    """A deployment setting's value from the environment, else its default (``ConfigError`` names the variable)."""
+    setting = DEPLOYMENT[var]
+    environ = os.environ if environ is None else environ
+    raw = environ.get(var, "")
+    if raw.strip() == "":
+        return setting.default
+    try:
+        return convert(setting, raw.strip())
+    except ConfigError as exc:
+        raise exc.named(**{var: var}) from None
+
+
+def deployment_problem(var: str, environ: Mapping[str, str] | None = None) -> ConfigError | None:
+    """The error a deployment setting's value would raise, or None (for faces that report it later)."""
+    try:
+        deployment(var, environ)
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+# QDB_CLIENT_CONF keys -> the QUESTDB_* variable each stands for (the port depends on the protocol)
+_CONF_KEYS = {
+    "username": "QUESTDB_USER",
+    "password": "QUESTDB_PASSWORD",
+    "token": "QUESTDB_TOKEN",
+    "token_x": "QUESTDB_TOKEN_X",
+    "token_y": "QUESTDB_TOKEN_Y",
+    "tls_verify": "QUESTDB_TLS_VERIFY",
+    "tls_roots": "QUESTDB_TLS_CA",
+}
+_CONF_IGNORED = (
+    "auto_flush", "auto_flush_rows", "auto_flush_bytes", "auto_flush_interval", "request_timeout",
+    "request_min_throughput", "retry_timeout", "max_buf_size", "init_buf_size", "max_name_len", "protocol_version",
+)  # fmt: skip
+
+
+def client_conf_variables(conf: str) -> dict[str, str]:
+    """``QDB_CLIENT_CONF`` (``http::addr=db:9000;username=u;password=p;``) as the ``QUESTDB_*`` variables it
+    stands for; ``ConfigError`` names ``QDB_CLIENT_CONF`` and the part that is wrong (never a secret's value)."""
+    var = "QDB_CLIENT_CONF"
+
+    def bad(rule: str) -> ConfigError:
+        return ConfigError(f"{{{var}}}: {rule}", var, names={var: var})
+
+    protocol, sep, rest = conf.strip().partition("::")
+    if not sep or protocol not in ("http", "https", "tcp", "tcps"):
+        raise bad("must start with http::, https::, tcp:: or tcps:: (the client's connect string)")
+    found = {"QUESTDB_PROTOCOL": protocol}
+    for item in filter(None, (part.strip() for part in rest.split(";"))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise bad(f"{key!r} is not key=value")
+        if key == "addr":
+            host, colon, port = value.rpartition(":")
+            if not colon:
+                host, port = value, ""
+            try:
+                parse_host(host, var)
+                if port:
+                    parse_port(port, var)
+            except ConfigError:
+                raise bad(f"addr {value!r} is not host:port") from None
+            found["QUESTDB_HOST"] = host
+            if port:
+                found["QUESTDB_HTTP_PORT" if protocol.startswith("http") else "QUESTDB_ILP_TCP_PORT"] = port
+        elif key in _CONF_KEYS:
+            if key == "tls_verify" and value not in ("on", "unsafe_off"):
+                raise bad(f"tls_verify {value!r} is not on or unsafe_off")
+            found[_CONF_KEYS[key]] = value
+        elif key not in _CONF_IGNORED:
+            raise bad(f"unknown key {key!r}")
+    return found
+
+
+def questdb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``QUESTDB_*`` variables in effect: those set, over what ``QDB_CLIENT_CONF`` stands for."""
+    environ = os.environ if environ is None else environ
+    conf = environ.get("QDB_CLIENT_CONF", "")
+    below = client_conf_variables(conf) if conf.strip() else {}
+    return {**below, **{k: v for k, v in environ.items() if k.startswith("QUESTDB_") and v != ""}}

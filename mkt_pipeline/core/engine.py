@@ -25,17 +25,58 @@ def book_batch_rows(max_levels: int, target_bytes: int) -> int:
 
 
 class ConfigError(ValueError):
-    """Invalid setting; the message names the flag and the rule, on one line."""
+    """A setting breaks a rule: one line naming the setting and the rule.
+
+    ``rule`` is the text with ``{name}`` placeholders for the settings it involves (``settings``;
+    the first is the one at fault). Each face renders the names in its own words through
+    ``render(name_of)``: the CLI as ``--flag`` or the variable that set the value, Dagster as the
+    config key or variable. A plain message (no settings) is shown as it is.
+    """
+
+    def __init__(self, rule: str, *settings: str, names: dict[str, str] | None = None):
+        super().__init__(rule)
+        self.rule = rule
+        self.settings = settings
+        self.names = dict(names or {})  # setting -> how to call it, when the raiser knows (a variable it read)
+
+    @property
+    def setting(self) -> str | None:
+        return self.settings[0] if self.settings else None
+
+    def render(self, name_of=None) -> str:
+        """The message with each setting named by ``name_of(setting)`` (default ``--setting``)."""
+        if not self.settings:
+            return self.rule
+        name_of = name_of or (lambda s: f"--{s}")
+        return self.rule.format_map({s: self.names.get(s) or name_of(s) for s in self.settings})
+
+    def named(self, **names: str) -> "ConfigError":
+        """The same error with some settings' names fixed (e.g. the variable a value was read from)."""
+        err = ConfigError(self.rule, *self.settings, names={**self.names, **names})
+        return err
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 def check_range(flag_min: str, low: int, flag_max: str, high: int) -> None:
     if low > high:
-        raise ConfigError(f"--{flag_min} ({low}) must be <= --{flag_max} ({high})")
+        raise ConfigError(f"{{{flag_min}}} ({low}) must be <= {{{flag_max}}} ({high})", flag_min, flag_max)
 
 
 def check_positive(flag: str, value: int | float, allow_zero: bool = False) -> None:
     if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"--{flag} must be {'>= 0' if allow_zero else '> 0'} (got {value})")
+        raise ConfigError(f"{{{flag}}} must be {'>= 0' if allow_zero else '> 0'} (got {value})", flag)
+
+
+MAX_SEED = 2**63 - 1  # seeds are stored as LONG (the ledger, the settings metadata)
+
+
+def check_seed(seed: int) -> None:
+    if seed < 0:
+        raise ConfigError(f"{{seed}} must be >= 0 (got {seed})", "seed")
+    if seed > MAX_SEED:
+        raise ConfigError(f"{{seed}} must be <= {MAX_SEED:_} (got {seed:_})", "seed")
 
 
 class Engine(ABC):

@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_YAHOO = "yahoo"
 SOURCE_FALLBACK = "fallback"
-DEFAULT_CACHE_DIR = Path(os.environ.get("MKT_CACHE_DIR", Path.home() / ".cache" / "mkt_pipeline"))
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "mkt_pipeline"  # the faces pass MKT_CACHE_DIR as cache_dir
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,7 @@ def load_reference_prices(
     fallback_levels: Mapping[str, float],
     days: Sequence[dt.date],
     *,
-    offline: bool | None = None,
+    offline: bool = False,
     cache_dir: Path | None = None,
     timeout_s: float = 3.0,
     fallback_vols: Mapping[str, float] | None = None,
@@ -148,11 +147,9 @@ def load_reference_prices(
     """Yahoo daily closes for ``days`` (cached per ticker), falling back per symbol when unavailable.
 
     Tickers whose cache does not cover the days yet are fetched in one ``yfinance`` batch download
-    (threaded, short timeout). ``offline`` defaults to the ``MKT_OFFLINE`` environment variable;
-    offline means the fallback table only, without touching the network.
+    (threaded, short timeout). ``offline`` (the faces' ``MKT_OFFLINE``) means the fallback table only,
+    without touching the network.
     """
-    if offline is None:
-        offline = os.environ.get("MKT_OFFLINE", "").lower() in ("1", "true", "yes")
     days = sorted(days)
     if offline or not days:
         return fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)

@@ -18,7 +18,7 @@ _TOKEN_CHARS = r"A-Za-z0-9_\-+/"
 _LONG_SECRET = 8
 
 
-def secret_values(candidates: Iterable[str | None]) -> list[str]:
+def scrubbable_secrets(candidates: Iterable[str | None]) -> list[str]:
     """The values worth scrubbing: non-empty, not a well-known default; longest first."""
     return sorted({s for s in candidates if s and s not in NOT_SECRETS}, key=len, reverse=True)
 
@@ -26,7 +26,7 @@ def secret_values(candidates: Iterable[str | None]) -> list[str]:
 def scrub(text: str, secrets: Sequence[str]) -> str:
     """``text`` on one line with every secret replaced by ``***`` (longest first, so none leaks in part)."""
     line = " ".join(str(text).split())
-    for secret in secret_values(secrets):
+    for secret in scrubbable_secrets(secrets):
         if len(secret) >= _LONG_SECRET:
             line = line.replace(secret, REDACTED)
         else:

@@ -36,7 +36,7 @@ from mkt_pipeline.core.invariants import CheckResult
 from mkt_pipeline.core.secrets import first_line
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableSchema, market_tables
 from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window, format_us, hour_start_us
-from mkt_pipeline.defs.config import MARKET_TABLES, make_engine
+from mkt_pipeline.defs.config import MARKET_TABLES, engine_for_run
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import market_references
@@ -103,7 +103,7 @@ def record_metadata(record) -> dict:
 
 def planned_per_second(market: str, settings: dict, window: Window) -> dict[str, np.ndarray]:
     """The engine's planned rows of each second of ``window``, per planned table (counts need no real references)."""
-    engine = make_engine(market, settings, market_references(market, window, offline=True))
+    engine = engine_for_run(market, settings, market_references(market, window, offline=True))
     return {name: np.asarray(n, dtype=np.int64) for name, n in engine.planned_per_second(window.first_second, window.end_second).items()}
 
 

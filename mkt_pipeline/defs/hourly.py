@@ -9,7 +9,6 @@ metadata (``add_asset_metadata(partition_key=...)``).
 """
 
 
-import os
 import time
 from collections import defaultdict
 from contextlib import closing
@@ -33,10 +32,17 @@ from mkt_pipeline.core.tables import (
 )
 from mkt_pipeline.core.timeline import Window, hour_start_us, us_to_datetime
 from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, results_to_json
-from mkt_pipeline.defs.config import GENERATION_CONFIG, MARKET_TABLES, config_error, make_engine
+from mkt_pipeline.defs.config import (
+    GENERATION_CONFIG,
+    MARKET_TABLES,
+    config_error,
+    engine_for_run,
+    fail_on_deployment_problems,
+    reject_unknown_ops,
+)
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
 from mkt_pipeline.defs.reference_records import references_for_window
-from mkt_pipeline.defs.sink_resource import MarketSinkResource
+from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
 from mkt_pipeline.markets import build_engine, engine_settings
 from mkt_pipeline.run.faster import WorkerFactories, iter_chunks
 from mkt_pipeline.run.progress import Progress
@@ -146,13 +152,14 @@ def partition_metadata(table: TableSchema, hour: Window, tally: HourTally, commo
 
 
 def deployment_sink(market: str) -> tuple[str, TableNaming]:
-    """The sink kind and table naming the deployment's environment selects (``MKT_SINK``, suffix, prefix)."""
-    kind = os.environ.get("MKT_SINK") or "questdb"
-    prefix = os.environ.get("MKT_EQUITIES_PREFIX", "") if market == "equities" else ""
-    try:
-        return kind, TableNaming(suffix=os.environ.get("MKT_TABLE_SUFFIX", ""), prefix=prefix)
-    except ValueError:  # the sink resource reports the bad setting when a run starts
-        return kind, TableNaming()
+    """The sink kind and table naming the deployment selects (``MKT_SINK``, suffix, prefix), for the catalog.
+
+    Read once, through the sink resource's own reading of the environment; a bad value was recorded
+    there (the runs fail naming it) and the catalog shows the defaults."""
+    from mkt_pipeline.defs.sink_resource import deployment_sink_settings
+
+    kind, suffix, prefix = deployment_sink_settings()
+    return kind, TableNaming(suffix=suffix, prefix=prefix if market == "equities" else "")
 
 
 def build_hourly_asset(market: str) -> dg.AssetsDefinition:
@@ -163,6 +170,8 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
     @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, tags={"kind": "prices"})
     def seed_prices(context: dg.OpExecutionContext) -> dict:
         """Reference closes for the run's window: recorded ones, seeding (and recording) missing days."""
+        fail_on_deployment_problems(market)
+        reject_unknown_ops(context)
         window = context_window(context)
         references, seeded = references_for_window(context, market, window)
         if seeded:
@@ -177,20 +186,31 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
         """Generate and write the run's window with the CLI's loop; report each partition (writes are idempotent, so a retry is safe)."""
+        fail_on_deployment_problems(market)
+        reject_unknown_ops(context)
         values = config.model_dump()
         chunk_seconds, processes = values["chunk_seconds"], values["processes"]
         if HOUR_S % chunk_seconds:
-            raise config_error(ConfigError(f"--chunk_seconds: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)"))
+            raise config_error(
+                ConfigError(
+                    f"{{chunk_seconds}}: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)",
+                    "chunk_seconds",
+                )
+            )
         if processes < 1:
-            raise config_error(ConfigError(f"--processes: {processes} must be >= 1"))
+            raise config_error(ConfigError(f"{{processes}}: {processes} must be >= 1", "processes"))
         references = ReferencePrices.from_json(prices["references"])
         settings = engine_settings(market, values)
-        engine = make_engine(market, settings, references)
+        engine = engine_for_run(market, settings, references)
         window = context_window(context)
         workers = min(processes, len(list(window.split(chunk_seconds))))
         factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
-        with sink.get_sink(market) as s, ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker:
+        with (
+            permanent_faults_fail_at_once(),
+            sink.get_sink(market) as s,
+            ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
+        ):
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
 
@@ -205,12 +225,13 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
                     stats.add(WriteStats(rows=defaultdict(int, rows)))
                     checker.committed(chunk, tally.add(chunk, rows).rows)
             checked = checker.results()
-            monitor = getattr(s, "monitor", None)
-            wal_lag = monitor.max_lag_seen if monitor is not None else None
+            wal_lag = s.wal_lag_max
             naming = s.naming
         elapsed = time.perf_counter() - started
         total = sum(stats.rows.values())
-        context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
+        context.log.info(
+            f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))"
+        )
         common = {
             "reference_source": prices["source"],
             "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
@@ -222,7 +243,9 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
                 meta = partition_metadata(table, hour, tally.hours[hour.start_us], common)
                 if hour.start_us in checked:
                     meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(checked[hour.start_us], name))
-                context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
+                context.get_step_execution_context().add_asset_metadata(
+                    meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour)
+                )
         run_wide = {
             "seed": settings["seed"],
             "reference_days": ", ".join(references.days()),
@@ -239,7 +262,11 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         name: dg.AssetOut(
             key=[market, name],
             description=TABLE_DESCRIPTIONS[(market, name)].format(name=naming.name(table))
-            + (f" Stored as Parquet files under `{naming.name(table)}/hour=YYYY-MM-DDTHH/`." if sink_kind == "parquet" else ""),
+            + (
+                f" Stored as Parquet files under `{naming.name(table)}/hour=YYYY-MM-DDTHH/`."
+                if sink_kind == "parquet"
+                else ""
+            ),
             kinds={"python", sink_kind},
             owners=OWNERS,
             metadata={"dagster/column_schema": column_schema(table), "dagster/table_name": naming.name(table)},
@@ -251,7 +278,11 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         name=f"{market}_hourly",
         outs=outs,
         group_name=market,
-        ins={"reference_prices": dg.AssetIn(key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing)},
+        ins={
+            "reference_prices": dg.AssetIn(
+                key=[market, "reference_prices"], partition_mapping=REFERENCE_DAYS_MAPPING, dagster_type=dg.Nothing
+            )
+        },
         partitions_def=HOURLY_PARTITIONS[market],
         backfill_policy=backfill_policy(),
         config=dg.ConfigMapping(

@@ -16,20 +16,26 @@ it). Once every window of an hour has landed, the sensor records a materializati
 partition of the hourly table assets, so the catalog shows the hour the live stream wrote.
 """
 
-import os
 from dataclasses import dataclass
 from enum import Enum
 
 import dagster as dg
 from pydantic import Field
 
-from mkt_pipeline.defs.config import GENERATION_CONFIG, make_engine
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.defs.config import (
+    GENERATION_CONFIG,
+    deployment_value,
+    engine_for_run,
+    fail_on_deployment_problems,
+    record_problem,
+)
+from mkt_pipeline.settings import DEPLOYMENT
 from mkt_pipeline.defs.hourly import QUESTDB_POOL
 from mkt_pipeline.markets import engine_settings
 from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.defs.reference_records import references_for_window
-from mkt_pipeline.defs.sink_resource import MarketSinkResource
-from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
 
 HOUR_US = 3600 * US_PER_S
@@ -47,30 +53,44 @@ LIVE_RUN_RETRIES = 2
 class LiveSettings:
     """How the live sensors tile time; env ``MKT_LIVE_<FIELD>`` overrides each default."""
 
-    window_seconds: int = 60
-    lead_seconds: int = 20
-    catchup_seconds: int = 3600
-    max_windows_per_tick: int = 30
-    tick_seconds: int = 15
+    window_seconds: int = DEPLOYMENT["MKT_LIVE_WINDOW_SECONDS"].default
+    lead_seconds: int = DEPLOYMENT["MKT_LIVE_LEAD_SECONDS"].default
+    catchup_seconds: int = DEPLOYMENT["MKT_LIVE_CATCHUP_SECONDS"].default
+    max_windows_per_tick: int = DEPLOYMENT["MKT_LIVE_MAX_WINDOWS_PER_TICK"].default
+    tick_seconds: int = DEPLOYMENT["MKT_LIVE_TICK_SECONDS"].default
 
     def __post_init__(self) -> None:
         for name in ("window_seconds", "catchup_seconds", "max_windows_per_tick", "tick_seconds"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"MKT_LIVE_{name.upper()} must be > 0 (got {getattr(self, name)})")
+                raise ConfigError(f"{{{name}}} must be > 0 (got {getattr(self, name)})", name, names={name: _var(name)})
         if 3600 % self.window_seconds:
             # windows must tile hours, so an hour's partition is complete exactly when its windows are
-            raise ValueError(f"MKT_LIVE_WINDOW_SECONDS must divide 3600 (got {self.window_seconds})")
+            raise ConfigError(
+                f"{{window_seconds}} must divide 3600 (got {self.window_seconds})",
+                "window_seconds",
+                names={"window_seconds": _var("window_seconds")},
+            )
         if self.lead_seconds < 0:
-            raise ValueError(f"MKT_LIVE_LEAD_SECONDS must be >= 0 (got {self.lead_seconds})")
+            raise ConfigError(
+                f"{{lead_seconds}} must be >= 0 (got {self.lead_seconds})",
+                "lead_seconds",
+                names={"lead_seconds": _var("lead_seconds")},
+            )
 
     @classmethod
     def from_env(cls) -> "LiveSettings":
-        values = {}
-        for name in cls.__dataclass_fields__:
-            raw = os.environ.get(f"MKT_LIVE_{name.upper()}")
-            if raw:
-                values[name] = int(raw)
-        return cls(**values)
+        """The live settings from ``MKT_LIVE_*``; a bad value is recorded (the live sensors and runs fail
+        naming it) and the defaults are used, so the code location still loads."""
+        values = {name: deployment_value(_var(name), "live") for name in cls.__dataclass_fields__}
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            record_problem("live", exc)
+            return cls()
+
+
+def _var(field: str) -> str:
+    return f"MKT_LIVE_{field.upper()}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,10 @@ class WindowRuns:
 
 def windows_to_request_again(windows: list[WindowRuns], horizon_us: int, limit: int) -> list[WindowRuns]:
     """Failed windows still inside the catch-up horizon, oldest first, at most ``limit``."""
-    failed = sorted((w for w in windows if w.state is WindowState.FAILED and w.window.start_us >= horizon_us), key=lambda w: w.window.start_us)
+    failed = sorted(
+        (w for w in windows if w.state is WindowState.FAILED and w.window.start_us >= horizon_us),
+        key=lambda w: w.window.start_us,
+    )
     return failed[:limit]
 
 
@@ -138,7 +161,12 @@ def complete_hours(windows: list[WindowRuns], until_us: int, done: set[int]) -> 
 
 
 def request_tags(window: Window, attempt: int) -> dict[str, str]:
-    return {WINDOW_TAG: str(window), WINDOW_START_TAG: format_us(window.start_us), WINDOW_END_TAG: format_us(window.end_us), ATTEMPT_TAG: str(attempt)}
+    return {
+        WINDOW_TAG: str(window),
+        WINDOW_START_TAG: format_us(window.start_us),
+        WINDOW_END_TAG: format_us(window.end_us),
+        ATTEMPT_TAG: str(attempt),
+    }
 
 
 def request_run_key(window: Window, attempt: int) -> str:
@@ -156,7 +184,9 @@ def _live_config_class(market: str) -> type[dg.Config]:
             "__annotations__": {"window_start": str, "window_end": str, "lookahead_seconds": float},
             "window_start": Field(description="Start of the window (ISO-8601, UTC)."),
             "window_end": Field(description="End of the window, exclusive (ISO-8601, UTC)."),
-            "lookahead_seconds": Field(default=LOOKAHEAD_S[market], ge=0.0, description="How far ahead of the wall clock rows may be stamped."),
+            "lookahead_seconds": Field(
+                default=LOOKAHEAD_S[market], ge=0.0, description="How far ahead of the wall clock rows may be stamped."
+            ),
             "__doc__": f"One {market} live window plus the generation settings.",
         },
     )
@@ -166,7 +196,13 @@ LIVE_CONFIG = {market: _live_config_class(market) for market in GENERATION_CONFI
 
 
 def live_run_config(market: str, window: Window) -> dict:
-    return {"ops": {f"{market}_live_window": {"config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us)}}}}
+    return {
+        "ops": {
+            f"{market}_live_window": {
+                "config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us)}
+            }
+        }
+    }
 
 
 def build_live_job(market: str) -> dg.JobDefinition:
@@ -175,15 +211,22 @@ def build_live_job(market: str) -> dg.JobDefinition:
     @dg.op(name=f"{market}_live_window", pool=QUESTDB_POOL)
     def live_window(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource) -> dg.Output:
         """Write one window at wall-clock pace (seconds already due are written at once)."""
+        fail_on_deployment_problems(market, "live")
         window = Window(parse_timestamp(config.window_start), parse_timestamp(config.window_end))
         references, _ = references_for_window(context, market, window)
         settings = engine_settings(market, config.model_dump())
-        engine = make_engine(market, settings, references)
-        with sink.get_sink(market) as s:
+        engine = engine_for_run(market, settings, references)
+        with permanent_faults_fail_at_once(), sink.get_sink(market) as s:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
-            per_window = isinstance(s, ParquetSink)
-            result = pace_window(engine, s, window, lookahead_s=config.lookahead_seconds, min_commit_s=window.seconds if per_window else 1)
+            per_window = s.commits_are_files
+            result = pace_window(
+                engine,
+                s,
+                window,
+                lookahead_s=config.lookahead_seconds,
+                min_commit_s=window.seconds if per_window else 1,
+            )
         base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
         # the whole window's rows: a retried window starts after what an earlier attempt committed
         rows = {base_names[name]: int(n) for name, n in result.window_rows.items()}
@@ -205,7 +248,11 @@ def build_live_job(market: str) -> dg.JobDefinition:
 
     # mkt/live: one live run per market at a time (instance tag limit); dagster/max_retries: the
     # daemon re-executes a failed window (run_retries in the instance config) before the sensor does
-    @dg.job(name=f"{market}_live_job", tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
+    @dg.job(
+        name=f"{market}_live_job",
+        tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)},
+        description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).",
+    )
     def live_job():
         live_window()
 

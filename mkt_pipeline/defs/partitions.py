@@ -11,31 +11,25 @@ reaches the previous day's last hour), hence ``REFERENCE_DAYS_MAPPING``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.defs.config import ALL, deployment_value
+from mkt_pipeline.settings import DEPLOYMENT, deployment
 from mkt_pipeline.core.timeline import Window, us_to_datetime
 
 PARTITIONS_START_VAR = "MKT_PARTITIONS_START"
-DEFAULT_HOURLY_START = "2024-01-01-00:00"
+DEFAULT_HOURLY_START = DEPLOYMENT[PARTITIONS_START_VAR].default
 PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 
 
-def hourly_start(environ=os.environ) -> str:
-    """The first hourly partition, from ``MKT_PARTITIONS_START`` (an error names the variable and the rule)."""
-    text = environ.get(PARTITIONS_START_VAR, "").strip() or DEFAULT_HOURLY_START
-    try:
-        start = dt.datetime.strptime(text, PARTITION_FORMAT)
-    except ValueError:
-        raise ConfigError(f"{PARTITIONS_START_VAR}: {text!r} is not an hour in the form YYYY-MM-DD-HH:00 (UTC)") from None
-    if start.minute:
-        raise ConfigError(f"{PARTITIONS_START_VAR}: {text!r} must start on a whole hour (minutes 00)")
-    return text
+def hourly_start(environ=None) -> str:
+    """The first hourly partition, from ``MKT_PARTITIONS_START`` (``ConfigError`` names the variable and the rule)."""
+    return deployment(PARTITIONS_START_VAR, environ)
 
 
-HOURLY_START = hourly_start()
+# a bad value keeps the default here (the code location loads) and fails every run naming the variable
+HOURLY_START = deployment_value(PARTITIONS_START_VAR, ALL)
 # The first hourly partition needs the closes of the two days before it.
 REFERENCE_START = (dt.datetime.strptime(HOURLY_START, PARTITION_FORMAT).date() - dt.timedelta(days=2)).isoformat()
 
@@ -67,9 +61,5 @@ def backfill_policy() -> dg.BackfillPolicy:
     Hours are independent (time is stateless), so split runs can go to different workers (a run
     launcher such as dagster-docker's or dagster-k8s's), each writing its own time range.
     """
-    raw = os.environ.get("MKT_BACKFILL_PARTITIONS_PER_RUN", "").strip()
-    if not raw:
-        return dg.BackfillPolicy.single_run()
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ValueError(f"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 (got {raw!r})")
-    return dg.BackfillPolicy.multi_run(int(raw))
+    hours = deployment_value("MKT_BACKFILL_PARTITIONS_PER_RUN", ALL)
+    return dg.BackfillPolicy.single_run() if hours is None else dg.BackfillPolicy.multi_run(hours)

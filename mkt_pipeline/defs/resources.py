@@ -30,6 +30,7 @@ from pydantic import Field
 from mkt_pipeline.sinks.questdb import ENV_VARS, QuestDBSettings, QuestDBSink
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.spec import SinkSpec
 
 _DEFAULTS = QuestDBSettings()
 
@@ -69,7 +70,7 @@ class QuestDBResource(ConfigurableResource):
     @contextmanager
     def get_sink(self, naming: TableNaming | None = None) -> Iterator[QuestDBSink]:
         """A ``QuestDBSink`` closed on exit; call ``prepare(schemas)`` on it before writing."""
-        sink = QuestDBSink(self.settings(), naming or TableNaming())
+        sink = SinkSpec("questdb", naming or TableNaming(), questdb=self.settings()).open()
         try:
             yield sink
         finally:
@@ -94,7 +95,7 @@ class ParquetResource(ConfigurableResource):
     @contextmanager
     def get_sink(self, naming: TableNaming | None = None) -> Iterator[ParquetSink]:
         """A ``ParquetSink`` under ``root_dir``, closed on exit."""
-        sink = ParquetSink(self.root_dir, naming or TableNaming())
+        sink = SinkSpec("parquet", naming or TableNaming(), parquet_dir=self.root_dir).open()
         try:
             yield sink
         finally:

@@ -18,7 +18,7 @@ import dagster as dg
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp, us_to_datetime
-from mkt_pipeline.defs.config import MARKET_TABLES
+from mkt_pipeline.defs.config import MARKET_TABLES, deployment_problems
 from mkt_pipeline.defs.checks import PARTITION_CHECKS
 from mkt_pipeline.defs.jobs import HOURLY_JOBS, equities_live_job, fx_live_job
 from mkt_pipeline.defs.live import (
@@ -115,6 +115,10 @@ def hour_checks_request(market: str, partition: str) -> dg.RunRequest:
     )
 
 
+class LiveSettingsError(ValueError):
+    """A deployment variable the live sensor reads is invalid."""
+
+
 def build_live_sensor(market: str, job, settings: LiveSettings | None = None, clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
     settings = settings or LiveSettings.from_env()
     partitions = HOURLY_PARTITIONS[market]
@@ -130,6 +134,9 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
         ),
     )
     def live_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        problems = deployment_problems(market, "live")
+        if problems:  # a bad variable fails the tick at once, naming it (the code location itself still loads)
+            raise LiveSettingsError(f"invalid deployment setting: {'; '.join(problems)}")
         state = json.loads(context.cursor) if context.cursor else {}
         cursor = parse_timestamp(state["next_start"]) if "next_start" in state else None
         now_us = int(clock() * US_PER_S)

@@ -39,7 +39,7 @@ from mkt_pipeline.equities import session
 from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
 from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
-from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
 from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
@@ -125,24 +125,34 @@ class EquitiesConfig:
     def validate(self) -> "EquitiesConfig":
         """Raise ``ConfigError`` naming the first flag that breaks a rule; return self."""
         if self.timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
-            raise ConfigError(f"--timestamp_column: {self.timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}")
+            raise ConfigError(
+                f"{{timestamp_column}}: {self.timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}",
+                "timestamp_column",
+            )
         check_positive("market_data_min_eps", self.market_data_min_eps)
         check_range("market_data_min_eps", self.market_data_min_eps, "market_data_max_eps", self.market_data_max_eps)
         if self.market_data_max_eps > 1_000_000:
-            raise ConfigError(f"--market_data_max_eps must be <= 1000000 (got {self.market_data_max_eps})")
+            raise ConfigError(
+                f"{{market_data_max_eps}} must be <= 1000000 (got {self.market_data_max_eps})", "market_data_max_eps"
+            )
         check_positive("trades_min_eps", self.trades_min_eps, allow_zero=True)
         check_range("trades_min_eps", self.trades_min_eps, "trades_max_eps", self.trades_max_eps)
         if self.trades_max_eps > 1_000_000:
-            raise ConfigError(f"--trades_max_eps must be <= 1000000 (got {self.trades_max_eps})")
+            raise ConfigError(f"{{trades_max_eps}} must be <= 1000000 (got {self.trades_max_eps})", "trades_max_eps")
         check_positive("min_levels", self.min_levels)
         check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
         if self.max_levels > MAX_LEVELS:
-            raise ConfigError(f"--max_levels must be <= {MAX_LEVELS} (got {self.max_levels})")
+            raise ConfigError(f"{{max_levels}} must be <= {MAX_LEVELS} (got {self.max_levels})", "max_levels")
         if self.offsession_trades not in session.OFFSESSION_TRADES:
-            raise ConfigError(f"--offsession_trades must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})")
+            raise ConfigError(
+                f"{{offsession_trades}} must be one of {'|'.join(session.OFFSESSION_TRADES)} (got {self.offsession_trades!r})",
+                "offsession_trades",
+            )
         if not isinstance(self.session_pacing, (bool, np.bool_)):
-            raise ConfigError(f"--session_pacing must be true or false (got {self.session_pacing!r})")
-        check_positive("seed", self.seed, allow_zero=True)
+            raise ConfigError(
+                f"{{session_pacing}} must be true or false (got {self.session_pacing!r})", "session_pacing"
+            )
+        check_seed(self.seed)
         return self
 
 
@@ -252,8 +262,12 @@ class EquitiesEngine(Engine):
         weights = np.outer(self.sym_weight**_QUOTE_WEIGHT_POWER, VENUE_SIZE_MULTIPLIERS).reshape(-1)
         self.group_cdf = weights_cdf(weights)
         self.activity = Activity(
-            seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
-            count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT,
+            seed,
+            "equities/activity",
+            session.intraday_activity,
+            ACTIVITY_CLUSTERS,
+            count_jitter=ACTIVITY_JITTER,
+            vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
         self.path = PricePath(
             seed,
@@ -304,7 +318,9 @@ class EquitiesEngine(Engine):
         bursty = (phase == session.CLOSE_AUCTION) & self.pacing.session_pacing
         burst = np.ones(len(phase))
         if bursty.any():
-            z = _box_muller(*(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2)))
+            z = _box_muller(
+                *(second_uniforms(cfg.seed, f"equities/burst{k}", first_second, end_second) for k in (1, 2))
+            )
             burst = np.where(bursty, np.clip(np.exp(0.5 * z - 0.125), 1 / _BURST_CAP, _BURST_CAP), 1.0)
         # floor: every (symbol, venue) is quoted every second, whatever the rate
         n = np.maximum(self.n_groups, np.round(base * self.pacing.quote_multiplier(phase) * burst).astype(np.int64))
@@ -325,7 +341,10 @@ class EquitiesEngine(Engine):
                 _bounded(self._draw_memo, 16)
                 rng = keyed_rng(self.config.seed, "equities/md", key)
                 guaranteed = 2 if n[i] >= 2 * self.n_groups else 1
-                self._draw_memo[key] = (float(burst[i]), draw_second(rng, int(n[i]), self.group_cdf, guaranteed, ARRIVAL_BURSTINESS))
+                self._draw_memo[key] = (
+                    float(burst[i]),
+                    draw_second(rng, int(n[i]), self.group_cdf, guaranteed, ARRIVAL_BURSTINESS),
+                )
             bursts[i], draw = self._draw_memo[key]
             draws.append(draw)
         return phase, bursts, draws
@@ -419,7 +438,9 @@ class EquitiesEngine(Engine):
             block = self._noise_blocks.get(hour)
             if block is None:
                 _bounded(self._noise_blocks, 4)
-                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "equities/noise", hour).standard_normal((SECONDS_PER_HOUR, self.n_sym))
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "equities/noise", hour).standard_normal(
+                    (SECONDS_PER_HOUR, self.n_sym)
+                )
             out[s - first_second : s - first_second + take] = block[off : off + take]
             s += take
         return out
@@ -569,7 +590,9 @@ class EquitiesEngine(Engine):
             uniforms.append(rng.random((6, n)))
         sec = np.repeat(seconds, counts[seconds])
         sym = np.searchsorted(self.sym_cdf, np.concatenate(sym_u), side="right")
-        at = warp_offsets(draws[seconds[0] : seconds[-1] + 1], sec - seconds[0], np.concatenate(positions), NS_PER_S)  # in the second's quote bursts
+        at = warp_offsets(
+            draws[seconds[0] : seconds[-1] + 1], sec - seconds[0], np.concatenate(positions), NS_PER_S
+        )  # in the second's quote bursts
         u = np.concatenate(uniforms, axis=1)
         buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, sec] / 2.0)  # order flow leans with the price move
         size = _trade_sizes(u[1], u[2])
@@ -620,7 +643,9 @@ class EquitiesEngine(Engine):
         l1 = np.take_along_axis(self.touch_volume[side_row], sweep, axis=1)
         before = np.cumsum(l1, axis=1) - l1
         rest = want[:, None] - before
-        walks = (cols == n_best - 1) & (rest > l1) & (market & ~hidden)[:, None]  # more than the NBBO displays: walks the book
+        walks = (
+            (cols == n_best - 1) & (rest > l1) & (market & ~hidden)[:, None]
+        )  # more than the NBBO displays: walks the book
         take = np.where(walks, rest, np.minimum(rest, l1))
         np.maximum(take, 0, out=take)
         take *= (cols < n_best) & ~hidden[:, None]
@@ -640,7 +665,9 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(
+            plan, phase, bursts, halted, move, draws
+        )
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
@@ -742,19 +769,25 @@ class EquitiesEngine(Engine):
         sec = np.concatenate([np.full(len(sy), s) for s, sy, _ in events])
         sym = np.concatenate([sy for _, sy, _ in events])
         cond = np.concatenate([np.full(len(sy), c) for _, sy, c in events])
-        bits = mix64((sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64), self._key_cross)
+        bits = mix64(
+            (sec.astype(np.uint64) << np.uint64(8)) | (sym.astype(np.uint64) << np.uint64(2)) | cond.astype(np.uint64),
+            self._key_cross,
+        )
         share = np.array([_CROSS_SHARE[int(c)] for c in cond])
         day_volume = np.array([self._expected_day_volume(int(s_))[y] for s_, y in zip(sec, sym)])
         u1, u2 = _uniform(bits), _uniform(mix64(bits, 7))
         # a log-normal auction size per print (scalar math: at most a few dozen prints a second)
         z = np.array([math.sqrt(-2.0 * math.log(1.0 - a)) * math.cos(2.0 * math.pi * b) for a, b in zip(u1, u2)])
-        size = np.array([max(100, round(m * math.exp(_CROSS_SIGMA * x))) for m, x in zip(share * day_volume, z)], dtype=np.int64)
+        size = np.array(
+            [max(100, round(m * math.exp(_CROSS_SIGMA * x))) for m, x in zip(share * day_volume, z)], dtype=np.int64
+        )
         venue = self.listing[sym]
         return {
             "ts": sec * NS_PER_S,
             "sym": sym,
             "venue": venue,
-            "price": self._nbbo_sum(plan, sec - lo, sym, np.zeros(len(sym), np.int64)) // 2,  # at or inside the NBBO in force
+            "price": self._nbbo_sum(plan, sec - lo, sym, np.zeros(len(sym), np.int64))
+            // 2,  # at or inside the NBBO in force
             "size": size,
             "side": (bits >> np.uint64(63)).astype(np.int64),
             "cond": cond,
@@ -806,7 +839,9 @@ class EquitiesEngine(Engine):
         return [md, trades]
 
 
-def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndarray, book: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fills(
+    rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndarray, book: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Liquidity used before and after each execution on one quote side, executions in time order.
 
     ``rank`` numbers the executions within each run of one (quote, side). An execution takes what
@@ -855,4 +890,3 @@ def _trade_sizes(u_class: np.ndarray, u_size: np.ndarray) -> np.ndarray:
     round_lot = 100 * (1 + np.searchsorted(_ROUND_LOT_CDF, u_size, side="right"))
     block = np.minimum(10_000, np.round(1000 * (1 - u_size) ** (-1 / _BLOCK_TAIL) / 100) * 100)
     return np.where(u_class < _P_ODD, odd, np.where(u_class < _P_ODD + _P_ROUND, round_lot, block)).astype(np.int64)
-

@@ -29,7 +29,7 @@ from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
-from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
+from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
 from mkt_pipeline.core.price_path import PathParams, PricePath
@@ -110,6 +110,7 @@ class FxConfig:
     max_levels: int = 40
 
     def validate(self) -> "FxConfig":
+        check_seed(self.seed)
         for flag in ("market_data_min_eps", "core_min_eps", "lei_pool_size", "min_levels"):
             check_positive(flag, getattr(self, flag))
         check_positive("orders_min_per_sec", self.orders_min_per_sec, allow_zero=True)
@@ -119,27 +120,37 @@ class FxConfig:
         check_range("min_levels", self.min_levels, "max_levels", self.max_levels)
         if self.market_data_min_eps <= self.core_max_eps:
             raise ConfigError(
-                f"--market_data_min_eps ({self.market_data_min_eps}) must be > --core_max_eps ({self.core_max_eps}): "
-                "books update faster than top-of-book snapshots"
+                f"{{market_data_min_eps}} ({self.market_data_min_eps}) must be > {{core_max_eps}} ({self.core_max_eps}): "
+                "books update faster than top-of-book snapshots",
+                "market_data_min_eps",
+                "core_max_eps",
             )
         if self.core_min_eps <= self.orders_max_per_sec:
             raise ConfigError(
-                f"--core_min_eps ({self.core_min_eps}) must be > --orders_max_per_sec ({self.orders_max_per_sec}): "
-                "prices update more often than orders arrive"
+                f"{{core_min_eps}} ({self.core_min_eps}) must be > {{orders_max_per_sec}} ({self.orders_max_per_sec}): "
+                "prices update more often than orders arrive",
+                "core_min_eps",
+                "orders_max_per_sec",
             )
         floor = QUOTES_PER_PAIR_PER_SECOND * len(fxu.PAIRS)
         for flag in ("market_data_min_eps", "core_min_eps"):
             if getattr(self, flag) < floor:
                 raise ConfigError(
-                    f"--{flag} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
-                    "row each second for continuous 1-second candles"
+                    f"{{{flag}}} ({getattr(self, flag)}) must be >= {floor}: every pair needs its open and close "
+                    "row each second for continuous 1-second candles",
+                    flag,
                 )
         if self.max_levels > MAX_BOOK_LEVELS:
-            raise ConfigError(f"--max_levels must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})")
+            raise ConfigError(f"{{max_levels}} must be <= {MAX_BOOK_LEVELS} (got {self.max_levels})", "max_levels")
         if self.lei_pool_size > MAX_POOL_SIZE:
-            raise ConfigError(f"--lei_pool_size must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})")
+            raise ConfigError(
+                f"{{lei_pool_size}} must be <= {MAX_POOL_SIZE:_} (got {self.lei_pool_size:_})", "lei_pool_size"
+            )
         if self.market_data_max_eps >= US_PER_S // 2:
-            raise ConfigError(f"--market_data_max_eps ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)")
+            raise ConfigError(
+                f"{{market_data_max_eps}} ({self.market_data_max_eps}) must be < {US_PER_S // 2} (µs timestamps)",
+                "market_data_max_eps",
+            )
         return self
 
     def as_dict(self) -> dict:
@@ -151,7 +162,9 @@ def _multiplier_rms() -> float:
     seasonal = HourlyProfile(HOURLY_ACTIVITY)(np.arange(0, 86400, 60))
     clustered = sum(c.vol_sigma**2 for c in ACTIVITY_CLUSTERS)
     # E[exp(2aX - a^2)] = exp(a^2) for a unit normal X, for each lognormal factor
-    return float(np.sqrt(np.mean(np.exp(2 * ACTIVITY_VOL_EXPONENT * seasonal)) * np.exp(clustered + PAIR_VOL_OF_VOL**2)))
+    return float(
+        np.sqrt(np.mean(np.exp(2 * ACTIVITY_VOL_EXPONENT * seasonal)) * np.exp(clustered + PAIR_VOL_OF_VOL**2))
+    )
 
 
 def _path_params() -> PathParams:
@@ -198,7 +211,12 @@ class FxEngine(Engine):
         self.spread_hi = fxu.column("spread_pips", np.int64)[:, 1]
         self.liquidity = fxu.column("liquidity")
         self.activity = Activity(
-            seed, "fx/activity", HourlyProfile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
+            seed,
+            "fx/activity",
+            HourlyProfile(HOURLY_ACTIVITY),
+            ACTIVITY_CLUSTERS,
+            count_jitter=ACTIVITY_JITTER,
+            vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
         self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
         self.base_vol = self.path.params.vol_per_second
@@ -207,7 +225,9 @@ class FxEngine(Engine):
         self.quote_cdf = weights_cdf(np.where(rank < 10, 3.0, 1.0))
         self.order_cdf = weights_cdf(np.where(rank < 10, 10.0, 1.0))
         self.ecn_cdf = weights_cdf(ECN_WEIGHTS)
-        low, high = log_ladder(max(LADDER_REFERENCE_LEVELS, config.max_levels), 5e4, 1e5, 5e8, 1e9, LADDER_REFERENCE_LEVELS, shape=0.6)
+        low, high = log_ladder(
+            max(LADDER_REFERENCE_LEVELS, config.max_levels), 5e4, 1e5, 5e8, 1e9, LADDER_REFERENCE_LEVELS, shape=0.6
+        )
         self.ladder = VolumeLadder(seed, "fx", low, high, granularity=1000.0)
         self.leis = lei_pool(config.lei_pool_size)
         self._spread_blocks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -261,7 +281,9 @@ class FxEngine(Engine):
             # a moving average of keyed normals (the previous hour supplies the look-back), squashed
             # to (0, 1): a pair's spread regime persists for tens of seconds instead of flickering
             taps = len(self._spread_w)
-            normals = np.concatenate([self._spread_normal_block(hour - 1)[:, -(taps - 1) :], self._spread_normal_block(hour)], axis=1)
+            normals = np.concatenate(
+                [self._spread_normal_block(hour - 1)[:, -(taps - 1) :], self._spread_normal_block(hour)], axis=1
+            )
             smooth = np.stack([np.convolve(row, self._spread_w, mode="valid") for row in normals])
             u = 1.0 / (1.0 + np.exp(-1.7 * smooth))
             rng = keyed_rng(self.config.seed, "fx/stress", hour)
@@ -275,7 +297,9 @@ class FxEngine(Engine):
         if block is None:
             if len(self._spread_normals) > 8:
                 self._spread_normals.pop(next(iter(self._spread_normals)))
-            block = self._spread_normals[hour] = keyed_rng(self.config.seed, "fx/spread", hour).standard_normal((self.n, SECONDS_PER_HOUR))
+            block = self._spread_normals[hour] = keyed_rng(self.config.seed, "fx/spread", hour).standard_normal(
+                (self.n, SECONDS_PER_HOUR)
+            )
         return block
 
     def _noise_knots(self, first_knot: int, end_knot: int) -> np.ndarray:
@@ -290,7 +314,9 @@ class FxEngine(Engine):
             if block is None:
                 if len(self._noise_blocks) > 4:
                     self._noise_blocks.pop(next(iter(self._noise_blocks)))
-                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "fx/noise", hour).standard_normal((self.n, per_hour))
+                block = self._noise_blocks[hour] = keyed_rng(self.config.seed, "fx/noise", hour).standard_normal(
+                    (self.n, per_hour)
+                )
             out[:, k - first_knot : k - first_knot + take] = block[:, off : off + take]
             k += take
         return out
@@ -358,12 +384,17 @@ class FxEngine(Engine):
         first_knot = first_second * (US_PER_S // NOISE_KNOT_US)
         knots = self._noise_knots(first_knot, (end_second + 1) * (US_PER_S // NOISE_KNOT_US) + 1)
         w = frac / NOISE_KNOT_US
-        noise = knots[sym, knot - first_knot] * (1.0 - w) + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
+        noise = (
+            knots[sym, knot - first_knot] * (1.0 - w)
+            + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
+        )
         # (a per-pair constant: a per-second amplitude would break the join of adjacent seconds)
         mid = (1.0 - f) * p0 + f * p1 + bridge + self.noise_pips[sym] * noise
         # the spread moves from this second's value to the next one's once, at a point of the second
         switch = coin[layout.cell_first[cell_of]]
-        spread = np.where(first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec]))
+        spread = np.where(
+            first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec])
+        )
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
         ask = bid + spread
 
@@ -395,7 +426,9 @@ class FxEngine(Engine):
             },
         )
 
-    def _core_price(self, q: "_Quotes", first_second, end_second, core_counts, anchor, vol_pips, shock, lookback) -> TableBatch:
+    def _core_price(
+        self, q: "_Quotes", first_second, end_second, core_counts, anchor, vol_pips, shock, lookback
+    ) -> TableBatch:
         layout = q.layout
         n_groups = layout.n_groups
         last = layout.rank == layout.size - 1
@@ -403,7 +436,10 @@ class FxEngine(Engine):
         picks, ecn_parts, reach_parts, share_parts = [], [], [], []
         for i, (s, n_core) in enumerate(zip(range(first_second, end_second), core_counts.tolist())):
             rng = self._core_rng(s)
-            lo, hi = layout.cell_first[i * n_groups], layout.cell_first[i * n_groups] + layout.cell_size[i * n_groups : (i + 1) * n_groups].sum()
+            lo, hi = (
+                layout.cell_first[i * n_groups],
+                layout.cell_first[i * n_groups] + layout.cell_size[i * n_groups : (i + 1) * n_groups].sum(),
+            )
             in_second = np.arange(lo, hi)
             mandatory = in_second[boundary[lo:hi]]
             if len(mandatory) > n_core:  # too few core events to pin every open and close
@@ -458,7 +494,9 @@ class FxEngine(Engine):
             },
         )
 
-    def _core_volume(self, rows: np.ndarray, depth: np.ndarray, scale: np.ndarray, reach: np.ndarray, share: np.ndarray) -> np.ndarray:
+    def _core_volume(
+        self, rows: np.ndarray, depth: np.ndarray, scale: np.ndarray, reach: np.ndarray, share: np.ndarray
+    ) -> np.ndarray:
         """One ECN's size at the top: all of the book's levels before ``reach`` (0-2) and a share of
         that level, in whole thousands, so the level where the book's cumulative volume reaches it varies."""
         vols = self.ladder.volumes(rows, len(CORE_REACH_WEIGHTS), scale)
@@ -484,7 +522,10 @@ class FxEngine(Engine):
                     u_time=rng.random(n) ** 2,
                     buy=rng.random(n) < 0.5,
                     passive=rng.random(n) < 0.4,
-                    size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
+                    size=np.clip(
+                        np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)),
+                        *_ORDER_SIZE_BOUNDS,
+                    ),
                     limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
                     passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
                     maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
@@ -546,7 +587,11 @@ class FxEngine(Engine):
         price_ticks = touch[oi] + direction[oi] * lvl
         ts = trade_us[oi] * NS_PER_US + 10 + k * 60 + o["jitter"][oi, k]
         order_counter = (o["second"][oi].astype(np.uint64) << np.uint64(24)) | o["index"][oi].astype(np.uint64)
-        trade_counter = (o["second"][oi].astype(np.uint64) << np.uint64(28)) | (o["index"][oi].astype(np.uint64) << np.uint64(4)) | k.astype(np.uint64)
+        trade_counter = (
+            (o["second"][oi].astype(np.uint64) << np.uint64(28))
+            | (o["index"][oi].astype(np.uint64) << np.uint64(4))
+            | k.astype(np.uint64)
+        )
         order_hi, order_lo = uuid4_words(c.seed, "fx/order_id", order_counter)
         trade_hi, trade_lo = uuid4_words(c.seed, "fx/trade_id", trade_counter)
         srt = np.argsort(ts, kind="stable")
@@ -566,7 +611,6 @@ class FxEngine(Engine):
                 "order_id": UuidColumn(order_hi[srt], order_lo[srt]),
             },
         )
-
 
     def _split_among_makers(self, total: np.ndarray, makers: np.ndarray, split: np.ndarray) -> np.ndarray:
         """``(n, MAKERS_PER_PASSIVE)`` parts of ``total`` for 1..MAKERS_PER_PASSIVE fills, in whole thousands."""

@@ -53,7 +53,9 @@ def _universe(market: str):
     return u
 
 
-def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS, offline: bool | None = None) -> tuple[dict[str, np.ndarray], str]:
+def business_closes(
+    market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS, offline: bool = False
+) -> tuple[dict[str, np.ndarray], str]:
     """Closes of the ``days`` business days up to ``end_day`` per symbol (weekdays for FX, NYSE sessions
     for equities): Yahoo's when reachable (cached), else the built-in fallback the engines use."""
     u = _universe(market)
@@ -75,7 +77,10 @@ def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS,
 def equities_sessions(window: Window) -> list[cf.Session]:
     from mkt_pipeline.equities.session import trading_days
 
-    return [cf.Session(d.pre_open_s, d.open_s, d.close_s, d.post_end_s) for d in trading_days(window.first_second, window.end_second)]
+    return [
+        cf.Session(d.pre_open_s, d.open_s, d.close_s, d.post_end_s)
+        for d in trading_days(window.first_second, window.end_second)
+    ]
 
 
 def new_tape(market: str, window: Window, timestamp: str | None = None):
@@ -83,9 +88,18 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
     u = _universe(market)
     if market == "fx":
         pips = [p.pip for p in u.PAIRS]
-        return cf.FxTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp)
-    return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
-                           timestamp or EQUITIES_MARKET_DATA.timestamp)
+        return cf.FxTape(
+            u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp
+        )
+    return cf.EquitiesTape(
+        u.SYMBOLS,
+        u.VENUES,
+        EQUITIES_MEGA_CAPS,
+        equities_sessions(window),
+        window.start_us,
+        window.end_us,
+        timestamp or EQUITIES_MARKET_DATA.timestamp,
+    )
 
 
 def measure_dataset(
@@ -96,7 +110,7 @@ def measure_dataset(
     rate_spans: Mapping[str, float] | None = None,
     daily_closes: Mapping[str, np.ndarray] | None = None,
     reference_source: str = "",
-    offline: bool | None = None,
+    offline: bool = False,
     slice_s: int = SLICE_S,
 ) -> FactsReport:
     """Read ``window`` of ``market`` from ``rows`` (a ``ParquetRows`` or ``QuestDBRows``) in slices of
@@ -104,7 +118,9 @@ def measure_dataset(
     the slicing does not change the table). ``rate_spans``: max/min of the configured FX quote and order rates."""
     if daily_closes is None:
         last_day = (window.start_us + (window.end_us - window.start_us - 1)) // US_PER_S // SECONDS_PER_DAY
-        daily_closes, reference_source = business_closes(market, dt.date(1970, 1, 1) + dt.timedelta(days=int(last_day)), offline=offline)
+        daily_closes, reference_source = business_closes(
+            market, dt.date(1970, 1, 1) + dt.timedelta(days=int(last_day)), offline=offline
+        )
     tape = new_tape(market, window)
     for piece in window.split(slice_s):
         if market == "fx":

@@ -221,7 +221,7 @@ def iter_parallel(
     procs = [ctx.Process(target=_worker, args=(i, factories, refs, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
     for p in procs:
         p.start()
-    running, error, done = set(range(workers)), None, set()
+    running, error, done, transient = set(range(workers)), None, set(), True
     try:
         while running:
             try:
@@ -241,7 +241,8 @@ def iter_parallel(
                 done.add(payload[0])
                 yield ChunkDone(Window(*payload[0]), dict(payload[1]))
             elif kind == "error":
-                error = error or payload[0]
+                if error is None:
+                    error, transient = payload[0], payload[1]
                 stop.set()
             elif kind == "done":
                 running.discard(worker)
@@ -259,7 +260,15 @@ def iter_parallel(
                 p.terminate()
                 p.join()
     if error:
-        raise RuntimeError(error)
+        raise WorkerError(error, transient)
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; ``transient`` carries the fault's class (see ``QuestDBSinkError``)."""
+
+    def __init__(self, message: str, transient: bool = True):
+        super().__init__(message)
+        self.transient = transient
 
 
 def _recorded_since(sink: Sink, key: ChunkKey, chunks: list[Window]) -> set[tuple[int, int]] | None:
@@ -305,6 +314,6 @@ def _worker(worker: int, factories: WorkerFactories, references_json: dict, task
     except KeyboardInterrupt:
         pass
     except BaseException as exc:
-        events.put(("error", worker, factories.scrub(one_line(exc))))
+        events.put(("error", worker, factories.scrub(one_line(exc)), bool(getattr(exc, "transient", True))))
     finally:
         events.put(("done", worker))

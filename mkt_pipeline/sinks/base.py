@@ -61,6 +61,18 @@ class Sink(ABC):
 
     naming: TableNaming
     stats: WriteStats
+    # a commit is a file per table (Parquet): real-time runs group seconds into fewer, larger commits
+    commits_are_files: bool = False
+
+    @property
+    def wal_lag_max(self) -> int | None:
+        """The largest WAL lag (transactions) seen while writing, for sinks with a WAL; None otherwise."""
+        return None
+
+    @property
+    def location(self) -> str:
+        """Where rows go, secret-free, for logs and metadata."""
+        return type(self).__name__
 
     @abstractmethod
     def prepare(self, schemas: Sequence[TableSchema]) -> None:

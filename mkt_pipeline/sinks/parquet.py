@@ -35,11 +35,23 @@ def _row_us(schema: TableSchema, timestamps: np.ndarray) -> np.ndarray:
     return timestamps // NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else timestamps
 
 
+NAME_MAX = 255  # bytes of one file or folder name on Linux file systems
+PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
 def dataset_root_problem(root: str | os.PathLike | None) -> str | None:
     """Why ``root`` cannot hold the dataset (None when it can), checked without creating anything."""
     if root is None or not str(root).strip():
         return "must not be empty (the dataset's folder, e.g. ./data)"
     path = Path(root).expanduser()
+    too_long = next((part for part in path.parts if len(os.fsencode(part)) > NAME_MAX), None)
+    if too_long is not None:
+        return f"has a name longer than {NAME_MAX} bytes ({too_long[:20]}...)"
+    pseudo = next(
+        (fs for fs in PSEUDO_FILESYSTEMS if path.absolute() == Path(fs) or Path(fs) in path.absolute().parents), None
+    )
+    if pseudo is not None:
+        return f"{root} lies in {pseudo}, a kernel file system that cannot hold files"
     if path.exists():
         if not path.is_dir():
             return f"{root} exists and is not a folder"
@@ -61,6 +73,12 @@ class ParquetSink(Sink):
     dataset held for that time (parts inside it are removed, parts straddling it are trimmed), so
     re-writing is idempotent and windows that meet simply add up.
     """
+
+    commits_are_files = True
+
+    @property
+    def location(self) -> str:
+        return f"parquet {self.root.absolute()}"
 
     def __init__(self, root: str | os.PathLike, naming: TableNaming | None = None, compression: str = "zstd"):
         if not str(root).strip():  # Path("") is the working directory: never write there by accident
@@ -279,7 +297,11 @@ class _ParquetWindowWriter(WindowWriter):
                 hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
                 hour_dir.mkdir(parents=True, exist_ok=True)
                 tmp = _pending(hour_dir)
-                self._open[key] = (pq.ParquetWriter(tmp.path, schema.arrow_schema(), compression=self.sink.compression), tmp, schema)
+                self._open[key] = (
+                    pq.ParquetWriter(tmp.path, schema.arrow_schema(), compression=self.sink.compression),
+                    tmp,
+                    schema,
+                )
             self._open[key][0].write_table(table)
             self.stats.rows[name] += table.num_rows
             self.stats.bytes[name] += table.nbytes

@@ -41,7 +41,8 @@ from mkt_pipeline.sinks.ddl import (
     ddl_statements,
     table_columns_sql,
 )
-from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, secret_values  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, scrubbable_secrets  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.sinks.ledger import (
     CHUNK,
@@ -55,7 +56,14 @@ from mkt_pipeline.sinks.ledger import (
 )
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
-from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
+from mkt_pipeline.sinks.wal_monitor import (
+    WAL_TABLES_SQL,
+    WalLagTimeoutError,
+    WalMonitor,
+    WalStatus,
+    WalSuspendedError,
+    statuses_from_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,23 +124,34 @@ class QuestDBSettings:
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol: {self.protocol!r} must be one of {', '.join(PROTOCOLS)}")
+            raise ConfigError(f"{{protocol}}: {self.protocol!r} must be one of {', '.join(PROTOCOLS)}", "protocol")
         if self.tls_verify not in TLS_VERIFY:
-            raise ValueError(f"tls_verify: {self.tls_verify!r} must be 'on' or 'unsafe_off'")
+            raise ConfigError(f"{{tls_verify}}: {self.tls_verify!r} must be 'on' or 'unsafe_off'", "tls_verify")
         if not self.host or any(c.isspace() for c in self.host):
-            raise ValueError(f"host: {self.host!r} is not a host name")
+            raise ConfigError(f"{{host}}: {self.host!r} is not a host name", "host")
+        if "/" in self.host or (self.host.count(":") == 1):
+            raise ConfigError(
+                f"{{host}}: {self.host!r} is a host name or IP address only (no scheme, port or path)", "host"
+            )
         for name in ("http_port", "ilp_tcp_port", "pg_port"):
             port = getattr(self, name)
             if not 0 < int(port) < 65536:
-                raise ValueError(f"{name}: {port} is not a TCP port (1-65535)")
+                raise ConfigError(f"{{{name}}}: {port} is not a TCP port (1-65535)", name)
         if self.tls_ca and not os.path.isfile(self.tls_ca):
-            raise ValueError(f"tls_ca: {self.tls_ca} is not a readable file")
+            raise ConfigError(f"{{tls_ca}}: {self.tls_ca} is not a readable file", "tls_ca")
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
-            raise ValueError("token: TCP JWK auth needs token, token_x and token_y together")
+            raise ConfigError("{token}: TCP JWK auth needs token, token_x and token_y together", "token")
         if not 0 < self.flush_bytes < self.max_buf_size:
-            raise ValueError(f"flush_bytes ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})")
+            raise ConfigError(
+                f"{{flush_bytes}} ({self.flush_bytes}) must be > 0 and below max_buf_size ({self.max_buf_size})",
+                "flush_bytes",
+            )
         if not 0 <= self.wal_resume_lag < self.wal_pause_lag:
-            raise ValueError(f"wal_resume_lag ({self.wal_resume_lag}) must be >= 0 and below wal_pause_lag ({self.wal_pause_lag})")
+            raise ConfigError(
+                f"{{wal_resume_lag}} ({self.wal_resume_lag}) must be >= 0 and below {{wal_pause_lag}} ({self.wal_pause_lag})",
+                "wal_resume_lag",
+                "wal_pause_lag",
+            )
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -157,11 +176,14 @@ class QuestDBSettings:
 
     def secrets(self) -> list[str]:
         """Secret values to scrub from text before it is logged or raised (never the stock password)."""
-        return secret_values(getattr(self, f) for f in SECRET_FIELDS)
+        return scrubbable_secrets(getattr(self, f) for f in SECRET_FIELDS)
 
     def public_dict(self) -> dict[str, Any]:
         """All settings with secrets replaced by ``***`` (for logs and metadata)."""
-        return {f.name: (REDACTED if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: (REDACTED if f.name in SECRET_FIELDS and getattr(self, f.name) else getattr(self, f.name))
+            for f in fields(self)
+        }
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
@@ -183,18 +205,17 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    raise ValueError(f"{var}: {env[var]!r} is not a valid {name}") from None
+                    raise ConfigError(
+                        f"{{{name}}}: {env[var]!r} is not a valid {name}", name, names={name: var}
+                    ) from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
         values.update(overrides)
         try:
             return cls(**values)
-        except ValueError as exc:
+        except ConfigError as exc:
             # a rule broken by a variable's value names that variable, not the field
-            field = str(exc).split(":", 1)[0]
-            if field in sources and field not in overrides:
-                raise ValueError(f"{sources[field]}{str(exc)[len(field):]}") from None
-            raise
+            raise exc.named(**{f: sources[f] for f in exc.settings if f in sources and f not in overrides}) from None
 
     @classmethod
     def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> "QuestDBSettings":
@@ -203,10 +224,8 @@ class QuestDBSettings:
         Pass only flags the user set (on the command line or through ``MKT_<MARKET>_<FLAG>``): each
         overrides the environment, so ``QUESTDB_HOST=db mkt-pipeline fx`` reaches ``db`` while
         ``--host 127.0.0.1`` still wins over it. ``token_file`` supplies ``token``. Invalid values
-        raise ``ConfigError`` naming the flag.
+        raise ``ConfigError`` naming the field (``ilp_tcp_port`` is the flag ``--ilp_port``) or the variable.
         """
-        from mkt_pipeline.core.engine import ConfigError
-
         defaults = cls.__dataclass_fields__
         overrides: dict[str, Any] = {}
         for flag, value in values.items():
@@ -218,15 +237,17 @@ class QuestDBSettings:
             try:
                 with open(token_file, encoding="utf-8") as fh:
                     overrides["token"] = fh.read().strip()
-            except OSError as exc:
-                raise ConfigError(f"--token_file: cannot read {token_file}: {exc.strerror}") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                why = getattr(exc, "strerror", None) or "not a text file"
+                raise ConfigError(f"{{token_file}}: cannot read {token_file}: {why}", "token_file") from None
+            if not overrides["token"]:
+                raise ConfigError(f"{{token_file}}: {token_file} is empty (it must hold the ILP token)", "token_file")
         try:
             return cls.from_env(env, **overrides)
-        except ValueError as exc:
-            head = str(exc).split(":", 1)[0]
-            if head in QUESTDB_ENV.values():  # a variable's value: the message already names it
-                raise ConfigError(str(exc)) from None
-            raise ConfigError(f"--{_FLAG_NAMES.get(head, head)}{str(exc)[len(head):]}") from None
+        except ConfigError as exc:  # a field whose flag has another name (ilp_tcp_port is --ilp_port)
+            raise exc.named(
+                **{f: f"--{_FLAG_NAMES[f]}" for f in exc.settings if f in _FLAG_NAMES and f not in exc.names}
+            ) from None
 
 
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
@@ -254,7 +275,15 @@ ENV_VARS: tuple[tuple[str, str, Callable[[str], Any]], ...] = tuple(
 
 
 class QuestDBSinkError(RuntimeError):
-    """A QuestDB failure, as one secret-free line naming host, port, table and cause."""
+    """A QuestDB failure, as one secret-free line naming host, port, table and cause.
+
+    ``transient`` classifies the fault: True when trying again later may succeed (the server was
+    unreachable, a connection broke, WAL apply lagged), False when only a change of settings or of
+    the server can help (credentials refused, TLS mismatch, rows or an existing table rejected).
+    Orchestrators retry only transient faults.
+    """
+
+    transient = True
 
 
 class QuestDBUnreachableError(QuestDBSinkError):
@@ -262,23 +291,25 @@ class QuestDBUnreachableError(QuestDBSinkError):
 
 
 class QuestDBAuthError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBTlsError(QuestDBSinkError):
     """TLS does not match: a plain server asked for TLS, or a certificate that is not trusted."""
 
+    transient = False
+
 
 class QuestDBRejectedError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBSchemaError(QuestDBSinkError):
-    pass
+    transient = False
 
 
 class QuestDBWalSuspendedError(QuestDBSinkError):
-    pass
+    transient = False  # a suspended table needs an operator (ALTER TABLE ... RESUME WAL)
 
 
 class QuestDBWalLagError(QuestDBSinkError):
@@ -308,7 +339,9 @@ def make_sender(settings: QuestDBSettings):
     else:
         kwargs["protocol_version"] = 2  # TCP cannot negotiate; v2 carries arrays and binary doubles
         if settings.token:
-            kwargs.update(username=settings.ilp_user, token=settings.token, token_x=settings.token_x, token_y=settings.token_y)
+            kwargs.update(
+                username=settings.ilp_user, token=settings.token, token_x=settings.token_x, token_y=settings.token_y
+            )
     if settings.tls:
         kwargs["tls_verify"] = settings.tls_verify == "on"
         if settings.tls_ca:
@@ -356,7 +389,9 @@ def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], A
         conn = connect(settings)
     except Exception as exc:
         cause = first_line(exc)
-        raise QuestDBUnreachableError(scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())) from None
+        raise QuestDBUnreachableError(
+            scrub(f"QuestDB at {settings.pg_where} (PG wire): connection failed: {cause}", settings.secrets())
+        ) from None
     try:
         yield conn
     finally:
@@ -440,6 +475,14 @@ class QuestDBSink(Sink):
         return f"QuestDBSink({self.settings!r}, naming={self.naming!r})"
 
     # -- errors --------------------------------------------------------------------------------
+    @property
+    def wal_lag_max(self) -> int | None:
+        return self.monitor.max_lag_seen
+
+    @property
+    def location(self) -> str:
+        return f"questdb {self.settings.ilp_where} (ILP over {self.settings.protocol})"
+
     def _error(self, cls: type[QuestDBSinkError], text: str) -> QuestDBSinkError:
         return cls(scrub(text, self.settings.secrets()))
 
@@ -457,7 +500,8 @@ class QuestDBSink(Sink):
         if code == "SocketError" and not s.over_http and s.token:
             # QuestDB answers a refused JWK key by closing the connection: the client sees a broken pipe
             return self._error(
-                QuestDBAuthError, f"{where}: the server closed the connection ({cause}); with TCP JWK auth this is how a refused key shows"
+                QuestDBAuthError,
+                f"{where}: the server closed the connection ({cause}); with TCP JWK auth this is how a refused key shows",
             )
         if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
@@ -472,7 +516,9 @@ class QuestDBSink(Sink):
         for what, port in ((f"ILP over {s.protocol}", s.ilp_port), ("PG wire", s.pg_port)):
             reason = self._probe(s.host, port, s.connect_timeout_s)
             if reason is not None:
-                raise self._error(QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}")
+                raise self._error(
+                    QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}"
+                )
 
     def verify_access(self) -> None:
         """Reach both endpoints, agree on TLS and have both accept the credentials: all before any DDL.
@@ -524,7 +570,9 @@ class QuestDBSink(Sink):
             raise
         except Exception as exc:
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}") from None
+            raise self._error(
+                QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}"
+            ) from None
 
     def existing_tables(self) -> set[str]:
         return {str(r[0]) for r in self._query("SELECT table_name FROM tables()")}
@@ -592,7 +640,9 @@ class QuestDBSink(Sink):
             raise
         except Exception as exc:
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}") from None
+            raise self._error(
+                QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire, {name}): cannot record chunk: {cause}"
+            ) from None
 
     def _confirm_stored(self, entry: LedgerEntry) -> None:
         deadline = time.monotonic() + self.settings.ledger_wait_s

@@ -98,7 +98,9 @@ def test_offline_never_imports_yfinance(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "yfinance", None)  # an import would raise ImportError
     monkeypatch.setenv("MKT_OFFLINE", "1")
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
-    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, cache_dir=tmp_path)
+    refs = load_reference_prices(
+        fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=True, cache_dir=tmp_path
+    )
     assert refs.source == "fallback" and set(refs.sources.values()) == {"fallback"}
     assert refs.close(days[-1])[fxu.SYMBOLS.index("USDJPY")] == fxu.FALLBACK_LEVELS["USDJPY"]
 
@@ -112,7 +114,9 @@ def test_failing_yfinance_falls_back_per_symbol(monkeypatch, tmp_path):
     fake.download = download
     monkeypatch.setitem(sys.modules, "yfinance", fake)
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
-    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
+    refs = load_reference_prices(
+        fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path
+    )
     assert refs.source == "fallback"
     assert refs.close(days[1])[0] == fxu.FALLBACK_LEVELS["EURUSD"]
     assert not (tmp_path / "yahoo").exists()  # nothing cached from a failure

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from mkt_pipeline.core.secrets import scrub, secret_values
+from mkt_pipeline.core.secrets import scrub, scrubbable_secrets
 
 
 def test_the_stock_password_and_ordinary_words_survive():
     text = "io.questdb.cairo.CairoException: table market_data_request_quest does not exist (user admin, password quest)"
     assert scrub(text, ["quest"]) == text
-    assert secret_values(["quest", "", None]) == []
+    assert scrubbable_secrets(["quest", "", None]) == []
 
 
 def test_a_short_secret_goes_only_where_it_stands_alone():
