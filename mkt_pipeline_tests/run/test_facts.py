@@ -110,7 +110,6 @@ def test_equities_table_has_every_row_of_the_spec(equities_day):
     assert tuple(f.key for f in report.facts) == EQUITIES_FACTS
 
 
-
 @pytest.mark.parametrize("key", FX_FACTS)
 def test_fx_fact_within_its_band(fx_day, key):
     fact = {f.key: f for f in fx_day[0].facts}[key]
