@@ -38,7 +38,7 @@ from mkt_pipeline.settings import (
 )
 from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.core.secrets import scrubbable_secrets
-from mkt_pipeline.sinks.questdb import QUESTDB_ENV
+from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
 from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress

@@ -76,7 +76,7 @@ class Flag:
 
     def documented_variables(self, market: str) -> tuple[str, ...]:
         """Every variable behind the flag, including the ``QUESTDB_*`` one the QuestDB sink reads itself."""
-        from mkt_pipeline.sinks.questdb import QUESTDB_ENV
+        from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
 
         return self.variables(market) + ((QUESTDB_ENV[self.name],) if self.name in QUESTDB_ENV else ())
 

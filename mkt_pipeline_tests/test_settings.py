@@ -211,3 +211,21 @@ def test_container_entrypoint_flag_lists_come_from_the_model():
 
     text = (ROOT / "docker" / "entrypoint.sh").read_text()
     assert render_entrypoint(text) == text, "docker/entrypoint.sh flag lists are stale: run make reference"
+
+
+@pytest.mark.questdb
+def test_client_conf_string_reaches_the_real_server(questdb, qdb_suffix, monkeypatch, capsys):
+    """QDB_CLIENT_CONF alone (no host or HTTP port flag) points the run at the server; rows land there."""
+    from mkt_pipeline.core.tables import FX_TABLES
+    from mkt_pipeline.sinks.base import TableNaming
+
+    for var in [v for v in os.environ if v.startswith("QUESTDB_") and v != "QUESTDB_PASSWORD"]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("QDB_CLIENT_CONF", f"http::addr={questdb.host}:{questdb.http_port};username=admin;")
+    light = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5"
+    args = ["fx", "--mode", "faster-than-life", *WINDOW, "--pg_port", str(questdb.pg_port), "--suffix", qdb_suffix]
+    args += [*light.split(), "--max_levels", "5"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert f"questdb {questdb.host}:{questdb.http_port}" in capsys.readouterr().out
+    table = TableNaming(suffix=qdb_suffix).name(FX_TABLES[0])
+    questdb.wait_until(lambda: int(questdb.query(f"SELECT count() FROM {table}")[0][0]) >= 2 * 110, 60, "rows")

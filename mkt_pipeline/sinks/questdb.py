@@ -44,6 +44,7 @@ from mkt_pipeline.sinks.ddl import (
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, scrubbable_secrets  # noqa: F401  (scrub is part of this module's API)
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
+from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
 from mkt_pipeline.sinks.ledger import (
     CHUNK,
     LEDGER_BASE,
@@ -66,24 +67,6 @@ from mkt_pipeline.sinks.wal_monitor import (
 )
 
 log = logging.getLogger(__name__)
-
-# The QUESTDB_* variables (docs/questdb.md#environment-variables), by the CLI flag they default (the CLI names them in
-# --help).
-QUESTDB_ENV: dict[str, str] = {
-    "host": "QUESTDB_HOST",
-    "http_port": "QUESTDB_HTTP_PORT",
-    "ilp_port": "QUESTDB_ILP_TCP_PORT",
-    "pg_port": "QUESTDB_PG_PORT",
-    "protocol": "QUESTDB_PROTOCOL",
-    "user": "QUESTDB_USER",
-    "password": "QUESTDB_PASSWORD",
-    "token": "QUESTDB_TOKEN",
-    "token_x": "QUESTDB_TOKEN_X",
-    "token_y": "QUESTDB_TOKEN_Y",
-    "ilp_user": "QUESTDB_ILP_USER",
-    "tls_verify": "QUESTDB_TLS_VERIFY",
-    "tls_ca": "QUESTDB_TLS_CA",
-}
 
 PROTOCOLS = ("http", "https", "tcp", "tcps")
 TLS_VERIFY = ("on", "unsafe_off")
