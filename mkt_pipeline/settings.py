@@ -153,6 +153,17 @@ def parse_port(value: Any, flag: str = "value") -> int:
     return port
 
 
+def parse_seconds(value: Any, flag: str = "value") -> float:
+    """A duration in seconds: a positive number of at most a day (``1.5``, ``120``)."""
+    try:
+        seconds = float(str(value).strip().replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"--{flag}: {value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 86_400:
+        raise ConfigError(f"--{flag}: {value} must be > 0 and at most 86400 seconds")
+    return seconds
+
+
 def _identifier(value: Any, flag: str) -> str:
     from mkt_pipeline.core.tables import validate_identifier
 
@@ -201,7 +212,14 @@ SINK_FLAGS: tuple[Flag, ...] = (
     Flag("token_file", str, None, "File holding the ILP token (keeps it off the command line and out of the process list)."),
     Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
     Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
-    Flag("tls_ca", str, None, "CA bundle file for TLS verification."),
+    Flag("tls_ca", str, None, "CA bundle file (PEM) for TLS verification."),
+    Flag(
+        "stall_timeout_secs",
+        parse_seconds,
+        120,
+        "Give up on a QuestDB that stops answering (accepts requests, never replies) after this many seconds; "
+        "a warning names host and port after 30 s (or half this). A plain re-run then completes the window.",
+    ),
     Flag("create_views", bool, True, "Create the materialized views if not present."),
     Flag("short_ttl", bool, False, "Short retention (TTL) on tables and views, for demos."),
     Flag("enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."),

@@ -55,11 +55,20 @@ from mkt_pipeline.sinks.ledger import (
 )
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
+from mkt_pipeline.sinks.stall import (
+    DEFAULT_STALL_TIMEOUT_S,
+    STALL_TIMEOUT_ENV,
+    StallError,
+    StallWatch,
+    shutdown_fd,
+    shutdown_peer_sockets,
+)
 from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
 
 log = logging.getLogger(__name__)
 
-# The SPEC §3.2 QUESTDB_* variables, by the CLI flag they default (the CLI names them in --help).
+# The SPEC §3.2 QUESTDB_* variables, by the CLI flag they default (the CLI names them in --help);
+# also the stall timeout's MKT_STALL_TIMEOUT_SECONDS, a setting of every transport to QuestDB.
 QUESTDB_ENV: dict[str, str] = {
     "host": "QUESTDB_HOST",
     "http_port": "QUESTDB_HTTP_PORT",
@@ -74,9 +83,11 @@ QUESTDB_ENV: dict[str, str] = {
     "ilp_user": "QUESTDB_ILP_USER",
     "tls_verify": "QUESTDB_TLS_VERIFY",
     "tls_ca": "QUESTDB_TLS_CA",
+    "stall_timeout_secs": STALL_TIMEOUT_ENV,
 }
 
 PROTOCOLS = ("http", "https", "tcp", "tcps")
+MAX_STALL_TIMEOUT_S = 86_400.0
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
 MiB = 1 << 20
@@ -112,6 +123,8 @@ class QuestDBSettings:
     connect_timeout_s: float = 5.0
     ledger_wait_s: float = 60.0  # how long rows sent over TCP (unacknowledged) may take to appear
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
+    # a call to the server without an answer for this long fails the run (see ``stall``)
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -124,8 +137,12 @@ class QuestDBSettings:
             port = getattr(self, name)
             if not 0 < int(port) < 65536:
                 raise ValueError(f"{name}: {port} is not a TCP port (1-65535)")
-        if self.tls_ca and not os.path.isfile(self.tls_ca):
-            raise ValueError(f"tls_ca: {self.tls_ca} is not a readable file")
+        if self.tls_ca:
+            problem = ca_file_problem(self.tls_ca)
+            if problem is not None:
+                raise ValueError(f"tls_ca: {problem}")
+        if not 0 < self.stall_timeout_s <= MAX_STALL_TIMEOUT_S:
+            raise ValueError(f"stall_timeout_s: {self.stall_timeout_s:g} must be > 0 and at most {MAX_STALL_TIMEOUT_S:g} seconds")
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
             raise ValueError("token: TCP JWK auth needs token, token_x and token_y together")
         if not 0 < self.flush_bytes < self.max_buf_size:
@@ -182,7 +199,8 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    raise ValueError(f"{var}: {env[var]!r} is not a valid {name}") from None
+                    kind = "number of seconds" if name in _FLOAT_FIELDS else f"valid {name}"
+                    raise ValueError(f"{var}: {env[var]!r} is not a {kind}") from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
         values.update(overrides)
@@ -228,15 +246,18 @@ class QuestDBSettings:
             raise ConfigError(f"--{_FLAG_NAMES.get(head, head)}{str(exc)[len(head):]}") from None
 
 
-_CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
+_CLI_NAMES = {"ilp_port": "ilp_tcp_port", "stall_timeout_secs": "stall_timeout_s"}  # CLI flag -> settings field
 _FLAG_NAMES = {v: k for k, v in _CLI_NAMES.items()}
 _INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
+_FLOAT_FIELDS = ("stall_timeout_s",)
 _LOWERCASE_FIELDS = ("protocol", "tls_verify")
 
 
 def _env_converter(field: str) -> Callable[[str], Any]:
     if field in _INT_FIELDS:
         return int
+    if field in _FLOAT_FIELDS:
+        return float
     if field in _LOWERCASE_FIELDS:
         return lambda v: v.strip().lower()
     return str
@@ -284,6 +305,30 @@ class QuestDBWalLagError(QuestDBSinkError):
     """WAL apply stayed behind for longer than the allowed pause."""
 
 
+class QuestDBStallError(QuestDBSinkError):
+    """The server stopped answering (accepted the request, never replied) for longer than the stall timeout."""
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as the CA bundle of TLS verification (None when it can)."""
+    import ssl
+
+    if not os.path.isfile(path):
+        return f"{path} is not a readable file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        return f"{path} is not a PEM CA bundle (no '-----BEGIN CERTIFICATE-----' block)"
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        return f"{path} holds no loadable PEM certificate ({getattr(exc, 'reason', None) or first_line(exc)})"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # connections
 
@@ -300,6 +345,10 @@ def make_sender(settings: QuestDBSettings):
     if settings.over_http:
         # protocol version left to negotiate: the server's /settings tells which ILP versions it speaks
         kwargs["retry_timeout"] = settings.retry_timeout_ms
+        # each request may take the stall timeout, whatever its size (no per-byte allowance on top),
+        # so the client gives up on a frozen server by itself too (see ``stall``)
+        kwargs["request_timeout"] = int(settings.stall_timeout_s * 1000)
+        kwargs["request_min_throughput"] = 0
         if settings.token:
             kwargs["token"] = settings.token  # bearer
         elif settings.user:
@@ -423,6 +472,9 @@ class QuestDBSink(Sink):
         self._sender = None
         self._buffer = None
         self._encoder = ilp.Encoder()
+        # every blocking call to the server runs under this watch: a warning while it waits, an error after the timeout
+        self.stall = StallWatch(self.settings.stall_timeout_s, logger=logger)
+        self._stalled: str | None = None  # once the server stalled, the sink gives up at once (no second wait)
         self._written: list[str] = []
         self._schemas: dict[str, TableSchema] = {}
         self.monitor = monitor_factory(
@@ -506,9 +558,55 @@ class QuestDBSink(Sink):
                 raise self._error(cls, f"QuestDB at {self.settings.pg_where} (PG wire): {what}: {cause}") from None
         return self._conn
 
+    # -- stalls ----------------------------------------------------------------------------------
+    @contextmanager
+    def _ilp_call(self, table: str):
+        """One ILP request: warned about while the server is silent, broken and failed after the stall timeout."""
+        s = self.settings
+        self._check_not_stalled()
+        what = f"QuestDB at {s.ilp_where} (ILP over {s.protocol}, table {table})"
+        try:
+            with self.stall.call(what, s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
+                yield
+        except StallError as exc:
+            raise self._stall_error(str(exc)) from None
+
+    @contextmanager
+    def _pg_call(self, table: str = ""):
+        """One PG-wire statement under the stall watch; a stalled connection is dropped (the next call reconnects)."""
+        s = self.settings
+        self._check_not_stalled()
+        conn = self._pg()
+        on = f", table {table}" if table else ""
+        what = f"QuestDB at {s.pg_where} (PG wire{on})"
+        try:
+            with self.stall.call(what, s.pg_where, lambda: shutdown_fd(conn.fileno())):
+                yield conn
+        except StallError as exc:
+            self._drop_pg()
+            raise self._stall_error(str(exc)) from None
+
+    def _stall_error(self, text: str) -> QuestDBSinkError:
+        error = self._error(QuestDBStallError, text)
+        self._stalled = str(error)
+        return error
+
+    def _check_not_stalled(self) -> None:
+        if self._stalled is not None:
+            raise QuestDBStallError(self._stalled)
+
+    def _drop_pg(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
     def _query(self, sql: str, table: str = "") -> list[tuple]:
         try:
-            return list(self._pg().execute(sql).fetchall())
+            with self._pg_call(table) as conn:
+                return list(conn.execute(sql).fetchall())
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -518,7 +616,8 @@ class QuestDBSink(Sink):
 
     def _execute(self, sql: str, table: str) -> None:
         try:
-            self._pg().execute(sql)
+            with self._pg_call(table) as conn:
+                conn.execute(sql)
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -586,7 +685,8 @@ class QuestDBSink(Sink):
             self._throttle(force=True)
         name = self.ledger_name
         try:
-            self._pg().execute(ledger_insert_sql(name, key, entry))
+            with self._pg_call(name) as conn:
+                conn.execute(ledger_insert_sql(name, key, entry))
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -621,7 +721,10 @@ class QuestDBSink(Sink):
         table = ", ".join(self.naming.name(x) for x in schemas) or "-"
         try:
             sender = self._sender_factory(s)
-            sender.establish()
+            with self._ilp_call(table):
+                sender.establish()
+        except QuestDBSinkError:
+            raise
         except Exception as exc:
             raise self._ilp_error(exc, table) from None
         if sender.protocol_version < 2:
@@ -654,7 +757,10 @@ class QuestDBSink(Sink):
             self._encoder.encode(buf, name, batch, lo, hi)
             nbytes = len(buf)
             try:
-                self._sender.flush(buf)
+                with self._ilp_call(name):
+                    self._sender.flush(buf)
+            except QuestDBSinkError:
+                raise
             except Exception as exc:
                 raise self._ilp_error(exc, name) from None
             stats.rows[name] += hi - lo

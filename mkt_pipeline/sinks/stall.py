@@ -1,0 +1,182 @@
+"""Noticing a server that stopped answering, and giving up on it after a bounded time.
+
+A frozen server (a paused process, a full disk on its side, a dead switch that keeps the TCP
+session half-open) does not refuse anything: its kernel still accepts connections and
+acknowledges bytes, so a request simply never gets an answer. Neither TCP keep-alives nor the
+clients' connect timeouts notice that. Every blocking call a sink makes to its server therefore
+runs under a ``StallWatch``:
+
+- after ``warn_s`` without an answer (30 s, or half the timeout when that is shorter) it logs one
+  line, ``no answer from HOST:PORT for 30 s, waiting``, and again at each further ``warn_s``;
+- after ``timeout_s`` it gives up: the call's ``breaker`` shuts down the sockets the call waits on
+  (``shutdown``, never ``close``: the descriptor stays the owner's), so the blocked read or write
+  returns at once with an error, and the watch turns that error into one ``StallError`` line that
+  names the endpoint and the timeout. A client that retries on a new connection meets the same
+  breaker again each second until its own retry budget is spent.
+
+Breakers exist for a socket whose descriptor is known (``shutdown_fd``: psycopg's connection) and,
+where ``/proc/self/fd`` exists (Linux), for every socket of this process connected to a given
+host and port (``shutdown_peer_sockets``: the ``questdb`` client keeps its sockets to itself).
+Elsewhere only the warning and the clients' own request timeouts apply.
+
+The watch is transport-neutral: a sink passes what it is waiting on (``what``, for the error),
+the server's ``host:port`` (for the warning) and how to break the wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+log = logging.getLogger(__name__)
+
+# A bounded default: long enough for a 16 MiB flush over a slow link or a server busy with a big
+# commit, short enough that a frozen server fails the run (and frees its Dagster slot) within minutes.
+DEFAULT_STALL_TIMEOUT_S = 120.0
+STALL_WARN_S = 30.0
+BREAK_EVERY_S = 1.0  # after the timeout, how often the breaker runs until the call has returned
+STALL_TIMEOUT_ENV = "MKT_STALL_TIMEOUT_SECONDS"
+STALL_TIMEOUT_FLAG = "--stall_timeout_secs"
+
+
+class StallError(RuntimeError):
+    """A server gave no answer within the stall timeout; the message is one line."""
+
+
+def warn_after(timeout_s: float) -> float:
+    """When the first warning comes: 30 s, or half the timeout when that is sooner."""
+    return min(STALL_WARN_S, timeout_s / 2)
+
+
+class _Call:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.expired = False
+
+
+class StallWatch:
+    """Warns while a call waits on a server and breaks the wait after ``timeout_s``."""
+
+    def __init__(
+        self, timeout_s: float = DEFAULT_STALL_TIMEOUT_S, warn_s: float | None = None, logger: logging.Logger | None = None
+    ):
+        if not timeout_s > 0:
+            raise ValueError(f"stall timeout must be > 0 seconds (got {timeout_s})")
+        self.timeout_s = float(timeout_s)
+        self.warn_s = warn_after(self.timeout_s) if warn_s is None else float(warn_s)
+        self.log = logger or log
+        self.stalls = 0  # calls that were warned about
+
+    @contextmanager
+    def call(self, what: str, peer: str, breaker: Callable[[], object] | None = None) -> Iterator[_Call]:
+        """Run the block as one call to ``peer`` (``host:port``); ``what`` names it in the error.
+
+        An exception leaving the block after the timeout becomes ``StallError``; a block that
+        returns normally (even late) is left alone.
+        """
+        call = _Call()
+        watcher = threading.Thread(target=self._watch, args=(call, peer, breaker), name="mkt-stall-watch", daemon=True)
+        started = time.monotonic()
+        watcher.start()
+        try:
+            yield call
+        except Exception as exc:
+            if call.expired:
+                waited = time.monotonic() - started
+                raise StallError(
+                    f"{what}: no answer from {peer} for {waited:.0f}s, gave up after the stall timeout of "
+                    f"{self.timeout_s:g}s ({STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV}); the server is frozen or "
+                    f"overloaded (last error: {_first_line(exc)}); re-run the same command once it answers"
+                ) from None
+            raise
+        finally:
+            call.done.set()
+            watcher.join()
+
+    def _watch(self, call: _Call, peer: str, breaker: Callable[[], object] | None) -> None:
+        started = time.monotonic()
+        next_warning = self.warn_s
+        while next_warning < self.timeout_s:
+            if call.done.wait(next_warning - (time.monotonic() - started)):
+                return
+            if next_warning == self.warn_s:
+                self.stalls += 1
+            self.log.warning(
+                f"no answer from {peer} for {next_warning:.0f} s, waiting (giving up after {self.timeout_s:g} s: "
+                f"{STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
+            )
+            next_warning += self.warn_s
+        if call.done.wait(max(0.0, self.timeout_s - (time.monotonic() - started))):
+            return
+        call.expired = True
+        self.log.warning(f"no answer from {peer} for {self.timeout_s:g} s: giving up")
+        while True:
+            if breaker is not None:
+                try:
+                    breaker()
+                except Exception:  # a breaker that cannot break leaves the client's own timeouts
+                    pass
+            if call.done.wait(BREAK_EVERY_S):
+                return
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def shutdown_fd(fd: int) -> bool:
+    """Shut down (both ways) the socket behind descriptor ``fd``, leaving the descriptor open."""
+    try:
+        sock = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def _addresses(host: str, port: int) -> set[tuple[str, int]]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return set()
+    return {(info[4][0], port) for info in infos}
+
+
+def shutdown_peer_sockets(host: str, port: int) -> int:
+    """Shut down every socket of this process connected to ``host:port``; how many (0 without ``/proc``)."""
+    wanted = _addresses(host, port)
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return 0
+    broken = 0
+    for name in fds:
+        try:
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except (OSError, ValueError):
+            continue
+        try:
+            if sock.type != socket.SOCK_STREAM:
+                continue
+            peer = sock.getpeername()
+            if isinstance(peer, tuple) and (peer[0], peer[1]) in wanted:
+                sock.shutdown(socket.SHUT_RDWR)
+                broken += 1
+        except OSError:  # not connected, or not an internet socket
+            pass
+        finally:
+            sock.close()
+    return broken
