@@ -564,9 +564,8 @@ class QuestDBSink(Sink):
         """One ILP request: warned about while the server is silent, broken and failed after the stall timeout."""
         s = self.settings
         self._check_not_stalled()
-        what = f"QuestDB at {s.ilp_where} (ILP over {s.protocol}, table {table})"
         try:
-            with self.stall.call(what, s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
+            with self.stall.call(f"ILP over {s.protocol}, table {table}", s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
                 yield
         except StallError as exc:
             raise self._stall_error(str(exc)) from None
@@ -578,9 +577,8 @@ class QuestDBSink(Sink):
         self._check_not_stalled()
         conn = self._pg()
         on = f", table {table}" if table else ""
-        what = f"QuestDB at {s.pg_where} (PG wire{on})"
         try:
-            with self.stall.call(what, s.pg_where, lambda: shutdown_fd(conn.fileno())):
+            with self.stall.call(f"PG wire{on}", s.pg_where, lambda: shutdown_fd(conn.fileno())):
                 yield conn
         except StallError as exc:
             self._drop_pg()
@@ -624,11 +622,12 @@ class QuestDBSink(Sink):
             cause = first_line(exc)
             raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}") from None
 
-    def existing_tables(self) -> set[str]:
-        return {str(r[0]) for r in self._query("SELECT table_name FROM tables()")}
+    def existing_tables(self, wanted: str = "") -> set[str]:
+        """Names of the server's tables (``wanted``: the table the caller asks about, for errors)."""
+        return {str(r[0]) for r in self._query("SELECT table_name FROM tables()", wanted)}
 
     def _fetch_wal(self, tables: Sequence[str]) -> dict[str, WalStatus]:
-        return statuses_from_rows(self._query(WAL_TABLES_SQL), tables)
+        return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables)), tables)
 
     # -- Sink interface ------------------------------------------------------------------------
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
@@ -636,7 +635,7 @@ class QuestDBSink(Sink):
         s = self.settings
         self.verify_access()
         self._open_sender(schemas)  # the ILP session opens before any DDL, so a failure leaves nothing behind
-        existing = self.existing_tables()
+        existing = self.existing_tables(", ".join(self.naming.name(x) for x in schemas))
         for schema in schemas:
             name = checked_name(self.naming.name(schema))
             if name in existing:
@@ -658,7 +657,7 @@ class QuestDBSink(Sink):
 
     def ledger_entries(self, key: ChunkKey, window: Window | None = None) -> list[LedgerEntry]:
         name = self.ledger_name
-        if name not in self.existing_tables():
+        if name not in self.existing_tables(name):
             return []
         # entries of a run that just ended may still wait in the WAL: read once they are applied
         with self._wal_errors():
@@ -787,7 +786,7 @@ class QuestDBSink(Sink):
 
     def latest_timestamp_us(self, schema: TableSchema) -> int | None:
         name = checked_name(self.naming.name(schema))
-        if name not in self.existing_tables():
+        if name not in self.existing_tables(name):
             return None
         # cast to long: psycopg truncates TIMESTAMP_NS to µs (SPEC §9); LIMIT -1 is the last row
         rows = self._query(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -1", name)

@@ -73,32 +73,33 @@ class StallWatch:
         self.stalls = 0  # calls that were warned about
 
     @contextmanager
-    def call(self, what: str, peer: str, breaker: Callable[[], object] | None = None) -> Iterator[_Call]:
-        """Run the block as one call to ``peer`` (``host:port``); ``what`` names it in the error.
+    def call(self, label: str, peer: str, breaker: Callable[[], object] | None = None, server: str = "QuestDB") -> Iterator[_Call]:
+        """Run the block as one call to ``server`` at ``peer`` (``host:port``); ``label`` says what the call is
+        (e.g. ``ILP over http, table fx_market_data``) in the warning and the error.
 
         An exception leaving the block after the timeout becomes ``StallError``; a block that
         returns normally (even late) is left alone.
         """
         call = _Call()
-        watcher = threading.Thread(target=self._watch, args=(call, peer, breaker), name="mkt-stall-watch", daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(call, peer, label, breaker), name="mkt-stall-watch", daemon=True)
         started = time.monotonic()
         watcher.start()
         try:
             yield call
-        except Exception as exc:
+        except Exception:
             if call.expired:
                 waited = time.monotonic() - started
                 raise StallError(
-                    f"{what}: no answer from {peer} for {waited:.0f}s, gave up after the stall timeout of "
-                    f"{self.timeout_s:g}s ({STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV}); the server is frozen or "
-                    f"overloaded (last error: {_first_line(exc)}); re-run the same command once it answers"
+                    f"{server} at {peer} ({label}): no answer for {waited:.0f}s, gave up after the stall timeout of "
+                    f"{self.timeout_s:g}s ({STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV}): the server is frozen or "
+                    "overloaded; re-run the same command once it answers"
                 ) from None
             raise
         finally:
             call.done.set()
             watcher.join()
 
-    def _watch(self, call: _Call, peer: str, breaker: Callable[[], object] | None) -> None:
+    def _watch(self, call: _Call, peer: str, label: str, breaker: Callable[[], object] | None) -> None:
         started = time.monotonic()
         next_warning = self.warn_s
         while next_warning < self.timeout_s:
@@ -107,14 +108,14 @@ class StallWatch:
             if next_warning == self.warn_s:
                 self.stalls += 1
             self.log.warning(
-                f"no answer from {peer} for {next_warning:.0f} s, waiting (giving up after {self.timeout_s:g} s: "
-                f"{STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
+                f"no answer from {peer} for {next_warning:.0f} s, waiting ({label}; giving up after "
+                f"{self.timeout_s:g} s: {STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
             )
             next_warning += self.warn_s
         if call.done.wait(max(0.0, self.timeout_s - (time.monotonic() - started))):
             return
         call.expired = True
-        self.log.warning(f"no answer from {peer} for {self.timeout_s:g} s: giving up")
+        self.log.warning(f"no answer from {peer} for {self.timeout_s:g} s ({label}): giving up")
         while True:
             if breaker is not None:
                 try:
@@ -123,11 +124,6 @@ class StallWatch:
                     pass
             if call.done.wait(BREAK_EVERY_S):
                 return
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
 
 
 def shutdown_fd(fd: int) -> bool:

@@ -1,0 +1,149 @@
+"""A frozen QuestDB (paused with SIGSTOP mid-run) is noticed and given up on, and a re-run completes.
+
+The tests start a QuestDB of their own (``own_server``: pausing the shared server would stall every
+other test), run the command line against it with a short stall timeout, pause the server once rows
+are flowing, and check what the user sees: a warning naming host and port within half the timeout,
+then exit status 1 with one line naming host, port, table and the stall timeout, well before the
+timeout and the client's retries could add up to a hang. After SIGCONT, the same command completes,
+and the stored rows are those of a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import pytest
+
+from mkt_pipeline.core.tables import DOUBLE, FX_TABLES
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline_tests.questdb_server import QuestDBServer, own_server
+
+pytestmark = pytest.mark.questdb
+
+STALL_S = 6  # the tests' stall timeout: the warning comes after 3 s, the failure after 6 s
+# the client retries an HTTP request for 10 s after the connection breaks; then the run must be over
+GIVE_UP_WITHIN_S = STALL_S + 10 + 8
+LIGHT_FX = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
+WINDOW = ["--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:10:00Z", "--chunk_seconds", "30"]
+ROWS_FLOWING = re.compile(r"rows [1-9][0-9,]*")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with own_server() as srv:
+        if srv.pid is None:
+            pytest.fail("qdb start printed no pid= line")
+        yield srv
+
+
+@contextmanager
+def paused(server: QuestDBServer):
+    """SIGSTOP the server; SIGCONT however the block ends."""
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+
+
+class Cli:
+    """``mkt-pipeline`` in a child process, its stderr read line by line with the time each line came."""
+
+    def __init__(self, server: QuestDBServer, suffix: str, *args: str):
+        cmd = [sys.executable, "-m", "mkt_pipeline.cli", "fx", *server.cli_flags(), "--suffix", suffix, *LIGHT_FX, *args]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MKT_", "QUESTDB_"))}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def wait_for_line(self, pattern: re.Pattern, timeout_s: float) -> float:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for at, line in list(self.lines):
+                if pattern.search(line):
+                    return at
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        self.proc.kill()
+        pytest.fail(f"no line matching {pattern.pattern!r} within {timeout_s:g}s: {self.text()}")
+
+    def finish(self, timeout_s: float) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"still running {timeout_s:g}s later: {self.text()[-2000:]}")
+        self._reader.join(5)
+        return code
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+
+def fingerprint(server: QuestDBServer, suffix: str) -> dict[str, tuple]:
+    """Per table: row count, first and last timestamp and the sum of every DOUBLE column (after WAL apply)."""
+    naming = TableNaming(suffix=suffix)
+    names = [naming.name(s) for s in FX_TABLES]
+
+    def applied() -> bool:
+        lag = {r[0]: r[1] - r[2] for r in server.query("SELECT name, sequencerTxn, writerTxn FROM wal_tables()")}
+        return all(lag.get(t, 1) == 0 for t in names)
+
+    server.wait_until(applied, 60, "WAL apply")
+    out = {}
+    for schema, name in zip(FX_TABLES, names):
+        sums = ", ".join(f"sum({c.name})" for c in schema.columns if c.kind == DOUBLE)
+        row = server.query(f"SELECT count(), min({schema.timestamp}), max({schema.timestamp}), {sums} FROM {name}")[0]
+        out[schema.base_name] = (row[0], row[1], row[2], *(pytest.approx(v, rel=1e-12) for v in row[3:]))
+    return out
+
+
+def test_a_frozen_server_fails_the_run_in_bounded_time_and_a_rerun_stores_the_clean_rows(server):
+    suffix, clean = f"_stall{os.getpid()}", f"_clean{os.getpid()}"
+    args = ["--mode", "faster-than-life", *WINDOW, "--stall_timeout_secs", str(STALL_S)]
+    try:
+        run = Cli(server, suffix, *args)
+        run.wait_for_line(ROWS_FLOWING, 120)  # rows are flowing: pause the server mid-run
+        with paused(server):
+            frozen_at = time.monotonic()
+            code = run.finish(GIVE_UP_WITHIN_S + 30)
+            ended = time.monotonic() - frozen_at
+        text = run.text()
+        assert code == 1, text
+        assert ended <= GIVE_UP_WITHIN_S, f"gave up only after {ended:.1f}s: {text}"
+        ports = f"(?:{server.http_port}|{server.pg_port})"
+        warned = [(at, line) for at, line in run.lines if re.match(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(", line)]
+        assert warned, text
+        assert warned[0][0] - frozen_at <= STALL_S, text  # the warning came before the give-up
+        error = run.lines[-1][1]
+        assert re.match(
+            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \((ILP over http|PG wire), table \w+{suffix}",
+            error,
+        ), text
+        assert f"gave up after the stall timeout of {STALL_S}s (--stall_timeout_secs / MKT_STALL_TIMEOUT_SECONDS)" in error
+        assert "Traceback" not in text
+        # the server answers again: the same command completes what the stalled run left
+        rerun = Cli(server, suffix, *args)
+        assert rerun.finish(300) == 0, rerun.text()
+        untouched = Cli(server, clean, *args)
+        assert untouched.finish(300) == 0, untouched.text()
+        want = fingerprint(server, clean)
+        assert all(v[0] > 0 for v in want.values()), want
+        assert fingerprint(server, suffix) == want
+    finally:
+        server.drop_suffix(suffix)
+        server.drop_suffix(clean)
