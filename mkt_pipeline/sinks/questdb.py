@@ -324,8 +324,8 @@ def ca_file_problem(path: str) -> str | None:
         return f"{path} is not a PEM CA bundle (no '-----BEGIN CERTIFICATE-----' block)"
     try:
         ssl.create_default_context(cafile=path)
-    except (ssl.SSLError, ValueError) as exc:
-        return f"{path} holds no loadable PEM certificate ({getattr(exc, 'reason', None) or first_line(exc)})"
+    except (ssl.SSLError, ValueError):
+        return f"{path} holds no loadable PEM certificate"
     return None
 
 
