@@ -508,7 +508,9 @@ def _stored_rows(opts: Options):
 
     settings = questdb_settings(opts)
     with pg_session(settings) as conn:
-        yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
+        yield QuestDBRows(
+            conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where,
+            stall_timeout_s=settings.stall_timeout_s), schema
 
 
 def run(opts: Options) -> int:

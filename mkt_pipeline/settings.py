@@ -153,12 +153,12 @@ def parse_port(value: Any, flag: str = "value") -> int:
     return port
 
 
-def parse_seconds(value: Any, flag: str = "value") -> float:
-    """A duration in seconds: a positive number of at most a day (``1.5``, ``120``)."""
+def parse_seconds(value: Any, flag: str = "value") -> int:
+    """A duration in whole seconds, from 1 to a day."""
     try:
-        seconds = float(str(value).strip().replace("_", ""))
-    except ValueError:
-        raise ConfigError(f"--{flag}: {value!r} is not a number of seconds") from None
+        seconds = parse_int(value, flag)
+    except ConfigError:
+        raise ConfigError(f"--{flag}: {value!r} is not a whole number of seconds") from None
     if not 0 < seconds <= 86_400:
         raise ConfigError(f"--{flag}: {value} must be > 0 and at most 86400 seconds")
     return seconds

@@ -147,3 +147,139 @@ def test_a_frozen_server_fails_the_run_in_bounded_time_and_a_rerun_stores_the_cl
     finally:
         server.drop_suffix(suffix)
         server.drop_suffix(clean)
+
+
+# ---------------------------------------------------------------------------------------------
+# the Dagster runs: an hourly partition and a live window
+
+
+def sink_resource(server: QuestDBServer, suffix: str, tmp_path):
+    from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+    from mkt_pipeline.defs.sink_resource import MarketSinkResource
+
+    questdb = QuestDBResource(
+        host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port, stall_timeout_s=STALL_S
+    )
+    return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=ParquetResource(root_dir=str(tmp_path)))
+
+
+def wait_for_rows(server: QuestDBServer, table: str, worker: threading.Thread, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.is_alive():
+        try:
+            if server.query(f"SELECT count() FROM {table}")[0][0] > 0:
+                return
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"no rows in {table} within {timeout_s:g}s (run still going: {worker.is_alive()})")
+
+
+def run_frozen(server: QuestDBServer, table: str, execute) -> tuple[object, float]:
+    """``execute()`` in a thread; pause the server once ``table`` has rows; (its result, seconds from pause to end)."""
+    out = {}
+    worker = threading.Thread(target=lambda: out.setdefault("result", execute()), daemon=True)
+    worker.start()
+    wait_for_rows(server, table, worker)
+    with paused(server):
+        frozen_at = time.monotonic()
+        worker.join(180)
+        ended = time.monotonic() - frozen_at
+    worker.join(60)
+    assert "result" in out, "the run did not end"
+    return out["result"], ended
+
+
+def failure_messages(result) -> list[str]:
+    import dagster as dg
+
+    kinds = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    out = []
+    for event in result.all_events:
+        if event.event_type in kinds:
+            data = event.event_specific_data
+            error = getattr(data, "error", None)
+            out.append(error.message.strip() if error is not None else str(data))
+    return out
+
+
+def warnings_of(instance, run_id: str) -> list[str]:
+    return [e.user_message for e in instance.all_logs(run_id) if "no answer from" in (e.user_message or "")]
+
+
+def assert_stalled(server: QuestDBServer, result, instance, suffix: str, ended: float, bound_s: float) -> None:
+    messages = failure_messages(result)
+    assert not result.success and messages, messages
+    assert ended <= bound_s, f"ended {ended:.1f}s after the pause: {messages}"
+    ports = f"(?:{server.http_port}|{server.pg_port})"
+    stalls = [m for m in messages if re.search(rf"QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \(.*table \w+{suffix}", m)]
+    assert stalls, messages
+    assert f"gave up after the stall timeout of {STALL_S}s" in stalls[0]
+    warned = warnings_of(instance, result.run_id)
+    assert any(re.match(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting", w) for w in warned), warned
+
+
+def test_a_frozen_server_fails_the_hourly_step_in_bounded_time_and_a_rerun_stores_the_clean_rows(server, tmp_path):
+    import dagster as dg
+
+    from mkt_pipeline.definitions import defs
+    from mkt_pipeline_tests.defs.support import TINY_FX
+
+    suffix, clean = f"_dstall{os.getpid()}", f"_dclean{os.getpid()}"
+    job = defs.resolve_job_def("fx_hourly_job")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def materialize(sfx: str):
+        return job.execute_in_process(
+            run_config={"ops": {"fx_hourly": {"config": {**TINY_FX, "chunk_seconds": 300}}}},
+            instance=instance, partition_key="2025-06-02-14:00", resources={"sink": sink_resource(server, sfx, tmp_path)},
+            raise_on_error=False,
+        )  # fmt: skip
+
+    try:
+        result, ended = run_frozen(server, f"market_data{suffix}", lambda: materialize(suffix))
+        # the stalled attempt, then the step's two retries (5 s apart), each failing within the access probe's 5 s
+        assert_stalled(server, result, instance, suffix, ended, bound_s=GIVE_UP_WITHIN_S + 2 * (5 + 10))
+        assert materialize(suffix).success
+        assert materialize(clean).success
+        want = fingerprint(server, clean)
+        assert all(v[0] > 0 for v in want.values()), want
+        assert fingerprint(server, suffix) == want
+    finally:
+        server.drop_suffix(suffix)
+        server.drop_suffix(clean)
+
+
+def test_a_frozen_server_fails_a_live_window_in_bounded_time_and_a_rerun_stores_the_clean_rows(server, tmp_path):
+    import dagster as dg
+
+    from mkt_pipeline.core.timeline import US_PER_S, format_us
+    from mkt_pipeline.defs.jobs import fx_live_job
+    from mkt_pipeline_tests.defs.support import TINY_FX
+
+    suffix, clean = f"_lstall{os.getpid()}", f"_lclean{os.getpid()}"
+    now_s = int(time.time())
+    # half due at once (catching up), half at wall-clock pace: the server is paused while the window is live
+    start, end = format_us((now_s - 20) * US_PER_S), format_us((now_s + 25) * US_PER_S)
+    instance = dg.DagsterInstance.ephemeral()
+
+    def live(sfx: str):
+        config = {"ops": {"fx_live_window": {"config": {"window_start": start, "window_end": end, **TINY_FX}}}}
+        return fx_live_job.execute_in_process(
+            run_config=config, instance=instance, resources={"sink": sink_resource(server, sfx, tmp_path)}, raise_on_error=False
+        )
+
+    try:
+        result, ended = run_frozen(server, f"market_data{suffix}", lambda: live(suffix))
+        assert_stalled(server, result, instance, suffix, ended, bound_s=GIVE_UP_WITHIN_S)
+        # the sensor requests a failed window again; by now it is due at once, and lands whole
+        while time.time() < now_s + 26:
+            time.sleep(0.5)
+        assert live(suffix).success
+        assert live(clean).success
+        want = fingerprint(server, clean)
+        assert all(v[0] > 0 for v in want.values()), want
+        assert fingerprint(server, suffix) == want
+    finally:
+        server.drop_suffix(suffix)
+        server.drop_suffix(clean)

@@ -179,7 +179,7 @@ def build_live_job(market: str) -> dg.JobDefinition:
         references, _ = references_for_window(context, market, window)
         settings = engine_settings(market, config.model_dump())
         engine = make_engine(market, settings, references)
-        with sink.get_sink(market) as s:
+        with sink.get_sink(market, logger=context.log) as s:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
             per_window = isinstance(s, ParquetSink)

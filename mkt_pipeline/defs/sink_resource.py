@@ -71,10 +71,13 @@ class MarketSinkResource(dg.ConfigurableResource):
         return partial(scrub, secrets=self.questdb.settings().secrets())
 
     @contextmanager
-    def get_sink(self, market: str) -> Iterator[Sink]:
-        """The configured sink for ``market``, closed on exit (call ``prepare`` before writing)."""
+    def get_sink(self, market: str, logger=None) -> Iterator[Sink]:
+        """The configured sink for ``market``, closed on exit (call ``prepare`` before writing).
+
+        ``logger`` (e.g. ``context.log``) receives the sink's warnings, so they reach the run's event log.
+        """
         resource = self.questdb if self.is_questdb else self.parquet
-        with resource.get_sink(self.naming(market)) as sink:
+        with resource.get_sink(self.naming(market), logger=logger) as sink:
             yield sink
 
     @contextmanager
@@ -87,7 +90,9 @@ class MarketSinkResource(dg.ConfigurableResource):
         with self.pg_connection() as (conn, settings):
             from mkt_pipeline.sinks.questdb import scrub
 
-            yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where)
+            yield QuestDBRows(
+                conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where,
+                stall_timeout_s=settings.stall_timeout_s)
 
     @contextmanager
     def pg_connection(self) -> Iterator[tuple[Any, Any]]:

@@ -87,7 +87,7 @@ QUESTDB_ENV: dict[str, str] = {
 }
 
 PROTOCOLS = ("http", "https", "tcp", "tcps")
-MAX_STALL_TIMEOUT_S = 86_400.0
+MAX_STALL_TIMEOUT_S = 86_400
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
 MiB = 1 << 20
@@ -124,7 +124,7 @@ class QuestDBSettings:
     ledger_wait_s: float = 60.0  # how long rows sent over TCP (unacknowledged) may take to appear
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
     # a call to the server without an answer for this long fails the run (see ``stall``)
-    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+    stall_timeout_s: int = DEFAULT_STALL_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -142,7 +142,7 @@ class QuestDBSettings:
             if problem is not None:
                 raise ValueError(f"tls_ca: {problem}")
         if not 0 < self.stall_timeout_s <= MAX_STALL_TIMEOUT_S:
-            raise ValueError(f"stall_timeout_s: {self.stall_timeout_s:g} must be > 0 and at most {MAX_STALL_TIMEOUT_S:g} seconds")
+            raise ValueError(f"stall_timeout_s: {self.stall_timeout_s} must be > 0 and at most {MAX_STALL_TIMEOUT_S} seconds")
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
             raise ValueError("token: TCP JWK auth needs token, token_x and token_y together")
         if not 0 < self.flush_bytes < self.max_buf_size:
@@ -199,7 +199,7 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    kind = "number of seconds" if name in _FLOAT_FIELDS else f"valid {name}"
+                    kind = "whole number of seconds" if name in _SECONDS_FIELDS else f"valid {name}"
                     raise ValueError(f"{var}: {env[var]!r} is not a {kind}") from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -249,15 +249,13 @@ class QuestDBSettings:
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port", "stall_timeout_secs": "stall_timeout_s"}  # CLI flag -> settings field
 _FLAG_NAMES = {v: k for k, v in _CLI_NAMES.items()}
 _INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
-_FLOAT_FIELDS = ("stall_timeout_s",)
+_SECONDS_FIELDS = ("stall_timeout_s",)  # whole seconds (Dagster reads them with EnvVar.int)
 _LOWERCASE_FIELDS = ("protocol", "tls_verify")
 
 
 def _env_converter(field: str) -> Callable[[str], Any]:
-    if field in _INT_FIELDS:
+    if field in _INT_FIELDS or field in _SECONDS_FIELDS:
         return int
-    if field in _FLOAT_FIELDS:
-        return float
     if field in _LOWERCASE_FIELDS:
         return lambda v: v.strip().lower()
     return str

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 # A bounded default: long enough for a 16 MiB flush over a slow link or a server busy with a big
 # commit, short enough that a frozen server fails the run (and frees its Dagster slot) within minutes.
-DEFAULT_STALL_TIMEOUT_S = 120.0
+DEFAULT_STALL_TIMEOUT_S = 120
 STALL_WARN_S = 30.0
 BREAK_EVERY_S = 1.0  # after the timeout, how often the breaker runs until the call has returned
 STALL_TIMEOUT_ENV = "MKT_STALL_TIMEOUT_SECONDS"
