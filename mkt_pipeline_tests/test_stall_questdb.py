@@ -199,7 +199,9 @@ def failure_messages(result) -> list[str]:
         if event.event_type in kinds:
             data = event.event_specific_data
             error = getattr(data, "error", None)
-            out.append(error.message.strip() if error is not None else str(data))
+            while error is not None:  # a retry's error carries the op's own as its cause
+                out.append(error.message.strip())
+                error = error.cause
     return out
 
 
