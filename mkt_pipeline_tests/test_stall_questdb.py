@@ -149,6 +149,38 @@ def test_a_frozen_server_fails_the_run_in_bounded_time_and_a_rerun_stores_the_cl
         server.drop_suffix(clean)
 
 
+
+def test_a_frozen_server_stops_the_real_time_stream_in_bounded_time_and_a_rerun_continues_it(server):
+    suffix = f"_rstall{os.getpid()}"
+    end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    args = ["--mode", "real-time", "--end_ts", end, "--stall_timeout_secs", str(STALL_S)]
+    try:
+        run = Cli(server, suffix, *args)
+        run.wait_for_line(re.compile(r"fx live: up to .* rows [1-9]"), 120)
+        with paused(server):
+            frozen_at = time.monotonic()
+            code = run.finish(GIVE_UP_WITHIN_S + 30)
+            ended = time.monotonic() - frozen_at
+        text = run.text()
+        assert code == 1 and ended <= GIVE_UP_WITHIN_S, (ended, text)
+        ports = f"(?:{server.http_port}|{server.pg_port})"
+        assert any(re.match(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(", line) for _, line in run.lines), text
+        assert re.match(
+            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \(.*table \w+{suffix}\): no answer for",
+            run.lines[-1][1],
+        ), text
+        table = f"market_data{suffix}"
+        before = int(server.query(f"SELECT count() FROM {table}")[0][0])
+        # the stream goes on where the stored rows end (never behind them), up to the same end
+        rerun = Cli(server, suffix, *args)
+        assert rerun.finish(120) == 0, rerun.text()
+        fingerprint(server, suffix)  # waits for the WAL
+        after = int(server.query(f"SELECT count() FROM {table}")[0][0])
+        dupes = server.query(f"SELECT count() FROM (SELECT timestamp, symbol, count() n FROM {table}) WHERE n > 1")[0][0]
+        assert after > before and dupes == 0, (before, after, dupes)
+    finally:
+        server.drop_suffix(suffix)
+
 # ---------------------------------------------------------------------------------------------
 # the Dagster runs: an hourly partition and a live window
 
