@@ -108,7 +108,7 @@ class StallWatch:
             if next_warning == self.warn_s:
                 self.stalls += 1
             self.log.warning(
-                f"no answer from {peer} for {next_warning:.0f} s, waiting ({label}; giving up after "
+                f"no answer from {peer} for {round(next_warning, 1):g} s, waiting ({label}; giving up after "
                 f"{self.timeout_s:g} s: {STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
             )
             next_warning += self.warn_s
