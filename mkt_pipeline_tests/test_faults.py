@@ -24,8 +24,14 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.questdb_server import closed_port
 from mkt_pipeline_tests.tls_files import self_signed_pem
 
-LIGHT_FX = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
-WINDOW = ["--mode", "faster-than-life", "--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:06:00Z", "--chunk_seconds", "60"]
+LIGHT_FX = [
+    *"--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100".split(),
+    *"--min_levels 5 --max_levels 5".split(),
+]
+WINDOW = [
+    "--mode", "faster-than-life", "--chunk_seconds", "60",
+    "--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:06:00Z",
+]  # fmt: skip
 
 
 def one_error_line(capsys) -> str:
@@ -42,15 +48,19 @@ def one_error_line(capsys) -> str:
     "content,rule",
     [
         (b"myhost\n", "is not a PEM CA bundle (no '-----BEGIN CERTIFICATE-----' block)"),
-        (b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n", "holds no loadable PEM certificate"),
+        (
+            b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+            "holds no loadable PEM certificate",
+        ),
     ],
 )
-def test_a_ca_file_that_is_not_a_pem_bundle_exits_2_naming_the_flag_before_anything(clean_env, tmp_path, capsys, content, rule):
+def test_a_ca_file_that_is_not_a_pem_bundle_exits_2_before_anything(clean_env, tmp_path, capsys, content, rule):
     ca = tmp_path / "hostname"
     ca.write_bytes(content)
     port = closed_port()  # nothing may be contacted: validation comes first
     started = time.monotonic()
-    code = main(["fx", *WINDOW, "--protocol", "https", "--tls_ca", str(ca), "--http_port", str(port), "--pg_port", str(port)])
+    ports = ["--http_port", str(port), "--pg_port", str(port)]
+    code = main(["fx", *WINDOW, "--protocol", "https", "--tls_ca", str(ca), *ports])
     assert code == 2
     assert one_error_line(capsys) == f"mkt-pipeline: error: --tls_ca: {ca} {rule}"
     assert time.monotonic() - started < 1.0
@@ -65,12 +75,16 @@ def test_the_ca_variable_is_named_when_it_set_the_file(clean_env, tmp_path, caps
 
 
 @pytest.mark.questdb
-def test_a_pem_bundle_passes_and_a_failed_handshake_names_host_and_port(clean_env, questdb, qdb_suffix, tmp_path, capsys):
+def test_a_pem_bundle_passes_and_a_failed_handshake_names_host_and_port(
+    clean_env, questdb, qdb_suffix, tmp_path, capsys
+):
     ca = self_signed_pem(tmp_path / "ca.pem")
-    args = [*questdb.cli_flags(), "--suffix", qdb_suffix, *LIGHT_FX, *WINDOW, "--protocol", "https", "--tls_ca", str(ca)]
+    tls = ["--protocol", "https", "--tls_ca", str(ca)]
+    args = [*questdb.cli_flags(), "--suffix", qdb_suffix, *LIGHT_FX, *WINDOW, *tls]
     assert main(["fx", *args]) == 1  # the open-source server speaks no TLS
     line = one_error_line(capsys)
-    assert line.startswith(f"mkt-pipeline: error: QuestDBTlsError: QuestDB at {questdb.host}:{questdb.http_port} (ILP over https): TLS"), line
+    where = f"QuestDB at {questdb.host}:{questdb.http_port} (ILP over https)"
+    assert line.startswith(f"mkt-pipeline: error: QuestDBTlsError: {where}: TLS"), line
     assert [r for r in questdb.query("SELECT table_name FROM tables()") if r[0].endswith(qdb_suffix)] == []
 
 
@@ -85,10 +99,12 @@ def small_tmpfs(size: str):
         pytest.skip("mounting a small tmpfs needs root and mount(8); the disk-full test runs where it can")
     where = Path(f"/tmp/mkt-full-{uuid.uuid4().hex[:8]}")
     where.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)]
+    done = subprocess.run(mount, capture_output=True, text=True)
     if done.returncode != 0:
         where.rmdir()
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode}); the disk-full test needs one")
+        why = done.stderr.strip() or done.returncode
+        pytest.skip(f"cannot mount a tmpfs here ({why}); the disk-full test needs one")
     try:
         yield where
     finally:

@@ -30,7 +30,10 @@ pytestmark = pytest.mark.questdb
 STALL_S = 6  # the tests' stall timeout: the warning comes after 3 s, the failure after 6 s
 # the client retries an HTTP request for 10 s after the connection breaks; then the run must be over
 GIVE_UP_WITHIN_S = STALL_S + 10 + 8
-LIGHT_FX = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
+LIGHT_FX = [
+    *"--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100".split(),
+    *"--min_levels 5 --max_levels 5".split(),
+]
 WINDOW = ["--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:10:00Z", "--chunk_seconds", "30"]
 ROWS_FLOWING = re.compile(r"rows [1-9][0-9,]*")
 
@@ -57,7 +60,8 @@ class Cli:
     """``mkt-pipeline`` in a child process, its stderr read line by line with the time each line came."""
 
     def __init__(self, server: QuestDBServer, suffix: str, *args: str):
-        cmd = [sys.executable, "-m", "mkt_pipeline.cli", "fx", *server.cli_flags(), "--suffix", suffix, *LIGHT_FX, *args]
+        cli = [sys.executable, "-m", "mkt_pipeline.cli", "fx"]
+        cmd = [*cli, *server.cli_flags(), "--suffix", suffix, *LIGHT_FX, *args]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MKT_", "QUESTDB_"))}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[tuple[float, str]] = []
@@ -126,15 +130,17 @@ def test_a_frozen_server_fails_the_run_in_bounded_time_and_a_rerun_stores_the_cl
         assert code == 1, text
         assert ended <= GIVE_UP_WITHIN_S, f"gave up only after {ended:.1f}s: {text}"
         ports = f"(?:{server.http_port}|{server.pg_port})"
-        warned = [(at, line) for at, line in run.lines if re.match(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(", line)]
+        warning = re.compile(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(")
+        warned = [(at, line) for at, line in run.lines if warning.match(line)]
         assert warned, text
         assert warned[0][0] - frozen_at <= STALL_S, text  # the warning came before the give-up
         error = run.lines[-1][1]
         assert re.match(
-            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \((ILP over http|PG wire), table \w+{suffix}",
+            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} "
+            rf"\((ILP over http|PG wire), table \w+{suffix}",
             error,
         ), text
-        assert f"gave up after the stall timeout of {STALL_S}s (--stall_timeout_secs / MKT_STALL_TIMEOUT_SECONDS)" in error
+        assert f"the stall timeout of {STALL_S}s (--stall_timeout_secs / MKT_STALL_TIMEOUT_SECONDS)" in error
         assert "Traceback" not in text
         # the server answers again: the same command completes what the stalled run left
         rerun = Cli(server, suffix, *args)
@@ -164,9 +170,11 @@ def test_a_frozen_server_stops_the_real_time_stream_in_bounded_time_and_a_rerun_
         text = run.text()
         assert code == 1 and ended <= GIVE_UP_WITHIN_S, (ended, text)
         ports = f"(?:{server.http_port}|{server.pg_port})"
-        assert any(re.match(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(", line) for _, line in run.lines), text
+        warning = re.compile(rf"no answer from 127\.0\.0\.1:{ports} for 3 s, waiting \(")
+        assert any(warning.match(line) for _, line in run.lines), text
         assert re.match(
-            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \(.*table \w+{suffix}\): no answer for",
+            rf"mkt-pipeline: error: QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} "
+            rf"\(.*table \w+{suffix}\): no answer for",
             run.lines[-1][1],
         ), text
         table = f"market_data{suffix}"
@@ -176,7 +184,8 @@ def test_a_frozen_server_stops_the_real_time_stream_in_bounded_time_and_a_rerun_
         assert rerun.finish(120) == 0, rerun.text()
         fingerprint(server, suffix)  # waits for the WAL
         after = int(server.query(f"SELECT count() FROM {table}")[0][0])
-        dupes = server.query(f"SELECT count() FROM (SELECT timestamp, symbol, count() n FROM {table}) WHERE n > 1")[0][0]
+        keys = f"SELECT timestamp, symbol, count() n FROM {table}"
+        dupes = server.query(f"SELECT count() FROM ({keys}) WHERE n > 1")[0][0]
         assert after > before and dupes == 0, (before, after, dupes)
     finally:
         server.drop_suffix(suffix)
@@ -190,9 +199,14 @@ def sink_resource(server: QuestDBServer, suffix: str, tmp_path):
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
     questdb = QuestDBResource(
-        host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port, stall_timeout_s=STALL_S
+        host=server.host,
+        http_port=server.http_port,
+        pg_port=server.pg_port,
+        ilp_tcp_port=server.ilp_port,
+        stall_timeout_s=STALL_S,
     )
-    return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=ParquetResource(root_dir=str(tmp_path)))
+    parquet = ParquetResource(root_dir=str(tmp_path))
+    return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=parquet)
 
 
 def wait_for_rows(server: QuestDBServer, table: str, worker: threading.Thread, timeout_s: float = 120) -> None:
@@ -246,7 +260,8 @@ def assert_stalled(server: QuestDBServer, result, instance, suffix: str, ended: 
     assert not result.success and messages, messages
     assert ended <= bound_s, f"ended {ended:.1f}s after the pause: {messages}"
     ports = f"(?:{server.http_port}|{server.pg_port})"
-    stalls = [m for m in messages if re.search(rf"QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \(.*table \w+{suffix}", m)]
+    stall = re.compile(rf"QuestDBStallError: QuestDB at 127\.0\.0\.1:{ports} \(.*table \w+{suffix}")
+    stalls = [m for m in messages if stall.search(m)]
     assert stalls, messages
     assert f"gave up after the stall timeout of {STALL_S}s" in stalls[0]
     warned = warnings_of(instance, result.run_id)
@@ -266,9 +281,11 @@ def test_a_frozen_server_fails_the_hourly_step_in_bounded_time_and_a_rerun_store
     def materialize(sfx: str):
         return job.execute_in_process(
             run_config={"ops": {"fx_hourly": {"config": {**TINY_FX, "chunk_seconds": 300}}}},
-            instance=instance, partition_key="2025-06-02-14:00", resources={"sink": sink_resource(server, sfx, tmp_path)},
+            instance=instance,
+            partition_key="2025-06-02-14:00",
+            resources={"sink": sink_resource(server, sfx, tmp_path)},
             raise_on_error=False,
-        )  # fmt: skip
+        )
 
     try:
         result, ended = run_frozen(server, f"market_data{suffix}", lambda: materialize(suffix))
@@ -299,8 +316,9 @@ def test_a_frozen_server_fails_a_live_window_in_bounded_time_and_a_rerun_stores_
 
     def live(sfx: str):
         config = {"ops": {"fx_live_window": {"config": {"window_start": start, "window_end": end, **TINY_FX}}}}
+        resources = {"sink": sink_resource(server, sfx, tmp_path)}
         return fx_live_job.execute_in_process(
-            run_config=config, instance=instance, resources={"sink": sink_resource(server, sfx, tmp_path)}, raise_on_error=False
+            run_config=config, instance=instance, resources=resources, raise_on_error=False
         )
 
     try:

@@ -188,7 +188,8 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         workers = min(processes, len(list(window.split(chunk_seconds))))
         factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
-        with sink.get_sink(market, logger=context.log) as s, ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker:
+        checks = ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log)
+        with sink.get_sink(market, logger=context.log) as s, checks as checker:
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
 

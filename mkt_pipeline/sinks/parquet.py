@@ -46,8 +46,9 @@ def _disk_full_errors(root: Path, where: Callable[[], tuple[str, Path | None]]):
         table, path = where()
         cause = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
         raise ParquetSinkError(
-            f"Parquet dataset at {root} (table {table}, writing {path or root}): {cause}; the unfinished chunk was discarded: "
-            "free space or give another --parquet_dir / MKT_PARQUET_DIR, then re-run the same command"
+            f"Parquet dataset at {root} (table {table}, writing {path or root}): {cause}; "
+            "the unfinished chunk was discarded: free space or give another --parquet_dir / MKT_PARQUET_DIR, "
+            "then re-run the same command"
         ) from None
 
 

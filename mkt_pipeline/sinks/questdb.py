@@ -142,7 +142,9 @@ class QuestDBSettings:
             if problem is not None:
                 raise ValueError(f"tls_ca: {problem}")
         if not 0 < self.stall_timeout_s <= MAX_STALL_TIMEOUT_S:
-            raise ValueError(f"stall_timeout_s: {self.stall_timeout_s} must be > 0 and at most {MAX_STALL_TIMEOUT_S} seconds")
+            raise ValueError(
+                f"stall_timeout_s: {self.stall_timeout_s} must be > 0 and at most {MAX_STALL_TIMEOUT_S} seconds"
+            )
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
             raise ValueError("token: TCP JWK auth needs token, token_x and token_y together")
         if not 0 < self.flush_bytes < self.max_buf_size:
@@ -563,7 +565,8 @@ class QuestDBSink(Sink):
         s = self.settings
         self._check_not_stalled()
         try:
-            with self.stall.call(f"ILP over {s.protocol}, table {table}", s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
+            label = f"ILP over {s.protocol}, table {table}"
+            with self.stall.call(label, s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
                 yield
         except StallError as exc:
             raise self._stall_error(str(exc)) from None

@@ -54,16 +54,31 @@ def warn_after(timeout_s: float) -> float:
 
 
 class _Call:
-    def __init__(self) -> None:
-        self.done = threading.Event()
+    """One watched call: when it started, when it is next due for a warning, whether it expired."""
+
+    def __init__(self, label: str, peer: str, breaker: Callable[[], object] | None, started: float, warn_s: float):
+        self.label, self.peer, self.breaker = label, peer, breaker
+        self.started = started
+        self.next_warning = warn_s  # seconds after ``started``
+        self.next_break = 0.0
         self.expired = False
+        self.done = False
 
 
 class StallWatch:
-    """Warns while a call waits on a server and breaks the wait after ``timeout_s``."""
+    """Warns while a call waits on a server and breaks the wait after ``timeout_s``.
+
+    One watcher thread serves every call of the watch (started with the first call, ended after a
+    while without calls), so watching costs a lock and a notify per call, not a thread.
+    """
+
+    IDLE_S = 10.0  # the watcher thread ends after this long without a call
 
     def __init__(
-        self, timeout_s: float = DEFAULT_STALL_TIMEOUT_S, warn_s: float | None = None, logger: logging.Logger | None = None
+        self,
+        timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+        warn_s: float | None = None,
+        logger: logging.Logger | None = None,
     ):
         if not timeout_s > 0:
             raise ValueError(f"stall timeout must be > 0 seconds (got {timeout_s})")
@@ -71,24 +86,33 @@ class StallWatch:
         self.warn_s = warn_after(self.timeout_s) if warn_s is None else float(warn_s)
         self.log = logger or log
         self.stalls = 0  # calls that were warned about
+        self._cond = threading.Condition()
+        self._calls: set[_Call] = set()
+        self._thread: threading.Thread | None = None
 
     @contextmanager
-    def call(self, label: str, peer: str, breaker: Callable[[], object] | None = None, server: str = "QuestDB") -> Iterator[_Call]:
+    def call(
+        self, label: str, peer: str, breaker: Callable[[], object] | None = None, server: str = "QuestDB"
+    ) -> Iterator[_Call]:
         """Run the block as one call to ``server`` at ``peer`` (``host:port``); ``label`` says what the call is
         (e.g. ``ILP over http, table fx_market_data``) in the warning and the error.
 
         An exception leaving the block after the timeout becomes ``StallError``; a block that
         returns normally (even late) is left alone.
         """
-        call = _Call()
-        watcher = threading.Thread(target=self._watch, args=(call, peer, label, breaker), name="mkt-stall-watch", daemon=True)
-        started = time.monotonic()
-        watcher.start()
+        call = _Call(label, peer, breaker, time.monotonic(), self.warn_s)
+        with self._cond:
+            self._calls.add(call)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="mkt-stall-watch", daemon=True)
+                self._thread.start()
+            self._cond.notify()
         try:
             yield call
         except Exception:
             if call.expired:
-                waited = time.monotonic() - started
+                waited = time.monotonic() - call.started
+                self.log.warning(f"no answer from {peer} for {self.timeout_s:g} s ({label}): giving up")
                 raise StallError(
                     f"{server} at {peer} ({label}): no answer for {waited:.0f}s, gave up after the stall timeout of "
                     f"{self.timeout_s:g}s ({STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV}): the server is frozen or "
@@ -96,34 +120,56 @@ class StallWatch:
                 ) from None
             raise
         finally:
-            call.done.set()
-            watcher.join()
+            with self._cond:  # a breaker never runs once the call is over (it holds this lock while it runs)
+                call.done = True
+                self._calls.discard(call)
 
-    def _watch(self, call: _Call, peer: str, label: str, breaker: Callable[[], object] | None) -> None:
-        started = time.monotonic()
-        next_warning = self.warn_s
-        while next_warning < self.timeout_s:
-            if call.done.wait(next_warning - (time.monotonic() - started)):
-                return
-            if next_warning == self.warn_s:
-                self.stalls += 1
-            self.log.warning(
-                f"no answer from {peer} for {round(next_warning, 1):g} s, waiting ({label}; giving up after "
-                f"{self.timeout_s:g} s: {STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
-            )
-            next_warning += self.warn_s
-        if call.done.wait(max(0.0, self.timeout_s - (time.monotonic() - started))):
-            return
-        call.expired = True
-        self.log.warning(f"no answer from {peer} for {self.timeout_s:g} s ({label}): giving up")
+    def _watch(self) -> None:
+        idle_since = time.monotonic()
         while True:
-            if breaker is not None:
+            lines: list[str] = []
+            with self._cond:
+                now = time.monotonic()
+                if not self._calls:
+                    if now - idle_since >= self.IDLE_S:
+                        self._thread = None
+                        return
+                    self._cond.wait(self.IDLE_S - (now - idle_since))
+                    continue
+                idle_since = now
+                wake = now + self.IDLE_S
+                for call in list(self._calls):
+                    lines += self._step(call, now - call.started)
+                    due = call.next_break if call.expired else min(call.next_warning, self.timeout_s)
+                    wake = min(wake, call.started + due)
+            for line in lines:  # outside the lock: a logger may be slow (Dagster's writes to the event log)
+                self.log.warning(line)
+            with self._cond:
+                if self._calls:
+                    self._cond.wait(max(0.0, wake - time.monotonic()))
+
+    def _step(self, call: _Call, waited: float) -> list[str]:
+        """Warnings due for ``call`` after ``waited`` seconds; expires and breaks it at the timeout (lock held)."""
+        lines = []
+        while not call.expired and call.next_warning < self.timeout_s and waited >= call.next_warning:
+            if call.next_warning == self.warn_s:
+                self.stalls += 1
+            lines.append(
+                f"no answer from {call.peer} for {round(call.next_warning, 1):g} s, waiting ({call.label}; giving up "
+                f"after {self.timeout_s:g} s: {STALL_TIMEOUT_FLAG} / {STALL_TIMEOUT_ENV})"
+            )
+            call.next_warning += self.warn_s
+        if not call.expired and waited >= self.timeout_s:
+            call.expired = True
+            call.next_break = waited
+        if call.expired and waited >= call.next_break:
+            call.next_break = waited + BREAK_EVERY_S
+            if call.breaker is not None:
                 try:
-                    breaker()
+                    call.breaker()
                 except Exception:  # a breaker that cannot break leaves the client's own timeouts
                     pass
-            if call.done.wait(BREAK_EVERY_S):
-                return
+        return lines
 
 
 def shutdown_fd(fd: int) -> bool:

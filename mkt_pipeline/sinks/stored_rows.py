@@ -183,7 +183,14 @@ def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa
 class QuestDBRows:
     """Counts and slices over PG wire; top-of-book fields are computed by QuestDB (1-based arrays)."""
 
-    def __init__(self, connection: Any, naming: TableNaming, scrub: Callable[[str], str] = str, where: str = "", stall_timeout_s: float | None = None):
+    def __init__(
+        self,
+        connection: Any,
+        naming: TableNaming,
+        scrub: Callable[[str], str] = str,
+        where: str = "",
+        stall_timeout_s: float | None = None,
+    ):
         self.conn = connection
         self.naming = naming
         self.scrub = scrub

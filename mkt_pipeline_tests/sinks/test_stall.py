@@ -36,10 +36,14 @@ def test_a_silent_server_is_warned_about_then_given_up_on_with_one_line(caplog):
         took = time.monotonic() - started
     assert 1.0 <= took < 2.0
     message = str(raised.value)
-    assert message.startswith(f"QuestDB at 127.0.0.1:{port} (PG wire, table t1): no answer for 1s, gave up after the stall timeout of 1s")
+    assert message.startswith(
+        f"QuestDB at 127.0.0.1:{port} (PG wire, table t1): no answer for 1s, gave up after the stall timeout of 1s"
+    )
     assert "\n" not in message and "--stall_timeout_secs / MKT_STALL_TIMEOUT_SECONDS" in message
     warnings = [r.getMessage() for r in caplog.records]
-    assert warnings[0].startswith(f"no answer from 127.0.0.1:{port} for 0.5 s, waiting (PG wire, table t1; giving up after 1 s")
+    assert warnings[0].startswith(
+        f"no answer from 127.0.0.1:{port} for 0.5 s, waiting (PG wire, table t1; giving up after 1 s"
+    )
     assert warnings[-1] == f"no answer from 127.0.0.1:{port} for 1 s (PG wire, table t1): giving up"
     assert watch.stalls == 1
 
@@ -63,7 +67,8 @@ def test_warnings_repeat_every_warn_interval_until_the_timeout(caplog):
             while not call.expired:
                 time.sleep(0.02)
             raise ConnectionError("broken by the watch")
-    waits = [r.getMessage().split(" for ", 1)[1].split(" s", 1)[0] for r in caplog.records if "waiting" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+    waits = [line.split(" for ", 1)[1].split(" s", 1)[0] for line in lines]
     assert waits == ["0.3", "0.6", "0.9"]
 
 
@@ -83,3 +88,21 @@ def test_shutdown_peer_sockets_breaks_only_the_connections_to_that_endpoint():
             with pytest.raises(TimeoutError):  # untouched: still waiting for its server
                 to_b.recv(1)
             assert shutdown_peer_sockets("localhost", b) == 1
+
+
+def test_the_stall_timeout_reaches_every_entry_point(clean_env, monkeypatch):
+    import dagster as dg
+
+    from mkt_pipeline.cli import parse_options, questdb_settings
+    from mkt_pipeline.defs.resources import QuestDBResource
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+
+    assert QuestDBSettings().stall_timeout_s == 120
+    assert questdb_settings(parse_options(["fx", "--stall_timeout_secs", "45"])).stall_timeout_s == 45
+    monkeypatch.setenv("MKT_STALL_TIMEOUT_SECONDS", "7")
+    assert questdb_settings(parse_options(["fx"])).stall_timeout_s == 7
+    assert questdb_settings(parse_options(["fx", "--stall_timeout_secs", "9"])).stall_timeout_s == 9  # the flag wins
+    with dg.build_resources({"questdb": QuestDBResource.from_env()}) as resources:
+        settings = resources.questdb.settings()
+    assert settings.stall_timeout_s == 7
+    assert QuestDBSink(settings).stall.timeout_s == 7 and QuestDBSink(settings).stall.warn_s == 3.5
