@@ -67,8 +67,8 @@ from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL, WalLagTimeoutError, W
 
 log = logging.getLogger(__name__)
 
-# The SPEC §3.2 QUESTDB_* variables, by the CLI flag they default (the CLI names them in --help);
-# also the stall timeout's MKT_STALL_TIMEOUT_SECONDS, a setting of every transport to QuestDB.
+# The SPEC §3.2 QUESTDB_* variables, by the CLI flag they default (the CLI names them in --help).
+# Also MKT_STALL_TIMEOUT_SECONDS: the stall timeout, a setting of every transport to QuestDB.
 QUESTDB_ENV: dict[str, str] = {
     "host": "QUESTDB_HOST",
     "http_port": "QUESTDB_HTTP_PORT",

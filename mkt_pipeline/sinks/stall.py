@@ -19,8 +19,8 @@ where ``/proc/self/fd`` exists (Linux), for every socket of this process connect
 host and port (``shutdown_peer_sockets``: the ``questdb`` client keeps its sockets to itself).
 Elsewhere only the warning and the clients' own request timeouts apply.
 
-The watch is transport-neutral: a sink passes what it is waiting on (``what``, for the error),
-the server's ``host:port`` (for the warning) and how to break the wait.
+The watch is transport-neutral: a sink passes what the call is (``label``, e.g. ``PG wire, table
+x``), the server's ``host:port`` and how to break the wait; the warning and the error name both.
 """
 
 from __future__ import annotations
