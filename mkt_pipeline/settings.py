@@ -212,6 +212,15 @@ def _ipv6(text: str) -> bool:
         return ipaddress.ip_address(text.strip("[]")).version == 6
     except ValueError:
         return False
+def parse_seconds(value: Any, flag: str = "value") -> int:
+    """A duration in whole seconds, from 1 to a day."""
+    try:
+        seconds = parse_int(value, flag)
+    except ConfigError:
+        raise ConfigError(f"{{{flag}}}: {value!r} is not a whole number of seconds", flag) from None
+    if not 0 < seconds <= 86_400:
+        raise ConfigError(f"{{{flag}}}: {value} must be > 0 and at most 86400 seconds", flag)
+    return seconds
 
 
 def _identifier(value: Any, flag: str) -> str:
@@ -373,7 +382,14 @@ SINK_FLAGS: tuple[Flag, ...] = (
     ),
     Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
     Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
-    Flag("tls_ca", str, None, "CA bundle file for TLS verification."),
+    Flag("tls_ca", str, None, "CA bundle file (PEM) for TLS verification."),
+    Flag(
+        "stall_timeout_secs",
+        parse_seconds,
+        120,
+        "Give up on a QuestDB that stops answering (accepts requests, never replies) after this many seconds; "
+        "a warning names host and port after 30 s (or half this). A plain re-run then completes the window.",
+    ),
     Flag("create_views", bool, True, "Create the materialized views if not present."),
     Flag("short_ttl", bool, False, "Short retention (TTL) on tables and views, for demos."),
     Flag(

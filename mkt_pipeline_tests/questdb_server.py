@@ -8,6 +8,7 @@ that answers, every test using these fixtures skips with one line saying where i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ class QuestDBServer:
     pg_port: int
     ilp_port: int
     password: str | None = None  # PG password of a server started with one (else QUESTDB_PASSWORD or the default)
+    pid: int | None = None  # the server process, for a server a test started itself (own_server)
 
     def cli_flags(self) -> list[str]:
         """The CLI flags that point ``mkt-pipeline`` at this server."""
@@ -197,8 +199,9 @@ def own_server(*settings: str, ports: Sequence[int] | None = None, prepare: Call
         started = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         if started.returncode != 0:
             pytest.fail(f"could not start a QuestDB: {started.stderr.strip()[-500:]}")
+        found = re.search(r"pid=(\d+)", started.stdout + started.stderr)
         try:
-            yield QuestDBServer("127.0.0.1", http, pg, ilp)
+            yield QuestDBServer("127.0.0.1", http, pg, ilp, pid=int(found.group(1)) if found else None)
         finally:
             subprocess.run(["bash", str(script), "stop", root], capture_output=True, timeout=60)
 

@@ -178,7 +178,7 @@ SEED_EQUITIES = {
 }
 EXTRAS = {
     "sink": "questdb", "parquet_dir": "./data", "seed": 42, "http_port": 9000, "ilp_port": 9009, "tls_verify": "on",
-    "tls_ca": None, "token_file": None, "overwrite": False, "enterprise": False,
+    "tls_ca": None, "token_file": None, "overwrite": False, "enterprise": False, "stall_timeout_secs": 120,
 }
 
 

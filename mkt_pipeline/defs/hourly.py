@@ -208,7 +208,7 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         started = time.perf_counter()
         with (
             permanent_faults_fail_at_once(),
-            sink.get_sink(market) as s,
+            sink.get_sink(market, logger=context.log) as s,
             ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
         ):
             s.prepare(engine.schemas)

@@ -216,7 +216,7 @@ def build_live_job(market: str) -> dg.JobDefinition:
         references, _ = references_for_window(context, market, window)
         settings = engine_settings(market, config.model_dump())
         engine = engine_for_run(market, settings, references)
-        with permanent_faults_fail_at_once(), sink.get_sink(market) as s:
+        with permanent_faults_fail_at_once(), sink.get_sink(market, logger=context.log) as s:
             s.prepare(engine.schemas)
             # into Parquet a commit is a file: one per table per live window rather than per second
             per_window = s.commits_are_files

@@ -62,15 +62,23 @@ class QuestDBResource(ConfigurableResource):
     wal_pause_lag: int = Field(default=_DEFAULTS.wal_pause_lag, description="Pause when any table's WAL lag exceeds this (txns).")
     wal_resume_lag: int = Field(default=_DEFAULTS.wal_resume_lag, description="Resume once every table's WAL lag is at or below this.")
     flush_bytes: int = Field(default=_DEFAULTS.flush_bytes, description="Encoded bytes per ILP request (below the 100 MiB buffer cap).")
+    stall_timeout_s: int = Field(
+        default=_DEFAULTS.stall_timeout_s,
+        description="Fail the step when QuestDB gives no answer for this many seconds; a warning names host and port "
+        "after 30 s (MKT_STALL_TIMEOUT_SECONDS).",
+    )
 
     def settings(self) -> QuestDBSettings:
         """The validated ``QuestDBSettings`` (secrets redacted from its repr)."""
         return QuestDBSettings(**{name: getattr(self, name) for name in type(self).model_fields})
 
     @contextmanager
-    def get_sink(self, naming: TableNaming | None = None) -> Iterator[QuestDBSink]:
-        """A ``QuestDBSink`` closed on exit; call ``prepare(schemas)`` on it before writing."""
-        sink = SinkSpec("questdb", naming or TableNaming(), questdb=self.settings()).open()
+    def get_sink(self, naming: TableNaming | None = None, logger=None) -> Iterator[QuestDBSink]:
+        """A ``QuestDBSink`` closed on exit; call ``prepare(schemas)`` on it before writing.
+
+        ``logger`` (e.g. ``context.log``) receives the sink's warnings (WAL pauses, a silent server).
+        """
+        sink = SinkSpec("questdb", naming or TableNaming(), questdb=self.settings()).open(logger=logger)
         try:
             yield sink
         finally:
@@ -93,9 +101,9 @@ class ParquetResource(ConfigurableResource):
     root_dir: str = Field(default="./data", description="Root of the Parquet dataset (MKT_PARQUET_DIR).")
 
     @contextmanager
-    def get_sink(self, naming: TableNaming | None = None) -> Iterator[ParquetSink]:
+    def get_sink(self, naming: TableNaming | None = None, logger=None) -> Iterator[ParquetSink]:
         """A ``ParquetSink`` under ``root_dir``, closed on exit."""
-        sink = SinkSpec("parquet", naming or TableNaming(), parquet_dir=self.root_dir).open()
+        sink = SinkSpec("parquet", naming or TableNaming(), parquet_dir=self.root_dir).open(logger=logger)
         try:
             yield sink
         finally:

@@ -91,8 +91,11 @@ class MarketSinkResource(dg.ConfigurableResource):
         return partial(scrub, secrets=self.questdb.settings().secrets())
 
     @contextmanager
-    def get_sink(self, market: str) -> Iterator[Sink]:
-        """The configured sink for ``market``, closed on exit (call ``prepare`` before writing)."""
+    def get_sink(self, market: str, logger=None) -> Iterator[Sink]:
+        """The configured sink for ``market``, closed on exit (call ``prepare`` before writing).
+
+        ``logger`` (e.g. ``context.log``) receives the sink's warnings, so they reach the run's event log.
+        """
         spec = self.spec(market)
         try:
             spec.check()
@@ -100,7 +103,7 @@ class MarketSinkResource(dg.ConfigurableResource):
             raise dg.Failure(
                 f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False
             ) from None
-        with closing(spec.open()) as sink:
+        with closing(spec.open(logger=logger)) as sink:
             yield sink
 
     @contextmanager

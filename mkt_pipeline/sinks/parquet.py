@@ -3,13 +3,14 @@ atomically."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +26,31 @@ _HOUR_US = SECONDS_PER_HOUR * US_PER_S
 _PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
 # temporary files of a writer: a pending part, or a trimmed part about to replace its original
 _TMP_RE = re.compile(r"^\.(pending-[0-9a-f]+|part-\d+-\d+\.parquet\.[0-9a-f]+)\.tmp$")
+
+
+# a full disk or quota: the run stops with one line naming the path and table (anything else stays as raised)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class ParquetSinkError(RuntimeError):
+    """A write to the dataset failed (a full disk): one line naming the path, the table and the cause."""
+
+
+@contextmanager
+def _disk_full_errors(root: Path, where: Callable[[], tuple[str, Path | None]]):
+    """``OSError`` ENOSPC/EDQUOT as a ``ParquetSinkError`` naming ``where()``: (table, path being written)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        table, path = where()
+        cause = "no space left on device" if exc.errno == errno.ENOSPC else "disk quota exceeded"
+        raise ParquetSinkError(
+            f"Parquet dataset at {root} (table {table}, writing {path or root}): {cause}; "
+            "the unfinished chunk was discarded: free space or give another --parquet_dir / MKT_PARQUET_DIR, "
+            "then re-run the same command"
+        ) from None
 
 
 def hour_dir_name(hour_start_us: int) -> str:
@@ -98,7 +124,8 @@ class ParquetSink(Sink):
 
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
         for schema in schemas:
-            self.table_dir(schema).mkdir(parents=True, exist_ok=True)
+            with _disk_full_errors(self.root, lambda: (self.naming.name(schema), self.table_dir(schema))):
+                self.table_dir(schema).mkdir(parents=True, exist_ok=True)
         self.remove_stale_temp_files(schemas)
 
     def remove_stale_temp_files(self, schemas: Sequence[TableSchema]) -> int:
@@ -125,14 +152,17 @@ class ParquetSink(Sink):
         return self.manifest.entries(key, window)
 
     def record(self, key: ChunkKey, entry: LedgerEntry) -> None:
-        self.manifest.append(key, entry)
+        manifest = self.manifest
+        with _disk_full_errors(self.root, lambda: (self.naming.name(LEDGER_BASE), manifest.path)):
+            manifest.append(key, entry)
 
     @contextmanager
     def window(self, window: Window) -> Iterator["_ParquetWindowWriter"]:
         writer = _ParquetWindowWriter(self, window)
         try:
-            yield writer
-            writer.commit()
+            with _disk_full_errors(self.root, lambda: writer.current):
+                yield writer
+                writer.commit()
         except BaseException:
             # a failure while publishing leaves no temporary file; the parts already published are
             # replaced when the unrecorded chunk is written again
@@ -277,6 +307,7 @@ class _ParquetWindowWriter(WindowWriter):
         self.stats = WriteStats()
         self._open: dict[tuple[str, int], tuple[pq.ParquetWriter, _TempFile, TableSchema]] = {}
         self._schemas: dict[str, TableSchema] = {}
+        self.current: tuple[str, Path | None] = ("-", None)  # (table, file) being written, for errors
 
     def write(self, batch: TableBatch) -> None:
         schema = batch.schema
@@ -293,8 +324,9 @@ class _ParquetWindowWriter(WindowWriter):
             part = batch if (lo == 0 and hi == len(ts)) else batch.take(np.arange(lo, hi))
             table = part.to_arrow()
             key = (name, int(hours[lo]))
+            hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
+            self.current = (name, hour_dir)
             if key not in self._open:
-                hour_dir = self.sink.table_dir(schema) / hour_dir_name(key[1] * _HOUR_US)
                 hour_dir.mkdir(parents=True, exist_ok=True)
                 tmp = _pending(hour_dir)
                 self._open[key] = (
@@ -312,6 +344,7 @@ class _ParquetWindowWriter(WindowWriter):
                 hour = hour_window.start_us // _HOUR_US
                 hour_dir = self.sink.table_dir(schema) / hour_dir_name(hour * _HOUR_US)
                 final = hour_dir / f"part-{hour_window.start_us}-{hour_window.end_us}.parquet"
+                self.current = (name, hour_dir)
                 opened = self._open.get((name, hour))
                 if opened is None:
                     # no rows for this hour: an empty part still records that the time was written

@@ -57,6 +57,13 @@ from mkt_pipeline.sinks.ledger import (
 )
 from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window
+from mkt_pipeline.sinks.stall import (
+    DEFAULT_STALL_TIMEOUT_S,
+    StallError,
+    StallWatch,
+    shutdown_fd,
+    shutdown_peer_sockets,
+)
 from mkt_pipeline.sinks.wal_monitor import (
     WAL_TABLES_SQL,
     WalLagTimeoutError,
@@ -69,6 +76,7 @@ from mkt_pipeline.sinks.wal_monitor import (
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("http", "https", "tcp", "tcps")
+MAX_STALL_TIMEOUT_S = 86_400
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
 MiB = 1 << 20
@@ -104,6 +112,8 @@ class QuestDBSettings:
     connect_timeout_s: float = 5.0
     ledger_wait_s: float = 60.0  # how long rows sent over TCP (unacknowledged) may take to appear
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
+    # a call to the server without an answer for this long fails the run (see ``stall``)
+    stall_timeout_s: int = DEFAULT_STALL_TIMEOUT_S
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -120,8 +130,15 @@ class QuestDBSettings:
             port = getattr(self, name)
             if not 0 < int(port) < 65536:
                 raise ConfigError(f"{{{name}}}: {port} is not a TCP port (1-65535)", name)
-        if self.tls_ca and not os.path.isfile(self.tls_ca):
-            raise ConfigError(f"{{tls_ca}}: {self.tls_ca} is not a readable file", "tls_ca")
+        if self.tls_ca:
+            problem = ca_file_problem(self.tls_ca)
+            if problem is not None:
+                raise ConfigError(f"{{tls_ca}}: {problem}", "tls_ca")
+        if not 0 < self.stall_timeout_s <= MAX_STALL_TIMEOUT_S:
+            raise ConfigError(
+                f"{{stall_timeout_secs}}: {self.stall_timeout_s} must be > 0 and at most {MAX_STALL_TIMEOUT_S} seconds",
+                "stall_timeout_secs",
+            )
         if self.protocol in ("tcp", "tcps") and self.token and not (self.token_x and self.token_y):
             raise ConfigError("{token}: TCP JWK auth needs token, token_x and token_y together", "token")
         if not 0 < self.flush_bytes < self.max_buf_size:
@@ -188,9 +205,8 @@ class QuestDBSettings:
                 try:
                     values[name] = conv(env[var])
                 except ValueError:
-                    raise ConfigError(
-                        f"{{{name}}}: {env[var]!r} is not a valid {name}", name, names={name: var}
-                    ) from None
+                    kind = "whole number of seconds" if name in _SECONDS_FIELDS else f"valid {name}"
+                    raise ConfigError(f"{{{name}}}: {env[var]!r} is not a {kind}", name, names={name: var}) from None
                 sources[name] = var
         overrides = {k: v for k, v in overrides.items() if v is not None}
         values.update(overrides)
@@ -233,14 +249,15 @@ class QuestDBSettings:
             ) from None
 
 
-_CLI_NAMES = {"ilp_port": "ilp_tcp_port"}  # CLI flag -> settings field
+_CLI_NAMES = {"ilp_port": "ilp_tcp_port", "stall_timeout_secs": "stall_timeout_s"}  # CLI flag -> settings field
 _FLAG_NAMES = {v: k for k, v in _CLI_NAMES.items()}
 _INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
+_SECONDS_FIELDS = ("stall_timeout_s",)  # whole seconds (Dagster reads them with EnvVar.int)
 _LOWERCASE_FIELDS = ("protocol", "tls_verify")
 
 
 def _env_converter(field: str) -> Callable[[str], Any]:
-    if field in _INT_FIELDS:
+    if field in _INT_FIELDS or field in _SECONDS_FIELDS:
         return int
     if field in _LOWERCASE_FIELDS:
         return lambda v: v.strip().lower()
@@ -299,6 +316,30 @@ class QuestDBWalLagError(QuestDBSinkError):
     """WAL apply stayed behind for longer than the allowed pause."""
 
 
+class QuestDBStallError(QuestDBSinkError):
+    """The server stopped answering (accepted the request, never replied) for longer than the stall timeout."""
+
+
+def ca_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot serve as the CA bundle of TLS verification (None when it can)."""
+    import ssl
+
+    if not os.path.isfile(path):
+        return f"{path} is not a readable file"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror}"
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        return f"{path} is not a PEM CA bundle (no '-----BEGIN CERTIFICATE-----' block)"
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError):
+        return f"{path} holds no loadable PEM certificate"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # connections
 
@@ -315,6 +356,10 @@ def make_sender(settings: QuestDBSettings):
     if settings.over_http:
         # protocol version left to negotiate: the server's /settings tells which ILP versions it speaks
         kwargs["retry_timeout"] = settings.retry_timeout_ms
+        # each request may take the stall timeout, whatever its size (no per-byte allowance on top),
+        # so the client gives up on a frozen server by itself too (see ``stall``)
+        kwargs["request_timeout"] = int(settings.stall_timeout_s * 1000)
+        kwargs["request_min_throughput"] = 0
         if settings.token:
             kwargs["token"] = settings.token  # bearer
         elif settings.user:
@@ -442,6 +487,9 @@ class QuestDBSink(Sink):
         self._sender = None
         self._buffer = None
         self._encoder = ilp.Encoder()
+        # every blocking call to the server runs under this watch: a warning while it waits, an error after the timeout
+        self.stall = StallWatch(self.settings.stall_timeout_s, logger=logger)
+        self._stalled: str | None = None  # once the server stalled, the sink gives up at once (no second wait)
         self._written: list[str] = []
         self._schemas: dict[str, TableSchema] = {}
         self.monitor = monitor_factory(
@@ -536,9 +584,54 @@ class QuestDBSink(Sink):
                 raise self._error(cls, f"QuestDB at {self.settings.pg_where} (PG wire): {what}: {cause}") from None
         return self._conn
 
+    # -- stalls ----------------------------------------------------------------------------------
+    @contextmanager
+    def _ilp_call(self, table: str):
+        """One ILP request: warned about while the server is silent, broken and failed after the stall timeout."""
+        s = self.settings
+        self._check_not_stalled()
+        try:
+            label = f"ILP over {s.protocol}, table {table}"
+            with self.stall.call(label, s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
+                yield
+        except StallError as exc:
+            raise self._stall_error(str(exc)) from None
+
+    @contextmanager
+    def _pg_call(self, table: str = ""):
+        """One PG-wire statement under the stall watch; a stalled connection is dropped (the next call reconnects)."""
+        s = self.settings
+        self._check_not_stalled()
+        conn = self._pg()
+        on = f", table {table}" if table else ""
+        try:
+            with self.stall.call(f"PG wire{on}", s.pg_where, lambda: shutdown_fd(conn.fileno())):
+                yield conn
+        except StallError as exc:
+            self._drop_pg()
+            raise self._stall_error(str(exc)) from None
+
+    def _stall_error(self, text: str) -> QuestDBSinkError:
+        error = self._error(QuestDBStallError, text)
+        self._stalled = str(error)
+        return error
+
+    def _check_not_stalled(self) -> None:
+        if self._stalled is not None:
+            raise QuestDBStallError(self._stalled)
+
+    def _drop_pg(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
     def _query(self, sql: str, table: str = "") -> list[tuple]:
         try:
-            return list(self._pg().execute(sql).fetchall())
+            with self._pg_call(table) as conn:
+                return list(conn.execute(sql).fetchall())
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -548,7 +641,8 @@ class QuestDBSink(Sink):
 
     def _execute(self, sql: str, table: str) -> None:
         try:
-            self._pg().execute(sql)
+            with self._pg_call(table) as conn:
+                conn.execute(sql)
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -557,11 +651,12 @@ class QuestDBSink(Sink):
                 QuestDBSinkError, f"QuestDB at {self.settings.pg_where} could not create {table}: {cause}"
             ) from None
 
-    def existing_tables(self) -> set[str]:
-        return {str(r[0]) for r in self._query("SELECT table_name FROM tables()")}
+    def existing_tables(self, wanted: str = "") -> set[str]:
+        """Names of the server's tables (``wanted``: the table the caller asks about, for errors)."""
+        return {str(r[0]) for r in self._query("SELECT table_name FROM tables()", wanted)}
 
     def _fetch_wal(self, tables: Sequence[str]) -> dict[str, WalStatus]:
-        return statuses_from_rows(self._query(WAL_TABLES_SQL), tables)
+        return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables)), tables)
 
     # -- Sink interface ------------------------------------------------------------------------
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
@@ -569,7 +664,7 @@ class QuestDBSink(Sink):
         s = self.settings
         self.verify_access()
         self._open_sender(schemas)  # the ILP session opens before any DDL, so a failure leaves nothing behind
-        existing = self.existing_tables()
+        existing = self.existing_tables(", ".join(self.naming.name(x) for x in schemas))
         for schema in schemas:
             name = checked_name(self.naming.name(schema))
             if name in existing:
@@ -591,7 +686,7 @@ class QuestDBSink(Sink):
 
     def ledger_entries(self, key: ChunkKey, window: Window | None = None) -> list[LedgerEntry]:
         name = self.ledger_name
-        if name not in self.existing_tables():
+        if name not in self.existing_tables(name):
             return []
         # entries of a run that just ended may still wait in the WAL: read once they are applied
         with self._wal_errors():
@@ -618,7 +713,8 @@ class QuestDBSink(Sink):
             self._throttle(force=True)
         name = self.ledger_name
         try:
-            self._pg().execute(ledger_insert_sql(name, key, entry))
+            with self._pg_call(name) as conn:
+                conn.execute(ledger_insert_sql(name, key, entry))
         except QuestDBSinkError:
             raise
         except Exception as exc:
@@ -655,7 +751,10 @@ class QuestDBSink(Sink):
         table = ", ".join(self.naming.name(x) for x in schemas) or "-"
         try:
             sender = self._sender_factory(s)
-            sender.establish()
+            with self._ilp_call(table):
+                sender.establish()
+        except QuestDBSinkError:
+            raise
         except Exception as exc:
             raise self._ilp_error(exc, table) from None
         if sender.protocol_version < 2:
@@ -688,7 +787,10 @@ class QuestDBSink(Sink):
             self._encoder.encode(buf, name, batch, lo, hi)
             nbytes = len(buf)
             try:
-                self._sender.flush(buf)
+                with self._ilp_call(name):
+                    self._sender.flush(buf)
+            except QuestDBSinkError:
+                raise
             except Exception as exc:
                 raise self._ilp_error(exc, name) from None
             stats.rows[name] += hi - lo
@@ -715,7 +817,7 @@ class QuestDBSink(Sink):
 
     def latest_timestamp_us(self, schema: TableSchema) -> int | None:
         name = checked_name(self.naming.name(schema))
-        if name not in self.existing_tables():
+        if name not in self.existing_tables(name):
             return None
         # cast to long: psycopg truncates TIMESTAMP_NS to µs (docs/questdb.md#questdb-facts); LIMIT -1 is the last row
         rows = self._query(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -1", name)

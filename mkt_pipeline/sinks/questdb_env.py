@@ -15,4 +15,6 @@ QUESTDB_ENV: dict[str, str] = {
     "ilp_user": "QUESTDB_ILP_USER",
     "tls_verify": "QUESTDB_TLS_VERIFY",
     "tls_ca": "QUESTDB_TLS_CA",
+    # the stall timeout: a setting of every transport to QuestDB
+    "stall_timeout_secs": "MKT_STALL_TIMEOUT_SECONDS",
 }

@@ -51,15 +51,18 @@ class SinkSpec:
     def commits_are_files(self) -> bool:
         return self.sink_class.commits_are_files
 
-    def open(self) -> Sink:
-        """The sink, not yet prepared (call ``prepare(schemas)`` before writing); close it when done."""
+    def open(self, logger=None) -> Sink:
+        """The sink, not yet prepared (call ``prepare(schemas)`` before writing); close it when done.
+
+        ``logger`` (e.g. Dagster's ``context.log``) receives the QuestDB sink's warnings."""
         if self.kind == "parquet":
             from mkt_pipeline.sinks.parquet import ParquetSink
 
             return ParquetSink(self.parquet_dir, self.naming)
         from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 
-        return QuestDBSink(self.questdb or QuestDBSettings(), self.naming)
+        extra = {"logger": logger} if logger is not None else {}
+        return QuestDBSink(self.questdb or QuestDBSettings(), self.naming, **extra)
 
     def secrets(self) -> list[str]:
         return self.questdb.secrets() if self.questdb is not None else []
@@ -94,4 +97,6 @@ class SinkSpec:
 
         settings = self.questdb or QuestDBSettings()
         with pg_session(settings) as conn:
-            yield QuestDBRows(conn, self.naming, scrub=self.scrub, where=settings.pg_where)
+            yield QuestDBRows(
+                conn, self.naming, scrub=self.scrub, where=settings.pg_where, stall_timeout_s=settings.stall_timeout_s
+            )

@@ -8,6 +8,7 @@ Parquet reader extracts them and drops the arrays).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 from mkt_pipeline.core.secrets import first_line
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.stall import StallError, StallWatch, shutdown_fd
 from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
 from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
 
@@ -181,11 +183,20 @@ def _project(table: pa.Table, columns: Sequence[str], schema: TableSchema) -> pa
 class QuestDBRows:
     """Counts and slices over PG wire; top-of-book fields are computed by QuestDB (1-based arrays)."""
 
-    def __init__(self, connection: Any, naming: TableNaming, scrub: Callable[[str], str] = str, where: str = ""):
+    def __init__(
+        self,
+        connection: Any,
+        naming: TableNaming,
+        scrub: Callable[[str], str] = str,
+        where: str = "",
+        stall_timeout_s: float | None = None,
+    ):
         self.conn = connection
         self.naming = naming
         self.scrub = scrub
         self.where = where
+        # a server that stops answering fails a query after the stall timeout instead of hanging (see ``stall``)
+        self.stall = StallWatch(stall_timeout_s) if stall_timeout_s else None
 
     def query(self, sql: str, table: str) -> tuple[list[str], list[tuple]]:
         """(column names, rows) of ``sql``; an error names the server, the table and the cause."""
@@ -209,11 +220,20 @@ class QuestDBRows:
 
     def _query(self, sql: str, table: str) -> tuple[list[str], list[tuple]]:
         try:
-            cur = self.conn.execute(sql)
-            return [d[0] for d in (cur.description or [])], list(cur.fetchall())
+            with self._watched(table):
+                cur = self.conn.execute(sql)
+                return [d[0] for d in (cur.description or [])], list(cur.fetchall())
+        except StallError as exc:
+            raise RuntimeError(self.scrub(str(exc))) from None
         except Exception as exc:
             cause = first_line(exc)
             raise RuntimeError(self.scrub(f"QuestDB at {self.where} ({table}): {cause}")) from None
+
+    def _watched(self, table: str):
+        if self.stall is None:
+            return nullcontext()
+        conn = self.conn
+        return self.stall.call(f"PG wire, table {table}", self.where, lambda: shutdown_fd(conn.fileno()))
 
     def _name(self, schema: TableSchema) -> str:
         from mkt_pipeline.sinks.ddl import checked_name

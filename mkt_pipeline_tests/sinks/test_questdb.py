@@ -356,13 +356,18 @@ def test_rejected_rows_name_the_table_and_scrub_secrets(wire):
         (dict(protocol="http"), {"sslmode": "disable"}),
         (dict(protocol="tcp"), {"sslmode": "disable"}),
         (dict(protocol="https"), {"sslmode": "verify-full", "sslrootcert": "system"}),
-        (dict(protocol="tcps", tls_ca=__file__), {"sslmode": "verify-full", "sslrootcert": __file__}),
+        # a real PEM bundle (CA_FILE: made by the test), as the settings refuse a file that is not one
+        (dict(protocol="tcps", tls_ca="CA_FILE"), {"sslmode": "verify-full", "sslrootcert": "CA_FILE"}),
         (dict(protocol="https", tls_verify="unsafe_off"), {"sslmode": "require"}),
     ],
 )
-def test_pg_wire_follows_the_tls_setting(settings, expected):
+def test_pg_wire_follows_the_tls_setting(settings, expected, tmp_path):
     from mkt_pipeline.sinks.questdb import pg_connect_params
+    from mkt_pipeline_tests.tls_files import self_signed_pem
 
+    ca = str(self_signed_pem(tmp_path / "ca.pem"))
+    settings = {k: ca if v == "CA_FILE" else v for k, v in settings.items()}
+    expected = {k: ca if v == "CA_FILE" else v for k, v in expected.items()}
     params = pg_connect_params(QuestDBSettings(host="db.example", pg_port=18812, password=SECRET_PW, **settings))
     assert {k: params.get(k) for k in ("sslmode", "sslrootcert") if k in params} == expected
     assert (params["host"], params["port"], params["dbname"], params["password"]) == ("db.example", 18812, "qdb", SECRET_PW)
