@@ -52,6 +52,7 @@ def _type(setting: Flag | Deployment) -> str:
         "_identifier": "identifier",
         "_nonempty_path": "file",
         "_partition_start": "hour",
+        "parse_seconds": "seconds (1-86400)",
     }.get(name, "text")
 
 
