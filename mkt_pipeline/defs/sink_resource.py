@@ -57,7 +57,7 @@ class MarketSinkResource(dg.ConfigurableResource):
         """Where rows go, secret-free: the Parquet root or the QuestDB ILP endpoint."""
         if self.is_questdb:
             s = self.questdb.settings()
-            return f"questdb {s.ilp_where} (ILP over {s.protocol})"
+            return f"questdb {s.ilp_where} ({s.wire})"
         return f"parquet {os.path.abspath(self.parquet.root_dir)}"
 
     def sink_opener(self, market: str) -> Callable[[], Sink]:

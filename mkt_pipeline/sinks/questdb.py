@@ -76,7 +76,8 @@ QUESTDB_ENV: dict[str, str] = {
     "tls_ca": "QUESTDB_TLS_CA",
 }
 
-PROTOCOLS = ("http", "https", "tcp", "tcps")
+PROTOCOLS = ("http", "https", "tcp", "tcps", "ws", "wss", "auto")
+QWP_PROTOCOLS = ("ws", "wss")  # QWP over WebSocket on the HTTP port (QuestDB 9.4+)
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
 MiB = 1 << 20
@@ -112,6 +113,7 @@ class QuestDBSettings:
     connect_timeout_s: float = 5.0
     ledger_wait_s: float = 60.0  # how long rows sent over TCP (unacknowledged) may take to appear
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
+    confirm_timeout_s: float = 300.0  # longest wait for QWP to confirm one slice (a stalled server)
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -136,11 +138,21 @@ class QuestDBSettings:
     # -- derived ---------------------------------------------------------------------------
     @property
     def over_http(self) -> bool:
-        return self.protocol in ("http", "https")
+        """Rows go to the HTTP port (ILP/HTTP, or QWP's WebSocket), which confirms each request."""
+        return self.protocol in ("http", "https", "ws", "wss", "auto")
+
+    @property
+    def qwp(self) -> bool:
+        return self.protocol in QWP_PROTOCOLS
 
     @property
     def tls(self) -> bool:
-        return self.protocol in ("https", "tcps")
+        return self.protocol in ("https", "tcps", "wss")
+
+    @property
+    def wire(self) -> str:
+        """How rows travel, for messages: ``QWP over ws``, ``ILP over http``..."""
+        return f"{'QWP' if self.qwp else 'ILP'} over {self.protocol}"
 
     @property
     def ilp_port(self) -> int:
@@ -393,6 +405,154 @@ def _looks_like_tls(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# transports: how encoded slices reach the server (everything else is the sink's, shared)
+
+
+class IlpTransport:
+    """ILP over HTTP or TCP through the client's ``Sender``: one flushed buffer per slice."""
+
+    def __init__(self, settings: QuestDBSettings):
+        self.settings = settings
+        self._sender = None
+        self._buffer = None
+        self._encoder = ilp.Encoder()
+
+    def open(self) -> None:
+        """Connect (raises the client's error; the sink names it)."""
+        sender = make_sender(self.settings)
+        sender.establish()
+        if sender.protocol_version < 2:
+            sender.close(flush=False)
+            raise QuestDBSinkError(
+                f"QuestDB at {self.settings.ilp_where} speaks only ILP protocol v{sender.protocol_version}; "
+                "arrays need protocol v2 (QuestDB 9.0+)"
+            )
+        self._sender, self._buffer = sender, sender.new_buffer()
+
+    @property
+    def is_open(self) -> bool:
+        return self._sender is not None
+
+    def send(self, name: str, batch: TableBatch, lo: int, hi: int) -> int:
+        """Send rows ``[lo, hi)``; returns the bytes sent. Over HTTP it returns once they are committed."""
+        buf = self._buffer
+        buf.clear()
+        self._encoder.encode(buf, name, batch, lo, hi)
+        nbytes = len(buf)
+        self._sender.flush(buf)
+        return nbytes
+
+    def close(self) -> None:
+        sender, self._sender, self._buffer = self._sender, None, None
+        if sender is not None:
+            sender.close(flush=False)
+
+
+def qwp_conf(settings: QuestDBSettings) -> str:
+    """The ``questdb.connect`` configuration string of the settings (holds secrets: never log it)."""
+    s = settings
+    parts = [f"{s.protocol}::addr={s.host}:{s.http_port}", f"auth_timeout_ms={int(s.connect_timeout_s * 1000)}"]
+    if s.token:
+        parts.append(f"token={s.token}")
+    elif s.user:
+        parts.append(f"username={s.user}")
+        parts.append(f"password={s.password or ''}")
+    if s.tls:
+        parts.append(f"tls_verify={'on' if s.tls_verify == 'on' else 'unsafe_off'}")
+        if s.tls_ca:
+            parts.append(f"tls_ca=pem_file;tls_roots={s.tls_ca}")
+    return ";".join(parts) + ";"
+
+
+class QwpTransport:
+    """QWP over WebSocket through ``questdb.connect``: one Arrow table per slice.
+
+    ``QuestDB.dataframe`` returns only once the server has committed every row of the call, so a
+    slice that returned is stored; a rejection raises from that call, naming the cause. The call
+    runs on a worker thread and is waited for at most ``confirm_timeout_s``, so a server that stops
+    answering fails the run with one line instead of hanging it.
+    """
+
+    def __init__(self, settings: QuestDBSettings):
+        self.settings = settings
+        self._db = None
+        self._worker = None
+
+    def open(self) -> None:
+        import questdb
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._db = questdb.connect(qwp_conf(self.settings))
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwp-send")
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    def send(self, name: str, batch: TableBatch, lo: int, hi: int) -> int:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from mkt_pipeline.sinks import qwp
+
+        table = qwp.table(batch, lo, hi)
+        call = self._worker.submit(
+            self._db.dataframe, table, table_name=name, symbols=qwp.symbol_columns(batch), at=batch.schema.timestamp,
+            max_rows_per_batch=QWP_ROWS_PER_BATCH,
+        )
+        try:
+            call.result(timeout=self.settings.confirm_timeout_s)
+        except FutureTimeout:
+            raise QwpStalledError(f"no confirmation within {self.settings.confirm_timeout_s:g}s (is the server stalled?)") from None
+        return table.nbytes
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=False, cancel_futures=True)
+        if db is not None:
+            db.close(timeout=self.settings.connect_timeout_s)
+
+
+QWP_ROWS_PER_BATCH = 65_536  # rows per QWP frame (the client splits a frame further when over its byte cap)
+
+
+class QwpStalledError(TimeoutError):
+    pass
+
+
+def qwp_offered(settings: QuestDBSettings) -> bool | str:
+    """True when the HTTP port takes a QWP WebSocket handshake, False when it answers without QWP
+    (HTTP 404: an older server), else the reason it could not tell (unreachable, refused)."""
+    import questdb
+
+    try:
+        questdb.connect(qwp_conf(settings.with_(protocol="ws"))).close()
+        return True
+    except Exception as exc:
+        code = getattr(getattr(exc, "code", None), "name", "")
+        if code == "HandshakeError" and "404" in str(exc):
+            return False
+        return scrub(first_line(exc), settings.secrets())
+
+
+def resolve_protocol(settings: QuestDBSettings, logger: logging.Logger = log) -> QuestDBSettings:
+    """Settings with ``auto`` replaced by ``ws`` when the server offers QWP, else ``http``; the choice is
+    logged. ``auto`` is plain (no TLS): name ``wss`` or ``https`` for TLS. Other protocols pass unchanged."""
+    if settings.protocol != "auto":
+        return settings
+    offered = qwp_offered(settings)
+    if offered is True:
+        chosen, why = "ws", "the server offers QWP"
+    elif offered is False:
+        chosen, why = "http", "the server has no QWP (HTTP 404 to the WebSocket upgrade)"
+    else:
+        chosen, why = "http", f"QWP handshake failed: {offered}"
+    logger.warning("QuestDB at %s: --protocol auto chose %s (%s)", settings.ilp_where, chosen, why)
+    return settings.with_(protocol=chosen)
+
+
+# ---------------------------------------------------------------------------------------------
 # the sink
 
 
@@ -405,9 +565,6 @@ class QuestDBSink(Sink):
         naming: TableNaming | None = None,
         *,
         connect: Callable[[QuestDBSettings], Any] = pg_connect,
-        sender_factory: Callable[[QuestDBSettings], Any] = make_sender,
-        monitor_factory: Callable[..., WalMonitor] = WalMonitor,
-        probe: Callable[[str, int, float], str | None] = probe_tcp,
         access_probe: Callable[[QuestDBSettings], AccessProblem | None] = ilp_access_problem,
         logger: logging.Logger = log,
     ):
@@ -416,16 +573,12 @@ class QuestDBSink(Sink):
         self.stats = WriteStats()
         self.log = logger
         self._connect = connect
-        self._sender_factory = sender_factory
-        self._probe = probe
         self._access_probe = access_probe
         self._conn = None
-        self._sender = None
-        self._buffer = None
-        self._encoder = ilp.Encoder()
+        self._transport: IlpTransport | QwpTransport | None = None
         self._written: list[str] = []
         self._schemas: dict[str, TableSchema] = {}
-        self.monitor = monitor_factory(
+        self.monitor = WalMonitor(
             self._fetch_wal,
             pause_above=self.settings.wal_pause_lag,
             resume_at=self.settings.wal_resume_lag,
@@ -443,11 +596,20 @@ class QuestDBSink(Sink):
         return cls(scrub(text, self.settings.secrets()))
 
     def _ilp_error(self, exc: Exception, table: str) -> QuestDBSinkError:
+        """A client error while connecting or sending, as the sink's one line (ILP or QWP)."""
         s = self.settings
-        cause = scrub(str(exc), s.secrets())
+        if isinstance(exc, QuestDBSinkError):
+            return exc
+        cause = scrub(first_line(exc) if s.qwp else str(exc), s.secrets())
         code = getattr(getattr(exc, "code", None), "name", "")
-        where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol}, table {table})"
-        if code == "AuthError" or _looks_like_auth(cause):
+        where = f"QuestDB at {s.ilp_where} ({s.wire}, table {table})"
+        if isinstance(exc, QwpStalledError):
+            return self._error(QuestDBSinkError, f"{where}: {cause}")
+        if s.qwp and code == "HandshakeError" and "404" in cause:
+            return self._error(
+                QuestDBSinkError, f"{where}: the server has no QWP ({cause}); QWP needs QuestDB 9.4+, use --protocol http or auto"
+            )
+        if code in ("AuthError", "ServerSecurityError") or _looks_like_auth(cause):
             return self._error(QuestDBAuthError, f"{where}: authentication failed: {cause}")
         # a failed /settings probe (protocol negotiation) is an I/O or TLS failure, not a version issue
         probe_failed = code == "ProtocolVersionError" and " err: " in cause
@@ -460,7 +622,7 @@ class QuestDBSink(Sink):
             )
         if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
-        if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError"):
+        if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError", "ServerInternalError"):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")
         return self._error(QuestDBSinkError, f"{where}: {cause}")
 
@@ -468,8 +630,8 @@ class QuestDBSink(Sink):
     def check_reachable(self) -> None:
         """Both endpoints open a TCP connection; raises ``QuestDBUnreachableError`` otherwise."""
         s = self.settings
-        for what, port in ((f"ILP over {s.protocol}", s.ilp_port), ("PG wire", s.pg_port)):
-            reason = self._probe(s.host, port, s.connect_timeout_s)
+        for what, port in ((s.wire, s.ilp_port), ("PG wire", s.pg_port)):
+            reason = probe_tcp(s.host, port, s.connect_timeout_s)
             if reason is not None:
                 raise self._error(QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}")
 
@@ -479,11 +641,11 @@ class QuestDBSink(Sink):
         One line per failure, told apart by class: ``QuestDBUnreachableError``, ``QuestDBTlsError``,
         ``QuestDBAuthError``; each within about ``connect_timeout_s``.
         """
-        s = self.settings
         self.check_reachable()
+        self.settings = s = resolve_protocol(self.settings, self.log)
         problem = self._access_probe(s)
         if problem is not None:
-            where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol})"
+            where = f"QuestDB at {s.ilp_where} ({s.wire})"
             if problem.kind == AUTH:
                 raise self._error(QuestDBAuthError, f"{where}: authentication failed: {problem.reason}")
             if problem.kind == TLS:
@@ -615,46 +777,34 @@ class QuestDBSink(Sink):
                 time.sleep(0.2)
 
     def _open_sender(self, schemas: Sequence[TableSchema]) -> None:
-        if self._sender is not None:
+        if self._transport is not None:
             return
-        s = self.settings
         table = ", ".join(self.naming.name(x) for x in schemas) or "-"
+        transport = QwpTransport(self.settings) if self.settings.qwp else IlpTransport(self.settings)
         try:
-            sender = self._sender_factory(s)
-            sender.establish()
+            transport.open()
         except Exception as exc:
             raise self._ilp_error(exc, table) from None
-        if sender.protocol_version < 2:
-            sender.close(flush=False)
-            raise self._error(
-                QuestDBSinkError,
-                f"QuestDB at {s.ilp_where} speaks only ILP protocol v{sender.protocol_version}; arrays need protocol v2 (QuestDB 9.0+)",
-            )
-        self._sender = sender
-        self._buffer = sender.new_buffer()
+        self._transport = transport
 
     @contextmanager
     def window(self, window: Window) -> Iterator["QuestDBWindowWriter"]:
-        if self._sender is None:
+        if self._transport is None:
             raise RuntimeError("QuestDBSink.prepare() must run before writing")
         writer = QuestDBWindowWriter(self, window)
         yield writer
         self.stats.add(writer.stats)
 
     def send(self, batch: TableBatch, stats: WriteStats) -> None:
-        """Encode and flush one batch in size-bounded slices (one table per request)."""
+        """Send one batch in size-bounded slices (one table per request), each confirmed before the next."""
         name = self.naming.name(batch.schema)
         if name not in self._written:
             self._written.append(name)
         sizes = ilp.row_size_estimate(batch, name)
         for lo, hi in ilp.slices(sizes, self.settings.flush_bytes):
             self._throttle()
-            buf = self._buffer
-            buf.clear()
-            self._encoder.encode(buf, name, batch, lo, hi)
-            nbytes = len(buf)
             try:
-                self._sender.flush(buf)
+                nbytes = self._transport.send(name, batch, lo, hi)
             except Exception as exc:
                 raise self._ilp_error(exc, name) from None
             stats.rows[name] += hi - lo
@@ -691,11 +841,11 @@ class QuestDBSink(Sink):
         return value // NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else value
 
     def close(self) -> None:
-        sender, self._sender, self._buffer = self._sender, None, None
+        transport, self._transport = self._transport, None
         conn, self._conn = self._conn, None
-        if sender is not None:
+        if transport is not None:
             try:
-                sender.close(flush=False)
+                transport.close()
             except Exception:  # closing must not mask the error that got us here
                 pass
         if conn is not None:

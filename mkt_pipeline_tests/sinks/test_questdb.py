@@ -590,8 +590,8 @@ def test_from_env_reads_spec_variables():
     assert QuestDBSettings.from_env({}) == QuestDBSettings()
     with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
         QuestDBSettings.from_env({"QUESTDB_HTTP_PORT": "http"})
-    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'ws' must be one of"):
-        QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "ws"})
+    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'udp' must be one of"):
+        QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "udp"})
 
 
 def test_from_cli_flags_over_env_and_token_file(tmp_path):
