@@ -536,11 +536,12 @@ def qwp_offered(settings: QuestDBSettings) -> bool | str:
         return scrub(first_line(exc), settings.secrets())
 
 
-def resolve_protocol(settings: QuestDBSettings, logger: logging.Logger = log) -> QuestDBSettings:
+def resolve_protocol(settings: QuestDBSettings) -> tuple[QuestDBSettings, str]:
     """Settings with ``auto`` replaced by ``ws`` when the server offers QWP, else ``http``; the choice is
-    logged. ``auto`` is plain (no TLS): name ``wss`` or ``https`` for TLS. Other protocols pass unchanged."""
+    said in the returned line. ``auto`` is plain (no TLS): name ``wss`` or ``https`` for TLS. Other protocols
+    pass unchanged (with an empty line)."""
     if settings.protocol != "auto":
-        return settings
+        return settings, ""
     offered = qwp_offered(settings)
     if offered is True:
         chosen, why = "ws", "the server offers QWP"
@@ -548,8 +549,7 @@ def resolve_protocol(settings: QuestDBSettings, logger: logging.Logger = log) ->
         chosen, why = "http", "the server has no QWP (HTTP 404 to the WebSocket upgrade)"
     else:
         chosen, why = "http", f"QWP handshake failed: {offered}"
-    logger.warning("QuestDB at %s: --protocol auto chose %s (%s)", settings.ilp_where, chosen, why)
-    return settings.with_(protocol=chosen)
+    return settings.with_(protocol=chosen), f"QuestDB at {settings.ilp_where}: --protocol auto chose {chosen} ({why})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,6 +574,7 @@ class QuestDBSink(Sink):
         self.log = logger
         self._connect = connect
         self._access_probe = access_probe
+        self.protocol_note = ""  # what --protocol auto chose, once prepared
         self._conn = None
         self._transport: IlpTransport | QwpTransport | None = None
         self._written: list[str] = []
@@ -622,7 +623,9 @@ class QuestDBSink(Sink):
             )
         if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
-        if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError", "ServerInternalError"):
+        # QWP: a server's refusal of a frame arrives as "QWP server error on fsn N: status=..., message=..."
+        rejected = s.qwp and ("server error" in cause.lower() or type(exc).__name__ == "QuestDBServerRejectionError")
+        if rejected or code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError", "ServerInternalError"):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")
         return self._error(QuestDBSinkError, f"{where}: {cause}")
 
@@ -642,7 +645,11 @@ class QuestDBSink(Sink):
         ``QuestDBAuthError``; each within about ``connect_timeout_s``.
         """
         self.check_reachable()
-        self.settings = s = resolve_protocol(self.settings, self.log)
+        self.settings, note = resolve_protocol(self.settings)
+        s = self.settings
+        if note:
+            self.protocol_note = note
+            self.log.info(note)
         problem = self._access_probe(s)
         if problem is not None:
             where = f"QuestDB at {s.ilp_where} ({s.wire})"
