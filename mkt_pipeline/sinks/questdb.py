@@ -451,16 +451,19 @@ class IlpTransport:
 def qwp_conf(settings: QuestDBSettings) -> str:
     """The ``questdb.connect`` configuration string of the settings (holds secrets: never log it)."""
     s = settings
+
+    def value(text: str) -> str:  # a ';' inside a value is written twice
+        return text.replace(";", ";;")
+
     parts = [f"{s.protocol}::addr={s.host}:{s.http_port}", f"auth_timeout_ms={int(s.connect_timeout_s * 1000)}"]
     if s.token:
-        parts.append(f"token={s.token}")
+        parts.append(f"token={value(s.token)}")  # HTTP bearer, as over ILP/HTTP
     elif s.user:
-        parts.append(f"username={s.user}")
-        parts.append(f"password={s.password or ''}")
+        parts.append(f"username={value(s.user)};password={value(s.password or '')}")
     if s.tls:
         parts.append(f"tls_verify={'on' if s.tls_verify == 'on' else 'unsafe_off'}")
         if s.tls_ca:
-            parts.append(f"tls_ca=pem_file;tls_roots={s.tls_ca}")
+            parts.append(f"tls_roots={value(s.tls_ca)}")  # a PEM file of trusted CAs
     return ";".join(parts) + ";"
 
 
