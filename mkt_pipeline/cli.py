@@ -515,10 +515,10 @@ def _stored_rows(opts: Options):
 
         yield ParquetRows(ParquetSink(opts.parquet_dir, naming)), schema
         return
-    from mkt_pipeline.sinks.questdb import pg_session
+    from mkt_pipeline.sinks.questdb import read_session
 
     settings = questdb_settings(opts)
-    with pg_session(settings) as conn:
+    with read_session(settings) as conn:
         yield QuestDBRows(conn, naming, scrub=lambda text: scrub(text, settings.secrets()), where=settings.pg_where), schema
 
 

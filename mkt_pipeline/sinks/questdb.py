@@ -25,6 +25,7 @@ from mkt_pipeline.sinks.questdb_access import (
     AUTH,
     TLS,
     AccessProblem,
+    QwpReadConnection,
     basic_auth_header,
     bearer_header,
     probe_http_auth,
@@ -374,6 +375,34 @@ def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], A
         conn.close()
 
 
+def reads_over_qwp(settings: QuestDBSettings) -> bool:
+    """Whether reads go over QWP: with ``ws``/``wss``, and with ``auto`` when the server offers it."""
+    return settings.qwp or (settings.protocol == "auto" and qwp_offered(settings) is True)
+
+
+@contextmanager
+def read_session(settings: QuestDBSettings) -> Iterator[Any]:
+    """A connection for reading back (asset checks, ``facts``, resume): QWP where the settings use it
+    (see ``reads_over_qwp``), else PG wire. Both answer ``execute(sql).fetchall()`` with the same rows;
+    the QWP one also answers ``arrow(sql)``. Failing to connect is one line naming host and port."""
+    if not reads_over_qwp(settings):
+        with pg_session(settings) as conn:
+            yield conn
+        return
+    import questdb
+
+    s = settings if settings.qwp else settings.with_(protocol="ws")
+    try:
+        conn = QwpReadConnection(questdb.connect(qwp_conf(s)))
+    except Exception as exc:
+        cause = scrub(first_line(exc), s.secrets())
+        raise QuestDBUnreachableError(f"QuestDB at {s.ilp_where} ({s.wire}, reading): connection failed: {cause}") from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def ilp_access_problem(settings: QuestDBSettings) -> AccessProblem | None:
     """What stops the ILP endpoint from taking rows with these settings (TLS, credentials), or None."""
     s = settings
@@ -491,6 +520,10 @@ class QwpTransport:
     @property
     def is_open(self) -> bool:
         return self._db is not None
+
+    def reader(self) -> QwpReadConnection:
+        """Queries over the same QWP handle (its pool lends a reader connection per query)."""
+        return QwpReadConnection(self._db)
 
     def send(self, name: str, batch: TableBatch, lo: int, hi: int) -> int:
         from concurrent.futures import TimeoutError as FutureTimeout
@@ -678,15 +711,25 @@ class QuestDBSink(Sink):
                 raise self._error(cls, f"QuestDB at {self.settings.pg_where} (PG wire): {what}: {cause}") from None
         return self._conn
 
+    def _reader(self) -> tuple[Any, str]:
+        """(connection for queries, its description): QWP's own handle once a QWP transport is open, else PG wire.
+        Both give the same rows (see ``questdb_access.QwpReadConnection``); DDL and ledger inserts stay on PG wire."""
+        transport = self._transport
+        if isinstance(transport, QwpTransport) and transport.is_open:
+            return transport.reader(), f"{self.settings.ilp_where} ({self.settings.wire}"
+        return self._pg(), f"{self.settings.pg_where} (PG wire"
+
     def _query(self, sql: str, table: str = "") -> list[tuple]:
+        where = f"{self.settings.pg_where} (PG wire"
         try:
-            return list(self._pg().execute(sql).fetchall())
+            conn, where = self._reader()
+            return list(conn.execute(sql).fetchall())
         except QuestDBSinkError:
             raise
         except Exception as exc:
             on = f", {table}" if table else ""
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire{on}): {cause}") from None
+            raise self._error(QuestDBSinkError, f"QuestDB at {where}{on}): {cause}") from None
 
     def _execute(self, sql: str, table: str) -> None:
         try:
