@@ -175,3 +175,40 @@ def test_a_qwp_confirmation_wait_is_bounded(qwp_server, suffixes):
         assert time.monotonic() - started < 5
     finally:
         sink.close()
+
+
+@pytest.mark.parametrize("market", ["fx", "equities"])
+def test_reads_over_qwp_answer_what_pg_wire_answers(qwp_server, suffixes, capsys, market):
+    """The read-back path (checks' SQL, facts' slices, resume and ledger reads) gives identical answers."""
+    from mkt_pipeline.sinks.questdb import read_session
+    from mkt_pipeline.sinks.stored_rows import TOP_OF_BOOK, QuestDBRows
+    from mkt_pipeline.sinks.wal_monitor import WAL_TABLES_SQL
+
+    server, sfx = qwp_server, suffixes()
+    assert cli(market, server, sfx, "--protocol", "ws") == 0, capsys.readouterr().err
+    naming = TableNaming(suffix=sfx)
+    wait_applied(server, [naming.name(s) for s in SCHEMAS[market]])
+    part = Window.from_iso("2025-06-02T14:00:30Z", "2025-06-02T14:01:10Z")
+    pg_settings, qwp_settings = settings_of(server), settings_of(server, protocol="ws")
+    with read_session(pg_settings) as pg, read_session(qwp_settings) as qwp:
+        assert not hasattr(pg, "arrow") and hasattr(qwp, "arrow")
+        over = {"pg": QuestDBRows(pg, naming), "qwp": QuestDBRows(qwp, naming)}
+        # the resume reads: the ledger and WAL state (the sink asks them over QWP when it writes over QWP)
+        sqls = [f"SELECT * FROM {naming.name(LEDGER_BASE)} ORDER BY start_ts", f"{WAL_TABLES_SQL} WHERE name LIKE '%{sfx}'"]
+        for schema in SCHEMAS[market]:
+            name = naming.name(schema)
+            rows = over
+            assert rows["qwp"].count(schema, part) == rows["pg"].count(schema, part) > 0
+            assert rows["qwp"].extent(schema) == rows["pg"].extent(schema)
+            assert rows["qwp"].count_distinct(schema, "symbol", part) == rows["pg"].count_distinct(schema, "symbol", part)
+            names = [c.name for c in schema.columns if c.name != schema.timestamp and c.kind != "DOUBLE[][]"]
+            tops = [c for c in TOP_OF_BOOK if c.split("_")[0] + "s" in {c.name for c in schema.columns}]
+            for columns in (names, tops, ["symbol"] + tops[:2], []):
+                a, b = rows["pg"].read(schema, part, columns), rows["qwp"].read(schema, part, columns)
+                assert a.schema == b.schema and a.equals(b), (name, columns)
+            # every column as stored, books and UUIDs included, and a check's style of aggregate
+            sqls.append(f"SELECT * FROM {name} WHERE {rows['pg'].time_filter(schema, part)} ORDER BY {schema.timestamp}, symbol")
+            sqls.append(f"SELECT cast({schema.timestamp} AS long) / 1000000 s, count() n FROM {name} GROUP BY s ORDER BY s")
+            sqls.append(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -1")
+        for sql in sqls:
+            assert qwp.execute(sql).fetchall() == pg.execute(sql).fetchall(), sql
