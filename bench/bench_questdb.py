@@ -112,7 +112,7 @@ def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http
 
     def committed(sink: QuestDBSink, started: float, suffix: str) -> tuple[int, float]:
         """Wait for WAL apply on every table; rows stored (counted by SQL) and seconds since ``started``."""
-        lag = sink.wait_for_wal(WAL_TIMEOUT_S)
+        lag = sink.monitor.wait_drained([TableNaming(suffix=suffix).name(s) for s in engine.schemas], WAL_TIMEOUT_S)
         elapsed = time.perf_counter() - started
         if lag:
             raise RuntimeError(f"WAL still {lag} transactions behind after {WAL_TIMEOUT_S:.0f}s on {host}:{pg_port}")
