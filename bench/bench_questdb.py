@@ -11,9 +11,11 @@ HTTP; ``ws``: QWP over WebSocket, QuestDB 9.4+), one fresh process measures:
   ``questdb`` client takes (ILP: pandas frames into a ``Sender`` buffer, one flush per slice of
   the sink's size; QWP: Arrow tables into ``QuestDB.dataframe``), sent into other fresh tables and
   timed the same way. ``ratio`` = pipeline / ceiling (goal >= 0.8).
+* gen: the seconds generating the window alone takes (one core, nothing sent): the pipeline
+  generates and sends at once, so with too little free CPU its time tends to gen + ceiling time.
 * cli: ``mkt-pipeline <market> --protocol P`` over the same window into a third set of tables,
-  timed from start to exit in a fresh interpreter; ``cli/write`` = that time / the pipeline's
-  writing time (goal <= 1.25).
+  timed from start to exit in a fresh interpreter (``cli s``), and the writing time it reports
+  itself (``cli wrt``); ``cli/write`` = ``cli s`` / the pipeline's writing time (goal <= 1.25).
 
 ``qwp/ilp`` (printed after the table) = QWP's committed rows/s / ILP's, per market and depth
 (goal >= 1.5 at 3 levels). Peak memory is the case process's ru_maxrss plus its children's (the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -133,8 +136,10 @@ def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http
         sink = new_sink("ceiling")
         naming = TableNaming(suffix=suffixes["ceiling"])
         prepared = []
-        for batch in (b for group in engine.generate(window) for b in group if len(b)):
-            batch = batch.take(np.arange(len(batch)))  # a copy: the engine may reuse a batch's buffers for the next
+        gen_started = time.perf_counter()
+        batches = [b.take(np.arange(len(b))) for group in engine.generate(window) for b in group if len(b)]
+        r["gen_s"] = time.perf_counter() - gen_started  # generating alone, on one core
+        for batch in batches:
             name = naming.name(batch.schema)
             for lo, hi in ilp.slices(ilp.row_size_estimate(batch, name), settings.flush_bytes):
                 data = qwp.table(batch, lo, hi) if settings.qwp else ilp.frame(batch, lo, hi)
@@ -144,7 +149,7 @@ def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http
         stored_ceiling, _ = committed(sink, started, suffixes["ceiling"])
         elapsed_ceiling = time.perf_counter() - started
         sink.close()
-        del prepared
+        del prepared, batches
         r.update(ceiling=stored_ceiling / elapsed_ceiling, ceiling_rows=stored_ceiling)
 
         # the whole command, start to exit, in a fresh interpreter
@@ -157,6 +162,8 @@ def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http
         r["cli_s"] = time.perf_counter() - started
         if run.returncode != 0:
             raise RuntimeError(f"the CLI failed: {run.stderr.strip()[-300:]}")
+        wrote = re.search(r"wrote [\d,]+ rows in ([\d.]+)s", run.stdout)
+        r["cli_write_s"] = float(wrote.group(1)) if wrote else float("nan")  # the CLI's own writing time
         r["rss"] = _rss_mb(resource.RUSAGE_SELF) + _rss_mb(resource.RUSAGE_CHILDREN)
         out.put(r)
     finally:
@@ -181,7 +188,7 @@ def main(argv=None) -> int:
 
     ctx = mp.get_context("spawn")
     print(f"{'market':>8} {'levels':>6} {'secs':>5} {'proto':>5} {'rows':>9} {'committed/s':>11} {'ceiling/s':>10} {'ratio':>5} "
-          f"{'write s':>7} {'cli s':>6} {'cli/write':>9} {'peak MB':>7}", flush=True)  # fmt: skip
+          f"{'gen s':>6} {'write s':>7} {'cli s':>6} {'cli wrt':>7} {'cli/write':>9} {'peak MB':>7}", flush=True)  # fmt: skip
     rates: dict[tuple[str, int, str], float] = {}
     for market in args.markets:
         for levels in args.levels:
@@ -199,7 +206,8 @@ def main(argv=None) -> int:
                 rates[market, levels, protocol] = r["pipeline"]
                 print(
                     f"{market:>8} {levels:>6} {secs:>5} {protocol:>5} {r['rows']:>9,} {r['pipeline']:>11,.0f} {r['ceiling']:>10,.0f} "
-                    f"{r['pipeline'] / r['ceiling']:>5.2f} {r['write_s']:>7.2f} {r['cli_s']:>6.2f} {r['cli_s'] / r['write_s']:>9.2f} "
+                    f"{r['pipeline'] / r['ceiling']:>5.2f} {r['gen_s']:>6.2f} {r['write_s']:>7.2f} {r['cli_s']:>6.2f} "
+                    f"{r['cli_write_s']:>7.2f} {r['cli_s'] / r['write_s']:>9.2f} "
                     f"{r['rss']:>7,.0f}",
                     flush=True,
                 )
