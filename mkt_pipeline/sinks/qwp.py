@@ -13,9 +13,29 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from mkt_pipeline.core.tables import BOOK, SYMBOL, TIMESTAMP, TIMESTAMP_NS, UUID, BookColumn, TableBatch, UuidColumn
+from mkt_pipeline.core.tables import BOOK, BOOLEAN, SYMBOL, TIMESTAMP, TIMESTAMP_NS, UUID, BookColumn, TableBatch, UuidColumn
 
 _TIMESTAMP_TYPES = {TIMESTAMP: pa.timestamp("us"), TIMESTAMP_NS: pa.timestamp("ns")}
+_NUMPY_TYPES = {np.dtype(np.float64): pa.float64(), np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32()}
+
+# Arrays are made from their buffers, never with ``pa.array``: its first call imports pandas (about
+# 0.3 s of start-up on a quiet machine, several seconds on a busy one), which a QWP run never needs.
+
+
+def _primitive(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array:
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(type_ or _NUMPY_TYPES[values.dtype], len(values), [None, pa.py_buffer(values)])
+
+
+def _booleans(values: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))])
+
+
+def _strings(texts) -> pa.Array:
+    encoded = [t.encode() for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
 
 
 def _book(book: BookColumn, lo: int, hi: int) -> pa.Array:
@@ -28,10 +48,9 @@ def _book(book: BookColumn, lo: int, hi: int) -> pa.Array:
     inner[0:-1:2] = starts
     inner[1:-1:2] = starts + depth
     inner[-1] = int(book.offsets[hi]) - base
-    values = pa.array(book.values[base : base + int(inner[-1])], type=pa.float64())
-    inner_lists = pa.ListArray.from_arrays(pa.array(inner), values)
-    outer = pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32))
-    return pa.ListArray.from_arrays(outer, inner_lists)
+    values = _primitive(np.asarray(book.values[base : base + int(inner[-1])], dtype=np.float64))
+    inner_lists = pa.ListArray.from_arrays(_primitive(inner), values)
+    return pa.ListArray.from_arrays(_primitive(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), inner_lists)
 
 
 def _uuid(column: UuidColumn, lo: int, hi: int) -> pa.Array:
@@ -49,16 +68,18 @@ def table(batch: TableBatch, lo: int, hi: int) -> pa.Table:
     for col in batch.schema.columns:
         data = batch.columns[col.name]
         if col.kind in _TIMESTAMP_TYPES:
-            arr = pa.array(np.asarray(data[lo:hi], dtype=np.int64)).view(_TIMESTAMP_TYPES[col.kind])
+            arr = _primitive(np.asarray(data[lo:hi], dtype=np.int64), _TIMESTAMP_TYPES[col.kind])
         elif col.kind == SYMBOL:
-            codes = pa.array(np.asarray(data.codes[lo:hi], dtype=np.int32))
-            arr = pa.DictionaryArray.from_arrays(codes, pa.array(list(data.categories), type=pa.string()))
+            codes = _primitive(np.asarray(data.codes[lo:hi], dtype=np.int32))
+            arr = pa.DictionaryArray.from_arrays(codes, _strings(data.categories))
         elif col.kind == UUID:
             arr = _uuid(data, lo, hi)
         elif col.kind == BOOK:
             arr = _book(data, lo, hi)
+        elif col.kind == BOOLEAN:
+            arr = _booleans(np.asarray(data[lo:hi]))
         else:
-            arr = pa.array(data[lo:hi])
+            arr = _primitive(np.asarray(data[lo:hi]))
         arrays.append(arr)
         names.append(col.name)
     return pa.Table.from_arrays(arrays, names=names)
