@@ -1,4 +1,10 @@
-"""The QuestDB sink: DDL and metadata over PG wire (psycopg 3), rows over ILP (``questdb`` client).
+"""The QuestDB sink: DDL and metadata over PG wire (psycopg 3), rows over ILP or QWP (``questdb`` client).
+
+Rows travel through one of two transports that differ only in how a slice reaches the server:
+``IlpTransport`` (ILP over HTTP or TCP, a ``Sender`` buffer per slice) and ``QwpTransport`` (QWP
+over WebSocket, ``--protocol ws``/``wss``, an Arrow table per slice through ``questdb.connect``).
+Slicing, WAL backpressure, the ledger, error messages and DDL are the sink's, shared by both;
+``--protocol auto`` picks QWP when the server offers it (see ``resolve_protocol``).
 
 ``prepare`` first verifies access (both endpoints reachable, TLS as configured, credentials
 accepted on PG wire and ILP; see ``questdb_access``), so a failure creates nothing; then it
