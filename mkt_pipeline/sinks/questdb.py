@@ -725,10 +725,10 @@ class QuestDBSink(Sink):
             return transport.reader(), f"{self.settings.ilp_where} ({self.settings.wire}"
         return self._pg(), f"{self.settings.pg_where} (PG wire"
 
-    def _query(self, sql: str, table: str = "") -> list[tuple]:
+    def _query(self, sql: str, table: str = "", pg: bool = False) -> list[tuple]:
         where = f"{self.settings.pg_where} (PG wire"
         try:
-            conn, where = self._reader()
+            conn, where = (self._pg(), where) if pg else self._reader()
             return list(conn.execute(sql).fetchall())
         except QuestDBSinkError:
             raise
@@ -750,7 +750,9 @@ class QuestDBSink(Sink):
         return {str(r[0]) for r in self._query("SELECT table_name FROM tables()")}
 
     def _fetch_wal(self, tables: Sequence[str]) -> dict[str, WalStatus]:
-        return statuses_from_rows(self._query(WAL_TABLES_SQL), tables)
+        # the WAL monitor's polls stay on PG wire, over QWP runs too: they are small and frequent, and
+        # the suspended-table and backpressure tests were made on this path
+        return statuses_from_rows(self._query(WAL_TABLES_SQL, pg=True), tables)
 
     # -- Sink interface ------------------------------------------------------------------------
     def prepare(self, schemas: Sequence[TableSchema]) -> None:

@@ -107,7 +107,8 @@ def test_auto_picks_qwp_when_offered_else_ilp_and_says_so(questdb, suffixes, cap
     err = capsys.readouterr().err
     chosen = "ws (the server offers QWP)" if offered else "http (the server has no QWP"
     assert f"QuestDB at {questdb.host}:{questdb.http_port}: --protocol auto chose {chosen}" in err, err
-    assert int(questdb.query(f"SELECT count() FROM {TableNaming(suffix=sfx).name(FX_TABLES[0])}")[0][0]) > 0
+    name = TableNaming(suffix=sfx).name(FX_TABLES[0])
+    questdb.wait_until(lambda: int(questdb.query(f"SELECT count() FROM {name}")[0][0]) > 0, 60, f"rows in {name}")
 
 
 def test_qwp_on_a_server_without_it_is_one_line(questdb, suffixes, capsys):
@@ -123,7 +124,10 @@ def test_suspended_table_stops_a_qwp_run_with_the_fix(qwp_server, suffixes, caps
     server, sfx = qwp_server, suffixes()
     assert cli("fx", server, sfx, "--protocol", "ws", "--end_ts", "2025-06-02T14:00:40Z") == 0, capsys.readouterr().err
     trades = TableNaming(suffix=sfx).name(FX_TABLES[-1])
+    wait_applied(server, [trades])
     server.execute(f"ALTER TABLE {trades} SUSPEND WAL")
+    suspended = f"SELECT suspended FROM wal_tables() WHERE name = '{trades}'"
+    server.wait_until(lambda: server.query(suspended) == [(True,)], 30, f"{trades} to show as suspended")
     try:
         capsys.readouterr()
         assert cli("fx", server, sfx, "--protocol", "ws") == 1
