@@ -1,22 +1,29 @@
-"""Ingestion into a real QuestDB: rows/s committed (visible after WAL apply) against a ceiling of
-pre-built batches sent by the same client to the same server in the same run.
+"""Ingestion into a real QuestDB over ILP/HTTP and over QWP: committed rows/s against each protocol's
+own ceiling, and the whole command's time against its writing time, in one run on one server.
 
-For each book depth (3 and 40 levels; FX at the default rates) one fresh process measures:
+For each market (fx, equities), book depth (3 and 40 levels) and protocol (``http``: ILP over
+HTTP; ``ws``: QWP over WebSocket, QuestDB 9.4+), one fresh process measures:
 
-* pipeline: ``FxEngine`` -> ``run_window`` -> ``QuestDBSink``, the path of the CLI and the Dagster
-  steps (generation in a child process once the window is big enough), into fresh tables; the
-  clock stops once every table's WAL is applied (``writerTxn = sequencerTxn``), and the rows
-  stored are counted back with SQL;
-* ceiling: the same window generated beforehand, then sent by the same sink into another set of
-  fresh tables, timed the same way. ``ratio`` = pipeline / ceiling (goal >= 0.8): how much of what
-  the client and server can ingest survives generating the data at the same time.
+* pipeline: engine -> ``run_window`` -> ``QuestDBSink`` (the path of the CLI and the Dagster steps)
+  into fresh tables; the clock stops once every table's WAL is applied, and the rows stored are
+  counted back with SQL. ``committed/s`` = rows stored / that time.
+* ceiling: the same window generated beforehand and encoded beforehand into what the bare
+  ``questdb`` client takes (ILP: pandas frames into a ``Sender`` buffer, one flush per slice of
+  the sink's size; QWP: Arrow tables into ``QuestDB.dataframe``), sent into other fresh tables and
+  timed the same way. ``ratio`` = pipeline / ceiling (goal >= 0.8).
+* gen: the seconds generating the window alone takes (one core, nothing sent): the pipeline
+  generates and sends at once, so with too little free CPU its time tends to gen + ceiling time.
+* cli: ``mkt-pipeline <market> --protocol P`` over the same window into a third set of tables,
+  timed from start to exit in a fresh interpreter (``cli s``), and the writing time it reports
+  itself (``cli wrt``); ``cli/write`` = ``cli s`` / the pipeline's writing time (goal <= 1.25).
 
-Peak memory is the pipeline's ru_maxrss plus its generation child's, taken before the ceiling
-holds its pre-built batches. Every table the run creates is dropped at the end.
+``qwp/ilp`` (printed after the table) = QWP's committed rows/s / ILP's, per market and depth
+(goal >= 1.5 at 3 levels). Peak memory is the case process's ru_maxrss plus its children's (the
+generation child and the CLI run), in MB. Every table a case creates is dropped at its end.
 
-    ../shared/questdb/qdb start --root "$(mktemp -d)" --http 9000 --pg 8812 --ilp 9009
+    ../shared/questdb/qdb start --version 9.4 --root "$(mktemp -d)" --http 9000 --pg 8812 --ilp 9009
     .venv/bin/python bench/bench_questdb.py [--host 127.0.0.1 --http-port 9000 --pg-port 8812]
-        [--levels 3 40] [--seconds 3:120 40:30]
+        [--markets fx equities] [--levels 3 40] [--protocols http ws] [--seconds fx:3:60 ...]
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import re
 import resource
+import subprocess
 import sys
 import time
 import uuid
@@ -35,60 +44,127 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MKT_OFFLINE", "1")
 
 WAL_TIMEOUT_S = 1800.0
+# seconds of data per (market, levels) at the markets' default rates: small enough for a shared machine
+DEFAULT_SECONDS = ["fx:3:60", "fx:40:15", "equities:3:30", "equities:40:10"]
+START = {"fx": "2025-06-02T10:00:00Z", "equities": "2025-06-02T14:00:00Z"}  # equities: 10:00 in New York
 
 
 def _rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
-def _case(levels: int, seconds: int, host: str, http_port: int, pg_port: int, out: mp.Queue) -> None:
-    from mkt_pipeline.core.timeline import Window
-    from mkt_pipeline.fx.engine import FxConfig, FxEngine
+def _engine(market: str, levels: int, window):
     from mkt_pipeline.markets import market_references
+
+    refs = market_references(market, window, offline=True)
+    if market == "fx":
+        from mkt_pipeline.fx.engine import FxConfig, FxEngine
+
+        return FxEngine(FxConfig(min_levels=levels, max_levels=levels), refs)
+    from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+
+    return EquitiesEngine(EquitiesConfig(min_levels=levels, max_levels=levels), refs)
+
+
+def _bare_ilp(settings, prepared) -> None:
+    from mkt_pipeline.sinks.questdb import make_sender
+
+    sender = make_sender(settings)
+    sender.establish()
+    try:
+        buf = sender.new_buffer()
+        for name, frame, symbols, at in prepared:
+            buf.dataframe(frame, table_name=name, symbols=symbols, at=at)
+            sender.flush(buf)
+    finally:
+        sender.close(flush=False)
+
+
+def _bare_qwp(settings, prepared) -> None:
+    import questdb
+
+    from mkt_pipeline.sinks.questdb import QWP_ROWS_PER_BATCH, qwp_conf
+
+    with questdb.connect(qwp_conf(settings)) as db:
+        for name, table, symbols, at in prepared:
+            db.dataframe(table, table_name=name, symbols=symbols, at=at, max_rows_per_batch=QWP_ROWS_PER_BATCH)
+
+
+def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http_port: int, pg_port: int, out: mp.Queue) -> None:
+    import numpy as np
+
+    from mkt_pipeline.core.timeline import Window, format_us
     from mkt_pipeline.run.ingest import run_window, wants_process
-    from mkt_pipeline.sinks.base import TableNaming, WriteStats
+    from mkt_pipeline.sinks import ilp, qwp
+    from mkt_pipeline.sinks.base import TableNaming
     from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink, pg_connect
 
-    start = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:01Z").start_us
+    from mkt_pipeline.core.timeline import parse_timestamp
+
+    start = parse_timestamp(START[market])
     window = Window(start, start + seconds * 1_000_000)
-    engine = FxEngine(FxConfig(min_levels=levels, max_levels=levels), market_references("fx", window, offline=True))
-    settings = QuestDBSettings(host=host, http_port=http_port, pg_port=pg_port, create_views=False)
+    engine = _engine(market, levels, window)
+    settings = QuestDBSettings(host=host, http_port=http_port, pg_port=pg_port, protocol=protocol, create_views=False)
     run_id = uuid.uuid4().hex[:6]
-    suffixes = {"pipeline": f"_bq{run_id}p", "ceiling": f"_bq{run_id}c"}
+    suffixes = {k: f"_bq{run_id}{k[0]}" for k in ("pipeline", "ceiling", "cli")}
 
     def new_sink(which: str) -> QuestDBSink:
         sink = QuestDBSink(settings, TableNaming(suffix=suffixes[which]))
         sink.prepare(engine.schemas)
         return sink
 
-    def committed(sink: QuestDBSink, started: float) -> tuple[int, float]:
+    def committed(sink: QuestDBSink, started: float, suffix: str) -> tuple[int, float]:
         """Wait for WAL apply on every table; rows stored (counted by SQL) and seconds since ``started``."""
-        lag = sink.wait_for_wal(WAL_TIMEOUT_S)
+        lag = sink.monitor.wait_drained([TableNaming(suffix=suffix).name(s) for s in engine.schemas], WAL_TIMEOUT_S)
         elapsed = time.perf_counter() - started
         if lag:
             raise RuntimeError(f"WAL still {lag} transactions behind after {WAL_TIMEOUT_S:.0f}s on {host}:{pg_port}")
         with pg_connect(settings) as conn:
-            rows = sum(conn.execute(f"SELECT count() FROM {sink.naming.name(s)}").fetchone()[0] for s in engine.schemas)
+            rows = sum(conn.execute(f"SELECT count() FROM {TableNaming(suffix=suffix).name(s)}").fetchone()[0] for s in engine.schemas)
         return rows, elapsed
 
     try:
         sink = new_sink("pipeline")
         started = time.perf_counter()
         result = run_window(engine, sink, window, chunk_seconds=900)
-        stored, elapsed = committed(sink, started)
+        stored, elapsed = committed(sink, started, suffixes["pipeline"])
         sink.close()
-        r = dict(levels=levels, seconds=seconds, rows=result.total_rows, stored=stored, pipeline=stored / elapsed,
-                 producer="process" if wants_process(engine, window) else "thread",
-                 rss=_rss_mb(resource.RUSAGE_SELF) + _rss_mb(resource.RUSAGE_CHILDREN))  # fmt: skip
+        r = dict(market=market, levels=levels, seconds=seconds, protocol=protocol, rows=result.total_rows, stored=stored,
+                 pipeline=stored / elapsed, write_s=elapsed, producer="process" if wants_process(engine, window) else "thread")  # fmt: skip
 
-        batches = [b for group in engine.generate(window) for b in group if len(b)]
-        sink, stats = new_sink("ceiling"), WriteStats()
-        started = time.perf_counter()
+        # the ceiling: the same rows, generated and encoded before the clock starts, sent by the bare client
+        sink = new_sink("ceiling")
+        naming = TableNaming(suffix=suffixes["ceiling"])
+        prepared = []
+        gen_started = time.perf_counter()
+        batches = [b.take(np.arange(len(b))) for group in engine.generate(window) for b in group if len(b)]
+        r["gen_s"] = time.perf_counter() - gen_started  # generating alone, on one core
         for batch in batches:
-            sink.send(batch, stats)
-        stored_ceiling, elapsed = committed(sink, started)
+            name = naming.name(batch.schema)
+            for lo, hi in ilp.slices(ilp.row_size_estimate(batch, name), settings.flush_bytes):
+                data = qwp.table(batch, lo, hi) if settings.qwp else ilp.frame(batch, lo, hi)
+                prepared.append((name, data, qwp.symbol_columns(batch), batch.schema.timestamp))
+        started = time.perf_counter()
+        (_bare_qwp if settings.qwp else _bare_ilp)(settings, prepared)
+        stored_ceiling, _ = committed(sink, started, suffixes["ceiling"])
+        elapsed_ceiling = time.perf_counter() - started
         sink.close()
-        r.update(ceiling=stored_ceiling / elapsed, ceiling_rows=stored_ceiling)
+        del prepared, batches
+        r.update(ceiling=stored_ceiling / elapsed_ceiling, ceiling_rows=stored_ceiling)
+
+        # the whole command, start to exit, in a fresh interpreter
+        cmd = [sys.executable, "-m", "mkt_pipeline.cli", market, "--mode", "faster-than-life", "--protocol", protocol,
+               "--host", host, "--http_port", str(http_port), "--pg_port", str(pg_port), "--suffix", suffixes["cli"],
+               "--create_views", "false", "--min_levels", str(levels), "--max_levels", str(levels),
+               "--start_ts", format_us(window.start_us), "--end_ts", format_us(window.end_us), "--chunk_seconds", "900"]  # fmt: skip
+        started = time.perf_counter()
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        r["cli_s"] = time.perf_counter() - started
+        if run.returncode != 0:
+            raise RuntimeError(f"the CLI failed: {run.stderr.strip()[-300:]}")
+        wrote = re.search(r"wrote [\d,]+ rows in ([\d.]+)s", run.stdout)
+        r["cli_write_s"] = float(wrote.group(1)) if wrote else float("nan")  # the CLI's own writing time
+        r["rss"] = _rss_mb(resource.RUSAGE_SELF) + _rss_mb(resource.RUSAGE_CHILDREN)
         out.put(r)
     finally:
         with pg_connect(settings) as conn:
@@ -102,28 +178,43 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default=os.environ.get("QUESTDB_HOST", "127.0.0.1"))
     parser.add_argument("--http-port", type=int, default=int(os.environ.get("QUESTDB_HTTP_PORT", "9000")))
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("QUESTDB_PG_PORT", "8812")))
+    parser.add_argument("--markets", nargs="+", default=["fx", "equities"], choices=["fx", "equities"])
     parser.add_argument("--levels", type=int, nargs="+", default=[3, 40])
-    parser.add_argument("--seconds", nargs="+", default=["3:120", "40:30"], metavar="LEVELS:SECONDS",
-                        help="seconds of FX data (default rates) per book depth")  # fmt: skip
+    parser.add_argument("--protocols", nargs="+", default=["http", "ws"], choices=["http", "ws"])
+    parser.add_argument("--seconds", nargs="+", default=DEFAULT_SECONDS, metavar="MARKET:LEVELS:SECONDS",
+                        help="seconds of data (default rates) per market and book depth")  # fmt: skip
     args = parser.parse_args(argv)
-    seconds = {int(k): int(v) for k, v in (item.split(":") for item in args.seconds)}
+    seconds = {(m, int(k)): int(v) for m, k, v in (item.split(":") for item in args.seconds)}
 
     ctx = mp.get_context("spawn")
-    print(f"{'levels':>6} {'seconds':>7} {'rows':>10} {'producer':>8} {'committed/s':>12} {'ceiling/s':>10} {'ratio':>6} {'peak MB':>8}")
-    for levels in args.levels:
-        out = ctx.Queue()
-        case = ctx.Process(target=_case, args=(levels, seconds.get(levels, 60), args.host, args.http_port, args.pg_port, out))
-        case.start()
-        case.join()
-        if case.exitcode != 0 or out.empty():
-            print(f"{levels:>6} case failed (exit {case.exitcode})")
-            return 1
-        r = out.get()
-        assert r["stored"] == r["rows"] == r["ceiling_rows"], r  # every row sent is visible, in both runs
-        print(
-            f"{r['levels']:>6} {r['seconds']:>7} {r['rows']:>10,} {r['producer']:>8} {r['pipeline']:>12,.0f} "
-            f"{r['ceiling']:>10,.0f} {r['pipeline'] / r['ceiling']:>6.2f} {r['rss']:>8,.0f}"
-        )
+    print(f"{'market':>8} {'levels':>6} {'secs':>5} {'proto':>5} {'rows':>9} {'committed/s':>11} {'ceiling/s':>10} {'ratio':>5} "
+          f"{'gen s':>6} {'write s':>7} {'cli s':>6} {'cli wrt':>7} {'cli/write':>9} {'peak MB':>7}", flush=True)  # fmt: skip
+    rates: dict[tuple[str, int, str], float] = {}
+    for market in args.markets:
+        for levels in args.levels:
+            for protocol in args.protocols:
+                out = ctx.Queue()
+                secs = seconds.get((market, levels), 30)
+                case = ctx.Process(target=_case, args=(market, levels, secs, protocol, args.host, args.http_port, args.pg_port, out))
+                case.start()
+                case.join()
+                if case.exitcode != 0 or out.empty():
+                    print(f"{market:>8} {levels:>6} {protocol:>5} case failed (exit {case.exitcode})")
+                    return 1
+                r = out.get()
+                assert r["stored"] == r["rows"] == r["ceiling_rows"], r  # every row sent is visible, in both runs
+                rates[market, levels, protocol] = r["pipeline"]
+                print(
+                    f"{market:>8} {levels:>6} {secs:>5} {protocol:>5} {r['rows']:>9,} {r['pipeline']:>11,.0f} {r['ceiling']:>10,.0f} "
+                    f"{r['pipeline'] / r['ceiling']:>5.2f} {r['gen_s']:>6.2f} {r['write_s']:>7.2f} {r['cli_s']:>6.2f} "
+                    f"{r['cli_write_s']:>7.2f} {r['cli_s'] / r['write_s']:>9.2f} "
+                    f"{r['rss']:>7,.0f}",
+                    flush=True,
+                )
+    for market in args.markets:
+        for levels in args.levels:
+            if (market, levels, "ws") in rates and (market, levels, "http") in rates:
+                print(f"qwp/ilp {market} {levels} levels: {rates[market, levels, 'ws'] / rates[market, levels, 'http']:.2f}")
     return 0
 
 

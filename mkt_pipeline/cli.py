@@ -347,6 +347,15 @@ def make_sink(opts: Options):
     return sink_spec(opts).open()
 
 
+def _protocol_chosen(opts: Options, sink) -> None:
+    """After ``prepare``: say what ``--protocol auto`` chose, and have worker processes use it without asking again."""
+    note = getattr(sink, "protocol_note", "")
+    if note:
+        print(note, file=sys.stderr)
+        opts.values["protocol"] = sink.settings.protocol
+        opts.explicit.add("protocol")
+
+
 def _worker_scrub(opts: Options, text: str) -> str:
     return scrub(text, secret_values(opts))
 
@@ -358,6 +367,7 @@ def run_faster(opts: Options) -> int:
     sink = make_sink(opts)
     with sink:
         sink.prepare(planner.schemas)
+        _protocol_chosen(opts, sink)
         window = plan_window(
             planner,
             sink,
@@ -430,6 +440,7 @@ def run_realtime(opts: Options, stop: threading.Event | None = None) -> int:
     sink = make_sink(opts)
     with sink, stop_on_signals(stop):
         sink.prepare(engine.schemas)
+        _protocol_chosen(opts, sink)
         start_us = int(time.time()) * US_PER_S
         stored = stored_resume_us(engine, sink)
         if stored is not None and stored > start_us:

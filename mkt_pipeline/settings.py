@@ -366,9 +366,16 @@ SINK_FLAGS: tuple[Flag, ...] = (
     Flag("suffix", _identifier, "", "Suffix appended to every table and view name.", env=("MKT_TABLE_SUFFIX",)),
     Flag("host", parse_host, "127.0.0.1", "QuestDB host (a name or IP address, without port)."),
     Flag("pg_port", parse_port, 8812, "QuestDB PostgreSQL wire port (DDL and metadata)."),
-    Flag("http_port", parse_port, 9000, "QuestDB HTTP port (ILP over HTTP/HTTPS)."),
+    Flag("http_port", parse_port, 9000, "QuestDB HTTP port (ILP over http/https, QWP over ws/wss)."),
     Flag("ilp_port", parse_port, 9009, "QuestDB ILP TCP port (tcp/tcps)."),
-    Flag("protocol", str, "http", "ILP transport: http, https, tcp or tcps.", ("http", "https", "tcp", "tcps")),
+    Flag(
+        "protocol",
+        str,
+        "http",
+        "Row transport: ILP over http, https, tcp or tcps; QWP over ws or wss (QuestDB 9.4+); auto picks ws when the "
+        "server offers QWP, else http.",
+        ("http", "https", "tcp", "tcps", "ws", "wss", "auto"),
+    ),
     Flag("user", str, "admin", "PG-wire user, and HTTP basic-auth user for ILP."),
     Flag("password", str, "quest", "PG-wire password, and HTTP basic-auth password for ILP.", secret=True),
     Flag("token", str, None, "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.", secret=True),

@@ -122,11 +122,12 @@ def test_wrong_pg_password_is_an_auth_error(questdb, qdb_suffix, capsys, monkeyp
     fails_cleanly(capsys, questdb, qdb_suffix, 1, f"QuestDB at {questdb.host}:{questdb.pg_port} (PG wire): authentication failed", secret="not-the-password")
 
 
-@pytest.mark.parametrize("protocol", ["https", "tcps"])
+@pytest.mark.parametrize("protocol", ["https", "tcps", "wss"])
 def test_tls_against_a_plain_server_is_a_tls_error_at_once(questdb, qdb_suffix, capsys, protocol):
-    port = questdb.http_port if protocol == "https" else questdb.ilp_port
+    port = questdb.ilp_port if protocol == "tcps" else questdb.http_port
+    wire = f"{'QWP' if protocol == 'wss' else 'ILP'} over {protocol}"
     fails_cleanly(
-        capsys, questdb, qdb_suffix, 1, f"QuestDB at {questdb.host}:{port} (ILP over {protocol}): TLS handshake failed", "does not speak TLS",
+        capsys, questdb, qdb_suffix, 1, f"QuestDB at {questdb.host}:{port} ({wire}): TLS handshake failed", "does not speak TLS",
         within_s=5.0, argv=("--protocol", protocol, "--tls_verify", "unsafe_off"),
     )  # fmt: skip
 

@@ -157,8 +157,10 @@ def load_reference_prices(
     today = utc_today()
     series = {tickers[s]: _read_cache(cache, tickers[s]) for s in symbols}
     missing = [t for t, cached in series.items() if not _covers(cached, days, today)]
-    if missing:
+    if missing and _yahoo_reachable(cache):
         fresh = _download_closes(missing, days[0] - dt.timedelta(days=7), days[-1] + dt.timedelta(days=1), timeout_s)
+        if not fresh:
+            _remember_unreachable(cache, "the download gave no closes")
         for ticker in missing:
             # today's bar is still moving: it is not a close (today carries yesterday's close
             # forward), and caching it would make later backfills of today depend on when the
@@ -184,6 +186,60 @@ def load_reference_prices(
         fell_back = [s for s, src in sources.items() if src == SOURCE_FALLBACK]
         log.info("reference prices: built-in fallback used for %d of %d symbols", len(fell_back), len(symbols))
     return result
+
+
+# Yahoo out of reach (no network, DNS or a firewall) is found out within PROBE_TIMEOUT_S and
+# remembered for UNREACHABLE_REMEMBER_S in a marker file of the cache, so runs in between do not try
+# again: without it every run paid the download's full timeouts (about 8 s) before falling back.
+YAHOO_ADDRESS = ("query2.finance.yahoo.com", 443)
+PROBE_TIMEOUT_S = 1.0
+UNREACHABLE_REMEMBER_S = 600.0
+UNREACHABLE_MARKER = "yahoo_unreachable.json"  # beside the closes' folder, in the cache directory
+
+
+def _yahoo_reachable(cache: Path, now: float | None = None) -> bool:
+    """False while a marker says Yahoo was out of reach, or when a TCP connection to it does not open
+    within ``PROBE_TIMEOUT_S`` (name lookup included); then the marker is written."""
+    import socket
+    import threading
+    import time
+
+    now = time.time() if now is None else now
+    try:
+        marker = json.loads((cache.parent / UNREACHABLE_MARKER).read_text())
+        if now < float(marker["until"]):
+            log.debug("yahoo: out of reach at %s (%s); not trying again before then", marker.get("since"), marker.get("why"))
+            return False
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    outcome: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(YAHOO_ADDRESS, timeout=PROBE_TIMEOUT_S).close()
+            outcome.append("")
+        except OSError as exc:
+            outcome.append(exc.strerror or type(exc).__name__)
+
+    thread = threading.Thread(target=probe, name="yahoo-probe", daemon=True)  # name lookup has no timeout of its own
+    thread.start()
+    thread.join(PROBE_TIMEOUT_S)
+    if outcome and outcome[0] == "":
+        return True
+    _remember_unreachable(cache, outcome[0] if outcome else f"no connection within {PROBE_TIMEOUT_S:g}s", now)
+    return False
+
+
+def _remember_unreachable(cache: Path, why: str, now: float | None = None) -> None:
+    import time
+
+    now = time.time() if now is None else now
+    stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        (cache.parent / UNREACHABLE_MARKER).write_text(json.dumps({"since": stamp, "until": now + UNREACHABLE_REMEMBER_S, "why": why}))
+    except OSError:
+        pass
 
 
 def utc_today() -> dt.date:

@@ -42,7 +42,10 @@ class QuestDBResource(ConfigurableResource):
     http_port: int = Field(default=_DEFAULTS.http_port, description="HTTP port for ILP over http/https (QUESTDB_HTTP_PORT).")
     ilp_tcp_port: int = Field(default=_DEFAULTS.ilp_tcp_port, description="ILP TCP port for tcp/tcps (QUESTDB_ILP_TCP_PORT).")
     pg_port: int = Field(default=_DEFAULTS.pg_port, description="PostgreSQL wire port for DDL and metadata (QUESTDB_PG_PORT).")
-    protocol: str = Field(default=_DEFAULTS.protocol, description="ILP transport: http, https, tcp or tcps (QUESTDB_PROTOCOL).")
+    protocol: str = Field(
+        default=_DEFAULTS.protocol,
+        description="Row transport: ILP over http, https, tcp or tcps; QWP over ws or wss (QuestDB 9.4+); auto (QUESTDB_PROTOCOL).",
+    )
     user: str = Field(default=_DEFAULTS.user, description="PG-wire user, and HTTP basic-auth user for ILP (QUESTDB_USER).")
     password: Optional[str] = Field(
         default=_DEFAULTS.password, description="PG-wire and HTTP basic-auth password; pass EnvVar('QUESTDB_PASSWORD')."

@@ -118,14 +118,16 @@ class MarketSinkResource(dg.ConfigurableResource):
             raise dg.Failure(str(exc)) from None  # one line for the run's log, no traceback
 
     @contextmanager
-    def pg_connection(self) -> Iterator[tuple[Any, Any]]:
-        """(psycopg connection, QuestDBSettings); connection errors name host and port, never secrets."""
-        from mkt_pipeline.sinks.questdb import QuestDBUnreachableError, pg_session
+    def pg_connection(self, reading: bool = False) -> Iterator[tuple[Any, Any]]:
+        """(psycopg connection, QuestDBSettings); connection errors name host and port, never secrets.
+
+        ``reading``: only for queries, which go over QWP where the protocol setting uses it (``read_session``)."""
+        from mkt_pipeline.sinks.questdb import QuestDBUnreachableError, pg_session, read_session
 
         settings = self.questdb.settings()
         with ExitStack() as stack:
             try:
-                conn = stack.enter_context(pg_session(settings))
+                conn = stack.enter_context(read_session(settings) if reading else pg_session(settings))
             except QuestDBUnreachableError as exc:
                 raise dg.Failure(str(exc)) from None  # one line for the run's log, no traceback
             yield conn, settings

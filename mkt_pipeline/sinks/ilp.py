@@ -14,8 +14,9 @@ default overflows it (docs/questdb.md#flushing).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from mkt_pipeline.core.keyed_random import uuid_strings
 from mkt_pipeline.core.tables import (
@@ -30,6 +31,9 @@ from mkt_pipeline.core.tables import (
     BookColumn,
     TableBatch,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Upper bounds of the encoded size of one field, beyond its ``,name=`` prefix.
 _FIELD_BYTES = {
@@ -145,11 +149,13 @@ class Encoder:
         encode(buffer, table_name, batch, lo, hi, book)
 
 
-def frame(batch: TableBatch, lo: int, hi: int, book=None) -> pd.DataFrame:
+def frame(batch: TableBatch, lo: int, hi: int, book=None) -> "pd.DataFrame":
     """Rows ``[lo, hi)`` of a batch as a DataFrame shaped for ``Buffer.dataframe``.
 
     ``book(name, column)`` gives a book column's per-row arrays; by default, fresh views.
     """
+    import pandas as pd  # here, not at import: a run over QWP never needs pandas (~0.3 s to import)
+
     cols = {}
     for col in batch.schema.columns:
         data = batch.columns[col.name]

@@ -1,4 +1,10 @@
-"""The QuestDB sink: DDL and metadata over PG wire (psycopg 3), rows over ILP (``questdb`` client).
+"""The QuestDB sink: DDL and metadata over PG wire (psycopg 3), rows over ILP or QWP (``questdb`` client).
+
+Rows travel through one of two transports that differ only in how a slice reaches the server:
+``IlpTransport`` (ILP over HTTP or TCP, a ``Sender`` buffer per slice) and ``QwpTransport`` (QWP
+over WebSocket, ``--protocol ws``/``wss``, an Arrow table per slice through ``questdb.connect``).
+Slicing, WAL backpressure, the ledger, error messages and DDL are the sink's, shared by both;
+``--protocol auto`` picks QWP when the server offers it (see ``resolve_protocol``).
 
 ``prepare`` first verifies access (both endpoints reachable, TLS as configured, credentials
 accepted on PG wire and ILP; see ``questdb_access``), so a failure creates nothing; then it
@@ -25,6 +31,7 @@ from mkt_pipeline.sinks.questdb_access import (
     AUTH,
     TLS,
     AccessProblem,
+    QwpReadConnection,
     basic_auth_header,
     bearer_header,
     probe_http_auth,
@@ -75,7 +82,8 @@ from mkt_pipeline.sinks.wal_monitor import (
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("http", "https", "tcp", "tcps")
+PROTOCOLS = ("http", "https", "tcp", "tcps", "ws", "wss", "auto")
+QWP_PROTOCOLS = ("ws", "wss")  # QWP over WebSocket on the HTTP port (QuestDB 9.4+)
 MAX_STALL_TIMEOUT_S = 86_400
 TLS_VERIFY = ("on", "unsafe_off")
 SECRET_FIELDS = ("password", "token", "token_x", "token_y")
@@ -114,6 +122,8 @@ class QuestDBSettings:
     retry_timeout_ms: int = 10_000  # client-side retries of failed HTTP requests
     # a call to the server without an answer for this long fails the run (see ``stall``)
     stall_timeout_s: int = DEFAULT_STALL_TIMEOUT_S
+    # tests only: a shorter wait for QWP to confirm one slice than the stall timeout
+    confirm_timeout_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -156,11 +166,21 @@ class QuestDBSettings:
     # -- derived ---------------------------------------------------------------------------
     @property
     def over_http(self) -> bool:
-        return self.protocol in ("http", "https")
+        """Rows go to the HTTP port (ILP/HTTP, or QWP's WebSocket), which confirms each request."""
+        return self.protocol in ("http", "https", "ws", "wss", "auto")
+
+    @property
+    def qwp(self) -> bool:
+        return self.protocol in QWP_PROTOCOLS
 
     @property
     def tls(self) -> bool:
-        return self.protocol in ("https", "tcps")
+        return self.protocol in ("https", "tcps", "wss")
+
+    @property
+    def wire(self) -> str:
+        """How rows travel, for messages: ``QWP over ws``, ``ILP over http``..."""
+        return f"{'QWP' if self.qwp else 'ILP'} over {self.protocol}"
 
     @property
     def ilp_port(self) -> int:
@@ -426,6 +446,34 @@ def pg_session(settings: QuestDBSettings, connect: Callable[[QuestDBSettings], A
         conn.close()
 
 
+def reads_over_qwp(settings: QuestDBSettings) -> bool:
+    """Whether reads go over QWP: with ``ws``/``wss``, and with ``auto`` when the server offers it."""
+    return settings.qwp or (settings.protocol == "auto" and qwp_offered(settings) is True)
+
+
+@contextmanager
+def read_session(settings: QuestDBSettings) -> Iterator[Any]:
+    """A connection for reading back (asset checks, ``facts``, resume): QWP where the settings use it
+    (see ``reads_over_qwp``), else PG wire. Both answer ``execute(sql).fetchall()`` with the same rows;
+    the QWP one also answers ``arrow(sql)``. Failing to connect is one line naming host and port."""
+    if not reads_over_qwp(settings):
+        with pg_session(settings) as conn:
+            yield conn
+        return
+    import questdb
+
+    s = settings if settings.qwp else settings.with_(protocol="ws")
+    try:
+        conn = QwpReadConnection(questdb.connect(qwp_conf(s)))
+    except Exception as exc:
+        cause = scrub(first_line(exc), s.secrets())
+        raise QuestDBUnreachableError(f"QuestDB at {s.ilp_where} ({s.wire}, reading): connection failed: {cause}") from None
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def ilp_access_problem(settings: QuestDBSettings) -> AccessProblem | None:
     """What stops the ILP endpoint from taking rows with these settings (TLS, credentials), or None."""
     s = settings
@@ -457,6 +505,162 @@ def _looks_like_tls(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# transports: how encoded slices reach the server (everything else is the sink's, shared)
+
+
+class IlpTransport:
+    """ILP over HTTP or TCP through the client's ``Sender``: one flushed buffer per slice."""
+
+    def __init__(self, settings: QuestDBSettings):
+        self.settings = settings
+        self._sender = None
+        self._buffer = None
+        self._encoder = ilp.Encoder()
+
+    def open(self) -> None:
+        """Connect (raises the client's error; the sink names it)."""
+        sender = make_sender(self.settings)
+        sender.establish()
+        if sender.protocol_version < 2:
+            sender.close(flush=False)
+            raise QuestDBSinkError(
+                f"QuestDB at {self.settings.ilp_where} speaks only ILP protocol v{sender.protocol_version}; "
+                "arrays need protocol v2 (QuestDB 9.0+)"
+            )
+        self._sender, self._buffer = sender, sender.new_buffer()
+
+    @property
+    def is_open(self) -> bool:
+        return self._sender is not None
+
+    def send(self, name: str, batch: TableBatch, lo: int, hi: int) -> int:
+        """Send rows ``[lo, hi)``; returns the bytes sent. Over HTTP it returns once they are committed."""
+        buf = self._buffer
+        buf.clear()
+        self._encoder.encode(buf, name, batch, lo, hi)
+        nbytes = len(buf)
+        self._sender.flush(buf)
+        return nbytes
+
+    def close(self) -> None:
+        sender, self._sender, self._buffer = self._sender, None, None
+        if sender is not None:
+            sender.close(flush=False)
+
+
+def qwp_conf(settings: QuestDBSettings) -> str:
+    """The ``questdb.connect`` configuration string of the settings (holds secrets: never log it)."""
+    s = settings
+
+    def value(text: str) -> str:  # a ';' inside a value is written twice
+        return text.replace(";", ";;")
+
+    parts = [f"{s.protocol}::addr={s.host}:{s.http_port}", f"auth_timeout_ms={int(s.connect_timeout_s * 1000)}"]
+    if s.token:
+        parts.append(f"token={value(s.token)}")  # HTTP bearer, as over ILP/HTTP
+    elif s.user:
+        parts.append(f"username={value(s.user)};password={value(s.password or '')}")
+    if s.tls:
+        parts.append(f"tls_verify={'on' if s.tls_verify == 'on' else 'unsafe_off'}")
+        if s.tls_ca:
+            parts.append(f"tls_roots={value(s.tls_ca)}")  # a PEM file of trusted CAs
+    return ";".join(parts) + ";"
+
+
+class QwpTransport:
+    """QWP over WebSocket through ``questdb.connect``: one Arrow table per slice.
+
+    ``QuestDB.dataframe`` returns only once the server has committed every row of the call, so a
+    slice that returned is stored; a rejection raises from that call, naming the cause. The call
+    runs on a worker thread and is waited for at most the stall timeout, so a server that stops
+    answering fails the run with one line instead of hanging it.
+    """
+
+    def __init__(self, settings: QuestDBSettings):
+        self.settings = settings
+        self._db = None
+        self._worker = None
+
+    def open(self) -> None:
+        import questdb
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._db = questdb.connect(qwp_conf(self.settings))
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwp-send")
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    def reader(self) -> QwpReadConnection:
+        """Queries over the same QWP handle (its pool lends a reader connection per query)."""
+        return QwpReadConnection(self._db)
+
+    def send(self, name: str, batch: TableBatch, lo: int, hi: int) -> int:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from mkt_pipeline.sinks import qwp
+
+        table = qwp.table(batch, lo, hi)
+        timeout = self.settings.confirm_timeout_s or self.settings.stall_timeout_s
+        call = self._worker.submit(
+            self._db.dataframe, table, table_name=name, symbols=qwp.symbol_columns(batch), at=batch.schema.timestamp,
+            max_rows_per_batch=QWP_ROWS_PER_BATCH,
+        )
+        try:
+            call.result(timeout=timeout)
+        except FutureTimeout:
+            raise QwpStalledError(f"no confirmation within {timeout:g}s (is the server stalled?)") from None
+        return table.nbytes
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.shutdown(wait=False, cancel_futures=True)
+        if db is not None:
+            db.close(timeout=self.settings.connect_timeout_s)
+
+
+QWP_ROWS_PER_BATCH = 65_536  # rows per QWP frame (the client splits a frame further when over its byte cap)
+
+
+class QwpStalledError(TimeoutError):
+    pass
+
+
+def qwp_offered(settings: QuestDBSettings) -> bool | str:
+    """True when the HTTP port takes a QWP WebSocket handshake, False when it answers without QWP
+    (HTTP 404: an older server), else the reason it could not tell (unreachable, refused)."""
+    import questdb
+
+    try:
+        questdb.connect(qwp_conf(settings.with_(protocol="ws"))).close()
+        return True
+    except Exception as exc:
+        code = getattr(getattr(exc, "code", None), "name", "")
+        if code == "HandshakeError" and "404" in str(exc):
+            return False
+        return scrub(first_line(exc), settings.secrets())
+
+
+def resolve_protocol(settings: QuestDBSettings) -> tuple[QuestDBSettings, str]:
+    """Settings with ``auto`` replaced by ``ws`` when the server offers QWP, else ``http``; the choice is
+    said in the returned line. ``auto`` is plain (no TLS): name ``wss`` or ``https`` for TLS. Other protocols
+    pass unchanged (with an empty line)."""
+    if settings.protocol != "auto":
+        return settings, ""
+    offered = qwp_offered(settings)
+    if offered is True:
+        chosen, why = "ws", "the server offers QWP"
+    elif offered is False:
+        chosen, why = "http", "the server has no QWP (HTTP 404 to the WebSocket upgrade)"
+    else:
+        chosen, why = "http", f"QWP handshake failed: {offered}"
+    return settings.with_(protocol=chosen), f"QuestDB at {settings.ilp_where}: --protocol auto chose {chosen} ({why})"
+
+
+# ---------------------------------------------------------------------------------------------
 # the sink
 
 
@@ -469,9 +673,6 @@ class QuestDBSink(Sink):
         naming: TableNaming | None = None,
         *,
         connect: Callable[[QuestDBSettings], Any] = pg_connect,
-        sender_factory: Callable[[QuestDBSettings], Any] = make_sender,
-        monitor_factory: Callable[..., WalMonitor] = WalMonitor,
-        probe: Callable[[str, int, float], str | None] = probe_tcp,
         access_probe: Callable[[QuestDBSettings], AccessProblem | None] = ilp_access_problem,
         logger: logging.Logger = log,
     ):
@@ -480,19 +681,16 @@ class QuestDBSink(Sink):
         self.stats = WriteStats()
         self.log = logger
         self._connect = connect
-        self._sender_factory = sender_factory
-        self._probe = probe
         self._access_probe = access_probe
+        self.protocol_note = ""  # what --protocol auto chose, once prepared
         self._conn = None
-        self._sender = None
-        self._buffer = None
-        self._encoder = ilp.Encoder()
         # every blocking call to the server runs under this watch: a warning while it waits, an error after the timeout
         self.stall = StallWatch(self.settings.stall_timeout_s, logger=logger)
         self._stalled: str | None = None  # once the server stalled, the sink gives up at once (no second wait)
+        self._transport: IlpTransport | QwpTransport | None = None
         self._written: list[str] = []
         self._schemas: dict[str, TableSchema] = {}
-        self.monitor = monitor_factory(
+        self.monitor = WalMonitor(
             self._fetch_wal,
             pause_above=self.settings.wal_pause_lag,
             resume_at=self.settings.wal_resume_lag,
@@ -518,11 +716,20 @@ class QuestDBSink(Sink):
         return cls(scrub(text, self.settings.secrets()))
 
     def _ilp_error(self, exc: Exception, table: str) -> QuestDBSinkError:
+        """A client error while connecting or sending, as the sink's one line (ILP or QWP)."""
         s = self.settings
-        cause = scrub(str(exc), s.secrets())
+        if isinstance(exc, QuestDBSinkError):
+            return exc
+        cause = scrub(first_line(exc) if s.qwp else str(exc), s.secrets())
         code = getattr(getattr(exc, "code", None), "name", "")
-        where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol}, table {table})"
-        if code == "AuthError" or _looks_like_auth(cause):
+        where = f"QuestDB at {s.ilp_where} ({s.wire}, table {table})"
+        if isinstance(exc, QwpStalledError):
+            return self._error(QuestDBSinkError, f"{where}: {cause}")
+        if s.qwp and code == "HandshakeError" and "404" in cause:
+            return self._error(
+                QuestDBSinkError, f"{where}: the server has no QWP ({cause}); QWP needs QuestDB 9.4+, use --protocol http or auto"
+            )
+        if code in ("AuthError", "ServerSecurityError") or _looks_like_auth(cause):
             return self._error(QuestDBAuthError, f"{where}: authentication failed: {cause}")
         # a failed /settings probe (protocol negotiation) is an I/O or TLS failure, not a version issue
         probe_failed = code == "ProtocolVersionError" and " err: " in cause
@@ -536,7 +743,9 @@ class QuestDBSink(Sink):
             )
         if code in ("SocketError", "CouldNotResolveAddr", "ConnectTimeout") or probe_failed:
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
-        if code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError"):
+        # QWP: a server's refusal of a frame arrives as "QWP server error on fsn N: status=..., message=..."
+        rejected = s.qwp and ("server error" in cause.lower() or type(exc).__name__ == "QuestDBServerRejectionError")
+        if rejected or code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError", "ServerInternalError"):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")
         return self._error(QuestDBSinkError, f"{where}: {cause}")
 
@@ -544,8 +753,8 @@ class QuestDBSink(Sink):
     def check_reachable(self) -> None:
         """Both endpoints open a TCP connection; raises ``QuestDBUnreachableError`` otherwise."""
         s = self.settings
-        for what, port in ((f"ILP over {s.protocol}", s.ilp_port), ("PG wire", s.pg_port)):
-            reason = self._probe(s.host, port, s.connect_timeout_s)
+        for what, port in ((s.wire, s.ilp_port), ("PG wire", s.pg_port)):
+            reason = probe_tcp(s.host, port, s.connect_timeout_s)
             if reason is not None:
                 raise self._error(
                     QuestDBUnreachableError, f"QuestDB at {s.host}:{port} ({what}) is unreachable: {reason}"
@@ -557,11 +766,15 @@ class QuestDBSink(Sink):
         One line per failure, told apart by class: ``QuestDBUnreachableError``, ``QuestDBTlsError``,
         ``QuestDBAuthError``; each within about ``connect_timeout_s``.
         """
-        s = self.settings
         self.check_reachable()
+        self.settings, note = resolve_protocol(self.settings)
+        s = self.settings
+        if note:
+            self.protocol_note = note
+            self.log.info(note)
         problem = self._access_probe(s)
         if problem is not None:
-            where = f"QuestDB at {s.ilp_where} (ILP over {s.protocol})"
+            where = f"QuestDB at {s.ilp_where} ({s.wire})"
             if problem.kind == AUTH:
                 raise self._error(QuestDBAuthError, f"{where}: authentication failed: {problem.reason}")
             if problem.kind == TLS:
@@ -591,7 +804,7 @@ class QuestDBSink(Sink):
         s = self.settings
         self._check_not_stalled()
         try:
-            label = f"ILP over {s.protocol}, table {table}"
+            label = f"{s.wire}, table {table}"
             with self.stall.call(label, s.ilp_where, lambda: shutdown_peer_sockets(s.host, s.ilp_port)):
                 yield
         except StallError as exc:
@@ -628,8 +841,16 @@ class QuestDBSink(Sink):
             except Exception:
                 pass
 
-    def _query(self, sql: str, table: str = "") -> list[tuple]:
+    def _query(self, sql: str, table: str = "", pg: bool = False) -> list[tuple]:
+        """Rows of ``sql``: over QWP's own handle once a QWP transport is open (unless ``pg``), else PG wire.
+        Both give the same rows (see ``questdb_access.QwpReadConnection``); DDL and ledger inserts stay on PG wire."""
+        where = f"{self.settings.pg_where} (PG wire"
         try:
+            transport = self._transport
+            if not pg and isinstance(transport, QwpTransport) and transport.is_open:
+                where = f"{self.settings.ilp_where} ({self.settings.wire}"
+                with self._ilp_call(table):
+                    return list(transport.reader().execute(sql).fetchall())
             with self._pg_call(table) as conn:
                 return list(conn.execute(sql).fetchall())
         except QuestDBSinkError:
@@ -637,7 +858,7 @@ class QuestDBSink(Sink):
         except Exception as exc:
             on = f", {table}" if table else ""
             cause = first_line(exc)
-            raise self._error(QuestDBSinkError, f"QuestDB at {self.settings.pg_where} (PG wire{on}): {cause}") from None
+            raise self._error(QuestDBSinkError, f"QuestDB at {where}{on}): {cause}") from None
 
     def _execute(self, sql: str, table: str) -> None:
         try:
@@ -656,7 +877,8 @@ class QuestDBSink(Sink):
         return {str(r[0]) for r in self._query("SELECT table_name FROM tables()", wanted)}
 
     def _fetch_wal(self, tables: Sequence[str]) -> dict[str, WalStatus]:
-        return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables)), tables)
+        # the WAL monitor's polls stay on PG wire, over QWP runs too: they are small and frequent
+        return statuses_from_rows(self._query(WAL_TABLES_SQL, ", ".join(tables), pg=True), tables)
 
     # -- Sink interface ------------------------------------------------------------------------
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
@@ -745,50 +967,38 @@ class QuestDBSink(Sink):
                 time.sleep(0.2)
 
     def _open_sender(self, schemas: Sequence[TableSchema]) -> None:
-        if self._sender is not None:
+        if self._transport is not None:
             return
-        s = self.settings
         table = ", ".join(self.naming.name(x) for x in schemas) or "-"
+        transport = QwpTransport(self.settings) if self.settings.qwp else IlpTransport(self.settings)
         try:
-            sender = self._sender_factory(s)
             with self._ilp_call(table):
-                sender.establish()
+                transport.open()
         except QuestDBSinkError:
             raise
         except Exception as exc:
             raise self._ilp_error(exc, table) from None
-        if sender.protocol_version < 2:
-            sender.close(flush=False)
-            raise self._error(
-                QuestDBSinkError,
-                f"QuestDB at {s.ilp_where} speaks only ILP protocol v{sender.protocol_version}; arrays need protocol v2 (QuestDB 9.0+)",
-            )
-        self._sender = sender
-        self._buffer = sender.new_buffer()
+        self._transport = transport
 
     @contextmanager
     def window(self, window: Window) -> Iterator["QuestDBWindowWriter"]:
-        if self._sender is None:
+        if self._transport is None:
             raise RuntimeError("QuestDBSink.prepare() must run before writing")
         writer = QuestDBWindowWriter(self, window)
         yield writer
         self.stats.add(writer.stats)
 
     def send(self, batch: TableBatch, stats: WriteStats) -> None:
-        """Encode and flush one batch in size-bounded slices (one table per request)."""
+        """Send one batch in size-bounded slices (one table per request), each confirmed before the next."""
         name = self.naming.name(batch.schema)
         if name not in self._written:
             self._written.append(name)
         sizes = ilp.row_size_estimate(batch, name)
         for lo, hi in ilp.slices(sizes, self.settings.flush_bytes):
             self._throttle()
-            buf = self._buffer
-            buf.clear()
-            self._encoder.encode(buf, name, batch, lo, hi)
-            nbytes = len(buf)
             try:
                 with self._ilp_call(name):
-                    self._sender.flush(buf)
+                    nbytes = self._transport.send(name, batch, lo, hi)
             except QuestDBSinkError:
                 raise
             except Exception as exc:
@@ -827,11 +1037,11 @@ class QuestDBSink(Sink):
         return value // NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else value
 
     def close(self) -> None:
-        sender, self._sender, self._buffer = self._sender, None, None
+        transport, self._transport = self._transport, None
         conn, self._conn = self._conn, None
-        if sender is not None:
+        if transport is not None:
             try:
-                sender.close(flush=False)
+                transport.close()
             except Exception:  # closing must not mask the error that got us here
                 pass
         if conn is not None:

@@ -164,3 +164,50 @@ def probe_jwk_auth(
     if closed:
         return AccessProblem(AUTH, f"the server rejected the JWK key of {key_id!r} (it closed the connection after the signature)")
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# reading back over QWP: the same answers as PG wire, columnar
+
+
+class QwpCursor:
+    """The result of one query over QWP, answering as a psycopg cursor does (``description``, ``fetchall``)."""
+
+    def __init__(self, table):
+        self.table = table
+        self.description = [(name,) for name in table.column_names]
+
+    def fetchall(self) -> list[tuple]:
+        import pyarrow as pa
+
+        columns = []
+        for column in self.table.columns:
+            if pa.types.is_timestamp(column.type):
+                # as psycopg gives a QuestDB timestamp: naive UTC, truncated to microseconds
+                column = column.cast(pa.int64()).to_numpy(zero_copy_only=False)
+                per_us = 1000 if self.table.schema.field(len(columns)).type.unit == "ns" else 1
+                column = pa.array(column // per_us, pa.int64()).cast(pa.timestamp("us"))
+            columns.append(column.to_pylist())
+        return list(zip(*columns))
+
+
+class QwpReadConnection:
+    """Queries over QWP (``questdb.connect``), shaped like a psycopg connection for read-only callers.
+
+    ``execute(sql)`` answers with the rows PG wire gives (same Python types); ``arrow(sql)`` gives the
+    columnar result itself, which callers that want Arrow use to skip building rows at all.
+    """
+
+    def __init__(self, db, timeout_s: float | None = None):
+        self.db = db
+        self.timeout_ms = None if timeout_s is None else int(timeout_s * 1000)
+
+    def arrow(self, sql: str):
+        with self.db.query(sql, timeout=self.timeout_ms) as result:
+            return result.to_arrow()
+
+    def execute(self, sql: str) -> QwpCursor:
+        return QwpCursor(self.arrow(sql))
+
+    def close(self) -> None:
+        self.db.close()

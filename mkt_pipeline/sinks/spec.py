@@ -81,7 +81,7 @@ class SinkSpec:
         from mkt_pipeline.sinks.questdb import QuestDBSettings
 
         s = self.questdb or QuestDBSettings()
-        return f"questdb {s.ilp_where} (ILP over {s.protocol})"
+        return f"questdb {s.ilp_where} ({s.wire})"
 
     @contextmanager
     def stored_rows(self) -> Iterator[Any]:
@@ -93,10 +93,10 @@ class SinkSpec:
 
             yield ParquetRows(ParquetSink(self.parquet_dir, self.naming))
             return
-        from mkt_pipeline.sinks.questdb import QuestDBSettings, pg_session
+        from mkt_pipeline.sinks.questdb import QuestDBSettings, read_session
 
         settings = self.questdb or QuestDBSettings()
-        with pg_session(settings) as conn:
+        with read_session(settings) as conn:  # QWP where the protocol uses it, else PG wire
             yield QuestDBRows(
                 conn, self.naming, scrub=self.scrub, where=settings.pg_where, stall_timeout_s=settings.stall_timeout_s
             )

@@ -233,7 +233,9 @@ class QuestDBRows:
         if self.stall is None:
             return nullcontext()
         conn = self.conn
-        return self.stall.call(f"PG wire, table {table}", self.where, lambda: shutdown_fd(conn.fileno()))
+        # a PG-wire connection's socket can be shut to break the wait; a QWP reader ends by the client's own timeout
+        breaker = (lambda: shutdown_fd(conn.fileno())) if hasattr(conn, "fileno") else (lambda: None)
+        return self.stall.call(f"table {table}", self.where, breaker)
 
     def _name(self, schema: TableSchema) -> str:
         from mkt_pipeline.sinks.ddl import checked_name
@@ -278,6 +280,8 @@ class QuestDBRows:
         return f"SELECT {', '.join(exprs)} FROM {name} WHERE {self._where(schema, window)} ORDER BY {schema.timestamp}"
 
     def read(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> pa.Table:
+        if hasattr(self.conn, "arrow"):  # QWP answers in columns: no rows built in Python
+            return self._read_arrow(schema, window, columns)
         names, rows = self._query(self.select_sql(schema, window, columns), self._name(schema))
         data = list(zip(*rows)) if rows else [[] for _ in names]
         out = {}
@@ -290,6 +294,27 @@ class QuestDBRows:
                 kind = schema.column(name).kind
                 out[name] = pa.array([None if v is None else str(v) for v in values], pa.string()) if kind in (SYMBOL, "UUID") else pa.array(values)
         return pa.table(out)
+
+    def _read_arrow(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> pa.Table:
+        """``read`` over a connection answering Arrow: the same table the row path builds."""
+        sql = self.select_sql(schema, window, columns)
+        try:
+            table = self.conn.arrow(sql)
+        except Exception as exc:
+            raise RuntimeError(self.scrub(f"QuestDB at {self.where} ({self._name(schema)}): {first_line(exc)}")) from None
+        out = {}
+        for name, column in zip(table.column_names, table.columns):
+            if name == schema.timestamp:
+                out[name] = column.cast(pa.int64()).cast(_ts_type(schema))
+            elif name in TOP_OF_BOOK:
+                out[name] = column.cast(pa.float64())
+            elif schema.column(name).kind == SYMBOL:
+                out[name] = column.cast(pa.string())
+            elif schema.column(name).kind == "UUID":
+                out[name] = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+            else:
+                out[name] = column
+        return pa.table({k: (v.combine_chunks() if isinstance(v, pa.ChunkedArray) else v) for k, v in out.items()})
 
     def wait_applied(self, schemas: Iterable[TableSchema], timeout_s: float = 60.0) -> int:
         """Wait until QuestDB has applied the WAL transactions committed to the tables so far (not

@@ -56,7 +56,22 @@ class _FakeYfinance(types.ModuleType):
 
 
 @pytest.fixture
-def fake_yfinance(monkeypatch):
+def yahoo_answers(monkeypatch):
+    """A local listener stands in for Yahoo's address, so the reachability probe succeeds offline."""
+    import socket
+
+    import mkt_pipeline.core.reference_prices as rp
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    monkeypatch.setattr(rp, "YAHOO_ADDRESS", listener.getsockname())
+    yield listener
+    listener.close()
+
+
+@pytest.fixture
+def fake_yfinance(monkeypatch, yahoo_answers):
     fake = _FakeYfinance()
     monkeypatch.setitem(sys.modules, "yfinance", fake)
     return fake
@@ -105,7 +120,7 @@ def test_offline_never_imports_yfinance(monkeypatch, tmp_path):
     assert refs.close(days[-1])[fxu.SYMBOLS.index("USDJPY")] == fxu.FALLBACK_LEVELS["USDJPY"]
 
 
-def test_failing_yfinance_falls_back_per_symbol(monkeypatch, tmp_path):
+def test_failing_yfinance_falls_back_per_symbol(monkeypatch, tmp_path, yahoo_answers):
     fake = types.ModuleType("yfinance")
 
     def download(*args, **kwargs):
@@ -120,6 +135,41 @@ def test_failing_yfinance_falls_back_per_symbol(monkeypatch, tmp_path):
     assert refs.source == "fallback"
     assert refs.close(days[1])[0] == fxu.FALLBACK_LEVELS["EURUSD"]
     assert not (tmp_path / "yahoo").exists()  # nothing cached from a failure
+
+
+def test_unreachable_yahoo_costs_a_second_once_and_is_remembered(monkeypatch, tmp_path):
+    """Out of reach: fall back within about a second, write a marker, and skip Yahoo until it expires."""
+    import time
+
+    import mkt_pipeline.core.reference_prices as rp
+    from mkt_pipeline_tests.questdb_server import closed_port
+
+    fake = _FakeYfinance()
+    monkeypatch.setitem(sys.modules, "yfinance", fake)
+    monkeypatch.setattr(rp, "YAHOO_ADDRESS", ("127.0.0.1", closed_port()))  # connection refused
+    days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 11))
+
+    def load():
+        started = time.monotonic()
+        refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
+        return refs, time.monotonic() - started
+
+    refs, elapsed = load()
+    assert refs.source == "fallback" and fake.calls == [] and elapsed < rp.PROBE_TIMEOUT_S + 0.5
+    marker = json.loads((tmp_path / rp.UNREACHABLE_MARKER).read_text())
+    assert marker["until"] == pytest.approx(time.time() + rp.UNREACHABLE_REMEMBER_S, abs=5) and marker["why"]
+    # while the marker holds, Yahoo is not asked (nor probed), even once it would answer
+    monkeypatch.setattr(rp, "YAHOO_ADDRESS", ("192.0.2.1", 443))  # TEST-NET: a probe here would take the whole second
+    refs, elapsed = load()
+    assert refs.source == "fallback" and fake.calls == [] and elapsed < 0.5
+    # once it expires, the next run tries again
+    (tmp_path / rp.UNREACHABLE_MARKER).write_text(json.dumps({**marker, "until": time.time() - 1}))
+    with __import__("socket").socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        monkeypatch.setattr(rp, "YAHOO_ADDRESS", listener.getsockname())
+        refs, _ = load()
+    assert len(fake.calls) == 1 and refs.sources["EURUSD"] == "yahoo"
 
 
 def test_engine_imports_do_not_load_yfinance():

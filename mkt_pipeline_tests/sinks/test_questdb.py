@@ -427,8 +427,8 @@ def test_from_env_reads_spec_variables():
     assert QuestDBSettings.from_env({}) == QuestDBSettings()
     with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
         QuestDBSettings.from_env({"QUESTDB_HTTP_PORT": "http"})
-    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'ws' must be one of"):
-        QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "ws"})
+    with pytest.raises(ValueError, match="QUESTDB_PROTOCOL: 'udp' must be one of"):
+        QuestDBSettings.from_env({"QUESTDB_PROTOCOL": "udp"})
 
 
 def test_from_cli_flags_over_env_and_token_file(tmp_path):
@@ -617,3 +617,27 @@ def test_the_encoder_reusing_book_views_sends_the_bytes_of_fresh_views():
         assert [np.asarray(r.fields["bids"]).tolist() for r in rows] == [batch.columns["bids"].row(r).tolist() for r in range(lo, hi)]
         earlier.append((staged, bytes(fresh)))
     assert all(bytes(buf) == want for buf, want in earlier)
+
+
+def test_qwp_configuration_carries_auth_and_tls_and_the_client_accepts_it(tmp_path):
+    """The ``questdb.connect`` string of each auth/TLS setting, parsed by the client itself (no server needed)."""
+    import questdb
+
+    from mkt_pipeline.sinks.questdb import qwp_conf
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    cases = {
+        QuestDBSettings(protocol="ws", user="u", password="p;q"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;username=u;password=p;;q;",
+        QuestDBSettings(protocol="ws", token="Zq7bearer"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;token=Zq7bearer;",
+        QuestDBSettings(protocol="wss", http_port=19000, tls_ca=str(ca)): (
+            f"wss::addr=127.0.0.1:19000;auth_timeout_ms=5000;username=admin;password=quest;tls_verify=on;tls_roots={ca};"
+        ),
+        QuestDBSettings(protocol="wss", tls_verify="unsafe_off", password=None): (
+            "wss::addr=127.0.0.1:9000;auth_timeout_ms=5000;username=admin;password=;tls_verify=unsafe_off;"
+        ),
+    }
+    for settings, expected in cases.items():
+        assert qwp_conf(settings) == expected
+        questdb.connect(expected + "lazy_connect=on;").close()  # the client parses every key and value
+        assert "p;q" not in repr(settings) and "Zq7bearer" not in repr(settings)

@@ -104,8 +104,22 @@ def assert_refused(server, suffix, code, out, err, elapsed, needle) -> None:
     assert_no_secret(out, err)
 
 
-def test_http_basic_auth_and_pg_password(auth_server, suffix, capsys, clean_questdb_env):
+@pytest.fixture(params=["http", "ws"])
+def http_protocol(request, auth_server):
+    """ILP over HTTP, and QWP over WebSocket (same port, same credentials) where the server has it."""
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, qwp_offered
+
+    if request.param == "ws":
+        s = auth_server
+        plain = QuestDBSettings(host=s.host, http_port=s.http_port, pg_port=s.pg_port, password=PASSWORD)
+        if qwp_offered(plain) is not True:
+            pytest.skip(f"the QuestDB at {s.host}:{s.http_port} has no QWP (QuestDB 9.4+ has)")
+    return request.param
+
+
+def test_http_basic_auth_and_pg_password(auth_server, suffix, capsys, clean_questdb_env, http_protocol):
     clean_questdb_env.setenv("QUESTDB_PASSWORD", PASSWORD)
+    clean_questdb_env.setenv("QUESTDB_PROTOCOL", http_protocol)
     code, out, err, _ = run(auth_server, suffix, capsys)
     assert code == 0, err
     naming = TableNaming(suffix=suffix)
@@ -114,16 +128,19 @@ def test_http_basic_auth_and_pg_password(auth_server, suffix, capsys, clean_ques
     assert_no_secret(out, err)
 
 
-def test_wrong_password_is_refused_before_any_table(auth_server, suffix, capsys, clean_questdb_env):
+def test_wrong_password_is_refused_before_any_table(auth_server, suffix, capsys, clean_questdb_env, http_protocol):
     clean_questdb_env.setenv("QUESTDB_PASSWORD", "wrong-password-value")
+    clean_questdb_env.setenv("QUESTDB_PROTOCOL", http_protocol)
     code, out, err, elapsed = run(auth_server, suffix, capsys)
-    # ILP over HTTP is asked first (basic auth): the same password serves PG wire
-    assert_refused(auth_server, suffix, code, out, err, elapsed, f"QuestDB at {auth_server.host}:{auth_server.http_port} (ILP over http)")
+    # the HTTP port is asked first (basic auth): the same password serves PG wire
+    wire = "QWP over ws" if http_protocol == "ws" else "ILP over http"
+    assert_refused(auth_server, suffix, code, out, err, elapsed, f"QuestDB at {auth_server.host}:{auth_server.http_port} ({wire})")
     assert "wrong-password-value" not in out + err
 
 
-def test_pg_password_refused_when_ilp_accepts(auth_server, suffix, capsys, clean_questdb_env):
-    # a bearer token is not basic auth: ILP refuses it; with the right password, PG wire would accept
+def test_pg_password_refused_when_ilp_accepts(auth_server, suffix, capsys, clean_questdb_env, http_protocol):
+    # a bearer token is not basic auth: ILP (and QWP) refuse it; with the right password, PG wire would accept
+    clean_questdb_env.setenv("QUESTDB_PROTOCOL", http_protocol)
     clean_questdb_env.setenv("QUESTDB_PASSWORD", PASSWORD)
     clean_questdb_env.setenv("QUESTDB_TOKEN", "a-bearer-token-the-server-does-not-know")
     code, out, err, elapsed = run(auth_server, suffix, capsys)

@@ -130,13 +130,21 @@ def test_schema_mismatch_on_a_real_table(settings):
         sink.close()
 
 
-def test_wal_backpressure_pauses_and_resumes_under_real_lag(settings, caplog):
-    """A tiny lag threshold and small requests: real WAL apply falls behind, ingestion waits, nothing is lost."""
+@pytest.mark.parametrize("protocol", ["http", "ws"])
+def test_wal_backpressure_pauses_and_resumes_under_real_lag(settings, caplog, protocol):
+    """A tiny lag threshold and small requests: real WAL apply falls behind, ingestion waits, nothing is lost
+    (over ILP/HTTP, and over QWP where the server has it)."""
+    from mkt_pipeline.sinks.questdb import qwp_offered
+
+    if protocol == "ws" and qwp_offered(settings) is not True:
+        pytest.skip(f"the QuestDB at {settings.ilp_where} has no QWP (QuestDB 9.4+ has)")
     window = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:03:00Z")
     engine = fx_engine(window)
     naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
     tables = [naming.name(s) for s in engine.schemas]
-    tight = settings.with_(create_views=False, wal_pause_lag=1, wal_resume_lag=0, wal_poll_interval_s=0.0, flush_bytes=64 * 1024)
+    tight = settings.with_(
+        protocol=protocol, create_views=False, wal_pause_lag=1, wal_resume_lag=0, wal_poll_interval_s=0.0, flush_bytes=16 * 1024
+    )
     sink = QuestDBSink(tight, naming)
     try:
         sink.prepare(engine.schemas)
