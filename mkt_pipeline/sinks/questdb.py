@@ -194,6 +194,11 @@ class QuestDBSettings:
     def pg_where(self) -> str:
         return f"{self.host}:{self.pg_port}"
 
+    @property
+    def read_where(self) -> str:
+        """Where reads go, for messages: the HTTP port over QWP, else the PG-wire port."""
+        return self.ilp_where if self.qwp else self.pg_where
+
     def secrets(self) -> list[str]:
         """Secret values to scrub from text before it is logged or raised (never the stock password)."""
         return scrubbable_secrets(getattr(self, f) for f in SECRET_FIELDS)

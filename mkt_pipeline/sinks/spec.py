@@ -98,5 +98,5 @@ class SinkSpec:
         settings = self.questdb or QuestDBSettings()
         with read_session(settings) as conn:  # QWP where the protocol uses it, else PG wire
             yield QuestDBRows(
-                conn, self.naming, scrub=self.scrub, where=settings.pg_where, stall_timeout_s=settings.stall_timeout_s
+                conn, self.naming, scrub=self.scrub, where=settings.read_where, stall_timeout_s=settings.stall_timeout_s
             )
