@@ -642,8 +642,11 @@ def client_conf_variables(conf: str) -> dict[str, str]:
 
 
 def questdb_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The ``QUESTDB_*`` variables in effect: those set, over what ``QDB_CLIENT_CONF`` stands for."""
+    """The QuestDB variables in effect: those set, over what ``QDB_CLIENT_CONF`` stands for."""
     environ = os.environ if environ is None else environ
     conf = environ.get("QDB_CLIENT_CONF", "")
     below = client_conf_variables(conf) if conf.strip() else {}
-    return {**below, **{k: v for k, v in environ.items() if k.startswith("QUESTDB_") and v != ""}}
+    from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
+
+    ours = set(QUESTDB_ENV.values())  # QUESTDB_* and the few MKT_* variables of every transport (the stall timeout)
+    return {**below, **{k: v for k, v in environ.items() if (k.startswith("QUESTDB_") or k in ours) and v != ""}}

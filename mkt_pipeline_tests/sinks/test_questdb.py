@@ -625,8 +625,9 @@ def test_qwp_configuration_carries_auth_and_tls_and_the_client_accepts_it(tmp_pa
 
     from mkt_pipeline.sinks.questdb import qwp_conf
 
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+    from mkt_pipeline_tests.tls_files import self_signed_pem
+
+    ca = self_signed_pem(tmp_path / "ca.pem")
     cases = {
         QuestDBSettings(protocol="ws", user="u", password="p;q"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;username=u;password=p;;q;",
         QuestDBSettings(protocol="ws", token="Zq7bearer"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;token=Zq7bearer;",
