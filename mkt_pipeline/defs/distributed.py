@@ -7,10 +7,11 @@ it. The hourly asset is then built so that a ranged run's hours become several s
 step for the whole range, nothing extra pickled).
 
 Workers are plain Celery workers on this module's app (the same settings as the run):
-``celery -A mkt_pipeline.defs.celery_worker worker -Q dagster -c 1``. A lost worker's step goes
-back on the queue (late acknowledgement) and is delivered to another worker once
-``MKT_CELERY_VISIBILITY_TIMEOUT`` seconds have passed since it was taken; writes are idempotent
-(QuestDB's DEDUP keys), so the step written again leaves the same rows.
+``celery -A mkt_pipeline.defs.celery_worker worker -Q dagster -c 1``. A worker takes a step only
+when it is free (no prefetching) and records that it started it; the run watches the workers that
+hold its steps, and when one stops answering for ``MKT_CELERY_WORKER_LOST_SECONDS`` its step is
+put on the queue again for another worker. Writes are idempotent (QuestDB's DEDUP keys), so the
+rows a lost worker wrote before it died are simply written again, identically.
 
 Before a run hands out steps it checks the broker and that some worker listens, so a wrong broker
 URL or a fleet with no workers fails the run within seconds with one line naming the broker (its
@@ -23,6 +24,7 @@ import os
 import time
 import urllib.parse
 from dataclasses import dataclass
+from functools import partial
 from typing import Mapping
 
 import dagster as dg
@@ -34,12 +36,13 @@ EXECUTOR_VAR = "MKT_EXECUTOR"
 BROKER_VAR = "MKT_CELERY_BROKER_URL"
 BACKEND_VAR = "MKT_CELERY_BACKEND_URL"
 STEP_HOURS_VAR = "MKT_STEP_HOURS"
-VISIBILITY_VAR = "MKT_CELERY_VISIBILITY_TIMEOUT"
+WORKER_LOST_VAR = "MKT_CELERY_WORKER_LOST_SECONDS"
 WORKER_WAIT_VAR = "MKT_CELERY_WORKER_WAIT"
 EXECUTORS = ("in_process", "celery")
 QUEUE = "dagster"  # the queue dagster-celery routes steps to
 DEFAULT_BROKER = "redis://localhost:6379/0"
-DEFAULT_VISIBILITY_S = 3600
+DEFAULT_WORKER_LOST_S = 60
+PING_EVERY_S = 3.0
 DEFAULT_WORKER_WAIT_S = 10
 WORKER_COMMAND = f"celery -A mkt_pipeline.defs.celery_worker worker -Q {QUEUE} -c 1"
 
@@ -88,7 +91,7 @@ class CelerySettings:
 
     broker: str
     backend: str
-    visibility_timeout_s: int
+    worker_lost_s: int
     worker_wait_s: int
 
     @classmethod
@@ -99,30 +102,24 @@ class CelerySettings:
         return cls(
             broker=broker,
             backend=environ.get(BACKEND_VAR, "").strip() or broker,
-            visibility_timeout_s=_whole(environ, VISIBILITY_VAR, DEFAULT_VISIBILITY_S),
+            worker_lost_s=_whole(environ, WORKER_LOST_VAR, DEFAULT_WORKER_LOST_S),
             worker_wait_s=_whole(environ, WORKER_WAIT_VAR, DEFAULT_WORKER_WAIT_S, minimum=0),
         )
 
     def config_source(self) -> dict:
         """Celery settings beyond broker and backend (the same on both sides)."""
         return {
-            # a step is acknowledged when it ends, so a worker lost mid-step leaves it on the queue
-            "task_acks_late": True,
-            "task_reject_on_worker_lost": True,
-            "worker_prefetch_multiplier": 1,  # a worker holds only the step it runs
+            "task_track_started": True,  # the result backend names the worker running a step (for the watch)
+            "worker_disable_prefetch": True,  # a worker takes a step only when it is free to run it
+            "worker_prefetch_multiplier": 1,
             "broker_connection_retry_on_startup": True,
             "broker_transport_options": {
-                # a step taken and not acknowledged within this time is delivered again (to a live worker)
-                "visibility_timeout": self.visibility_timeout_s,
-                "unacked_restore_interval": 1,
-                "unacked_restore_throttle": max(1, min(10, self.visibility_timeout_s // 10)),
                 # a broker that cannot be reached fails the publish in about a second, not after minutes
                 "max_retries": 2,
                 "interval_start": 0,
                 "interval_step": 0.2,
                 "interval_max": 0.5,
             },
-            "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
             "redis_socket_connect_timeout": 3,
             "redis_socket_timeout": 30,
         }
@@ -159,9 +156,72 @@ def preflight(app, settings: CelerySettings, clock=time.monotonic) -> list[str]:
         time.sleep(0.5)
 
 
+class WorkerWatch:
+    """Which workers answer a ping, asked at most every ``PING_EVERY_S`` seconds."""
+
+    def __init__(self, app, lost_after_s: float, clock=time.monotonic):
+        self.app, self.lost_after_s, self.clock = app, lost_after_s, clock
+        self.last_seen: dict[str, float] = {}
+        self.asked = -PING_EVERY_S
+
+    def lost(self, worker: str) -> bool:
+        """True once ``worker`` has not answered for ``lost_after_s`` seconds (counted from the first question)."""
+        now = self.clock()
+        if now - self.asked >= PING_EVERY_S:
+            self.asked = now
+            try:
+                replies = self.app.control.ping(timeout=1.5) or []
+            except Exception:  # the broker itself is unreachable: no worker can be judged lost
+                replies = None
+            if replies is None:
+                self.last_seen = {w: now for w in self.last_seen}
+            else:
+                for reply in replies:
+                    for name in reply:
+                        self.last_seen[name] = now
+        self.last_seen.setdefault(worker, now)
+        return now - self.last_seen[worker] >= self.lost_after_s
+
+
+class WatchedResult:
+    """A step's Celery result that hands the step to another worker when the worker running it is lost.
+
+    dagster-celery's loop only asks ``ready``, ``get`` and ``revoke``; a step taken by a worker that
+    then stops answering would otherwise never be ready, and the run would wait forever."""
+
+    def __init__(self, submit, watch: WorkerWatch, log, step_key: str):
+        self.submit, self.watch, self.log, self.step_key = submit, watch, log, step_key
+        self.inner = submit()
+        self.handed_over = 0
+
+    def ready(self) -> bool:
+        if self.inner.ready():
+            return True
+        if self.inner.state == "STARTED":
+            info = self.inner.info if isinstance(self.inner.info, dict) else {}
+            worker = info.get("hostname")
+            if worker and self.watch.lost(worker):
+                self.handed_over += 1
+                self.log.warning(
+                    f"Celery worker {worker} has not answered for {self.watch.lost_after_s:.0f}s while running step "
+                    f"{self.step_key}: the step goes back on the queue for another worker (its writes are idempotent)"
+                )
+                self.watch.last_seen.pop(worker, None)
+                self.inner = self.submit()
+        return False
+
+    def get(self):
+        return self.inner.get()
+
+    def revoke(self):
+        return self.inner.revoke()
+
+
 def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDefinition:
-    """dagster-celery's executor for this deployment, checking broker and workers before a run starts."""
-    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor
+    """dagster-celery's executor for this deployment: it checks broker and workers before a run
+    starts, and hands the steps of lost workers to others."""
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
     from dagster._core.execution.retries import RetryMode
     from dagster_celery.make_app import make_app
 
@@ -169,12 +229,19 @@ def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDe
 
     class PreflightCeleryExecutor(CeleryExecutor):
         def execute(self, plan_context, execution_plan):
+            app = make_app(self.app_args())
             try:
-                workers = preflight(make_app(self.app_args()), settings)
+                workers = preflight(app, settings)
             except CeleryPreflightError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from None
             plan_context.log.info(f"Celery workers listening on {redact(settings.broker)}: {', '.join(workers)}")
-            yield from super().execute(plan_context, execution_plan)
+            watch = WorkerWatch(app, settings.worker_lost_s)
+
+            def submit(app, context, step, queue, priority, known_state):
+                once = partial(_submit_task, app, context, step, queue, priority, known_state)
+                return WatchedResult(once, watch, context.log, step.key)
+
+            yield from core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
 
     @dg.executor(name="celery", config_schema=CELERY_CONFIG, requirements=dg.multiple_process_executor_requirements())
     def mkt_celery_executor(init_context):
