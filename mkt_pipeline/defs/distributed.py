@@ -1,6 +1,7 @@
 """Spreading a backfill over machines: Dagster's Celery executor (dagster-celery) behind a Redis broker.
 
-``MKT_EXECUTOR=celery`` switches the code location's runs from the in-process executor to Celery:
+``MKT_EXECUTOR=celery`` switches the code location's runs from the in-process executor to Celery
+(``MKT_EXECUTOR=k8s``: dagster-k8s's job executor, one Kubernetes job per step, the same split):
 the run worker puts each step on the broker's ``dagster`` queue and whichever worker is free runs
 it. The hourly asset is then built so that a ranged run's hours become several steps (one per
 ``MKT_STEP_HOURS`` hours), each written by one worker; without the setting nothing changes (one
@@ -38,7 +39,7 @@ BACKEND_VAR = "MKT_CELERY_BACKEND_URL"
 STEP_HOURS_VAR = "MKT_STEP_HOURS"
 WORKER_LOST_VAR = "MKT_CELERY_WORKER_LOST_SECONDS"
 WORKER_WAIT_VAR = "MKT_CELERY_WORKER_WAIT"
-EXECUTORS = ("in_process", "celery")
+EXECUTORS = ("in_process", "celery", "k8s")
 QUEUE = "dagster"  # the queue dagster-celery routes steps to
 DEFAULT_BROKER = "redis://localhost:6379/0"
 DEFAULT_WORKER_LOST_S = 60
@@ -66,7 +67,7 @@ def executor_kind(environ: Mapping[str, str] = os.environ) -> str:
 
 def step_hours(environ: Mapping[str, str] = os.environ) -> int | None:
     """Hours per step of a distributed ranged run (``MKT_STEP_HOURS``, default 1); None on one machine."""
-    if executor_kind(environ) != "celery":
+    if executor_kind(environ) == "in_process":
         return None
     return _whole(environ, STEP_HOURS_VAR, 1)
 
@@ -275,7 +276,13 @@ def worker_app_args(settings: CelerySettings | None = None) -> dict:
 
 
 def deployment_executor() -> dg.ExecutorDefinition:
-    """The code location's executor: in-process (default) or Celery (``MKT_EXECUTOR=celery``)."""
-    if executor_kind() == "celery":
+    """The code location's executor: in-process (default), Celery workers (``MKT_EXECUTOR=celery``)
+    or a Kubernetes job per step (``MKT_EXECUTOR=k8s``, dagster-k8s, with its K8sRunLauncher)."""
+    kind = executor_kind()
+    if kind == "celery":
         return celery_executor_def()
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
     return dg.in_process_executor
