@@ -242,7 +242,8 @@ def dagster_dev(folder: Path, settings: dict[str, str]) -> Iterator[DagsterDev]:
         )  # fmt: skip
     dev = DagsterDev(port, home, process, log, env)
     try:
-        dev.wait_for(lambda: graphql(port, "{ version }").get("version"), 180, "the webserver")
+        # loading the code location takes minutes on a busy machine
+        dev.wait_for(lambda: graphql(port, "{ version }").get("version"), 600, "the webserver")
         yield dev
     finally:
         # dagster dev stops its webserver, daemon and code server on SIGINT; its group is ours alone
