@@ -62,6 +62,10 @@ def drop_suffix(suffix: str) -> None:
     env = questdb_env()
     with psycopg.connect(host=env.get("QUESTDB_HOST", "127.0.0.1"), port=int(env.get("QUESTDB_PG_PORT", "8812")), user=env.get("QUESTDB_USER", "admin"),
                          password=env.get("QUESTDB_PASSWORD", "quest"), dbname="qdb", autocommit=True) as conn:  # fmt: skip
+        # the sink creates materialized views over its tables: views first, the longest chains first
+        views = [r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)]
+        for name in sorted(views, key=len, reverse=True):
+            conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
         for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
             if name.endswith(suffix):
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
@@ -141,9 +145,9 @@ def main() -> int:
                     finally:
                         for w in workers:
                             w.stop()
+            print(json.dumps({case: results[case]}), flush=True)
         finally:
             drop_suffix(suffix)
-        print(json.dumps({case: results[case]}), flush=True)
     print(json.dumps({"hours": args.hours, "step_hours": args.step_hours, "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "results": results}, indent=1))
     return 0
 
