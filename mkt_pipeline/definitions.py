@@ -2,7 +2,9 @@
 
 Runs execute in one process (``in_process_executor``): the hourly step is large and brings its own
 child-process generation and optional worker processes, so a process per step would only add
-start-up time. Backfills spread over machines by partition ranges, one run each.
+start-up time. Backfills spread over machines by partition ranges, one run each, or, with
+``MKT_EXECUTOR=celery``, by blocks of hours handed to Celery workers as steps (``defs/distributed.py``);
+the live jobs always run in one process.
 """
 
 import warnings
@@ -17,6 +19,7 @@ warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `Se
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     warnings.simplefilter("ignore", dg.PreviewWarning)
+    from mkt_pipeline.defs.distributed import deployment_executor
     from mkt_pipeline.defs.checks import equities_partition_checks, fx_partition_checks
     from mkt_pipeline.defs.equities import equities_assets
     from mkt_pipeline.defs.fx import fx_assets
@@ -32,5 +35,5 @@ with warnings.catch_warnings():
         schedules=[fx_hourly_schedule, equities_hourly_schedule],
         sensors=[fx_live_sensor, equities_live_sensor],
         resources={"sink": MarketSinkResource.from_env()},
-        executor=dg.in_process_executor,
+        executor=deployment_executor(),
     )

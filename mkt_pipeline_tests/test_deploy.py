@@ -113,3 +113,87 @@ def test_backfill_policy_from_the_environment(monkeypatch):
     monkeypatch.setenv("MKT_BACKFILL_PARTITIONS_PER_RUN", "0")
     with pytest.raises(ValueError, match=r"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 \(got '0'\)"):
         backfill_policy()
+
+
+HELM_VALUES = ROOT / "deploy" / "helm-values.yaml"
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def test_compose_celery_profile_has_broker_and_workers_on_the_shared_instance():
+    services = COMPOSE["services"]
+    redis, worker, daemon = services["redis"], services["celery-worker"], services["dagster-daemon"]
+    assert redis["profiles"] == worker["profiles"] == ["celery"]
+    assert worker["command"][:3] == ["celery", "-A", "mkt_pipeline.defs.celery_worker"] and "dagster" in worker["command"]
+    # the worker is a machine of the same deployment: the same settings, instance and storage volume as the daemon
+    assert worker["environment"] == daemon["environment"]
+    assert worker["volumes"] == daemon["volumes"]
+    assert daemon["environment"]["MKT_CELERY_BROKER_URL"] == "redis://redis:6379/0"
+    assert worker["depends_on"]["redis"] == {"condition": "service_started"}
+
+
+def test_helm_values_match_dagster_k8s_schemas():
+    from dagster._config import validate_config
+    from dagster_k8s import K8sRunLauncher, k8s_job_executor
+
+    values = yaml.safe_load(HELM_VALUES.read_text())
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "mkt_pipeline.definitions"]
+    assert f"{deployment['image']['repository']}:{deployment['image']['tag']}" == COMPOSE["x-pipeline"]["image"]
+    code_env = {e["name"]: e["value"] for e in deployment["env"]}
+    assert code_env["MKT_EXECUTOR"] == "k8s"
+
+    launcher = values["runLauncher"]
+    assert launcher["type"] == "K8sRunLauncher"
+    chart = launcher["config"]["k8sRunLauncher"]
+    # the instance config the chart renders from these values (plus what the chart fills in itself)
+    config = {_snake(k): v for k, v in chart.items()}
+    config["run_k8s_config"] = {_snake(k): v for k, v in config["run_k8s_config"].items()}
+    config["env_secrets"] = [s["name"] for s in config["env_secrets"]]
+    config.update(instance_config_map="mkt-dagster-instance", dagster_home="/opt/dagster/dagster_home", postgres_password_secret="mkt-postgresql-secret")
+    checked = validate_config(K8sRunLauncher.config_type(), config)
+    assert checked.success, [e.message for e in checked.errors]
+    # run and step pods get the code location's settings, and the storage the steps share
+    assert {e.split("=", 1)[0]: e.split("=", 1)[1] for e in chart["envVars"]} == code_env
+    assert [m["mountPath"] for m in chart["volumeMounts"]] == ["/opt/dagster/dagster_home/storage"]
+
+    # the executor takes its pods' settings from the run launcher; its own config is optional
+    executor = validate_config(k8s_job_executor.config_schema.config_type, {"job_namespace": "dagster", "max_concurrent": 8})
+    assert executor.success, [e.message for e in executor.errors]
+
+
+@pytest.mark.parametrize("executor", ["k8s", "celery"])
+def test_definitions_load_with_a_distributed_executor(tmp_path, executor):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MKT_EXECUTOR": executor, "MKT_STEP_HOURS": "2", "MKT_SINK": "parquet", "MKT_OFFLINE": "1"}
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run([str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    script = (
+        "from mkt_pipeline.definitions import defs; j = defs.resolve_job_def('fx_hourly_job'); "
+        "print(j.executor_def.name, sorted(n.name for n in j.graph.node_dict['fx_hourly'].definition.node_dict.values()))"
+    )
+    shown = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.split()[0] == ("mkt_celery" if executor == "celery" else "k8s")
+    assert "fx_report" in shown.stdout  # the hours of a range become steps
+
+
+def test_distributed_settings_are_checked(monkeypatch):
+    from mkt_pipeline.core.engine import ConfigError
+    from mkt_pipeline.defs.distributed import CelerySettings, executor_kind, step_hours
+
+    assert executor_kind({}) == "in_process" and step_hours({"MKT_STEP_HOURS": "3"}) is None
+    assert step_hours({"MKT_EXECUTOR": "celery", "MKT_STEP_HOURS": "3"}) == 3
+    with pytest.raises(ConfigError, match=r"^MKT_EXECUTOR: 'dask' is not one of in_process, celery, k8s$"):
+        executor_kind({"MKT_EXECUTOR": "dask"})
+    with pytest.raises(ConfigError, match=r"^MKT_STEP_HOURS: '0' must be a whole number >= 1$"):
+        step_hours({"MKT_EXECUTOR": "k8s", "MKT_STEP_HOURS": "0"})
+    with pytest.raises(ConfigError, match=r"^MKT_CELERY_BROKER_URL: 'redis:6379' is not a broker URL"):
+        CelerySettings.from_env({"MKT_CELERY_BROKER_URL": "redis:6379"})
+    monkeypatch.delenv("MKT_EXECUTOR", raising=False)
+    assert build_hourly_asset("fx").node_def.name == "fx_hourly"

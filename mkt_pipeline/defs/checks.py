@@ -464,9 +464,12 @@ class ChecksWhileWriting:
             }
             self.futures[hour] = self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check != EDGE_CHECK)
 
-    def results(self) -> dict[int, Results]:
-        """Every complete hour's results (hour start -> results); hours whose checks failed to run are left out."""
+    def results(self, edges: bool = True) -> dict[int, Results]:
+        """Every complete hour's results (hour start -> results); hours whose checks failed to run are left out.
+        Without ``edges``, continuity at the edges is left to the caller (``edge_checks``)."""
         main = self._gather(self.futures)
+        if not edges:
+            return main
         # every hour of the run is stored now: its edges can be compared with both neighbours
         edges = self._gather({hour: self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK) for hour in main})
         return {hour: {**main[hour], **found} for hour, found in edges.items()}
@@ -500,6 +503,20 @@ class ChecksWhileWriting:
         checks = [check for names in CHECKS[self.market].values() for check in names if wanted(check)]
         planned = planned_per_second(self.market, self.settings, hour) if "rows_match_plan" in checks else {}
         return evaluate_partition(self.market, runner, hour, metas, planned, only=checks)
+
+
+def edge_checks(market: str, sink: MarketSinkResource, settings: dict, rows_by_hour: dict[int, dict[str, int]], log) -> dict[int, Results]:
+    """Continuity at the edges of each hour (start µs -> its rows by table base name) once all are stored;
+    hours whose check failed to run are left out (the check step evaluates them)."""
+    if not rows_by_hour:
+        return {}
+    window = Window(min(rows_by_hour), max(rows_by_hour) + 3600 * US_PER_S)
+    with ChecksWhileWriting(market, sink, settings, window, 3600, log) as checker:
+        futures = {}
+        for hour, rows in rows_by_hour.items():
+            metas = {name: {"dagster/row_count": int(rows.get(table.base_name, 0)), "settings": settings} for name, table in MARKET_TABLES[market].items()}
+            futures[hour] = checker.pool.submit(checker._evaluate, Window(hour, hour + 3600 * US_PER_S), metas, lambda check: check == EDGE_CHECK)
+        return checker._gather(futures)
 
 
 def build_partition_checks(market: str) -> dg.AssetChecksDefinition:

@@ -9,6 +9,8 @@ metadata (``add_asset_metadata(partition_key=...)``).
 """
 
 
+import dataclasses
+import socket
 import time
 from collections import defaultdict
 from contextlib import closing
@@ -31,7 +33,7 @@ from mkt_pipeline.core.tables import (
     TableSchema,
 )
 from mkt_pipeline.core.timeline import Window, hour_start_us, us_to_datetime
-from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, results_to_json
+from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, edge_checks, results_from_json, results_to_json
 from mkt_pipeline.defs.config import (
     GENERATION_CONFIG,
     MARKET_TABLES,
@@ -40,6 +42,7 @@ from mkt_pipeline.defs.config import (
     fail_on_deployment_problems,
     reject_unknown_ops,
 )
+from mkt_pipeline.defs.distributed import step_hours
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
@@ -162,10 +165,115 @@ def deployment_sink(market: str) -> tuple[str, TableNaming]:
     return kind, TableNaming(suffix=suffix, prefix=prefix if market == "equities" else "")
 
 
-def build_hourly_asset(market: str) -> dg.AssetsDefinition:
-    """``<market>/<table>`` for each table of the market, one hourly partitioned graph multi-asset."""
+@dataclass
+class Written:
+    """What writing a window left: per-hour tallies, check results evaluated while writing, and the run's facts."""
+
+    hours: dict[int, HourTally]
+    checked: dict
+    wal_lag: float | None
+    table_names: dict[str, str]  # asset name -> stored table name
+    settings: dict
+    elapsed: float
+    total: int
+    workers: int
+
+
+def write_window(context, market: str, values: dict, sink: MarketSinkResource, references: ReferencePrices, window: Window, edges: bool = True) -> Written:
+    """Generate and write ``window`` with the CLI's loop (idempotent: a re-run or a retry leaves the same rows),
+    evaluating each hour's checks as it completes (continuity at the edges too when ``edges``)."""
+    tables = MARKET_TABLES[market]
+    fail_on_deployment_problems(market)
+    chunk_seconds, processes = values["chunk_seconds"], values["processes"]
+    if HOUR_S % chunk_seconds:
+        raise config_error(
+            ConfigError(
+                f"{{chunk_seconds}}: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)",
+                "chunk_seconds",
+            )
+        )
+    if processes < 1:
+        raise config_error(ConfigError(f"{{processes}}: {processes} must be >= 1", "processes"))
+    settings = engine_settings(market, values)
+    engine = engine_for_run(market, settings, references)
+    workers = min(processes, len(list(window.split(chunk_seconds))))
+    factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
+    started = time.perf_counter()
+    with (
+        permanent_faults_fail_at_once(),
+        sink.get_sink(market, logger=context.log) as s,
+        ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
+    ):
+        s.prepare(engine.schemas)
+        tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
+        stats = WriteStats()
+        with Progress(market, window) as progress, closing(iter_chunks(
+            engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
+            factories=factories, references=references,
+            # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
+            overwrite=True,
+        )) as committed:  # fmt: skip
+            for chunk, rows in committed:
+                stats.add(WriteStats(rows=defaultdict(int, rows)))
+                checker.committed(chunk, tally.add(chunk, rows).rows)
+        checked = checker.results(edges=edges)
+        wal_lag = s.wal_lag_max
+        table_names = {name: s.naming.name(table) for name, table in tables.items()}
+    elapsed = time.perf_counter() - started
+    total = sum(stats.rows.values())
+    context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
+    return Written(tally.hours, checked, wal_lag, table_names, settings, elapsed, total, workers)
+
+
+def report_partitions(context, market: str, window: Window, written: Written, prices: dict, references: ReferencePrices, sink: MarketSinkResource):
+    """Each partition's metadata (its own rows, window, rate, check results), then the run-wide outputs."""
+    tables = MARKET_TABLES[market]
+    common = {
+        "reference_source": prices["source"],
+        "wal_lag_max": written.wal_lag if written.wal_lag is not None else "n/a (parquet sink)",
+    }
+    # the plan is compared with what was stored by the rows_match_plan checks, second by second;
+    # each hour's results, evaluated while later hours were written, go to the check step here
+    for hour in window.hours():
+        for name, table in tables.items():
+            meta = partition_metadata(table, hour, written.hours[hour.start_us], common)
+            if hour.start_us in written.checked:
+                meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(written.checked[hour.start_us], name))
+            context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
+    run_wide = {
+        "seed": written.settings["seed"],
+        "reference_days": ", ".join(references.days()),
+        "sink": sink.location(),
+        "settings": dg.MetadataValue.json(written.settings),
+        "run_window": readable_window(window),
+        "run_seconds": round(written.elapsed, 1),
+    }
+    for name in tables:
+        yield dg.Output(None, output_name=name, metadata={**run_wide, "table": written.table_names[name]})
+
+
+def step_blocks(window: Window, hours: int) -> list[Window]:
+    """``window`` cut into blocks of ``hours`` whole hours (the last may be shorter)."""
+    return list(window.split(hours * HOUR_S))
+
+
+def block_key(block: Window) -> str:
+    """A dynamic mapping key naming the block's first hour (``2025_11_11T03``)."""
+    return us_to_datetime(block.start_us).strftime("%Y_%m_%dT%H")
+
+
+def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.AssetsDefinition:
+    """``<market>/<table>`` for each table of the market, one hourly partitioned graph multi-asset.
+
+    One machine (default): seed prices -> ingest, one step for the run's whole range. With
+    ``hours_per_step`` (a distributed executor, ``MKT_STEP_HOURS``): seed prices fans out one ingest
+    step per block of that many hours, which workers run side by side, and a report step gathers
+    their small per-hour summaries into each partition's metadata.
+    """
     tables = MARKET_TABLES[market]
     config_cls = GENERATION_CONFIG[market]
+    if hours_per_step is None:
+        hours_per_step = step_hours()
 
     @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, tags={"kind": "prices"})
     def seed_prices(context: dg.OpExecutionContext) -> dict:
@@ -186,76 +294,84 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
     )
     def ingest(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
         """Generate and write the run's window with the CLI's loop; report each partition (writes are idempotent, so a retry is safe)."""
+        reject_unknown_ops(context)
+        references = ReferencePrices.from_json(prices["references"])
+        window = context_window(context)
+        written = write_window(context, market, config.model_dump(), sink, references, window)
+        yield from report_partitions(context, market, window, written, prices, references, sink)
+
+    @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict), tags={"kind": "prices"})
+    def seed_and_split(context: dg.OpExecutionContext):
+        """Reference closes for the run's window (as ``seed_prices``), and one ingest step per block of hours."""
         fail_on_deployment_problems(market)
         reject_unknown_ops(context)
-        values = config.model_dump()
-        chunk_seconds, processes = values["chunk_seconds"], values["processes"]
-        if HOUR_S % chunk_seconds:
-            raise config_error(
-                ConfigError(
-                    f"{{chunk_seconds}}: {chunk_seconds} must divide 3600 (chunks never straddle an hourly partition)",
-                    "chunk_seconds",
-                )
-            )
-        if processes < 1:
-            raise config_error(ConfigError(f"{{processes}}: {processes} must be >= 1", "processes"))
-        references = ReferencePrices.from_json(prices["references"])
-        settings = engine_settings(market, values)
-        engine = engine_for_run(market, settings, references)
         window = context_window(context)
-        workers = min(processes, len(list(window.split(chunk_seconds))))
-        factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
-        started = time.perf_counter()
-        with (
-            permanent_faults_fail_at_once(),
-            sink.get_sink(market, logger=context.log) as s,
-            ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
-        ):
-            s.prepare(engine.schemas)
-            tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
+        references, seeded = references_for_window(context, market, window)
+        if seeded:
+            context.log.info(f"seeded {market} reference closes for {', '.join(seeded)} ({references.source})")
+        prices = {"references": references.to_json(), "source": references.source, "seeded": seeded}
+        blocks = step_blocks(window, hours_per_step)
+        context.log.info(f"{market} {window}: {len(blocks)} step(s) of up to {hours_per_step} hour(s) for the workers")
+        for block in blocks:
+            yield dg.DynamicOutput({"start_us": block.start_us, "end_us": block.end_us, "prices": prices}, mapping_key=block_key(block))
 
-            stats = WriteStats()
-            with Progress(market, window) as progress, closing(iter_chunks(
-                engine, s, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
-                factories=factories, references=references,
-                # materializing a partition regenerates all of it (idempotent), so each hour's count is complete
-                overwrite=True,
-            )) as committed:  # fmt: skip
-                for chunk, rows in committed:
-                    stats.add(WriteStats(rows=defaultdict(int, rows)))
-                    checker.committed(chunk, tally.add(chunk, rows).rows)
-            checked = checker.results()
-            wal_lag = s.wal_lag_max
-            naming = s.naming
-        elapsed = time.perf_counter() - started
-        total = sum(stats.rows.values())
-        context.log.info(
-            f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))"
-        )
-        common = {
-            "reference_source": prices["source"],
-            "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
+    @dg.op(name=f"{market}_ingest", pool=QUESTDB_POOL, retry_policy=dg.RetryPolicy(max_retries=2, delay=5))
+    def ingest_block(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, block: dict) -> dict:
+        """Generate and write one block of hours; a small per-hour summary for the report step (idempotent)."""
+        started = time.time()
+        window = Window(block["start_us"], block["end_us"])
+        references = ReferencePrices.from_json(block["prices"]["references"])
+        # continuity at the block's edges is compared by the report step, once every block is stored
+        written = write_window(context, market, config.model_dump(), sink, references, window, edges=False)
+        return {
+            "start_us": window.start_us,
+            "end_us": window.end_us,
+            "hours": {h: dataclasses.asdict(t) for h, t in written.hours.items()},
+            "checked": {h: {name: results_to_json(r, name) for name in tables} for h, r in written.checked.items()},
+            "wal_lag": written.wal_lag,
+            "table_names": written.table_names,
+            "settings": written.settings,
+            "seconds": written.elapsed,
+            "rows": written.total,
+            "started": started,
+            "host": socket.gethostname(),
+            "prices": block["prices"],
         }
-        # the plan is compared with what was stored by the rows_match_plan checks, second by second;
-        # each hour's results, evaluated while later hours were written, go to the check step here
-        for hour in window.hours():
-            for name, table in tables.items():
-                meta = partition_metadata(table, hour, tally.hours[hour.start_us], common)
-                if hour.start_us in checked:
-                    meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(checked[hour.start_us], name))
-                context.get_step_execution_context().add_asset_metadata(
-                    meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour)
-                )
-        run_wide = {
-            "seed": settings["seed"],
-            "reference_days": ", ".join(references.days()),
-            "sink": sink.location(),
-            "settings": dg.MetadataValue.json(settings),
-            "run_window": readable_window(window),
-            "run_seconds": round(elapsed, 1),
-        }
-        for name, table in tables.items():
-            yield dg.Output(None, output_name=name, metadata={**run_wide, "table": naming.name(table)})
+
+    @dg.op(name=f"{market}_report", out={name: dg.Out(dg.Nothing) for name in tables})
+    def report(context: dg.OpExecutionContext, sink: MarketSinkResource, blocks: list[dict]):
+        """Each partition's metadata from the blocks' summaries, with continuity at every edge compared now."""
+        window = context_window(context)
+        hours: dict[int, HourTally] = {}
+        checked: dict[int, dict] = {}
+        for b in blocks:
+            hours.update({int(h): HourTally(**t) for h, t in b["hours"].items()})
+            for h, by_table in b["checked"].items():
+                checked[int(h)] = {k: v for name, found in by_table.items() for k, v in results_from_json(found, name).items()}
+        first = blocks[0]
+        settings = first["settings"]
+        # every block is stored now: each hour's edges can be compared with both neighbours
+        edges = edge_checks(market, sink, settings, {h: hours[h].rows for h in checked}, context.log)
+        # an hour whose checks did not all run here is evaluated by the check step
+        checked = {h: {**checked[h], **found} for h, found in edges.items()}
+        lags = [b["wal_lag"] for b in blocks if b["wal_lag"] is not None]
+        hosts = sorted({b["host"] for b in blocks})
+        total = sum(b["rows"] for b in blocks)
+        elapsed = time.time() - min(b["started"] for b in blocks)
+        written = Written(hours, checked, max(lags) if lags else None, first["table_names"], settings, elapsed, total, len(blocks))
+        context.log.info(f"{market} {window}: {total:,} rows in {len(blocks)} step(s) written on {', '.join(hosts)}")
+        references = ReferencePrices.from_json(first["prices"]["references"])
+        yield from report_partitions(context, market, window, written, first["prices"], references, sink)
+
+    if hours_per_step is None:
+
+        def compose(reference_prices):
+            return ingest(seed_prices(reference_prices))
+
+    else:
+
+        def compose(reference_prices):
+            return report(seed_and_split(reference_prices).map(ingest_block).collect())
 
     sink_kind, naming = deployment_sink(market)
     outs = {
@@ -291,6 +407,6 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         ),
     )
     def hourly(reference_prices):
-        return ingest(seed_prices(reference_prices))
+        return compose(reference_prices)
 
     return hourly

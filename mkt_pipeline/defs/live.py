@@ -248,11 +248,8 @@ def build_live_job(market: str) -> dg.JobDefinition:
 
     # mkt/live: one live run per market at a time (instance tag limit); dagster/max_retries: the
     # daemon re-executes a failed window (run_retries in the instance config) before the sensor does
-    @dg.job(
-        name=f"{market}_live_job",
-        tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)},
-        description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).",
-    )
+    # a live window is short and paced by the clock: always one process, whatever the deployment's executor
+    @dg.job(name=f"{market}_live_job", executor_def=dg.in_process_executor, tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
     def live_job():
         live_window()
 
