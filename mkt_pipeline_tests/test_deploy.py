@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+
+from mkt_pipeline.defs import config
 import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
@@ -110,9 +112,14 @@ def test_backfill_policy_from_the_environment(monkeypatch):
     assert backfill_policy() == dg.BackfillPolicy.single_run()
     monkeypatch.setenv("MKT_BACKFILL_PARTITIONS_PER_RUN", "3")
     assert build_hourly_asset("fx").backfill_policy == dg.BackfillPolicy.multi_run(3)
+    # a bad value never stops the code location: the default policy is kept and every run fails naming it
+    monkeypatch.setattr(config, "_PROBLEMS", {})
     monkeypatch.setenv("MKT_BACKFILL_PARTITIONS_PER_RUN", "0")
-    with pytest.raises(ValueError, match=r"MKT_BACKFILL_PARTITIONS_PER_RUN must be a whole number of hours > 0 \(got '0'\)"):
-        backfill_policy()
+    assert backfill_policy() == dg.BackfillPolicy.single_run()
+    (problem,) = config.deployment_problems("fx")
+    assert "MKT_BACKFILL_PARTITIONS_PER_RUN" in problem
+    with pytest.raises(dg.Failure, match="MKT_BACKFILL_PARTITIONS_PER_RUN"):
+        config.fail_on_deployment_problems("fx")
 
 
 HELM_VALUES = ROOT / "deploy" / "helm-values.yaml"
