@@ -30,7 +30,7 @@ from mkt_pipeline.core.tables import (
     TableSchema,
 )
 from mkt_pipeline.core.timeline import Window, hour_start_us, us_to_datetime
-from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, results_to_json
+from mkt_pipeline.defs.checks import hand_over, planned_per_second
 from mkt_pipeline.defs.config import GENERATION_CONFIG, MARKET_TABLES, config_error, make_engine
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
 from mkt_pipeline.defs.reference_records import references_for_window
@@ -38,6 +38,7 @@ from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import build_engine, engine_settings
 from mkt_pipeline.run.faster import WorkerFactories, run_chunks
 from mkt_pipeline.run.progress import Progress
+from mkt_pipeline.sinks.checks import ChecksWhileWriting
 from mkt_pipeline.sinks.base import TableNaming
 
 QUESTDB_POOL = "questdb"
@@ -73,14 +74,6 @@ def column_schema(table: TableSchema) -> dg.TableSchema:
             notes.append("[prices, volumes], best level first")
         columns.append(dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None))
     return dg.TableSchema(columns=columns)
-
-
-def readable_size(n: int) -> str:
-    """Bytes as KiB/MiB/GiB with three significant digits."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} B"
 
 
 def readable_window(window: Window) -> str:
@@ -139,8 +132,43 @@ def partition_metadata(table: TableSchema, hour: Window, tally: HourTally, commo
         **common,
     }
     if table.base_name in tally.bytes:
-        meta["size"] = readable_size(tally.bytes[table.base_name])
+        # what the run handed to the sink (QuestDB: ILP/QWP payload; Parquet: Arrow bytes before
+        # compression), an int with its unit in the name, so the catalog can plot it across partitions
+        meta["bytes_sent"] = dg.MetadataValue.int(int(tally.bytes[table.base_name]))
     return meta
+
+
+INGEST_RETRIES = 2
+INGEST_RETRY_DELAY_S = 5
+
+
+def cancel_requested(context: dg.OpExecutionContext) -> bool:
+    """Whether someone asked the run to stop (Terminate in the UI, a backfill's cancel)."""
+    run = context.instance.get_run_by_id(context.run_id)
+    return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+
+
+def retried_unless_interrupted(context: dg.OpExecutionContext, body):
+    """Run the step's generator ``body()``; a fault retries the step (writes are idempotent), an
+    interrupt never does.
+
+    An op ``RetryPolicy`` would also turn Terminate's interrupt into a retry that writes the window
+    again; here the interrupt propagates, so the run ends CANCELED and nothing more is written.
+    A fault seen while the run is being cancelled (a writer torn down by the interrupt) stops the
+    step the same way. Settings errors (``Failure(allow_retries=False)``) fail at once.
+    """
+    try:
+        yield from body()
+    except dg.Failure as failure:
+        if not failure.allow_retries:
+            raise
+        raise dg.RetryRequested(max_retries=INGEST_RETRIES, seconds_to_wait=INGEST_RETRY_DELAY_S) from failure
+    except (dg.RetryRequested, dg.DagsterExecutionInterruptedError):
+        raise
+    except Exception as exc:
+        if cancel_requested(context):
+            raise dg.DagsterExecutionInterruptedError(f"run {context.run_id} cancelled") from exc
+        raise dg.RetryRequested(max_retries=INGEST_RETRIES, seconds_to_wait=INGEST_RETRY_DELAY_S) from exc
 
 
 def deployment_sink(market: str) -> tuple[str, TableNaming]:
@@ -171,10 +199,12 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         name=f"{market}_ingest",
         out={name: dg.Out(dg.Nothing) for name in tables},
         pool=QUESTDB_POOL,
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
     )
     def ingest(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
         """Generate and write the run's window with the CLI's loop; report each partition (writes are idempotent, so a retry is safe)."""
+        yield from retried_unless_interrupted(context, lambda: write_window(context, config, sink, prices))
+
+    def write_window(context: dg.OpExecutionContext, config, sink: MarketSinkResource, prices: dict):
         values = config.model_dump()
         chunk_seconds, processes = values["chunk_seconds"], values["processes"]
         if HOUR_S % chunk_seconds:
@@ -188,7 +218,9 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         workers = min(processes, len(list(window.split(chunk_seconds))))
         factories = WorkerFactories(partial(build_engine, market, settings), sink.sink_opener(market), sink.scrubber())
         started = time.perf_counter()
-        with sink.get_sink(market) as s, ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker:
+        with sink.get_sink(market) as s, ChecksWhileWriting(
+            market, partial(sink.stored_rows, market), partial(planned_per_second, market), settings, window, chunk_seconds, context.log
+        ) as checker:
             s.prepare(engine.schemas)
             tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
 
@@ -209,20 +241,19 @@ def build_hourly_asset(market: str) -> dg.AssetsDefinition:
         elapsed = time.perf_counter() - started
         total = sum(stats.rows.values())
         context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
-        common = {
-            "reference_source": prices["source"],
-            "wal_lag_max": wal_lag if wal_lag is not None else "n/a (parquet sink)",
-        }
+        common = {"reference_source": prices["source"]}
+        if wal_lag is not None:  # QuestDB only: the most WAL transactions seen waiting to be applied
+            common["wal_lag_max_txns"] = dg.MetadataValue.int(int(wal_lag))
         # the plan is compared with what was stored by the rows_match_plan checks, second by second;
         # each hour's results, evaluated while later hours were written, go to the check step here
         for hour in window.hours():
+            if hour.start_us in checked:  # the run's check step reports them (one process runs both steps)
+                hand_over(context.run_id, market, partition_key(hour), checked[hour.start_us])
             for name, table in tables.items():
                 meta = partition_metadata(table, hour, tally.hours[hour.start_us], common)
-                if hour.start_us in checked:
-                    meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(checked[hour.start_us], name))
                 context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
         run_wide = {
-            "seed": settings["seed"],
+            "seed": dg.MetadataValue.text(str(settings["seed"])),  # an identifier, not a quantity to plot
             "reference_days": ", ".join(references.days()),
             "sink": sink.location(),
             "settings": dg.MetadataValue.json(settings),

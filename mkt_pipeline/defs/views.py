@@ -1,13 +1,20 @@
 """One asset per QuestDB materialized view (``fx_views/<view>``, ``equities_views/<view>``).
 
 Materializing a view asset creates the view if it is missing (``IF NOT EXISTS``, so it is
-idempotent; its source table is created first when needed) and reports QuestDB's refresh status
-from ``materialized_views()``; a ``view_is_valid`` check fails when QuestDB marks the view invalid.
-With the Parquet sink there is nothing to create: the asset says so instead of failing.
+idempotent; its source table is created first when needed), refreshes a timer view so it holds
+what its base table received, and reports QuestDB's state of the view (valid or invalid, rows,
+last refresh) from ``materialized_views()``; a ``view_is_valid`` check fails when QuestDB marks
+the view invalid. With the Parquet sink there is nothing to create: the asset says so.
+
+The view assets are kept current by declarative automation: once the tables (or views) they read
+were materialized and nothing upstream is still in progress (a backfill has finished), the
+daemon's automation sensor materializes them, so the catalog shows QuestDB's state without a
+manual run.
 """
 
 
 import datetime as dt
+import time
 
 import dagster as dg
 from pydantic import Field
@@ -30,17 +37,13 @@ class ViewConfig(dg.Config):
     )
 
 MARKET_VIEWS = {"fx": FX_VIEWS, "equities": EQUITIES_VIEWS}
-# columns of materialized_views() worth reporting, when the server has them
-STATUS_COLUMNS = (
-    "view_status",
-    "refresh_type",
-    "invalidation_reason",
-    "last_refresh_start_timestamp",
-    "last_refresh_finish_timestamp",
-    "refresh_base_table_txn",
-    "base_table_txn",
-    "base_table_name",
-)
+# columns of materialized_views() worth reporting as text, when the server has them
+STATUS_COLUMNS = ("view_status", "refresh_type", "invalidation_reason", "base_table_name")
+REFRESH_WAIT_S = 60.0  # how long a materialization waits for QuestDB to apply a refresh it asked for
+# after upstream changes, once nothing upstream is in progress (a backfill has finished)
+VIEW_AUTOMATION = (
+    dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
+).with_label("after upstream updates, once upstream is idle")
 
 
 def view_key(market: str, view: ViewSpec) -> dg.AssetKey:
@@ -64,9 +67,35 @@ def view_status(conn, name: str) -> dict:
 
 
 def _metadata_value(value):
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
     return value if isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def _timestamp(value):
+    """A refresh time as a Dagster timestamp (QuestDB gives naive UTC datetimes over PG wire)."""
+    if isinstance(value, dt.datetime):
+        return dg.MetadataValue.timestamp(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+    return None
+
+
+def pending_txns(status: dict) -> int | None:
+    """Base-table transactions the view has not applied yet (None when the server does not say)."""
+    base, applied = status.get("base_table_txn"), status.get("refresh_base_table_txn")
+    if base is None or applied is None:
+        return None
+    return max(int(base) - int(applied), 0)
+
+
+def refresh_and_wait(conn, name: str, timeout_s: float = REFRESH_WAIT_S) -> dict:
+    """Ask QuestDB to bring a timer view up to its base table now, and wait until it has (or the timeout)."""
+    conn.execute(f"REFRESH MATERIALIZED VIEW {checked_name(name)} INCREMENTAL")
+    deadline = time.monotonic() + timeout_s
+    status = view_status(conn, name)
+    while time.monotonic() < deadline and status.get("view_status") != "invalid" and (
+        status.get("view_status") == "refreshing" or (pending_txns(status) or 0) > 0
+    ):
+        time.sleep(0.25)
+        status = view_status(conn, name)
+    return status
 
 
 def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
@@ -76,6 +105,7 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
         key=key,
         deps=[source_key(market, view)],
         group_name=f"{market}_views",
+        automation_condition=VIEW_AUTOMATION,
         kinds={"questdb"},
         description=f"QuestDB materialized view `{view.base_name}`: {view.source} sampled by {view.sample_by}.",
         check_specs=[dg.AssetCheckSpec("view_is_valid", asset=key, description="QuestDB does not mark the view invalid.")],
@@ -101,14 +131,31 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
                     conn.execute(create_table_sql(table, naming, options))
             conn.execute(create_view_sql(spec, naming, settings.short_ttl))
             status = view_status(conn, name)
+            if view.refresh_every is not None and status.get("view_status") != "invalid":
+                # a timer view would pick up what its base table received only at its next tick
+                status = refresh_and_wait(conn, name)
+            rows = conn.execute(f"SELECT count() FROM {checked_name(name)}").fetchone()
         meta = {"view": name, "refresh": "immediate" if view.refresh_every is None else f"every {view.refresh_every}"}
         meta.update({k: _metadata_value(status[k]) for k in STATUS_COLUMNS if status.get(k) is not None})
+        if rows is not None:
+            meta["dagster/row_count"] = int(rows[0])
+        for column, label in (("last_refresh_finish_timestamp", "last_refresh"), ("last_refresh_start_timestamp", "last_refresh_started")):
+            if _timestamp(status.get(column)) is not None:
+                meta[label] = _timestamp(status.get(column))
+        if pending_txns(status) is not None:
+            meta["base_table_txns_pending"] = pending_txns(status)
         state = str(status.get("view_status", "unknown"))
         if state == "invalid":
             context.log.warning(f"{name} is invalid: {status.get('invalidation_reason') or 'no reason given'}")
         return dg.MaterializeResult(
             metadata=meta,
-            check_results=[dg.AssetCheckResult(check_name="view_is_valid", passed=state != "invalid", metadata={"view_status": state})],
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="view_is_valid",
+                    passed=state != "invalid",
+                    metadata={"view_status": state, **({"invalidation_reason": str(status["invalidation_reason"])} if status.get("invalidation_reason") else {})},
+                )
+            ],
         )
 
     return view_asset
