@@ -41,7 +41,7 @@ dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME_DIR)
 	@# `dg dev` loads the code location `mkt_pipeline` named in pyproject.toml ([tool.dg], [tool.dagster]),
 	@# the name workspace.yaml and the deployment use too
-	cd $(CURDIR) && DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dg dev --port $(PORT) --host $(HOST)
+	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dg dev --port $(PORT) --host $(HOST)
 
 bench: $(STAMP)
 	$(PY) -m bench.bench_fx

@@ -61,17 +61,45 @@ TABLE_DESCRIPTIONS = {
 _KIND_TYPES = {TIMESTAMP: "timestamp (µs, UTC)", TIMESTAMP_NS: "timestamp (ns, UTC)", SYMBOL: "symbol", DOUBLE: "double", LONG: "long", BOOLEAN: "boolean", UUID: "uuid", BOOK: "double[2][levels]"}
 
 
+# What each column holds, for the catalog (every column of every table has one).
+COLUMN_DESCRIPTIONS = {
+    "timestamp": "When the event happened (UTC).",
+    "timestamp_ns": "When the event happened (UTC, nanoseconds).",
+    "symbol": "The instrument: a currency pair (FX) or a stock ticker (equities).",
+    "venue": "The exchange the quote or print comes from.",
+    "bids": "The bid side of the book: [prices, volumes], best level first.",
+    "asks": "The ask side of the book: [prices, volumes], best level first.",
+    "best_bid": "The best (highest) bid price: level 1 of bids.",
+    "best_ask": "The best (lowest) ask price: level 1 of asks; always above best_bid.",
+    "ecn": "The electronic trading venue (ECN) of the price or trade.",
+    "bid_price": "The core bid price.",
+    "bid_volume": "The volume available at the core bid.",
+    "ask_price": "The core ask price; always above bid_price.",
+    "ask_volume": "The volume available at the core ask.",
+    "reason": "Why the price moved: normal, news_event or liquidity_event.",
+    "indicator1": "Short-term momentum of the mid against 10 s earlier, squashed to [0, 1].",
+    "indicator2": "Level-1 order-book imbalance: bid volume / (bid volume + ask volume).",
+    "trade_id": "Unique id of the fill.",
+    "side": "The aggressor's side: buy or sell.",
+    "passive": "Whether the order rested in the book (true) or crossed the spread (false).",
+    "price": "The traded price.",
+    "quantity": "The traded amount (base currency).",
+    "counterparty": "The counterparty's LEI.",
+    "order_id": "The order the fill belongs to (an order may fill in several trades).",
+    "size": "The traded shares.",
+    "cond": "Sale condition: T regular, O opening cross, C closing cross, H halt.",
+}
+
+
 def column_schema(table: TableSchema) -> dg.TableSchema:
-    """The table's columns for ``dagster/column_schema`` (designated timestamp and DEDUP keys noted)."""
+    """The table's columns for ``dagster/column_schema``: what each holds (designated timestamp and DEDUP keys noted)."""
     columns = []
     for col in table.columns:
-        notes = []
+        notes = [COLUMN_DESCRIPTIONS[col.name].rstrip(".")]
         if col.name == table.timestamp:
             notes.append("designated timestamp")
         if col.name in table.dedup_keys:
             notes.append("DEDUP UPSERT key")
-        if col.kind == BOOK:
-            notes.append("[prices, volumes], best level first")
         columns.append(dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None))
     return dg.TableSchema(columns=columns)
 

@@ -163,3 +163,14 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
 
 def build_view_assets(market: str) -> list[dg.AssetsDefinition]:
     return [build_view_asset(market, view) for view in MARKET_VIEWS[market]]
+
+
+# Runs the views' automation from the start (Dagster's default automation sensor starts stopped):
+# after a backfill the views are materialized, and their state reaches the catalog, without a manual run.
+views_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "views_automation_sensor",
+    target=dg.AssetSelection.groups("fx_views", "equities_views"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Materializes the view assets once the tables they read were updated and nothing upstream is in progress.",
+)
