@@ -6,10 +6,10 @@ what its base table received, and reports QuestDB's state of the view (valid or 
 last refresh) from ``materialized_views()``; a ``view_is_valid`` check fails when QuestDB marks
 the view invalid. With the Parquet sink there is nothing to create: the asset says so.
 
-The view assets are kept current by declarative automation: once the tables (or views) they read
-were materialized and nothing upstream is still in progress (a backfill has finished), the
-daemon's automation sensor materializes them, so the catalog shows QuestDB's state without a
-manual run.
+The view assets are kept current by a sensor per market (``fx_views_sensor``,
+``equities_views_sensor``, on by default): once the market's tables were materialized and no run
+writing them is still in progress (a backfill has finished), it runs ``<market>_views_job``, so the
+catalog shows QuestDB's state of every view without a manual run.
 """
 
 
@@ -40,10 +40,11 @@ MARKET_VIEWS = {"fx": FX_VIEWS, "equities": EQUITIES_VIEWS}
 # columns of materialized_views() worth reporting as text, when the server has them
 STATUS_COLUMNS = ("view_status", "refresh_type", "invalidation_reason", "base_table_name")
 REFRESH_WAIT_S = 60.0  # how long a materialization waits for QuestDB to apply a refresh it asked for
-# after upstream changes, once nothing upstream is in progress (a backfill has finished)
-VIEW_AUTOMATION = (
-    dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.any_deps_in_progress() & ~dg.AutomationCondition.in_progress()
-).with_label("after upstream updates, once upstream is idle")
+VIEWS_SENSOR_INTERVAL_S = 30
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING,
+]  # fmt: skip
 
 
 def view_key(market: str, view: ViewSpec) -> dg.AssetKey:
@@ -105,7 +106,6 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
         key=key,
         deps=[source_key(market, view)],
         group_name=f"{market}_views",
-        automation_condition=VIEW_AUTOMATION,
         kinds={"questdb"},
         description=f"QuestDB materialized view `{view.base_name}`: {view.source} sampled by {view.sample_by}.",
         check_specs=[dg.AssetCheckSpec("view_is_valid", asset=key, description="QuestDB does not mark the view invalid.")],
@@ -165,12 +165,39 @@ def build_view_assets(market: str) -> list[dg.AssetsDefinition]:
     return [build_view_asset(market, view) for view in MARKET_VIEWS[market]]
 
 
-# Runs the views' automation from the start (Dagster's default automation sensor starts stopped):
-# after a backfill the views are materialized, and their state reaches the catalog, without a manual run.
-views_automation_sensor = dg.AutomationConditionSensorDefinition(
-    "views_automation_sensor",
-    target=dg.AssetSelection.groups("fx_views", "equities_views"),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
-    description="Materializes the view assets once the tables they read were updated and nothing upstream is in progress.",
-)
+def build_views_sensor(market: str) -> tuple:
+    """``<market>_views_job`` and the sensor that runs it once the market's tables were materialized
+    and no run writing them is still in progress (a backfill has finished), so the catalog shows each
+    view's state after the base tables changed, without a manual run. On by default."""
+    tables = [dg.AssetKey([market, name]) for name in MARKET_TABLES[market]]
+    job = dg.define_asset_job(
+        f"{market}_views_job", selection=dg.AssetSelection.groups(f"{market}_views"),
+        description=f"Create (if missing), refresh (timer views) and report every {market} view.",
+    )  # fmt: skip
+
+    def writing(run: dg.DagsterRun) -> bool:
+        return bool(run.asset_selection and set(run.asset_selection) & set(tables)) or run.job_name.startswith(f"{market}_")
+
+    @dg.sensor(
+        name=f"{market}_views_sensor", job=job, minimum_interval_seconds=VIEWS_SENSOR_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Materializes the {market} views after the {market} tables changed, once no run is writing them.",
+    )  # fmt: skip
+    def views_sensor(context: dg.SensorEvaluationContext):
+        latest = 0
+        for key in tables:
+            found = context.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=1).records
+            latest = max([latest, *(r.storage_id for r in found)])
+        if latest <= int(context.cursor or 0):
+            return dg.SkipReason(f"no {market} table was materialized since the views were last refreshed")
+        busy = [r.dagster_run for r in context.instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS), limit=100)]
+        if any(writing(run) and run.job_name != job.name for run in busy):
+            return dg.SkipReason(f"a run writing the {market} tables is in progress: the views follow when it ends")
+        context.update_cursor(str(latest))
+        return dg.RunRequest(run_key=f"{market}-views-after-{latest}")
+
+    return job, views_sensor
+
+
+fx_views_job, fx_views_sensor = build_views_sensor("fx")
+equities_views_job, equities_views_sensor = build_views_sensor("equities")
