@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DAGSTER_HOME_DIR := $(abspath dagster_home)
 DEMO_DIR ?= ./data
+# where `make dev` serves the UI: `make dev PORT=3001 HOST=0.0.0.0`
+PORT ?= 3000
+HOST ?= 127.0.0.1
 DEMO_FX_HOUR ?= 2025-11-11T03:00:00Z
 # 10:00 in New York, so the equities session is trading
 DEMO_EQUITIES_HOUR ?= 2025-11-11T15:00:00Z
@@ -21,8 +24,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p $(DAGSTER_HOME_DIR)
+	@# recorded in the instance `make dev` opens, so the demo's runs, partitions and checks show there
 	@# light profile through the MKT_<MARKET>_<FLAG> defaults: seed local-development rates, 10 levels
-	MKT_SINK=parquet MKT_PARQUET_DIR=$(DEMO_DIR) MKT_OFFLINE=$${MKT_OFFLINE:-0} \
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) MKT_SINK=parquet MKT_PARQUET_DIR=$(DEMO_DIR) MKT_OFFLINE=$${MKT_OFFLINE:-0} \
 	MKT_FX_MARKET_DATA_MIN_EPS=110 MKT_FX_MARKET_DATA_MAX_EPS=150 MKT_FX_CORE_MIN_EPS=70 MKT_FX_CORE_MAX_EPS=100 \
 	MKT_FX_ORDERS_MIN_PER_SEC=5 MKT_FX_ORDERS_MAX_PER_SEC=30 MKT_FX_MIN_LEVELS=10 MKT_FX_MAX_LEVELS=10 \
 	MKT_EQUITIES_MARKET_DATA_MIN_EPS=800 MKT_EQUITIES_MARKET_DATA_MAX_EPS=2000 MKT_EQUITIES_TRADES_MIN_EPS=300 \
@@ -53,7 +58,9 @@ test-ilp: $(STAMP)
 
 dev: $(STAMP)
 	mkdir -p $(DAGSTER_HOME_DIR)
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dagster dev -m mkt_pipeline.definitions
+	@# `dg dev` loads the code location `mkt_pipeline` named in pyproject.toml ([tool.dg], [tool.dagster]),
+	@# the name workspace.yaml and the deployment use too
+	cd $(CURDIR) && VIRTUAL_ENV=$(abspath $(VENV)) DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(VENV)/bin/dg dev --port $(PORT) --host $(HOST)
 
 bench: $(STAMP)
 	$(PY) -m bench.bench_fx

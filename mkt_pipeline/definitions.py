@@ -27,13 +27,14 @@ with warnings.catch_warnings():
     from mkt_pipeline.defs.schedules import equities_hourly_schedule, fx_hourly_schedule
     from mkt_pipeline.defs.sensors import equities_live_sensor, fx_live_sensor
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
+    from mkt_pipeline.defs.views import equities_views_job, equities_views_sensor, fx_views_job, fx_views_sensor
 
     defs = dg.Definitions(
         assets=dg.with_source_code_references([*fx_assets, *equities_assets]),
         asset_checks=[fx_partition_checks, equities_partition_checks],
-        jobs=[fx_hourly_job, equities_hourly_job, fx_live_job, equities_live_job],
+        jobs=[fx_hourly_job, equities_hourly_job, fx_live_job, equities_live_job, fx_views_job, equities_views_job],
         schedules=[fx_hourly_schedule, equities_hourly_schedule],
-        sensors=[fx_live_sensor, equities_live_sensor],
+        sensors=[fx_live_sensor, equities_live_sensor, fx_views_sensor, equities_views_sensor],
         resources={"sink": MarketSinkResource.from_env()},
         executor=deployment_executor(),
     )

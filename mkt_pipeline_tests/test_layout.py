@@ -121,3 +121,9 @@ def test_the_graph_is_not_empty():
     assert "mkt_pipeline.core.tables" in GRAPH["mkt_pipeline.fx.engine"]
     assert "mkt_pipeline.sinks.base" in GRAPH["mkt_pipeline.sinks.questdb"]
     assert "mkt_pipeline.sinks.ilp" in GRAPH["mkt_pipeline.sinks.questdb"]
+
+
+def test_no_private_dagster_imports():
+    """Only Dagster's public API: its private modules (``dagster._core`` …) change without notice."""
+    bad = sorted(f"{m} imports {i}" for m, path in MODULES.items() for i in imports_of(path) if i.startswith("dagster._"))
+    assert not bad, bad

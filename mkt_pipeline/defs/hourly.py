@@ -33,7 +33,7 @@ from mkt_pipeline.core.tables import (
     TableSchema,
 )
 from mkt_pipeline.core.timeline import Window, hour_start_us, us_to_datetime
-from mkt_pipeline.defs.checks import CHECKS_KEY, ChecksWhileWriting, edge_checks, results_from_json, results_to_json
+from mkt_pipeline.defs.checks import hand_over, planned_per_second
 from mkt_pipeline.defs.config import (
     GENERATION_CONFIG,
     MARKET_TABLES,
@@ -50,6 +50,7 @@ from mkt_pipeline.markets import build_engine, engine_settings
 from mkt_pipeline.run.faster import WorkerFactories, iter_chunks
 from mkt_pipeline.run.progress import Progress
 from mkt_pipeline.sinks.base import TableNaming, WriteStats
+from mkt_pipeline.sinks.checks import ChecksWhileWriting
 
 QUESTDB_POOL = "questdb"
 OWNERS = ["team:market-data"]
@@ -71,27 +72,47 @@ TABLE_DESCRIPTIONS = {
 _KIND_TYPES = {TIMESTAMP: "timestamp (µs, UTC)", TIMESTAMP_NS: "timestamp (ns, UTC)", SYMBOL: "symbol", DOUBLE: "double", LONG: "long", BOOLEAN: "boolean", UUID: "uuid", BOOK: "double[2][levels]"}
 
 
+# What each column holds, for the catalog (every column of every table has one).
+COLUMN_DESCRIPTIONS = {
+    "timestamp": "When the event happened (UTC).",
+    "timestamp_ns": "When the event happened (UTC, nanoseconds).",
+    "symbol": "The instrument: a currency pair (FX) or a stock ticker (equities).",
+    "venue": "The exchange the quote or print comes from.",
+    "bids": "The bid side of the book: [prices, volumes], best level first.",
+    "asks": "The ask side of the book: [prices, volumes], best level first.",
+    "best_bid": "The best (highest) bid price: level 1 of bids.",
+    "best_ask": "The best (lowest) ask price: level 1 of asks; always above best_bid.",
+    "ecn": "The electronic trading venue (ECN) of the price or trade.",
+    "bid_price": "The core bid price.",
+    "bid_volume": "The volume available at the core bid.",
+    "ask_price": "The core ask price; always above bid_price.",
+    "ask_volume": "The volume available at the core ask.",
+    "reason": "Why the price moved: normal, news_event or liquidity_event.",
+    "indicator1": "Short-term momentum of the mid against 10 s earlier, squashed to [0, 1].",
+    "indicator2": "Level-1 order-book imbalance: bid volume / (bid volume + ask volume).",
+    "trade_id": "Unique id of the fill.",
+    "side": "The aggressor's side: buy or sell.",
+    "passive": "Whether the order rested in the book (true) or crossed the spread (false).",
+    "price": "The traded price.",
+    "quantity": "The traded amount (base currency).",
+    "counterparty": "The counterparty's LEI.",
+    "order_id": "The order the fill belongs to (an order may fill in several trades).",
+    "size": "The traded shares.",
+    "cond": "Sale condition: T regular, O opening cross, C closing cross, H halt.",
+}
+
+
 def column_schema(table: TableSchema) -> dg.TableSchema:
-    """The table's columns for ``dagster/column_schema`` (designated timestamp and DEDUP keys noted)."""
+    """The table's columns for ``dagster/column_schema``: what each holds (designated timestamp and DEDUP keys noted)."""
     columns = []
     for col in table.columns:
-        notes = []
+        notes = [COLUMN_DESCRIPTIONS[col.name].rstrip(".")]
         if col.name == table.timestamp:
             notes.append("designated timestamp")
         if col.name in table.dedup_keys:
             notes.append("DEDUP UPSERT key")
-        if col.kind == BOOK:
-            notes.append("[prices, volumes], best level first")
         columns.append(dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None))
     return dg.TableSchema(columns=columns)
-
-
-def readable_size(n: int) -> str:
-    """Bytes as KiB/MiB/GiB with three significant digits."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n} B"
 
 
 def readable_window(window: Window) -> str:
@@ -150,7 +171,9 @@ def partition_metadata(table: TableSchema, hour: Window, tally: HourTally, commo
         **common,
     }
     if table.base_name in tally.bytes:
-        meta["size"] = readable_size(tally.bytes[table.base_name])
+        # what the run handed to the sink (QuestDB: ILP/QWP payload; Parquet: Arrow bytes before
+        # compression), an int with its unit in the name, so the catalog can plot it across partitions
+        meta["bytes_sent"] = dg.MetadataValue.int(int(tally.bytes[table.base_name]))
     return meta
 
 
@@ -179,9 +202,51 @@ class Written:
     workers: int
 
 
-def write_window(context, market: str, values: dict, sink: MarketSinkResource, references: ReferencePrices, window: Window, edges: bool = True) -> Written:
+INGEST_RETRIES = 2
+INGEST_RETRY_DELAY_S = 5
+
+
+def cancel_requested(context: dg.OpExecutionContext) -> bool:
+    """Whether someone asked the run to stop (Terminate in the UI, a backfill's cancel)."""
+    run = context.instance.get_run_by_id(context.run_id)
+    return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+
+
+def retried_unless_interrupted(context: dg.OpExecutionContext, body):
+    """Run the step's generator ``body()``; a fault retries the step (writes are idempotent), an
+    interrupt never does.
+
+    An op ``RetryPolicy`` would also turn Terminate's interrupt into a retry that writes the window
+    again; here the interrupt propagates, so the run ends CANCELED and nothing more is written.
+    A fault seen while the run is being cancelled (a writer torn down by the interrupt) stops the
+    step the same way. Settings errors (``Failure(allow_retries=False)``) fail at once.
+    """
+    try:
+        yield from body()
+    except dg.Failure as failure:
+        if not failure.allow_retries:
+            raise
+        raise dg.RetryRequested(max_retries=INGEST_RETRIES, seconds_to_wait=INGEST_RETRY_DELAY_S) from failure
+    except (dg.RetryRequested, dg.DagsterExecutionInterruptedError):
+        raise
+    except Exception as exc:
+        if cancel_requested(context):
+            raise dg.DagsterExecutionInterruptedError(f"run {context.run_id} cancelled") from exc
+        raise dg.RetryRequested(max_retries=INGEST_RETRIES, seconds_to_wait=INGEST_RETRY_DELAY_S) from exc
+
+
+def write_window(
+    context,
+    market: str,
+    values: dict,
+    sink: MarketSinkResource,
+    references: ReferencePrices,
+    window: Window,
+    checks: bool = True,
+) -> Written:
     """Generate and write ``window`` with the CLI's loop (idempotent: a re-run or a retry leaves the same rows),
-    evaluating each hour's checks as it completes (continuity at the edges too when ``edges``)."""
+    evaluating each hour's checks as it completes when ``checks`` (the run's check step, in the same process,
+    reports them; a distributed step leaves them to the check step, which evaluates the stored rows)."""
     tables = MARKET_TABLES[market]
     fail_on_deployment_problems(market)
     chunk_seconds, processes = values["chunk_seconds"], values["processes"]
@@ -202,7 +267,14 @@ def write_window(context, market: str, values: dict, sink: MarketSinkResource, r
     with (
         permanent_faults_fail_at_once(),
         sink.get_sink(market, logger=context.log) as s,
-        ChecksWhileWriting(market, sink, settings, window, chunk_seconds, context.log) as checker,
+        (
+            ChecksWhileWriting(
+                market, partial(sink.stored_rows, market), partial(planned_per_second, market), settings, window,
+                chunk_seconds, context.log,
+            )
+            if checks
+            else _NoChecks()
+        ) as checker,
     ):
         s.prepare(engine.schemas)
         tally = PartitionTally(window, {s.naming.name(t): t.base_name for t in engine.schemas}, s)
@@ -216,7 +288,7 @@ def write_window(context, market: str, values: dict, sink: MarketSinkResource, r
             for chunk, rows in committed:
                 stats.add(WriteStats(rows=defaultdict(int, rows)))
                 checker.committed(chunk, tally.add(chunk, rows).rows)
-        checked = checker.results(edges=edges)
+        checked = checker.results()
         wal_lag = s.wal_lag_max
         table_names = {name: s.naming.name(table) for name, table in tables.items()}
     elapsed = time.perf_counter() - started
@@ -225,23 +297,40 @@ def write_window(context, market: str, values: dict, sink: MarketSinkResource, r
     return Written(tally.hours, checked, wal_lag, table_names, settings, elapsed, total, workers)
 
 
+class _NoChecks:
+    """Stands in for ``ChecksWhileWriting`` where the check step evaluates the stored rows itself."""
+
+    def __enter__(self) -> "_NoChecks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def committed(self, chunk: Window, hour_rows: dict) -> None:
+        pass
+
+    def results(self) -> dict:
+        return {}
+
+
 def report_partitions(context, market: str, window: Window, written: Written, prices: dict, references: ReferencePrices, sink: MarketSinkResource):
     """Each partition's metadata (its own rows, window, rate, check results), then the run-wide outputs."""
     tables = MARKET_TABLES[market]
-    common = {
-        "reference_source": prices["source"],
-        "wal_lag_max": written.wal_lag if written.wal_lag is not None else "n/a (parquet sink)",
-    }
+    common = {"reference_source": prices["source"]}
+    if written.wal_lag is not None:  # QuestDB only: the most WAL transactions seen waiting to be applied
+        common["wal_lag_max_txns"] = dg.MetadataValue.int(int(written.wal_lag))
     # the plan is compared with what was stored by the rows_match_plan checks, second by second;
     # each hour's results, evaluated while later hours were written, go to the check step here
     for hour in window.hours():
+        if hour.start_us in written.checked:  # the run's check step reports them (the same process runs both steps)
+            hand_over(context.run_id, market, partition_key(hour), written.checked[hour.start_us])
         for name, table in tables.items():
             meta = partition_metadata(table, hour, written.hours[hour.start_us], common)
-            if hour.start_us in written.checked:
-                meta[CHECKS_KEY] = dg.MetadataValue.json(results_to_json(written.checked[hour.start_us], name))
-            context.get_step_execution_context().add_asset_metadata(meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour))
+            context.get_step_execution_context().add_asset_metadata(
+                meta, asset_key=dg.AssetKey([market, name]), partition_key=partition_key(hour)
+            )
     run_wide = {
-        "seed": written.settings["seed"],
+        "seed": dg.MetadataValue.text(str(written.settings["seed"])),  # an identifier, not a quantity to plot
         "reference_days": ", ".join(references.days()),
         "sink": sink.location(),
         "settings": dg.MetadataValue.json(written.settings),
@@ -290,15 +379,19 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         name=f"{market}_ingest",
         out={name: dg.Out(dg.Nothing) for name in tables},
         pool=QUESTDB_POOL,
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5),
     )
     def ingest(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, prices: dict):
-        """Generate and write the run's window with the CLI's loop; report each partition (writes are idempotent, so a retry is safe)."""
+        """Generate and write the run's window with the CLI's loop; report each partition (writes are
+        idempotent, so a retry is safe; an interrupt is never retried)."""
         reject_unknown_ops(context)
         references = ReferencePrices.from_json(prices["references"])
         window = context_window(context)
-        written = write_window(context, market, config.model_dump(), sink, references, window)
-        yield from report_partitions(context, market, window, written, prices, references, sink)
+
+        def body():
+            written = write_window(context, market, config.model_dump(), sink, references, window)
+            yield from report_partitions(context, market, window, written, prices, references, sink)
+
+        yield from retried_unless_interrupted(context, body)
 
     @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict), tags={"kind": "prices"})
     def seed_and_split(context: dg.OpExecutionContext):
@@ -315,19 +408,23 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         for block in blocks:
             yield dg.DynamicOutput({"start_us": block.start_us, "end_us": block.end_us, "prices": prices}, mapping_key=block_key(block))
 
-    @dg.op(name=f"{market}_ingest", pool=QUESTDB_POOL, retry_policy=dg.RetryPolicy(max_retries=2, delay=5))
-    def ingest_block(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, block: dict) -> dict:
-        """Generate and write one block of hours; a small per-hour summary for the report step (idempotent)."""
+    @dg.op(name=f"{market}_ingest", pool=QUESTDB_POOL)
+    def ingest_block(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, block: dict):
+        """Generate and write one block of hours; a small per-hour summary for the report step (idempotent).
+        The checks are left to the run's check step, which may run on another worker."""
         started = time.time()
         window = Window(block["start_us"], block["end_us"])
         references = ReferencePrices.from_json(block["prices"]["references"])
-        # continuity at the block's edges is compared by the report step, once every block is stored
-        written = write_window(context, market, config.model_dump(), sink, references, window, edges=False)
-        return {
+
+        def body():
+            yield dg.Output(write_window(context, market, config.model_dump(), sink, references, window, checks=False))
+
+        (output,) = list(retried_unless_interrupted(context, body))
+        written = output.value
+        yield dg.Output({
             "start_us": window.start_us,
             "end_us": window.end_us,
             "hours": {h: dataclasses.asdict(t) for h, t in written.hours.items()},
-            "checked": {h: {name: results_to_json(r, name) for name in tables} for h, r in written.checked.items()},
             "wal_lag": written.wal_lag,
             "table_names": written.table_names,
             "settings": written.settings,
@@ -336,24 +433,19 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
             "started": started,
             "host": socket.gethostname(),
             "prices": block["prices"],
-        }
+        })
 
     @dg.op(name=f"{market}_report", out={name: dg.Out(dg.Nothing) for name in tables})
     def report(context: dg.OpExecutionContext, sink: MarketSinkResource, blocks: list[dict]):
-        """Each partition's metadata from the blocks' summaries, with continuity at every edge compared now."""
+        """Each partition's metadata from the blocks' summaries (the check step then evaluates every hour,
+        and every edge, on the stored rows)."""
         window = context_window(context)
         hours: dict[int, HourTally] = {}
-        checked: dict[int, dict] = {}
         for b in blocks:
             hours.update({int(h): HourTally(**t) for h, t in b["hours"].items()})
-            for h, by_table in b["checked"].items():
-                checked[int(h)] = {k: v for name, found in by_table.items() for k, v in results_from_json(found, name).items()}
         first = blocks[0]
         settings = first["settings"]
-        # every block is stored now: each hour's edges can be compared with both neighbours
-        edges = edge_checks(market, sink, settings, {h: hours[h].rows for h in checked}, context.log)
-        # an hour whose checks did not all run here is evaluated by the check step
-        checked = {h: {**checked[h], **found} for h, found in edges.items()}
+        checked: dict[int, dict] = {}
         lags = [b["wal_lag"] for b in blocks if b["wal_lag"] is not None]
         hosts = sorted({b["host"] for b in blocks})
         total = sum(b["rows"] for b in blocks)

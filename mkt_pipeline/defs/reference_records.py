@@ -30,19 +30,15 @@ def fetch_days(market: str, days: Sequence[dt.date]) -> ReferencePrices:
     return references_for_days(market, days)
 
 
-def record_metadata(references: ReferencePrices, days: Sequence[dt.date]) -> dict:
-    """What a record holds: closes by day and symbol, and each symbol's source.
-
-    A run may record several days at once; every day's materialization then carries the same
-    metadata and readers pick their own day out of it.
-    """
-    closes = {d.isoformat(): {s: float(c) for s, c in zip(references.symbols, references.close(d))} for d in days}
+def record_metadata(references: ReferencePrices, day: dt.date) -> dict:
+    """What the record of one day holds: that day's close of every symbol and each symbol's source."""
+    closes = {day.isoformat(): {s: float(c) for s, c in zip(references.symbols, references.close(day))}}
     return {
         CLOSES: dg.MetadataValue.json(closes),
         SOURCES: dg.MetadataValue.json(dict(references.sources)),
         "source": references.source,
-        "days": ", ".join(sorted(closes)),
-        "dagster/row_count": len(references.symbols),  # closes per day (this partition)
+        "day": day.isoformat(),
+        "dagster/row_count": len(references.symbols),  # closes of this day, one per symbol
     }
 
 
@@ -85,8 +81,8 @@ def references_for_window(context, market: str, window: Window) -> tuple[Referen
     missing = [d for d in days if d.isoformat() not in records]
     if missing:
         fetched = fetch_days(market, missing)
-        meta = record_metadata(fetched, missing)
         for day in missing:
+            meta = record_metadata(fetched, day)
             context.log_event(dg.AssetMaterialization(asset_key=reference_key(market), partition=day.isoformat(), metadata=meta))
             records[day.isoformat()] = (meta[CLOSES].value[day.isoformat()], meta[SOURCES].value)
     return assemble(market, records), [d.isoformat() for d in missing]
@@ -98,7 +94,8 @@ def build_reference_asset(market: str) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=reference_key(market),
-        group_name=market,
+        # a group of its own: selecting the market's group and Materialize offers the hourly partitions only
+        group_name=f"{market}_reference",
         partitions_def=REFERENCE_PARTITIONS[market],
         # one run fetches a month of days at once; each day still gets its own record
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=31),
@@ -111,6 +108,9 @@ def build_reference_asset(market: str) -> dg.AssetsDefinition:
     def reference_prices(context: dg.AssetExecutionContext):
         tw = context.partition_time_window
         days = Window.from_datetimes(tw.start, tw.end).days()
-        return dg.MaterializeResult(metadata=record_metadata(fetch_days(market, days), days))
+        fetched = fetch_days(market, days)
+        for day in days:  # each day's record shows that day's closes only
+            context.add_asset_metadata(record_metadata(fetched, day), partition_key=day.isoformat())
+        return dg.MaterializeResult()
 
     return reference_prices

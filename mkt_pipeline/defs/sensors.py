@@ -15,7 +15,6 @@ from collections import defaultdict
 from typing import Callable
 
 import dagster as dg
-from dagster._core.storage.tags import PARENT_RUN_ID_TAG, WILL_RETRY_TAG
 
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp, us_to_datetime
 from mkt_pipeline.defs.config import MARKET_TABLES, deployment_problems
@@ -36,6 +35,10 @@ from mkt_pipeline.defs.live import (
     windows_to_request_again,
 )
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, partition_key
+
+# run tags Dagster's run retries set (their documented values; the constants live in a private module)
+PARENT_RUN_ID_TAG = "dagster/parent_run_id"
+WILL_RETRY_TAG = "dagster/will_retry"
 
 
 def live_window_runs(instance: dg.DagsterInstance, job_name: str, since_us: int) -> list[WindowRuns]:

@@ -14,7 +14,8 @@ import pytest
 
 from mkt_pipeline.core import invariants as inv
 from mkt_pipeline.definitions import defs
-from mkt_pipeline.defs.checks import ArrowChecks, evaluate_partition, fx_partition_checks, planned_per_second
+from mkt_pipeline.defs.checks import fx_partition_checks, planned_per_second
+from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 from mkt_pipeline.markets import market_references
 from mkt_pipeline.sinks.parquet import ParquetSink
@@ -76,12 +77,29 @@ def results(root, metas) -> dict[tuple[str, str], Found]:
 
 
 def test_checks_pass_and_see_the_stored_neighbour(two_hours):
-    _, _, result, _ = two_hours
-    evaluations = checks(result)
-    assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items() if not c.passed}
-    edge = evaluations[("market_data", "continuous_at_edges")].metadata
+    root, instance, result, _ = two_hours
+    own = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations() if c.partition == HOUR}
+    assert len(own) == 7 and all(c.passed for c in own.values()), {k: c.metadata for k, c in own.items() if not c.passed}
+    edge = own[("market_data", "continuous_at_edges")].metadata
     assert edge["edges_checked"].value == 1 and edge["checked"].value >= 30  # every pair across 04:00:00
-    assert all(c.partition == HOUR for c in evaluations.values())
+    # the lone 03:00 hour recorded no edge evaluation (nothing to compare, neither pass nor failure);
+    # storing 04:00 brought it up to date: its edge with 04:00 is now checked, and passes
+    neighbour = [c for c in result.get_asset_check_evaluations() if c.partition == "2025-11-11-03:00"]
+    assert [(c.asset_key.path[-1], c.check_name) for c in neighbour] == [("market_data", "continuous_at_edges")]
+    assert neighbour[0].passed and neighbour[0].metadata["edges_checked"].value == 1
+    assert "neighbouring hour" in neighbour[0].metadata["evaluated"].value
+
+
+def test_a_lone_hour_records_no_edge_evaluation(tmp_path):
+    """No stored neighbour: the edge check is not evaluated (no pass, no failure); the others pass."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_hourly("fx", tmp_path, instance, TINY_FX, partition="2025-11-11-08:00")
+    assert result.success
+    evaluations = checks(result)
+    assert len(evaluations) == 6 and all(c.passed for c in evaluations.values())
+    assert ("market_data", "continuous_at_edges") not in evaluations
+    messages = [r.user_message for r in instance.all_logs(result.run_id)]
+    assert any("continuous_at_edges 2025-11-11-08:00: no neighbouring hour stored" in m for m in messages)
 
 
 def test_crossed_book_fails(dataset, two_hours):
@@ -128,7 +146,7 @@ def run_checks_alone(instance, partition: str, root) -> dg.ExecuteInProcessResul
 def test_checks_the_ingest_step_could_not_run_are_evaluated_by_the_check_step(tmp_path, monkeypatch):
     """The checks thread failing (here: its reader) costs no evaluation: the check step evaluates
     the hours itself, and a warning says which hours were left to it."""
-    from mkt_pipeline.defs import checks as checks_module
+    from mkt_pipeline.sinks import checks as checks_module
 
     def broken(self, *args):
         raise OSError("reader unavailable")
@@ -139,7 +157,7 @@ def test_checks_the_ingest_step_could_not_run_are_evaluated_by_the_check_step(tm
     assert result.success
     assert all("checks" not in meta for meta in materializations(result, "fx").values())
     evaluations = checks(result)
-    assert len(evaluations) == 7 and evaluations[("market_data", "rows_match_plan")].passed
+    assert len(evaluations) == 6 and evaluations[("market_data", "rows_match_plan")].passed  # the lone hour's edges: not evaluated
     assert evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
     messages = [r.user_message for r in instance.all_logs(result.run_id)]
     assert any(f"checks of {HOUR} left to the check step: reader unavailable" in m for m in messages), [m for m in messages if "left" in m]
@@ -154,7 +172,8 @@ def test_failing_check_through_dagster(dataset, two_hours):
     assert not evaluations[("market_data", "no_crossed_books")].passed
     assert evaluations[("core_price", "no_crossed_quotes")].passed
     assert evaluations[("market_data", "no_crossed_books")].partition == HOUR
-    assert evaluations[("market_data", "no_crossed_books")].target_materialization_data is not None
+    # it names the materialization it checked (the run that wrote the hour, not this check run)
+    assert evaluations[("market_data", "no_crossed_books")].metadata["materialization_run"].value == two_hours[2].run_id
 
 
 def test_checks_of_an_unmaterialized_partition_warn(two_hours):
@@ -348,7 +367,7 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
 def test_sql_and_arrow_checks_agree_on_equities(questdb, qdb_suffix, tmp_path):
     """Five minutes of equities written to QuestDB and to Parquet: both implementations count the same."""
     from mkt_pipeline.core.timeline import US_PER_S
-    from mkt_pipeline.defs.checks import SqlChecks
+    from mkt_pipeline.sinks.checks import SqlChecks
     from mkt_pipeline.run.ingest import run_window
     from mkt_pipeline.sinks.base import TableNaming
     from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink

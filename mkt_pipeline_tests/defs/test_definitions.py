@@ -139,7 +139,12 @@ def test_catalog_of_the_hourly_tables(market):
         assert node.owners and "SPEC" not in node.description and f"`{table}`" in node.description
         schema = getattr(node.metadata["dagster/column_schema"], "schema", node.metadata["dagster/column_schema"])
         assert [c.name for c in schema.columns] == [c.name for c in MARKET_TABLES[market][name].columns]
+        assert all(c.description and len(c.description) > 10 for c in schema.columns), schema.columns  # every column described
         assert "dagster/code_references" in node.metadata
+    # the daily reference closes sit in a group of their own: Materialize on the market's group offers hourly partitions only
+    hourly = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == market}
+    assert hourly == {dg.AssetKey([market, n]) for n in TABLES[market]}
+    assert graph.get(dg.AssetKey([market, "reference_prices"])).group_name == f"{market}_reference"
     from mkt_pipeline.defs.checks import _specs
 
     for spec in _specs(market):

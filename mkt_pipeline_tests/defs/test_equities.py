@@ -40,10 +40,9 @@ def test_partition_files_rows_and_checks(equities_run):
     assert md.num_rows == engine.planned_counts(WINDOW.first_second, WINDOW.end_second)["market_data"]
     assert set(md.column("venue").to_pylist()) == {"NASDAQ", "NYSE", "ARCA", "BATS", "IEX"}
     evaluations = checks(result)
-    assert len(evaluations) == 5 and all(c.partition == HOUR for c in evaluations.values())
-    # a lone hour: no neighbour stored, so the edge check warns (nothing compared) instead of passing
-    edges = evaluations.pop(("market_data", "continuous_at_edges"))
-    assert not edges.passed and edges.severity == dg.AssetCheckSeverity.WARN
+    # a lone hour: no neighbour stored, so the edge check records no evaluation (nothing compared)
+    assert len(evaluations) == 4 and all(c.partition == HOUR for c in evaluations.values())
+    assert ("market_data", "continuous_at_edges") not in evaluations
     assert all(c.passed for c in evaluations.values()), {k: c.metadata for k, c in evaluations.items()}
     assert evaluations[("market_data", "nbbo_never_crossed")].metadata["checked"].value > 0
 
@@ -72,7 +71,8 @@ def test_view_assets_report_parquet_instead_of_failing(tmp_path):
 def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     """A run recorded with ``timestamp_column: timestamp`` is checked on that column: every equities
     check evaluates real rows and passes (and the plan is the default naming's plan)."""
-    from mkt_pipeline.defs.checks import ArrowChecks, evaluate_partition, planned_per_second
+    from mkt_pipeline.defs.checks import planned_per_second
+    from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
     from mkt_pipeline.run.ingest import run_window
     from mkt_pipeline.sinks.stored_rows import ParquetRows
 
@@ -96,8 +96,8 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     per_second = planned_per_second("equities", recorded, window)
     assert int(per_second["market_data"].sum()) == planned["market_data"]
     results = evaluate_partition("equities", ArrowChecks(ParquetRows(sink)), window, metas, per_second)
-    edges = results.pop(("market_data", "continuous_at_edges"))  # no neighbouring hour stored: a warning
-    assert not edges[0] and edges[1] == dg.AssetCheckSeverity.WARN
+    edges = results.pop(("market_data", "continuous_at_edges"))  # no neighbouring hour stored: not evaluated
+    assert edges.passed is None and edges.metadata["edges_checked"] == 0
     assert len(results) == 4 and all(passed for passed, _, _ in results.values()), {k: m for k, (_, _, m) in results.items()}
     assert results[("market_data", "nbbo_never_crossed")][2]["checked"] > 0
     assert results[("trades", "trades_after_quotes")][2]["checked"] > 0
