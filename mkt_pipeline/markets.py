@@ -29,12 +29,22 @@ def fallback_vols(market: str) -> dict[str, float]:
     return u.FALLBACK_VOLS
 
 
+def implied_symbols(market: str):
+    """Symbols whose reference close is implied by others' (FX crosses by their USD legs), or None."""
+    if market != "fx":
+        return None
+    from mkt_pipeline.fx import universe as u
+
+    return u.IMPLIED_CROSSES
+
+
 def market_references(market: str, window: Window, offline: bool | None = None) -> ReferencePrices:
     """Reference closes for every day the window needs (Yahoo, cached; fallback when offline)."""
     symbols, tickers, fallback = universe(market)
     days = window.days()
     return load_reference_prices(
-        symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline, fallback_vols=fallback_vols(market)
+        symbols, tickers, fallback, reference_days(days[0], days[-1]), offline=offline, fallback_vols=fallback_vols(market),
+        implied=implied_symbols(market),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import dagster as dg
 
-from mkt_pipeline.markets import fallback_vols, universe
+from mkt_pipeline.markets import fallback_vols, implied_symbols, universe
 from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices, reference_days
 from mkt_pipeline.core.timeline import Window
 
@@ -28,7 +28,8 @@ def reference_key(market: str) -> dg.AssetKey:
 def fetch_days(market: str, days: Sequence[dt.date]) -> ReferencePrices:
     """Closes for exactly ``days`` (Yahoo, cached; the built-in table offline or on failure)."""
     symbols, tickers, fallback = universe(market)
-    return load_reference_prices(symbols, tickers, fallback, sorted(days), fallback_vols=fallback_vols(market))
+    return load_reference_prices(symbols, tickers, fallback, sorted(days), fallback_vols=fallback_vols(market),
+                                 implied=implied_symbols(market))
 
 
 def record_metadata(references: ReferencePrices, days: Sequence[dt.date]) -> dict:

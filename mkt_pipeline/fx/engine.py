@@ -24,10 +24,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mkt_pipeline.fx import currencies as fxc
 from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
+from mkt_pipeline.core.factors import combined_vol, correlation, mixing_matrix
+from mkt_pipeline.core.order_flow import ImpactKernel, ParentOrders, buy_probability
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
@@ -91,6 +94,23 @@ _WALK_UNITS = float(1 << 30)
 QUOTE_NOISE_PIPS = 0.15  # microstructure noise of a major's mid (a share of the spread for wide pairs)
 NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
 SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
+# order flow with memory: parent orders per pair, born at PARENT_RATE per second, live a Pareto
+# (tail PARENT_TAIL) number of seconds from PARENT_MIN_LIFE_S, capped at PARENT_MAX_LIFE_S (the
+# look-back a window re-draws); a child order follows a live parent with probability N / (N + PARENT_INDEPENDENT)
+PARENT_RATE = 1.0 / 30.0
+PARENT_MIN_LIFE_S = 10
+PARENT_MAX_LIFE_S = 900
+PARENT_TAIL = 1.5
+PARENT_INDEPENDENT = 0.5
+# price impact: an order moves its pair by IMPACT_SCALE x the pair's per-second vol x sqrt(size / 1M)
+# (concave in size) x its surprise (its sign less the sign the live parents predict: flow that can be
+# foreseen is already in the price, so the move before an order is small and the one after is its own), applied to its currency legs (so crosses stay consistent), decaying over
+# IMPACT_TIMESCALE_S (gone after IMPACT_HORIZON_S)
+IMPACT_SCALE = 0.4
+IMPACT_SIZE_UNIT = 1_000_000.0
+IMPACT_SIZE_POWER = 0.5
+IMPACT_TIMESCALE_S = 60.0
+IMPACT_HORIZON_S = 300
 
 
 @dataclass(frozen=True)
@@ -154,10 +174,12 @@ def _multiplier_rms() -> float:
 
 
 def _path_params() -> PathParams:
-    level = fxu.column("level")
-    pip = np.array([p.pip for p in fxu.PAIRS])
-    spread_hi = fxu.column("spread_pips")[:, 1]
-    annual = fxu.column("annual_vol")
+    """The currencies' paths (against USD): each currency's vol and jumps are its USD pair's."""
+    usd = [i for i, _ in fxc.usd_pairs().values()]
+    level = fxu.column("level")[usd]
+    pip = np.array([fxu.PAIRS[i].pip for i in usd])
+    spread_hi = fxu.column("spread_pips")[usd, 1]
+    annual = fxc.ANNUAL_VOL
     # majors jump ~8 pips; proportionally more where spreads are wide
     shock_pips = np.maximum(MAJOR_SHOCK_PIPS, 2.0 * spread_hi)
     # ``annual_vol`` is the realised vol: divide out the RMS of the volatility multipliers
@@ -199,8 +221,18 @@ class FxEngine(Engine):
         self.activity = Activity(
             seed, "fx/activity", HourlyProfile(HOURLY_ACTIVITY), ACTIVITY_CLUSTERS, count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT
         )
-        self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
-        self.base_vol = self.path.params.vol_per_second
+        # currencies against USD, correlated through the factor blocs; pairs are differences of legs
+        self.legs = fxc.leg_matrix()
+        mixing = mixing_matrix(fxc.LOADINGS)
+        self.corr = correlation(mixing)
+        self.path = PricePath(seed, "fx/currency_path", _path_params(), fxc.CurrencyReferences(references),
+                              market_vol=self.activity.volatility, mixing=mixing)
+        self.base_vol = combined_vol(self.legs, self.path.params.vol_per_second, self.corr)  # each pair's, per second
+        self.impact_legs = self.legs / np.abs(self.legs).sum(axis=1, keepdims=True)  # a cross moves each leg by half
+        self.impact_scale = IMPACT_SCALE * fxu.column("annual_vol") / np.sqrt(260 * 86400.0)
+        self.parents = ParentOrders(seed, "fx/parents", np.full(self.n, PARENT_RATE), PARENT_MIN_LIFE_S, PARENT_MAX_LIFE_S, PARENT_TAIL)
+        self.kernel = ImpactKernel(IMPACT_HORIZON_S, IMPACT_TIMESCALE_S)
+        self._impact_cache: dict[int, np.ndarray] = {}
         # quotes: majors update ~3x as often as the rest; orders: top pairs ~10x exotics
         rank = fxu.column("rank", np.int64)
         self.quote_cdf = weights_cdf(np.where(rank < 10, 3.0, 1.0))
@@ -214,7 +246,7 @@ class FxEngine(Engine):
         self._noise_blocks: dict[int, np.ndarray] = {}
         w = SPREAD_PERSISTENCE ** np.arange(60)
         self._spread_w = w / np.sqrt(np.sum(w * w))
-        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.1 * self.spread_lo)
+        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.05 * self.spread_lo)
         self.passive_level_cdf = weights_cdf(PASSIVE_LEVEL_WEIGHTS)
         self.core_reach_cdf = weights_cdf(CORE_REACH_WEIGHTS)
 
@@ -243,8 +275,13 @@ class FxEngine(Engine):
         return (
             count("fx/md_count", c.market_data_min_eps, c.market_data_max_eps),
             count("fx/core_count", c.core_min_eps, c.core_max_eps),
-            count("fx/orders_count", c.orders_min_per_sec, c.orders_max_per_sec),
+            self._order_counts(first_second, end_second),
         )
+
+    def _order_counts(self, first_second: int, end_second: int) -> np.ndarray:
+        c = self.config
+        u = second_uniforms(c.seed, "fx/orders_count", first_second, end_second)
+        return self.activity.counts(first_second, end_second, c.orders_min_per_sec, c.orders_max_per_sec, u)
 
     def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
         """market_data, core_price and order counts of each whole second, without generating rows."""
@@ -316,10 +353,14 @@ class FxEngine(Engine):
         c = self.config
         lookback = MOMENTUM_LOOKBACK_S
         path = self.path.slice(first_second - lookback, end_second + 1)
-        # pips-space anchors: column j is second first_second - lookback + j
-        anchor = np.exp(path.log_price) * self.pips_per_unit[:, None]
-        vol_pips = path.vol * anchor[:, :-1]
-        spreads = self._spread_anchors(first_second, end_second, path.vol[:, lookback:] / self.base_vol[:, None])
+        # each currency's log value in USD plus the impact of recent order flow, then the pairs as
+        # differences of their legs: pips-space anchors, column j is second first_second - lookback + j
+        legs = path.log_price + self._impact(first_second - lookback, end_second + 2)
+        anchor = np.exp(self.legs @ legs) * self.pips_per_unit[:, None]
+        pair_vol = combined_vol(self.legs, path.vol, self.corr)
+        pair_shock = (np.abs(self.legs) @ path.shock.astype(np.float64)) > 0
+        vol_pips = pair_vol * anchor[:, :-1]
+        spreads = self._spread_anchors(first_second, end_second, pair_vol[:, lookback:] / self.base_vol[:, None])
 
         md_counts, core_counts, order_counts = self._counts(first_second, end_second)
         md_draws, steps, coin, ladder_rows, depths = [], [], [], [], []
@@ -368,7 +409,7 @@ class FxEngine(Engine):
 
         quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
         md = self._market_data(quotes)
-        core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, path.shock, lookback)
+        core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, pair_shock, lookback)
         trades = self._trades(quotes, first_second, end_second, order_counts)
         return [md, core, trades]
 
@@ -469,30 +510,74 @@ class FxEngine(Engine):
         part = np.maximum(g, np.ceil(share * vols[rows_, reach] / g) * g)  # (0, level]: in that level
         return before + part
 
+    # --- order flow and its impact ----------------------------------------------------------
+    def _buy_probability(self, first_second: int, end_second: int) -> np.ndarray:
+        """(pairs, seconds): probability that an order's aggressor buys, from the parent orders alive."""
+        net, count = self.parents.state(first_second, end_second)
+        return buy_probability(net, count, PARENT_INDEPENDENT)
+
+    def _order_draws(self, s: int, n: int, p_buy: np.ndarray) -> dict[str, np.ndarray]:
+        """The ``n`` orders of second ``s`` (keyed by ``s``); ``p_buy``: per pair, that second."""
+        rng = self._orders_rng(s)
+        sym = np.searchsorted(self.order_cdf, rng.random(n), side="right")
+        u_time = rng.random(n) ** 2
+        aggressor_buy = rng.random(n) < p_buy[sym]
+        passive = rng.random(n) < 0.4
+        return dict(
+            second=np.full(n, s, dtype=np.int64),
+            index=np.arange(n, dtype=np.int64),
+            sym=sym,
+            u_time=u_time,
+            buy=aggressor_buy ^ passive,  # a passive order is filled by a taker on the other side
+            passive=passive,
+            size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
+            limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
+            passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
+            maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
+            maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
+            ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
+            cpty=np.floor(self.config.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
+            jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
+        )
+
+    def _contributions(self, first_second: int, end_second: int) -> np.ndarray:
+        """(currencies, seconds): the signed, size-scaled impact of each second's orders on each leg."""
+        counts = self._order_counts(first_second, end_second)
+        p_buy = self._buy_probability(first_second, end_second)
+        out = np.zeros((len(fxc.CODES), end_second - first_second))
+        for i, (s, n) in enumerate(zip(range(first_second, end_second), counts.tolist())):
+            o = self._order_draws(s, n, p_buy[:, i])
+            sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
+            # only the surprise moves the price: the sign less the one the live parents predict
+            surprise = sign - (2.0 * p_buy[o["sym"], i] - 1.0)
+            size = round_ticket(np.clip(o["size"], *_ORDER_SIZE_BOUNDS))
+            push = surprise * self.impact_scale[o["sym"]] * (size / IMPACT_SIZE_UNIT) ** IMPACT_SIZE_POWER
+            out[:, i] = push @ self.impact_legs[o["sym"]]
+        return out
+
+    def _impact(self, first_boundary: int, end_boundary: int) -> np.ndarray:
+        """(currencies, boundaries): the log move of every leg from recent order flow at each second
+        boundary in ``[first, end)``; the orders of the kernel's look-back are re-drawn from their keys
+        (and cached by second, so a run that moves forward draws each second's orders once more)."""
+        first = first_boundary - self.kernel.lookback_s
+        end = end_boundary - self.kernel.delay_s
+        cache = self._impact_cache
+        missing = [s for s in range(first, end) if s not in cache]
+        if missing:
+            lo, hi = missing[0], missing[-1] + 1
+            block = self._contributions(lo, hi)
+            for j, s in enumerate(range(lo, hi)):
+                cache[s] = block[:, j]
+            while len(cache) > 2 * (end - first) + 4 * self.kernel.horizon_s:
+                cache.pop(next(iter(cache)))
+        contributions = np.stack([cache[s] for s in range(first, end)], axis=1)
+        return self.kernel.propagate(contributions)
+
     def _trades(self, q: "_Quotes", first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
         c = self.config
         layout = q.layout
-        parts = []
-        for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist())):
-            rng = self._orders_rng(s)
-            parts.append(
-                dict(
-                    second=np.full(n, s, dtype=np.int64),
-                    index=np.arange(n, dtype=np.int64),
-                    sym=np.searchsorted(self.order_cdf, rng.random(n), side="right"),
-                    u_time=rng.random(n) ** 2,
-                    buy=rng.random(n) < 0.5,
-                    passive=rng.random(n) < 0.4,
-                    size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
-                    limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
-                    passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
-                    maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
-                    maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
-                    ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
-                    cpty=np.floor(c.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
-                    jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
-                )
-            )
+        p_buy = self._buy_probability(first_second, end_second)
+        parts = [self._order_draws(s, n, p_buy[:, i]) for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist()))]
         o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         o["size"] = round_ticket(o["size"])
 

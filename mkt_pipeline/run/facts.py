@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mkt_pipeline.core import facts as cf
+from mkt_pipeline.core.cross_facts_fx import FxMarketTape
 from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES, FX_CORE_PRICE, FX_MARKET_DATA, FX_TRADES
 from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window
@@ -66,7 +67,8 @@ def business_closes(market: str, end_day: dt.date, days: int = DAILY_CLOSE_DAYS,
         business = [d for d in calendar_days if trading_day(d) is not None]
     business = business[-days:]
     refs: ReferencePrices = load_reference_prices(
-        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS
+        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS,
+        implied=getattr(u, "IMPLIED_CROSSES", None),
     )
     table = np.array([refs.close(d) for d in business])
     return {s: table[:, i] for i, s in enumerate(refs.symbols)}, refs.source
@@ -83,7 +85,8 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
     u = _universe(market)
     if market == "fx":
         pips = [p.pip for p in u.PAIRS]
-        return cf.FxTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp)
+        return FxMarketTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp,
+                            implied=u.IMPLIED_CROSSES)
     return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
                            timestamp or EQUITIES_MARKET_DATA.timestamp)
 
