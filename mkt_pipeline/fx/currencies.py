@@ -55,6 +55,34 @@ def leg_matrix(symbols=fxu.SYMBOLS) -> np.ndarray:
     return out
 
 
+class LegMap:
+    """Pairs from currency rows, element by element (no matrix products: the same second gives the
+    same bits whatever the window's length, so windows stay additive to the last bit)."""
+
+    def __init__(self, symbols=fxu.SYMBOLS):
+        legs = leg_matrix(symbols)
+        self.base = np.array([int(np.flatnonzero(row > 0)[0]) if (row > 0).any() else -1 for row in legs])
+        self.quote = np.array([int(np.flatnonzero(row < 0)[0]) if (row < 0).any() else -1 for row in legs])
+
+    def combine(self, x: np.ndarray) -> np.ndarray:
+        """(pairs, t) ``x_base - x_quote`` from (currencies, t) rows (``x_USD = 0``)."""
+        padded = np.concatenate([x, np.zeros((1,) + x.shape[1:])])  # row -1: USD
+        return padded[self.base] - padded[self.quote]
+
+    def either(self, flags: np.ndarray) -> np.ndarray:
+        """(pairs, t) True where either leg's (currencies, t) flag is set."""
+        padded = np.concatenate([flags, np.zeros((1,) + flags.shape[1:], dtype=bool)])
+        return padded[self.base] | padded[self.quote]
+
+    def vol(self, v: np.ndarray, corr: np.ndarray) -> np.ndarray:
+        """(pairs, t) volatility of each pair from its legs' (currencies, t) volatility and their correlation."""
+        padded = np.concatenate([v, np.zeros((1,) + v.shape[1:])])
+        a, b = padded[self.base], padded[self.quote]
+        rho = np.where((self.base >= 0) & (self.quote >= 0), corr[self.base, self.quote], 0.0)
+        rho = rho.reshape((-1,) + (1,) * (v.ndim - 1))
+        return np.sqrt(np.maximum(a * a + b * b - 2.0 * rho * a * b, 0.0))
+
+
 def usd_pairs() -> dict[str, tuple[int, int]]:
     """Currency → (index of its USD pair in the universe, +1 if XXXUSD else -1 for USDXXX)."""
     out = {}

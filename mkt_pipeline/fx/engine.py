@@ -29,7 +29,7 @@ from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
-from mkt_pipeline.core.factors import combined_vol, correlation, mixing_matrix
+from mkt_pipeline.core.factors import correlation, mixing_matrix
 from mkt_pipeline.core.order_flow import ImpactKernel, ParentOrders, buy_probability
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
@@ -90,9 +90,19 @@ ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arr
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
 ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
-_WALK_UNITS = float(1 << 30)
-QUOTE_NOISE_PIPS = 0.15  # microstructure noise of a major's mid (a share of the spread for wide pairs)
-NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
+PAIR_NOISE_PIPS = 0.1  # each pair's own small, mean-reverting deviation from the ratio of its legs
+NOISE_KNOT_US = 30_000_000  # pair noise: keyed knots every 30 s, interpolated in between
+# Dealers re-quote when the price has moved, not on every tick of the fair value: a currency's quoted
+# value holds until its fair value (path + impact) is STICKY_PIPS of its USD pair away, then jumps to
+# it (and the pair's spread is re-set with it). Rounding a finely sampled fair value instead would make
+# mids flicker across a pip boundary and back (a bounce near -1). The hold restarts every
+# STICKY_EPOCH_S (so a window re-derives at most that much of it, and of the order flow behind it).
+STICKY_PIPS = 0.5
+# The touch is taken or pulled and then refilled: at FADE_SHARE of second boundaries (keyed, per
+# pair) both sides of the book stand one pip out. The mid holds (no bounce); the bid and ask move
+# within most seconds, so 1-second candles are real candles even when the price has not moved.
+FADE_SHARE = 0.25
+STICKY_EPOCH_S = 300
 SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
 # order flow with memory: parent orders per pair, born at PARENT_RATE per second, live a Pareto
 # (tail PARENT_TAIL) number of seconds from PARENT_MIN_LIFE_S, capped at PARENT_MAX_LIFE_S (the
@@ -223,11 +233,12 @@ class FxEngine(Engine):
         )
         # currencies against USD, correlated through the factor blocs; pairs are differences of legs
         self.legs = fxc.leg_matrix()
+        self.leg_map = fxc.LegMap()
         mixing = mixing_matrix(fxc.LOADINGS)
         self.corr = correlation(mixing)
         self.path = PricePath(seed, "fx/currency_path", _path_params(), fxc.CurrencyReferences(references),
                               market_vol=self.activity.volatility, mixing=mixing)
-        self.base_vol = combined_vol(self.legs, self.path.params.vol_per_second, self.corr)  # each pair's, per second
+        self.base_vol = self.leg_map.vol(self.path.params.vol_per_second, self.corr)  # each pair's, per second
         self.impact_legs = self.legs / np.abs(self.legs).sum(axis=1, keepdims=True)  # a cross moves each leg by half
         self.impact_scale = IMPACT_SCALE * fxu.column("annual_vol") / np.sqrt(260 * 86400.0)
         self.parents = ParentOrders(seed, "fx/parents", np.full(self.n, PARENT_RATE), PARENT_MIN_LIFE_S, PARENT_MAX_LIFE_S, PARENT_TAIL)
@@ -246,7 +257,10 @@ class FxEngine(Engine):
         self._noise_blocks: dict[int, np.ndarray] = {}
         w = SPREAD_PERSISTENCE ** np.arange(60)
         self._spread_w = w / np.sqrt(np.sum(w * w))
-        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.05 * self.spread_lo)
+        self.noise_pips = np.full(self.n, PAIR_NOISE_PIPS)
+        usd = [i for i, _ in fxc.usd_pairs().values()]
+        self.sticky_log = STICKY_PIPS / (fxu.column("level")[usd] * self.pips_per_unit[usd])
+        self._sticky_epochs: dict[int, list] = {}
         self.passive_level_cdf = weights_cdf(PASSIVE_LEVEL_WEIGHTS)
         self.core_reach_cdf = weights_cdf(CORE_REACH_WEIGHTS)
 
@@ -303,7 +317,8 @@ class FxEngine(Engine):
             rng = keyed_rng(self.config.seed, "fx/stress", hour)
             stress = rng.random((self.n, SECONDS_PER_HOUR)) < STRESS_PROBABILITY
             widen = np.where(stress, rng.integers(3, 6, (self.n, SECONDS_PER_HOUR)), 1)
-            block = self._spread_blocks[hour] = (u, widen)
+            fade = ((rng.random((self.n, SECONDS_PER_HOUR)) < FADE_SHARE) & ~stress).astype(np.int64)
+            block = self._spread_blocks[hour] = (u, widen, fade)
         return block
 
     def _spread_normal_block(self, hour: int) -> np.ndarray:
@@ -331,49 +346,108 @@ class FxEngine(Engine):
             k += take
         return out
 
-    def _spread_anchors(self, first_second: int, end_second: int, vol_ratio: np.ndarray) -> np.ndarray:
-        """Spread in pips of every pair at every second boundary in ``[first, end]``."""
-        u = np.empty((self.n, end_second - first_second + 1))
-        widen = np.empty_like(u, dtype=np.int64)
-        s = first_second
-        while s <= end_second:
-            hour, off = divmod(s, SECONDS_PER_HOUR)
-            take = min(SECONDS_PER_HOUR - off, end_second + 1 - s)
-            bu, bw = self._spread_block(hour)
-            u[:, s - first_second : s - first_second + take] = bu[:, off : off + take]
-            widen[:, s - first_second : s - first_second + take] = bw[:, off : off + take]
-            s += take
-        lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
-        # mostly tight, wider when volatility clusters, several times wider under stress
-        base = (lo + (hi - lo) * u * u) * np.clip(vol_ratio, 1.0, 1.5)
-        return np.maximum(lo, np.rint(base).astype(np.int64)) * widen
+    def _stress(self, first_boundary: int, end_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pairs, boundaries) spread multiplier (several times wider in a rare liquidity-stress second)
+        and fade (1: both sides one pip out; never with stress)."""
+        widen = np.empty((self.n, end_boundary - first_boundary), dtype=np.int64)
+        fades = np.empty_like(widen)
+        b = first_boundary
+        while b < end_boundary:
+            hour, off = divmod(b, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_boundary - b)
+            _, bw, bf = self._spread_block(hour)
+            widen[:, b - first_boundary : b - first_boundary + take] = bw[:, off : off + take]
+            fades[:, b - first_boundary : b - first_boundary + take] = bf[:, off : off + take]
+            b += take
+        return widen, fades
+
+    def _sticky_epoch(self, epoch: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Quoted (sticky) currency values and pair base spreads at the first ``upto`` boundaries of ``epoch``.
+
+        A sequential pass from the epoch's start (the hold restarts there, so it is a pure function of
+        the epoch); kept per epoch and extended, so a run moving forward does each boundary once.
+        """
+        entry = self._sticky_epochs.get(epoch)
+        if entry is None:
+            while len(self._sticky_epochs) >= 2 + 2 * SECONDS_PER_HOUR // STICKY_EPOCH_S:
+                self._sticky_epochs.pop(next(iter(self._sticky_epochs)))
+            entry = self._sticky_epochs[epoch] = [np.empty((len(fxc.CODES), STICKY_EPOCH_S)), np.empty((self.n, STICKY_EPOCH_S), dtype=np.int64), 0]
+        values, spreads, done = entry
+        if done < upto:
+            h0 = epoch * STICKY_EPOCH_S
+            hour, into = divmod(h0, SECONDS_PER_HOUR)
+            path = self.path.slice(h0 + done, h0 + upto)
+            fair = path.log_price[:, : upto - done] + self._impact(h0 + done, h0 + upto)
+            ratio = self.leg_map.vol(path.vol, self.corr) / self.base_vol[:, None]
+            u = self._spread_block(hour)[0][:, into + done : into + upto]
+            lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
+            # mostly tight, wider when volatility clusters
+            target = np.maximum(lo, np.rint((lo + (hi - lo) * u * u) * np.clip(ratio, 1.0, 1.5)).astype(np.int64))
+            h = self.sticky_log
+            for j in range(upto - done):
+                k = done + j
+                if k == 0:
+                    values[:, 0], spreads[:, 0] = fair[:, 0], target[:, 0]
+                    continue
+                prev = values[:, k - 1]
+                moved = np.abs(fair[:, j] - prev) > h
+                values[:, k] = np.where(moved, fair[:, j], prev)
+                spreads[:, k] = np.where(self.leg_map.either(moved[:, None])[:, 0], target[:, j], spreads[:, k - 1])
+            entry[2] = upto
+        return values, spreads
+
+    def _quoted(self, first_boundary: int, end_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """(currencies, boundaries) quoted log values and (pairs, boundaries) base spreads in ``[first, end)``."""
+        values = np.empty((len(fxc.CODES), end_boundary - first_boundary))
+        spreads = np.empty((self.n, end_boundary - first_boundary), dtype=np.int64)
+        b = first_boundary
+        while b < end_boundary:
+            epoch, off = divmod(b, STICKY_EPOCH_S)
+            take = min(STICKY_EPOCH_S - off, end_boundary - b)
+            v, sp = self._sticky_epoch(epoch, off + take)
+            values[:, b - first_boundary : b - first_boundary + take] = v[:, off : off + take]
+            spreads[:, b - first_boundary : b - first_boundary + take] = sp[:, off : off + take]
+            b += take
+        return values, spreads
+
+    def _pair_noise(self, first_boundary: int, end_boundary: int) -> np.ndarray:
+        """(pairs, boundaries) each pair's own deviation in pips: keyed knots every 30 s, interpolated."""
+        per_knot = NOISE_KNOT_US // US_PER_S
+        b = np.arange(first_boundary, end_boundary)
+        knot, frac = np.divmod(b, per_knot)
+        knots = self._noise_knots(int(knot[0]), int(knot[-1]) + 2)
+        w = frac / per_knot
+        return (knots[:, knot - knot[0]] * (1.0 - w) + knots[:, knot - knot[0] + 1] * w) * self.noise_pips[:, None]
 
     # --- generation ---------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
         c = self.config
         lookback = MOMENTUM_LOOKBACK_S
         path = self.path.slice(first_second - lookback, end_second + 1)
-        # each currency's log value in USD plus the impact of recent order flow, then the pairs as
-        # differences of their legs: pips-space anchors, column j is second first_second - lookback + j
-        legs = path.log_price + self._impact(first_second - lookback, end_second + 2)
-        anchor = np.exp(self.legs @ legs) * self.pips_per_unit[:, None]
-        pair_vol = combined_vol(self.legs, path.vol, self.corr)
-        pair_shock = (np.abs(self.legs) @ path.shock.astype(np.float64)) > 0
+        # each currency's quoted log value in USD (its path plus the impact of recent order flow, held
+        # until it moves), then the pairs as differences of their legs plus their own small noise:
+        # pips-space anchors, column j is second first_second - lookback + j
+        legs, base_spreads = self._quoted(first_second - lookback, end_second + 2)
+        anchor = np.exp(self.leg_map.combine(legs)) * self.pips_per_unit[:, None]
+        anchor += self._pair_noise(first_second - lookback, end_second + 2)
+        pair_vol = self.leg_map.vol(path.vol, self.corr)
+        pair_shock = self.leg_map.either(path.shock)  # a jump of either leg
+
         vol_pips = pair_vol * anchor[:, :-1]
-        spreads = self._spread_anchors(first_second, end_second, pair_vol[:, lookback:] / self.base_vol[:, None])
+        widen, fades = self._stress(first_second, end_second + 1)
+        spreads = base_spreads[:, lookback:-1] * widen
 
         md_counts, core_counts, order_counts = self._counts(first_second, end_second)
-        md_draws, steps, coin, ladder_rows, depths = [], [], [], [], []
+        md_draws, coin, ladder_rows, depths = [], [], [], []
         for s, n in zip(range(first_second, end_second), md_counts.tolist()):
             rng = self._md_rng(s)
             md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND, ARRIVAL_BURSTINESS))
-            steps.append(rng.standard_normal(n))
             coin.append(rng.random(n))
             ladder_rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
             if c.min_levels < c.max_levels:
                 depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
         layout = build_layout(first_second, md_draws)
-        steps, coin, ladder_rows = np.concatenate(steps), np.concatenate(coin), np.concatenate(ladder_rows)
+        coin, ladder_rows = np.concatenate(coin), np.concatenate(ladder_rows)
         depth = np.concatenate(depths) if depths else np.full(len(layout), c.max_levels, dtype=np.int64)
 
         sym = layout.group
@@ -383,29 +457,17 @@ class FxEngine(Engine):
         first = layout.rank == 0
         last = layout.rank == size - 1
         f = np.where(size > 1, layout.rank / np.maximum(size - 1, 1), 1.0)
-        p0, p1 = anchor[sym, col], anchor[sym, col + 1]
-        # efficient price: a Brownian bridge from the open to the close anchor through the quotes
-        # (steps in integer units of 2^-30 pip: the running sum is exact, so it never depends on the batch)
-        step = np.where(first, 0.0, steps * vol_pips[sym, col] / np.sqrt(np.maximum(size - 1, 1)))
-        walk = np.cumsum(np.rint(step * _WALK_UNITS).astype(np.int64))
         cell_of = layout.cell
-        walk -= walk[layout.cell_first[cell_of]]  # 0 at each cell's first quote
-        bridge = (walk - f * walk[(layout.cell_first + layout.cell_size - 1)[cell_of]]) / _WALK_UNITS
-        # microstructure noise: a continuous function of absolute time (about a pip, or a share of a
-        # wide spread), read at the second's edges for its first and last quotes so candles still join
-        t = np.where(last, (layout.second + 1) * US_PER_S, np.where(first, layout.second * US_PER_S, layout.time_us))
-        knot, frac = np.divmod(t, NOISE_KNOT_US)
-        first_knot = first_second * (US_PER_S // NOISE_KNOT_US)
-        knots = self._noise_knots(first_knot, (end_second + 1) * (US_PER_S // NOISE_KNOT_US) + 1)
-        w = frac / NOISE_KNOT_US
-        noise = knots[sym, knot - first_knot] * (1.0 - w) + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
-        # (a per-pair constant: a per-second amplitude would break the join of adjacent seconds)
-        mid = (1.0 - f) * p0 + f * p1 + bridge + self.noise_pips[sym] * noise
-        # the spread moves from this second's value to the next one's once, at a point of the second
+        # the first quote of a second sits on its open anchor, the last on its close anchor; a re-quote
+        # (new mid and spread) happens once, at a point of the second, when the two differ
         switch = coin[layout.cell_first[cell_of]]
-        spread = np.where(first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec]))
+        after = ~first & (last | (f >= switch))
+        mid = np.where(after, anchor[sym, col + 1], anchor[sym, col])
+        spread = np.where(after, spreads[sym, sec + 1], spreads[sym, sec])
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
-        ask = bid + spread
+        fade = np.where(after, fades[sym, sec + 1], fades[sym, sec])
+        bid = bid - fade
+        ask = bid + spread + 2 * fade
 
         quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
         md = self._market_data(quotes)
@@ -516,13 +578,16 @@ class FxEngine(Engine):
         net, count = self.parents.state(first_second, end_second)
         return buy_probability(net, count, PARENT_INDEPENDENT)
 
-    def _order_draws(self, s: int, n: int, p_buy: np.ndarray) -> dict[str, np.ndarray]:
+    def _order_draws(self, s: int, n: int, p_buy: np.ndarray, flow_only: bool = False) -> dict[str, np.ndarray]:
         """The ``n`` orders of second ``s`` (keyed by ``s``); ``p_buy``: per pair, that second."""
         rng = self._orders_rng(s)
         sym = np.searchsorted(self.order_cdf, rng.random(n), side="right")
         u_time = rng.random(n) ** 2
         aggressor_buy = rng.random(n) < p_buy[sym]
         passive = rng.random(n) < 0.4
+        size = np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS)
+        if flow_only:  # what the impact needs (the first draws of the stream)
+            return dict(sym=sym, buy=aggressor_buy ^ passive, passive=passive, size=size)
         return dict(
             second=np.full(n, s, dtype=np.int64),
             index=np.arange(n, dtype=np.int64),
@@ -530,7 +595,7 @@ class FxEngine(Engine):
             u_time=u_time,
             buy=aggressor_buy ^ passive,  # a passive order is filled by a taker on the other side
             passive=passive,
-            size=np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS),
+            size=size,
             limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
             passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
             maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
@@ -546,11 +611,11 @@ class FxEngine(Engine):
         p_buy = self._buy_probability(first_second, end_second)
         out = np.zeros((len(fxc.CODES), end_second - first_second))
         for i, (s, n) in enumerate(zip(range(first_second, end_second), counts.tolist())):
-            o = self._order_draws(s, n, p_buy[:, i])
+            o = self._order_draws(s, n, p_buy[:, i], flow_only=True)
             sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
             # only the surprise moves the price: the sign less the one the live parents predict
             surprise = sign - (2.0 * p_buy[o["sym"], i] - 1.0)
-            size = round_ticket(np.clip(o["size"], *_ORDER_SIZE_BOUNDS))
+            size = round_ticket(o["size"])
             push = surprise * self.impact_scale[o["sym"]] * (size / IMPACT_SIZE_UNIT) ** IMPACT_SIZE_POWER
             out[:, i] = push @ self.impact_legs[o["sym"]]
         return out
