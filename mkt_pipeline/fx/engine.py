@@ -98,6 +98,7 @@ NOISE_KNOT_US = 30_000_000  # pair noise: keyed knots every 30 s, interpolated i
 # mids flicker across a pip boundary and back (a bounce near -1). The hold restarts every
 # STICKY_EPOCH_S (so a window re-derives at most that much of it, and of the order flow behind it).
 STICKY_PIPS = 0.5
+STICKY_OVERSHOOT = 0.15  # a re-quote overshoots the move by this share, so the next one leans back (a bounce)
 # The touch is taken or pulled and then refilled: at FADE_SHARE of second boundaries (keyed, per
 # pair) both sides of the book stand one pip out. The mid holds (no bounce); the bid and ask move
 # within most seconds, so 1-second candles are real candles even when the price has not moved.
@@ -391,7 +392,7 @@ class FxEngine(Engine):
                     continue
                 prev = values[:, k - 1]
                 moved = np.abs(fair[:, j] - prev) > h
-                values[:, k] = np.where(moved, fair[:, j], prev)
+                values[:, k] = np.where(moved, fair[:, j] + STICKY_OVERSHOOT * (fair[:, j] - prev), prev)
                 spreads[:, k] = np.where(self.leg_map.either(moved[:, None])[:, 0], target[:, j], spreads[:, k - 1])
             entry[2] = upto
         return values, spreads
@@ -464,7 +465,13 @@ class FxEngine(Engine):
         after = ~first & (last | (f >= switch))
         mid = np.where(after, anchor[sym, col + 1], anchor[sym, col])
         spread = np.where(after, spreads[sym, sec + 1], spreads[sym, sec])
+        # a dealer centres the quote: of the spread and one pip wider, the one whose mid is nearer the
+        # price (a whole-pip grid of bids and asks puts mids on half pips, so within a quarter pip)
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
+        wider = np.floor(mid - (spread + 1) / 2.0 + 0.5).astype(np.int64)
+        use_wider = np.abs(wider + (spread + 1) / 2.0 - mid) < np.abs(bid + spread / 2.0 - mid) - 1e-9
+        bid = np.where(use_wider, wider, bid)
+        spread = spread + use_wider
         fade = np.where(after, fades[sym, sec + 1], fades[sym, sec])
         bid = bid - fade
         ask = bid + spread + 2 * fade

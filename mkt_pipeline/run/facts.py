@@ -198,6 +198,10 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
     ax.legend()
     fig.tight_layout()
     written.append(_save(fig, out / f"{market}_abs_return_acf.png"))
+    if isinstance(tape, FxMarketTape):  # the one-market FX pictures
+        from mkt_pipeline.run.fx_market_pictures import draw_fx_market
+
+        written += draw_fx_market(tape, out, _save)
     return written
 
 
