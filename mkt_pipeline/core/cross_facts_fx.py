@@ -144,9 +144,14 @@ def impact_by_size(filled_mids: np.ndarray, first_s: int, ts_ns: np.ndarray, cod
         before = signs * (at - np.log(filled_mids[codes, sec - 1 - before_s])) * 1e4
     good = np.isfinite(after) & np.isfinite(before)
     after, before, sizes = after[good], before[good], sizes[good]
-    # quantile groups of the filled size (ranks, so equal sizes never straddle two groups unevenly)
-    rank = np.argsort(np.argsort(sizes, kind="stable"), kind="stable")
-    group = (rank * groups) // max(len(sizes), 1)
+    # quantile groups of the filled size within each pair, so every group holds the same mix of pairs
+    # (a pair's liquidity sets both its fills and its moves in bp)
+    codes = codes[good]
+    group = np.zeros(len(sizes), dtype=np.int64)
+    for c in np.unique(codes):
+        at = np.flatnonzero(codes == c)
+        rank = np.argsort(np.argsort(sizes[at], kind="stable"), kind="stable")
+        group[at] = (rank * groups) // len(at)
     edges = np.zeros(groups + 1)
     res = {"after": [], "se": [], "before": [], "count": [], "size": []}
     for g in list(range(len(edges) - 1)) + [-1]:
@@ -266,7 +271,7 @@ class FxMarketTape(FxTape):
                            ratio, Band(None, 0.3, "< 30 %"), f"{_num(100 * ratio, 0)} %"))
         groups = after[:-1]
         size_ratio = groups[-1] / groups[0] if groups[0] and np.isfinite(groups[0]) and groups[0] > 0 else _NAN
-        facts.append(_fact("fx_impact.size", "price impact", "largest size quartile's move ÷ smallest's (by filled size)",
+        facts.append(_fact("fx_impact.size", "price impact", "largest size quartile's move ÷ smallest's (filled size, quartiles within each pair)",
                            size_ratio, Band(1.3, None, "≥ 1.3"), f"{_num(size_ratio)} ({' / '.join(_num(g, 3) for g in groups)} bp)",
                            {"groups_bp": groups.tolist(), "median_sizes": imp["size"][:-1].tolist()}))
         return facts
