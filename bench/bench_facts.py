@@ -130,7 +130,7 @@ def child(market: str, profile: str, pictures: str, window_text: str = "") -> di
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "table": report.table(),
         "passed": report.passed,
-        "facts": len(report.facts),
+        "facts": len(report.facts) + len(report.market_facts),
         "pictures": paths,
     }
 

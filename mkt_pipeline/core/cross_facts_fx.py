@@ -275,6 +275,3 @@ class FxMarketTape(FxTape):
                            size_ratio, Band(1.3, None, "≥ 1.3"), f"{_num(size_ratio)} ({' / '.join(_num(g, 3) for g in groups)} bp)",
                            {"groups_bp": groups.tolist(), "median_sizes": imp["size"][:-1].tolist()}))
         return facts
-
-    def facts(self, daily_closes, rate_spans=None) -> list[Fact]:
-        return super().facts(daily_closes, rate_spans) + self.market_facts()

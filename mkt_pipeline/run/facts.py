@@ -37,13 +37,17 @@ class FactsReport:
     tape: Any
     reference_source: str
     extra: dict = field(default_factory=dict)
+    market_facts: list[cf.Fact] = field(default_factory=list)  # one market: instruments together, flow and impact
 
     @property
     def passed(self) -> int:
-        return sum(f.passed for f in self.facts)
+        return sum(f.passed for f in self.facts + self.market_facts)
 
     def table(self) -> str:
-        return cf.format_table(self.facts, f"{self.market}: {self.window} (reference closes: {self.reference_source})")
+        title = f"{self.market}: {self.window} (reference closes: {self.reference_source})"
+        if not self.market_facts:
+            return cf.format_table(self.facts, title)
+        return cf.format_table(self.facts, title) + "\n\n" + cf.format_table(self.market_facts, f"{self.market}: one market")
 
 
 def _universe(market: str):
@@ -124,7 +128,8 @@ def measure_dataset(
                 piece.end_us,
             )
     facts = tape.facts(daily_closes, rate_spans) if market == "fx" else tape.facts(daily_closes)
-    return FactsReport(market, window, facts, tape, reference_source)
+    market_facts = tape.market_facts() if isinstance(tape, FxMarketTape) else []
+    return FactsReport(market, window, facts, tape, reference_source, market_facts=market_facts)
 
 
 # --------------------------------------------------------------------------------------------
