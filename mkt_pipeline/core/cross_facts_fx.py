@@ -48,10 +48,16 @@ _NAN = float("nan")
 
 
 # --- measures on arrays -------------------------------------------------------------------------
-def implied_mids(mids: np.ndarray, symbols: Sequence[str], implied: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, np.ndarray]:
+Implied = Mapping[str, Sequence[tuple[str, int]]]
+
+
+def implied_mids(mids: np.ndarray, symbols: Sequence[str], implied: Implied) -> dict[str, np.ndarray]:
     """Per cross: the mid its legs imply at every second, ``Π leg ** power`` (NaN where a leg has none)."""
     index = {s: i for i, s in enumerate(symbols)}
-    return {c: np.prod([mids[index[leg]] ** float(power) for leg, power in legs], axis=0) for c, legs in implied.items()}
+    out = {}
+    for cross, legs in implied.items():
+        out[cross] = np.prod([mids[index[leg]] ** float(power) for leg, power in legs], axis=0)
+    return out
 
 
 def log_returns(series: np.ndarray, step: int) -> np.ndarray:
@@ -81,8 +87,7 @@ def correlation_matrix(returns: np.ndarray) -> np.ndarray:
     return out
 
 
-def triangular_gaps(mids: np.ndarray, symbols: Sequence[str], pips: Sequence[float],
-                    implied: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, dict[str, float | np.ndarray]]:
+def triangular_gaps(mids: np.ndarray, symbols: Sequence[str], pips: Sequence[float], implied: Implied) -> dict:
     """Per cross: |gap| median and p99 in pips, hourly median gaps, and the 5-min return correlation."""
     filled = _forward_fill(mids)
     index = {s: i for i, s in enumerate(symbols)}
@@ -92,7 +97,11 @@ def triangular_gaps(mids: np.ndarray, symbols: Sequence[str], pips: Sequence[flo
         gap = (filled[i] - imp) / pips[i]
         ok = np.isfinite(gap)
         hours = len(gap) // 3600
-        hourly = np.array([np.nanmedian(gap[h * 3600 : (h + 1) * 3600]) if ok[h * 3600 : (h + 1) * 3600].any() else np.nan for h in range(hours)])
+        hourly = np.full(hours, np.nan)
+        for h in range(hours):
+            part = gap[h * 3600 : (h + 1) * 3600]
+            if np.isfinite(part).any():
+                hourly[h] = np.nanmedian(part)
         out[cross] = {
             "median": float(np.median(np.abs(gap[ok]))) if ok.any() else _NAN,
             "p99": float(np.percentile(np.abs(gap[ok]), 99)) if ok.any() else _NAN,
@@ -128,8 +137,10 @@ def sign_acf(codes: np.ndarray, signs: np.ndarray, lags: Sequence[int]) -> np.nd
     return out
 
 
-def impact_by_size(filled_mids: np.ndarray, first_s: int, ts_ns: np.ndarray, codes: np.ndarray, signs: np.ndarray, sizes: np.ndarray,
-                   groups: int = SIZE_GROUPS, after_s: int = IMPACT_AFTER_S, before_s: int = IMPACT_BEFORE_S) -> dict[str, np.ndarray]:
+def impact_by_size(
+    filled_mids: np.ndarray, first_s: int, ts_ns: np.ndarray, codes: np.ndarray, signs: np.ndarray, sizes: np.ndarray,
+    groups: int = SIZE_GROUPS, after_s: int = IMPACT_AFTER_S, before_s: int = IMPACT_BEFORE_S,
+) -> dict[str, np.ndarray]:
     """Signed mid moves in basis points after (``after_s``) and before (``before_s``) each order, from
     per-second last mids: the mid an order finds is the last one of the second before its own.
 
@@ -170,7 +181,7 @@ class FxMarketTape(FxTape):
     """``FxTape`` that also keeps every order (arrival, pair, aggressor sign, filled size) and adds the
     one-market rows (triangular consistency, co-movement, sign memory, impact) to ``facts``."""
 
-    def __init__(self, *args, implied: Mapping[str, Sequence[tuple[str, int]]] | None = None, **kwargs):
+    def __init__(self, *args, implied: Implied | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.implied = dict(implied or {})
         self._orders: list[tuple[np.ndarray, ...]] = []
@@ -202,7 +213,8 @@ class FxMarketTape(FxTape):
     def order_table(self) -> dict[str, np.ndarray]:
         """Every order seen, in arrival order: ts (ns), code, sign (aggressor, ±1), size (filled)."""
         if not self._orders:
-            return {"ts": np.zeros(0, np.int64), "code": np.zeros(0, np.int16), "sign": np.zeros(0, np.int8), "size": np.zeros(0)}
+            empty = (np.zeros(0, np.int64), np.zeros(0, np.int16), np.zeros(0, np.int8), np.zeros(0))
+            return dict(zip(("ts", "code", "sign", "size"), empty))
         ts, code, sign, size = (np.concatenate(x) for x in zip(*self._orders))
         o = np.argsort(ts, kind="stable")
         return {"ts": ts[o], "code": code[o], "sign": sign[o], "size": size[o]}
@@ -221,7 +233,8 @@ class FxMarketTape(FxTape):
 
     def impact(self) -> dict[str, np.ndarray]:
         o = self.order_table()
-        return impact_by_size(_forward_fill(self.mids), self.window.start_s, o["ts"], o["code"].astype(np.int64), o["sign"], o["size"])
+        mids = _forward_fill(self.mids)
+        return impact_by_size(mids, self.window.start_s, o["ts"], o["code"].astype(np.int64), o["sign"], o["size"])
 
     def market_facts(self) -> list[Fact]:
         """The one-market FX rows: triangular consistency, co-movement, order-flow memory, impact."""
@@ -229,49 +242,63 @@ class FxMarketTape(FxTape):
         tri = self.triangular()
         if tri:
             names = list(tri)
-            med = np.array([tri[c]["median"] for c in names])
-            p99 = np.array([tri[c]["p99"] for c in names])
-            corr = np.array([tri[c]["corr"] for c in names])
-            drift = np.array([tri[c]["drift"] for c in names])
+
+            def each(key: str) -> np.ndarray:
+                return np.array([tri[c][key] for c in names])
+
+            med, p99, corr, drift = each("median"), each("p99"), each("corr"), each("drift")
             worst = names[int(np.nanargmax(p99))] if np.isfinite(p99).any() else ""
-            facts.append(_fact("fx_triangular.median", "FX triangular consistency", "|cross mid − implied by its USD legs|, median (pips), each cross",
-                               float(np.nanmax(med)), Band(None, 1.0, "≤ 1 pip"), _span(med), dict(zip(names, med)),
-                               passed=bool(np.isfinite(med).all() and (med <= 1.0).all())))
-            facts.append(_fact("fx_triangular.p99", "FX triangular consistency", "|cross mid − implied|, 99th percentile (pips), each cross",
-                               float(np.nanmax(p99)), Band(None, 5.0, "≤ 5 pips"), f"{_span(p99)} (worst {worst})", dict(zip(names, p99)),
-                               passed=bool(np.isfinite(p99).all() and (p99 <= 5.0).all())))
-            facts.append(_fact("fx_triangular.returns", "FX triangular consistency", "5-min returns, cross vs implied: correlation, each cross",
-                               float(np.nanmin(corr)) if np.isfinite(corr).any() else _NAN, Band(0.95, None, "≥ 0.95"), _span(corr),
-                               dict(zip(names, corr)), passed=bool(np.isfinite(corr).all() and (corr >= 0.95).all())))
-            facts.append(_fact("fx_triangular.drift", "FX triangular consistency", "hourly median gap, largest |value| (pips), each cross",
-                               float(np.nanmax(drift)) if np.isfinite(drift).any() else _NAN, Band(None, 1.0, "≤ 1 pip (no drift)"),
-                               _span(drift), dict(zip(names, drift)), passed=bool(np.isfinite(drift).all() and (drift <= 1.0).all())))
+            group = "FX triangular consistency"
+            rows = (
+                ("median", "|cross mid − implied by its USD legs|, median (pips), each cross", med,
+                 Band(None, 1.0, "≤ 1 pip"), _span(med)),
+                ("p99", "|cross mid − implied|, 99th percentile (pips), each cross", p99,
+                 Band(None, 5.0, "≤ 5 pips"), f"{_span(p99)} (worst {worst})"),
+                ("returns", "5-min returns, cross vs implied: correlation, each cross", corr,
+                 Band(0.95, None, "≥ 0.95"), _span(corr)),
+                ("drift", "hourly median gap, largest |value| (pips), each cross", drift,
+                 Band(None, 1.0, "≤ 1 pip (no drift)"), _span(drift)),
+            )
+            for key, measure, values, band, shown in rows:
+                finite = np.isfinite(values)
+                worst_value = (float(np.nanmin(values)) if band.low is not None else float(np.nanmax(values))) \
+                    if finite.any() else _NAN
+                ok = bool(finite.all() and all(band.holds(float(v)) for v in values))
+                facts.append(_fact(f"fx_triangular.{key}", group, measure, worst_value, band, shown,
+                                   dict(zip(names, values)), passed=ok))
         returns = log_returns(_forward_fill(self.mids), COMOVEMENT_S)
         for (a, b), (lo, hi) in COMOVEMENT_BANDS.items():
             if a in self.symbols and b in self.symbols:
                 c = _corr(returns[self.symbols.index(a)], returns[self.symbols.index(b)])
-                facts.append(_fact(f"fx_comovement.{a}_{b}", "FX co-movement", f"correlation of 5-min mid returns, {a}/{b}", c,
+                facts.append(_fact(f"fx_comovement.{a}_{b}", "FX co-movement",
+                                   f"correlation of 5-min mid returns, {a}/{b}", c,
                                    Band(lo, hi, f"{_num(lo)} … {_num(hi)}"), _num(c)))
-        lags = np.arange(1, 51)
-        acf = self.sign_acf(lags)
+        acf = self.sign_acf(np.arange(1, 51))
         lag1 = float(acf[0]) if len(acf) else _NAN
         tail = float(np.nanmean(acf[10:50])) if np.isfinite(acf[10:50]).any() else _NAN
-        facts.append(_fact("fx_sign_memory.lag1", "order-flow memory", "aggressor sign per order (each pair's sequence), lag-1 autocorrelation",
+        facts.append(_fact("fx_sign_memory.lag1", "order-flow memory",
+                           "aggressor sign per order (each pair's sequence), lag-1 autocorrelation",
                            lag1, Band(0.15, 0.7, "0.15 … 0.7"), _num(lag1)))
-        facts.append(_fact("fx_sign_memory.tail", "order-flow memory", "aggressor sign per order, mean autocorrelation over lags 11–50",
+        facts.append(_fact("fx_sign_memory.tail", "order-flow memory",
+                           "aggressor sign per order, mean autocorrelation over lags 11–50",
                            tail, Band(0.02, None, "≥ 0.02"), _num(tail, 3)))
         imp = self.impact()
         after, se, before = imp["after"], imp["se"], imp["before"]
         t = after[-1] / se[-1] if se[-1] and np.isfinite(se[-1]) else _NAN
-        facts.append(_fact("fx_impact.after", "price impact", f"signed mid move {IMPACT_AFTER_S} s after an order (bp), all orders",
-                           float(after[-1]), Band(0.0, None, "> 0, t ≥ 3"), f"{_num(after[-1], 3)} bp (t = {_num(t, 1)})",
+        facts.append(_fact("fx_impact.after", "price impact",
+                           f"signed mid move {IMPACT_AFTER_S} s after an order (bp), all orders",
+                           float(after[-1]), Band(0.0, None, "> 0, t ≥ 3"),
+                           f"{_num(after[-1], 3)} bp (t = {_num(t, 1)})",
                            {"t": t}, passed=bool(np.isfinite(t) and t >= 3.0 and after[-1] > 0)))
         ratio = before[-1] / after[-1] if after[-1] else _NAN
-        facts.append(_fact("fx_impact.before", "price impact", f"move in the {IMPACT_BEFORE_S} s before an order ÷ move after",
+        facts.append(_fact("fx_impact.before", "price impact",
+                           f"move in the {IMPACT_BEFORE_S} s before an order ÷ move after",
                            ratio, Band(None, 0.3, "< 30 %"), f"{_num(100 * ratio, 0)} %"))
         groups = after[:-1]
         size_ratio = groups[-1] / groups[0] if groups[0] and np.isfinite(groups[0]) and groups[0] > 0 else _NAN
-        facts.append(_fact("fx_impact.size", "price impact", "largest size quartile's move ÷ smallest's (filled size, quartiles within each pair)",
-                           size_ratio, Band(1.3, None, "≥ 1.3"), f"{_num(size_ratio)} ({' / '.join(_num(g, 3) for g in groups)} bp)",
+        shown = f"{_num(size_ratio)} ({' / '.join(_num(g, 3) for g in groups)} bp)"
+        facts.append(_fact("fx_impact.size", "price impact",
+                           "largest size quartile's move ÷ smallest's (filled size, quartiles within each pair)",
+                           size_ratio, Band(1.3, None, "≥ 1.3"), shown,
                            {"groups_bp": groups.tolist(), "median_sizes": imp["size"][:-1].tolist()}))
         return facts

@@ -96,7 +96,8 @@ class ImpactKernel:
         return self.horizon_s + self.delay_s - 1
 
     def propagate(self, contributions: np.ndarray) -> np.ndarray:
-        """Impact at boundaries ``b0 .. b0 + m - 1`` from ``contributions`` of seconds ``b0 - lookback_s .. b0 + m - 1 - delay_s``.
+        """Impact at boundaries ``b0 .. b0 + m - 1`` from the ``contributions`` of seconds
+        ``b0 - lookback_s .. b0 + m - 1 - delay_s``.
 
         ``contributions``: (rows, m + horizon_s - 1), column ``j`` belonging to second ``b0 - lookback_s + j``.
         """
