@@ -61,14 +61,15 @@ def draw_fx_market(tape: "cx.FxMarketTape", out: Path, save) -> list[Path]:
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=90)
     for cross, res in tri.items():
         gap = res["gap"]
-        minutes = len(gap) // 60
-        if minutes:
-            per_min = np.nanmedian(gap[: minutes * 60].reshape(minutes, 60), axis=1)
-            ax.plot(np.arange(minutes) / 60.0, per_min, lw=0.6, alpha=0.7)
+        buckets = len(gap) // 300
+        if buckets:
+            with np.errstate(all="ignore"):
+                per_bucket = np.nanmedian(gap[: buckets * 300].reshape(buckets, 300), axis=1)
+            ax.plot(np.arange(buckets) / 12.0, per_bucket, lw=0.8, alpha=0.7)
     ax.axhline(1, color="grey", ls=":", lw=0.8)
     ax.axhline(-1, color="grey", ls=":", lw=0.8)
     ax.set_xlabel("hours into the window")
-    ax.set_ylabel("cross − implied (pips, 1-min median)")
+    ax.set_ylabel("cross − implied (pips, 5-min median)")
     ax.set_title(f"FX triangular gap over the day, {len(tri)} crosses")
     fig.tight_layout()
     written.append(save(fig, out / "fx_triangular_gap.png"))
