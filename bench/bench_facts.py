@@ -1,7 +1,7 @@
 """The stylised facts (docs/data-model.md#realism-bands) of a generated day of each market, and what measuring them
 costs.
 
-    python -m bench.bench_facts [--profile light|default] [--markets fx,equities] [--pictures DIR] [--window START/END]
+    python -m bench.bench_facts [--profile light|default|issue] [--markets fx,equities] [--pictures DIR] [--window START/END]
 
 For each market, in a fresh process: generate a full day (FX: 24 UTC hours of a weekday; equities:
 the NYSE session day from the 04:00 pre-open to the 20:00 end of the post-close, New York time) into
@@ -31,6 +31,12 @@ PROFILES = {
         "equities": dict(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800),
     },
     "default": {"fx": {}, "equities": {}},
+    # the rates the realism issue measured at: FX quotes 100-300/s, core 60-80/s, orders 5-30/s, 5-level books, seed 7
+    "issue": {
+        "fx": dict(market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=80, orders_min_per_sec=5,
+                   orders_max_per_sec=30, seed=7, levels=5),
+        "equities": dict(market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60, seed=7, levels=5),
+    },
 }
 
 
@@ -60,7 +66,9 @@ def generate_day(market: str, profile: str, root: str, window=None) -> dict:
 
     window = window or day_window(market)
     values = {f.name: f.default for f in GENERATION_FLAGS[market]}
-    values.update(PROFILES[profile][market], min_levels=LEVELS, max_levels=LEVELS)
+    settings = dict(PROFILES[profile][market])
+    levels = settings.pop("levels", LEVELS)
+    values.update(settings, min_levels=levels, max_levels=levels)
     engine = build_engine(market, values, market_references(market, window, offline=True))
     sink = ParquetSink(root)
     sink.prepare(engine.schemas)
@@ -123,7 +131,7 @@ def child(market: str, profile: str, pictures: str, window_text: str = "") -> di
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "table": report.table(),
         "passed": report.passed,
-        "facts": len(report.facts),
+        "facts": len(report.facts) + len(report.market_facts),
         "pictures": paths,
     }
 

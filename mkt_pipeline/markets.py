@@ -29,6 +29,15 @@ def fallback_vols(market: str) -> dict[str, float]:
     return u.FALLBACK_VOLS
 
 
+def implied_symbols(market: str):
+    """Symbols whose reference close is implied by others' (FX crosses by their USD legs), or None."""
+    if market != "fx":
+        return None
+    from mkt_pipeline.fx import universe as u
+
+    return u.IMPLIED_CROSSES
+
+
 def market_references(market: str, window: Window, offline: bool | None = None) -> ReferencePrices:
     """Reference closes for every day the window needs (Yahoo, cached; fallback when offline).
 
@@ -54,6 +63,7 @@ def references_for_days(market: str, days, offline: bool | None = None) -> Refer
         offline=offline,
         cache_dir=cache_dir,
         fallback_vols=fallback_vols(market),
+        implied=implied_symbols(market),
     )
 
 

@@ -444,6 +444,8 @@ class FxTape:
             s = code[a]
             m = np.r_[self._last_mid[s], mid[a:b]] if math.isfinite(self._last_mid[s]) else mid[a:b]
             d = np.diff(m)
+            d = d[d != 0]  # a quote that repeats the mid is no change: repeats would dilute the measure towards 0
+            self._last_mid[s] = m[-1] if len(m) else self._last_mid[s]
             if not len(d):
                 continue
             prev = np.r_[self._last_change[s], d[:-1]]
@@ -548,7 +550,7 @@ class FxTape:
         facts += _clustering_facts(acf, "majors")
         bounce = self.bounce_acf()[majors]
         band = Band(-0.35, -0.05, "−0.35 … −0.05")
-        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of successive quote mid changes, each major", float(np.nanmax(bounce)) if np.isfinite(bounce).any() else _NAN,
+        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of successive non-zero quote mid changes, each major", float(np.nanmax(bounce)) if np.isfinite(bounce).any() else _NAN,
                            band, _span(bounce), dict(zip(names, bounce)), passed=all(band.holds(b) for b in bounce)))
         facts += _vol_ratio_facts(returns, self.symbols, majors, daily_closes, FX_MINUTES_PER_YEAR, FX_DAYS_PER_YEAR,
                                   {"EURUSD": (0.05, 0.10), "USDJPY": (0.07, 0.12)})

@@ -83,9 +83,14 @@ class PricePath:
         params: PathParams,
         references: ReferencePrices,
         market_vol: Callable[[int, int], np.ndarray] | None = None,
+        mixing: np.ndarray | None = None,
     ):
-        """``market_vol(first, end)`` gives per-second volatility multipliers shared by every instrument."""
+        """``market_vol(first, end)`` gives per-second volatility multipliers shared by every instrument;
+        ``mixing`` (n_instruments × n_sources, see ``core.factors.mixing_matrix``) correlates the
+        instruments: every keyed normal is drawn per source and mixed (None: independent instruments)."""
         self.seed = seed
+        self.mixing = mixing
+        self.sources = len(params.vol_per_second) if mixing is None else mixing.shape[1]
         self.stream = stream
         self.params = params
         self.references = references
@@ -106,14 +111,18 @@ class PricePath:
         day = hour // 24
         if day not in self._day_normals:
             _bounded(self._day_normals, 4 + len(self._anchor_w) // 24)  # every day the anchor look-back spans
-            self._day_normals[day] = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
+            self._day_normals[day] = self._mix(keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.sources)))
         return self._day_normals[day][hour % 24]
 
     def _minute_normals(self, hour: int) -> np.ndarray:
         if hour not in self._hour_minute_normals:
             _bounded(self._hour_minute_normals, 8)
-            self._hour_minute_normals[hour] = keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.n))
+            self._hour_minute_normals[hour] = self._mix(keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.sources)))
         return self._hour_minute_normals[hour]
+
+    def _mix(self, normals: np.ndarray) -> np.ndarray:
+        """(rows, sources) keyed normals as (rows, n_instruments) correlated unit normals."""
+        return normals if self.mixing is None else normals @ self.mixing.T
 
     def _reference_log(self, second: int) -> np.ndarray:
         """Log reference at an absolute second: log-linear from the previous day's close to this day's."""
@@ -157,7 +166,10 @@ class PricePath:
         if self.market_vol is not None:
             vol = vol * self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)[None, :]
         rng = keyed_rng(self.seed, self.stream + "/path", hour)
-        steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
+        if self.mixing is None:
+            steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
+        else:
+            steps = (self.mixing @ rng.standard_normal((self.sources, SECONDS_PER_HOUR))) * vol
         shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability
         jump_sign = np.where(rng.random((self.n, SECONDS_PER_HOUR)) < 0.5, -1.0, 1.0)
         jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]

@@ -143,16 +143,19 @@ def load_reference_prices(
     cache_dir: Path | None = None,
     timeout_s: float = 3.0,
     fallback_vols: Mapping[str, float] | None = None,
+    implied: Mapping[str, Sequence[tuple[str, int]]] | None = None,
 ) -> ReferencePrices:
     """Yahoo daily closes for ``days`` (cached per ticker), falling back per symbol when unavailable.
 
     Tickers whose cache does not cover the days yet are fetched in one ``yfinance`` batch download
     (threaded, short timeout). ``offline`` (the faces' ``MKT_OFFLINE``) means the fallback table only,
-    without touching the network.
+    without touching the network. ``implied``: symbols whose close is the product of other symbols'
+    closes raised to powers (an FX cross and its two USD legs), whatever the source said, so the table
+    is consistent (see ``implied_closes``).
     """
     days = sorted(days)
     if offline or not days:
-        return fallback_reference_prices(symbols, fallback_levels, days, fallback_vols)
+        return implied_closes(fallback_reference_prices(symbols, fallback_levels, days, fallback_vols), implied)
     cache = Path(cache_dir or DEFAULT_CACHE_DIR) / "yahoo"
     today = utc_today()
     series = {tickers[s]: _read_cache(cache, tickers[s]) for s in symbols}
@@ -181,7 +184,7 @@ def load_reference_prices(
             sources[sym] = SOURCE_YAHOO
         for d, v in zip(days, filled):
             closes[d.isoformat()].append(v)
-    result = ReferencePrices(tuple(symbols), {d: tuple(v) for d, v in closes.items()}, sources)
+    result = implied_closes(ReferencePrices(tuple(symbols), {d: tuple(v) for d, v in closes.items()}, sources), implied)
     if result.source != SOURCE_YAHOO:
         fell_back = [s for s, src in sources.items() if src == SOURCE_FALLBACK]
         log.info("reference prices: built-in fallback used for %d of %d symbols", len(fell_back), len(symbols))
@@ -240,6 +243,24 @@ def _remember_unreachable(cache: Path, why: str, now: float | None = None) -> No
         (cache.parent / UNREACHABLE_MARKER).write_text(json.dumps({"since": stamp, "until": now + UNREACHABLE_REMEMBER_S, "why": why}))
     except OSError:
         pass
+def implied_closes(refs: ReferencePrices, implied: Mapping[str, Sequence[tuple[str, int]]] | None) -> ReferencePrices:
+    """``refs`` with each symbol of ``implied`` set to ``Π close(leg) ** power`` over its legs, every day.
+
+    A cross's source becomes ``yahoo`` only when all its legs came from Yahoo.
+    """
+    if not implied:
+        return refs
+    index = {s: i for i, s in enumerate(refs.symbols)}
+    closes = {}
+    for day, values in refs.closes.items():
+        row = list(values)
+        for sym, legs in implied.items():
+            row[index[sym]] = float(np.prod([values[index[leg]] ** power for leg, power in legs]))
+        closes[day] = tuple(row)
+    sources = dict(refs.sources)
+    for sym, legs in implied.items():
+        sources[sym] = SOURCE_YAHOO if all(refs.sources.get(leg) == SOURCE_YAHOO for leg, _ in legs) else SOURCE_FALLBACK
+    return ReferencePrices(refs.symbols, closes, sources)
 
 
 def utc_today() -> dt.date:

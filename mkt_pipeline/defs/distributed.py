@@ -222,8 +222,8 @@ def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDe
     """dagster-celery's executor for this deployment: it checks broker and workers before a run
     starts, and hands the steps of lost workers to others."""
     from dagster_celery.core_execution_loop import core_celery_execution_loop
-    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
-    from dagster._core.execution.retries import RetryMode
+    # RetryMode as dagster-celery's executor module imports it (Dagster has no public name for it)
+    from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, RetryMode, _submit_task
     from dagster_celery.make_app import make_app
 
     settings = settings or CelerySettings.from_env()
@@ -265,8 +265,7 @@ def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDe
 
 def worker_app_args(settings: CelerySettings | None = None) -> dict:
     """The Celery app arguments of a worker: the same broker, backend and settings as the run's executor."""
-    from dagster._core.execution.retries import RetryMode
-    from dagster_celery.executor import CeleryExecutor
+    from dagster_celery.executor import CeleryExecutor, RetryMode
 
     settings = settings or CelerySettings.from_env()
     executor = CeleryExecutor(

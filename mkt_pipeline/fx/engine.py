@@ -25,10 +25,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mkt_pipeline.fx import currencies as fxc
 from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
+from mkt_pipeline.core.factors import correlation, mixing_matrix
+from mkt_pipeline.core.order_flow import ImpactKernel, ParentOrders, buy_probability
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
@@ -88,10 +91,38 @@ ARRIVAL_BURSTINESS = 1.4  # sigma of a second's log intensity profile (inter-arr
 PAIR_VOL_OF_VOL = 0.3  # per-pair volatility regimes on top of the market-wide ones
 ANCHOR_MEMORY_HOURS = 120  # the path reverts to the reference over about five days
 ANCHOR_HOURLY_SHARE = 0.5  # hour-to-hour anchor moves, as a share of what the per-second vol implies
-_WALK_UNITS = float(1 << 30)
-QUOTE_NOISE_PIPS = 0.15  # microstructure noise of a major's mid (a share of the spread for wide pairs)
-NOISE_KNOT_US = 250_000  # microstructure noise: keyed knots every 250 ms, interpolated in between
+PAIR_NOISE_PIPS = 0.1  # each pair's own small, mean-reverting deviation from the ratio of its legs
+NOISE_KNOT_US = 30_000_000  # pair noise: keyed knots every 30 s, interpolated in between
+# Dealers re-quote when the price has moved, not on every tick of the fair value: a currency's quoted
+# value holds until its fair value (path + impact) is STICKY_PIPS of its USD pair away, then jumps to
+# it (and the pair's spread is re-set with it). Rounding a finely sampled fair value instead would make
+# mids flicker across a pip boundary and back (a bounce near -1). The hold restarts every
+# STICKY_EPOCH_S (so a window re-derives at most that much of it, and of the order flow behind it).
+STICKY_PIPS = 0.5
+STICKY_OVERSHOOT = 0.15  # a re-quote overshoots the move by this share, so the next one leans back (a bounce)
+# The touch is taken or pulled and then refilled: at FADE_SHARE of second boundaries (keyed, per
+# pair) both sides of the book stand one pip out. The mid holds (no bounce); the bid and ask move
+# within most seconds, so 1-second candles are real candles even when the price has not moved.
+FADE_SHARE = 0.25
+STICKY_EPOCH_S = 300
 SPREAD_PERSISTENCE = 0.95  # per second: a pair's spread regime lasts ~20 s
+# order flow with memory: parent orders per pair, born at PARENT_RATE per second, live a Pareto
+# (tail PARENT_TAIL) number of seconds from PARENT_MIN_LIFE_S, capped at PARENT_MAX_LIFE_S (the
+# look-back a window re-draws); a child order follows a live parent with probability N / (N + PARENT_INDEPENDENT)
+PARENT_RATE = 1.0 / 30.0
+PARENT_MIN_LIFE_S = 10
+PARENT_MAX_LIFE_S = 900
+PARENT_TAIL = 1.5
+PARENT_INDEPENDENT = 0.5
+# price impact: an order moves its pair by IMPACT_SCALE x the pair's per-second vol x sqrt(size / 1M)
+# (concave in size) x its surprise (its sign less the sign the live parents predict: flow that can be
+# foreseen is already in the price, so the move before an order is small and the one after is its own), applied to its currency legs (so crosses stay consistent), decaying over
+# IMPACT_TIMESCALE_S (gone after IMPACT_HORIZON_S)
+IMPACT_SCALE = 0.4
+IMPACT_SIZE_UNIT = 1_000_000.0
+IMPACT_SIZE_POWER = 0.5
+IMPACT_TIMESCALE_S = 60.0
+IMPACT_HORIZON_S = 300
 
 
 @dataclass(frozen=True)
@@ -168,10 +199,12 @@ def _multiplier_rms() -> float:
 
 
 def _path_params() -> PathParams:
-    level = fxu.column("level")
-    pip = np.array([p.pip for p in fxu.PAIRS])
-    spread_hi = fxu.column("spread_pips")[:, 1]
-    annual = fxu.column("annual_vol")
+    """The currencies' paths (against USD): each currency's vol and jumps are its USD pair's."""
+    usd = [i for i, _ in fxc.usd_pairs().values()]
+    level = fxu.column("level")[usd]
+    pip = np.array([fxu.PAIRS[i].pip for i in usd])
+    spread_hi = fxu.column("spread_pips")[usd, 1]
+    annual = fxc.ANNUAL_VOL
     # majors jump ~8 pips; proportionally more where spreads are wide
     shock_pips = np.maximum(MAJOR_SHOCK_PIPS, 2.0 * spread_hi)
     # ``annual_vol`` is the realised vol: divide out the RMS of the volatility multipliers
@@ -218,8 +251,19 @@ class FxEngine(Engine):
             count_jitter=ACTIVITY_JITTER,
             vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
-        self.path = PricePath(seed, "fx/path", _path_params(), references, market_vol=self.activity.volatility)
-        self.base_vol = self.path.params.vol_per_second
+        # currencies against USD, correlated through the factor blocs; pairs are differences of legs
+        self.legs = fxc.leg_matrix()
+        self.leg_map = fxc.LegMap()
+        mixing = mixing_matrix(fxc.LOADINGS)
+        self.corr = correlation(mixing)
+        self.path = PricePath(seed, "fx/currency_path", _path_params(), fxc.CurrencyReferences(references),
+                              market_vol=self.activity.volatility, mixing=mixing)
+        self.base_vol = self.leg_map.vol(self.path.params.vol_per_second, self.corr)  # each pair's, per second
+        self.impact_legs = self.legs / np.abs(self.legs).sum(axis=1, keepdims=True)  # a cross moves each leg by half
+        self.impact_scale = IMPACT_SCALE * fxu.column("annual_vol") / np.sqrt(260 * 86400.0)
+        self.parents = ParentOrders(seed, "fx/parents", np.full(self.n, PARENT_RATE), PARENT_MIN_LIFE_S, PARENT_MAX_LIFE_S, PARENT_TAIL)
+        self.kernel = ImpactKernel(IMPACT_HORIZON_S, IMPACT_TIMESCALE_S)
+        self._impact_cache: dict[int, np.ndarray] = {}
         # quotes: majors update ~3x as often as the rest; orders: top pairs ~10x exotics
         rank = fxu.column("rank", np.int64)
         self.quote_cdf = weights_cdf(np.where(rank < 10, 3.0, 1.0))
@@ -235,7 +279,10 @@ class FxEngine(Engine):
         self._noise_blocks: dict[int, np.ndarray] = {}
         w = SPREAD_PERSISTENCE ** np.arange(60)
         self._spread_w = w / np.sqrt(np.sum(w * w))
-        self.noise_pips = np.maximum(QUOTE_NOISE_PIPS, 0.1 * self.spread_lo)
+        self.noise_pips = np.full(self.n, PAIR_NOISE_PIPS)
+        usd = [i for i, _ in fxc.usd_pairs().values()]
+        self.sticky_log = STICKY_PIPS / (fxu.column("level")[usd] * self.pips_per_unit[usd])
+        self._sticky_epochs: dict[int, list] = {}
         self.passive_level_cdf = weights_cdf(PASSIVE_LEVEL_WEIGHTS)
         self.core_reach_cdf = weights_cdf(CORE_REACH_WEIGHTS)
 
@@ -264,8 +311,13 @@ class FxEngine(Engine):
         return (
             count("fx/md_count", c.market_data_min_eps, c.market_data_max_eps),
             count("fx/core_count", c.core_min_eps, c.core_max_eps),
-            count("fx/orders_count", c.orders_min_per_sec, c.orders_max_per_sec),
+            self._order_counts(first_second, end_second),
         )
+
+    def _order_counts(self, first_second: int, end_second: int) -> np.ndarray:
+        c = self.config
+        u = second_uniforms(c.seed, "fx/orders_count", first_second, end_second)
+        return self.activity.counts(first_second, end_second, c.orders_min_per_sec, c.orders_max_per_sec, u)
 
     def planned_per_second(self, first_second: int, end_second: int) -> dict[str, np.ndarray]:
         """market_data, core_price and order counts of each whole second, without generating rows."""
@@ -289,7 +341,8 @@ class FxEngine(Engine):
             rng = keyed_rng(self.config.seed, "fx/stress", hour)
             stress = rng.random((self.n, SECONDS_PER_HOUR)) < STRESS_PROBABILITY
             widen = np.where(stress, rng.integers(3, 6, (self.n, SECONDS_PER_HOUR)), 1)
-            block = self._spread_blocks[hour] = (u, widen)
+            fade = ((rng.random((self.n, SECONDS_PER_HOUR)) < FADE_SHARE) & ~stress).astype(np.int64)
+            block = self._spread_blocks[hour] = (u, widen, fade)
         return block
 
     def _spread_normal_block(self, hour: int) -> np.ndarray:
@@ -321,45 +374,108 @@ class FxEngine(Engine):
             k += take
         return out
 
-    def _spread_anchors(self, first_second: int, end_second: int, vol_ratio: np.ndarray) -> np.ndarray:
-        """Spread in pips of every pair at every second boundary in ``[first, end]``."""
-        u = np.empty((self.n, end_second - first_second + 1))
-        widen = np.empty_like(u, dtype=np.int64)
-        s = first_second
-        while s <= end_second:
-            hour, off = divmod(s, SECONDS_PER_HOUR)
-            take = min(SECONDS_PER_HOUR - off, end_second + 1 - s)
-            bu, bw = self._spread_block(hour)
-            u[:, s - first_second : s - first_second + take] = bu[:, off : off + take]
-            widen[:, s - first_second : s - first_second + take] = bw[:, off : off + take]
-            s += take
-        lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
-        # mostly tight, wider when volatility clusters, several times wider under stress
-        base = (lo + (hi - lo) * u * u) * np.clip(vol_ratio, 1.0, 1.5)
-        return np.maximum(lo, np.rint(base).astype(np.int64)) * widen
+    def _stress(self, first_boundary: int, end_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pairs, boundaries) spread multiplier (several times wider in a rare liquidity-stress second)
+        and fade (1: both sides one pip out; never with stress)."""
+        widen = np.empty((self.n, end_boundary - first_boundary), dtype=np.int64)
+        fades = np.empty_like(widen)
+        b = first_boundary
+        while b < end_boundary:
+            hour, off = divmod(b, SECONDS_PER_HOUR)
+            take = min(SECONDS_PER_HOUR - off, end_boundary - b)
+            _, bw, bf = self._spread_block(hour)
+            widen[:, b - first_boundary : b - first_boundary + take] = bw[:, off : off + take]
+            fades[:, b - first_boundary : b - first_boundary + take] = bf[:, off : off + take]
+            b += take
+        return widen, fades
+
+    def _sticky_epoch(self, epoch: int, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Quoted (sticky) currency values and pair base spreads at the first ``upto`` boundaries of ``epoch``.
+
+        A sequential pass from the epoch's start (the hold restarts there, so it is a pure function of
+        the epoch); kept per epoch and extended, so a run moving forward does each boundary once.
+        """
+        entry = self._sticky_epochs.get(epoch)
+        if entry is None:
+            while len(self._sticky_epochs) >= 2 + 2 * SECONDS_PER_HOUR // STICKY_EPOCH_S:
+                self._sticky_epochs.pop(next(iter(self._sticky_epochs)))
+            entry = self._sticky_epochs[epoch] = [np.empty((len(fxc.CODES), STICKY_EPOCH_S)), np.empty((self.n, STICKY_EPOCH_S), dtype=np.int64), 0]
+        values, spreads, done = entry
+        if done < upto:
+            h0 = epoch * STICKY_EPOCH_S
+            hour, into = divmod(h0, SECONDS_PER_HOUR)
+            path = self.path.slice(h0 + done, h0 + upto)
+            fair = path.log_price[:, : upto - done] + self._impact(h0 + done, h0 + upto)
+            ratio = self.leg_map.vol(path.vol, self.corr) / self.base_vol[:, None]
+            u = self._spread_block(hour)[0][:, into + done : into + upto]
+            lo, hi = self.spread_lo[:, None], self.spread_hi[:, None]
+            # mostly tight, wider when volatility clusters
+            target = np.maximum(lo, np.rint((lo + (hi - lo) * u * u) * np.clip(ratio, 1.0, 1.5)).astype(np.int64))
+            h = self.sticky_log
+            for j in range(upto - done):
+                k = done + j
+                if k == 0:
+                    values[:, 0], spreads[:, 0] = fair[:, 0], target[:, 0]
+                    continue
+                prev = values[:, k - 1]
+                moved = np.abs(fair[:, j] - prev) > h
+                values[:, k] = np.where(moved, fair[:, j] + STICKY_OVERSHOOT * (fair[:, j] - prev), prev)
+                spreads[:, k] = np.where(self.leg_map.either(moved[:, None])[:, 0], target[:, j], spreads[:, k - 1])
+            entry[2] = upto
+        return values, spreads
+
+    def _quoted(self, first_boundary: int, end_boundary: int) -> tuple[np.ndarray, np.ndarray]:
+        """(currencies, boundaries) quoted log values and (pairs, boundaries) base spreads in ``[first, end)``."""
+        values = np.empty((len(fxc.CODES), end_boundary - first_boundary))
+        spreads = np.empty((self.n, end_boundary - first_boundary), dtype=np.int64)
+        b = first_boundary
+        while b < end_boundary:
+            epoch, off = divmod(b, STICKY_EPOCH_S)
+            take = min(STICKY_EPOCH_S - off, end_boundary - b)
+            v, sp = self._sticky_epoch(epoch, off + take)
+            values[:, b - first_boundary : b - first_boundary + take] = v[:, off : off + take]
+            spreads[:, b - first_boundary : b - first_boundary + take] = sp[:, off : off + take]
+            b += take
+        return values, spreads
+
+    def _pair_noise(self, first_boundary: int, end_boundary: int) -> np.ndarray:
+        """(pairs, boundaries) each pair's own deviation in pips: keyed knots every 30 s, interpolated."""
+        per_knot = NOISE_KNOT_US // US_PER_S
+        b = np.arange(first_boundary, end_boundary)
+        knot, frac = np.divmod(b, per_knot)
+        knots = self._noise_knots(int(knot[0]), int(knot[-1]) + 2)
+        w = frac / per_knot
+        return (knots[:, knot - knot[0]] * (1.0 - w) + knots[:, knot - knot[0] + 1] * w) * self.noise_pips[:, None]
 
     # --- generation ---------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
         c = self.config
         lookback = MOMENTUM_LOOKBACK_S
         path = self.path.slice(first_second - lookback, end_second + 1)
-        # pips-space anchors: column j is second first_second - lookback + j
-        anchor = np.exp(path.log_price) * self.pips_per_unit[:, None]
-        vol_pips = path.vol * anchor[:, :-1]
-        spreads = self._spread_anchors(first_second, end_second, path.vol[:, lookback:] / self.base_vol[:, None])
+        # each currency's quoted log value in USD (its path plus the impact of recent order flow, held
+        # until it moves), then the pairs as differences of their legs plus their own small noise:
+        # pips-space anchors, column j is second first_second - lookback + j
+        legs, base_spreads = self._quoted(first_second - lookback, end_second + 2)
+        anchor = np.exp(self.leg_map.combine(legs)) * self.pips_per_unit[:, None]
+        anchor += self._pair_noise(first_second - lookback, end_second + 2)
+        pair_vol = self.leg_map.vol(path.vol, self.corr)
+        pair_shock = self.leg_map.either(path.shock)  # a jump of either leg
+
+        vol_pips = pair_vol * anchor[:, :-1]
+        widen, fades = self._stress(first_second, end_second + 1)
+        spreads = base_spreads[:, lookback:-1] * widen
 
         md_counts, core_counts, order_counts = self._counts(first_second, end_second)
-        md_draws, steps, coin, ladder_rows, depths = [], [], [], [], []
+        md_draws, coin, ladder_rows, depths = [], [], [], []
         for s, n in zip(range(first_second, end_second), md_counts.tolist()):
             rng = self._md_rng(s)
             md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND, ARRIVAL_BURSTINESS))
-            steps.append(rng.standard_normal(n))
             coin.append(rng.random(n))
             ladder_rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
             if c.min_levels < c.max_levels:
                 depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
         layout = build_layout(first_second, md_draws)
-        steps, coin, ladder_rows = np.concatenate(steps), np.concatenate(coin), np.concatenate(ladder_rows)
+        coin, ladder_rows = np.concatenate(coin), np.concatenate(ladder_rows)
         depth = np.concatenate(depths) if depths else np.full(len(layout), c.max_levels, dtype=np.int64)
 
         sym = layout.group
@@ -369,38 +485,27 @@ class FxEngine(Engine):
         first = layout.rank == 0
         last = layout.rank == size - 1
         f = np.where(size > 1, layout.rank / np.maximum(size - 1, 1), 1.0)
-        p0, p1 = anchor[sym, col], anchor[sym, col + 1]
-        # efficient price: a Brownian bridge from the open to the close anchor through the quotes
-        # (steps in integer units of 2^-30 pip: the running sum is exact, so it never depends on the batch)
-        step = np.where(first, 0.0, steps * vol_pips[sym, col] / np.sqrt(np.maximum(size - 1, 1)))
-        walk = np.cumsum(np.rint(step * _WALK_UNITS).astype(np.int64))
         cell_of = layout.cell
-        walk -= walk[layout.cell_first[cell_of]]  # 0 at each cell's first quote
-        bridge = (walk - f * walk[(layout.cell_first + layout.cell_size - 1)[cell_of]]) / _WALK_UNITS
-        # microstructure noise: a continuous function of absolute time (about a pip, or a share of a
-        # wide spread), read at the second's edges for its first and last quotes so candles still join
-        t = np.where(last, (layout.second + 1) * US_PER_S, np.where(first, layout.second * US_PER_S, layout.time_us))
-        knot, frac = np.divmod(t, NOISE_KNOT_US)
-        first_knot = first_second * (US_PER_S // NOISE_KNOT_US)
-        knots = self._noise_knots(first_knot, (end_second + 1) * (US_PER_S // NOISE_KNOT_US) + 1)
-        w = frac / NOISE_KNOT_US
-        noise = (
-            knots[sym, knot - first_knot] * (1.0 - w)
-            + knots[sym, np.minimum(knot - first_knot + 1, knots.shape[1] - 1)] * w
-        )
-        # (a per-pair constant: a per-second amplitude would break the join of adjacent seconds)
-        mid = (1.0 - f) * p0 + f * p1 + bridge + self.noise_pips[sym] * noise
-        # the spread moves from this second's value to the next one's once, at a point of the second
+        # the first quote of a second sits on its open anchor, the last on its close anchor; a re-quote
+        # (new mid and spread) happens once, at a point of the second, when the two differ
         switch = coin[layout.cell_first[cell_of]]
-        spread = np.where(
-            first, spreads[sym, sec], np.where(last | (f >= switch), spreads[sym, sec + 1], spreads[sym, sec])
-        )
+        after = ~first & (last | (f >= switch))
+        mid = np.where(after, anchor[sym, col + 1], anchor[sym, col])
+        spread = np.where(after, spreads[sym, sec + 1], spreads[sym, sec])
+        # a dealer centres the quote: of the spread and one pip wider, the one whose mid is nearer the
+        # price (a whole-pip grid of bids and asks puts mids on half pips, so within a quarter pip)
         bid = np.floor(mid - spread / 2.0 + 0.5).astype(np.int64)
-        ask = bid + spread
+        wider = np.floor(mid - (spread + 1) / 2.0 + 0.5).astype(np.int64)
+        use_wider = np.abs(wider + (spread + 1) / 2.0 - mid) < np.abs(bid + spread / 2.0 - mid) - 1e-9
+        bid = np.where(use_wider, wider, bid)
+        spread = spread + use_wider
+        fade = np.where(after, fades[sym, sec + 1], fades[sym, sec])
+        bid = bid - fade
+        ask = bid + spread + 2 * fade
 
         quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
         md = self._market_data(quotes)
-        core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, path.shock, lookback)
+        core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, pair_shock, lookback)
         trades = self._trades(quotes, first_second, end_second, order_counts)
         return [md, core, trades]
 
@@ -508,33 +613,77 @@ class FxEngine(Engine):
         part = np.maximum(g, np.ceil(share * vols[rows_, reach] / g) * g)  # (0, level]: in that level
         return before + part
 
+    # --- order flow and its impact ----------------------------------------------------------
+    def _buy_probability(self, first_second: int, end_second: int) -> np.ndarray:
+        """(pairs, seconds): probability that an order's aggressor buys, from the parent orders alive."""
+        net, count = self.parents.state(first_second, end_second)
+        return buy_probability(net, count, PARENT_INDEPENDENT)
+
+    def _order_draws(self, s: int, n: int, p_buy: np.ndarray, flow_only: bool = False) -> dict[str, np.ndarray]:
+        """The ``n`` orders of second ``s`` (keyed by ``s``); ``p_buy``: per pair, that second."""
+        rng = self._orders_rng(s)
+        sym = np.searchsorted(self.order_cdf, rng.random(n), side="right")
+        u_time = rng.random(n) ** 2
+        aggressor_buy = rng.random(n) < p_buy[sym]
+        passive = rng.random(n) < 0.4
+        size = np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS)
+        if flow_only:  # what the impact needs (the first draws of the stream)
+            return dict(sym=sym, buy=aggressor_buy ^ passive, passive=passive, size=size)
+        return dict(
+            second=np.full(n, s, dtype=np.int64),
+            index=np.arange(n, dtype=np.int64),
+            sym=sym,
+            u_time=u_time,
+            buy=aggressor_buy ^ passive,  # a passive order is filled by a taker on the other side
+            passive=passive,
+            size=size,
+            limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
+            passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
+            maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
+            maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
+            ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
+            cpty=np.floor(self.config.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
+            jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
+        )
+
+    def _contributions(self, first_second: int, end_second: int) -> np.ndarray:
+        """(currencies, seconds): the signed, size-scaled impact of each second's orders on each leg."""
+        counts = self._order_counts(first_second, end_second)
+        p_buy = self._buy_probability(first_second, end_second)
+        out = np.zeros((len(fxc.CODES), end_second - first_second))
+        for i, (s, n) in enumerate(zip(range(first_second, end_second), counts.tolist())):
+            o = self._order_draws(s, n, p_buy[:, i], flow_only=True)
+            sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
+            # only the surprise moves the price: the sign less the one the live parents predict
+            surprise = sign - (2.0 * p_buy[o["sym"], i] - 1.0)
+            size = round_ticket(o["size"])
+            push = surprise * self.impact_scale[o["sym"]] * (size / IMPACT_SIZE_UNIT) ** IMPACT_SIZE_POWER
+            out[:, i] = push @ self.impact_legs[o["sym"]]
+        return out
+
+    def _impact(self, first_boundary: int, end_boundary: int) -> np.ndarray:
+        """(currencies, boundaries): the log move of every leg from recent order flow at each second
+        boundary in ``[first, end)``; the orders of the kernel's look-back are re-drawn from their keys
+        (and cached by second, so a run that moves forward draws each second's orders once more)."""
+        first = first_boundary - self.kernel.lookback_s
+        end = end_boundary - self.kernel.delay_s
+        cache = self._impact_cache
+        missing = [s for s in range(first, end) if s not in cache]
+        if missing:
+            lo, hi = missing[0], missing[-1] + 1
+            block = self._contributions(lo, hi)
+            for j, s in enumerate(range(lo, hi)):
+                cache[s] = block[:, j]
+            while len(cache) > 2 * (end - first) + 4 * self.kernel.horizon_s:
+                cache.pop(next(iter(cache)))
+        contributions = np.stack([cache[s] for s in range(first, end)], axis=1)
+        return self.kernel.propagate(contributions)
+
     def _trades(self, q: "_Quotes", first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
         c = self.config
         layout = q.layout
-        parts = []
-        for _i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist())):
-            rng = self._orders_rng(s)
-            parts.append(
-                dict(
-                    second=np.full(n, s, dtype=np.int64),
-                    index=np.arange(n, dtype=np.int64),
-                    sym=np.searchsorted(self.order_cdf, rng.random(n), side="right"),
-                    u_time=rng.random(n) ** 2,
-                    buy=rng.random(n) < 0.5,
-                    passive=rng.random(n) < 0.4,
-                    size=np.clip(
-                        np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)),
-                        *_ORDER_SIZE_BOUNDS,
-                    ),
-                    limit=np.where(rng.random(n) < AT_TOUCH_TAKER_SHARE, 0, rng.integers(3, 11, n)),
-                    passive_level=np.searchsorted(self.passive_level_cdf, rng.random(n), side="right"),
-                    maker_fills=rng.integers(1, MAKERS_PER_PASSIVE + 1, n),
-                    maker_split=rng.random((n, MAKERS_PER_PASSIVE)),
-                    ecn=np.searchsorted(self.ecn_cdf, rng.random(n), side="right"),
-                    cpty=np.floor(c.lei_pool_size * rng.random(n) ** 2).astype(np.int64),
-                    jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
-                )
-            )
+        p_buy = self._buy_probability(first_second, end_second)
+        parts = [self._order_draws(s, n, p_buy[:, i]) for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist()))]
         o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         o["size"] = round_ticket(o["size"])
 

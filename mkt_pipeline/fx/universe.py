@@ -71,3 +71,23 @@ YAHOO_TICKERS: dict[str, str] = {p.symbol: p.yahoo_ticker for p in PAIRS}
 def column(attr: str, dtype=np.float64) -> np.ndarray:
     """One attribute of every pair as an array in universe order."""
     return np.array([getattr(p, attr) for p in PAIRS], dtype=dtype)
+
+
+def _implied_crosses() -> dict[str, tuple[tuple[str, int], tuple[str, int]]]:
+    """Every cross → its two USD legs as ((pair, power), (pair, power)): cross = Π pair ** power."""
+    usd = {}
+    for s in SYMBOLS:
+        if s.endswith("USD"):
+            usd[s[:3]] = (s, 1)
+        elif s.startswith("USD"):
+            usd[s[3:]] = (s, -1)
+    out = {}
+    for s in SYMBOLS:
+        base, quote = s[:3], s[3:]
+        if "USD" not in (base, quote):
+            (bp, be), (qp, qe) = usd[base], usd[quote]
+            out[s] = ((bp, be), (qp, -qe))
+    return out
+
+
+IMPLIED_CROSSES = _implied_crosses()  # reference closes of crosses are implied by their USD legs

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mkt_pipeline.core import facts as cf
+from mkt_pipeline.core.cross_facts_fx import FxMarketTape
 from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES, FX_CORE_PRICE, FX_MARKET_DATA, FX_TRADES
 from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window
@@ -36,13 +37,17 @@ class FactsReport:
     tape: Any
     reference_source: str
     extra: dict = field(default_factory=dict)
+    market_facts: list[cf.Fact] = field(default_factory=list)  # one market: instruments together, flow and impact
 
     @property
     def passed(self) -> int:
-        return sum(f.passed for f in self.facts)
+        return sum(f.passed for f in self.facts + self.market_facts)
 
     def table(self) -> str:
-        return cf.format_table(self.facts, f"{self.market}: {self.window} (reference closes: {self.reference_source})")
+        title = f"{self.market}: {self.window} (reference closes: {self.reference_source})"
+        if not self.market_facts:
+            return cf.format_table(self.facts, title)
+        return cf.format_table(self.facts, title) + "\n\n" + cf.format_table(self.market_facts, f"{self.market}: one market")
 
 
 def _universe(market: str):
@@ -68,7 +73,8 @@ def business_closes(
         business = [d for d in calendar_days if trading_day(d) is not None]
     business = business[-days:]
     refs: ReferencePrices = load_reference_prices(
-        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS
+        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS,
+        implied=getattr(u, "IMPLIED_CROSSES", None),
     )
     table = np.array([refs.close(d) for d in business])
     return {s: table[:, i] for i, s in enumerate(refs.symbols)}, refs.source
@@ -88,18 +94,10 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
     u = _universe(market)
     if market == "fx":
         pips = [p.pip for p in u.PAIRS]
-        return cf.FxTape(
-            u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp
-        )
-    return cf.EquitiesTape(
-        u.SYMBOLS,
-        u.VENUES,
-        EQUITIES_MEGA_CAPS,
-        equities_sessions(window),
-        window.start_us,
-        window.end_us,
-        timestamp or EQUITIES_MARKET_DATA.timestamp,
-    )
+        return FxMarketTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp,
+                            implied=u.IMPLIED_CROSSES)
+    return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
+                           timestamp or EQUITIES_MARKET_DATA.timestamp)
 
 
 def measure_dataset(
@@ -137,7 +135,8 @@ def measure_dataset(
                 piece.end_us,
             )
     facts = tape.facts(daily_closes, rate_spans) if market == "fx" else tape.facts(daily_closes)
-    return FactsReport(market, window, facts, tape, reference_source)
+    market_facts = tape.market_facts() if isinstance(tape, FxMarketTape) else []
+    return FactsReport(market, window, facts, tape, reference_source, market_facts=market_facts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,6 +210,10 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
     ax.legend()
     fig.tight_layout()
     written.append(_save(fig, out / f"{market}_abs_return_acf.png"))
+    if isinstance(tape, FxMarketTape):  # the one-market FX pictures
+        from mkt_pipeline.run.fx_market_pictures import draw_fx_market
+
+        written += draw_fx_market(tape, out, _save)
     return written
 
 

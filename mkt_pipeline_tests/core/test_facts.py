@@ -107,7 +107,7 @@ def test_fx_bounce_is_minus_half_for_white_noise_quotes_and_zero_for_a_walk():
     rng = np.random.default_rng(5)
     n = 20_000
     ts = DAY_S * 1_000_000 + np.arange(n) * 5_000
-    noise_mid = 1.16 + rng.integers(-2, 3, n) * 0.0001  # independent noise around a constant level
+    noise_mid = 1.16 + rng.standard_normal(n) * 0.0001  # independent noise around a constant level (no repeats)
     walk_mid = 154.5 + np.cumsum(rng.choice([-0.01, 0.01], n))
     sym = np.where(np.arange(n) % 2 == 0, "EURUSD", "USDJPY")
     mid = np.where(sym == "EURUSD", noise_mid, walk_mid)

@@ -139,7 +139,10 @@ def test_cli_prints_the_same_table_and_draws_the_pictures(fx_day, tmp_path, caps
     # the whole stored extent is the day, so the table is the fixture's, row for row
     assert report.table() in out
     pictures = sorted(tmp_path.glob("fx_*.png"))
-    assert [p.name for p in pictures] == ["fx_abs_return_acf.png", "fx_intraday_profile.png", "fx_return_distribution.png"]
+    assert [p.name for p in pictures] == [
+        "fx_abs_return_acf.png", "fx_correlation_heatmap.png", "fx_impact_by_size.png", "fx_intraday_profile.png",
+        "fx_return_distribution.png", "fx_sign_acf.png", "fx_triangular_gap.png",
+    ]
     for p in pictures:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < p.stat().st_size < 200_000
 
