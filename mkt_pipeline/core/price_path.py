@@ -12,6 +12,10 @@ seed, the path parameters, the reference prices and the second itself:
   market-wide multiplier such as ``Activity.volatility``) and which carries occasional jumps
   ("shocks"); the bridge pulls every shock back toward the anchors.
 
+With ``loadings``, every normal behind the anchors and the steps is a mix of shared factor normals
+(keyed by the same hour or day) and the instrument's own, so instruments move together at every
+horizon while each keeps its own variance.
+
 Because the value at second ``s`` is always read from the block of hour ``s // 3600``, the end of
 one second is the start of the next across any chunk, partition or process boundary.
 """
@@ -57,6 +61,9 @@ class PathParams:
     vol_of_vol: float = _VOL_OF_VOL  # std of the per-instrument log volatility multiplier
     anchor_memory_hours: int | None = None  # None: exponential anchor weights; else a linear taper this long
     shocks_per_hour: int = 0  # > 0: instead of per-second coin flips, exactly this many per hour across all instruments
+    # (instruments, factors) loadings of each unit-variance step and anchor normal on shared keyed factors
+    # (a market, its sectors); the rest of the variance, 1 - sum of squares, is the instrument's own
+    loadings: np.ndarray | None = None
 
 
 @dataclass
@@ -100,13 +107,24 @@ class PricePath:
             taper = 1.0 - np.arange(params.anchor_memory_hours) / params.anchor_memory_hours
             self._anchor_w = taper / np.sqrt(np.sum(taper * taper))
         self._vol_w = _unit_weights(_VOL_TAPS, _VOL_DECAY)
+        self._own = None
+        if params.loadings is not None:
+            self._own = np.sqrt(np.maximum(0.0, 1.0 - np.sum(params.loadings**2, axis=1)))
+
+    def _mix(self, own: np.ndarray, stream: str, part: int) -> np.ndarray:
+        """(rows, n) own normals mixed with keyed factor normals of the same shape's rows (no loadings: as is)."""
+        if self._own is None:
+            return own
+        factors = keyed_rng(self.seed, self.stream + stream, part).standard_normal((own.shape[0], self.params.loadings.shape[1]))
+        return factors @ self.params.loadings.T + own * self._own
 
     # --- keyed building blocks -------------------------------------------------------------
     def _hour_normal(self, hour: int) -> np.ndarray:
         day = hour // 24
         if day not in self._day_normals:
             _bounded(self._day_normals, 4 + len(self._anchor_w) // 24)  # every day the anchor look-back spans
-            self._day_normals[day] = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
+            own = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.n))
+            self._day_normals[day] = self._mix(own, "/anchor_factor", day)
         return self._day_normals[day][hour % 24]
 
     def _minute_normals(self, hour: int) -> np.ndarray:
@@ -157,7 +175,7 @@ class PricePath:
         if self.market_vol is not None:
             vol = vol * self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)[None, :]
         rng = keyed_rng(self.seed, self.stream + "/path", hour)
-        steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
+        steps = self._mix(rng.standard_normal((self.n, SECONDS_PER_HOUR)).T, "/factor", hour).T * vol
         shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability
         jump_sign = np.where(rng.random((self.n, SECONDS_PER_HOUR)) < 0.5, -1.0, 1.0)
         jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]

@@ -41,7 +41,7 @@ from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
-from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
+from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES, factor_loadings
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
 from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
@@ -50,8 +50,14 @@ NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
 _QUOTE_WEIGHT_POWER = 1.5  # a symbol's share of quotes grows with its activity weight to this power
-# Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.85, 0.85, 0.75, 0.75, 0.65])
+# Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind): a symbol's
+# listing venue most often, then the other primary exchange, the two large books, IEX least.
+_VENUE_AT_TOUCH = np.array([0.80, 0.80, 0.78, 0.78, 0.60])
+_LISTING_AT_TOUCH = 0.92
+# Venue preference of routers among the venues at the NBBO (and of hidden liquidity), calibrated to public
+# market-share figures: the listing exchange leads its names, ARCA and Cboe BZX follow, IEX a few per cent.
+_VENUE_ROUTE_WEIGHT = np.array([1.0, 1.0, 1.1, 1.15, 0.25])
+_LISTING_ROUTE_WEIGHT = 2.6
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -95,6 +101,29 @@ ACTIVITY_CLUSTERS = (
 ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
 ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
 ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
+
+# Order flow with memory: per symbol, parent orders are born at a keyed rate and live for a Pareto
+# (heavy-tailed) number of seconds, buying or selling throughout; the net of the parents alive sets the
+# probability that a child order buys. Parents born up to _FLOW_LOOK_BACK seconds earlier are re-drawn
+# from their keys (never carried over), so the flow of any second is a pure function of time.
+_FLOW_LOOK_BACK = 600  # longest parent, seconds
+_PARENTS_PER_SECOND = 0.06  # births per symbol per second
+_PARENT_MIN_S = 6.0  # shortest parent
+_PARENT_TAIL = 1.3  # Pareto exponent of parent lifetimes
+_FLOW_GAIN = 0.8  # buy probability (1 + tanh(gain * net parents)) / 2
+# Price impact: each order's surprise (its sign minus the flow's expected sign) moves the reference mid from
+# the next second on, by _IMPACT_SPREADS of the symbol's base spread per 100 shares' square root, decaying
+# with _IMPACT_TAU_S; flow older than _IMPACT_LOOK_BACK seconds is forgotten.
+_IMPACT_SPREADS = 0.22
+_IMPACT_TAU_S = 60.0
+_IMPACT_LOOK_BACK = 240
+# A symbol's share of the orders of a second grows with its own volatility multiplier to this power.
+_VOLUME_VOL_POWER = 1.0
+
+
+_FLOW_TANH_SPAN = 40
+_FLOW_TANH = np.tanh(_FLOW_GAIN * np.arange(-_FLOW_TANH_SPAN, _FLOW_TANH_SPAN + 1))  # by net parents: no batch-shaped math
+_IMPACT_KERNEL = np.exp(-np.arange(_IMPACT_LOOK_BACK) / _IMPACT_TAU_S)
 
 
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -261,6 +290,7 @@ class EquitiesEngine(Engine):
                 anchor_sigma=self.annual_vol / np.sqrt(252) * 0.6,
                 shock_log_size=np.full(self.n_sym, 0.004),
                 shock_probability=2e-6,
+                loadings=factor_loadings(),
             ),
             references,
             market_vol=self.activity.volatility,
@@ -282,7 +312,15 @@ class EquitiesEngine(Engine):
         self._mean_order_shares = _mean_order_shares()
         self._noise_blocks: dict[int, np.ndarray] = {}
         self.sym_cdf = weights_cdf(self.sym_weight)
-        self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
+        listed = np.arange(self.n_venue)[None, :] == self.listing[:, None]
+        self.at_touch = np.where(listed, _LISTING_AT_TOUCH, _VENUE_AT_TOUCH[None, :]).ravel()  # per group
+        self.route_weight = np.where(listed, _LISTING_ROUTE_WEIGHT, _VENUE_ROUTE_WEIGHT[None, :])  # (symbols, venues)
+        self.venue_cdf = np.cumsum(self.route_weight / self.route_weight.sum(axis=1)[:, None], axis=1)
+        self.venue_cdf[:, -1] = 1.0
+        self.impact_ticks = _IMPACT_SPREADS * self.base_spread
+        self._key_parents = "equities/parents"
+        self._parent_memo: dict[int, tuple[np.ndarray, ...]] = {}
+        self._flow_memo: dict[int, np.ndarray] = {}
 
     @property
     def max_rows_per_second(self) -> int:
@@ -365,8 +403,9 @@ class EquitiesEngine(Engine):
         return flags, found
 
     # --- the consolidated reference quote N(t) ---------------------------------------------------
-    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray):
-        """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each, plus the per-second move in ticks."""
+    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray, impact: np.ndarray):
+        """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each; ``impact`` (ticks per symbol and second)
+        shifts the mid for the whole second, so an order's impact shows from the second after it."""
         K, n_sym = SLOTS_PER_SECOND, self.n_sym
         path = self.path.slice(lo, lo + n_seconds)
         ticks = np.empty((n_seconds, n_sym, 2))  # open and close anchor of each second, in ticks
@@ -393,7 +432,7 @@ class EquitiesEngine(Engine):
         open_ = ticks[:, :, :1] * (1.0 + noise[:-1, :, None])
         close = ticks[:, :, 1:] * (1.0 + noise[1:, :, None])
         sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
-        mid = open_ + frac * (close - open_) + sigma * bridge
+        mid = open_ + frac * (close - open_) + sigma * bridge + impact.T[:, :, None]
 
         scale = (
             (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
@@ -405,7 +444,7 @@ class EquitiesEngine(Engine):
         nbb = np.floor(mid - spread / 2 + 0.5)
         nbo = nbb + spread
         as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
-        return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+        return as_rows(nbb), as_rows(nbo)
 
     def _noise_knots(self, first_second: int, end_second: int) -> np.ndarray:
         """(seconds, n_sym) keyed standard normals, one per (second, symbol), drawn in hour blocks."""
@@ -460,8 +499,8 @@ class EquitiesEngine(Engine):
         venue = lay.group[:n] % self.n_venue
         # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
         at = sym * nbb.shape[1] + k0  # flat gathers: faster than 2-d fancy indexing
-        bid = nbb.ravel()[at] - self._behind(mix64(quote_id, self._key_quote), venue)
-        ask = nbo.ravel()[at] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        bid = nbb.ravel()[at] - self._behind(mix64(quote_id, self._key_quote), self.at_touch[lay.group[:n]])
+        ask = nbo.ravel()[at] + self._behind(mix64(quote_id, self._key_quote ^ 1), self.at_touch[lay.group[:n]])
         by_time = _ByTime.of(sym, time_ns[:n] - lo * NS_PER_S, venue, self.n_venue)
         bid, ask = self._slide(bid, ask, by_time, sym, opener)
         ebits = mix64(event_id[:n], self._key_event)
@@ -487,11 +526,11 @@ class EquitiesEngine(Engine):
         )
 
     @staticmethod
-    def _behind(bits: np.ndarray, venue: np.ndarray) -> np.ndarray:
+    def _behind(bits: np.ndarray, at_touch: np.ndarray) -> np.ndarray:
         """Ticks a venue quote sits behind the reference: 0 (at it), 1, or now and then 2."""
         u = _uniform(bits)
         deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
-        return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
+        return np.where(u < at_touch, 0, 1 + deeper)
 
     def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, opener: np.ndarray):
         """Push each quote's prices outward off the other venues' quotes in force when it opens.
@@ -548,33 +587,106 @@ class EquitiesEngine(Engine):
             mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
         return np.round(base * mult).astype(np.int64)
 
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, draws):
         """Marketable orders of the planned seconds from the one before the batch's first (see generate_seconds).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
-        cfg = self.config
         counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
-        seconds = np.arange(_LOOK_BACK - 1, plan.n_seconds - 1)
+        a, b = _LOOK_BACK - 1, plan.n_seconds - 1
+        flow = self._flow_state(plan.lo + a, plan.lo + b)
+        vol = self.path.slice(plan.lo + a, plan.lo + b).vol
+        sec, sym, positions, buy, size, hidden, u_route, market = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
+        at = warp_offsets(draws[a:b], sec, positions, NS_PER_S)  # in the second's quote bursts
+        return sec + a, sym, at, buy, size, hidden, u_route, market
+
+    def _orders(self, first: int, counts: np.ndarray, flow: np.ndarray, vol: np.ndarray, halted: np.ndarray):
+        """The orders of seconds ``first, first + 1, ...`` (``counts`` of each, before halts), from keys per second.
+
+        A symbol's share of a second's orders is its activity weight times its own volatility multiplier
+        (busy when volatile); an order buys with probability ``(1 + flow) / 2`` (the parents' flow of its
+        symbol and second). Everything after the per-second draws is elementwise, so one pass over many
+        seconds gives each order what a pass over its second alone would. Halted symbols' orders are dropped.
+        Returns (second index, symbol, position draw, buy, size, hidden, routing uniform, market order).
+        """
         sym_u, positions, uniforms = [], [], []
-        for i in seconds:
-            # the draws are keyed per second; everything computed from them is elementwise, so one pass
-            # over the batch gives each order what a pass over its second alone would
-            rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + int(i))
-            n = int(counts[i])
+        for i, n in enumerate(counts.tolist()):
+            rng = keyed_rng(self.config.seed, "equities/trades", first + i)
             sym_u.append(rng.random(n))
             positions.append(rng.integers(0, WARP_POSITIONS, n))
             uniforms.append(rng.random((6, n)))
-        sec = np.repeat(seconds, counts[seconds])
-        sym = np.searchsorted(self.sym_cdf, np.concatenate(sym_u), side="right")
-        at = warp_offsets(draws[seconds[0] : seconds[-1] + 1], sec - seconds[0], np.concatenate(positions), NS_PER_S)  # in the second's quote bursts
-        u = np.concatenate(uniforms, axis=1)
-        buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, sec] / 2.0)  # order flow leans with the price move
+        sec = np.repeat(np.arange(len(counts)), counts)
+        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
+        cdf = share / share[-1]
+        sym = np.minimum(np.sum(cdf[:, sec] <= np.concatenate(sym_u)[None, :], axis=0), self.n_sym - 1)
+        u = np.concatenate(uniforms, axis=1) if uniforms else np.zeros((6, 0))
+        buy = u[0] < (1.0 + flow[sym, sec]) / 2.0
         size = _trade_sizes(u[1], u[2])
         hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
         keep = ~halted[sym, sec]
         market = u[5] < _P_MARKET_ORDER
-        return sec[keep], sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
+        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        return sec[keep], sym[keep], pos[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
+
+    # --- order flow and its impact -------------------------------------------------------------------------
+    def _parents(self, minute: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Parent orders born in one minute (absolute): symbol, birth second, lifetime in seconds, sign."""
+        got = self._parent_memo.get(minute)
+        if got is None:
+            _bounded(self._parent_memo, _FLOW_LOOK_BACK // 60 + 64)
+            rng = keyed_rng(self.config.seed, self._key_parents, minute)
+            k = rng.poisson(_PARENTS_PER_SECOND * 60, self.n_sym)
+            total = int(k.sum())
+            birth = minute * 60 + rng.integers(0, 60, total)
+            life = np.minimum(_FLOW_LOOK_BACK, np.floor(_PARENT_MIN_S * (1.0 - rng.random(total)) ** (-1.0 / _PARENT_TAIL)))
+            sign = np.where(rng.random(total) < 0.5, 1, -1)
+            got = self._parent_memo[minute] = (np.repeat(np.arange(self.n_sym), k), birth, life.astype(np.int64), sign)
+        return got
+
+    def _flow_state(self, first: int, end: int) -> np.ndarray:
+        """(symbols, seconds) expected sign of an order, in (-1, 1): tanh of the net of the parents alive."""
+        n = end - first
+        net = np.zeros((self.n_sym, n + 1), dtype=np.int64)
+        for minute in range((first - _FLOW_LOOK_BACK) // 60, (end - 1) // 60 + 1):
+            sym, birth, life, sign = self._parents(minute)
+            alive = (birth < end) & (birth + life > first)
+            sym, birth, life, sign = sym[alive], birth[alive], life[alive], sign[alive]
+            np.add.at(net, (sym, np.maximum(birth - first, 0)), sign)
+            np.add.at(net, (sym, np.minimum(birth + life - first, n)), -sign)
+        net = np.clip(np.cumsum(net[:, :n], axis=1), -_FLOW_TANH_SPAN, _FLOW_TANH_SPAN)
+        return _FLOW_TANH[net + _FLOW_TANH_SPAN]
+
+    def _second_flows(self, first: int, end: int) -> np.ndarray:
+        """(symbols, seconds) impact in ticks of each second's orders: size-weighted sign surprises."""
+        phase = session.phases(first, end)
+        bursts = self._md_counts(first, end, phase)[1]
+        counts = self._trade_counts(first, end, phase, bursts)
+        halted = self._halted(first, end - first)[0]
+        flow = self._flow_state(first, end)
+        vol = self.path.slice(first, end).vol
+        sec, sym, _, buy, size, _, _, _ = self._orders(first, counts, flow, vol, halted)
+        surprise = np.where(buy, 1.0, -1.0) - flow[sym, sec]
+        w = self.impact_ticks[sym] * surprise * np.sqrt(size / 100.0)
+        n = end - first
+        return np.bincount(sec * self.n_sym + sym, weights=w, minlength=n * self.n_sym).reshape(n, self.n_sym).T
+
+    def _impact(self, lo: int, n_seconds: int) -> np.ndarray:
+        """(symbols, seconds) impact in ticks on the reference mid of seconds ``[lo, lo + n)``: the decaying
+        sum of the orders of the ``_IMPACT_LOOK_BACK`` seconds before each second (an order's second excluded)."""
+        L = _IMPACT_LOOK_BACK
+        first, end = lo - L, lo + n_seconds - 1
+        missing = [s_ for s_ in range(first, end) if s_ not in self._flow_memo]
+        if missing:
+            a, b = missing[0], missing[-1] + 1
+            flows = self._second_flows(a, b)
+            for s_ in range(a, b):
+                _bounded(self._flow_memo, 8192)
+                self._flow_memo[s_] = flows[:, s_ - a]
+        flows = np.stack([self._flow_memo[s_] for s_ in range(first, end)], axis=1) if end > first else np.zeros((self.n_sym, 0))
+        out = np.zeros((self.n_sym, n_seconds))
+        for k in range(1, L + 1):  # one fixed summation order per element: any batch split gives the same sums
+            out += _IMPACT_KERNEL[k - 1] * flows[:, L - k : L - k + n_seconds]
+        return out
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``
@@ -610,7 +722,9 @@ class EquitiesEngine(Engine):
         at_best = signed == signed.min(axis=1)[:, None]
         # sweep order: venues at the NBBO first, in a keyed random order; then the rest (never used)
         order_bits = u_route.view(np.uint64)[:, None] + np.arange(V, dtype=np.uint64)[None, :]
-        priority = np.where(at_best, _uniform(mix64(order_bits, self._key_route)), 2.0)
+        # a keyed weighted random order (exponential race): the preferred venues come first more often
+        race = -np.log1p(-_uniform(mix64(order_bits, self._key_route))) / self.route_weight[sym]
+        priority = np.where(at_best, race, np.inf)
         sweep = np.argsort(priority, axis=1)
         n_best = at_best.sum(axis=1)[:, None]
         cols = np.arange(V)[None, :]
@@ -624,13 +738,13 @@ class EquitiesEngine(Engine):
         take *= (cols < n_best) & ~hidden[:, None]
         # a hidden order prints once, all it wants, on a venue drawn by venue size
         venue = sweep
-        venue[hidden, 0] = np.searchsorted(self.venue_cdf, u_route[hidden], side="right")
+        venue[hidden, 0] = np.minimum(np.sum(self.venue_cdf[sym[hidden]] <= u_route[hidden, None], axis=1), V - 1)
         take[hidden, 0] = want[hidden]
         order_idx, col = np.nonzero(take > 0)
         v = venue[order_idx, col]
         return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, halts_found) -> TableBatch:
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
         Orders of the second before ``first`` are routed too: the quotes in force when ``first``
@@ -638,7 +752,7 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, move, draws)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, draws)
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
@@ -784,7 +898,7 @@ class EquitiesEngine(Engine):
         seconds = np.arange(lo, lo + n_seconds)
         phase, bursts, draws = self._second_rates(seconds)
         halted, halts_found = self._halted(lo, n_seconds)
-        nbb, nbo, move = self._reference_quote(lo, n_seconds, phase, bursts, halted)
+        nbb, nbo = self._reference_quote(lo, n_seconds, phase, bursts, halted, self._impact(lo, n_seconds))
         plan = self._plan(lo, n_seconds, draws, nbb, nbo)
 
         G = self.n_groups
@@ -800,7 +914,7 @@ class EquitiesEngine(Engine):
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, halts_found)
         return [md, trades]
 
 

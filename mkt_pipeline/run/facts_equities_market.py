@@ -1,0 +1,148 @@
+"""The one-market equities facts in the ``facts`` report: the tape that measures them, measuring an
+engine's rows straight from memory (tests, quick looks), and the pictures.
+
+``market_tape(window)`` builds the ``EquitiesMarketTape`` that ``run.facts`` hands the single-series
+tape; ``measure_engine`` feeds a generated window to both without a sink; ``draw_pictures`` draws the
+correlation heatmap by sector, the Epps curve, the sign autocorrelation on log-log axes and the
+impact curve by trade size.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mkt_pipeline.core import cross_facts_equities as cx
+from mkt_pipeline.core import facts as cf
+from mkt_pipeline.core.timeline import US_PER_S, Window
+
+_SLICE_S = 600
+
+
+def market_tape(window: Window) -> cx.EquitiesMarketTape:
+    from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUES
+
+    start_s = window.start_us // US_PER_S
+    end_s = -(-window.end_us // US_PER_S)
+    return cx.EquitiesMarketTape(SYMBOLS, VENUES, [s.sector for s in UNIVERSE], [s.listing for s in UNIVERSE], start_s, end_s - start_s)
+
+
+def _arrow_tables(batches, timestamp: str) -> tuple[pa.Table, pa.Table]:
+    """(market data with bid_px1/ask_px1, trades) as the stored-row readers give them."""
+    md, tr = batches
+    sym = md.columns["symbol"]
+    quotes = pa.table({
+        timestamp: pa.array(md.columns[md.schema.timestamp], pa.int64()),
+        "symbol": pa.DictionaryArray.from_arrays(pa.array(sym.codes, pa.int32()), pa.array(list(sym.categories))),
+        "venue": pa.DictionaryArray.from_arrays(pa.array(md.columns["venue"].codes, pa.int32()), pa.array(list(md.columns["venue"].categories))),
+        "bid_px1": pa.array(md.columns["bids"].level(0)),
+        "ask_px1": pa.array(md.columns["asks"].level(0)),
+    })
+    cols = {timestamp: pa.array(tr.columns[tr.schema.timestamp], pa.int64())}
+    for name in ("symbol", "venue", "side", "cond"):
+        c = tr.columns[name]
+        cols[name] = pa.DictionaryArray.from_arrays(pa.array(c.codes, pa.int32()), pa.array(list(c.categories)))
+    cols["price"] = pa.array(tr.columns["price"], pa.float64())
+    cols["size"] = pa.array(tr.columns["size"], pa.int64())
+    return quotes, pa.table(cols)
+
+
+def measure_engine(engine, window: Window, daily_closes=None, slice_s: int = _SLICE_S):
+    """Generate ``window`` with an equities ``engine`` and measure it (single-series and one-market facts)
+    without a sink. Returns (facts, tape). ``daily_closes``: per-symbol closes for the realised-vs-daily rows
+    (default: the offline closes of the 120 trading days up to the window)."""
+    from mkt_pipeline.run.facts import EQUITIES_MEGA_CAPS, business_closes, equities_sessions
+    from mkt_pipeline.equities.universe import SYMBOLS, VENUES
+
+    ts_name = engine.md_schema.timestamp
+    tape = cf.EquitiesTape(SYMBOLS, VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us, ts_name,
+                           market=market_tape(window))
+    for piece in window.split(slice_s):
+        a, b = piece.start_us // US_PER_S, piece.end_us // US_PER_S
+        md, tr = _arrow_tables(engine.generate_seconds(a, b), ts_name)
+        tape.add(md, tr, piece.start_us, piece.end_us)
+    if daily_closes is None:
+        last = dt.date(1970, 1, 1) + dt.timedelta(days=(window.end_us - 1) // US_PER_S // 86400)
+        daily_closes, _ = business_closes("equities", last, offline=True)
+    return tape.facts(daily_closes), tape
+
+
+def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
+    """``equities_correlation.png`` (heatmap by sector), ``equities_epps.png``, ``equities_sign_acf.png``
+    (log-log) and ``equities_impact.png`` (by size group), from a measured tape (``facts`` called)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    market = getattr(tape, "market", None)
+    measured = getattr(market, "measured", None)
+    if not measured:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    order = sorted(range(len(market.symbols)), key=lambda i: (cx_sector_rank(market.sectors[i]), i))
+    corr = measured["corr5"][np.ix_(order, order)]
+    fig, ax = plt.subplots(figsize=(7.2, 6.2), dpi=90)
+    im = ax.imshow(corr, vmin=-0.2, vmax=1.0, cmap="RdBu_r")
+    ax.set_xticks(range(len(order)), [market.symbols[i] for i in order], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(order)), [market.symbols[i] for i in order], fontsize=7)
+    edges = np.flatnonzero(np.diff([cx_sector_rank(market.sectors[i]) for i in order])) + 0.5
+    for e in edges:
+        ax.axhline(e, color="k", lw=0.6)
+        ax.axvline(e, color="k", lw=0.6)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="correlation of 5-min NBBO mid returns")
+    ax.set_title("Equities: correlation by sector (tech, finance, healthcare, energy, consumer)")
+    fig.tight_layout()
+    written.append(_save(fig, out / "equities_correlation.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    h = sorted(measured["epps"])
+    ax.semilogx(h, [measured["epps"][k] for k in h], "o-")
+    ax.set_xticks(h, [f"{k} s" if k < 60 else f"{k // 60} min" for k in h])
+    ax.set_xlabel("return horizon")
+    ax.set_ylabel("average pairwise correlation")
+    ax.set_title("Equities: Epps effect (correlation builds up with the horizon)")
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    written.append(_save(fig, out / "equities_epps.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    acf = measured["sign_acf"]
+    lags = np.arange(1, len(acf) + 1)
+    pos = acf > 0
+    ax.loglog(lags[pos], acf[pos], "o", ms=3)
+    ax.set_xlabel("lag (trades)")
+    ax.set_ylabel("sign autocorrelation")
+    ax.set_title("Equities: aggressor-sign autocorrelation per trade (log-log)")
+    fig.tight_layout()
+    written.append(_save(fig, out / "equities_sign_acf.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    by = measured["impact_by_size"]
+    ax.bar(range(len(by)), list(by.values()))
+    ax.set_xticks(range(len(by)), list(by.keys()))
+    ax.set_ylabel("mid move after 10 s (spreads)")
+    ax.set_title("Equities: price impact by trade size, in the aggressor's direction")
+    fig.tight_layout()
+    written.append(_save(fig, out / "equities_impact.png"))
+    return written
+
+
+def cx_sector_rank(sector: str) -> int:
+    from mkt_pipeline.equities.universe import SECTORS
+
+    return SECTORS.index(sector)
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path)
+    plt.close(fig)
+    return path
