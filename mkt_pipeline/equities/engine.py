@@ -29,6 +29,7 @@ lays out ``_LOOK_BACK`` seconds before what it emits and one after; that is what
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 import numpy as np
@@ -69,7 +70,7 @@ MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
 _BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
-_NOISE_SCALE = 0.7  # microstructure noise at each second start, relative to the per-second volatility
+_NOISE_SCALE = 2.0  # microstructure noise at each second start, relative to the per-second volatility
 _JITTER = 0.1  # log-normal sigma of the reference spread per slot: venues quoting at different instants see near the same spread
 _PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
@@ -96,10 +97,19 @@ _CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
     Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
-    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.5),  # busy, volatile half-hours
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.3),  # busy, volatile half-hours
 )
 ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
-ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
+ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday activity profile
+# ... and after the open it stays high for longer than activity does: the log multiplier starts this much higher
+# and decays with _OPEN_VOL_DECAY_S (volatility at the open ~2x midday, elevated for an hour or two)
+_OPEN_VOL_BOOST = 0.9
+_OPEN_VOL_DECAY_S = 5400.0
+_CLOSE_VOL_BOOST, _CLOSE_VOL_RISE_S = 0.4, 1800.0  # and it picks up again into the close
+# News: jumps of about four 1-minute standard deviations (x0.5-1.5), ~11 per symbol and day (~3 in the session)
+_SHOCK_SIZE, _SHOCKS_PER_DAY = 0.013, 11.0
+_VOL_OF_VOL = 0.55  # std of each symbol's own log volatility multiplier
+_VOL_TAPS, _VOL_DECAY = 180, 0.975  # its regimes last ~40 min (a moving average over three hours of minutes)
 ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 # Order flow with memory: per symbol, parent orders are born at a keyed rate and live for a Pareto
@@ -282,18 +292,23 @@ class EquitiesEngine(Engine):
             seed, "equities/activity", session.intraday_activity, ACTIVITY_CLUSTERS,
             count_jitter=ACTIVITY_JITTER, vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
+        self._session_vol_rms: dict[int, float] = {}
         self.path = PricePath(
             seed,
             "equities",
             PathParams(
                 vol_per_second=self.base_vol,
                 anchor_sigma=self.annual_vol / np.sqrt(252) * 0.6,
-                shock_log_size=np.full(self.n_sym, 0.004),
-                shock_probability=2e-6,
+                shock_log_size=_SHOCK_SIZE * self.annual_vol,
+                shock_probability=_SHOCKS_PER_DAY / 86_400,
+                vol_of_vol=_VOL_OF_VOL,
+                vol_taps=_VOL_TAPS,
+                vol_decay=_VOL_DECAY,
+                vol_level_hours=(13, 21),  # UTC hours holding the regular session, summer and winter
                 loadings=factor_loadings(),
             ),
             references,
-            market_vol=self.activity.volatility,
+            market_vol=self._market_vol,
         )
         # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
         ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
@@ -321,6 +336,30 @@ class EquitiesEngine(Engine):
         self._key_parents = "equities/parents"
         self._parent_memo: dict[int, tuple[np.ndarray, ...]] = {}
         self._flow_memo: dict[int, np.ndarray] = {}
+
+    def _market_vol(self, first_second: int, end_second: int) -> np.ndarray:
+        """Per-second volatility multiplier shared by every symbol: the market's activity, session-normalised."""
+        out = self._raw_market_vol(first_second, end_second)
+        days = np.arange(first_second, end_second) // 86_400
+        for day in np.unique(days):
+            out[days == day] /= self._day_market_vol_rms(int(day))
+        return out
+
+    def _raw_market_vol(self, first_second: int, end_second: int) -> np.ndarray:
+        return self.activity.volatility(first_second, end_second) * np.exp(_open_vol_boost(np.arange(first_second, end_second)))
+
+    def _day_market_vol_rms(self, day: int) -> float:
+        """Root mean square of the market's volatility multiplier over the regular session of a UTC day (1 on a
+        day without one): divided out, so the activity clusters shape a session's volatility, not its level."""
+        if day not in self._session_vol_rms:
+            _bounded(self._session_vol_rms, 8)
+            sessions = [d for d in session.trading_days(day * 86_400, (day + 1) * 86_400) if d.open_s // 86_400 == day]
+            rms = 1.0
+            if sessions:
+                v = self._raw_market_vol(sessions[0].open_s, sessions[0].close_s)
+                rms = float(np.sqrt(np.mean(v * v)))
+            self._session_vol_rms[day] = rms
+        return self._session_vol_rms[day]
 
     @property
     def max_rows_per_second(self) -> int:
@@ -947,6 +986,18 @@ def _fills(rank: np.ndarray, want: np.ndarray, walks: np.ndarray, touch: np.ndar
     prev = np.r_[0, used[:-1]]
     prev[starts] = 0
     return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _open_vol_boost(seconds: np.ndarray) -> np.ndarray:
+    """Log volatility boost after the open of each second's session (0 outside regular hours)."""
+    out = np.zeros(len(seconds))
+    if not len(seconds):
+        return out
+    for day in session.trading_days(int(seconds[0]), int(seconds[-1]) + 1):
+        inside = (seconds >= day.open_s) & (seconds < day.close_s)
+        s = seconds[inside]
+        out[inside] = _OPEN_VOL_BOOST * np.exp(-(s - day.open_s) / _OPEN_VOL_DECAY_S) + _CLOSE_VOL_BOOST * np.exp(-(day.close_s - s) / _CLOSE_VOL_RISE_S)
+    return out
 
 
 def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:

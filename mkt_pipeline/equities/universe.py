@@ -28,7 +28,7 @@ class SymbolSpec:
 
 UNIVERSE: tuple[SymbolSpec, ...] = (
     # tech / mega-cap
-    SymbolSpec("AAPL", "NASDAQ", 270.0, 0.24, 9.0, 1.0, "tech", 1.15),
+    SymbolSpec("AAPL", "NASDAQ", 270.0, 0.27, 9.0, 1.0, "tech", 1.15),
     SymbolSpec("MSFT", "NASDAQ", 480.0, 0.22, 8.0, 1.0, "tech", 1.05),
     SymbolSpec("NVDA", "NASDAQ", 185.0, 0.42, 10.0, 1.0, "tech", 1.75),
     SymbolSpec("AMZN", "NASDAQ", 230.0, 0.30, 8.0, 1.0, "tech", 1.3),
@@ -68,7 +68,7 @@ MEGA_CAPS: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META")
 YAHOO_TICKERS: dict[str, str] = {s: s for s in SYMBOLS}
 FALLBACK_LEVELS: dict[str, float] = {s.symbol: s.fallback_price for s in UNIVERSE}
 SECTORS: tuple[str, ...] = ("tech", "finance", "healthcare", "energy", "consumer")
-MARKET_ANNUAL_VOL = 0.15  # intraday volatility of the market factor, annualised
+MARKET_ANNUAL_VOL = 0.17  # intraday volatility of the market factor, annualised
 SECTOR_LOADING = {"tech": 0.40, "finance": 0.45, "healthcare": 0.40, "energy": 0.60, "consumer": 0.35}
 FALLBACK_VOLS: dict[str, float] = {s.symbol: s.annual_vol for s in UNIVERSE}  # how far offline closes wander
 

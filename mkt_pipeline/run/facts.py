@@ -84,8 +84,10 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
     if market == "fx":
         pips = [p.pip for p in u.PAIRS]
         return cf.FxTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp)
+    from mkt_pipeline.run.facts_equities_market import market_tape  # the one-market rows ride on the same slices
+
     return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
-                           timestamp or EQUITIES_MARKET_DATA.timestamp)
+                           timestamp or EQUITIES_MARKET_DATA.timestamp, market=market_tape(window))
 
 
 def measure_dataset(
@@ -195,6 +197,10 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
     ax.legend()
     fig.tight_layout()
     written.append(_save(fig, out / f"{market}_abs_return_acf.png"))
+    if market == "equities":  # correlation heatmap, Epps curve, sign autocorrelation, impact by size
+        from mkt_pipeline.run import facts_equities_market
+
+        written += facts_equities_market.draw_pictures(tape, out)
     return written
 
 
