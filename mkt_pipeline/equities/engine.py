@@ -70,9 +70,9 @@ MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
 _BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
-_NOISE_SCALE = 2.0  # microstructure noise at each second start, relative to the per-second volatility
+_NOISE_SCALE = 2.5  # microstructure noise at each second start, relative to the per-second volatility
 _JITTER = 0.1  # log-normal sigma of the reference spread per slot: venues quoting at different instants see near the same spread
-_PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
+_PHASE_SPREAD = np.array([3.0, 2.5, 1.0, 1.5, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
 _BURST_CAP = 2.0  # close-auction per-second burst factor is clipped to [1/_BURST_CAP, _BURST_CAP]
@@ -88,6 +88,7 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
 _P_MARKET_ORDER = 0.05
+_P_FOLLOW = 0.25  # share of orders that arrive with the order before them in their second
 # Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
 # cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
@@ -103,13 +104,13 @@ ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own unifor
 ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday activity profile
 # ... and after the open it stays high for longer than activity does: the log multiplier starts this much higher
 # and decays with _OPEN_VOL_DECAY_S (volatility at the open ~2x midday, elevated for an hour or two)
-_OPEN_VOL_BOOST = 0.9
-_OPEN_VOL_DECAY_S = 5400.0
+_OPEN_VOL_BOOST = 1.1
+_OPEN_VOL_DECAY_S = 7200.0
 _CLOSE_VOL_BOOST, _CLOSE_VOL_RISE_S = 0.4, 1800.0  # and it picks up again into the close
 # News: jumps of about four 1-minute standard deviations (x0.5-1.5), ~11 per symbol and day (~3 in the session)
 _SHOCK_SIZE, _SHOCKS_PER_DAY = 0.013, 11.0
 _VOL_OF_VOL = 0.55  # std of each symbol's own log volatility multiplier
-_VOL_TAPS, _VOL_DECAY = 180, 0.975  # its regimes last ~40 min (a moving average over three hours of minutes)
+_VOL_TAPS, _VOL_DECAY = 240, 0.985  # its regimes last about an hour (a moving average over four hours of minutes)
 ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 # Order flow with memory: per symbol, parent orders are born at a keyed rate and live for a Pareto
@@ -322,6 +323,7 @@ class EquitiesEngine(Engine):
         self._key_cross = stream_key(seed, "equities/cross")[0]
         self._key_ns = stream_key(seed, "equities/ns")[0]
         self._key_route = stream_key(seed, "equities/route")[0]
+        self._key_burst = stream_key(seed, "equities/burst")[0]
         self._draw_memo: dict[int, tuple[float, object]] = {}
         self._day_volume: dict[object, np.ndarray] = {}
         self._mean_order_shares = _mean_order_shares()
@@ -665,6 +667,13 @@ class EquitiesEngine(Engine):
         keep = ~halted[sym, sec]
         market = u[5] < _P_MARKET_ORDER
         pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        # child orders fired together: some orders arrive at the instant of the order drawn before them in the
+        # same second (a keyed coin per order), so trades crowd in time more than quotes do
+        rank, _ = _ranks_within(sec)
+        bits = mix64(((first + sec).astype(np.uint64) << np.uint64(_POS_BITS)) | rank.astype(np.uint64), self._key_burst)
+        follows = (rank > 0) & (_uniform(bits) < _P_FOLLOW)
+        lead = np.maximum.accumulate(np.where(follows, 0, np.arange(len(sec))))
+        pos = pos[lead]
         return sec[keep], sym[keep], pos[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
 
     # --- order flow and its impact -------------------------------------------------------------------------
@@ -834,6 +843,11 @@ class EquitiesEngine(Engine):
         filled_after[by_take] = after
         filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
+        # an order whose venue's displayed touch was already taken (persistent flow hits the same quotes) fills
+        # against the liquidity that replenishes it: reserve/midpoint liquidity, at the NBBO midpoint
+        refill = fits & ~hidden & (size == 0)
+        hidden = hidden | refill
+        size = np.where(refill, want, size)
         # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
         # is at least the whole book, so it never counts)
         level = np.zeros(len(snap), dtype=np.int64)
