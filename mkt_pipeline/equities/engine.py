@@ -89,6 +89,7 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
 _P_MARKET_ORDER = 0.05
 _P_FOLLOW = 0.25  # share of orders that arrive with the order before them in their second
+_P_REFILL = 0.3  # share of orders finding their touch taken that still fill (at the midpoint)
 # Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
 # cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
@@ -810,7 +811,7 @@ class EquitiesEngine(Engine):
         kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
         keep = kept[idx]
         idx, venue, snap, want, walks = idx[keep], venue[keep], snap[keep], want[keep], walks[keep]
-        sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
+        sec_i, at_ns, buy, hidden, u_route = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx], o_u[idx]
         group = o_sym[idx] * self.n_venue + venue
 
         # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
@@ -819,8 +820,8 @@ class EquitiesEngine(Engine):
         gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
         gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = _lexsort_ints((at_ns, sec_i, snap))
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks, u_route = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks, u_route)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -843,9 +844,10 @@ class EquitiesEngine(Engine):
         filled_after[by_take] = after
         filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
-        # an order whose venue's displayed touch was already taken (persistent flow hits the same quotes) fills
+        # some orders whose venue's displayed touch was already taken (persistent flow hits the same quotes) fill
         # against the liquidity that replenishes it: reserve/midpoint liquidity, at the NBBO midpoint
-        refill = fits & ~hidden & (size == 0)
+        lucky = _uniform(mix64(u_route.view(np.uint64), self._key_burst ^ 1)) < _P_REFILL
+        refill = fits & ~hidden & (size == 0) & lucky
         hidden = hidden | refill
         size = np.where(refill, want, size)
         # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
