@@ -89,7 +89,9 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
 _P_MARKET_ORDER = 0.05
 _P_FOLLOW = 0.25  # share of orders that arrive with the order before them in their second
-_P_REFILL = 0.3  # share of orders finding their touch taken that still fill (at the midpoint)
+# share of orders finding their touch taken that still fill (at the midpoint): outside regular hours the venue
+# books are thin (quotes x0.4) and more of the flow leans on reserve and midpoint liquidity
+_P_REFILL, _P_REFILL_OFF_SESSION = 0.1, 0.35
 # Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
 # cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
@@ -122,7 +124,7 @@ _FLOW_LOOK_BACK = 600  # longest parent, seconds
 _PARENTS_PER_SECOND = 0.06  # births per symbol per second
 _PARENT_MIN_S = 6.0  # shortest parent
 _PARENT_TAIL = 1.3  # Pareto exponent of parent lifetimes
-_FLOW_GAIN = 0.8  # buy probability (1 + tanh(gain * net parents)) / 2
+_FLOW_GAIN = 0.7  # buy probability (1 + tanh(gain * net parents)) / 2
 # Price impact: each order's surprise (its sign minus the flow's expected sign) moves the reference mid from
 # the next second on, by _IMPACT_SPREADS of the symbol's base spread per 100 shares' square root, decaying
 # with _IMPACT_TAU_S; flow older than _IMPACT_LOOK_BACK seconds is forgotten.
@@ -846,7 +848,8 @@ class EquitiesEngine(Engine):
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
         # some orders whose venue's displayed touch was already taken (persistent flow hits the same quotes) fill
         # against the liquidity that replenishes it: reserve/midpoint liquidity, at the NBBO midpoint
-        lucky = _uniform(mix64(u_route.view(np.uint64), self._key_burst ^ 1)) < _P_REFILL
+        p_refill = np.where(np.isin(phase[sec_i], session.REGULAR_PHASES), _P_REFILL, _P_REFILL_OFF_SESSION)
+        lucky = _uniform(mix64(u_route.view(np.uint64), self._key_burst ^ 1)) < p_refill
         refill = fits & ~hidden & (size == 0) & lucky
         hidden = hidden | refill
         size = np.where(refill, want, size)

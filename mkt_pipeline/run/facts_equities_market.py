@@ -98,7 +98,7 @@ def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
         ax.axhline(e, color="k", lw=0.6)
         ax.axvline(e, color="k", lw=0.6)
     fig.colorbar(im, ax=ax, shrink=0.8, label="correlation of 5-min NBBO mid returns")
-    ax.set_title("Equities: correlation by sector (tech, finance, healthcare, energy, consumer)")
+    ax.set_title("Equities by sector: tech, finance, healthcare, energy, consumer", fontsize=10)
     fig.tight_layout()
     written.append(_save(fig, out / "equities_correlation.png"))
 
