@@ -1,6 +1,7 @@
 """The SPEC §11 stylised facts of a generated day of each market, and what measuring them costs.
 
-    python -m bench.bench_facts [--profile light|default|sparse] [--markets fx,equities] [--pictures DIR] [--window START/END]
+    python -m bench.bench_facts [--profile light|default|sparse] [--markets fx,equities] [--pictures DIR]
+                                [--window START/END]
 
 For each market, in a fresh process: generate a full day (FX: 24 UTC hours of a weekday; equities:
 the NYSE session day from the 04:00 pre-open to the 20:00 end of the post-close, New York time) into
@@ -33,7 +34,8 @@ PROFILES = {
     "default": {"fx": {}, "equities": {}},
     # the sparse rates the realism issue measured at (the facts must hold across the seeds' ranges)
     "sparse": {
-        "fx": dict(market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=80, orders_min_per_sec=5, orders_max_per_sec=30),
+        "fx": dict(market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=80,
+                   orders_min_per_sec=5, orders_max_per_sec=30),
         "equities": dict(market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60),
     },
 }

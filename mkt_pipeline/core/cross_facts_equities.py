@@ -23,7 +23,7 @@ then measures, over the session's continuous trading:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -102,8 +102,15 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 class EquitiesMarketTape:
     """What the one-market facts need, fed by ``core.facts.EquitiesTape`` slice by slice."""
 
-    def __init__(self, symbols: Sequence[str], venues: Sequence[str], sectors: Sequence[str], listing: Sequence[str],
-                 start_s: int, seconds: int):
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        venues: Sequence[str],
+        sectors: Sequence[str],
+        listing: Sequence[str],
+        start_s: int,
+        seconds: int,
+    ):
         self.symbols, self.venues = tuple(symbols), tuple(venues)
         self.sectors, self.listing = tuple(sectors), tuple(listing)
         self.start_s, self.seconds = start_s, seconds
@@ -116,8 +123,16 @@ class EquitiesMarketTape:
         self._first: list[dict[str, np.ndarray]] = []  # first trade of each (symbol, second)
 
     # -- feeding -----------------------------------------------------------------------------
-    def add_trades(self, sym: np.ndarray, ts_ns: np.ndarray, venue: np.ndarray, buy: np.ndarray, size: np.ndarray,
-                   bid: np.ndarray, ask: np.ndarray) -> None:
+    def add_trades(
+        self,
+        sym: np.ndarray,
+        ts_ns: np.ndarray,
+        venue: np.ndarray,
+        buy: np.ndarray,
+        size: np.ndarray,
+        bid: np.ndarray,
+        ask: np.ndarray,
+    ) -> None:
         """Regular trades of one slice with the NBBO in force at each (NaN where none)."""
         order = np.lexsort((ts_ns, sym))
         sym, ts_ns, venue, buy, size, bid, ask = (a[order] for a in (sym, ts_ns, venue, buy, size, bid, ask))
@@ -128,12 +143,20 @@ class EquitiesMarketTape:
         np.add.at(self.venue_volume, (sym[ok_venue], venue[ok_venue]), size[ok_venue])
         self._signs.append((sym.astype(np.int16), np.where(buy, 1, -1).astype(np.int8)))
         first = np.r_[True, (sym[1:] != sym[:-1]) | (sec[1:] != sec[:-1])] & inside
-        self._first.append({"sym": sym[first].astype(np.int16), "sec": sec[first].astype(np.int32),
-                            "sign": np.where(buy[first], 1, -1).astype(np.int8), "size": size[first].astype(np.int32),
-                            "mid": ((bid + ask) / 2)[first], "spread": (ask - bid)[first]})
+        self._first.append(
+            {
+                "sym": sym[first].astype(np.int16),
+                "sec": sec[first].astype(np.int32),
+                "sign": np.where(buy[first], 1, -1).astype(np.int8),
+                "size": size[first].astype(np.int32),
+                "mid": ((bid + ask) / 2)[first],
+                "spread": (ask - bid)[first],
+            }
+        )
 
-    def add_venue_quotes(self, sym: np.ndarray, cols: np.ndarray, bids: np.ndarray, asks: np.ndarray,
-                         session: np.ndarray) -> None:
+    def add_venue_quotes(
+        self, sym: np.ndarray, cols: np.ndarray, bids: np.ndarray, asks: np.ndarray, session: np.ndarray
+    ) -> None:
         """Each venue's quote in force at the end of seconds ``cols`` (``bids``/``asks``: (venues, k), NaN
         where none); counts, over session seconds, how often each venue is at the NBBO on either side."""
         keep = session[cols]
@@ -141,7 +164,10 @@ class EquitiesMarketTape:
             return
         b, a, s = bids[:, keep], asks[:, keep], sym[keep]
         with np.errstate(invalid="ignore"):
-            best_b, best_a = np.nanmax(np.where(np.isfinite(b), b, -np.inf), axis=0), np.nanmin(np.where(np.isfinite(a), a, np.inf), axis=0)
+            best_b, best_a = (
+                np.nanmax(np.where(np.isfinite(b), b, -np.inf), axis=0),
+                np.nanmin(np.where(np.isfinite(a), a, np.inf), axis=0),
+            )
             at = (np.abs(b - best_b) < 1e-9) | (np.abs(a - best_a) < 1e-9)
         for v in range(len(self.venues)):
             np.add.at(self.venue_at_best[:, v], s, at[v])
@@ -153,8 +179,10 @@ class EquitiesMarketTape:
         sym = np.concatenate([s for s, _ in self._signs]) if self._signs else np.zeros(0, np.int16)
         sign = np.concatenate([x for _, x in self._signs]) if self._signs else np.zeros(0, np.int8)
         first = self._first_trades()
-        return ([sign[sym == i] for i in range(len(self.symbols))],
-                [first["sign"][first["sym"] == i] for i in range(len(self.symbols))])
+        return (
+            [sign[sym == i] for i in range(len(self.symbols))],
+            [first["sign"][first["sym"] == i] for i in range(len(self.symbols))],
+        )
 
     def _first_trades(self) -> dict[str, np.ndarray]:
         if not self._first:
@@ -177,7 +205,9 @@ class EquitiesMarketTape:
         good = np.isfinite(after) & np.isfinite(before)
         return {"after": after[good], "before": before[good], "size": f["size"][ok][good], "sym": sym[good]}
 
-    def facts(self, mids: np.ndarray, spreads: np.ndarray, session: np.ndarray, spans: Sequence[tuple[int, int]]) -> list:
+    def facts(
+        self, mids: np.ndarray, spreads: np.ndarray, session: np.ndarray, spans: Sequence[tuple[int, int]]
+    ) -> list:
         """The one-market rows: ``mids``/``spreads`` (symbols, seconds) NBBO at the end of each second of the
         window, ``session`` the continuous-trading seconds, ``spans`` their runs as column offsets."""
         from mkt_pipeline.core.facts import Band, _fact, _num, _pct, _span  # the table's row type
@@ -196,42 +226,111 @@ class EquitiesMarketTape:
         gap = mean_pairwise(corr5, same) - mean_pairwise(corr5, ~same)
         pc1 = first_component_share(corr5)
         name = "equities co-movement"
-        facts.append(_fact("market.corr5", name, "average pairwise correlation of 5-min NBBO mid returns", avg5, Band(0.2, 0.55, "0.2 … 0.55")))
-        facts.append(_fact("market.pc1", name, "first principal component's share of the variance (5-min returns)", pc1,
-                           Band(0.25, 0.55, "25 … 55 %"), _pct(pc1)))
-        facts.append(_fact("market.sector_gap", name, "same-sector minus cross-sector average correlation (5 min)", gap,
-                           Band(0.1, None, "≥ 0.1"), f"+{_num(gap)}" if math.isfinite(gap) and gap >= 0 else _num(gap)))
+        facts.append(
+            _fact(
+                "market.corr5",
+                name,
+                "average pairwise correlation of 5-min NBBO mid returns",
+                avg5,
+                Band(0.2, 0.55, "0.2 … 0.55"),
+            )
+        )
+        facts.append(
+            _fact(
+                "market.pc1",
+                name,
+                "first principal component's share of the variance (5-min returns)",
+                pc1,
+                Band(0.25, 0.55, "25 … 55 %"),
+                _pct(pc1),
+            )
+        )
+        facts.append(
+            _fact(
+                "market.sector_gap",
+                name,
+                "same-sector minus cross-sector average correlation (5 min)",
+                gap,
+                Band(0.1, None, "≥ 0.1"),
+                f"+{_num(gap)}" if math.isfinite(gap) and gap >= 0 else _num(gap),
+            )
+        )
         market = np.nanmean(r5, axis=0)
         betas = {}
         for s in HIGH_BETA + LOW_BETA:
             if s in self.symbols:
                 y = r5[self.symbols.index(s)]
                 ok = np.isfinite(y) & np.isfinite(market)
-                betas[s] = float(np.dot(y[ok] - y[ok].mean(), market[ok] - market[ok].mean()) / max(np.var(market[ok]) * ok.sum(), 1e-300))
+                betas[s] = float(
+                    np.dot(y[ok] - y[ok].mean(), market[ok] - market[ok].mean())
+                    / max(np.var(market[ok]) * ok.sum(), 1e-300)
+                )
         high, low = [betas[s] for s in HIGH_BETA if s in betas], [betas[s] for s in LOW_BETA if s in betas]
         margin = min(high) - max(low) if high and low else math.nan
-        facts.append(_fact("market.betas", name, "market beta (5 min, on the equal-weighted market): high-beta minus low-beta names",
-                           margin, Band(0.0, None, f"{'/'.join(HIGH_BETA)} above {'/'.join(LOW_BETA)}"),
-                           ", ".join(f"{s} {_num(b)}" for s, b in betas.items()), betas, passed=math.isfinite(margin) and margin > 0))
+        facts.append(
+            _fact(
+                "market.betas",
+                name,
+                "market beta (5 min, on the equal-weighted market): high-beta minus low-beta names",
+                margin,
+                Band(0.0, None, f"{'/'.join(HIGH_BETA)} above {'/'.join(LOW_BETA)}"),
+                ", ".join(f"{s} {_num(b)}" for s, b in betas.items()),
+                betas,
+                passed=math.isfinite(margin) and margin > 0,
+            )
+        )
         epps = {}
         for h in EPPS_HORIZONS:
             epps[h] = mean_pairwise(correlation_matrix(horizon_returns(log_mids, spans, h)))
         m["epps"] = epps
         ratio = epps[1] / epps[FIVE_MIN_S] if epps[FIVE_MIN_S] > 0 else math.nan
-        facts.append(_fact("market.epps", "Epps effect", "average pairwise correlation at 1 s ÷ at 5 min (5 min ≥ 0.2)", ratio,
-                           Band(None, 0.5, "≤ 0.5"), f"{_num(epps[1])} → {_num(epps[FIVE_MIN_S])} ({_num(ratio)})", epps,
-                           passed=math.isfinite(ratio) and ratio <= 0.5 and epps[FIVE_MIN_S] >= 0.2))
+        facts.append(
+            _fact(
+                "market.epps",
+                "Epps effect",
+                "average pairwise correlation at 1 s ÷ at 5 min (5 min ≥ 0.2)",
+                ratio,
+                Band(None, 0.5, "≤ 0.5"),
+                f"{_num(epps[1])} → {_num(epps[FIVE_MIN_S])} ({_num(ratio)})",
+                epps,
+                passed=math.isfinite(ratio) and ratio <= 0.5 and epps[FIVE_MIN_S] >= 0.2,
+            )
+        )
 
         every, first = self.sign_sequences()
         acf = pooled_acf(every, SIGN_LAGS)
         acf_first = pooled_acf(first, 1)
         m["sign_acf"] = acf
         name = "order-flow memory"
-        facts.append(_fact("flow.sign_acf1", name, "lag-1 autocorrelation of the aggressor sign, per trade", acf[0], Band(0.2, 0.7, "0.2 … 0.7")))
+        facts.append(
+            _fact(
+                "flow.sign_acf1",
+                name,
+                "lag-1 autocorrelation of the aggressor sign, per trade",
+                acf[0],
+                Band(0.2, 0.7, "0.2 … 0.7"),
+            )
+        )
         tail = float(np.mean(acf[20:SIGN_LAGS])) if len(acf) >= SIGN_LAGS else math.nan
-        facts.append(_fact("flow.sign_acf_tail", name, "mean sign autocorrelation over lags 21-100, per trade", tail, Band(0.01, None, "≥ 0.01"), _num(tail, 3)))
-        facts.append(_fact("flow.sign_acf_first", name, "lag-1 sign autocorrelation of the first trade of each second", acf_first[0],
-                           Band(0.1, None, "≥ 0.1")))
+        facts.append(
+            _fact(
+                "flow.sign_acf_tail",
+                name,
+                "mean sign autocorrelation over lags 21-100, per trade",
+                tail,
+                Band(0.01, None, "≥ 0.01"),
+                _num(tail, 3),
+            )
+        )
+        facts.append(
+            _fact(
+                "flow.sign_acf_first",
+                name,
+                "lag-1 sign autocorrelation of the first trade of each second",
+                acf_first[0],
+                Band(0.1, None, "≥ 0.1"),
+            )
+        )
 
         imp = self.impact(_forward_fill(mids), session)
         m["impact"] = imp
@@ -239,11 +338,29 @@ class EquitiesMarketTape:
         before = float(np.mean(imp["before"])) if len(imp["before"]) else math.nan
         stderr = float(np.std(imp["after"]) / math.sqrt(len(imp["after"]))) if len(imp["after"]) > 1 else math.nan
         name = "price impact"
-        facts.append(_fact("impact.after", name, "mid move 10 s after a trade in the aggressor's direction, in quoted spreads", after,
-                           Band(0.1, 0.6, "0.1 … 0.6"), f"{_num(after)} (± {_num(2 * stderr, 3)})", passed=0.1 <= after <= 0.6 and after > 2 * stderr))
+        facts.append(
+            _fact(
+                "impact.after",
+                name,
+                "mid move 10 s after a trade in the aggressor's direction, in quoted spreads",
+                after,
+                Band(0.1, 0.6, "0.1 … 0.6"),
+                f"{_num(after)} (± {_num(2 * stderr, 3)})",
+                passed=0.1 <= after <= 0.6 and after > 2 * stderr,
+            )
+        )
         pre = before / after if after > 0 else math.nan
-        facts.append(_fact("impact.before", name, "mid move in the 5 s before a trade ÷ the move after", pre, Band(None, 0.3, "< 30 %"),
-                           f"{_pct(pre)} ({_num(before)} spreads)", passed=math.isfinite(pre) and pre < 0.3))
+        facts.append(
+            _fact(
+                "impact.before",
+                name,
+                "mid move in the 5 s before a trade ÷ the move after",
+                pre,
+                Band(None, 0.3, "< 30 %"),
+                f"{_pct(pre)} ({_num(before)} spreads)",
+                passed=math.isfinite(pre) and pre < 0.3,
+            )
+        )
         by_size = {}
         for lo, hi, label in SIZE_GROUPS:
             sel = (imp["size"] >= lo) & (imp["size"] <= hi)
@@ -251,27 +368,65 @@ class EquitiesMarketTape:
         m["impact_by_size"] = by_size
         vals = list(by_size.values())
         size_ratio = vals[-1] / vals[0] if vals[0] > 0 else math.nan
-        facts.append(_fact("impact.size", name, "impact of the largest size group ÷ the smallest", size_ratio, Band(1.3, None, "≥ 1.3×"),
-                           f"{_num(size_ratio)}× ({', '.join(_num(v) for v in vals)})", by_size))
+        facts.append(
+            _fact(
+                "impact.size",
+                name,
+                "impact of the largest size group ÷ the smallest",
+                size_ratio,
+                Band(1.3, None, "≥ 1.3×"),
+                f"{_num(size_ratio)}× ({', '.join(_num(v) for v in vals)})",
+                by_size,
+            )
+        )
 
         vv, sv = [], []
         for i in range(n):
             rv, vol, spr = [], [], []
             for a, b in spans:
                 for c in range(a, b - FIVE_MIN_S + 1, FIVE_MIN_S):
-                    r = np.diff(log_mids[i, c - 1 : c + FIVE_MIN_S]) if c >= 1 else np.diff(log_mids[i, c : c + FIVE_MIN_S])
+                    r = (
+                        np.diff(log_mids[i, c - 1 : c + FIVE_MIN_S])
+                        if c >= 1
+                        else np.diff(log_mids[i, c : c + FIVE_MIN_S])
+                    )
                     rv.append(math.sqrt(np.nansum(r * r)))
                     vol.append(float(self.volume[i, c : c + FIVE_MIN_S].sum()))
-                    spr.append(float(np.nanmean(spreads[i, c : c + FIVE_MIN_S])) if np.isfinite(spreads[i, c : c + FIVE_MIN_S]).any() else math.nan)
+                    spr.append(
+                        float(np.nanmean(spreads[i, c : c + FIVE_MIN_S]))
+                        if np.isfinite(spreads[i, c : c + FIVE_MIN_S]).any()
+                        else math.nan
+                    )
             vv.append(_corr(np.array(vol), np.array(rv)))
             sv.append(_corr(np.array(spr), np.array(rv)))
         m["volume_vol"], m["spread_vol"] = vv, sv
         name = "volume and volatility"
-        mean_vv, mean_sv = float(np.nanmean(vv)) if np.isfinite(vv).any() else math.nan, float(np.nanmean(sv)) if np.isfinite(sv).any() else math.nan
-        facts.append(_fact("market.volume_vol", name, "per-symbol correlation of 5-min volume with 5-min realised volatility (mean; span)",
-                           mean_vv, Band(0.4, None, "≥ 0.4"), f"{_num(mean_vv)} ({_span(vv)})", dict(zip(self.symbols, vv))))
-        facts.append(_fact("market.spread_vol", name, "per-symbol correlation of 5-min mean spread with realised volatility (mean; span)",
-                           mean_sv, Band(0.3, None, "≥ 0.3"), f"{_num(mean_sv)} ({_span(sv)})", dict(zip(self.symbols, sv))))
+        mean_vv, mean_sv = (
+            float(np.nanmean(vv)) if np.isfinite(vv).any() else math.nan,
+            float(np.nanmean(sv)) if np.isfinite(sv).any() else math.nan,
+        )
+        facts.append(
+            _fact(
+                "market.volume_vol",
+                name,
+                "per-symbol correlation of 5-min volume with 5-min realised volatility (mean; span)",
+                mean_vv,
+                Band(0.4, None, "≥ 0.4"),
+                f"{_num(mean_vv)} ({_span(vv)})",
+                dict(zip(self.symbols, vv)),
+            )
+        )
+        facts.append(
+            _fact(
+                "market.spread_vol",
+                name,
+                "per-symbol correlation of 5-min mean spread with realised volatility (mean; span)",
+                mean_sv,
+                Band(0.3, None, "≥ 0.3"),
+                f"{_num(mean_sv)} ({_span(sv)})",
+                dict(zip(self.symbols, sv)),
+            )
+        )
 
         listing = np.array(self.listing)
         shares = {}
@@ -289,13 +444,35 @@ class EquitiesMarketTape:
             shares[lst + " at NBBO"] = dict(zip(self.venues, at.tolist()))
             ok_all &= int(np.argmax(at)) == self.venues.index(lst)
         m["venues"] = shares
-        text = "; ".join(f"{lst}-listed: " + ", ".join(f"{v} {_pct(x)}" for v, x in shares[lst].items()) for lst in ("NYSE", "NASDAQ") if lst in shares)
+        text = "; ".join(
+            f"{lst}-listed: " + ", ".join(f"{v} {_pct(x)}" for v, x in shares[lst].items())
+            for lst in ("NYSE", "NASDAQ")
+            if lst in shares
+        )
         lead = shares.get("NYSE", {}).get("NYSE", math.nan)
-        facts.append(_fact("venues.listing", "venues", "share of regular-trade volume by venue, per listing market (listing venue largest, "
-                           "and most often at the NBBO)", lead, Band(None, None, "listing venue leads"), text, passed=ok_all))
+        facts.append(
+            _fact(
+                "venues.listing",
+                "venues",
+                "share of regular-trade volume by venue, per listing market (listing venue largest, "
+                "and most often at the NBBO)",
+                lead,
+                Band(None, None, "listing venue leads"),
+                text,
+                passed=ok_all,
+            )
+        )
         total = self.venue_volume.sum()
-        iex = float(self.venue_volume[:, self.venues.index("IEX")].sum() / total) if "IEX" in self.venues and total > 0 else math.nan
-        facts.append(_fact("venues.iex", "venues", "IEX share of regular-trade volume", iex, Band(None, 0.08, "≤ 8 %"), _pct(iex)))
+        iex = (
+            float(self.venue_volume[:, self.venues.index("IEX")].sum() / total)
+            if "IEX" in self.venues and total > 0
+            else math.nan
+        )
+        facts.append(
+            _fact(
+                "venues.iex", "venues", "IEX share of regular-trade volume", iex, Band(None, 0.08, "≤ 8 %"), _pct(iex)
+            )
+        )
         return facts
 
 

@@ -748,7 +748,8 @@ class EquitiesTape:
         if self.market is not None and "side" in table.column_names:
             side = table.column("side").cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)[keep]
             venue = symbol_codes(table.column("venue"), self.venues)[keep]
-            self.market.add_trades(sym[regular], ts[regular], venue[regular], side[regular] == "B", size[regular], bid, ask)
+            self.market.add_trades(sym[regular], ts[regular], venue[regular], side[regular] == "B", size[regular],
+                                   bid, ask)
         ok = np.isfinite(bid) & np.isfinite(ask)
         p, b, a = price[regular][ok], bid[ok], ask[ok]
         tol = TICK * 1e-3

@@ -122,7 +122,8 @@ class PricePath:
         """(rows, n) own normals mixed with keyed factor normals of the same shape's rows (no loadings: as is)."""
         if self._own is None:
             return own
-        factors = keyed_rng(self.seed, self.stream + stream, part).standard_normal((own.shape[0], self.params.loadings.shape[1]))
+        shape = (own.shape[0], self.params.loadings.shape[1])
+        factors = keyed_rng(self.seed, self.stream + stream, part).standard_normal(shape)
         return factors @ self.params.loadings.T + own * self._own
 
     # --- keyed building blocks -------------------------------------------------------------

@@ -136,7 +136,8 @@ _VOLUME_VOL_POWER = 1.0
 
 
 _FLOW_TANH_SPAN = 40
-_FLOW_TANH = np.tanh(_FLOW_GAIN * np.arange(-_FLOW_TANH_SPAN, _FLOW_TANH_SPAN + 1))  # by net parents: no batch-shaped math
+# by net parents: no batch-shaped transcendental math
+_FLOW_TANH = np.tanh(_FLOW_GAIN * np.arange(-_FLOW_TANH_SPAN, _FLOW_TANH_SPAN + 1))
 _IMPACT_KERNEL = np.exp(-np.arange(_IMPACT_LOOK_BACK) / _IMPACT_TAU_S)
 
 
@@ -351,7 +352,8 @@ class EquitiesEngine(Engine):
         return out
 
     def _raw_market_vol(self, first_second: int, end_second: int) -> np.ndarray:
-        return self.activity.volatility(first_second, end_second) * np.exp(_open_vol_boost(np.arange(first_second, end_second)))
+        boost = np.exp(_open_vol_boost(np.arange(first_second, end_second)))
+        return self.activity.volatility(first_second, end_second) * boost
 
     def _day_market_vol_rms(self, day: int) -> float:
         """Root mean square of the market's volatility multiplier over the regular session of a UTC day (1 on a
@@ -447,7 +449,8 @@ class EquitiesEngine(Engine):
         return flags, found
 
     # --- the consolidated reference quote N(t) ---------------------------------------------------
-    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray, impact: np.ndarray):
+    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray,
+                         impact: np.ndarray):
         """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each; ``impact`` (ticks per symbol and second)
         shifts the mid for the whole second, so an order's impact shows from the second after it."""
         K, n_sym = SLOTS_PER_SECOND, self.n_sym
@@ -640,7 +643,8 @@ class EquitiesEngine(Engine):
         a, b = _LOOK_BACK - 1, plan.n_seconds - 1
         flow = self._flow_state(plan.lo + a, plan.lo + b)
         vol = self.path.slice(plan.lo + a, plan.lo + b).vol
-        sec, sym, positions, buy, size, hidden, u_route, market = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
+        drawn = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
+        sec, sym, positions, buy, size, hidden, u_route, market = drawn
         at = warp_offsets(draws[a:b], sec, positions, NS_PER_S)  # in the second's quote bursts
         return sec + a, sym, at, buy, size, hidden, u_route, market
 
@@ -673,7 +677,8 @@ class EquitiesEngine(Engine):
         # child orders fired together: some orders arrive at the instant of the order drawn before them in the
         # same second (a keyed coin per order), so trades crowd in time more than quotes do
         rank, _ = _ranks_within(sec)
-        bits = mix64(((first + sec).astype(np.uint64) << np.uint64(_POS_BITS)) | rank.astype(np.uint64), self._key_burst)
+        event = ((first + sec).astype(np.uint64) << np.uint64(_POS_BITS)) | rank.astype(np.uint64)
+        bits = mix64(event, self._key_burst)
         follows = (rank > 0) & (_uniform(bits) < _P_FOLLOW)
         lead = np.maximum.accumulate(np.where(follows, 0, np.arange(len(sec))))
         pos = pos[lead]
@@ -689,7 +694,8 @@ class EquitiesEngine(Engine):
             k = rng.poisson(_PARENTS_PER_SECOND * 60, self.n_sym)
             total = int(k.sum())
             birth = minute * 60 + rng.integers(0, 60, total)
-            life = np.minimum(_FLOW_LOOK_BACK, np.floor(_PARENT_MIN_S * (1.0 - rng.random(total)) ** (-1.0 / _PARENT_TAIL)))
+            pareto = (1.0 - rng.random(total)) ** (-1.0 / _PARENT_TAIL)
+            life = np.minimum(_FLOW_LOOK_BACK, np.floor(_PARENT_MIN_S * pareto))
             sign = np.where(rng.random(total) < 0.5, 1, -1)
             got = self._parent_memo[minute] = (np.repeat(np.arange(self.n_sym), k), birth, life.astype(np.int64), sign)
         return got
@@ -733,7 +739,9 @@ class EquitiesEngine(Engine):
             for s_ in range(a, b):
                 _bounded(self._flow_memo, 8192)
                 self._flow_memo[s_] = flows[:, s_ - a]
-        flows = np.stack([self._flow_memo[s_] for s_ in range(first, end)], axis=1) if end > first else np.zeros((self.n_sym, 0))
+        flows = np.zeros((self.n_sym, 0))
+        if end > first:
+            flows = np.stack([self._flow_memo[s_] for s_ in range(first, end)], axis=1)
         out = np.zeros((self.n_sym, n_seconds))
         for k in range(1, L + 1):  # one fixed summation order per element: any batch split gives the same sums
             out += _IMPACT_KERNEL[k - 1] * flows[:, L - k : L - k + n_seconds]
@@ -803,7 +811,8 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(plan, phase, bursts, halted, draws)
+        drawn = self._draw_orders(plan, phase, bursts, halted, draws)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = drawn
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
@@ -1015,7 +1024,8 @@ def _open_vol_boost(seconds: np.ndarray) -> np.ndarray:
     for day in session.trading_days(int(seconds[0]), int(seconds[-1]) + 1):
         inside = (seconds >= day.open_s) & (seconds < day.close_s)
         s = seconds[inside]
-        out[inside] = _OPEN_VOL_BOOST * np.exp(-(s - day.open_s) / _OPEN_VOL_DECAY_S) + _CLOSE_VOL_BOOST * np.exp(-(day.close_s - s) / _CLOSE_VOL_RISE_S)
+        out[inside] = _OPEN_VOL_BOOST * np.exp(-(s - day.open_s) / _OPEN_VOL_DECAY_S)
+        out[inside] += _CLOSE_VOL_BOOST * np.exp(-(day.close_s - s) / _CLOSE_VOL_RISE_S)
     return out
 
 

@@ -61,7 +61,8 @@ UNIVERSE: tuple[SymbolSpec, ...] = (
     SymbolSpec("CVX", "NYSE", 152.0, 0.22, 3.0, 1.4, "energy", 0.75),
     # consumer
     SymbolSpec("COST", "NASDAQ", 910.0, 0.20, 2.5, 4.0, "consumer", 0.75),
-    SymbolSpec("WMT", "NASDAQ", 105.0, 0.20, 4.0, 1.1, "consumer", 0.55),  # moved its listing from NYSE to Nasdaq in Dec 2025
+    # WMT moved its listing from NYSE to Nasdaq in Dec 2025
+    SymbolSpec("WMT", "NASDAQ", 105.0, 0.20, 4.0, 1.1, "consumer", 0.55),
 )
 SYMBOLS: tuple[str, ...] = tuple(s.symbol for s in UNIVERSE)
 MEGA_CAPS: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META")

@@ -1,25 +1,18 @@
-"""The one-market equities facts in the ``facts`` report: the tape that measures them, measuring an
-engine's rows straight from memory (tests, quick looks), and the pictures.
+"""The one-market equities facts in the ``facts`` report: the tape that measures them, and the pictures.
 
 ``market_tape(window)`` builds the ``EquitiesMarketTape`` that ``run.facts`` hands the single-series
-tape; ``measure_engine`` feeds a generated window to both without a sink; ``draw_pictures`` draws the
-correlation heatmap by sector, the Epps curve, the sign autocorrelation on log-log axes and the
-impact curve by trade size.
+tape; ``draw_pictures`` draws the correlation heatmap by sector, the Epps curve, the sign
+autocorrelation on log-log axes and the impact curve by trade size.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from mkt_pipeline.core import cross_facts_equities as cx
-from mkt_pipeline.core import facts as cf
 from mkt_pipeline.core.timeline import US_PER_S, Window
-
-_SLICE_S = 600
 
 
 def market_tape(window: Window) -> cx.EquitiesMarketTape:
@@ -27,48 +20,9 @@ def market_tape(window: Window) -> cx.EquitiesMarketTape:
 
     start_s = window.start_us // US_PER_S
     end_s = -(-window.end_us // US_PER_S)
-    return cx.EquitiesMarketTape(SYMBOLS, VENUES, [s.sector for s in UNIVERSE], [s.listing for s in UNIVERSE], start_s, end_s - start_s)
-
-
-def _arrow_tables(batches, timestamp: str) -> tuple[pa.Table, pa.Table]:
-    """(market data with bid_px1/ask_px1, trades) as the stored-row readers give them."""
-    md, tr = batches
-    sym = md.columns["symbol"]
-    quotes = pa.table({
-        timestamp: pa.array(md.columns[md.schema.timestamp], pa.int64()),
-        "symbol": pa.DictionaryArray.from_arrays(pa.array(sym.codes, pa.int32()), pa.array(list(sym.categories))),
-        "venue": pa.DictionaryArray.from_arrays(pa.array(md.columns["venue"].codes, pa.int32()), pa.array(list(md.columns["venue"].categories))),
-        "bid_px1": pa.array(md.columns["bids"].level(0)),
-        "ask_px1": pa.array(md.columns["asks"].level(0)),
-    })
-    cols = {timestamp: pa.array(tr.columns[tr.schema.timestamp], pa.int64())}
-    for name in ("symbol", "venue", "side", "cond"):
-        c = tr.columns[name]
-        cols[name] = pa.DictionaryArray.from_arrays(pa.array(c.codes, pa.int32()), pa.array(list(c.categories)))
-    cols["price"] = pa.array(tr.columns["price"], pa.float64())
-    cols["size"] = pa.array(tr.columns["size"], pa.int64())
-    return quotes, pa.table(cols)
-
-
-def measure_engine(engine, window: Window, daily_closes=None, slice_s: int = _SLICE_S):
-    """Generate ``window`` with an equities ``engine`` and measure it (single-series and one-market facts)
-    without a sink. Returns (facts, tape). ``daily_closes``: per-symbol closes for the realised-vs-daily rows
-    (default: the offline closes of the 120 trading days up to the window)."""
-    from mkt_pipeline.run.facts import EQUITIES_MEGA_CAPS, business_closes, equities_sessions
-    from mkt_pipeline.equities.universe import SYMBOLS, VENUES
-
-    ts_name = engine.md_schema.timestamp
-    tape = cf.EquitiesTape(SYMBOLS, VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us, ts_name,
-                           market=market_tape(window))
-    for piece in window.split(slice_s):
-        a, b = piece.start_us // US_PER_S, piece.end_us // US_PER_S
-        for first, end in engine.batch_spans(a, b):  # the engine's own batches: bounded memory at any rate
-            md, tr = _arrow_tables(engine.generate_seconds(first, end), ts_name)
-            tape.add(md, tr, first * US_PER_S, end * US_PER_S)
-    if daily_closes is None:
-        last = dt.date(1970, 1, 1) + dt.timedelta(days=(window.end_us - 1) // US_PER_S // 86400)
-        daily_closes, _ = business_closes("equities", last, offline=True)
-    return tape.facts(daily_closes), tape
+    return cx.EquitiesMarketTape(
+        SYMBOLS, VENUES, [s.sector for s in UNIVERSE], [s.listing for s in UNIVERSE], start_s, end_s - start_s
+    )
 
 
 def draw_pictures(tape, out_dir: str | Path) -> list[Path]:

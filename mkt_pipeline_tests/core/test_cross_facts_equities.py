@@ -52,8 +52,15 @@ def test_impact_is_the_signed_mid_move_in_spreads_and_venue_shares():
     mids[1, 50:] = 9.99  # BBB falls a cent
     ts = (start + np.array([40, 40, 40])) * cx.NS_PER_S + np.array([5, 7, 9])
     sym = np.array([0, 1, 0])
-    tape.add_trades(sym, ts, np.array([0, 1, 2]), np.array([True, False, True]), np.array([50, 5000, 100]),
-                    np.full(3, 9.995), np.full(3, 10.015))  # quoted spread 2 cents, mid 10.005
+    tape.add_trades(
+        sym,
+        ts,
+        np.array([0, 1, 2]),
+        np.array([True, False, True]),
+        np.array([50, 5000, 100]),
+        np.full(3, 9.995),
+        np.full(3, 10.015),
+    )  # quoted spread 2 cents, mid 10.005
     imp = tape.impact(mids, np.ones(100, dtype=bool))
     # the first trade of each (symbol, second) only: AAA's buy at 10.005 -> 10.01, BBB's sell at 10.005 -> 9.99
     assert len(imp["after"]) == 2

@@ -12,15 +12,37 @@ from mkt_pipeline.core import cross_facts_equities as cx
 from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 from mkt_pipeline.markets import market_references
-from mkt_pipeline.run.facts_equities_market import measure_engine
+from mkt_pipeline.run.facts_engine import measure_engine
 
-SPARSE = EquitiesConfig(market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60,
-                        min_levels=5, max_levels=5, seed=7)
-LIGHT = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800,
-                       min_levels=3, max_levels=3, seed=7)
+SPARSE = EquitiesConfig(
+    market_data_min_eps=300,
+    market_data_max_eps=500,
+    trades_min_eps=30,
+    trades_max_eps=60,
+    min_levels=5,
+    max_levels=5,
+    seed=7,
+)
+LIGHT = EquitiesConfig(
+    market_data_min_eps=800,
+    market_data_max_eps=2000,
+    trades_min_eps=300,
+    trades_max_eps=800,
+    min_levels=3,
+    max_levels=3,
+    seed=7,
+)
 MARKET_ROWS = ("market.corr5", "market.pc1", "market.sector_gap", "market.betas", "market.epps")
-FLOW_ROWS = ("flow.sign_acf1", "flow.sign_acf_tail", "flow.sign_acf_first", "impact.after", "impact.before", "impact.size",
-             "venues.listing", "venues.iex")
+FLOW_ROWS = (
+    "flow.sign_acf1",
+    "flow.sign_acf_tail",
+    "flow.sign_acf_first",
+    "impact.after",
+    "impact.before",
+    "impact.size",
+    "venues.listing",
+    "venues.iex",
+)
 
 
 def _measure(config: EquitiesConfig, start: str, end: str):
