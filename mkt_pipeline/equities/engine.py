@@ -89,9 +89,9 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (SPEC §11).
 _P_MARKET_ORDER = 0.05
 _P_FOLLOW = 0.25  # share of orders that arrive with the order before them in their second
-# share of orders finding their touch taken that still fill (at the midpoint): outside regular hours the venue
-# books are thin (quotes x0.4) and more of the flow leans on reserve and midpoint liquidity
-_P_REFILL, _P_REFILL_OFF_SESSION = 0.1, 0.35
+# share of orders finding their touch taken that still fill (at the midpoint): this much per quote per order of
+# their second, at most _P_REFILL_MAX
+_P_REFILL_PER_QUOTE, _P_REFILL_MAX = 0.3, 0.5
 # Cross sizes as a share of the symbol's expected continuous volume of the day (SPEC §11: the opening
 # cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
@@ -857,7 +857,11 @@ class EquitiesEngine(Engine):
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
         # some orders whose venue's displayed touch was already taken (persistent flow hits the same quotes) fill
         # against the liquidity that replenishes it: reserve/midpoint liquidity, at the NBBO midpoint
-        p_refill = np.where(np.isin(phase[sec_i], session.REGULAR_PHASES), _P_REFILL, _P_REFILL_OFF_SESSION)
+        # liquidity replenishes with the quote traffic: the more quotes per order in the second, the likelier
+        n_quotes = np.diff(plan.cell_first[:: self.n_groups])
+        n_orders = np.maximum(self._trade_counts(lo, lo + plan.n_seconds, phase, bursts), 1)
+        ratio = n_quotes[np.minimum(sec_i, len(n_quotes) - 1)] / n_orders[sec_i]
+        p_refill = np.minimum(_P_REFILL_PER_QUOTE * ratio, _P_REFILL_MAX)
         lucky = _uniform(mix64(u_route.view(np.uint64), self._key_burst ^ 1)) < p_refill
         refill = fits & ~hidden & (size == 0) & lucky
         hidden = hidden | refill
