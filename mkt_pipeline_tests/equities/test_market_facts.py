@@ -84,8 +84,9 @@ def test_light_rates_flow_impact_venues(light):
     light_rows = tuple(k for k in FLOW_ROWS if k != "impact.size")
     _assert_rows(facts, light_rows + ("bounce", "nbbo.at_or_inside", "nbbo.inside", "spreads.one_tick"))
     assert facts["impact.size"].details["blocks 1,000+"] > 1.3 * facts["impact.size"].details["round lots 100-999"]
-    # forty minutes hold too few 5-minute returns for the co-movement rows: measure them on 1-minute returns,
-    # against 1 second (the Epps effect), with the same bands
+    # forty minutes hold too few 5-minute returns for the co-movement rows (the full light session of the facts
+    # table tests has them): on 1-minute returns, where correlation has not built up fully yet (Epps), the market
+    # and its sectors still show, and 1 second holds at most half of it
     with np.errstate(invalid="ignore", divide="ignore"):
         log_mids = np.log(cx._forward_fill(tape.mids()))
     span = [(0, log_mids.shape[1])]
@@ -93,9 +94,9 @@ def test_light_rates_flow_impact_venues(light):
     corr1 = cx.correlation_matrix(cx.horizon_returns(log_mids, span, 1))
     sector = np.array(tape.market.sectors)
     same = sector[:, None] == sector[None, :]
-    assert 0.2 <= cx.mean_pairwise(corr60) <= 0.55
-    assert 0.25 <= cx.first_component_share(corr60) <= 0.55
-    assert cx.mean_pairwise(corr60, same) - cx.mean_pairwise(corr60, ~same) >= 0.1
+    assert 0.12 <= cx.mean_pairwise(corr60) <= 0.55
+    assert 0.2 <= cx.first_component_share(corr60) <= 0.55
+    assert cx.mean_pairwise(corr60, same) - cx.mean_pairwise(corr60, ~same) >= 0.05
     assert cx.mean_pairwise(corr1) <= 0.5 * cx.mean_pairwise(corr60)
 
 
