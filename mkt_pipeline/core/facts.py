@@ -636,7 +636,7 @@ def _activity_facts(quotes: _Arrivals, trades: _Arrivals, include: np.ndarray, t
 
 EQUITIES_COLUMNS = {
     "equities_market_data": ("symbol", "venue", "bid_px1", "ask_px1"),
-    "equities_trades": ("symbol", "venue", "price", "size", "cond"),
+    "equities_trades": ("symbol", "venue", "price", "size", "side", "cond"),
 }
 TICK = 0.01
 
@@ -659,7 +659,10 @@ class EquitiesTape:
     """Summaries of an equities window for the §11 facts; feed ``add`` the stored rows slice by slice."""
 
     def __init__(self, symbols: Sequence[str], venues: Sequence[str], mega_caps: Sequence[str], sessions: Sequence[Session],
-                 start_us: int, end_us: int, timestamp: str = "timestamp_ns"):
+                 start_us: int, end_us: int, timestamp: str = "timestamp_ns", market=None):
+        """``market``: an optional ``cross_facts_equities.EquitiesMarketTape`` fed the same slices (the
+        one-market facts)."""
+        self.market = market
         self.symbols, self.venues = tuple(symbols), tuple(venues)
         self.mega = [self.symbols.index(s) for s in mega_caps]
         self.sessions = list(sessions)
@@ -718,6 +721,13 @@ class EquitiesTape:
         cols = np.tile(secs - self.window.start_s, n)
         self.nbbo_bid[sym, cols] = bid
         self.nbbo_ask[sym, cols] = ask
+        if self.market is not None:
+            bids, asks = np.full((len(self.venues), len(at)), np.nan), np.full((len(self.venues), len(at)), np.nan)
+            for v in range(len(self.venues)):
+                pos = index.find(sym * len(self.venues) + v, at)
+                ok = pos >= 0
+                bids[v, ok], asks[v, ok] = q["bid"][pos[ok]], q["ask"][pos[ok]]
+            self.market.add_venue_quotes(sym, cols, bids, asks, self.session_mask())
 
     def _add_trades(self, table: pa.Table, q, index: _InForce) -> None:
         if not table.num_rows:
@@ -737,6 +747,11 @@ class EquitiesTape:
         regular = cond == "T"
         self.trades.add(ts[regular])
         bid, ask = self._nbbo_at(q, index, sym[regular], ts[regular])
+        if self.market is not None and "side" in table.column_names:
+            side = table.column("side").cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)[keep]
+            venue = symbol_codes(table.column("venue"), self.venues)[keep]
+            self.market.add_trades(sym[regular], ts[regular], venue[regular], side[regular] == "B", size[regular],
+                                   bid, ask)
         ok = np.isfinite(bid) & np.isfinite(ask)
         p, b, a = price[regular][ok], bid[ok], ask[ok]
         tol = TICK * 1e-3
@@ -815,6 +830,9 @@ class EquitiesTape:
             one_tick.append(float(np.mean(np.abs(s - TICK) < TICK / 2)) if len(s) else _NAN)
         facts.append(_fact("spreads.one_tick", "equities spreads", "share of session seconds at a one-tick NBBO spread, each mega-cap", min(one_tick, default=_NAN),
                            Band(0.60, 1.0, "≥ 60 %"), _span(one_tick, _pct), dict(zip(names, one_tick)), passed=all(Band(0.6, 1, "").holds(v) for v in one_tick)))
+        if self.market is not None:
+            spans = [(a - self.window.start_s, b - self.window.start_s) for a, b in self._session_spans()]
+            facts += self.market.facts(mids, spread, session, spans)
         return facts
 
     def _seasonality_facts(self, returns: np.ndarray) -> list[Fact]:

@@ -12,6 +12,10 @@ seed, the path parameters, the reference prices and the second itself:
   market-wide multiplier such as ``Activity.volatility``) and which carries occasional jumps
   ("shocks"); the bridge pulls every shock back toward the anchors.
 
+With ``loadings``, every normal behind the anchors and the steps is a mix of shared factor normals
+(keyed by the same hour or day) and the instrument's own, so instruments move together at every
+horizon while each keeps its own variance.
+
 Because the value at second ``s`` is always read from the block of hour ``s // 3600``, the end of
 one second is the start of the next across any chunk, partition or process boundary.
 """
@@ -57,6 +61,15 @@ class PathParams:
     vol_of_vol: float = _VOL_OF_VOL  # std of the per-instrument log volatility multiplier
     anchor_memory_hours: int | None = None  # None: exponential anchor weights; else a linear taper this long
     shocks_per_hour: int = 0  # > 0: instead of per-second coin flips, exactly this many per hour across all instruments
+    # (instruments, factors) loadings of each unit-variance step and anchor normal on shared keyed factors
+    # (a market, its sectors); the rest of the variance, 1 - sum of squares, is the instrument's own
+    loadings: np.ndarray | None = None
+    vol_taps: int = _VOL_TAPS  # minutes in the volatility moving average (its look-back)
+    vol_decay: float = _VOL_DECAY  # per minute: how long a volatility regime lasts
+    # (first, end) UTC hours: each instrument's own volatility multiplier is divided by its root mean square over
+    # these hours of its UTC day, so regimes move volatility within a day but every day's level there is the
+    # instrument's (times any market_vol); None: no such normalisation
+    vol_level_hours: tuple[int, int] | None = None
 
 
 @dataclass
@@ -104,25 +117,40 @@ class PricePath:
         else:
             taper = 1.0 - np.arange(params.anchor_memory_hours) / params.anchor_memory_hours
             self._anchor_w = taper / np.sqrt(np.sum(taper * taper))
-        self._vol_w = _unit_weights(_VOL_TAPS, _VOL_DECAY)
+        self._vol_w = _unit_weights(params.vol_taps, params.vol_decay)
+        self._day_rms: dict[int, np.ndarray] = {}
+        self._own = None
+        if params.loadings is not None:
+            self._own = np.sqrt(np.maximum(0.0, 1.0 - np.sum(params.loadings**2, axis=1)))
+
+    def _mix(self, own: np.ndarray, stream: str, part: int) -> np.ndarray:
+        """(rows, sources) keyed normals as (rows, n) correlated unit normals: through the ``mixing`` matrix
+        (every source drawn here), else the ``loadings`` on factor normals drawn from ``stream`` plus the
+        instrument's own share; with neither, as they are."""
+        if self.mixing is not None:
+            return own @ self.mixing.T
+        if self._own is None:
+            return own
+        shape = (own.shape[0], self.params.loadings.shape[1])
+        factors = keyed_rng(self.seed, self.stream + stream, part).standard_normal(shape)
+        return factors @ self.params.loadings.T + own * self._own
 
     # --- keyed building blocks -------------------------------------------------------------
     def _hour_normal(self, hour: int) -> np.ndarray:
         day = hour // 24
         if day not in self._day_normals:
             _bounded(self._day_normals, 4 + len(self._anchor_w) // 24)  # every day the anchor look-back spans
-            self._day_normals[day] = self._mix(keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.sources)))
+            own = keyed_rng(self.seed, self.stream + "/anchor", day).standard_normal((24, self.sources))
+            self._day_normals[day] = self._mix(own, "/anchor_factor", day)
         return self._day_normals[day][hour % 24]
 
     def _minute_normals(self, hour: int) -> np.ndarray:
         if hour not in self._hour_minute_normals:
-            _bounded(self._hour_minute_normals, 8)
-            self._hour_minute_normals[hour] = self._mix(keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.sources)))
+            _bounded(self._hour_minute_normals, 8 + len(self._vol_w) // 60)
+            normals = keyed_rng(self.seed, self.stream + "/vol", hour).standard_normal((60, self.sources))
+            # with a mixing matrix volatility regimes are shared too (FX currencies); loadings leave them own
+            self._hour_minute_normals[hour] = normals if self.mixing is None else normals @ self.mixing.T
         return self._hour_minute_normals[hour]
-
-    def _mix(self, normals: np.ndarray) -> np.ndarray:
-        """(rows, sources) keyed normals as (rows, n_instruments) correlated unit normals."""
-        return normals if self.mixing is None else normals @ self.mixing.T
 
     def _reference_log(self, second: int) -> np.ndarray:
         """Log reference at an absolute second: log-linear from the previous day's close to this day's."""
@@ -143,18 +171,39 @@ class PricePath:
         """(n_sym, 3600) clustered volatility multipliers for one hour, mean ≈ 1."""
         # minute points m0-1 .. m0+60 so every second can interpolate between two of them
         minutes = np.arange(hour * 60 - 1, hour * 60 + 61)
-        first = minutes[0] - (_VOL_TAPS - 1)
+        taps = len(self._vol_w)
+        first = minutes[0] - (taps - 1)
         normals = np.concatenate([self._minute_normals(h) for h in range(first // 60, minutes[-1] // 60 + 1)])
         base = (first // 60) * 60
-        stacked = np.stack([normals[minutes - base - j] for j in range(_VOL_TAPS)])  # (taps, 62, n)
+        stacked = np.stack([normals[minutes - base - j] for j in range(taps)])  # (taps, 62, n)
         level = np.tensordot(self._vol_w, stacked, axes=1)  # (62, n)
         vov = self.params.vol_of_vol
         points = np.exp(vov * level - 0.5 * vov**2)
+        if self.params.vol_level_hours is not None:
+            points = points / self._day_vol_rms(hour // 24)
         # second t of the hour sits at minute offset (t + 0.5) / 60 past points[1]
         pos = (np.arange(SECONDS_PER_HOUR) + 0.5) / 60.0 + 0.5
         lo = np.floor(pos).astype(np.int64)
         frac = pos - lo
         return (points[lo] * (1 - frac)[:, None] + points[lo + 1] * frac[:, None]).T
+
+    def _day_vol_rms(self, day: int) -> np.ndarray:
+        """(n,) root mean square of the own volatility multiplier over ``vol_level_hours`` of a UTC day (cached)."""
+        got = self._day_rms.get(day)
+        if got is None:
+            _bounded(self._day_rms, 4)
+            taps = len(self._vol_w)
+            h0, h1 = self.params.vol_level_hours
+            first_hour = (day * 1440 + h0 * 60 - taps + 1) // 60
+            normals = np.concatenate([keyed_rng(self.seed, self.stream + "/vol", h).standard_normal((60, self.n))
+                                      for h in range(first_hour, day * 24 + h1)])
+            minutes = np.arange(day * 1440 + h0 * 60, day * 1440 + h1 * 60) - first_hour * 60
+            level = np.zeros((len(minutes), self.n))
+            for j in range(taps):
+                level += self._vol_w[j] * normals[minutes - j]
+            vov = self.params.vol_of_vol
+            got = self._day_rms[day] = np.sqrt(np.mean(np.exp(2 * (vov * level - 0.5 * vov**2)), axis=0))
+        return got
 
     def _hour_block(self, hour: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         block = self._hour_blocks.get(hour)
@@ -167,7 +216,7 @@ class PricePath:
             vol = vol * self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)[None, :]
         rng = keyed_rng(self.seed, self.stream + "/path", hour)
         if self.mixing is None:
-            steps = rng.standard_normal((self.n, SECONDS_PER_HOUR)) * vol
+            steps = self._mix(rng.standard_normal((self.n, SECONDS_PER_HOUR)).T, "/factor", hour).T * vol
         else:
             steps = (self.mixing @ rng.standard_normal((self.sources, SECONDS_PER_HOUR))) * vol
         shock = rng.random((self.n, SECONDS_PER_HOUR)) < p.shock_probability

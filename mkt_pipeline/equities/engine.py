@@ -42,7 +42,7 @@ from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
-from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES
+from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES, factor_loadings
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
 from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
@@ -51,8 +51,14 @@ NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
 
 _QUOTE_WEIGHT_POWER = 1.5  # a symbol's share of quotes grows with its activity weight to this power
-# Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind).
-_VENUE_AT_TOUCH = np.array([0.85, 0.85, 0.75, 0.75, 0.65])
+# Probability that a venue's quote sits exactly at the reference quote (else 1–2 ticks behind): a symbol's
+# listing venue most often, then the other primary exchange, the two large books, IEX least.
+_VENUE_AT_TOUCH = np.array([0.80, 0.80, 0.78, 0.78, 0.60])
+_LISTING_AT_TOUCH = 0.92
+# Venue preference of routers among the venues at the NBBO (and of hidden liquidity), calibrated to public
+# market-share figures: the listing exchange leads its names, ARCA and Cboe BZX follow, IEX a few per cent.
+_VENUE_ROUTE_WEIGHT = np.array([1.0, 1.0, 1.1, 1.15, 0.25])
+_LISTING_ROUTE_WEIGHT = 2.6
 
 SIDES = ("B", "S")
 CONDITIONS = ("T", "O", "C", "H")
@@ -64,9 +70,9 @@ MIN_GAP_US = 2  # quotes of one (symbol, venue) are ≥ 2 µs apart: room for ns
 MAX_LEVELS = 200
 _SESSION_SECONDS_PER_YEAR = 252 * 23_400
 _BRIDGE_SCALE = 0.2  # intra-second wiggle relative to the per-second volatility
-_NOISE_SCALE = 0.7  # microstructure noise at each second start, relative to the per-second volatility
+_NOISE_SCALE = 2.5  # microstructure noise at each second start, relative to the per-second volatility
 _JITTER = 0.1  # log-normal sigma of the reference spread per slot: venues quoting at different instants see near the same spread
-_PHASE_SPREAD = np.array([3.0, 2.0, 1.0, 1.3, 2.0])  # reference spread multiplier per session phase
+_PHASE_SPREAD = np.array([3.0, 2.5, 1.0, 1.5, 2.0])  # reference spread multiplier per session phase
 _SHOCK_SPREAD = 3.0
 _HALT_SPREAD = 3.0
 _BURST_CAP = 2.0  # close-auction per-second burst factor is clipped to [1/_BURST_CAP, _BURST_CAP]
@@ -83,8 +89,12 @@ _P_HIDDEN, _P_HIDDEN_BLOCK = 0.10, 0.95
 # Share of lit orders that are market orders (walk the book past the NBBO); the rest are marketable
 # limit orders at the NBBO. Keeps trade-throughs of the NBBO in force under 1 % (docs/data-model.md#realism-bands).
 _P_MARKET_ORDER = 0.05
-# Cross sizes as a share of the symbol's expected continuous volume of the day (docs/data-model.md#realism-bands: the
-# opening cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
+_P_FOLLOW = 0.25  # share of orders that arrive with the order before them in their second
+# share of orders finding their touch taken that still fill (at the midpoint): this much per quote per order of
+# their second, at most _P_REFILL_MAX
+_P_REFILL_PER_QUOTE, _P_REFILL_MAX = 0.3, 0.5
+# Cross sizes as a share of the symbol's expected continuous volume of the day (docs/data-model.md#realism-bands:
+# the opening cross 1-3 % and the closing cross 5-10 % of the day's volume); a halt-resume cross as minutes of it.
 _CROSS_SHARE = {_COND_O: 0.02, _COND_C: 0.08, _COND_H: 0.004}
 _CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
 
@@ -92,11 +102,44 @@ _CROSS_SIGMA = 0.1  # log-normal spread of a cross around its share
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.8, vol_sigma=0.0),  # bursts of busy seconds
     Cluster(step_s=60, decay=0.7, taps=15, count_sigma=0.2, vol_sigma=0.3),  # volatile minutes
-    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.5),  # busy, volatile half-hours
+    Cluster(step_s=60, decay=0.97, taps=180, count_sigma=0.3, vol_sigma=0.3),  # busy, volatile half-hours
 )
 ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own uniform draw
-ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday profile: ~2x at the open vs midday
+ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday activity profile
+# ... and after the open it stays high for longer than activity does: the log multiplier starts this much higher
+# and decays with _OPEN_VOL_DECAY_S (volatility at the open ~2x midday, elevated for an hour or two)
+_OPEN_VOL_BOOST = 1.1
+_OPEN_VOL_DECAY_S = 7200.0
+_CLOSE_VOL_BOOST, _CLOSE_VOL_RISE_S = 0.4, 1800.0  # and it picks up again into the close
+# News: jumps of about four 1-minute standard deviations (x0.5-1.5), ~11 per symbol and day (~3 in the session)
+_SHOCK_SIZE, _SHOCKS_PER_DAY = 0.013, 11.0
+_VOL_OF_VOL = 0.55  # std of each symbol's own log volatility multiplier
+_VOL_TAPS, _VOL_DECAY = 240, 0.985  # its regimes last about an hour (a moving average over four hours of minutes)
 ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
+
+# Order flow with memory: per symbol, parent orders are born at a keyed rate and live for a Pareto
+# (heavy-tailed) number of seconds, buying or selling throughout; the net of the parents alive sets the
+# probability that a child order buys. Parents born up to _FLOW_LOOK_BACK seconds earlier are re-drawn
+# from their keys (never carried over), so the flow of any second is a pure function of time.
+_FLOW_LOOK_BACK = 600  # longest parent, seconds
+_PARENTS_PER_SECOND = 0.06  # births per symbol per second
+_PARENT_MIN_S = 6.0  # shortest parent
+_PARENT_TAIL = 1.3  # Pareto exponent of parent lifetimes
+_FLOW_GAIN = 0.7  # buy probability (1 + tanh(gain * net parents)) / 2
+# Price impact: each order's surprise (its sign minus the flow's expected sign) moves the reference mid from
+# the next second on, by _IMPACT_SPREADS of the symbol's base spread per 100 shares' square root, decaying
+# with _IMPACT_TAU_S; flow older than _IMPACT_LOOK_BACK seconds is forgotten.
+_IMPACT_SPREADS = 0.22
+_IMPACT_TAU_S = 60.0
+_IMPACT_LOOK_BACK = 240
+# A symbol's share of the orders of a second grows with its own volatility multiplier to this power.
+_VOLUME_VOL_POWER = 1.0
+
+
+_FLOW_TANH_SPAN = 40
+# by net parents: no batch-shaped transcendental math
+_FLOW_TANH = np.tanh(_FLOW_GAIN * np.arange(-_FLOW_TANH_SPAN, _FLOW_TANH_SPAN + 1))
+_IMPACT_KERNEL = np.exp(-np.arange(_IMPACT_LOOK_BACK) / _IMPACT_TAU_S)
 
 
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -269,17 +312,23 @@ class EquitiesEngine(Engine):
             count_jitter=ACTIVITY_JITTER,
             vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
+        self._session_vol_rms: dict[int, float] = {}
         self.path = PricePath(
             seed,
             "equities",
             PathParams(
                 vol_per_second=self.base_vol,
                 anchor_sigma=self.annual_vol / np.sqrt(252) * 0.6,
-                shock_log_size=np.full(self.n_sym, 0.004),
-                shock_probability=2e-6,
+                shock_log_size=_SHOCK_SIZE * self.annual_vol,
+                shock_probability=_SHOCKS_PER_DAY / 86_400,
+                vol_of_vol=_VOL_OF_VOL,
+                vol_taps=_VOL_TAPS,
+                vol_decay=_VOL_DECAY,
+                vol_level_hours=(13, 21),  # UTC hours holding the regular session, summer and winter
+                loadings=factor_loadings(),
             ),
             references,
-            market_vol=self.activity.volatility,
+            market_vol=self._market_vol,
         )
         # Per-venue scaled copies of one depth-independent ladder: a book's volumes are one gather.
         ladder = VolumeLadder(seed, "equities", *equities_ladder_bounds(config.max_levels))
@@ -293,12 +342,46 @@ class EquitiesEngine(Engine):
         self._key_cross = stream_key(seed, "equities/cross")[0]
         self._key_ns = stream_key(seed, "equities/ns")[0]
         self._key_route = stream_key(seed, "equities/route")[0]
+        self._key_burst = stream_key(seed, "equities/burst")[0]
         self._draw_memo: dict[int, tuple[float, object]] = {}
         self._day_volume: dict[object, np.ndarray] = {}
         self._mean_order_shares = _mean_order_shares()
         self._noise_blocks: dict[int, np.ndarray] = {}
         self.sym_cdf = weights_cdf(self.sym_weight)
-        self.venue_cdf = weights_cdf(VENUE_SIZE_MULTIPLIERS)
+        listed = np.arange(self.n_venue)[None, :] == self.listing[:, None]
+        self.at_touch = np.where(listed, _LISTING_AT_TOUCH, _VENUE_AT_TOUCH[None, :]).ravel()  # per group
+        self.route_weight = np.where(listed, _LISTING_ROUTE_WEIGHT, _VENUE_ROUTE_WEIGHT[None, :])  # (symbols, venues)
+        self.venue_cdf = np.cumsum(self.route_weight / self.route_weight.sum(axis=1)[:, None], axis=1)
+        self.venue_cdf[:, -1] = 1.0
+        self.impact_ticks = _IMPACT_SPREADS * self.base_spread
+        self._key_parents = "equities/parents"
+        self._parent_memo: dict[int, tuple[np.ndarray, ...]] = {}
+        self._flow_memo: dict[int, np.ndarray] = {}
+
+    def _market_vol(self, first_second: int, end_second: int) -> np.ndarray:
+        """Per-second volatility multiplier shared by every symbol: the market's activity, session-normalised."""
+        out = self._raw_market_vol(first_second, end_second)
+        days = np.arange(first_second, end_second) // 86_400
+        for day in np.unique(days):
+            out[days == day] /= self._day_market_vol_rms(int(day))
+        return out
+
+    def _raw_market_vol(self, first_second: int, end_second: int) -> np.ndarray:
+        boost = np.exp(_open_vol_boost(np.arange(first_second, end_second)))
+        return self.activity.volatility(first_second, end_second) * boost
+
+    def _day_market_vol_rms(self, day: int) -> float:
+        """Root mean square of the market's volatility multiplier over the regular session of a UTC day (1 on a
+        day without one): divided out, so the activity clusters shape a session's volatility, not its level."""
+        if day not in self._session_vol_rms:
+            _bounded(self._session_vol_rms, 8)
+            sessions = [d for d in session.trading_days(day * 86_400, (day + 1) * 86_400) if d.open_s // 86_400 == day]
+            rms = 1.0
+            if sessions:
+                v = self._raw_market_vol(sessions[0].open_s, sessions[0].close_s)
+                rms = float(np.sqrt(np.mean(v * v)))
+            self._session_vol_rms[day] = rms
+        return self._session_vol_rms[day]
 
     @property
     def max_rows_per_second(self) -> int:
@@ -386,8 +469,10 @@ class EquitiesEngine(Engine):
         return flags, found
 
     # --- the consolidated reference quote N(t) ---------------------------------------------------
-    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray):
-        """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each, plus the per-second move in ticks."""
+    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray,
+                         impact: np.ndarray):
+        """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each; ``impact`` (ticks per symbol and second)
+        shifts the mid for the whole second, so an order's impact shows from the second after it."""
         K, n_sym = SLOTS_PER_SECOND, self.n_sym
         path = self.path.slice(lo, lo + n_seconds)
         ticks = np.empty((n_seconds, n_sym, 2))  # open and close anchor of each second, in ticks
@@ -414,7 +499,7 @@ class EquitiesEngine(Engine):
         open_ = ticks[:, :, :1] * (1.0 + noise[:-1, :, None])
         close = ticks[:, :, 1:] * (1.0 + noise[1:, :, None])
         sigma = path.vol.T[:, :, None] * open_ * _BRIDGE_SCALE
-        mid = open_ + frac * (close - open_) + sigma * bridge
+        mid = open_ + frac * (close - open_) + sigma * bridge + impact.T[:, :, None]
 
         scale = (
             (_PHASE_SPREAD[phase] * np.sqrt(bursts))[:, None]
@@ -426,7 +511,7 @@ class EquitiesEngine(Engine):
         nbb = np.floor(mid - spread / 2 + 0.5)
         nbo = nbb + spread
         as_rows = lambda a: a.transpose(1, 0, 2).reshape(n_sym, n_seconds * K).astype(np.int64)  # noqa: E731
-        return as_rows(nbb), as_rows(nbo), (close - open_)[:, :, 0].T
+        return as_rows(nbb), as_rows(nbo)
 
     def _noise_knots(self, first_second: int, end_second: int) -> np.ndarray:
         """(seconds, n_sym) keyed standard normals, one per (second, symbol), drawn in hour blocks."""
@@ -483,8 +568,8 @@ class EquitiesEngine(Engine):
         venue = lay.group[:n] % self.n_venue
         # A quote's "behind" offsets depend on the quote, its sizes on the event (a pinned pair refreshes sizes).
         at = sym * nbb.shape[1] + k0  # flat gathers: faster than 2-d fancy indexing
-        bid = nbb.ravel()[at] - self._behind(mix64(quote_id, self._key_quote), venue)
-        ask = nbo.ravel()[at] + self._behind(mix64(quote_id, self._key_quote ^ 1), venue)
+        bid = nbb.ravel()[at] - self._behind(mix64(quote_id, self._key_quote), self.at_touch[lay.group[:n]])
+        ask = nbo.ravel()[at] + self._behind(mix64(quote_id, self._key_quote ^ 1), self.at_touch[lay.group[:n]])
         by_time = _ByTime.of(sym, time_ns[:n] - lo * NS_PER_S, venue, self.n_venue)
         bid, ask = self._slide(bid, ask, by_time, sym, opener)
         ebits = mix64(event_id[:n], self._key_event)
@@ -510,11 +595,11 @@ class EquitiesEngine(Engine):
         )
 
     @staticmethod
-    def _behind(bits: np.ndarray, venue: np.ndarray) -> np.ndarray:
+    def _behind(bits: np.ndarray, at_touch: np.ndarray) -> np.ndarray:
         """Ticks a venue quote sits behind the reference: 0 (at it), 1, or now and then 2."""
         u = _uniform(bits)
         deeper = (bits & np.uint64(0xFF)) < np.uint64(64)
-        return np.where(u < _VENUE_AT_TOUCH[venue], 0, 1 + deeper)
+        return np.where(u < at_touch, 0, 1 + deeper)
 
     def _slide(self, bid: np.ndarray, ask: np.ndarray, by_time: _ByTime, sym: np.ndarray, opener: np.ndarray):
         """Push each quote's prices outward off the other venues' quotes in force when it opens.
@@ -571,35 +656,118 @@ class EquitiesEngine(Engine):
             mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
         return np.round(base * mult).astype(np.int64)
 
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, move, draws):
+    def _draw_orders(self, plan: _Plan, phase, bursts, halted, draws):
         """Marketable orders of the planned seconds from the one before the batch's first (see generate_seconds).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
-        cfg = self.config
         counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
-        seconds = np.arange(_LOOK_BACK - 1, plan.n_seconds - 1)
+        a, b = _LOOK_BACK - 1, plan.n_seconds - 1
+        flow = self._flow_state(plan.lo + a, plan.lo + b)
+        vol = self.path.slice(plan.lo + a, plan.lo + b).vol
+        drawn = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
+        sec, sym, positions, buy, size, hidden, u_route, market = drawn
+        at = warp_offsets(draws[a:b], sec, positions, NS_PER_S)  # in the second's quote bursts
+        return sec + a, sym, at, buy, size, hidden, u_route, market
+
+    def _orders(self, first: int, counts: np.ndarray, flow: np.ndarray, vol: np.ndarray, halted: np.ndarray):
+        """The orders of seconds ``first, first + 1, ...`` (``counts`` of each, before halts), from keys per second.
+
+        A symbol's share of a second's orders is its activity weight times its own volatility multiplier
+        (busy when volatile); an order buys with probability ``(1 + flow) / 2`` (the parents' flow of its
+        symbol and second). Everything after the per-second draws is elementwise, so one pass over many
+        seconds gives each order what a pass over its second alone would. Halted symbols' orders are dropped.
+        Returns (second index, symbol, position draw, buy, size, hidden, routing uniform, market order).
+        """
         sym_u, positions, uniforms = [], [], []
-        for i in seconds:
-            # the draws are keyed per second; everything computed from them is elementwise, so one pass
-            # over the batch gives each order what a pass over its second alone would
-            rng = keyed_rng(cfg.seed, "equities/trades", plan.lo + int(i))
-            n = int(counts[i])
+        for i, n in enumerate(counts.tolist()):
+            rng = keyed_rng(self.config.seed, "equities/trades", first + i)
             sym_u.append(rng.random(n))
             positions.append(rng.integers(0, WARP_POSITIONS, n))
             uniforms.append(rng.random((6, n)))
-        sec = np.repeat(seconds, counts[seconds])
-        sym = np.searchsorted(self.sym_cdf, np.concatenate(sym_u), side="right")
-        at = warp_offsets(
-            draws[seconds[0] : seconds[-1] + 1], sec - seconds[0], np.concatenate(positions), NS_PER_S
-        )  # in the second's quote bursts
-        u = np.concatenate(uniforms, axis=1)
-        buy = u[0] < 0.5 + 0.2 * np.tanh(move[sym, sec] / 2.0)  # order flow leans with the price move
+        sec = np.repeat(np.arange(len(counts)), counts)
+        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
+        cdf = share / share[-1]
+        sym = np.minimum(np.sum(cdf[:, sec] <= np.concatenate(sym_u)[None, :], axis=0), self.n_sym - 1)
+        u = np.concatenate(uniforms, axis=1) if uniforms else np.zeros((6, 0))
+        buy = u[0] < (1.0 + flow[sym, sec]) / 2.0
         size = _trade_sizes(u[1], u[2])
         hidden = u[3] < np.where(size > 1000, _P_HIDDEN_BLOCK, _P_HIDDEN)
         keep = ~halted[sym, sec]
         market = u[5] < _P_MARKET_ORDER
-        return sec[keep], sym[keep], at[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
+        pos = np.concatenate(positions) if positions else np.zeros(0, np.int64)
+        # child orders fired together: some orders arrive at the instant of the order drawn before them in the
+        # same second (a keyed coin per order), so trades crowd in time more than quotes do
+        rank, _ = _ranks_within(sec)
+        event = ((first + sec).astype(np.uint64) << np.uint64(_POS_BITS)) | rank.astype(np.uint64)
+        bits = mix64(event, self._key_burst)
+        follows = (rank > 0) & (_uniform(bits) < _P_FOLLOW)
+        lead = np.maximum.accumulate(np.where(follows, 0, np.arange(len(sec))))
+        pos = pos[lead]
+        return sec[keep], sym[keep], pos[keep], buy[keep], size[keep], hidden[keep], u[4][keep], market[keep]
+
+    # --- order flow and its impact -------------------------------------------------------------------------
+    def _parents(self, minute: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Parent orders born in one minute (absolute): symbol, birth second, lifetime in seconds, sign."""
+        got = self._parent_memo.get(minute)
+        if got is None:
+            _bounded(self._parent_memo, _FLOW_LOOK_BACK // 60 + 64)
+            rng = keyed_rng(self.config.seed, self._key_parents, minute)
+            k = rng.poisson(_PARENTS_PER_SECOND * 60, self.n_sym)
+            total = int(k.sum())
+            birth = minute * 60 + rng.integers(0, 60, total)
+            pareto = (1.0 - rng.random(total)) ** (-1.0 / _PARENT_TAIL)
+            life = np.minimum(_FLOW_LOOK_BACK, np.floor(_PARENT_MIN_S * pareto))
+            sign = np.where(rng.random(total) < 0.5, 1, -1)
+            got = self._parent_memo[minute] = (np.repeat(np.arange(self.n_sym), k), birth, life.astype(np.int64), sign)
+        return got
+
+    def _flow_state(self, first: int, end: int) -> np.ndarray:
+        """(symbols, seconds) expected sign of an order, in (-1, 1): tanh of the net of the parents alive."""
+        n = end - first
+        net = np.zeros((self.n_sym, n + 1), dtype=np.int64)
+        for minute in range((first - _FLOW_LOOK_BACK) // 60, (end - 1) // 60 + 1):
+            sym, birth, life, sign = self._parents(minute)
+            alive = (birth < end) & (birth + life > first)
+            sym, birth, life, sign = sym[alive], birth[alive], life[alive], sign[alive]
+            np.add.at(net, (sym, np.maximum(birth - first, 0)), sign)
+            np.add.at(net, (sym, np.minimum(birth + life - first, n)), -sign)
+        net = np.clip(np.cumsum(net[:, :n], axis=1), -_FLOW_TANH_SPAN, _FLOW_TANH_SPAN)
+        return _FLOW_TANH[net + _FLOW_TANH_SPAN]
+
+    def _second_flows(self, first: int, end: int) -> np.ndarray:
+        """(symbols, seconds) impact in ticks of each second's orders: size-weighted sign surprises."""
+        phase = session.phases(first, end)
+        bursts = self._md_counts(first, end, phase)[1]
+        counts = self._trade_counts(first, end, phase, bursts)
+        halted = self._halted(first, end - first)[0]
+        flow = self._flow_state(first, end)
+        vol = self.path.slice(first, end).vol
+        sec, sym, _, buy, size, _, _, _ = self._orders(first, counts, flow, vol, halted)
+        surprise = np.where(buy, 1.0, -1.0) - flow[sym, sec]
+        w = self.impact_ticks[sym] * surprise * np.sqrt(size / 100.0)
+        n = end - first
+        return np.bincount(sec * self.n_sym + sym, weights=w, minlength=n * self.n_sym).reshape(n, self.n_sym).T
+
+    def _impact(self, lo: int, n_seconds: int) -> np.ndarray:
+        """(symbols, seconds) impact in ticks on the reference mid of seconds ``[lo, lo + n)``: the decaying
+        sum of the orders of the ``_IMPACT_LOOK_BACK`` seconds before each second (an order's second excluded)."""
+        L = _IMPACT_LOOK_BACK
+        first, end = lo - L, lo + n_seconds - 1
+        missing = [s_ for s_ in range(first, end) if s_ not in self._flow_memo]
+        if missing:
+            a, b = missing[0], missing[-1] + 1
+            flows = self._second_flows(a, b)
+            for s_ in range(a, b):
+                _bounded(self._flow_memo, 8192)
+                self._flow_memo[s_] = flows[:, s_ - a]
+        flows = np.zeros((self.n_sym, 0))
+        if end > first:
+            flows = np.stack([self._flow_memo[s_] for s_ in range(first, end)], axis=1)
+        out = np.zeros((self.n_sym, n_seconds))
+        for k in range(1, L + 1):  # one fixed summation order per element: any batch split gives the same sums
+            out += _IMPACT_KERNEL[k - 1] * flows[:, L - k : L - k + n_seconds]
+        return out
 
     def _in_force(self, plan: _Plan, sec_i: np.ndarray, sym: np.ndarray, at_ns: np.ndarray) -> np.ndarray:
         """(n, venues) plan events: each venue's quote of ``sym`` in force at ``at_ns`` into second ``sec_i``
@@ -635,7 +803,9 @@ class EquitiesEngine(Engine):
         at_best = signed == signed.min(axis=1)[:, None]
         # sweep order: venues at the NBBO first, in a keyed random order; then the rest (never used)
         order_bits = u_route.view(np.uint64)[:, None] + np.arange(V, dtype=np.uint64)[None, :]
-        priority = np.where(at_best, _uniform(mix64(order_bits, self._key_route)), 2.0)
+        # a keyed weighted random order (exponential race): the preferred venues come first more often
+        race = -np.log1p(-_uniform(mix64(order_bits, self._key_route))) / self.route_weight[sym]
+        priority = np.where(at_best, race, np.inf)
         sweep = np.argsort(priority, axis=1)
         n_best = at_best.sum(axis=1)[:, None]
         cols = np.arange(V)[None, :]
@@ -651,13 +821,13 @@ class EquitiesEngine(Engine):
         take *= (cols < n_best) & ~hidden[:, None]
         # a hidden order prints once, all it wants, on a venue drawn by venue size
         venue = sweep
-        venue[hidden, 0] = np.searchsorted(self.venue_cdf, u_route[hidden], side="right")
+        venue[hidden, 0] = np.minimum(np.sum(self.venue_cdf[sym[hidden]] <= u_route[hidden, None], axis=1), V - 1)
         take[hidden, 0] = want[hidden]
         order_idx, col = np.nonzero(take > 0)
         v = venue[order_idx, col]
         return order_idx, v, snaps[order_idx, v], take[order_idx, col].astype(np.int64), walks[order_idx, col]
 
-    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, move, halts_found) -> TableBatch:
+    def _trades(self, first: int, end: int, plan: _Plan, phase, bursts, draws, halted, halts_found) -> TableBatch:
         """Trades of ``[first, end)``: orders routed to the venue books in force at their instant.
 
         Orders of the second before ``first`` are routed too: the quotes in force when ``first``
@@ -665,9 +835,8 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = self._draw_orders(
-            plan, phase, bursts, halted, move, draws
-        )
+        drawn = self._draw_orders(plan, phase, bursts, halted, draws)
+        o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = drawn
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
         # are kept in drawn order (random in time) while their prints fit in the count.
@@ -677,7 +846,7 @@ class EquitiesEngine(Engine):
         kept = running - (running - prints)[np.flatnonzero(rank == 0)][np.cumsum(rank == 0) - 1] <= per_second
         keep = kept[idx]
         idx, venue, snap, want, walks = idx[keep], venue[keep], snap[keep], want[keep], walks[keep]
-        sec_i, at_ns, buy, hidden = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx]
+        sec_i, at_ns, buy, hidden, u_route = o_sec[idx], o_at[idx], o_buy[idx], o_hidden[idx], o_u[idx]
         group = o_sym[idx] * self.n_venue + venue
 
         # Stamp strictly between the snapshot and the venue's next quote, inside the second, unique at ns:
@@ -686,8 +855,8 @@ class EquitiesEngine(Engine):
         gap_lo = np.maximum(plan.time_ns[snap] + 1, s_ns + 1)  # the second's first ns belongs to crosses
         gap_hi = np.minimum(plan.next_ns[snap] - 1, s_ns + NS_PER_S - 1)
         order = _lexsort_ints((at_ns, sec_i, snap))
-        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks = (
-            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks)
+        sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks, u_route = (
+            a[order] for a in (sec_i, group, at_ns, buy, want, snap, gap_lo, gap_hi, s_ns, hidden, walks, u_route)
         )
         k, n_in_gap = _ranks_within(snap * plan.n_seconds + sec_i)
         room = gap_hi - gap_lo + 1
@@ -710,6 +879,17 @@ class EquitiesEngine(Engine):
         filled_after[by_take] = after
         filled_before[by_take] = before
         size = np.where(hidden, np.where(fits, want, 0), filled_after - filled_before)
+        # some orders whose venue's displayed touch was already taken (persistent flow hits the same quotes) fill
+        # against the liquidity that replenishes it: reserve/midpoint liquidity, at the NBBO midpoint
+        # liquidity replenishes with the quote traffic: the more quotes per order in the second, the likelier
+        n_quotes = np.diff(plan.cell_first[:: self.n_groups])
+        n_orders = np.maximum(self._trade_counts(lo, lo + plan.n_seconds, phase, bursts), 1)
+        ratio = n_quotes[np.minimum(sec_i, len(n_quotes) - 1)] / n_orders[sec_i]
+        p_refill = np.minimum(_P_REFILL_PER_QUOTE * ratio, _P_REFILL_MAX)
+        lucky = _uniform(mix64(u_route.view(np.uint64), self._key_burst ^ 1)) < p_refill
+        refill = fits & ~hidden & (size == 0) & lucky
+        hidden = hidden | refill
+        size = np.where(refill, want, size)
         # only executions past the touch reach deeper levels (cumulative volume beyond the book's depth
         # is at least the whole book, so it never counts)
         level = np.zeros(len(snap), dtype=np.int64)
@@ -819,7 +999,7 @@ class EquitiesEngine(Engine):
         seconds = np.arange(lo, lo + n_seconds)
         phase, bursts, draws = self._second_rates(seconds)
         halted, halts_found = self._halted(lo, n_seconds)
-        nbb, nbo, move = self._reference_quote(lo, n_seconds, phase, bursts, halted)
+        nbb, nbo = self._reference_quote(lo, n_seconds, phase, bursts, halted, self._impact(lo, n_seconds))
         plan = self._plan(lo, n_seconds, draws, nbb, nbo)
 
         G = self.n_groups
@@ -835,7 +1015,7 @@ class EquitiesEngine(Engine):
                 "asks": self._books(plan.ask[order], plan.ask_row[order], plan.depth[order], +1),
             },
         )
-        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, move, halts_found)
+        trades = self._trades(first_second, end_second, plan, phase, bursts, draws, halted, halts_found)
         return [md, trades]
 
 
@@ -870,6 +1050,19 @@ def _fills(
     prev = np.r_[0, used[:-1]]
     prev[starts] = 0
     return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _open_vol_boost(seconds: np.ndarray) -> np.ndarray:
+    """Log volatility boost after the open of each second's session (0 outside regular hours)."""
+    out = np.zeros(len(seconds))
+    if not len(seconds):
+        return out
+    for day in session.trading_days(int(seconds[0]), int(seconds[-1]) + 1):
+        inside = (seconds >= day.open_s) & (seconds < day.close_s)
+        s = seconds[inside]
+        out[inside] = _OPEN_VOL_BOOST * np.exp(-(s - day.open_s) / _OPEN_VOL_DECAY_S)
+        out[inside] += _CLOSE_VOL_BOOST * np.exp(-(day.close_s - s) / _CLOSE_VOL_RISE_S)
+    return out
 
 
 def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:

@@ -96,8 +96,10 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
         pips = [p.pip for p in u.PAIRS]
         return FxMarketTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp,
                             implied=u.IMPLIED_CROSSES)
+    from mkt_pipeline.run.facts_equities_market import market_tape  # the one-market rows ride on the same slices
+
     return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
-                           timestamp or EQUITIES_MARKET_DATA.timestamp)
+                           timestamp or EQUITIES_MARKET_DATA.timestamp, market=market_tape(window))
 
 
 def measure_dataset(
@@ -214,6 +216,10 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
         from mkt_pipeline.run.fx_market_pictures import draw_fx_market
 
         written += draw_fx_market(tape, out, _save)
+    if market == "equities":  # correlation heatmap, Epps curve, sign autocorrelation, impact by size
+        from mkt_pipeline.run import facts_equities_market
+
+        written += facts_equities_market.draw_pictures(tape, out)
     return written
 
 

@@ -44,6 +44,12 @@ EQUITIES_FACTS = (
     "seasonality.last30", "seasonality.opening_cross", "seasonality.closing_cross", "seasonality.open_vol",
     "nbbo.at_or_inside", "nbbo.inside", "spreads.one_tick",
 )
+# the one-market rows (co-movement, Epps, order-flow memory, impact, volume and volatility, venues)
+EQUITIES_MARKET_FACTS = (
+    "market.corr5", "market.pc1", "market.sector_gap", "market.betas", "market.epps", "flow.sign_acf1",
+    "flow.sign_acf_tail", "flow.sign_acf_first", "impact.after", "impact.before", "impact.size", "market.volume_vol",
+    "market.spread_vol", "venues.listing", "venues.iex",
+)
 
 
 def _generate(engine, window: Window, root) -> ParquetRows:
@@ -107,7 +113,7 @@ def test_fx_table_has_every_row_of_the_spec(fx_day):
 
 def test_equities_table_has_every_row_of_the_spec(equities_day):
     report, _ = equities_day
-    assert tuple(f.key for f in report.facts) == EQUITIES_FACTS
+    assert tuple(f.key for f in report.facts) == EQUITIES_FACTS + EQUITIES_MARKET_FACTS
 
 
 @pytest.mark.parametrize("key", FX_FACTS)
@@ -117,7 +123,7 @@ def test_fx_fact_within_its_band(fx_day, key):
     assert fact.passed, _explain(fact)
 
 
-@pytest.mark.parametrize("key", EQUITIES_FACTS)
+@pytest.mark.parametrize("key", EQUITIES_FACTS + EQUITIES_MARKET_FACTS)
 def test_equities_fact_within_its_band(equities_day, key):
     fact = {f.key: f for f in equities_day[0].facts}[key]
     assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"

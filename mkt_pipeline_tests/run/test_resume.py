@@ -15,7 +15,6 @@ from mkt_pipeline.core.timeline import US_PER_S, Window
 from mkt_pipeline.fx.engine import FxConfig, FxEngine
 from mkt_pipeline.markets import market_references
 from mkt_pipeline.run.faster import WorkerFactories, plan_window, run_chunks
-from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.run.progress import Progress
 from mkt_pipeline.run.realtime import pace_window
 from mkt_pipeline.run.resume import chunk_key, plan_chunks
