@@ -52,7 +52,14 @@ FX = dict(
 
 
 def questdb_env() -> dict[str, str]:
-    names = ("QUESTDB_HOST", "QUESTDB_HTTP_PORT", "QUESTDB_PG_PORT", "QUESTDB_ILP_TCP_PORT", "QUESTDB_USER", "QUESTDB_PASSWORD")
+    names = (
+        "QUESTDB_HOST",
+        "QUESTDB_HTTP_PORT",
+        "QUESTDB_PG_PORT",
+        "QUESTDB_ILP_TCP_PORT",
+        "QUESTDB_USER",
+        "QUESTDB_PASSWORD",
+    )
     return {n: os.environ[n] for n in names if os.environ.get(n)}
 
 
@@ -63,7 +70,9 @@ def drop_suffix(suffix: str) -> None:
     with psycopg.connect(host=env.get("QUESTDB_HOST", "127.0.0.1"), port=int(env.get("QUESTDB_PG_PORT", "8812")), user=env.get("QUESTDB_USER", "admin"),
                          password=env.get("QUESTDB_PASSWORD", "quest"), dbname="qdb", autocommit=True) as conn:  # fmt: skip
         # the sink creates materialized views over its tables: views first, the longest chains first
-        views = [r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)]
+        views = [
+            r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)
+        ]
         for name in sorted(views, key=len, reverse=True):
             conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
         for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
@@ -84,7 +93,9 @@ def measure(dev, partitions: list[str]) -> dict:
         rows = 0
         for name in ("market_data", "core_price", "trades"):
             for p in partitions:
-                records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", name]), asset_partitions=[p]), limit=1).records
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", name]), asset_partitions=[p]), limit=1
+                ).records
                 rows += records[0].asset_materialization.metadata["dagster/row_count"].value
         events = instance.all_logs(run_id)
     submitted, started, ended, workers = {}, {}, {}, {}
@@ -101,7 +112,13 @@ def measure(dev, partitions: list[str]) -> dict:
         elif kind == "STEP_SUCCESS":
             ended[e.step_key] = e.timestamp
     run_s = stats.end_time - stats.start_time
-    out = {"partitions": len(partitions), "rows": rows, "run_s": round(run_s, 1), "wall_s": round(wall, 1), "rows_per_s": round(rows / run_s)}
+    out = {
+        "partitions": len(partitions),
+        "rows": rows,
+        "run_s": round(run_s, 1),
+        "wall_s": round(wall, 1),
+        "rows_per_s": round(rows / run_s),
+    }
     steps = sorted(started)
     out["ingest_steps"] = len(steps)
     out["step_s_median"] = round(statistics.median(ended[s] - started[s] for s in steps), 1) if steps else None
@@ -136,7 +153,12 @@ def main() -> int:
             else:
                 n = int(case.split("-")[1])
                 with redis_server(folder / "redis") as redis:
-                    settings = {**base, "MKT_EXECUTOR": "celery", "MKT_CELERY_BROKER_URL": redis.url, "MKT_STEP_HOURS": str(args.step_hours)}
+                    settings = {
+                        **base,
+                        "MKT_EXECUTOR": "celery",
+                        "MKT_CELERY_BROKER_URL": redis.url,
+                        "MKT_STEP_HOURS": str(args.step_hours),
+                    }
                     workers = [start_worker(f"w{i + 1}", folder / f"w{i + 1}", settings) for i in range(n)]
                     try:
                         wait_for_workers(redis.url, workers)
@@ -148,7 +170,18 @@ def main() -> int:
             print(json.dumps({case: results[case]}), flush=True)
         finally:
             drop_suffix(suffix)
-    print(json.dumps({"hours": args.hours, "step_hours": args.step_hours, "cpus": os.cpu_count(), "load_avg": os.getloadavg(), "results": results}, indent=1))
+    print(
+        json.dumps(
+            {
+                "hours": args.hours,
+                "step_hours": args.step_hours,
+                "cpus": os.cpu_count(),
+                "load_avg": os.getloadavg(),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -37,8 +37,24 @@ BIN = Path(sys.executable).parent
 
 # The Makefile's demo profile (the seed's local-development rates, 10 levels)
 LIGHT = {
-    "fx": dict(market_data_min_eps=110, market_data_max_eps=150, core_min_eps=70, core_max_eps=100, orders_min_per_sec=5, orders_max_per_sec=30, min_levels=10, max_levels=10),
-    "equities": dict(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800, min_levels=10, max_levels=10),
+    "fx": dict(
+        market_data_min_eps=110,
+        market_data_max_eps=150,
+        core_min_eps=70,
+        core_max_eps=100,
+        orders_min_per_sec=5,
+        orders_max_per_sec=30,
+        min_levels=10,
+        max_levels=10,
+    ),
+    "equities": dict(
+        market_data_min_eps=800,
+        market_data_max_eps=2000,
+        trades_min_eps=300,
+        trades_max_eps=800,
+        min_levels=10,
+        max_levels=10,
+    ),
 }
 CASES = {
     "fx-light-3h": ("fx", "2025-11-11T00:00:00Z", 3, LIGHT["fx"]),
@@ -87,7 +103,9 @@ def wait_applied(suffix: str, timeout_s: float = 1800.0) -> float:
 def drop_suffix(suffix: str) -> None:
     conn = _connect()
     with conn:
-        views = [r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)]
+        views = [
+            r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)
+        ]
         for name in sorted(views, key=len, reverse=True):
             conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
         for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
@@ -141,14 +159,32 @@ def dagster_run_facts(home: str) -> dict:
 def run_case(name: str, dagster_first: bool = False) -> dict:
     market, start, hours, rates = CASES[name]
     end = iso_plus_hours(start, hours)
-    env = {**os.environ, "MKT_OFFLINE": "1", "MKT_SINK": "questdb", **{f"MKT_{market.upper()}_{k.upper()}": str(v) for k, v in rates.items()}}
+    env = {
+        **os.environ,
+        "MKT_OFFLINE": "1",
+        "MKT_SINK": "questdb",
+        **{f"MKT_{market.upper()}_{k.upper()}": str(v) for k, v in rates.items()},
+    }
     tag = f"_b{os.getpid()}"
     cli_suffix, dg_suffix = f"{tag}c", f"{tag}d"
     measured: dict = {}
 
     def run_cli() -> None:
         # no row limit: the CLI's default stops after 1,000,000 market_data rows
-        cli = [str(BIN / "mkt-pipeline"), market, "--mode", "faster-than-life", "--start_ts", start, "--end_ts", end, "--suffix", cli_suffix, "--total_market_data_events", str(10**10)]
+        cli = [
+            str(BIN / "mkt-pipeline"),
+            market,
+            "--mode",
+            "faster-than-life",
+            "--start_ts",
+            start,
+            "--end_ts",
+            end,
+            "--suffix",
+            cli_suffix,
+            "--total_market_data_events",
+            str(10**10),
+        ]
         measured["cli_s"], measured["cli_cpu"] = timed(cli, env)
         # the CLI returns once QuestDB has committed its rows; the Dagster run's checks also wait
         # for them to be applied. The server finishes the CLI's backlog before the other half starts.
@@ -157,9 +193,24 @@ def run_case(name: str, dagster_first: bool = False) -> dict:
 
     def run_dagster() -> None:
         with tempfile.TemporaryDirectory() as home:
-            tags = json.dumps({"dagster/asset_partition_range_start": partition(start), "dagster/asset_partition_range_end": partition(iso_plus_hours(start, hours - 1))})
+            tags = json.dumps(
+                {
+                    "dagster/asset_partition_range_start": partition(start),
+                    "dagster/asset_partition_range_end": partition(iso_plus_hours(start, hours - 1)),
+                }
+            )
             dg_env = {**env, "DAGSTER_HOME": home, "MKT_TABLE_SUFFIX": dg_suffix}
-            cmd = [str(BIN / "dagster"), "job", "execute", "-m", "mkt_pipeline.definitions", "-j", f"{market}_hourly_job", "--tags", tags]
+            cmd = [
+                str(BIN / "dagster"),
+                "job",
+                "execute",
+                "-m",
+                "mkt_pipeline.definitions",
+                "-j",
+                f"{market}_hourly_job",
+                "--tags",
+                tags,
+            ]
             measured["wall_s"], measured["dg_cpu"] = timed(cmd, dg_env)
             measured["facts"] = dagster_run_facts(home)
         drop_suffix(dg_suffix)
@@ -182,7 +233,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    print(f"{'case':<22} {'first':>7} {'CLI s':>7} {'CLI+WAL s':>9} {'Dagster run s':>14} {'ratio':>6} {'wall s':>7} {'ingest s':>9} {'checks s':>9} {'CPU CLI/Dagster':>16} {'checks':>7} {'failed':>6} {'warned':>6}")
+    print(
+        f"{'case':<22} {'first':>7} {'CLI s':>7} {'CLI+WAL s':>9} {'Dagster run s':>14} {'ratio':>6} {'wall s':>7} {'ingest s':>9} {'checks s':>9} {'CPU CLI/Dagster':>16} {'checks':>7} {'failed':>6} {'warned':>6}"
+    )
     for name in args.cases:
         for i in range(args.repeat):
             r = run_case(name, dagster_first=i % 2 == 1)  # alternate which driver meets the server first

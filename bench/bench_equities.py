@@ -20,13 +20,15 @@ TARGETS = {3: None, 40: 300_000}  # the issue sets a target at 40 levels only
 
 def child(levels: int, seconds: int) -> dict:
     from bench.common import time_generation
-    from mkt_pipeline.markets import market_references
-    from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
     from mkt_pipeline.core.timeline import US_PER_S, Window
+    from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+    from mkt_pipeline.markets import market_references
 
     start = Window.from_iso("2025-07-01T14:00:00Z", "2025-07-01T14:00:01Z").start_us
     window = Window(start, start + seconds * US_PER_S)
-    engine = EquitiesEngine(EquitiesConfig(min_levels=levels, max_levels=levels), market_references("equities", window, offline=True))
+    engine = EquitiesEngine(
+        EquitiesConfig(min_levels=levels, max_levels=levels), market_references("equities", window, offline=True)
+    )
     return time_generation(engine, window)
 
 

@@ -29,15 +29,32 @@ DAY = "2025-11-11"  # a Tuesday and an NYSE trading day
 LEVELS = 3
 PROFILES = {
     "light": {
-        "fx": dict(market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=90, orders_min_per_sec=5, orders_max_per_sec=30),
+        "fx": dict(
+            market_data_min_eps=100,
+            market_data_max_eps=300,
+            core_min_eps=60,
+            core_max_eps=90,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+        ),
         "equities": dict(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800),
     },
     "default": {"fx": {}, "equities": {}},
     # the sparse rates the realism issue measured at (the facts must hold across the seeds' ranges): FX quotes 100-300/s, core 60-80/s, orders 5-30/s, 5-level books, seed 7
     "sparse": {
-        "fx": dict(market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=80, orders_min_per_sec=5,
-                   orders_max_per_sec=30, seed=7, levels=5),
-        "equities": dict(market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60, seed=7, levels=5),
+        "fx": dict(
+            market_data_min_eps=100,
+            market_data_max_eps=300,
+            core_min_eps=60,
+            core_max_eps=80,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+            seed=7,
+            levels=5,
+        ),
+        "equities": dict(
+            market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60, seed=7, levels=5
+        ),
     },
 }
 
@@ -104,23 +121,36 @@ def child(market: str, profile: str, pictures: str, window_text: str = "") -> di
     import tempfile
     import time
 
+    from mkt_pipeline.core import facts as cf
     from mkt_pipeline.core.tables import EQUITIES_TABLES, FX_TABLES
     from mkt_pipeline.run.facts import SLICE_S, draw_pictures, fx_rate_spans, measure_dataset
     from mkt_pipeline.sinks.parquet import ParquetSink
     from mkt_pipeline.sinks.stored_rows import ParquetRows
-    from mkt_pipeline.core import facts as cf
 
     with tempfile.TemporaryDirectory(prefix="bench-facts-") as root:
         window = parse_window(window_text) or day_window(market)
         gen = generate_day(market, profile, root, window)
-        columns = dict(zip(FX_TABLES, cf.FX_COLUMNS.values())) if market == "fx" else dict(zip(EQUITIES_TABLES, cf.EQUITIES_COLUMNS.values()))
+        columns = (
+            dict(zip(FX_TABLES, cf.FX_COLUMNS.values()))
+            if market == "fx"
+            else dict(zip(EQUITIES_TABLES, cf.EQUITIES_COLUMNS.values()))
+        )
         rows = ParquetRows(ParquetSink(root))
         started = time.perf_counter()
-        read_rows = sum(rows.read(schema, piece, cols).num_rows for piece in window.split(SLICE_S) for schema, cols in columns.items())
+        read_rows = sum(
+            rows.read(schema, piece, cols).num_rows
+            for piece in window.split(SLICE_S)
+            for schema, cols in columns.items()
+        )
         read_s = time.perf_counter() - started
         started = time.perf_counter()
-        report = measure_dataset(market, ParquetRows(ParquetSink(root)), window, offline=True,
-                                 rate_spans=fx_rate_spans(gen["values"]) if market == "fx" else None)
+        report = measure_dataset(
+            market,
+            ParquetRows(ParquetSink(root)),
+            window,
+            offline=True,
+            rate_spans=fx_rate_spans(gen["values"]) if market == "fx" else None,
+        )
         facts_s = time.perf_counter() - started
         paths = [str(p) for p in draw_pictures(report, pictures)] if pictures else []
     return {
@@ -163,7 +193,9 @@ def main() -> None:
         print()
         for path in r["pictures"]:
             print(f"  picture: {path}")
-    print(f"{'market':<9} {'rows':>12} {'write rows/s':>12} {'read rows/s':>12} {'facts rows/s':>13} {'ratio':>6} {'facts s':>8} {'peak MB':>8} {'pass':>6}")
+    print(
+        f"{'market':<9} {'rows':>12} {'write rows/s':>12} {'read rows/s':>12} {'facts rows/s':>13} {'ratio':>6} {'facts s':>8} {'peak MB':>8} {'pass':>6}"
+    )
     for r in results:
         print(
             f"{r['market']:<9} {r['generated_rows']:>12,} {r['generation_rows_per_s']:>12,.0f} {r['read_rows_per_s']:>12,.0f} "

@@ -19,9 +19,9 @@ TARGETS = {3: 1_000_000, 40: 300_000}
 
 def child(levels: int, seconds: int) -> dict:
     from bench.common import time_generation
+    from mkt_pipeline.core.timeline import US_PER_S, Window
     from mkt_pipeline.fx.engine import FxConfig, FxEngine
     from mkt_pipeline.markets import market_references
-    from mkt_pipeline.core.timeline import US_PER_S, Window
 
     start = Window.from_iso("2025-11-11T08:00:00Z", "2025-11-11T08:00:01Z").start_us
     window = Window(start, start + seconds * US_PER_S)

@@ -75,13 +75,13 @@ def _replay(items, rows_wanted: int, send) -> tuple[int, float]:
 def _case(levels: int, seconds: int, sample_mb: int, port: int, out: mp.Queue) -> None:
     from questdb import Protocol, Sender
 
-    from mkt_pipeline.sinks import ilp
-    from mkt_pipeline.fx.engine import FxConfig, FxEngine
-    from mkt_pipeline.run.ingest import run_window, wants_process
-    from mkt_pipeline.markets import market_references
-    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
-    from mkt_pipeline.sinks.base import WriteStats
     from mkt_pipeline.core.timeline import Window
+    from mkt_pipeline.fx.engine import FxConfig, FxEngine
+    from mkt_pipeline.markets import market_references
+    from mkt_pipeline.run.ingest import run_window, wants_process
+    from mkt_pipeline.sinks import ilp
+    from mkt_pipeline.sinks.base import WriteStats
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 
     start = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:01Z").start_us
     window = Window(start, start + seconds * 1_000_000)
@@ -97,7 +97,12 @@ def _case(levels: int, seconds: int, sample_mb: int, port: int, out: mp.Queue) -
     sink = new_sink()
     result = run_window(engine, sink, window, chunk_seconds=900)
     sink.close()
-    r = dict(levels=levels, rows=result.total_rows, pipeline=result.rows_per_second, producer="process" if wants_process(engine, window) else "thread")
+    r = dict(
+        levels=levels,
+        rows=result.total_rows,
+        pipeline=result.rows_per_second,
+        producer="process" if wants_process(engine, window) else "thread",
+    )
     r["rss"] = _rss_mb(resource.RUSAGE_SELF) + _rss_mb(resource.RUSAGE_CHILDREN)
 
     # a sample of pre-generated batches, small enough to hold in memory

@@ -43,7 +43,9 @@ def main(argv=None) -> int:
     else:
         from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 
-        sink = QuestDBSink(QuestDBSettings(host=args.host, http_port=args.http_port, pg_port=args.pg_port, create_views=False), naming)
+        sink = QuestDBSink(
+            QuestDBSettings(host=args.host, http_port=args.http_port, pg_port=args.pg_port, create_views=False), naming
+        )
         sink.prepare([])
     key = ChunkKey("fx", 42, "0123456789abcdef")
     step = args.chunk_seconds * US_PER_S
@@ -63,7 +65,16 @@ def main(argv=None) -> int:
         else:
             shutil.rmtree(sink.root, ignore_errors=True)
         sink.close()
-    print(json.dumps({"sink": args.sink, "chunks": args.chunks, "record_ms": round(record_s * 1000, 2), "read_all_ms": round(read_s * 1000, 1)}))
+    print(
+        json.dumps(
+            {
+                "sink": args.sink,
+                "chunks": args.chunks,
+                "record_ms": round(record_s * 1000, 2),
+                "read_all_ms": round(read_s * 1000, 1),
+            }
+        )
+    )
     return 0
 
 

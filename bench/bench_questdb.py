@@ -90,16 +90,16 @@ def _bare_qwp(settings, prepared) -> None:
             db.dataframe(table, table_name=name, symbols=symbols, at=at, max_rows_per_batch=QWP_ROWS_PER_BATCH)
 
 
-def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http_port: int, pg_port: int, out: mp.Queue) -> None:
+def _case(
+    market: str, levels: int, seconds: int, protocol: str, host: str, http_port: int, pg_port: int, out: mp.Queue
+) -> None:
     import numpy as np
 
-    from mkt_pipeline.core.timeline import Window, format_us
+    from mkt_pipeline.core.timeline import Window, format_us, parse_timestamp
     from mkt_pipeline.run.ingest import run_window, wants_process
     from mkt_pipeline.sinks import ilp, qwp
     from mkt_pipeline.sinks.base import TableNaming
     from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink, pg_connect
-
-    from mkt_pipeline.core.timeline import parse_timestamp
 
     start = parse_timestamp(START[market])
     window = Window(start, start + seconds * 1_000_000)
@@ -120,7 +120,10 @@ def _case(market: str, levels: int, seconds: int, protocol: str, host: str, http
         if lag:
             raise RuntimeError(f"WAL still {lag} transactions behind after {WAL_TIMEOUT_S:.0f}s on {host}:{pg_port}")
         with pg_connect(settings) as conn:
-            rows = sum(conn.execute(f"SELECT count() FROM {TableNaming(suffix=suffix).name(s)}").fetchone()[0] for s in engine.schemas)
+            rows = sum(
+                conn.execute(f"SELECT count() FROM {TableNaming(suffix=suffix).name(s)}").fetchone()[0]
+                for s in engine.schemas
+            )
         return rows, elapsed
 
     try:
@@ -195,7 +198,9 @@ def main(argv=None) -> int:
             for protocol in args.protocols:
                 out = ctx.Queue()
                 secs = seconds.get((market, levels), 30)
-                case = ctx.Process(target=_case, args=(market, levels, secs, protocol, args.host, args.http_port, args.pg_port, out))
+                case = ctx.Process(
+                    target=_case, args=(market, levels, secs, protocol, args.host, args.http_port, args.pg_port, out)
+                )
                 case.start()
                 case.join()
                 if case.exitcode != 0 or out.empty():
@@ -214,7 +219,9 @@ def main(argv=None) -> int:
     for market in args.markets:
         for levels in args.levels:
             if (market, levels, "ws") in rates and (market, levels, "http") in rates:
-                print(f"qwp/ilp {market} {levels} levels: {rates[market, levels, 'ws'] / rates[market, levels, 'http']:.2f}")
+                print(
+                    f"qwp/ilp {market} {levels} levels: {rates[market, levels, 'ws'] / rates[market, levels, 'http']:.2f}"
+                )
     return 0
 
 

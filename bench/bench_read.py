@@ -46,10 +46,16 @@ def main(argv=None) -> int:
     start = parse_timestamp("2025-06-02T10:00:00Z")
     window = Window(start, start + args.seconds * 1_000_000)
     engine = FxEngine(FxConfig(min_levels=10, max_levels=10), market_references("fx", window, offline=True))
-    settings = QuestDBSettings(host=args.host, http_port=args.http_port, pg_port=args.pg_port, protocol="ws", create_views=False)
+    settings = QuestDBSettings(
+        host=args.host, http_port=args.http_port, pg_port=args.pg_port, protocol="ws", create_views=False
+    )
     naming = TableNaming(suffix=f"_br{uuid.uuid4().hex[:6]}")
     sink = QuestDBSink(settings, naming)
-    columns = {FX_MARKET_DATA: cf.FX_COLUMNS["market_data"], FX_CORE_PRICE: cf.FX_COLUMNS["core_price"], FX_TRADES: cf.FX_COLUMNS["fx_trades"]}
+    columns = {
+        FX_MARKET_DATA: cf.FX_COLUMNS["market_data"],
+        FX_CORE_PRICE: cf.FX_COLUMNS["core_price"],
+        FX_TRADES: cf.FX_COLUMNS["fx_trades"],
+    }
     try:
         sink.prepare(engine.schemas)
         result = run_window(engine, sink, window, chunk_seconds=900)
@@ -61,7 +67,9 @@ def main(argv=None) -> int:
             for schema, cols in columns.items():
                 out["read", schema.base_name] = rows.read(schema, window, cols)
                 name = rows.table_name(schema)
-                sql = f"SELECT cast({schema.timestamp} AS long) / 60000000 m, count() n FROM {name} GROUP BY m ORDER BY m"
+                sql = (
+                    f"SELECT cast({schema.timestamp} AS long) / 60000000 m, count() n FROM {name} GROUP BY m ORDER BY m"
+                )
                 out["per minute", schema.base_name] = rows.query(sql, name)[1]
                 out["count", schema.base_name] = rows.count(schema, window)
             return out
@@ -85,7 +93,9 @@ def main(argv=None) -> int:
         print(f"{'wire':>5} {'best s':>7} {'rows read/s':>12}")
         for wire in ("pg", "qwp"):
             print(f"{wire:>5} {best[wire]:>7.2f} {read_rows / best[wire]:>12,.0f}")
-        print(f"qwp saves {1 - best['qwp'] / best['pg']:.0%} of the read time ({best['pg'] / best['qwp']:.1f}x); answers identical")
+        print(
+            f"qwp saves {1 - best['qwp'] / best['pg']:.0%} of the read time ({best['pg'] / best['qwp']:.1f}x); answers identical"
+        )
         return 0
     finally:
         for schema in engine.schemas:

@@ -48,7 +48,9 @@ def time_generation(engine, window) -> dict:
 
 def run_isolated(module: str, *args: str) -> dict:
     """Run ``python -m module --child args`` so peak memory is measured per case."""
-    out = subprocess.run([sys.executable, "-m", module, "--child", *args], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--child", *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 

@@ -17,11 +17,18 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Sequence
+from typing import Any
 
 from mkt_pipeline.core.engine import ConfigError, check_positive, check_range
+from mkt_pipeline.core.secrets import scrub, scrubbable_secrets
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
+from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
+from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
+from mkt_pipeline.run.resume import chunk_key, plan_chunks
+from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 from mkt_pipeline.settings import (
     ALL_MARKET_FLAGS,
     EQUITIES_SINK_FLAGS,
@@ -36,21 +43,24 @@ from mkt_pipeline.settings import (
     env_source,
     questdb_environment,
 )
-from mkt_pipeline.core.secrets import scrub
-from mkt_pipeline.core.secrets import scrubbable_secrets
 from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
-from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
-from mkt_pipeline.run.faster import WorkerFactories, one_line, plan_window, run_chunks, stored_resume_us
-from mkt_pipeline.run.progress import PROGRESS_INTERVAL_S, Progress
-from mkt_pipeline.run.resume import chunk_key, plan_chunks
-from mkt_pipeline.run.signals import sigterm_interrupts, stop_on_signals
 
 MARKETS = ("fx", "equities")
 FX_RATE_FLAGS = ("market_data_min_eps", "market_data_max_eps", "orders_min_per_sec", "orders_max_per_sec")
 FACTS_SINK_FLAGS = ("sink", "parquet_dir", "suffix", "host", "pg_port", "user", "password", "tls_verify", "tls_ca")
 FACTS_FLAGS: tuple[Flag, ...] = (
-    Flag("pictures", str, None, "Folder for the PNG pictures (intraday profile, return distribution, |return| autocorrelation)."),
-    Flag("offline", bool, False, "Use the built-in reference closes for daily volatility and the long-run level (no Yahoo)."),
+    Flag(
+        "pictures",
+        str,
+        None,
+        "Folder for the PNG pictures (intraday profile, return distribution, |return| autocorrelation).",
+    ),
+    Flag(
+        "offline",
+        bool,
+        False,
+        "Use the built-in reference closes for daily volatility and the long-run level (no Yahoo).",
+    ),
 )
 FACTS_MAX_DAYS = 7
 EXIT_INVALID = 2

@@ -15,12 +15,14 @@ import dagster as dg
 # this Dagster version: acknowledged once here instead of a warning per asset on every load.
 # Dagster copies sensor definitions when it resolves jobs (after this module loaded), warning about a
 # beta parameter these sensors do not use
-warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning)
+warnings.filterwarnings(
+    "ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning
+)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
     warnings.simplefilter("ignore", dg.PreviewWarning)
-    from mkt_pipeline.defs.distributed import deployment_executor
     from mkt_pipeline.defs.checks import equities_partition_checks, fx_partition_checks
+    from mkt_pipeline.defs.distributed import deployment_executor
     from mkt_pipeline.defs.equities import equities_assets
     from mkt_pipeline.defs.fx import fx_assets
     from mkt_pipeline.defs.jobs import equities_hourly_job, equities_live_job, fx_hourly_job, fx_live_job

@@ -26,7 +26,9 @@ def run_job(defs: dg.Definitions, job_name: str, partition: str, instance: dg.Da
     """Execute one partition of a job and print rows, rows/s and check outcomes; True on success."""
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def(job_name).execute_in_process(partition_key=partition, instance=instance, run_config=quiet, raise_on_error=False)
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        partition_key=partition, instance=instance, run_config=quiet, raise_on_error=False
+    )
     elapsed = time.perf_counter() - started
     events = result.get_asset_materialization_events() if result.success else []
     tables = [e for e in events if e.asset_key.path[-1] != "reference_prices"]
@@ -36,7 +38,9 @@ def run_job(defs: dg.Definitions, job_name: str, partition: str, instance: dg.Da
     for event in tables:
         meta = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
         sink = meta.get("sink", sink)
-        print(f"  {event.asset_key.to_user_string():<22} {meta['dagster/row_count']:>12,} rows {meta['rows_per_second']:>12,.0f} rows/s  refs: {meta['reference_source']}")
+        print(
+            f"  {event.asset_key.to_user_string():<22} {meta['dagster/row_count']:>12,} rows {meta['rows_per_second']:>12,.0f} rows/s  refs: {meta['reference_source']}"
+        )
     failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
     warned = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.WARN]
     # a lone hour has no stored neighbour: its edge check compares nothing and is not evaluated
@@ -44,7 +48,11 @@ def run_job(defs: dg.Definitions, job_name: str, partition: str, instance: dg.Da
     print(
         f"  checks: {len(checks) - len(failed) - len(warned)}/{len(checks)} passed"
         + "".join(f"\n    FAILED {c.asset_key.to_user_string()} {c.check_name}" for c in failed)
-        + "".join(f"\n    warning {c.asset_key.to_user_string()} {c.check_name}: {c.metadata['status'].value}" for c in warned if "status" in c.metadata)
+        + "".join(
+            f"\n    warning {c.asset_key.to_user_string()} {c.check_name}: {c.metadata['status'].value}"
+            for c in warned
+            if "status" in c.metadata
+        )
         + "".join(f"\n    not evaluated: {name} (no neighbouring hour stored, nothing to compare)" for name in skipped)
     )
     if sink:
@@ -68,7 +76,11 @@ def checks_not_evaluated(result, market: str) -> list[str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mkt_pipeline.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--fx_hour", default="2025-11-11T03:00:00Z", help="any time inside the FX hour to materialize")
-    parser.add_argument("--equities_hour", default="2025-11-11T15:00:00Z", help="any time inside the equities hour (15:00Z is 10:00 New York)")
+    parser.add_argument(
+        "--equities_hour",
+        default="2025-11-11T15:00:00Z",
+        help="any time inside the equities hour (15:00Z is 10:00 New York)",
+    )
     args = parser.parse_args(argv)
     from mkt_pipeline.definitions import defs  # after the environment is final: config defaults read it
 

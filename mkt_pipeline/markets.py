@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices, reference_days
-from mkt_pipeline.settings import GENERATION_FLAGS
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.settings import GENERATION_FLAGS
 
 
 def universe(market: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, float]]:

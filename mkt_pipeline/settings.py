@@ -15,9 +15,11 @@ Precedence: flag > ``MKT_<MARKET>_<FLAG>`` > ``MKT_*`` / ``QUESTDB_*`` / ``QDB_C
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields as dataclass_fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from mkt_pipeline.core.engine import MAX_SEED, ConfigError
 
@@ -212,6 +214,8 @@ def _ipv6(text: str) -> bool:
         return ipaddress.ip_address(text.strip("[]")).version == 6
     except ValueError:
         return False
+
+
 def parse_seconds(value: Any, flag: str = "value") -> int:
     """A duration in whole seconds, from 1 to a day."""
     try:

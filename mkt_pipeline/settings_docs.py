@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from mkt_pipeline.settings import (
     DEPLOYMENT_SETTINGS,

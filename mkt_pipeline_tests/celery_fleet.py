@@ -14,10 +14,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -51,7 +51,9 @@ def free_port() -> int:
 
 
 def redis_server_binary() -> str | None:
-    return shutil.which("redis-server") or next((p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)), None)
+    return shutil.which("redis-server") or next(
+        (p for p in ("/usr/bin/redis-server", "/usr/sbin/redis-server") if os.path.exists(p)), None
+    )
 
 
 @dataclass
@@ -73,7 +75,21 @@ def redis_server(folder: Path) -> Iterator[RedisServer]:
         raise FileNotFoundError("redis-server is not installed (apt-get install -y redis-server)")
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "", "--appendonly", "no", "--daemonize", "no"]
+    args = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
     with open(folder / "redis.log", "w") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -87,7 +103,9 @@ def redis_server(folder: Path) -> Iterator[RedisServer]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}: {(folder / 'redis.log').read_text()[-1000:]}")
+                raise RuntimeError(
+                    f"redis-server did not start on 127.0.0.1:{port}: {(folder / 'redis.log').read_text()[-1000:]}"
+                )
             time.sleep(0.1)
         yield RedisServer(port, process, folder)
     finally:
@@ -145,7 +163,14 @@ def start_worker(name: str, folder: Path, settings: dict[str, str]) -> Worker:
         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO",
     ]  # fmt: skip
     with open(log, "w") as out:
-        process = subprocess.Popen(args, cwd=folder, env=machine_env(folder, settings), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            args,
+            cwd=folder,
+            env=machine_env(folder, settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return Worker(name, folder, process, log)
 
 
@@ -193,7 +218,11 @@ class DagsterDev:
     env: dict = field(default_factory=dict)
 
     def launch_backfill(self, partitions: list[str], asset_keys: list[list[str]]) -> str:
-        params = {"partitionNames": partitions, "assetSelection": [{"path": k} for k in asset_keys], "fromFailure": False}
+        params = {
+            "partitionNames": partitions,
+            "assetSelection": [{"path": k} for k in asset_keys],
+            "fromFailure": False,
+        }
         answer = graphql(self.port, LAUNCH, {"params": params})["launchPartitionBackfill"]
         if answer["__typename"] != "LaunchBackfillSuccess":
             raise RuntimeError(f"backfill not launched: {answer}")
@@ -205,7 +234,13 @@ class DagsterDev:
     def wait_backfill(self, backfill_id: str, timeout_s: float) -> dict:
         def done():
             b = self.backfill(backfill_id)
-            return b if b["status"] in FINISHED_BACKFILL and b["runs"] and all(r["status"] in FINISHED_RUN for r in b["runs"]) else None
+            return (
+                b
+                if b["status"] in FINISHED_BACKFILL
+                and b["runs"]
+                and all(r["status"] in FINISHED_RUN for r in b["runs"])
+                else None
+            )
 
         return self.wait_for(done, timeout_s, f"backfill {backfill_id}")
 
@@ -213,7 +248,9 @@ class DagsterDev:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"dagster dev exited ({self.process.returncode}) while waiting for {what}:\n{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"dagster dev exited ({self.process.returncode}) while waiting for {what}:\n{self.log.read_text()[-3000:]}"
+                )
             try:
                 value = predicate()
             except OSError:

@@ -8,10 +8,10 @@ import pytest
 
 os.environ.setdefault("MKT_OFFLINE", "1")
 
-from mkt_pipeline.fx import universe as fx_universe  # noqa: E402
-from mkt_pipeline.fx.engine import FxConfig  # noqa: E402
 from mkt_pipeline.core.reference_prices import fallback_reference_prices, reference_days  # noqa: E402
 from mkt_pipeline.core.timeline import Window  # noqa: E402
+from mkt_pipeline.fx import universe as fx_universe  # noqa: E402
+from mkt_pipeline.fx.engine import FxConfig  # noqa: E402
 
 # The seed's local-development rates, with 10-level books.
 LIGHT_FX = FxConfig(
@@ -38,12 +38,16 @@ def light_fx() -> FxConfig:
     return LIGHT_FX
 
 
-
 @pytest.fixture
 def clean_env(monkeypatch):
     """No MKT_* deployment settings from the calling shell."""
     for var in list(os.environ):
-        if var.startswith(("MKT_FX_", "MKT_EQUITIES_")) or var in ("MKT_SEED", "MKT_SINK", "MKT_PARQUET_DIR", "MKT_TABLE_SUFFIX"):
+        if var.startswith(("MKT_FX_", "MKT_EQUITIES_")) or var in (
+            "MKT_SEED",
+            "MKT_SINK",
+            "MKT_PARQUET_DIR",
+            "MKT_TABLE_SUFFIX",
+        ):
             monkeypatch.delenv(var)
 
 

@@ -15,10 +15,10 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -34,7 +34,16 @@ class QuestDBServer:
 
     def cli_flags(self) -> list[str]:
         """The CLI flags that point ``mkt-pipeline`` at this server."""
-        return ["--host", self.host, "--http_port", str(self.http_port), "--pg_port", str(self.pg_port), "--ilp_port", str(self.ilp_port)]
+        return [
+            "--host",
+            self.host,
+            "--http_port",
+            str(self.http_port),
+            "--pg_port",
+            str(self.pg_port),
+            "--ilp_port",
+            str(self.ilp_port),
+        ]
 
     def env(self) -> dict[str, str]:
         """The variables (docs/questdb.md#environment-variables) that point the Dagster resources (and the CLI) at
@@ -71,7 +80,11 @@ class QuestDBServer:
     def drop_suffix(self, suffix: str) -> None:
         """Drop every view, then every table, whose name ends with ``suffix``."""
         with self.connect() as conn:
-            views = [r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)]
+            views = [
+                r[0]
+                for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall()
+                if r[0].endswith(suffix)
+            ]
             # dependants first: longer chains were created later, so drop in reverse creation order
             for name in sorted(views, key=len, reverse=True):
                 conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
@@ -182,7 +195,9 @@ def free_ports(n: int) -> list[int]:
 
 
 @contextmanager
-def own_server(*settings: str, ports: Sequence[int] | None = None, prepare: Callable[[Path], None] | None = None) -> Iterator[QuestDBServer]:
+def own_server(
+    *settings: str, ports: Sequence[int] | None = None, prepare: Callable[[Path], None] | None = None
+) -> Iterator[QuestDBServer]:
     """A fresh QuestDB with ``settings`` (``key=value`` server.conf pairs) in a temporary folder, stopped after.
 
     ``ports`` are (http, pg, ilp, health); free ones by default. ``prepare(root)`` runs before the
@@ -190,12 +205,29 @@ def own_server(*settings: str, ports: Sequence[int] | None = None, prepare: Call
     """
     script = server_script()
     if script is None:
-        pytest.skip("no qdb script (QDB_SERVER_SCRIPT or ../shared/questdb/qdb) or no java to start a QuestDB of this test")
+        pytest.skip(
+            "no qdb script (QDB_SERVER_SCRIPT or ../shared/questdb/qdb) or no java to start a QuestDB of this test"
+        )
     http, pg, ilp, health = ports or free_ports(4)
     with tempfile.TemporaryDirectory(prefix="mkt-qdb-") as root:
         if prepare is not None:
             prepare(Path(root))
-        cmd = ["bash", str(script), "start", "--root", root, "--http", str(http), "--pg", str(pg), "--ilp", str(ilp), "--min", str(health), *settings]
+        cmd = [
+            "bash",
+            str(script),
+            "start",
+            "--root",
+            root,
+            "--http",
+            str(http),
+            "--pg",
+            str(pg),
+            "--ilp",
+            str(ilp),
+            "--min",
+            str(health),
+            *settings,
+        ]
         started = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         if started.returncode != 0:
             pytest.fail(f"could not start a QuestDB: {started.stderr.strip()[-500:]}")

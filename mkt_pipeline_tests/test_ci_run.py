@@ -47,7 +47,12 @@ def layout(tmp_path: Path, with_server: bool) -> tuple[Path, dict[str, str]]:
         (tmp_path / "shared" / "questdb").chmod(0o555)  # CI's copy is read-only
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "calls"), "TMPDIR": str(scratch)}
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "CALLS": str(tmp_path / "calls"),
+        "TMPDIR": str(scratch),
+    }
     for var in ("QDB_TEST_HOST", "QDB_TEST_PG_PORT", "QDB_TEST_ILP_PORT", "QDB_SERVER_SCRIPT", "QDB_VERSION"):
         env.pop(var, None)
     return repo, env
@@ -70,7 +75,13 @@ def started(lines: list[str]) -> list[dict[str, str]]:
 def test_starts_a_server_exports_it_and_stops_it_whatever_happens(tmp_path, make_status):
     """9.4 for ``make test``; then, when that passed, 9.3 for ``make test-ilp``; each stopped however it ends."""
     repo, env = layout(tmp_path, with_server=True)
-    done = subprocess.run(["bash", str(repo / ".ci" / "run")], env={**env, "MAKE_STATUS": str(make_status)}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", str(repo / ".ci" / "run")],
+        env={**env, "MAKE_STATUS": str(make_status)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == make_status, done.stderr
     lines = calls(tmp_path)
     assert lines[:2] == ["make lint", "make docs"]  # before any server starts
@@ -107,6 +118,12 @@ def test_without_the_shared_folder_make_test_runs_alone(tmp_path):
 
 def test_a_lint_failure_stops_before_any_server_or_test(tmp_path):
     repo, env = layout(tmp_path, with_server=True)
-    done = subprocess.run(["bash", str(repo / ".ci" / "run")], env={**env, "MAKE_STATUS_CHECKS": "2"}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", str(repo / ".ci" / "run")],
+        env={**env, "MAKE_STATUS_CHECKS": "2"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert calls(tmp_path) == ["make lint"]

@@ -5,16 +5,18 @@ from __future__ import annotations
 import pytest
 
 from mkt_pipeline.cli import main
-from mkt_pipeline.sinks.base import TableNaming
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.parquet import ParquetSink
 
 LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
 
 
 def run(tmp_path, *extra):
-    return main(["fx", "--mode", "faster-than-life", "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT, *extra])
+    return main(
+        ["fx", "--mode", "faster-than-life", "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT, *extra]
+    )
 
 
 def test_parquet_run_and_resume(tmp_path, capsys):
@@ -44,7 +46,25 @@ def test_env_defaults(tmp_path, monkeypatch):
     monkeypatch.setenv("MKT_FX_MAX_LEVELS", "7")
     monkeypatch.setenv("MKT_FX_MIN_LEVELS", "7")
     args = [a for a in LIGHT if a not in ("--min_levels", "--max_levels", "5")]
-    assert main(["fx", "--mode", "faster-than-life", "--sink", "parquet", "--parquet_dir", str(tmp_path), *args, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:02Z"]) == 0
+    assert (
+        main(
+            [
+                "fx",
+                "--mode",
+                "faster-than-life",
+                "--sink",
+                "parquet",
+                "--parquet_dir",
+                str(tmp_path),
+                *args,
+                "--start_ts",
+                "2025-11-11T03:00:00Z",
+                "--end_ts",
+                "2025-11-11T03:00:02Z",
+            ]
+        )
+        == 0
+    )
     row = ParquetSink(tmp_path).read(FX_TABLES[0]).slice(0, 1).to_pylist()[0]
     assert len(row["bids"][0]) == 7
 
@@ -52,11 +72,35 @@ def test_env_defaults(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "args,needle",
     [
-        (["--mode", "faster-than-life", "--market_data_min_eps", "900"], "--market_data_min_eps (900) must be > --core_max_eps"),
-        (["--mode", "faster-than-life", "--core_min_eps", "10", "--core_max_eps", "20", "--market_data_min_eps", "30"], "--core_min_eps"),
-        (["--mode", "faster-than-life", "--min_levels", "9", "--max_levels", "3"], "--min_levels (9) must be <= --max_levels (3)"),
-        (["--mode", "faster-than-life", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T02:00:00Z"], "--end_ts"),
-        (["--mode", "faster-than-life", "--start_ts", "yesterday"], "--start_ts: 'yesterday' is not an ISO-8601 timestamp"),
+        (
+            ["--mode", "faster-than-life", "--market_data_min_eps", "900"],
+            "--market_data_min_eps (900) must be > --core_max_eps",
+        ),
+        (
+            [
+                "--mode",
+                "faster-than-life",
+                "--core_min_eps",
+                "10",
+                "--core_max_eps",
+                "20",
+                "--market_data_min_eps",
+                "30",
+            ],
+            "--core_min_eps",
+        ),
+        (
+            ["--mode", "faster-than-life", "--min_levels", "9", "--max_levels", "3"],
+            "--min_levels (9) must be <= --max_levels (3)",
+        ),
+        (
+            ["--mode", "faster-than-life", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T02:00:00Z"],
+            "--end_ts",
+        ),
+        (
+            ["--mode", "faster-than-life", "--start_ts", "yesterday"],
+            "--start_ts: 'yesterday' is not an ISO-8601 timestamp",
+        ),
         (["--mode", "faster-than-life", "--suffix", "x; DROP TABLE"], "suffix"),
         (["--mode", "faster-than-life", "--short_ttl", "maybe"], "--short_ttl: 'maybe' is not a boolean"),
         (["--mode", "faster-than-life", "--chunk_seconds", "0"], "--chunk_seconds must be > 0"),
@@ -75,7 +119,15 @@ def test_help_documents_every_flag(capsys):
     with pytest.raises(SystemExit):
         main(["fx", "--help"])
     text = capsys.readouterr().out
-    for flag in ("--market_data_min_eps", "--lei_pool_size", "--total_market_data_events", "--chunk_seconds", "--parquet_dir", "--seed", "MKT_FX_SEED"):
+    for flag in (
+        "--market_data_min_eps",
+        "--lei_pool_size",
+        "--total_market_data_events",
+        "--chunk_seconds",
+        "--parquet_dir",
+        "--seed",
+        "MKT_FX_SEED",
+    ):
         assert flag in text
 
 
@@ -90,10 +142,26 @@ RT = ["--mode", "real-time"]
     "market,args,needle",
     [
         ("fx", FTL + ["--mode", "sideways"], "--mode: 'sideways' is not one of real-time, faster-than-life"),
-        ("fx", FTL + ["--orders_min_per_sec", "40", "--orders_max_per_sec", "30"], "--orders_min_per_sec (40) must be <= --orders_max_per_sec (30)"),
-        ("fx", FTL + ["--market_data_min_eps", "2000", "--market_data_max_eps", "1500"], "--market_data_min_eps (2000) must be <= --market_data_max_eps (1500)"),
-        ("fx", FTL + ["--core_min_eps", "800", "--core_max_eps", "750"], "--core_min_eps (800) must be <= --core_max_eps (750)"),
-        ("fx", FTL + ["--core_min_eps", "20", "--core_max_eps", "25"], "--core_min_eps (20) must be > --orders_max_per_sec (30)"),
+        (
+            "fx",
+            FTL + ["--orders_min_per_sec", "40", "--orders_max_per_sec", "30"],
+            "--orders_min_per_sec (40) must be <= --orders_max_per_sec (30)",
+        ),
+        (
+            "fx",
+            FTL + ["--market_data_min_eps", "2000", "--market_data_max_eps", "1500"],
+            "--market_data_min_eps (2000) must be <= --market_data_max_eps (1500)",
+        ),
+        (
+            "fx",
+            FTL + ["--core_min_eps", "800", "--core_max_eps", "750"],
+            "--core_min_eps (800) must be <= --core_max_eps (750)",
+        ),
+        (
+            "fx",
+            FTL + ["--core_min_eps", "20", "--core_max_eps", "25"],
+            "--core_min_eps (20) must be > --orders_max_per_sec (30)",
+        ),
         ("fx", FTL + ["--min_levels", "0", "--max_levels", "3"], "--min_levels must be > 0"),
         ("fx", FTL + ["--lei_pool_size", "0"], "--lei_pool_size must be > 0"),
         ("fx", FTL + ["--processes", "0"], "--processes must be > 0"),
@@ -101,8 +169,16 @@ RT = ["--mode", "real-time"]
         ("fx", FTL + ["--yahoo_refresh_secs", "-5"], "--yahoo_refresh_secs must be > 0"),
         ("fx", FTL + ["--seed", "-1"], "--seed must be >= 0"),
         ("fx", FTL + ["--processes", "two"], "--processes: 'two' is not an integer"),
-        ("fx", FTL + ["--end_ts", "2025-11-11 03:00:00+01:00", "--start_ts", "2025-11-11T02:00:00Z"], "--end_ts (2025-11-11T02:00:00.000000Z) must be after --start_ts"),
-        ("fx", FTL + ["--incremental", "--overwrite", "yes"], "--incremental continues after stored rows and --overwrite regenerates them"),
+        (
+            "fx",
+            FTL + ["--end_ts", "2025-11-11 03:00:00+01:00", "--start_ts", "2025-11-11T02:00:00Z"],
+            "--end_ts (2025-11-11T02:00:00.000000Z) must be after --start_ts",
+        ),
+        (
+            "fx",
+            FTL + ["--incremental", "--overwrite", "yes"],
+            "--incremental continues after stored rows and --overwrite regenerates them",
+        ),
         ("fx", RT + ["--start_ts", "2025-11-11T03:00:00Z"], "--start_ts is not allowed with --mode real-time"),
         ("fx", RT + ["--processes", "2"], "--processes must be 1 with --mode real-time (got 2)"),
         ("fx", RT + ["--incremental", "true"], "--incremental is for faster-than-life"),
@@ -114,8 +190,16 @@ RT = ["--mode", "real-time"]
         ("fx", FTL + ["--protocol", "udp"], "--protocol: 'udp' is not one of http, https, tcp, tcps"),
         ("fx", FTL + ["--tls_verify", "off"], "--tls_verify: 'off' is not one of on, unsafe_off"),
         ("equities", FTL + ["--prefix", "eq-"], "prefix: 'eq-' is not a valid identifier part"),
-        ("equities", FTL + ["--trades_min_eps", "900", "--trades_max_eps", "800"], "--trades_min_eps (900) must be <= --trades_max_eps (800)"),
-        ("equities", FTL + ["--offsession_trades", "some"], "--offsession_trades: 'some' is not one of none, trickle, full"),
+        (
+            "equities",
+            FTL + ["--trades_min_eps", "900", "--trades_max_eps", "800"],
+            "--trades_min_eps (900) must be <= --trades_max_eps (800)",
+        ),
+        (
+            "equities",
+            FTL + ["--offsession_trades", "some"],
+            "--offsession_trades: 'some' is not one of none, trickle, full",
+        ),
         ("equities", FTL + ["--session_pacing", "perhaps"], "--session_pacing: 'perhaps' is not a boolean"),
         ("equities", FTL + ["--min_levels", "6", "--max_levels", "2"], "--min_levels (6) must be <= --max_levels (2)"),
         ("equities", RT + ["--processes", "3"], "--processes must be 1 with --mode real-time"),
@@ -132,7 +216,11 @@ def test_every_validation_rule(tmp_path, capsys, market, args, needle):
 @pytest.mark.parametrize(
     "args,env,needle",
     [
-        (["--protocol", "tcp", "--token", "dddddddd"], {}, "--protocol tcp: JWK auth needs --token, --token_x and --token_y together (missing --token_x, --token_y)"),
+        (
+            ["--protocol", "tcp", "--token", "dddddddd"],
+            {},
+            "--protocol tcp: JWK auth needs --token, --token_x and --token_y together (missing --token_x, --token_y)",
+        ),
         (["--protocol", "tcps", "--token_x", "xxxxxxxx", "--token_y", "yyyyyyyy"], {}, "missing --token)"),
         (["--protocol", "tcp"], {"QUESTDB_TOKEN_X": "xxxxxxxx"}, "missing --token, --token_y"),
         (["--token_file", "/nonexistent/token"], {}, "--token_file: cannot read /nonexistent/token"),
@@ -163,26 +251,66 @@ def test_invalid_env_default_names_the_variable(monkeypatch, capsys):
 
 # The seed documents' flags and defaults (None: no default; mode is required).
 SEED_COMMON = {
-    "host": "127.0.0.1", "pg_port": 8812, "user": "admin", "password": "quest", "token": None, "token_x": None,
-    "token_y": None, "ilp_user": "admin", "protocol": "http", "mode": None, "processes": 1, "suffix": "",
-    "create_views": True, "short_ttl": False, "yahoo_refresh_secs": 300, "start_ts": None, "end_ts": None,
-    "incremental": False, "total_market_data_events": 1_000_000, "chunk_seconds": 900, "min_levels": 40, "max_levels": 40,
+    "host": "127.0.0.1",
+    "pg_port": 8812,
+    "user": "admin",
+    "password": "quest",
+    "token": None,
+    "token_x": None,
+    "token_y": None,
+    "ilp_user": "admin",
+    "protocol": "http",
+    "mode": None,
+    "processes": 1,
+    "suffix": "",
+    "create_views": True,
+    "short_ttl": False,
+    "yahoo_refresh_secs": 300,
+    "start_ts": None,
+    "end_ts": None,
+    "incremental": False,
+    "total_market_data_events": 1_000_000,
+    "chunk_seconds": 900,
+    "min_levels": 40,
+    "max_levels": 40,
 }
 SEED_FX = {
-    **SEED_COMMON, "market_data_min_eps": 1200, "market_data_max_eps": 15000, "core_min_eps": 700, "core_max_eps": 1000,
-    "orders_min_per_sec": 5, "orders_max_per_sec": 30, "lei_pool_size": 2000,
+    **SEED_COMMON,
+    "market_data_min_eps": 1200,
+    "market_data_max_eps": 15000,
+    "core_min_eps": 700,
+    "core_max_eps": 1000,
+    "orders_min_per_sec": 5,
+    "orders_max_per_sec": 30,
+    "lei_pool_size": 2000,
 }
 SEED_EQUITIES = {
-    **SEED_COMMON, "market_data_min_eps": 1000, "market_data_max_eps": 15000, "trades_min_eps": 800, "trades_max_eps": 1100,
-    "session_pacing": True, "offsession_trades": "none",
+    **SEED_COMMON,
+    "market_data_min_eps": 1000,
+    "market_data_max_eps": 15000,
+    "trades_min_eps": 800,
+    "trades_max_eps": 1100,
+    "session_pacing": True,
+    "offsession_trades": "none",
 }
 EXTRAS = {
-    "sink": "questdb", "parquet_dir": "./data", "seed": 42, "http_port": 9000, "ilp_port": 9009, "tls_verify": "on",
-    "tls_ca": None, "token_file": None, "overwrite": False, "enterprise": False, "stall_timeout_secs": 120,
+    "sink": "questdb",
+    "parquet_dir": "./data",
+    "seed": 42,
+    "http_port": 9000,
+    "ilp_port": 9009,
+    "tls_verify": "on",
+    "tls_ca": None,
+    "token_file": None,
+    "overwrite": False,
+    "enterprise": False,
+    "stall_timeout_secs": 120,
 }
 
 
-@pytest.mark.parametrize("market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": "", "timestamp_column": "timestamp_ns"})])
+@pytest.mark.parametrize(
+    "market,seed", [("fx", SEED_FX), ("equities", {**SEED_EQUITIES, "prefix": "", "timestamp_column": "timestamp_ns"})]
+)
 def test_every_seed_flag_with_its_default(clean_env, market, seed):
     from mkt_pipeline.cli import market_flags, parse_options
 
@@ -206,9 +334,19 @@ def test_seed_backfill_example_is_parsed_and_mapped(clean_env, tmp_path):
     assert opts.processes == 6 and opts.total_market_data_events == 600_000_000 and opts.incremental is False
     assert opts.start_ts == Window.from_iso("2025-11-11T00:00:00Z", "2025-11-11T14:00:00Z").start_us
     config = engine_config(opts)
-    assert (config.market_data_min_eps, config.market_data_max_eps, config.min_levels, config.lei_pool_size) == (8200, 11000, 3, 2000)
+    assert (config.market_data_min_eps, config.market_data_max_eps, config.min_levels, config.lei_pool_size) == (
+        8200,
+        11000,
+        3,
+        2000,
+    )
     settings = questdb_settings(opts)
-    assert (settings.host, settings.protocol, settings.ilp_tcp_port, settings.ilp_user) == ("172.31.42.41", "tcp", 9010, "ilp_ingest")
+    assert (settings.host, settings.protocol, settings.ilp_tcp_port, settings.ilp_user) == (
+        "172.31.42.41",
+        "tcp",
+        9010,
+        "ilp_ingest",
+    )
     assert (settings.token, settings.token_x, settings.token_y) == ("dtoken", "xtoken", "ytoken")
     assert settings.short_ttl is True and settings.enterprise is True
 
@@ -222,11 +360,18 @@ def test_equities_flags_are_parsed_and_mapped(clean_env):
     )
     validate(opts)
     config = engine_config(opts)
-    assert (config.trades_min_eps, config.trades_max_eps, config.session_pacing, config.offsession_trades) == (300, 800, False, "trickle")
+    assert (config.trades_min_eps, config.trades_max_eps, config.session_pacing, config.offsession_trades) == (
+        300,
+        800,
+        False,
+        "trickle",
+    )
     assert (config.min_levels, config.max_levels) == (5, 8) and opts.prefix == "eq_"
 
 
-@pytest.mark.parametrize("word,value", [("true", True), ("1", True), ("YES", True), ("false", False), ("0", False), ("no", False)])
+@pytest.mark.parametrize(
+    "word,value", [("true", True), ("1", True), ("YES", True), ("false", False), ("0", False), ("no", False)]
+)
 def test_booleans_are_parsed_consistently(clean_env, monkeypatch, word, value):
     from mkt_pipeline.cli import parse_options
 
@@ -239,7 +384,12 @@ def test_timestamps_z_offsets_and_naive_mean_utc(clean_env):
     from mkt_pipeline.cli import parse_options
 
     expected = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:00:00Z").start_us
-    for text in ("2025-11-11T03:00:00Z", "2025-11-11T04:00:00+01:00", "2025-11-11T03:00:00", "2025-11-11 03:00:00.000000"):
+    for text in (
+        "2025-11-11T03:00:00Z",
+        "2025-11-11T04:00:00+01:00",
+        "2025-11-11T03:00:00",
+        "2025-11-11 03:00:00.000000",
+    ):
         assert parse_options(["fx", "--start_ts", text]).start_ts == expected
 
 
@@ -293,7 +443,21 @@ def test_overwrite_with_processes_replaces_differently_cut_parts(tmp_path):
     window = ["--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:01:00Z"]
     assert run(tmp_path / "a", *window, "--chunk_seconds", "60") == 0
     # two workers overwrite the middle in 10 s chunks: the stored 60 s part straddles all of them
-    assert run(tmp_path / "a", "--start_ts", "2025-11-11T03:00:10Z", "--end_ts", "2025-11-11T03:00:50Z", "--chunk_seconds", "10", "--processes", "2", "--overwrite") == 0
+    assert (
+        run(
+            tmp_path / "a",
+            "--start_ts",
+            "2025-11-11T03:00:10Z",
+            "--end_ts",
+            "2025-11-11T03:00:50Z",
+            "--chunk_seconds",
+            "10",
+            "--processes",
+            "2",
+            "--overwrite",
+        )
+        == 0
+    )
     assert run(tmp_path / "b", *window) == 0
     _tables_equal(tmp_path / "a", tmp_path / "b")
     md = ParquetSink(tmp_path / "a").read(FX_TABLES[0])
@@ -323,7 +487,10 @@ def test_progress_lines_while_running(tmp_path, capsys, monkeypatch):
     import mkt_pipeline.run.progress as progress
 
     monkeypatch.setattr(progress, "PROGRESS_INTERVAL_S", 0.02)
-    assert run(tmp_path, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:03:00Z", "--chunk_seconds", "30") == 0
+    assert (
+        run(tmp_path, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:03:00Z", "--chunk_seconds", "30")
+        == 0
+    )
     lines = [line for line in capsys.readouterr().err.splitlines() if "rows/s" in line]
     assert len(lines) >= 2
     assert all("ETA" in line for line in lines) and "100.0%" in lines[-1]
@@ -336,7 +503,18 @@ def test_progress_lines_while_running(tmp_path, capsys, monkeypatch):
 def test_secret_on_command_line_warns_and_is_never_printed(tmp_path, capsys, monkeypatch):
     import mkt_pipeline.cli as cli
 
-    assert run(tmp_path, "--token", "s3cr3t-token-value", "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:02Z") == 0
+    assert (
+        run(
+            tmp_path,
+            "--token",
+            "s3cr3t-token-value",
+            "--start_ts",
+            "2025-11-11T03:00:00Z",
+            "--end_ts",
+            "2025-11-11T03:00:02Z",
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert "warning: --token on the command line is visible" in out.err and "QUESTDB_TOKEN" in out.err
     assert "s3cr3t-token-value" not in out.out + out.err
@@ -379,7 +557,9 @@ def test_equities_output_is_identical_for_any_process_count(tmp_path):
     assert (tmp_path / "one" / "eq_equities_market_data").is_dir()
 
 
-@pytest.mark.parametrize("argv", [["fx", "--mode", "faster-than-life", "--no_such_flag", "1"], ["fx", "--seed"], ["bonds"]])
+@pytest.mark.parametrize(
+    "argv", [["fx", "--mode", "faster-than-life", "--no_such_flag", "1"], ["fx", "--seed"], ["bonds"]]
+)
 def test_argument_errors_are_one_line_too(capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -412,7 +592,10 @@ def test_invalid_timestamp_column_exits_2_naming_flag_or_variable(tmp_path, caps
     monkeypatch.setenv("MKT_EQUITIES_TIMESTAMP_COLUMN", "TIMESTAMP")
     assert main(base) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("MKT_EQUITIES_TIMESTAMP_COLUMN: 'TIMESTAMP' is not one of timestamp_ns, timestamp") and len(err.splitlines()) == 1
+    assert (
+        err.endswith("MKT_EQUITIES_TIMESTAMP_COLUMN: 'TIMESTAMP' is not one of timestamp_ns, timestamp")
+        and len(err.splitlines()) == 1
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -423,15 +606,39 @@ def test_invalid_timestamp_column_exits_2_naming_flag_or_variable(tmp_path, caps
 @pytest.mark.parametrize(
     "market,args,needle",
     [
-        ("fx", FTL + ["--end_ts", "2025-11-11T03:00:00Z"], "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: without --start_ts the run starts now"),
-        ("fx", RT + ["--end_ts", "2025-11-11T03:00:00Z"], "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: real-time runs from now"),
-        ("fx", FTL + ["--start_ts", "1969-12-31T23:59:59Z"], "--start_ts: 1969-12-31T23:59:59Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z"),
-        ("fx", FTL + ["--start_ts", "9999-01-01T00:00:00Z"], "--start_ts: 9999-01-01T00:00:00Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z"),
-        ("equities", FTL + ["--start_ts", "2025-01-01T00:00:00Z", "--end_ts", "2263-01-01T00:00:00Z"], "--end_ts: 2263-01-01T00:00:00Z must lie between"),
+        (
+            "fx",
+            FTL + ["--end_ts", "2025-11-11T03:00:00Z"],
+            "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: without --start_ts the run starts now",
+        ),
+        (
+            "fx",
+            RT + ["--end_ts", "2025-11-11T03:00:00Z"],
+            "--end_ts (2025-11-11T03:00:00.000000Z) is not in the future: real-time runs from now",
+        ),
+        (
+            "fx",
+            FTL + ["--start_ts", "1969-12-31T23:59:59Z"],
+            "--start_ts: 1969-12-31T23:59:59Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z",
+        ),
+        (
+            "fx",
+            FTL + ["--start_ts", "9999-01-01T00:00:00Z"],
+            "--start_ts: 9999-01-01T00:00:00Z must lie between 1970-01-01T00:00:00Z and 2262-04-11T23:47:16Z",
+        ),
+        (
+            "equities",
+            FTL + ["--start_ts", "2025-01-01T00:00:00Z", "--end_ts", "2263-01-01T00:00:00Z"],
+            "--end_ts: 2263-01-01T00:00:00Z must lie between",
+        ),
         ("fx", FTL + ["--max_levels", "100000"], "--max_levels must be <= 200 (got 100000)"),
         ("equities", FTL + ["--max_levels", "100000"], "--max_levels must be <= 200 (got 100000)"),
         ("fx", FTL + ["--lei_pool_size", "1000000000"], "--lei_pool_size must be <= 100_000 (got 1_000_000_000)"),
-        ("fx", FTL + ["--total_market_data_events", "1e30"], "--total_market_data_events must be <= 10_000_000_000 (got 1_000_000_000_000_000_000_000_000_000_000)"),
+        (
+            "fx",
+            FTL + ["--total_market_data_events", "1e30"],
+            "--total_market_data_events must be <= 10_000_000_000 (got 1_000_000_000_000_000_000_000_000_000_000)",
+        ),
         ("fx", FTL + ["--total_market_data_events", "2.5"], "--total_market_data_events: '2.5' is not an integer"),
         ("fx", FTL + ["--chunk_seconds", "86401"], "--chunk_seconds must be <= 86_400 (got 86_401)"),
         ("fx", FTL + ["--processes", "65"], "--processes must be <= 64 (got 65)"),
@@ -468,9 +675,27 @@ def test_bad_parquet_dir_is_named_and_nothing_is_written(tmp_path, monkeypatch, 
         import os
 
         if os.geteuid() != 0:  # root writes anywhere: the permission rule cannot show there
-            cases.append((str(locked / "data"), f"--parquet_dir cannot create {locked / 'data'}: {locked} is not writable"))
+            cases.append(
+                (str(locked / "data"), f"--parquet_dir cannot create {locked / 'data'}: {locked} is not writable")
+            )
         for value, needle in cases:
-            assert main(["fx", *FTL, "--sink", "parquet", "--parquet_dir", value, "--start_ts", "2025-11-11T03:00:00Z", "--end_ts", "2025-11-11T03:00:02Z"]) == 2
+            assert (
+                main(
+                    [
+                        "fx",
+                        *FTL,
+                        "--sink",
+                        "parquet",
+                        "--parquet_dir",
+                        value,
+                        "--start_ts",
+                        "2025-11-11T03:00:00Z",
+                        "--end_ts",
+                        "2025-11-11T03:00:02Z",
+                    ]
+                )
+                == 2
+            )
             err = capsys.readouterr().err.strip()
             assert needle in err and len(err.splitlines()) == 1, err
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "locked"]  # nothing in the working directory
@@ -489,7 +714,10 @@ def test_bad_parquet_dir_is_named_and_nothing_is_written(tmp_path, monkeypatch, 
         ({"MKT_FX_MAX_LEVELS": "100000"}, "MKT_FX_MAX_LEVELS must be <= 200 (got 100000)"),
         ({"MKT_FX_PG_PORT": "70000"}, "MKT_FX_PG_PORT: 70000 is not a TCP port"),
         ({"MKT_FX_LEI_POOL_SIZE": "0"}, "MKT_FX_LEI_POOL_SIZE must be > 0"),
-        ({"MKT_PARQUET_DIR": "", "MKT_SINK": "parquet", "MKT_FX_PARQUET_DIR": " "}, "MKT_FX_PARQUET_DIR must not be empty"),
+        (
+            {"MKT_PARQUET_DIR": "", "MKT_SINK": "parquet", "MKT_FX_PARQUET_DIR": " "},
+            "MKT_FX_PARQUET_DIR must not be empty",
+        ),
     ],
 )
 def test_errors_from_variables_name_the_variable(clean_env, monkeypatch, capsys, env, needle):

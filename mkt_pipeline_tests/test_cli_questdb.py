@@ -40,7 +40,9 @@ def stored(server: QuestDBServer, table: str) -> int:
 
 
 def tables_with(server: QuestDBServer, suffix: str) -> list[str]:
-    names = [r[0] for r in server.query("SELECT table_name FROM tables()")] + [r[0] for r in server.query("SELECT view_name FROM materialized_views()")]
+    names = [r[0] for r in server.query("SELECT table_name FROM tables()")] + [
+        r[0] for r in server.query("SELECT view_name FROM materialized_views()")
+    ]
     return sorted({n for n in names if n.endswith(suffix)})  # tables() lists materialized views too
 
 
@@ -53,7 +55,9 @@ def wait_applied(server: QuestDBServer, tables: list[str]) -> None:
 
 
 @pytest.mark.parametrize("market,processes", [("fx", 2), ("equities", 2), ("equities", 1)])
-def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(questdb, qdb_suffix, tmp_path, capsys, market, processes):
+def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(
+    questdb, qdb_suffix, tmp_path, capsys, market, processes
+):
     args = ["--mode", "faster-than-life", *WINDOW, "--chunk_seconds", "30", "--total_market_data_events", "1e9"]
     assert cli(market, questdb, qdb_suffix, *args, "--processes", str(processes)) == 0, capsys.readouterr().err
     assert main([market, "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT[market], *args]) == 0
@@ -119,7 +123,14 @@ def test_end_in_the_past_without_start_creates_nothing(questdb, qdb_suffix, caps
 
 def test_wrong_pg_password_is_an_auth_error(questdb, qdb_suffix, capsys, monkeypatch):
     monkeypatch.setenv("QUESTDB_PASSWORD", "not-the-password")
-    fails_cleanly(capsys, questdb, qdb_suffix, 1, f"QuestDB at {questdb.host}:{questdb.pg_port} (PG wire): authentication failed", secret="not-the-password")
+    fails_cleanly(
+        capsys,
+        questdb,
+        qdb_suffix,
+        1,
+        f"QuestDB at {questdb.host}:{questdb.pg_port} (PG wire): authentication failed",
+        secret="not-the-password",
+    )
 
 
 @pytest.mark.parametrize("protocol", ["https", "tcps", "wss"])
@@ -134,4 +145,11 @@ def test_tls_against_a_plain_server_is_a_tls_error_at_once(questdb, qdb_suffix, 
 
 def test_a_closed_port_is_unreachable(questdb, qdb_suffix, capsys):
     port = closed_port()
-    fails_cleanly(capsys, questdb, qdb_suffix, 1, f"QuestDB at {questdb.host}:{port} (ILP over http) is unreachable: Connection refused", argv=("--http_port", str(port)))
+    fails_cleanly(
+        capsys,
+        questdb,
+        qdb_suffix,
+        1,
+        f"QuestDB at {questdb.host}:{port} (ILP over http) is unreachable: Connection refused",
+        argv=("--http_port", str(port)),
+    )

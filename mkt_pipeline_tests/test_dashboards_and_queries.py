@@ -24,7 +24,10 @@ from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.sinks.ddl import views_for
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_QUERIES = {"fx": ROOT / "queries" / "fx_demo_queries.sql", "equities": ROOT / "queries" / "equities_demo_queries.sql"}
+DEMO_QUERIES = {
+    "fx": ROOT / "queries" / "fx_demo_queries.sql",
+    "equities": ROOT / "queries" / "equities_demo_queries.sql",
+}
 DASHBOARDS = {"fx": ROOT / "dashboards" / "fx.json", "equities": ROOT / "dashboards" / "equities.json"}
 DATASOURCE_TYPE = "questdb-questdb-datasource"
 DEFAULT_TIMESTAMP = {"fx": "timestamp", "equities": "timestamp_ns"}
@@ -35,7 +38,10 @@ WINDOWS = {
     "equities": Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:02:00Z"),
 }
 # A dashboard's variables as a user would pick them (multi-value variables: two values).
-PICKED = {"fx": {"symbol": "EURUSD", "ecn": ["LMAX", "EBS"]}, "equities": {"symbol": "AAPL", "venue": ["NASDAQ", "NYSE"]}}
+PICKED = {
+    "fx": {"symbol": "EURUSD", "ecn": ["LMAX", "EBS"]},
+    "equities": {"symbol": "AAPL", "venue": ["NASDAQ", "NYSE"]},
+}
 
 
 # --- the files' own rules ----------------------------------------------------------------------------
@@ -107,7 +113,11 @@ def grafana_render(sql: str, window: Window, variables: dict[str, str | list[str
 
     sql = re.sub(r"\$\{([A-Za-z_]\w*)(?::(\w+))?\}|\$(?!__)([A-Za-z_]\w*)", value, sql)
     lo, hi = f"cast({window.start_us} as timestamp)", f"cast({window.end_us} as timestamp)"
-    sql = re.sub(r"\$__timeFilter\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)", lambda m: f"{m.group(1)} >= {lo} AND {m.group(1)} <= {hi}", sql)
+    sql = re.sub(
+        r"\$__timeFilter\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)",
+        lambda m: f"{m.group(1)} >= {lo} AND {m.group(1)} <= {hi}",
+        sql,
+    )
     sql = sql.replace("$__fromTime", lo).replace("$__toTime", hi)
     return sql.replace("$__sampleByInterval", interval).replace("$__interval", interval)
 
@@ -165,15 +175,32 @@ def _generate(server, variant: Variant) -> None:
     from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 
     light = {
-        "fx": dict(market_data_min_eps=110, market_data_max_eps=150, core_min_eps=70, core_max_eps=100, orders_min_per_sec=5, orders_max_per_sec=30),
-        "equities": dict(market_data_min_eps=800, market_data_max_eps=1200, trades_min_eps=200, trades_max_eps=400, timestamp_column=variant.timestamp_column),
+        "fx": dict(
+            market_data_min_eps=110,
+            market_data_max_eps=150,
+            core_min_eps=70,
+            core_max_eps=100,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+        ),
+        "equities": dict(
+            market_data_min_eps=800,
+            market_data_max_eps=1200,
+            trades_min_eps=200,
+            trades_max_eps=400,
+            timestamp_column=variant.timestamp_column,
+        ),
     }[variant.market]
     from mkt_pipeline.settings import GENERATION_FLAGS
 
-    values = {f.name: f.default for f in GENERATION_FLAGS[variant.market]} | light | {"min_levels": 10, "max_levels": 10}
+    values = (
+        {f.name: f.default for f in GENERATION_FLAGS[variant.market]} | light | {"min_levels": 10, "max_levels": 10}
+    )
     window = WINDOWS[variant.market]
     engine = build_engine(variant.market, values, market_references(variant.market, window, offline=True))
-    settings = QuestDBSettings.from_env(host=server.host, http_port=server.http_port, pg_port=server.pg_port, create_views=True)
+    settings = QuestDBSettings.from_env(
+        host=server.host, http_port=server.http_port, pg_port=server.pg_port, create_views=True
+    )
     with QuestDBSink(settings, TableNaming(suffix=variant.suffix, prefix=variant.prefix)) as sink:
         sink.prepare(engine.schemas)
         run_window(engine, sink, window, in_process=False)
@@ -183,7 +210,9 @@ def _generate(server, variant: Variant) -> None:
 
 def _refresh_views(server, variant: Variant) -> None:
     views = views_for(market_tables(variant.market, variant.timestamp_column))
-    server.refresh_views([(f"{variant.prefix}{v.base_name}{variant.suffix}", v.refresh_every is not None) for v in views], timeout_s=60)
+    server.refresh_views(
+        [(f"{variant.prefix}{v.base_name}{variant.suffix}", v.refresh_every is not None) for v in views], timeout_s=60
+    )
 
 
 def _drop(server, variant: Variant) -> None:
@@ -229,7 +258,10 @@ def test_every_panel_and_demo_query_answers_on_generated_data(questdb, written: 
     variables = {"prefix": variant.prefix, "suffix": variant.suffix, **PICKED[market]}
     if market == "equities":
         variables["ts"] = variant.timestamp_column
-    queries = [(f"dashboard {where}", grafana_render(sql, WINDOWS[market], variables)) for where, sql in dashboard_queries(market)]
+    queries = [
+        (f"dashboard {where}", grafana_render(sql, WINDOWS[market], variables))
+        for where, sql in dashboard_queries(market)
+    ]
     queries += [
         (f"demo query {title!r}", rename(sql, market, variant.prefix, variant.suffix, variant.timestamp_column))
         for title, sql in statements(DEMO_QUERIES[market])
@@ -263,9 +295,15 @@ def test_dashboards_are_grafana_json_on_the_questdb_data_source(market):
         assert panel["datasource"]["type"] == DATASOURCE_TYPE, panel["title"]
         for target in panel["targets"]:
             assert target["datasource"]["type"] == DATASOURCE_TYPE
-            assert "$__timeFilter(" in target["rawSql"] or "wal_tables()" in target["rawSql"] or "LATEST ON" in target["rawSql"], panel["title"]
+            assert (
+                "$__timeFilter(" in target["rawSql"]
+                or "wal_tables()" in target["rawSql"]
+                or "LATEST ON" in target["rawSql"]
+            ), panel["title"]
     names = {v["name"] for v in board["templating"]["list"]}
-    assert {"symbol", "suffix"} <= names and ({"prefix", "venue", "ts"} <= names if market == "equities" else "ecn" in names)
+    assert {"symbol", "suffix"} <= names and (
+        {"prefix", "venue", "ts"} <= names if market == "equities" else "ecn" in names
+    )
     sql = " ".join(t["rawSql"] for p in panels for t in p["targets"])
     views = [v.base_name for v in views_for(market_tables(market))]
     assert sum(bool(re.search(rf"\b{v}\b", sql)) for v in views) >= 4, "panels read the views"
@@ -287,10 +325,18 @@ def test_compose_provisions_grafana_with_the_data_source_and_both_dashboards():
 
 
 def test_renaming_touches_whole_names_only():
-    sql = "SELECT timestamp_ns, bids[1][1] FROM equities_market_data m ASOF JOIN nbbo_1s n WHERE x = 'equities_trades_x'"
+    sql = (
+        "SELECT timestamp_ns, bids[1][1] FROM equities_market_data m ASOF JOIN nbbo_1s n WHERE x = 'equities_trades_x'"
+    )
     out = rename(sql, "equities", "eq_", "_demo", "timestamp")
-    assert out == "SELECT timestamp, bids[1][1] FROM eq_equities_market_data_demo m ASOF JOIN eq_nbbo_1s_demo n WHERE x = 'equities_trades_x'"
-    assert rename("SELECT * FROM market_data JOIN market_data_ohlc_1m", "fx", suffix="_s") == "SELECT * FROM market_data_s JOIN market_data_ohlc_1m_s"
+    assert (
+        out
+        == "SELECT timestamp, bids[1][1] FROM eq_equities_market_data_demo m ASOF JOIN eq_nbbo_1s_demo n WHERE x = 'equities_trades_x'"
+    )
+    assert (
+        rename("SELECT * FROM market_data JOIN market_data_ohlc_1m", "fx", suffix="_s")
+        == "SELECT * FROM market_data_s JOIN market_data_ohlc_1m_s"
+    )
 
 
 def test_grafana_macros_and_variables_are_expanded_like_the_data_source():

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-
-from mkt_pipeline.defs import config
 import pytest
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 from dagster_docker import DockerRunLauncher
 from dagster_postgres.utils import pg_url_from_config
 
+from mkt_pipeline.defs import config
 from mkt_pipeline.defs.hourly import build_hourly_asset
 from mkt_pipeline.defs.partitions import backfill_policy
 
@@ -27,7 +26,12 @@ DEV_INSTANCE = ROOT / "dagster_home" / "dagster.yaml"
 COMPOSE_INSTANCE = ROOT / "deploy" / "dagster.yaml"
 RUN_LAUNCHER_INSTANCE = ROOT / "deploy" / "docker_run_launcher.yaml"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-PG_ENV = {"DAGSTER_PG_HOST": "postgres", "DAGSTER_PG_USER": "dagster", "DAGSTER_PG_PASSWORD": "pw-not-logged", "DAGSTER_PG_DB": "dagster"}
+PG_ENV = {
+    "DAGSTER_PG_HOST": "postgres",
+    "DAGSTER_PG_USER": "dagster",
+    "DAGSTER_PG_PASSWORD": "pw-not-logged",
+    "DAGSTER_PG_DB": "dagster",
+}
 # the settings every instance of the project shares with `make dev`
 SHARED_SECTIONS = ("concurrency", "run_retries", "run_monitoring")
 
@@ -76,7 +80,11 @@ def test_compose_webserver_and_daemon_are_one_instance():
         assert service["depends_on"]["postgres"] == {"condition": "service_healthy"}
     # the same database, user and password on both sides of the connection
     for name in ("USER", "PASSWORD", "DB"):
-        assert web["environment"][f"DAGSTER_PG_{name}"] == daemon["environment"][f"DAGSTER_PG_{name}"] == pg["environment"][f"POSTGRES_{name}"]
+        assert (
+            web["environment"][f"DAGSTER_PG_{name}"]
+            == daemon["environment"][f"DAGSTER_PG_{name}"]
+            == pg["environment"][f"POSTGRES_{name}"]
+        )
 
 
 def test_run_launcher_instance_launches_runs_as_containers(tmp_path, pg_env):
@@ -101,9 +109,21 @@ def test_definitions_load_with_the_run_launcher_and_split_backfills(tmp_path):
     home.mkdir()
     launcher = yaml.safe_load(RUN_LAUNCHER_INSTANCE.read_text())["run_launcher"]
     (home / "dagster.yaml").write_text(yaml.safe_dump({"run_launcher": launcher, "telemetry": {"enabled": False}}))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MKT_BACKFILL_PARTITIONS_PER_RUN": "2", "MKT_SINK": "parquet", "MKT_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "MKT_BACKFILL_PARTITIONS_PER_RUN": "2",
+        "MKT_SINK": "parquet",
+        "MKT_OFFLINE": "1",
+    }
     dagster = Path(sys.executable).with_name("dagster")
-    done = subprocess.run([str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"], env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Validation successful" in done.stdout + done.stderr
 
@@ -133,7 +153,9 @@ def test_compose_celery_profile_has_broker_and_workers_on_the_shared_instance():
     services = COMPOSE["services"]
     redis, worker, daemon = services["redis"], services["celery-worker"], services["dagster-daemon"]
     assert redis["profiles"] == worker["profiles"] == ["celery"]
-    assert worker["command"][:3] == ["celery", "-A", "mkt_pipeline.defs.celery_worker"] and "dagster" in worker["command"]
+    assert (
+        worker["command"][:3] == ["celery", "-A", "mkt_pipeline.defs.celery_worker"] and "dagster" in worker["command"]
+    )
     # the worker is a machine of the same deployment: the same settings, instance and storage volume as the daemon
     assert worker["environment"] == daemon["environment"]
     assert worker["volumes"] == daemon["volumes"]
@@ -159,7 +181,11 @@ def test_helm_values_match_dagster_k8s_schemas():
     config = {_snake(k): v for k, v in chart.items()}
     config["run_k8s_config"] = {_snake(k): v for k, v in config["run_k8s_config"].items()}
     config["env_secrets"] = [s["name"] for s in config["env_secrets"]]
-    config.update(instance_config_map="mkt-dagster-instance", dagster_home="/opt/dagster/dagster_home", postgres_password_secret="mkt-postgresql-secret")
+    config.update(
+        instance_config_map="mkt-dagster-instance",
+        dagster_home="/opt/dagster/dagster_home",
+        postgres_password_secret="mkt-postgresql-secret",
+    )
     checked = validate_config(K8sRunLauncher.config_type(), config)
     assert checked.success, [e.message for e in checked.errors]
     # run and step pods get the code location's settings, and the storage the steps share
@@ -167,7 +193,9 @@ def test_helm_values_match_dagster_k8s_schemas():
     assert [m["mountPath"] for m in chart["volumeMounts"]] == ["/opt/dagster/dagster_home/storage"]
 
     # the executor takes its pods' settings from the run launcher; its own config is optional
-    executor = validate_config(k8s_job_executor.config_schema.config_type, {"job_namespace": "dagster", "max_concurrent": 8})
+    executor = validate_config(
+        k8s_job_executor.config_schema.config_type, {"job_namespace": "dagster", "max_concurrent": 8}
+    )
     assert executor.success, [e.message for e in executor.errors]
 
 
@@ -176,15 +204,30 @@ def test_definitions_load_with_a_distributed_executor(tmp_path, executor):
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "MKT_EXECUTOR": executor, "MKT_STEP_HOURS": "2", "MKT_SINK": "parquet", "MKT_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "MKT_EXECUTOR": executor,
+        "MKT_STEP_HOURS": "2",
+        "MKT_SINK": "parquet",
+        "MKT_OFFLINE": "1",
+    }
     dagster = Path(sys.executable).with_name("dagster")
-    done = subprocess.run([str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"], env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [str(dagster), "definitions", "validate", "-m", "mkt_pipeline.definitions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     script = (
         "from mkt_pipeline.definitions import defs; j = defs.resolve_job_def('fx_hourly_job'); "
         "print(j.executor_def.name, sorted(n.name for n in j.graph.node_dict['fx_hourly'].definition.node_dict.values()))"
     )
-    shown = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=180)
+    shown = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True, timeout=180
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.split()[0] == ("mkt_celery" if executor == "celery" else "k8s")
     assert "fx_report" in shown.stdout  # the hours of a range become steps

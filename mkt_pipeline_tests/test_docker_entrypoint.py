@@ -38,8 +38,12 @@ def stub_path(tmp_path) -> str:
     return f"{bin_dir}:/usr/bin:/bin"
 
 
-def entrypoint(path: str, env: dict[str, str], *args: str) -> tuple[list[str], dict[str, str], subprocess.CompletedProcess]:
-    proc = subprocess.run([BASH, str(ENTRYPOINT), *args], env={"PATH": path, **env}, capture_output=True, text=True, timeout=30)
+def entrypoint(
+    path: str, env: dict[str, str], *args: str
+) -> tuple[list[str], dict[str, str], subprocess.CompletedProcess]:
+    proc = subprocess.run(
+        [BASH, str(ENTRYPOINT), *args], env={"PATH": path, **env}, capture_output=True, text=True, timeout=30
+    )
     argv = [line[4:] for line in proc.stdout.splitlines() if line.startswith("ARG ")]
     seen = dict(line[4:].split("=", 1) for line in proc.stdout.splitlines() if line.startswith("ENV "))
     return argv, seen, proc
@@ -97,9 +101,27 @@ def test_every_flag_has_its_variable_and_arguments_come_last(stub_path):
 
 
 def test_market_argument_and_other_markets_flags_are_not_passed(stub_path):
-    env = {"CORE_MIN_EPS": "700", "LEI_POOL_SIZE": "10", "TRADES_MIN_EPS": "300", "OFFSESSION_TRADES": "trickle", "PREFIX": "eq_"}
+    env = {
+        "CORE_MIN_EPS": "700",
+        "LEI_POOL_SIZE": "10",
+        "TRADES_MIN_EPS": "300",
+        "OFFSESSION_TRADES": "trickle",
+        "PREFIX": "eq_",
+    }
     argv, _, _ = entrypoint(stub_path, env, "equities", "--session_pacing", "false")
-    assert argv == ["equities", "--mode", "real-time", "--trades_min_eps", "300", "--offsession_trades", "trickle", "--prefix", "eq_", "--session_pacing", "false"]
+    assert argv == [
+        "equities",
+        "--mode",
+        "real-time",
+        "--trades_min_eps",
+        "300",
+        "--offsession_trades",
+        "trickle",
+        "--prefix",
+        "eq_",
+        "--session_pacing",
+        "false",
+    ]
     argv, _, _ = entrypoint(stub_path, env)
     assert argv == ["fx", "--mode", "real-time", "--core_min_eps", "700", "--lei_pool_size", "10"]
 
@@ -110,7 +132,9 @@ def test_explicit_questdb_variables_win_over_seed_names(stub_path):
 
 
 def test_other_commands_run_as_given_and_bad_market_fails(stub_path):
-    proc = subprocess.run([BASH, str(ENTRYPOINT), "echo", "dagster", "here"], env={"PATH": stub_path}, capture_output=True, text=True)
+    proc = subprocess.run(
+        [BASH, str(ENTRYPOINT), "echo", "dagster", "here"], env={"PATH": stub_path}, capture_output=True, text=True
+    )
     assert proc.stdout.strip() == "dagster here"
     _, _, proc = entrypoint(stub_path, {"MARKET": "crypto"})
     assert proc.returncode == 2 and "MARKET must be fx or equities" in proc.stderr

@@ -43,7 +43,11 @@ def imports_of(path: Path) -> set[str]:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
             found.add(base)
             # ``from mkt_pipeline.sinks import ilp`` imports the module mkt_pipeline.sinks.ilp
-            found.update(f"{base}.{alias.name}" for alias in node.names if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(".py").exists())
+            found.update(
+                f"{base}.{alias.name}"
+                for alias in node.names
+                if (PACKAGE.parent / f"{base}.{alias.name}".replace(".", "/")).with_suffix(".py").exists()
+            )
     return found
 
 
@@ -80,7 +84,12 @@ def test_faces_are_not_imported_by_anything_below_them():
     bad = sorted(f"{m} imports {i}" for m, deps in GRAPH.items() for i in deps & faces if m not in faces)
     assert not bad, bad
     defs = {m for m in MODULES if layer(m) == "defs"}
-    bad = sorted(f"{m} imports {i}" for m, deps in GRAPH.items() if layer(m) not in ("defs", "top") or m == "mkt_pipeline.cli" for i in deps & defs)
+    bad = sorted(
+        f"{m} imports {i}"
+        for m, deps in GRAPH.items()
+        if layer(m) not in ("defs", "top") or m == "mkt_pipeline.cli"
+        for i in deps & defs
+    )
     assert not bad, bad
 
 
@@ -105,7 +114,7 @@ def test_no_import_cycles():
         for dep in sorted(GRAPH[node]):
             # a package's __init__ importing its own submodules is not a cycle of layers
             if state.get(dep) == 1:
-                cycles.append(path[path.index(dep):] + [dep] if dep in path else [node, dep])
+                cycles.append(path[path.index(dep) :] + [dep] if dep in path else [node, dep])
             elif dep not in state:
                 visit(dep, path + [dep])
         state[node] = 2
@@ -125,5 +134,7 @@ def test_the_graph_is_not_empty():
 
 def test_no_private_dagster_imports():
     """Only Dagster's public API: its private modules (``dagster._core`` …) change without notice."""
-    bad = sorted(f"{m} imports {i}" for m, path in MODULES.items() for i in imports_of(path) if i.startswith("dagster._"))
+    bad = sorted(
+        f"{m} imports {i}" for m, path in MODULES.items() for i in imports_of(path) if i.startswith("dagster._")
+    )
     assert not bad, bad

@@ -155,7 +155,6 @@ def test_a_frozen_server_fails_the_run_in_bounded_time_and_a_rerun_stores_the_cl
         server.drop_suffix(clean)
 
 
-
 def test_a_frozen_server_stops_the_real_time_stream_in_bounded_time_and_a_rerun_continues_it(server):
     suffix = f"_rstall{os.getpid()}"
     end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
@@ -189,6 +188,7 @@ def test_a_frozen_server_stops_the_real_time_stream_in_bounded_time_and_a_rerun_
         assert after > before and dupes == 0, (before, after, dupes)
     finally:
         server.drop_suffix(suffix)
+
 
 # ---------------------------------------------------------------------------------------------
 # the Dagster runs: an hourly partition and a live window

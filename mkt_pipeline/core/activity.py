@@ -18,9 +18,9 @@ Engines read ``L`` two ways: ``counts`` places each second's event count inside 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -70,7 +70,6 @@ class HourlyProfile:
         lo = np.floor(pos).astype(np.int64)
         frac = 0.5 - 0.5 * np.cos(np.pi * (pos - lo))
         return self.knots[lo] * (1.0 - frac) + self.knots[lo + 1] * frac
-
 
 
 class Activity:

@@ -36,7 +36,9 @@ class SecondDraw:
     warp: np.ndarray | None = None  # int64 CDF of the second's intensity profile, _WARP_BINS + 1 knots
 
 
-def draw_second(rng: np.random.Generator, n_events: int, cdf: np.ndarray, guaranteed: int, burstiness: float = 0.0) -> SecondDraw:
+def draw_second(
+    rng: np.random.Generator, n_events: int, cdf: np.ndarray, guaranteed: int, burstiness: float = 0.0
+) -> SecondDraw:
     """Counts per group (``guaranteed`` each, the rest by weight), quantised spacings and,
     when ``burstiness`` > 0, the second's intensity profile (log-normal bin weights of that sigma)."""
     n_groups = len(cdf)
@@ -119,7 +121,9 @@ def build_layout(first_second: int, draws: list[SecondDraw], min_gap_us: int = 2
     )
 
 
-def _warped(draws: list[SecondDraw], sec_index: np.ndarray, inclusive: np.ndarray, total: np.ndarray, room: np.ndarray) -> np.ndarray:
+def _warped(
+    draws: list[SecondDraw], sec_index: np.ndarray, inclusive: np.ndarray, total: np.ndarray, room: np.ndarray
+) -> np.ndarray:
     """Offsets in ``[0, room)`` of events at uniform positions ``inclusive / total``, pushed
     through their second's intensity profile (the inverse of its CDF; monotone, so order holds)."""
     knots = np.stack([d.warp for d in draws])  # (n_seconds, _WARP_BINS + 1)

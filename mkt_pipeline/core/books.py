@@ -56,7 +56,13 @@ class VolumeLadder:
 
 
 def log_ladder(
-    levels: int, first_low: float, first_high: float, deep_low: float, deep_high: float, deep_level: int, shape: float = 1.0
+    levels: int,
+    first_low: float,
+    first_high: float,
+    deep_low: float,
+    deep_high: float,
+    deep_level: int,
+    shape: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds growing in log space from level 1 to ``deep_level``, flat beyond it.
 

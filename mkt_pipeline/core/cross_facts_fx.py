@@ -14,7 +14,7 @@ per order its arrival, pair, aggressor sign and filled size), and ``FxMarketTape
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -138,8 +138,15 @@ def sign_acf(codes: np.ndarray, signs: np.ndarray, lags: Sequence[int]) -> np.nd
 
 
 def impact_by_size(
-    filled_mids: np.ndarray, first_s: int, ts_ns: np.ndarray, codes: np.ndarray, signs: np.ndarray, sizes: np.ndarray,
-    groups: int = SIZE_GROUPS, after_s: int = IMPACT_AFTER_S, before_s: int = IMPACT_BEFORE_S,
+    filled_mids: np.ndarray,
+    first_s: int,
+    ts_ns: np.ndarray,
+    codes: np.ndarray,
+    signs: np.ndarray,
+    sizes: np.ndarray,
+    groups: int = SIZE_GROUPS,
+    after_s: int = IMPACT_AFTER_S,
+    before_s: int = IMPACT_BEFORE_S,
 ) -> dict[str, np.ndarray]:
     """Signed mid moves in basis points after (``after_s``) and before (``before_s``) each order, from
     per-second last mids: the mid an order finds is the last one of the second before its own.
@@ -250,55 +257,130 @@ class FxMarketTape(FxTape):
             worst = names[int(np.nanargmax(p99))] if np.isfinite(p99).any() else ""
             group = "FX triangular consistency"
             rows = (
-                ("median", "|cross mid − implied by its USD legs|, median (pips), each cross", med,
-                 Band(None, 1.0, "≤ 1 pip"), _span(med)),
-                ("p99", "|cross mid − implied|, 99th percentile (pips), each cross", p99,
-                 Band(None, 5.0, "≤ 5 pips"), f"{_span(p99)} (worst {worst})"),
-                ("returns", "5-min returns, cross vs implied: correlation, each cross", corr,
-                 Band(0.95, None, "≥ 0.95"), _span(corr)),
-                ("drift", "hourly median gap, largest |value| (pips), each cross", drift,
-                 Band(None, 1.0, "≤ 1 pip (no drift)"), _span(drift)),
+                (
+                    "median",
+                    "|cross mid − implied by its USD legs|, median (pips), each cross",
+                    med,
+                    Band(None, 1.0, "≤ 1 pip"),
+                    _span(med),
+                ),
+                (
+                    "p99",
+                    "|cross mid − implied|, 99th percentile (pips), each cross",
+                    p99,
+                    Band(None, 5.0, "≤ 5 pips"),
+                    f"{_span(p99)} (worst {worst})",
+                ),
+                (
+                    "returns",
+                    "5-min returns, cross vs implied: correlation, each cross",
+                    corr,
+                    Band(0.95, None, "≥ 0.95"),
+                    _span(corr),
+                ),
+                (
+                    "drift",
+                    "hourly median gap, largest |value| (pips), each cross",
+                    drift,
+                    Band(None, 1.0, "≤ 1 pip (no drift)"),
+                    _span(drift),
+                ),
             )
             for key, measure, values, band, shown in rows:
                 finite = np.isfinite(values)
-                worst_value = (float(np.nanmin(values)) if band.low is not None else float(np.nanmax(values))) \
-                    if finite.any() else _NAN
+                worst_value = (
+                    (float(np.nanmin(values)) if band.low is not None else float(np.nanmax(values)))
+                    if finite.any()
+                    else _NAN
+                )
                 ok = bool(finite.all() and all(band.holds(float(v)) for v in values))
-                facts.append(_fact(f"fx_triangular.{key}", group, measure, worst_value, band, shown,
-                                   dict(zip(names, values)), passed=ok))
+                facts.append(
+                    _fact(
+                        f"fx_triangular.{key}",
+                        group,
+                        measure,
+                        worst_value,
+                        band,
+                        shown,
+                        dict(zip(names, values)),
+                        passed=ok,
+                    )
+                )
         returns = log_returns(_forward_fill(self.mids), COMOVEMENT_S)
         for (a, b), (lo, hi) in COMOVEMENT_BANDS.items():
             if a in self.symbols and b in self.symbols:
                 c = _corr(returns[self.symbols.index(a)], returns[self.symbols.index(b)])
-                facts.append(_fact(f"fx_comovement.{a}_{b}", "FX co-movement",
-                                   f"correlation of 5-min mid returns, {a}/{b}", c,
-                                   Band(lo, hi, f"{_num(lo)} … {_num(hi)}"), _num(c)))
+                facts.append(
+                    _fact(
+                        f"fx_comovement.{a}_{b}",
+                        "FX co-movement",
+                        f"correlation of 5-min mid returns, {a}/{b}",
+                        c,
+                        Band(lo, hi, f"{_num(lo)} … {_num(hi)}"),
+                        _num(c),
+                    )
+                )
         acf = self.sign_acf(np.arange(1, 51))
         lag1 = float(acf[0]) if len(acf) else _NAN
         tail = float(np.nanmean(acf[10:50])) if np.isfinite(acf[10:50]).any() else _NAN
-        facts.append(_fact("fx_sign_memory.lag1", "order-flow memory",
-                           "aggressor sign per order (each pair's sequence), lag-1 autocorrelation",
-                           lag1, Band(0.15, 0.7, "0.15 … 0.7"), _num(lag1)))
-        facts.append(_fact("fx_sign_memory.tail", "order-flow memory",
-                           "aggressor sign per order, mean autocorrelation over lags 11–50",
-                           tail, Band(0.02, None, "≥ 0.02"), _num(tail, 3)))
+        facts.append(
+            _fact(
+                "fx_sign_memory.lag1",
+                "order-flow memory",
+                "aggressor sign per order (each pair's sequence), lag-1 autocorrelation",
+                lag1,
+                Band(0.15, 0.7, "0.15 … 0.7"),
+                _num(lag1),
+            )
+        )
+        facts.append(
+            _fact(
+                "fx_sign_memory.tail",
+                "order-flow memory",
+                "aggressor sign per order, mean autocorrelation over lags 11–50",
+                tail,
+                Band(0.02, None, "≥ 0.02"),
+                _num(tail, 3),
+            )
+        )
         imp = self.impact()
         after, se, before = imp["after"], imp["se"], imp["before"]
         t = after[-1] / se[-1] if se[-1] and np.isfinite(se[-1]) else _NAN
-        facts.append(_fact("fx_impact.after", "price impact",
-                           f"signed mid move {IMPACT_AFTER_S} s after an order (bp), all orders",
-                           float(after[-1]), Band(0.0, None, "> 0, t ≥ 3"),
-                           f"{_num(after[-1], 3)} bp (t = {_num(t, 1)})",
-                           {"t": t}, passed=bool(np.isfinite(t) and t >= 3.0 and after[-1] > 0)))
+        facts.append(
+            _fact(
+                "fx_impact.after",
+                "price impact",
+                f"signed mid move {IMPACT_AFTER_S} s after an order (bp), all orders",
+                float(after[-1]),
+                Band(0.0, None, "> 0, t ≥ 3"),
+                f"{_num(after[-1], 3)} bp (t = {_num(t, 1)})",
+                {"t": t},
+                passed=bool(np.isfinite(t) and t >= 3.0 and after[-1] > 0),
+            )
+        )
         ratio = before[-1] / after[-1] if after[-1] else _NAN
-        facts.append(_fact("fx_impact.before", "price impact",
-                           f"move in the {IMPACT_BEFORE_S} s before an order ÷ move after",
-                           ratio, Band(None, 0.3, "< 30 %"), f"{_num(100 * ratio, 0)} %"))
+        facts.append(
+            _fact(
+                "fx_impact.before",
+                "price impact",
+                f"move in the {IMPACT_BEFORE_S} s before an order ÷ move after",
+                ratio,
+                Band(None, 0.3, "< 30 %"),
+                f"{_num(100 * ratio, 0)} %",
+            )
+        )
         groups = after[:-1]
         size_ratio = groups[-1] / groups[0] if groups[0] and np.isfinite(groups[0]) and groups[0] > 0 else _NAN
         shown = f"{_num(size_ratio)} ({' / '.join(_num(g, 3) for g in groups)} bp)"
-        facts.append(_fact("fx_impact.size", "price impact",
-                           "largest size quartile's move ÷ smallest's (filled size, quartiles within each pair)",
-                           size_ratio, Band(1.3, None, "≥ 1.3"), shown,
-                           {"groups_bp": groups.tolist(), "median_sizes": imp["size"][:-1].tolist()}))
+        facts.append(
+            _fact(
+                "fx_impact.size",
+                "price impact",
+                "largest size quartile's move ÷ smallest's (filled size, quartiles within each pair)",
+                size_ratio,
+                Band(1.3, None, "≥ 1.3"),
+                shown,
+                {"groups_bp": groups.tolist(), "median_sizes": imp["size"][:-1].tolist()},
+            )
+        )
         return facts

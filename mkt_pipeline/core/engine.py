@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class ConfigError(ValueError):
         name_of = name_of or (lambda s: f"--{s}")
         return self.rule.format_map({s: self.names.get(s) or name_of(s) for s in self.settings})
 
-    def named(self, **names: str) -> "ConfigError":
+    def named(self, **names: str) -> ConfigError:
         """The same error with some settings' names fixed (e.g. the variable a value was read from)."""
         err = ConfigError(self.rule, *self.settings, names={**self.names, **names})
         return err

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -86,9 +86,20 @@ class Fact:
     details: Mapping[str, float] = field(default_factory=dict)  # per symbol / per lag numbers
 
 
-def _fact(key: str, fact: str, measure: str, value: float, band: Band, measured: str | None = None, details=None, passed=None) -> Fact:
+def _fact(
+    key: str, fact: str, measure: str, value: float, band: Band, measured: str | None = None, details=None, passed=None
+) -> Fact:
     ok = band.holds(value) if passed is None else bool(passed) and math.isfinite(value)
-    return Fact(key, fact, measure, measured if measured is not None else _num(value), band.text, ok, float(value), dict(details or {}))
+    return Fact(
+        key,
+        fact,
+        measure,
+        measured if measured is not None else _num(value),
+        band.text,
+        ok,
+        float(value),
+        dict(details or {}),
+    )
 
 
 def _num(value: float, digits: int = 2) -> str:
@@ -150,7 +161,9 @@ def autocorrelation(x: np.ndarray, lag: int) -> float:
     return float(np.mean((a[both] - mean) * (b[both] - mean)) / var)
 
 
-def minute_log_returns(second_mids: np.ndarray, first_s: int, seconds: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+def minute_log_returns(
+    second_mids: np.ndarray, first_s: int, seconds: Sequence[tuple[int, int]] | None = None
+) -> np.ndarray:
     """1-minute log returns of per-second mids (``[symbol, second]`` from ``first_s``).
 
     The mid of a minute is the last one seen up to its last second. With ``seconds`` (spans of
@@ -186,7 +199,11 @@ def _forward_fill(values: np.ndarray) -> np.ndarray:
 
 def mean_abs_return_acf(returns: np.ndarray, lags: Sequence[int] = ACF_LAGS) -> np.ndarray:
     """Autocorrelation of |returns| at each lag, averaged over the rows (symbols) that have it."""
-    acf = np.array([[autocorrelation(np.abs(r), lag) for lag in lags] for r in returns]) if len(returns) else np.empty((0, len(lags)))
+    acf = (
+        np.array([[autocorrelation(np.abs(r), lag) for lag in lags] for r in returns])
+        if len(returns)
+        else np.empty((0, len(lags)))
+    )
     if not len(acf) or not np.isfinite(acf).any():
         return np.full(len(lags), np.nan)
     with warnings.catch_warnings():  # a lag no symbol reaches is NaN, as it should be
@@ -215,7 +232,9 @@ def relative_range(closes: np.ndarray) -> float:
     return float((closes.max() - closes.min()) / closes.min()) if len(closes) else _NAN
 
 
-def normalised_count_acf(counts: np.ndarray, include: np.ndarray, bucket_s: int = COUNT_BUCKET_S, first_s: int = 0) -> float:
+def normalised_count_acf(
+    counts: np.ndarray, include: np.ndarray, bucket_s: int = COUNT_BUCKET_S, first_s: int = 0
+) -> float:
     """Lag-1 autocorrelation of per-second counts divided by their (absolute) half-hour's mean.
 
     ``include`` marks the seconds that count (e.g. the regular session); the others are left out
@@ -242,16 +261,25 @@ def symbol_codes(column: pa.Array | pa.ChunkedArray, symbols: Sequence[str]) -> 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
     if pa.types.is_dictionary(column.type):
-        lookup = np.array([symbols.index(s) if s in symbols else -1 for s in column.dictionary.to_pylist()] + [-1], dtype=np.int64)
+        lookup = np.array(
+            [symbols.index(s) if s in symbols else -1 for s in column.dictionary.to_pylist()] + [-1], dtype=np.int64
+        )
         idx = column.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         return lookup[idx] if len(lookup) > 1 else np.full(len(column), -1, dtype=np.int64)
-    return pc.index_in(column, value_set=pa.array(list(symbols))).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return (
+        pc.index_in(column, value_set=pa.array(list(symbols)))
+        .fill_null(-1)
+        .to_numpy(zero_copy_only=False)
+        .astype(np.int64)
+    )
 
 
 def timestamps_ns(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A timestamp column (µs or ns, or plain integers of that unit) as int64 nanoseconds."""
     unit = getattr(column.type, "unit", "ns")
-    values = column.cast(pa.int64()).to_numpy() if not pa.types.is_integer(column.type) else np.asarray(column.to_numpy())
+    values = (
+        column.cast(pa.int64()).to_numpy() if not pa.types.is_integer(column.type) else np.asarray(column.to_numpy())
+    )
     return values.astype(np.int64) * (NS_PER_US if unit == "us" else 1)
 
 
@@ -365,7 +393,9 @@ class _Window:
 def _window(start_us: int, end_us: int) -> _Window:
     start_s, end_s = start_us // 1_000_000, -(-end_us // 1_000_000)
     if end_s - start_s > MAX_WINDOW_S:
-        raise ValueError(f"facts window: {end_s - start_s} s is longer than {MAX_WINDOW_S // 86400} days (measure a day or a few)")
+        raise ValueError(
+            f"facts window: {end_s - start_s} s is longer than {MAX_WINDOW_S // 86400} days (measure a day or a few)"
+        )
     return _Window(start_s, end_s)
 
 
@@ -383,7 +413,15 @@ FX_COLUMNS = {
 class FxTape:
     """Summaries of an FX window for the §11 facts; feed ``add`` the stored rows slice by slice."""
 
-    def __init__(self, symbols: Sequence[str], pips: Sequence[float], majors: Sequence[str], start_us: int, end_us: int, timestamp: str = "timestamp"):
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        pips: Sequence[float],
+        majors: Sequence[str],
+        start_us: int,
+        end_us: int,
+        timestamp: str = "timestamp",
+    ):
         self.symbols = tuple(symbols)
         self.pips = np.asarray(pips, dtype=np.float64)
         self.majors = [self.symbols.index(m) for m in majors]
@@ -400,7 +438,9 @@ class FxTape:
         self._last_change = np.full(n, np.nan)
         self.prints = self.prints_at_touch = self.prints_matched = self.prints_round = 0
         self.orders_total = self.orders_round = 0
-        self.core_levels = np.zeros(5, dtype=np.int64)  # book level reaching the core volume: 1, 2, 3, deeper; [0] unmatched
+        self.core_levels = np.zeros(
+            5, dtype=np.int64
+        )  # book level reaching the core volume: 1, 2, 3, deeper; [0] unmatched
         self.core_copies = self.core_rows = 0
         self._carry: dict[str, np.ndarray] | None = None  # the last book of each symbol so far
 
@@ -419,9 +459,16 @@ class FxTape:
 
     def _books(self, table: pa.Table) -> dict[str, np.ndarray]:
         ts = timestamps_ns(table.column(self.timestamp))
-        out = {"ts": ts, "code": symbol_codes(table.column("symbol"), self.symbols), "bid": _float(table, "bid_px1"), "ask": _float(table, "ask_px1")}
+        out = {
+            "ts": ts,
+            "code": symbol_codes(table.column("symbol"), self.symbols),
+            "bid": _float(table, "bid_px1"),
+            "ask": _float(table, "ask_px1"),
+        }
         for side in ("bid", "ask"):
-            out[f"{side}_sz"] = np.stack([_float(table, f"{side}_sz{k}") for k in (1, 2, 3)], axis=1) if len(ts) else np.empty((0, 3))
+            out[f"{side}_sz"] = (
+                np.stack([_float(table, f"{side}_sz{k}") for k in (1, 2, 3)], axis=1) if len(ts) else np.empty((0, 3))
+            )
         keep = out["code"] >= 0
         return out if keep.all() else {k: v[keep] for k, v in out.items()}
 
@@ -532,7 +579,9 @@ class FxTape:
                 "orders": np.bincount(hour, self.orders.counts, minlength=24) / n,
             }
 
-    def facts(self, daily_closes: Mapping[str, np.ndarray], rate_spans: Mapping[str, float] | None = None) -> list[Fact]:
+    def facts(
+        self, daily_closes: Mapping[str, np.ndarray], rate_spans: Mapping[str, float] | None = None
+    ) -> list[Fact]:
         """The FX rows of §11. ``daily_closes``: business-day closes per symbol (e.g. 120 days);
         ``rate_spans``: max/min of the configured ``quotes`` and ``orders`` rates (seasonality band)."""
         majors = self.majors
@@ -540,55 +589,146 @@ class FxTape:
         returns = self.minute_returns()
         facts = []
         kurt = [excess_kurtosis(returns[i]) for i in majors]
-        facts.append(_fact("fat_tails.kurtosis", "fat tails", "excess kurtosis of 1-min log returns, each major", min(kurt, default=_NAN),
-                           Band(3, 30, "3 … 30"), _span(kurt), dict(zip(names, kurt)), passed=all(Band(3, 30, "").holds(k) for k in kurt)))
+        facts.append(
+            _fact(
+                "fat_tails.kurtosis",
+                "fat tails",
+                "excess kurtosis of 1-min log returns, each major",
+                min(kurt, default=_NAN),
+                Band(3, 30, "3 … 30"),
+                _span(kurt),
+                dict(zip(names, kurt)),
+                passed=all(Band(3, 30, "").holds(k) for k in kurt),
+            )
+        )
         jumps = self.one_second_jumps()[majors]
         worst = float(jumps.max()) if len(jumps) and np.isfinite(jumps).all() else _NAN
-        facts.append(_fact("fat_tails.jumps", "fat tails", "one-second moves > 10 pips per major per day (max)", worst,
-                           Band(None, 3, "≤ 3"), _num(worst, 1), dict(zip(names, jumps))))
+        facts.append(
+            _fact(
+                "fat_tails.jumps",
+                "fat tails",
+                "one-second moves > 10 pips per major per day (max)",
+                worst,
+                Band(None, 3, "≤ 3"),
+                _num(worst, 1),
+                dict(zip(names, jumps)),
+            )
+        )
         acf = mean_abs_return_acf(returns[majors])
         facts += _clustering_facts(acf, "majors")
         bounce = self.bounce_acf()[majors]
         band = Band(-0.35, -0.05, "−0.35 … −0.05")
-        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of successive non-zero quote mid changes, each major", float(np.nanmax(bounce)) if np.isfinite(bounce).any() else _NAN,
-                           band, _span(bounce), dict(zip(names, bounce)), passed=all(band.holds(b) for b in bounce)))
-        facts += _vol_ratio_facts(returns, self.symbols, majors, daily_closes, FX_MINUTES_PER_YEAR, FX_DAYS_PER_YEAR,
-                                  {"EURUSD": (0.05, 0.10), "USDJPY": (0.07, 0.12)})
+        facts.append(
+            _fact(
+                "bounce",
+                "bid-ask bounce",
+                "lag-1 autocorrelation of successive non-zero quote mid changes, each major",
+                float(np.nanmax(bounce)) if np.isfinite(bounce).any() else _NAN,
+                band,
+                _span(bounce),
+                dict(zip(names, bounce)),
+                passed=all(band.holds(b) for b in bounce),
+            )
+        )
+        facts += _vol_ratio_facts(
+            returns,
+            self.symbols,
+            majors,
+            daily_closes,
+            FX_MINUTES_PER_YEAR,
+            FX_DAYS_PER_YEAR,
+            {"EURUSD": (0.05, 0.10), "USDJPY": (0.07, 0.12)},
+        )
         everywhere = np.ones(self.window.seconds, dtype=bool)
         facts += _activity_facts(self.quotes, self.orders, everywhere, "orders")
         hourly = self.hourly_activity()
         spans = dict(rate_spans or {})
         for stream in ("quotes", "orders"):
             by_hour = hourly[stream]
-            overlap = np.nanmean(by_hour[slice(*FX_OVERLAP_HOURS)]) if np.isfinite(by_hour[slice(*FX_OVERLAP_HOURS)]).any() else _NAN
-            asia = np.nanmean(by_hour[slice(*FX_LATE_ASIA_HOURS)]) if np.isfinite(by_hour[slice(*FX_LATE_ASIA_HOURS)]).any() else _NAN
+            overlap = (
+                np.nanmean(by_hour[slice(*FX_OVERLAP_HOURS)])
+                if np.isfinite(by_hour[slice(*FX_OVERLAP_HOURS)]).any()
+                else _NAN
+            )
+            asia = (
+                np.nanmean(by_hour[slice(*FX_LATE_ASIA_HOURS)])
+                if np.isfinite(by_hour[slice(*FX_LATE_ASIA_HOURS)]).any()
+                else _NAN
+            )
             ratio = overlap / asia if asia and math.isfinite(asia) and asia > 0 else _NAN
             span = spans.get(stream, 2.0)
             need = 2.0 if span >= 2.0 else 0.9 * span  # a narrow configured range caps the ratio at max/min
-            facts.append(_fact(f"seasonality.fx_{stream}", "intraday seasonality, FX",
-                               f"{stream} per second, London/NY overlap (12–16 UTC) ÷ late Asia (03–06 UTC)", ratio,
-                               Band(need, None, f"≥ {need:.2f}" + ("" if span >= 2.0 else " (90 % of max/min)")), f"{_num(ratio)}×"))
+            facts.append(
+                _fact(
+                    f"seasonality.fx_{stream}",
+                    "intraday seasonality, FX",
+                    f"{stream} per second, London/NY overlap (12–16 UTC) ÷ late Asia (03–06 UTC)",
+                    ratio,
+                    Band(need, None, f"≥ {need:.2f}" + ("" if span >= 2.0 else " (90 % of max/min)")),
+                    f"{_num(ratio)}×",
+                )
+            )
         share = self.prints_at_touch / self.prints_matched if self.prints_matched else _NAN
-        facts.append(_fact("fx_prints.touch", "FX prints", "prints at the touch of the book in force", share, Band(0.70, 1.0, "≥ 70 %"), _pct(share)))
+        facts.append(
+            _fact(
+                "fx_prints.touch",
+                "FX prints",
+                "prints at the touch of the book in force",
+                share,
+                Band(0.70, 1.0, "≥ 70 %"),
+                _pct(share),
+            )
+        )
         # an order's ticket is not on the tape (a partly filled order prints less than it asked for):
         # the share of orders filled to a whole 100k is shown with the lot rule, not banded
         round_orders = self.orders_round / self.orders_total if self.orders_total else _NAN
         lots = self.prints_round / self.prints if self.prints else _NAN
-        facts.append(_fact("fx_prints.lots", "FX prints", "prints in multiples of 1,000 (orders filled to a whole 100k)", lots, Band(1.0, 1.0, "100 %"),
-                           f"{_pct(lots)} ({_pct(round_orders)})", {"orders_whole_100k": round_orders}))
+        facts.append(
+            _fact(
+                "fx_prints.lots",
+                "FX prints",
+                "prints in multiples of 1,000 (orders filled to a whole 100k)",
+                lots,
+                Band(1.0, 1.0, "100 %"),
+                f"{_pct(lots)} ({_pct(round_orders)})",
+                {"orders_whole_100k": round_orders},
+            )
+        )
         matched = self.core_levels[1:].sum()
         shares = self.core_levels[1:] / matched if matched else np.full(4, np.nan)
         varied = matched > 0 and shares[3] == 0 and (shares[:3] >= 0.05).sum() >= 2
         copies = self.core_copies / self.core_rows if self.core_rows else _NAN
-        facts.append(_fact("core_vs_book", "core_price vs book", "book level where cumulative volume reaches the core volume (share at L1/L2/L3/deeper)",
-                           float((shares[:3] >= 0.05).sum()) if matched else _NAN, Band(2, 3, "varies within 1–3"),
-                           " / ".join(_pct(s) for s in shares) + f"; L1 copies {_pct(copies)}",
-                           {"L1": shares[0], "L2": shares[1], "L3": shares[2], "deeper": shares[3], "copies": copies, "unmatched": float(self.core_levels[0])},
-                           passed=varied))
+        facts.append(
+            _fact(
+                "core_vs_book",
+                "core_price vs book",
+                "book level where cumulative volume reaches the core volume (share at L1/L2/L3/deeper)",
+                float((shares[:3] >= 0.05).sum()) if matched else _NAN,
+                Band(2, 3, "varies within 1–3"),
+                " / ".join(_pct(s) for s in shares) + f"; L1 copies {_pct(copies)}",
+                {
+                    "L1": shares[0],
+                    "L2": shares[1],
+                    "L3": shares[2],
+                    "deeper": shares[3],
+                    "copies": copies,
+                    "unmatched": float(self.core_levels[0]),
+                },
+                passed=varied,
+            )
+        )
         eurusd = daily_closes.get("EURUSD")
         wander = relative_range(eurusd) if eurusd is not None and len(eurusd) else _NAN
-        facts.append(_fact("long_run_level", "long-run level", f"range of EURUSD daily closes over {0 if eurusd is None else len(eurusd)} business days",
-                           wander, Band(0.03, None, "≥ 3 %"), _pct(wander)))
+        facts.append(
+            _fact(
+                "long_run_level",
+                "long-run level",
+                f"range of EURUSD daily closes over {0 if eurusd is None else len(eurusd)} business days",
+                wander,
+                Band(0.03, None, "≥ 3 %"),
+                _pct(wander),
+            )
+        )
         return facts
 
 
@@ -596,26 +736,60 @@ def _clustering_facts(acf: np.ndarray, group: str) -> list[Fact]:
     short = acf[:5]
     band = Band(0.10, 0.40, "0.10 … 0.40")
     return [
-        _fact("clustering.short", "volatility clustering", f"autocorrelation of |1-min returns|, lags 1–5 (mean over {group})",
-              float(np.nanmin(short)) if np.isfinite(short).any() else _NAN, band, _span(short), {f"lag{i + 1}": v for i, v in enumerate(short)},
-              passed=bool(len(short)) and all(band.holds(v) for v in short)),
-        _fact("clustering.lag30", "volatility clustering", f"autocorrelation of |1-min returns|, lag 30 (mean over {group})",
-              float(acf[29]) if len(acf) >= 30 else _NAN, Band(0.03, None, "> 0.03"), _num(float(acf[29]) if len(acf) >= 30 else _NAN, 3)),
+        _fact(
+            "clustering.short",
+            "volatility clustering",
+            f"autocorrelation of |1-min returns|, lags 1–5 (mean over {group})",
+            float(np.nanmin(short)) if np.isfinite(short).any() else _NAN,
+            band,
+            _span(short),
+            {f"lag{i + 1}": v for i, v in enumerate(short)},
+            passed=bool(len(short)) and all(band.holds(v) for v in short),
+        ),
+        _fact(
+            "clustering.lag30",
+            "volatility clustering",
+            f"autocorrelation of |1-min returns|, lag 30 (mean over {group})",
+            float(acf[29]) if len(acf) >= 30 else _NAN,
+            Band(0.03, None, "> 0.03"),
+            _num(float(acf[29]) if len(acf) >= 30 else _NAN, 3),
+        ),
     ]
 
 
-def _vol_ratio_facts(returns, symbols, group, daily_closes, minutes_per_year, days_per_year, absolute: Mapping[str, tuple[float, float]]) -> list[Fact]:
+def _vol_ratio_facts(
+    returns, symbols, group, daily_closes, minutes_per_year, days_per_year, absolute: Mapping[str, tuple[float, float]]
+) -> list[Fact]:
     realised = {symbols[i]: annualised_vol(returns[i], minutes_per_year) for i in group}
     daily = {s: daily_vol(daily_closes[s], days_per_year) if s in daily_closes else _NAN for s in realised}
-    ratios = {s: realised[s] / daily[s] if daily[s] and math.isfinite(daily[s]) and daily[s] > 0 else _NAN for s in realised}
+    ratios = {
+        s: realised[s] / daily[s] if daily[s] and math.isfinite(daily[s]) and daily[s] > 0 else _NAN for s in realised
+    }
     finite = [r for r in ratios.values() if math.isfinite(r)]
     median = float(np.median(finite)) if finite else _NAN
-    facts = [_fact("vol_ratio", "realised vs daily volatility", "annualised vol from 1-min returns ÷ from daily closes (median, range)",
-                   median, Band(0.7, 1.5, "0.7 … 1.5"), f"{_num(median)} ({_span(ratios.values())})", ratios)]
+    facts = [
+        _fact(
+            "vol_ratio",
+            "realised vs daily volatility",
+            "annualised vol from 1-min returns ÷ from daily closes (median, range)",
+            median,
+            Band(0.7, 1.5, "0.7 … 1.5"),
+            f"{_num(median)} ({_span(ratios.values())})",
+            ratios,
+        )
+    ]
     for sym, (lo, hi) in absolute.items():
         v = realised.get(sym, _NAN)
-        facts.append(_fact(f"vol_level.{sym}", "realised vs daily volatility", f"{sym} annualised vol from 1-min returns (daily closes: {_pct(daily.get(sym, _NAN))})",
-                           v, Band(lo, hi, f"{lo * 100:.0f} … {hi * 100:.0f} %"), _pct(v)))
+        facts.append(
+            _fact(
+                f"vol_level.{sym}",
+                "realised vs daily volatility",
+                f"{sym} annualised vol from 1-min returns (daily closes: {_pct(daily.get(sym, _NAN))})",
+                v,
+                Band(lo, hi, f"{lo * 100:.0f} … {hi * 100:.0f} %"),
+                _pct(v),
+            )
+        )
     return facts
 
 
@@ -623,10 +797,26 @@ def _activity_facts(quotes: _Arrivals, trades: _Arrivals, include: np.ndarray, t
     out = []
     for name, stream in (("quotes", quotes), (trade_name, trades)):
         acf = stream.count_acf(include)
-        out.append(_fact(f"activity.{name}_acf", "activity clustering", f"lag-1 autocorrelation of {name} per second (÷ half-hour mean)", acf, Band(0.3, None, "≥ 0.3")))
+        out.append(
+            _fact(
+                f"activity.{name}_acf",
+                "activity clustering",
+                f"lag-1 autocorrelation of {name} per second (÷ half-hour mean)",
+                acf,
+                Band(0.3, None, "≥ 0.3"),
+            )
+        )
     for name, stream in (("quotes", quotes), (trade_name, trades)):
         cv = stream.cv(include)
-        out.append(_fact(f"activity.{name}_cv", "activity clustering", f"inter-arrival CV of {name} within seconds", cv, Band(1.5, None, "≥ 1.5")))
+        out.append(
+            _fact(
+                f"activity.{name}_cv",
+                "activity clustering",
+                f"inter-arrival CV of {name} within seconds",
+                cv,
+                Band(1.5, None, "≥ 1.5"),
+            )
+        )
     return out
 
 
@@ -658,8 +848,17 @@ class Session:
 class EquitiesTape:
     """Summaries of an equities window for the §11 facts; feed ``add`` the stored rows slice by slice."""
 
-    def __init__(self, symbols: Sequence[str], venues: Sequence[str], mega_caps: Sequence[str], sessions: Sequence[Session],
-                 start_us: int, end_us: int, timestamp: str = "timestamp_ns", market=None):
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        venues: Sequence[str],
+        mega_caps: Sequence[str],
+        sessions: Sequence[Session],
+        start_us: int,
+        end_us: int,
+        timestamp: str = "timestamp_ns",
+        market=None,
+    ):
         """``market``: an optional ``cross_facts_equities.EquitiesMarketTape`` fed the same slices (the
         one-market facts)."""
         self.market = market
@@ -683,7 +882,12 @@ class EquitiesTape:
         sym = symbol_codes(market_data.column("symbol"), self.symbols)
         ven = symbol_codes(market_data.column("venue"), self.venues)
         keep = (sym >= 0) & (ven >= 0)
-        q = {"ts": ts[keep], "code": (sym * len(self.venues) + ven)[keep], "bid": _float(market_data, "bid_px1")[keep], "ask": _float(market_data, "ask_px1")[keep]}
+        q = {
+            "ts": ts[keep],
+            "code": (sym * len(self.venues) + ven)[keep],
+            "bid": _float(market_data, "bid_px1")[keep],
+            "ask": _float(market_data, "ask_px1")[keep],
+        }
         self.quotes.add(q["ts"])
         if self._carry is not None:
             q = {k: np.concatenate([self._carry[k], v]) for k, v in q.items()}
@@ -750,8 +954,9 @@ class EquitiesTape:
         if self.market is not None and "side" in table.column_names:
             side = table.column("side").cast(pa.string()).to_numpy(zero_copy_only=False).astype(str)[keep]
             venue = symbol_codes(table.column("venue"), self.venues)[keep]
-            self.market.add_trades(sym[regular], ts[regular], venue[regular], side[regular] == "B", size[regular],
-                                   bid, ask)
+            self.market.add_trades(
+                sym[regular], ts[regular], venue[regular], side[regular] == "B", size[regular], bid, ask
+            )
         ok = np.isfinite(bid) & np.isfinite(ask)
         p, b, a = price[regular][ok], bid[ok], ask[ok]
         tol = TICK * 1e-3
@@ -762,7 +967,11 @@ class EquitiesTape:
     # -- the facts ------------------------------------------------------------------------
     def _session_spans(self) -> list[tuple[int, int]]:
         w = self.window
-        return [(max(s.open_s, w.start_s), min(s.close_s, w.end_s)) for s in self.sessions if s.open_s < w.end_s and s.close_s > w.start_s]
+        return [
+            (max(s.open_s, w.start_s), min(s.close_s, w.end_s))
+            for s in self.sessions
+            if s.open_s < w.end_s and s.close_s > w.start_s
+        ]
 
     def session_mask(self) -> np.ndarray:
         mask = np.zeros(self.window.seconds, dtype=bool)
@@ -804,8 +1013,18 @@ class EquitiesTape:
         facts = []
         kurt = [excess_kurtosis(returns[i]) for i in mega]
         band = Band(3, 30, "3 … 30")
-        facts.append(_fact("fat_tails.kurtosis", "fat tails", "excess kurtosis of 1-min log returns in the session, each mega-cap",
-                           min(kurt, default=_NAN), band, _span(kurt), dict(zip(names, kurt)), passed=all(band.holds(k) for k in kurt)))
+        facts.append(
+            _fact(
+                "fat_tails.kurtosis",
+                "fat tails",
+                "excess kurtosis of 1-min log returns in the session, each mega-cap",
+                min(kurt, default=_NAN),
+                band,
+                _span(kurt),
+                dict(zip(names, kurt)),
+                passed=all(band.holds(k) for k in kurt),
+            )
+        )
         facts += _clustering_facts(mean_abs_return_acf(returns[mega]), "mega-caps")
         session = self.session_mask()
         mids = self.mids()
@@ -813,23 +1032,68 @@ class EquitiesTape:
         changes[:, ~(session[1:] & session[:-1])] = np.nan
         bounce = [autocorrelation(changes[i], 1) for i in mega]
         mean_bounce = float(np.nanmean(bounce)) if np.isfinite(bounce).any() else _NAN
-        facts.append(_fact("bounce", "bid-ask bounce", "lag-1 autocorrelation of 1-second NBBO mid changes (mean over mega-caps)", mean_bounce,
-                           Band(None, 0.0, "≤ 0"), f"{_num(mean_bounce)} ({_span(bounce)})", dict(zip(names, bounce))))
-        facts += _vol_ratio_facts(returns, self.symbols, mega, daily_closes, EQUITIES_MINUTES_PER_YEAR, EQUITIES_DAYS_PER_YEAR, {"AAPL": (0.20, 0.35)})
+        facts.append(
+            _fact(
+                "bounce",
+                "bid-ask bounce",
+                "lag-1 autocorrelation of 1-second NBBO mid changes (mean over mega-caps)",
+                mean_bounce,
+                Band(None, 0.0, "≤ 0"),
+                f"{_num(mean_bounce)} ({_span(bounce)})",
+                dict(zip(names, bounce)),
+            )
+        )
+        facts += _vol_ratio_facts(
+            returns,
+            self.symbols,
+            mega,
+            daily_closes,
+            EQUITIES_MINUTES_PER_YEAR,
+            EQUITIES_DAYS_PER_YEAR,
+            {"AAPL": (0.20, 0.35)},
+        )
         facts += _activity_facts(self.quotes, self.trades, session, "trades")
         facts += self._seasonality_facts(returns)
         share = self.at_or_inside / self.regular if self.regular else _NAN
-        facts.append(_fact("nbbo.at_or_inside", "equities trades vs NBBO", "regular trades at or inside the NBBO in force", share, Band(0.99, 1.0, "≥ 99 %"), _pct(share)))
+        facts.append(
+            _fact(
+                "nbbo.at_or_inside",
+                "equities trades vs NBBO",
+                "regular trades at or inside the NBBO in force",
+                share,
+                Band(0.99, 1.0, "≥ 99 %"),
+                _pct(share),
+            )
+        )
         inside = self.inside / self.regular if self.regular else _NAN
-        facts.append(_fact("nbbo.inside", "equities trades vs NBBO", "regular trades strictly inside the spread", inside, Band(0.05, 0.30, "5 … 30 %"), _pct(inside)))
+        facts.append(
+            _fact(
+                "nbbo.inside",
+                "equities trades vs NBBO",
+                "regular trades strictly inside the spread",
+                inside,
+                Band(0.05, 0.30, "5 … 30 %"),
+                _pct(inside),
+            )
+        )
         spread = self.nbbo_ask - self.nbbo_bid
         one_tick = []
         for i in mega:
             s = spread[i, session]
             s = s[np.isfinite(s)]
             one_tick.append(float(np.mean(np.abs(s - TICK) < TICK / 2)) if len(s) else _NAN)
-        facts.append(_fact("spreads.one_tick", "equities spreads", "share of session seconds at a one-tick NBBO spread, each mega-cap", min(one_tick, default=_NAN),
-                           Band(0.60, 1.0, "≥ 60 %"), _span(one_tick, _pct), dict(zip(names, one_tick)), passed=all(Band(0.6, 1, "").holds(v) for v in one_tick)))
+        facts.append(
+            _fact(
+                "spreads.one_tick",
+                "equities spreads",
+                "share of session seconds at a one-tick NBBO spread, each mega-cap",
+                min(one_tick, default=_NAN),
+                Band(0.60, 1.0, "≥ 60 %"),
+                _span(one_tick, _pct),
+                dict(zip(names, one_tick)),
+                passed=all(Band(0.6, 1, "").holds(v) for v in one_tick),
+            )
+        )
         if self.market is not None:
             spans = [(a - self.window.start_s, b - self.window.start_s) for a, b in self._session_spans()]
             facts += self.market.facts(mids, spread, session, spans)
@@ -844,7 +1108,9 @@ class EquitiesTape:
             mids = self.mids()
             for s in sessions:
                 a, b = s.open_s - self.window.start_s, s.close_s - self.window.start_s
-                midday = cont[a + 4 * HALF_HOUR_S : b - 4 * HALF_HOUR_S].sum() / ((b - a - 8 * HALF_HOUR_S) / HALF_HOUR_S)
+                midday = cont[a + 4 * HALF_HOUR_S : b - 4 * HALF_HOUR_S].sum() / (
+                    (b - a - 8 * HALF_HOUR_S) / HALF_HOUR_S
+                )
                 f.append(cont[a : a + HALF_HOUR_S].sum() / midday)
                 l.append(cont[b - HALF_HOUR_S : b].sum() / midday)
                 # the day's volume: every trade of the session day the window holds
@@ -863,9 +1129,44 @@ class EquitiesTape:
             first, last, open_share, close_share, vol_ratio = (float(np.mean(x)) for x in (f, l, o, c, ratios))
         name = "intraday seasonality, equities"
         return [
-            _fact("seasonality.first30", name, "volume of the first 30 min ÷ midday 30-min average", first, Band(1.5, None, "≥ 1.5×"), f"{_num(first)}×"),
-            _fact("seasonality.last30", name, "volume of the last 30 min ÷ midday 30-min average", last, Band(2.0, None, "≥ 2×"), f"{_num(last)}×"),
-            _fact("seasonality.opening_cross", name, "opening cross share of daily volume", open_share, Band(0.01, 0.03, "1 … 3 %"), _pct(open_share)),
-            _fact("seasonality.closing_cross", name, "closing cross share of daily volume", close_share, Band(0.05, 0.10, "5 … 10 %"), _pct(close_share)),
-            _fact("seasonality.open_vol", name, "1-min volatility in the first 30 min ÷ midday (mean over mega-caps)", vol_ratio, Band(1.5, None, "≥ 1.5×"), f"{_num(vol_ratio)}×"),
+            _fact(
+                "seasonality.first30",
+                name,
+                "volume of the first 30 min ÷ midday 30-min average",
+                first,
+                Band(1.5, None, "≥ 1.5×"),
+                f"{_num(first)}×",
+            ),
+            _fact(
+                "seasonality.last30",
+                name,
+                "volume of the last 30 min ÷ midday 30-min average",
+                last,
+                Band(2.0, None, "≥ 2×"),
+                f"{_num(last)}×",
+            ),
+            _fact(
+                "seasonality.opening_cross",
+                name,
+                "opening cross share of daily volume",
+                open_share,
+                Band(0.01, 0.03, "1 … 3 %"),
+                _pct(open_share),
+            ),
+            _fact(
+                "seasonality.closing_cross",
+                name,
+                "closing cross share of daily volume",
+                close_share,
+                Band(0.05, 0.10, "5 … 10 %"),
+                _pct(close_share),
+            ),
+            _fact(
+                "seasonality.open_vol",
+                name,
+                "1-min volatility in the first 30 min ÷ midday (mean over mega-caps)",
+                vol_ratio,
+                Band(1.5, None, "≥ 1.5×"),
+                f"{_num(vol_ratio)}×",
+            ),
         ]

@@ -6,8 +6,8 @@ once converted), so the same code verifies either sink.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -72,7 +72,12 @@ def no_crossed_books(md: pa.Table) -> CheckResult:
     bids, asks = book_from_arrow(md.column("bids")), book_from_arrow(md.column("asks"))
     bad = ~(ask > bid) | (bids.level(0) != bid) | (asks.level(0) != ask)
     syms = _strings(md, "symbol")
-    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"))
+    return CheckResult(
+        "no crossed or locked books",
+        len(bid),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{syms[i]} bid {bid[i]} ask {ask[i]}"),
+    )
 
 
 def book_grid(md: pa.Table, pips_per_unit: dict[str, int]) -> CheckResult:
@@ -92,10 +97,14 @@ def book_grid(md: pa.Table, pips_per_unit: dict[str, int]) -> CheckResult:
         on_grid = np.rint(ticks) == touch[row[is_price]] + direction * level
         bad |= np.bincount(row[is_price], weights=~(whole & on_grid), minlength=len(book)) > 0
         bad |= np.bincount(row[~is_price], weights=book.values[~is_price] <= 0, minlength=len(book)) > 0
-    return CheckResult("whole-pip contiguous book grid", len(syms), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} row {i}"))
+    return CheckResult(
+        "whole-pip contiguous book grid", len(syms), int(bad.sum()), _example(bad, lambda i: f"{syms[i]} row {i}")
+    )
 
 
-def candle_continuity(table: pa.Table, ts_column: str, price_column: str, keys: Sequence[str] = ("symbol",), min_rows: int = 1) -> CheckResult:
+def candle_continuity(
+    table: pa.Table, ts_column: str, price_column: str, keys: Sequence[str] = ("symbol",), min_rows: int = 1
+) -> CheckResult:
     """For each instrument, the last price of second N equals the first price of second N+1.
 
     Only pairs of adjacent seconds that both hold at least ``min_rows`` rows of the instrument
@@ -113,7 +122,12 @@ def candle_continuity(table: pa.Table, ts_column: str, price_column: str, keys: 
     last = np.r_[first[1:] - 1, len(p) - 1] if len(first) else first
     size = last - first + 1
     # consecutive cells of the same instrument in adjacent seconds, both dense enough
-    pair = (sym[first[1:]] == sym[first[:-1]]) & (sec[first[1:]] == sec[first[:-1]] + 1) & (size[1:] >= min_rows) & (size[:-1] >= min_rows)
+    pair = (
+        (sym[first[1:]] == sym[first[:-1]])
+        & (sec[first[1:]] == sec[first[:-1]] + 1)
+        & (size[1:] >= min_rows)
+        & (size[:-1] >= min_rows)
+    )
     close, open_ = p[last[:-1]][pair], p[first[1:]][pair]
     bad = close != open_
     secs = sec[first[1:]][pair]
@@ -204,7 +218,12 @@ def trades_executable(trades: pa.Table, md: pa.Table) -> CheckResult:
             book = (asks if on_ask[rows[0]] else bids).row(int(idx[rows[0]]))
             if qty[rows].sum() > book[1][lvl]:
                 bad[rows] = True
-    return CheckResult("fills executable against the stored book", len(tns), int(bad.sum()), _example(bad, lambda i: f"{tsym[i]} {price[i]} x {qty[i]}"))
+    return CheckResult(
+        "fills executable against the stored book",
+        len(tns),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{tsym[i]} {price[i]} x {qty[i]}"),
+    )
 
 
 def _group_rows(*keys: np.ndarray) -> dict[tuple, np.ndarray]:
@@ -225,11 +244,18 @@ def order_consistency(trades: pa.Table) -> CheckResult:
     example = ""
     for oid, rows in groups.items():
         rows = rows[np.argsort(tns[rows], kind="stable")]
-        same = all(len(set(cols[c][rows])) == 1 for c in ("symbol", "ecn", "counterparty", "side")) and len(set(passive[rows])) == 1
+        same = (
+            all(len(set(cols[c][rows])) == 1 for c in ("symbol", "ecn", "counterparty", "side"))
+            and len(set(passive[rows])) == 1
+        )
         steps = np.diff(price[rows])
         buy_aggr = cols["side"][rows[0]] == "buy" and not passive[rows[0]]
         sell_aggr = cols["side"][rows[0]] == "sell" and not passive[rows[0]]
-        walks = (not buy_aggr or np.all(steps > 0)) and (not sell_aggr or np.all(steps < 0)) and (not passive[rows[0]] or np.all(steps == 0))
+        walks = (
+            (not buy_aggr or np.all(steps > 0))
+            and (not sell_aggr or np.all(steps < 0))
+            and (not passive[rows[0]] or np.all(steps == 0))
+        )
         if not (same and walks and len(set(tns[rows])) == len(rows)):
             bad_orders += 1
             example = example or str(oid)
@@ -240,14 +266,24 @@ def top_of_book_consistent(md: pa.Table) -> CheckResult:
     """FX rows read as top of book (best_bid, best_ask, bid_px1, ask_px1): ask > bid, best_* = level 1."""
     bid, ask = md.column("best_bid").to_numpy(), md.column("best_ask").to_numpy()
     bad = ~(ask > bid) | (md.column("bid_px1").to_numpy() != bid) | (md.column("ask_px1").to_numpy() != ask)
-    return CheckResult("no crossed or locked books", len(bid), int(bad.sum()), _example(bad, lambda i: f"{_label(md, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"))
+    return CheckResult(
+        "no crossed or locked books",
+        len(bid),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{_label(md, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"),
+    )
 
 
 def quotes_not_crossed(table: pa.Table, bid_column: str, ask_column: str) -> CheckResult:
     """Every row has ask > bid."""
     bid, ask = table.column(bid_column).to_numpy(), table.column(ask_column).to_numpy()
     bad = ~(ask > bid)
-    return CheckResult(f"{ask_column} > {bid_column}", len(bid), int(bad.sum()), _example(bad, lambda i: f"{_label(table, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"))
+    return CheckResult(
+        f"{ask_column} > {bid_column}",
+        len(bid),
+        int(bad.sum()),
+        _example(bad, lambda i: f"{_label(table, ['symbol'], i)} bid {bid[i]} ask {ask[i]}"),
+    )
 
 
 def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checked_from: int = 0) -> CheckResult:
@@ -260,7 +296,10 @@ def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checke
     ts = timestamps_ns(quotes, ts_column)
     sym_idx = key_codes([quotes], ("symbol",))[0]
     venue_idx = key_codes([quotes], ("venue",))[0]
-    bid, ask = quotes.column("bid_px1").to_numpy(zero_copy_only=False), quotes.column("ask_px1").to_numpy(zero_copy_only=False)
+    bid, ask = (
+        quotes.column("bid_px1").to_numpy(zero_copy_only=False),
+        quotes.column("ask_px1").to_numpy(zero_copy_only=False),
+    )
     counted = np.arange(len(ts)) >= checked_from
     order = np.lexsort((np.arange(len(ts)), ts, sym_idx))
     s, t, v = sym_idx[order], ts[order], venue_idx[order]
@@ -285,7 +324,9 @@ def nbbo_never_crossed(quotes: pa.Table, ts_column: str = "timestamp_ns", checke
         "NBBO of the quotes in force never crossed or locked",
         int(check.sum()),
         int(bad.sum()),
-        _example(bad, lambda i: f"{_label(quotes, ['symbol'], order[i])} at {t[i]}: bid {best_bid[i]} >= ask {best_ask[i]}"),
+        _example(
+            bad, lambda i: f"{_label(quotes, ['symbol'], order[i])} at {t[i]}: bid {best_bid[i]} >= ask {best_ask[i]}"
+        ),
     )
 
 

@@ -9,7 +9,7 @@ how the work was split (docs/data-model.md#stateless-time).
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -24,7 +24,7 @@ def _splitmix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stream_id(stream: str) -> int:
     return int.from_bytes(hashlib.blake2b(stream.encode(), digest_size=8).digest(), "little")
 

@@ -23,8 +23,8 @@ one second is the start of the next across any chunk, partition or process bound
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -195,8 +195,12 @@ class PricePath:
             taps = len(self._vol_w)
             h0, h1 = self.params.vol_level_hours
             first_hour = (day * 1440 + h0 * 60 - taps + 1) // 60
-            normals = np.concatenate([keyed_rng(self.seed, self.stream + "/vol", h).standard_normal((60, self.n))
-                                      for h in range(first_hour, day * 24 + h1)])
+            normals = np.concatenate(
+                [
+                    keyed_rng(self.seed, self.stream + "/vol", h).standard_normal((60, self.n))
+                    for h in range(first_hour, day * 24 + h1)
+                ]
+            )
             minutes = np.arange(day * 1440 + h0 * 60, day * 1440 + h1 * 60) - first_hour * 60
             level = np.zeros((len(minutes), self.n))
             for j in range(taps):
@@ -224,7 +228,9 @@ class PricePath:
         jump = jump_sign * (0.5 + rng.random((self.n, SECONDS_PER_HOUR))) * p.shock_log_size[:, None]
         if p.shocks_per_hour > 0:  # a steady news flow: every hour has its shocks, at keyed instruments and seconds
             shock = np.zeros_like(shock)
-            shock[rng.integers(0, self.n, p.shocks_per_hour), rng.integers(0, SECONDS_PER_HOUR, p.shocks_per_hour)] = True
+            shock[rng.integers(0, self.n, p.shocks_per_hour), rng.integers(0, SECONDS_PER_HOUR, p.shocks_per_hour)] = (
+                True
+            )
         steps = np.where(shock, steps + jump, steps)
         walk = np.cumsum(steps, axis=1)  # walk[:, t] = W(t + 1)
         frac = np.arange(SECONDS_PER_HOUR) / SECONDS_PER_HOUR

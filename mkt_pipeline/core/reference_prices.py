@@ -12,9 +12,9 @@ import datetime as dt
 import json
 import logging
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -59,13 +59,17 @@ class ReferencePrices:
         return sorted(self.closes)
 
     def to_json(self) -> dict:
-        return {"symbols": list(self.symbols), "closes": {d: list(v) for d, v in sorted(self.closes.items())}, "sources": dict(self.sources)}
+        return {
+            "symbols": list(self.symbols),
+            "closes": {d: list(v) for d, v in sorted(self.closes.items())},
+            "sources": dict(self.sources),
+        }
 
     @classmethod
-    def from_json(cls, data: Mapping) -> "ReferencePrices":
+    def from_json(cls, data: Mapping) -> ReferencePrices:
         return cls(tuple(data["symbols"]), {d: tuple(v) for d, v in data["closes"].items()}, dict(data["sources"]))
 
-    def merged(self, other: "ReferencePrices") -> "ReferencePrices":
+    def merged(self, other: ReferencePrices) -> ReferencePrices:
         """This table with the days of ``other`` added (``other`` wins on overlap)."""
         if other.symbols != self.symbols:
             raise ValueError("cannot merge reference prices of different symbol lists")
@@ -103,7 +107,9 @@ def fallback_wander(symbol: str, annual_vol: float, days: Sequence[dt.date]) -> 
     taps = FALLBACK_MEMORY_DAYS
     first, last = int(index.min()) - taps + 1, int(index.max())
     blocks = range(first // _FALLBACK_BLOCK_DAYS, last // _FALLBACK_BLOCK_DAYS + 1)
-    normals = np.concatenate([keyed_rng(0, f"reference/fallback/{symbol}", b).standard_normal(_FALLBACK_BLOCK_DAYS) for b in blocks])
+    normals = np.concatenate(
+        [keyed_rng(0, f"reference/fallback/{symbol}", b).standard_normal(_FALLBACK_BLOCK_DAYS) for b in blocks]
+    )
     base = blocks[0] * _FALLBACK_BLOCK_DAYS
     weights = 1.0 - np.arange(taps) / taps  # today's draw fully, a draw `taps` days old not at all
     daily_sd = FALLBACK_DAILY_SHARE * annual_vol / np.sqrt(260.0)
@@ -115,7 +121,10 @@ def fallback_wander(symbol: str, annual_vol: float, days: Sequence[dt.date]) -> 
 
 
 def fallback_reference_prices(
-    symbols: Sequence[str], levels: Mapping[str, float], days: Sequence[dt.date], annual_vols: Mapping[str, float] | None = None
+    symbols: Sequence[str],
+    levels: Mapping[str, float],
+    days: Sequence[dt.date],
+    annual_vols: Mapping[str, float] | None = None,
 ) -> ReferencePrices:
     """The built-in table: realistic levels that, given ``annual_vols``, wander day to day like real closes.
 
@@ -211,7 +220,9 @@ def _yahoo_reachable(cache: Path, now: float | None = None) -> bool:
     try:
         marker = json.loads((cache.parent / UNREACHABLE_MARKER).read_text())
         if now < float(marker["until"]):
-            log.debug("yahoo: out of reach at %s (%s); not trying again before then", marker.get("since"), marker.get("why"))
+            log.debug(
+                "yahoo: out of reach at %s (%s); not trying again before then", marker.get("since"), marker.get("why")
+            )
             return False
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -237,12 +248,16 @@ def _remember_unreachable(cache: Path, why: str, now: float | None = None) -> No
     import time
 
     now = time.time() if now is None else now
-    stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds")
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        (cache.parent / UNREACHABLE_MARKER).write_text(json.dumps({"since": stamp, "until": now + UNREACHABLE_REMEMBER_S, "why": why}))
+        (cache.parent / UNREACHABLE_MARKER).write_text(
+            json.dumps({"since": stamp, "until": now + UNREACHABLE_REMEMBER_S, "why": why})
+        )
     except OSError:
         pass
+
+
 def implied_closes(refs: ReferencePrices, implied: Mapping[str, Sequence[tuple[str, int]]] | None) -> ReferencePrices:
     """``refs`` with each symbol of ``implied`` set to ``Π close(leg) ** power`` over its legs, every day.
 
@@ -259,16 +274,20 @@ def implied_closes(refs: ReferencePrices, implied: Mapping[str, Sequence[tuple[s
         closes[day] = tuple(row)
     sources = dict(refs.sources)
     for sym, legs in implied.items():
-        sources[sym] = SOURCE_YAHOO if all(refs.sources.get(leg) == SOURCE_YAHOO for leg, _ in legs) else SOURCE_FALLBACK
+        sources[sym] = (
+            SOURCE_YAHOO if all(refs.sources.get(leg) == SOURCE_YAHOO for leg, _ in legs) else SOURCE_FALLBACK
+        )
     return ReferencePrices(refs.symbols, closes, sources)
 
 
 def utc_today() -> dt.date:
     """The current UTC day (its bar is not a close yet)."""
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
-def _download_closes(tickers: Sequence[str], start: dt.date, end: dt.date, timeout_s: float) -> dict[str, dict[str, float]]:
+def _download_closes(
+    tickers: Sequence[str], start: dt.date, end: dt.date, timeout_s: float
+) -> dict[str, dict[str, float]]:
     """Daily closes by ISO day per ticker over ``[start, end)``, in one threaded yfinance batch.
 
     Any failure (no network, Yahoo refusing, an unexpected frame) gives no closes for the tickers
@@ -302,7 +321,9 @@ def _download_closes(tickers: Sequence[str], start: dt.date, end: dt.date, timeo
             continue
         values = close[ticker]
         out[ticker] = {
-            day.date().isoformat(): float(v) for day, v in zip(values.index, values.to_numpy(dtype=float)) if np.isfinite(v) and v > 0
+            day.date().isoformat(): float(v)
+            for day, v in zip(values.index, values.to_numpy(dtype=float))
+            if np.isfinite(v) and v > 0
         }
     return out
 
@@ -344,7 +365,11 @@ def _write_cache(cache: Path, ticker: str, closes: Mapping[str, float]) -> None:
 def _covers(cached: Mapping[str, float], days: Sequence[dt.date], today: dt.date) -> bool:
     """Past days are final: once the cache spans them (weekends have no bar), skip the network."""
     wanted = [d for d in days if d < today]
-    return bool(cached and wanted) and min(cached) <= wanted[0].isoformat() and max(cached) >= _last_weekday(wanted[-1]).isoformat()
+    return (
+        bool(cached and wanted)
+        and min(cached) <= wanted[0].isoformat()
+        and max(cached) >= _last_weekday(wanted[-1]).isoformat()
+    )
 
 
 def _fill_days(series: Mapping[str, float] | None, days: Sequence[dt.date]) -> list[float] | None:

@@ -35,7 +35,9 @@ def validate_identifier(value: str, setting: str) -> str:
     A prefix starts every table name, so it must not start with a digit either.
     """
     if not IDENTIFIER_RE.fullmatch(value or ""):
-        raise ValueError(f"{setting}: {value!r} is not a valid identifier part (only A-Z, a-z, 0-9 and _, at most 64 characters)")
+        raise ValueError(
+            f"{setting}: {value!r} is not a valid identifier part (only A-Z, a-z, 0-9 and _, at most 64 characters)"
+        )
     if setting == "prefix" and value[:1].isdigit():
         raise ValueError(f"{setting}: {value!r} must not start with a digit (table names start with a letter or _)")
     return value
@@ -74,7 +76,7 @@ class TableSchema:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind]) for c in self.columns])
 
-    def with_timestamp_column(self, name: str) -> "TableSchema":
+    def with_timestamp_column(self, name: str) -> TableSchema:
         """The same table with its designated timestamp column called ``name`` (columns and keys follow)."""
         if name == self.timestamp:
             return self
@@ -184,7 +186,9 @@ EQUITIES_TIMESTAMP_COLUMNS = ("timestamp_ns", "timestamp")
 def equities_tables(timestamp_column: str = "timestamp_ns") -> tuple[TableSchema, TableSchema]:
     """(market data, trades) schemas with the designated timestamp named ``timestamp_column``."""
     if timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
-        raise ValueError(f"timestamp_column: {timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}")
+        raise ValueError(
+            f"timestamp_column: {timestamp_column!r} is not one of {', '.join(EQUITIES_TIMESTAMP_COLUMNS)}"
+        )
     return tuple(s.with_timestamp_column(timestamp_column) for s in EQUITIES_TABLES)  # type: ignore[return-value]
 
 
@@ -207,7 +211,7 @@ class SymbolColumn:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def take(self, index: np.ndarray) -> "SymbolColumn":
+    def take(self, index: np.ndarray) -> SymbolColumn:
         return SymbolColumn(self.codes[index], self.categories)
 
     def values(self) -> np.ndarray:
@@ -224,7 +228,7 @@ class UuidColumn:
     def __len__(self) -> int:
         return len(self.hi)
 
-    def take(self, index: np.ndarray) -> "UuidColumn":
+    def take(self, index: np.ndarray) -> UuidColumn:
         return UuidColumn(self.hi[index], self.lo[index])
 
     def strings(self) -> np.ndarray:
@@ -254,7 +258,7 @@ class BookColumn:
         return len(self.depth)
 
     @classmethod
-    def from_dense(cls, prices: np.ndarray, volumes: np.ndarray, depth: np.ndarray) -> "BookColumn":
+    def from_dense(cls, prices: np.ndarray, volumes: np.ndarray, depth: np.ndarray) -> BookColumn:
         """Build from ``(rows, max_depth)`` price and volume matrices, keeping ``depth[r]`` levels."""
         rows, width = prices.shape
         stacked = np.stack((prices, volumes), axis=1)  # (rows, 2, width)
@@ -277,7 +281,7 @@ class BookColumn:
         out[ok] = self.values[pos]
         return out
 
-    def take(self, index: np.ndarray) -> "BookColumn":
+    def take(self, index: np.ndarray) -> BookColumn:
         depth = self.depth[index]
         starts = self.offsets[:-1][index]
         lengths = 2 * depth
@@ -310,7 +314,7 @@ class TableBatch:
     def timestamps(self) -> np.ndarray:
         return self.columns[self.schema.timestamp]
 
-    def take(self, index: np.ndarray) -> "TableBatch":
+    def take(self, index: np.ndarray) -> TableBatch:
         return TableBatch(
             self.schema,
             {name: (col.take(index) if hasattr(col, "take") else col[index]) for name, col in self.columns.items()},
@@ -326,7 +330,9 @@ class TableBatch:
                 arrays.append(pa.array(data, type=pa.int64()).cast(pa.timestamp("ns", tz="UTC")))
             elif col.kind == SYMBOL:
                 arrays.append(
-                    pa.DictionaryArray.from_arrays(pa.array(data.codes, type=pa.int32()), pa.array(data.categories, type=pa.string()))
+                    pa.DictionaryArray.from_arrays(
+                        pa.array(data.codes, type=pa.int32()), pa.array(data.categories, type=pa.string())
+                    )
                 )
             elif col.kind == UUID:
                 arrays.append(pa.array(data.strings(), type=pa.string()))
@@ -349,7 +355,9 @@ def concat_batches(batches: list[TableBatch]) -> TableBatch:
         elif isinstance(first, UuidColumn):
             columns[col.name] = UuidColumn(np.concatenate([p.hi for p in parts]), np.concatenate([p.lo for p in parts]))
         elif isinstance(first, BookColumn):
-            columns[col.name] = BookColumn(np.concatenate([p.values for p in parts]), np.concatenate([p.depth for p in parts]))
+            columns[col.name] = BookColumn(
+                np.concatenate([p.values for p in parts]), np.concatenate([p.depth for p in parts])
+            )
         else:
             columns[col.name] = np.concatenate(parts)
     return TableBatch(schema, columns)
@@ -358,7 +366,9 @@ def concat_batches(batches: list[TableBatch]) -> TableBatch:
 def book_from_arrow(array: pa.Array | pa.ChunkedArray) -> BookColumn:
     """A ``list<list<double>>`` column (outer length 2) back into a ``BookColumn``."""
     if isinstance(array, pa.ChunkedArray):
-        array = pa.concat_arrays(array.chunks) if array.num_chunks else pa.array([], type=pa.list_(pa.list_(pa.float64())))
+        array = (
+            pa.concat_arrays(array.chunks) if array.num_chunks else pa.array([], type=pa.list_(pa.list_(pa.float64())))
+        )
     inner = array.flatten()
     lengths = pa.compute.list_value_length(inner).to_numpy(zero_copy_only=False)
     return BookColumn(inner.flatten().to_numpy(zero_copy_only=False).astype(np.float64), lengths[0::2])

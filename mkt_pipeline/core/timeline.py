@@ -7,8 +7,8 @@ microseconds so a caller may cut anywhere and adjacent windows still add up exac
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 US_PER_S = 1_000_000
 NS_PER_US = 1_000
@@ -28,26 +28,28 @@ def parse_timestamp(text: str) -> int:
         value = value[:-1] + "+00:00"
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return datetime_to_us(parsed)
 
 
 def check_timestamp_range(us: int) -> None:
     """ValueError unless ``us`` lies within what the tables can store (1970 to 2262-04-11)."""
     if not MIN_TIMESTAMP_US <= us <= MAX_TIMESTAMP_US:
-        raise ValueError(f"must lie between {format_us(MIN_TIMESTAMP_US)[:19]}Z and {format_us(MAX_TIMESTAMP_US)[:19]}Z (nanosecond timestamps)")
+        raise ValueError(
+            f"must lie between {format_us(MIN_TIMESTAMP_US)[:19]}Z and {format_us(MAX_TIMESTAMP_US)[:19]}Z (nanosecond timestamps)"
+        )
 
 
 def datetime_to_us(value: dt.datetime) -> int:
     """Aware (or naive-as-UTC) datetime to epoch microseconds, exactly."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
+    delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (delta.days * SECONDS_PER_DAY + delta.seconds) * US_PER_S + delta.microseconds
 
 
 def us_to_datetime(us: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=int(us))
+    return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(us))
 
 
 def format_us(us: int) -> str:
@@ -72,11 +74,11 @@ class Window:
             raise ValueError(f"window end {format_us(self.end_us)} must be after start {format_us(self.start_us)}")
 
     @classmethod
-    def from_iso(cls, start: str, end: str) -> "Window":
+    def from_iso(cls, start: str, end: str) -> Window:
         return cls(parse_timestamp(start), parse_timestamp(end))
 
     @classmethod
-    def from_datetimes(cls, start: dt.datetime, end: dt.datetime) -> "Window":
+    def from_datetimes(cls, start: dt.datetime, end: dt.datetime) -> Window:
         return cls(datetime_to_us(start), datetime_to_us(end))
 
     @property
@@ -93,7 +95,7 @@ class Window:
     def seconds(self) -> int:
         return self.end_second - self.first_second
 
-    def split(self, seconds: int) -> Iterator["Window"]:
+    def split(self, seconds: int) -> Iterator[Window]:
         """Consecutive sub-windows of at most ``seconds`` whole seconds, cut on second boundaries."""
         cut = self.start_us
         while cut < self.end_us:
@@ -101,7 +103,7 @@ class Window:
             yield Window(cut, nxt)
             cut = nxt
 
-    def hours(self) -> Iterator["Window"]:
+    def hours(self) -> Iterator[Window]:
         """The window cut at UTC hour boundaries."""
         cut = self.start_us
         while cut < self.end_us:

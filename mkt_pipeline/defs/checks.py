@@ -13,7 +13,6 @@ date in the same step. An hour with no stored neighbour has nothing to compare: 
 recorded for it (the UI shows it as not evaluated), never a pass and never a failure.
 """
 
-
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,7 +24,17 @@ from mkt_pipeline.defs.config import MARKET_TABLES, engine_for_run
 from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, context_window, partition_key
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 from mkt_pipeline.markets import market_references
-from mkt_pipeline.sinks.checks import CHECKS, DESCRIPTIONS, EDGE_CHECK, NOT_EVALUATED, Outcome, Results, checks_for, evaluate_partition, run_tables
+from mkt_pipeline.sinks.checks import (
+    CHECKS,
+    DESCRIPTIONS,
+    EDGE_CHECK,
+    NOT_EVALUATED,
+    Outcome,
+    Results,
+    checks_for,
+    evaluate_partition,
+    run_tables,
+)
 from mkt_pipeline.sinks.stored_rows import QuestDBRows
 
 __all__ = ["CHECKS", "DESCRIPTIONS", "PARTITION_CHECKS", "hand_over", "planned_per_second"]
@@ -36,7 +45,12 @@ def _specs(market: str) -> list[dg.AssetCheckSpec]:
         # partitioned check specs are a preview feature of this Dagster version: say so here, not on every load
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return [
-            dg.AssetCheckSpec(name, asset=dg.AssetKey([market, table]), description=DESCRIPTIONS[name], partitions_def=HOURLY_PARTITIONS[market])
+            dg.AssetCheckSpec(
+                name,
+                asset=dg.AssetKey([market, table]),
+                description=DESCRIPTIONS[name],
+                partitions_def=HOURLY_PARTITIONS[market],
+            )
             for table, names in CHECKS[market].items()
             for name in names
         ]
@@ -44,7 +58,9 @@ def _specs(market: str) -> list[dg.AssetCheckSpec]:
 
 def latest_record(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str):
     """The latest materialization record of ``key`` for ``partition`` (None when there is none)."""
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
     return records[0] if records and records[0].asset_materialization is not None else None
 
 
@@ -55,7 +71,10 @@ def record_metadata(record) -> dict:
 def planned_per_second(market: str, settings: dict, window: Window) -> dict[str, np.ndarray]:
     """The engine's planned rows of each second of ``window``, per planned table (counts need no real references)."""
     engine = engine_for_run(market, settings, market_references(market, window, offline=True))
-    return {name: np.asarray(n, dtype=np.int64) for name, n in engine.planned_per_second(window.first_second, window.end_second).items()}
+    return {
+        name: np.asarray(n, dtype=np.int64)
+        for name, n in engine.planned_per_second(window.first_second, window.end_second).items()
+    }
 
 
 HOUR_US = SECONDS_PER_HOUR * US_PER_S
@@ -113,7 +132,10 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
         run_id = op_context.run_id
         evaluated = {key: _taken_over(run_id, market, key, records) for key, records in found.items()}
         # the hours either side of the run: their edge with the run's window changed
-        neighbours = [Window(window.start_us - HOUR_US, window.start_us), Window(window.end_us, window.end_us + HOUR_US)]
+        neighbours = [
+            Window(window.start_us - HOUR_US, window.start_us),
+            Window(window.end_us, window.end_us + HOUR_US),
+        ]
         stored_neighbours = {}
         for hour in neighbours:
             records = _stored(market, context.instance, hour)
@@ -124,8 +146,14 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
             plans = {}
             for hour in hours:
                 records = found[partition_key(hour)]
-                if evaluated[partition_key(hour)] is None and all(r is not None for r in records.values()) and "settings" in record_metadata(records["market_data"]):
-                    plans[hour.start_us] = planner.submit(planned_per_second, market, record_metadata(records["market_data"])["settings"], hour)
+                if (
+                    evaluated[partition_key(hour)] is None
+                    and all(r is not None for r in records.values())
+                    and "settings" in record_metadata(records["market_data"])
+                ):
+                    plans[hour.start_us] = planner.submit(
+                        planned_per_second, market, record_metadata(records["market_data"])["settings"], hour
+                    )
             if (plans or stored_neighbours) and isinstance(rows, QuestDBRows):  # QuestDB applies WAL asynchronously
                 written = [record_metadata(r) for records in found.values() for r in records.values() if r is not None]
                 tables = run_tables(market, {"any": written[0]}) if written else MARKET_TABLES[market]
@@ -138,19 +166,32 @@ def build_partition_checks(market: str) -> dg.AssetChecksDefinition:
                 if evaluated[key] is not None:
                     results = evaluated[key]
                 elif hour.start_us not in plans:
-                    status = "partition not materialized: nothing to check" if any(r is None for r in records.values()) else "materialization carries no settings"
-                    results = {(s.asset_key.path[-1], s.name): Outcome(False, "WARN", {"status": status}) for s in specs}
+                    status = (
+                        "partition not materialized: nothing to check"
+                        if any(r is None for r in records.values())
+                        else "materialization carries no settings"
+                    )
+                    results = {
+                        (s.asset_key.path[-1], s.name): Outcome(False, "WARN", {"status": status}) for s in specs
+                    }
                 else:
                     metas = {name: record_metadata(r) for name, r in records.items()}
                     results = evaluate_partition(market, runner, hour, metas, plans[hour.start_us].result())
-                    results = {k: o._replace(metadata={**o.metadata, "evaluated": BY_CHECK_STEP}) for k, o in results.items()}
-                events.extend((table, check, outcome, key, records.get(table)) for (table, check), outcome in results.items())
+                    results = {
+                        k: o._replace(metadata={**o.metadata, "evaluated": BY_CHECK_STEP}) for k, o in results.items()
+                    }
+                events.extend(
+                    (table, check, outcome, key, records.get(table)) for (table, check), outcome in results.items()
+                )
             for hour, records in stored_neighbours.values():
                 metas = {name: record_metadata(r) for name, r in records.items()}
                 results = evaluate_partition(market, runner, hour, metas, {}, only=[EDGE_CHECK])
                 note = f"again by the check step of run {run_id}, which stored a neighbouring hour"
                 results = {k: o._replace(metadata={**o.metadata, "evaluated": note}) for k, o in results.items()}
-                events.extend((table, check, outcome, partition_key(hour), records[table]) for (table, check), outcome in results.items())
+                events.extend(
+                    (table, check, outcome, partition_key(hour), records[table])
+                    for (table, check), outcome in results.items()
+                )
         for table, check, outcome, key, record in events:
             if outcome.passed is None:
                 op_context.log.info(f"{market}/{table} {check} {key}: {NOT_EVALUATED}")

@@ -12,14 +12,22 @@ then fails at once with one line naming it (``fail_on_deployment_problems``), ne
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from pydantic import Field, create_model
 
 from mkt_pipeline.core.engine import ConfigError, Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
-from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES, FX_CORE_PRICE, FX_MARKET_DATA, FX_TRADES, TableSchema
+from mkt_pipeline.core.tables import (
+    EQUITIES_MARKET_DATA,
+    EQUITIES_TRADES,
+    FX_CORE_PRICE,
+    FX_MARKET_DATA,
+    FX_TRADES,
+    TableSchema,
+)
 from mkt_pipeline.markets import build_engine
 from mkt_pipeline.run.ingest import DEFAULT_CHUNK_SECONDS
 from mkt_pipeline.settings import FX_GENERATION_FLAGS, GENERATION_FLAGS, Flag, deployment, env_default

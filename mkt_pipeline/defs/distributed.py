@@ -24,9 +24,9 @@ from __future__ import annotations
 import os
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Mapping
 
 import dagster as dg
 
@@ -96,10 +96,12 @@ class CelerySettings:
     worker_wait_s: int
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "CelerySettings":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> CelerySettings:
         broker = environ.get(BROKER_VAR, "").strip() or DEFAULT_BROKER
         if "://" not in broker:
-            raise ConfigError(f"{BROKER_VAR}: {redact(broker)!r} is not a broker URL (redis://[:password@]host:port/db)")
+            raise ConfigError(
+                f"{BROKER_VAR}: {redact(broker)!r} is not a broker URL (redis://[:password@]host:port/db)"
+            )
         return cls(
             broker=broker,
             backend=environ.get(BACKEND_VAR, "").strip() or broker,
@@ -222,6 +224,7 @@ def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDe
     """dagster-celery's executor for this deployment: it checks broker and workers before a run
     starts, and hands the steps of lost workers to others."""
     from dagster_celery.core_execution_loop import core_celery_execution_loop
+
     # RetryMode as dagster-celery's executor module imports it (Dagster has no public name for it)
     from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, RetryMode, _submit_task
     from dagster_celery.make_app import make_app
@@ -269,7 +272,10 @@ def worker_app_args(settings: CelerySettings | None = None) -> dict:
 
     settings = settings or CelerySettings.from_env()
     executor = CeleryExecutor(
-        retries=RetryMode(RetryMode.DISABLED), broker=settings.broker, backend=settings.backend, config_source=settings.config_source()
+        retries=RetryMode(RetryMode.DISABLED),
+        broker=settings.broker,
+        backend=settings.backend,
+        config_source=settings.config_source(),
     )
     return executor.app_args()
 

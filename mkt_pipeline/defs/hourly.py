@@ -8,7 +8,6 @@ to exact per-partition counts, and each partition of a ranged run gets its own m
 metadata (``add_asset_metadata(partition_key=...)``).
 """
 
-
 import dataclasses
 import socket
 import time
@@ -23,12 +22,12 @@ from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import (
     BOOK,
+    BOOLEAN,
     DOUBLE,
     LONG,
     SYMBOL,
     TIMESTAMP,
     TIMESTAMP_NS,
-    BOOLEAN,
     UUID,
     TableSchema,
 )
@@ -43,7 +42,13 @@ from mkt_pipeline.defs.config import (
     reject_unknown_ops,
 )
 from mkt_pipeline.defs.distributed import step_hours
-from mkt_pipeline.defs.partitions import HOURLY_PARTITIONS, REFERENCE_DAYS_MAPPING, backfill_policy, context_window, partition_key
+from mkt_pipeline.defs.partitions import (
+    HOURLY_PARTITIONS,
+    REFERENCE_DAYS_MAPPING,
+    backfill_policy,
+    context_window,
+    partition_key,
+)
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
 from mkt_pipeline.markets import build_engine, engine_settings
@@ -63,13 +68,28 @@ TABLE_DESCRIPTIONS = {
     ("fx", "core_price"): "FX core prices in table `{name}`: the indicative bid/ask stream of each currency pair.",
     ("fx", "trades"): "FX trades in table `{name}`: orders and their fills (with LEI counterparties), "
     "each after the quote it executed against.",
-    ("equities", "market_data"): "U.S.-equities quotes in table `{name}`: one row per book update of each symbol on each venue "
+    (
+        "equities",
+        "market_data",
+    ): "U.S.-equities quotes in table `{name}`: one row per book update of each symbol on each venue "
     "(nanosecond timestamps), with level 1 and the full book; the NBBO across venues is never crossed.",
-    ("equities", "trades"): "U.S.-equities trades in table `{name}`: prints of each symbol on each venue during the NYSE session, "
+    (
+        "equities",
+        "trades",
+    ): "U.S.-equities trades in table `{name}`: prints of each symbol on each venue during the NYSE session, "
     "each after the quote in force.",
 }
 
-_KIND_TYPES = {TIMESTAMP: "timestamp (µs, UTC)", TIMESTAMP_NS: "timestamp (ns, UTC)", SYMBOL: "symbol", DOUBLE: "double", LONG: "long", BOOLEAN: "boolean", UUID: "uuid", BOOK: "double[2][levels]"}
+_KIND_TYPES = {
+    TIMESTAMP: "timestamp (µs, UTC)",
+    TIMESTAMP_NS: "timestamp (ns, UTC)",
+    SYMBOL: "symbol",
+    DOUBLE: "double",
+    LONG: "long",
+    BOOLEAN: "boolean",
+    UUID: "uuid",
+    BOOK: "double[2][levels]",
+}
 
 
 # What each column holds, for the catalog (every column of every table has one).
@@ -111,7 +131,9 @@ def column_schema(table: TableSchema) -> dg.TableSchema:
             notes.append("designated timestamp")
         if col.name in table.dedup_keys:
             notes.append("DEDUP UPSERT key")
-        columns.append(dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None))
+        columns.append(
+            dg.TableColumn(col.name, _KIND_TYPES.get(col.kind, col.kind.lower()), description="; ".join(notes) or None)
+        )
     return dg.TableSchema(columns=columns)
 
 
@@ -269,8 +291,13 @@ def write_window(
         sink.get_sink(market, logger=context.log) as s,
         (
             ChecksWhileWriting(
-                market, partial(sink.stored_rows, market), partial(planned_per_second, market), settings, window,
-                chunk_seconds, context.log,
+                market,
+                partial(sink.stored_rows, market),
+                partial(planned_per_second, market),
+                settings,
+                window,
+                chunk_seconds,
+                context.log,
             )
             if checks
             else _NoChecks()
@@ -293,7 +320,9 @@ def write_window(
         table_names = {name: s.naming.name(table) for name, table in tables.items()}
     elapsed = time.perf_counter() - started
     total = sum(stats.rows.values())
-    context.log.info(f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))")
+    context.log.info(
+        f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))"
+    )
     return Written(tally.hours, checked, wal_lag, table_names, settings, elapsed, total, workers)
 
 
@@ -313,7 +342,15 @@ class _NoChecks:
         return {}
 
 
-def report_partitions(context, market: str, window: Window, written: Written, prices: dict, references: ReferencePrices, sink: MarketSinkResource):
+def report_partitions(
+    context,
+    market: str,
+    window: Window,
+    written: Written,
+    prices: dict,
+    references: ReferencePrices,
+    sink: MarketSinkResource,
+):
     """Each partition's metadata (its own rows, window, rate, check results), then the run-wide outputs."""
     tables = MARKET_TABLES[market]
     common = {"reference_source": prices["source"]}
@@ -393,7 +430,9 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
 
         yield from retried_unless_interrupted(context, body)
 
-    @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict), tags={"kind": "prices"})
+    @dg.op(
+        name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict), tags={"kind": "prices"}
+    )
     def seed_and_split(context: dg.OpExecutionContext):
         """Reference closes for the run's window (as ``seed_prices``), and one ingest step per block of hours."""
         fail_on_deployment_problems(market)
@@ -406,7 +445,9 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         blocks = step_blocks(window, hours_per_step)
         context.log.info(f"{market} {window}: {len(blocks)} step(s) of up to {hours_per_step} hour(s) for the workers")
         for block in blocks:
-            yield dg.DynamicOutput({"start_us": block.start_us, "end_us": block.end_us, "prices": prices}, mapping_key=block_key(block))
+            yield dg.DynamicOutput(
+                {"start_us": block.start_us, "end_us": block.end_us, "prices": prices}, mapping_key=block_key(block)
+            )
 
     @dg.op(name=f"{market}_ingest", pool=QUESTDB_POOL)
     def ingest_block(context: dg.OpExecutionContext, config: config_cls, sink: MarketSinkResource, block: dict):
@@ -421,19 +462,21 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
 
         (output,) = list(retried_unless_interrupted(context, body))
         written = output.value
-        yield dg.Output({
-            "start_us": window.start_us,
-            "end_us": window.end_us,
-            "hours": {h: dataclasses.asdict(t) for h, t in written.hours.items()},
-            "wal_lag": written.wal_lag,
-            "table_names": written.table_names,
-            "settings": written.settings,
-            "seconds": written.elapsed,
-            "rows": written.total,
-            "started": started,
-            "host": socket.gethostname(),
-            "prices": block["prices"],
-        })
+        yield dg.Output(
+            {
+                "start_us": window.start_us,
+                "end_us": window.end_us,
+                "hours": {h: dataclasses.asdict(t) for h, t in written.hours.items()},
+                "wal_lag": written.wal_lag,
+                "table_names": written.table_names,
+                "settings": written.settings,
+                "seconds": written.elapsed,
+                "rows": written.total,
+                "started": started,
+                "host": socket.gethostname(),
+                "prices": block["prices"],
+            }
+        )
 
     @dg.op(name=f"{market}_report", out={name: dg.Out(dg.Nothing) for name in tables})
     def report(context: dg.OpExecutionContext, sink: MarketSinkResource, blocks: list[dict]):
@@ -450,7 +493,9 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         hosts = sorted({b["host"] for b in blocks})
         total = sum(b["rows"] for b in blocks)
         elapsed = time.time() - min(b["started"] for b in blocks)
-        written = Written(hours, checked, max(lags) if lags else None, first["table_names"], settings, elapsed, total, len(blocks))
+        written = Written(
+            hours, checked, max(lags) if lags else None, first["table_names"], settings, elapsed, total, len(blocks)
+        )
         context.log.info(f"{market} {window}: {total:,} rows in {len(blocks)} step(s) written on {', '.join(hosts)}")
         references = ReferencePrices.from_json(first["prices"]["references"])
         yield from report_partitions(context, market, window, written, first["prices"], references, sink)

@@ -23,6 +23,7 @@ import dagster as dg
 from pydantic import Field
 
 from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
 from mkt_pipeline.defs.config import (
     GENERATION_CONFIG,
     deployment_value,
@@ -30,13 +31,12 @@ from mkt_pipeline.defs.config import (
     fail_on_deployment_problems,
     record_problem,
 )
-from mkt_pipeline.settings import DEPLOYMENT
 from mkt_pipeline.defs.hourly import QUESTDB_POOL
-from mkt_pipeline.markets import engine_settings
-from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
 from mkt_pipeline.defs.reference_records import references_for_window
 from mkt_pipeline.defs.sink_resource import MarketSinkResource, permanent_faults_fail_at_once
-from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
+from mkt_pipeline.markets import engine_settings
+from mkt_pipeline.run.realtime import LOOKAHEAD_S, pace_window
+from mkt_pipeline.settings import DEPLOYMENT
 
 HOUR_US = 3600 * US_PER_S
 # Run tags of a live window: the sensor groups runs (and their automatic retries, which inherit
@@ -230,7 +230,9 @@ def build_live_job(market: str) -> dg.JobDefinition:
         base_names = {s.naming.name(schema): schema.base_name for schema in engine.schemas}
         # the whole window's rows: a retried window starts after what an earlier attempt committed
         rows = {base_names[name]: int(n) for name, n in result.window_rows.items()}
-        context.log.info(f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)")
+        context.log.info(
+            f"{market} live {window}: {result.total_rows:,} rows in {result.commits} commits ({result.catch_up_commits} catching up)"
+        )
         return dg.Output(
             None,
             metadata={
@@ -249,7 +251,12 @@ def build_live_job(market: str) -> dg.JobDefinition:
     # mkt/live: one live run per market at a time (instance tag limit); dagster/max_retries: the
     # daemon re-executes a failed window (run_retries in the instance config) before the sensor does
     # a live window is short and paced by the clock: always one process, whatever the deployment's executor
-    @dg.job(name=f"{market}_live_job", executor_def=dg.in_process_executor, tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)}, description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).")
+    @dg.job(
+        name=f"{market}_live_job",
+        executor_def=dg.in_process_executor,
+        tags={"mkt/live": market, "dagster/max_retries": str(LIVE_RUN_RETRIES)},
+        description=f"One short {market} window at wall-clock pace (run by {market}_live_sensor).",
+    )
     def live_job():
         live_window()
 

@@ -14,9 +14,9 @@ import datetime as dt
 
 import dagster as dg
 
+from mkt_pipeline.core.timeline import Window, us_to_datetime
 from mkt_pipeline.defs.config import ALL, deployment_value
 from mkt_pipeline.settings import DEPLOYMENT, deployment
-from mkt_pipeline.core.timeline import Window, us_to_datetime
 
 PARTITIONS_START_VAR = "MKT_PARTITIONS_START"
 DEFAULT_HOURLY_START = DEPLOYMENT[PARTITIONS_START_VAR].default
@@ -52,7 +52,6 @@ def context_window(context) -> Window:
 def partition_key(hour: Window) -> str:
     """The hourly partition key of an hour window."""
     return us_to_datetime(hour.start_us).strftime(PARTITION_FORMAT)
-
 
 
 def backfill_policy() -> dg.BackfillPolicy:

@@ -7,15 +7,14 @@ reproduces it exactly and two partitions that share a day use the same close for
 prices continuous across midnight).
 """
 
-
 import datetime as dt
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 
-from mkt_pipeline.markets import references_for_days, universe
 from mkt_pipeline.core.reference_prices import ReferencePrices, reference_days
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.markets import references_for_days, universe
 
 CLOSES = "closes"
 SOURCES = "sources"
@@ -83,7 +82,9 @@ def references_for_window(context, market: str, window: Window) -> tuple[Referen
         fetched = fetch_days(market, missing)
         for day in missing:
             meta = record_metadata(fetched, day)
-            context.log_event(dg.AssetMaterialization(asset_key=reference_key(market), partition=day.isoformat(), metadata=meta))
+            context.log_event(
+                dg.AssetMaterialization(asset_key=reference_key(market), partition=day.isoformat(), metadata=meta)
+            )
             records[day.isoformat()] = (meta[CLOSES].value[day.isoformat()], meta[SOURCES].value)
     return assemble(market, records), [d.isoformat() for d in missing]
 

@@ -12,13 +12,13 @@ is at most a minute long).
 import json
 import time
 from collections import defaultdict
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 
 from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp, us_to_datetime
-from mkt_pipeline.defs.config import MARKET_TABLES, deployment_problems
 from mkt_pipeline.defs.checks import PARTITION_CHECKS
+from mkt_pipeline.defs.config import MARKET_TABLES, deployment_problems
 from mkt_pipeline.defs.jobs import HOURLY_JOBS, equities_live_job, fx_live_job
 from mkt_pipeline.defs.live import (
     HOUR_US,
@@ -75,7 +75,9 @@ def window_output(instance: dg.DagsterInstance, run_id: str) -> dict:
     return {}
 
 
-def hour_materializations(instance: dg.DagsterInstance, market: str, job_name: str, hour: Window, windows: list[WindowRuns]) -> list[dg.AssetMaterialization]:
+def hour_materializations(
+    instance: dg.DagsterInstance, market: str, job_name: str, hour: Window, windows: list[WindowRuns]
+) -> list[dg.AssetMaterialization]:
     """One materialization per hourly table asset for an hour the live runs wrote completely."""
     inside = [w for w in windows if w.state is WindowState.LANDED and hour.start_us <= w.window.start_us < hour.end_us]
     totals: dict[str, int] = defaultdict(int)
@@ -88,7 +90,11 @@ def hour_materializations(instance: dg.DagsterInstance, market: str, job_name: s
     partition = partition_key(hour)
     requested_again = sum(1 for w in inside if w.attempts > 1)
     # the hour's checks plan its rows from these settings; windows written with different ones have no single plan
-    same_settings = {"settings": dg.MetadataValue.json(settings[0])} if settings and settings[0] and all(s == settings[0] for s in settings) else {}
+    same_settings = (
+        {"settings": dg.MetadataValue.json(settings[0])}
+        if settings and settings[0] and all(s == settings[0] for s in settings)
+        else {}
+    )
     return [
         dg.AssetMaterialization(
             asset_key=[market, name],
@@ -122,7 +128,9 @@ class LiveSettingsError(ValueError):
     """A deployment variable the live sensor reads is invalid."""
 
 
-def build_live_sensor(market: str, job, settings: LiveSettings | None = None, clock: Callable[[], float] = time.time) -> dg.SensorDefinition:
+def build_live_sensor(
+    market: str, job, settings: LiveSettings | None = None, clock: Callable[[], float] = time.time
+) -> dg.SensorDefinition:
     settings = settings or LiveSettings.from_env()
     partitions = HOURLY_PARTITIONS[market]
 
@@ -145,19 +153,40 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
         now_us = int(clock() * US_PER_S)
         plan = plan_live_windows(cursor, now_us, settings)
         if plan.skipped is not None:
-            context.log.warning(f"{market}: skipped {plan.skipped}, older than the {settings.catchup_seconds}s catch-up horizon; backfill those hours to fill it")
+            context.log.warning(
+                f"{market}: skipped {plan.skipped}, older than the {settings.catchup_seconds}s catch-up horizon; backfill those hours to fill it"
+            )
         requests = [
-            dg.RunRequest(run_key=request_run_key(w, 1), job_name=job.name, run_config=live_run_config(market, w), tags=request_tags(w, 1)) for w in plan.windows
+            dg.RunRequest(
+                run_key=request_run_key(w, 1),
+                job_name=job.name,
+                run_config=live_run_config(market, w),
+                tags=request_tags(w, 1),
+            )
+            for w in plan.windows
         ]
 
-        horizon_us = (now_us - settings.catchup_seconds * US_PER_S) // (settings.window_seconds * US_PER_S) * (settings.window_seconds * US_PER_S)
+        horizon_us = (
+            (now_us - settings.catchup_seconds * US_PER_S)
+            // (settings.window_seconds * US_PER_S)
+            * (settings.window_seconds * US_PER_S)
+        )
         # an hour completing now may have begun a full hour before the horizon
         since_us = horizon_us - HOUR_US - settings.window_seconds * US_PER_S
         windows = live_window_runs(context.instance, job.name, since_us) if cursor is not None else []
         for w in windows_to_request_again(windows, horizon_us, settings.max_windows_per_tick):
             attempt = w.attempts + 1
-            context.log.warning(f"{market}: live window {w.window} failed {w.attempts} time(s); requesting it again (attempt {attempt})")
-            requests.append(dg.RunRequest(run_key=request_run_key(w.window, attempt), job_name=job.name, run_config=live_run_config(market, w.window), tags=request_tags(w.window, attempt)))
+            context.log.warning(
+                f"{market}: live window {w.window} failed {w.attempts} time(s); requesting it again (attempt {attempt})"
+            )
+            requests.append(
+                dg.RunRequest(
+                    run_key=request_run_key(w.window, attempt),
+                    job_name=job.name,
+                    run_config=live_run_config(market, w.window),
+                    tags=request_tags(w.window, attempt),
+                )
+            )
 
         # the hours recorded by the previous tick are stored as materializations now: check them
         for key in state.get("hours_to_check", []):
@@ -171,7 +200,11 @@ def build_live_sensor(market: str, job, settings: LiveSettings | None = None, cl
                 recorded.append(key)
                 context.log.info(f"{market}: every live window of {key} landed; recorded the partition")
             done.add(hour.start_us)
-        new_state = {"next_start": format_us(plan.next_start_us), "hours_done": [format_us(h) for h in sorted(done)], "hours_to_check": recorded}
+        new_state = {
+            "next_start": format_us(plan.next_start_us),
+            "hours_done": [format_us(h) for h in sorted(done)],
+            "hours_to_check": recorded,
+        }
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(new_state), asset_events=events)
 
     return live_sensor

@@ -9,21 +9,24 @@ so secrets stay out of run config.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from functools import partial
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
+from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import scrub
 from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
-from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.sinks.base import Sink, TableNaming
 from mkt_pipeline.sinks.spec import SINK_KINDS, SinkSpec
 from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
-VIEWS_NEED_QUESTDB = "materialized views are a QuestDB feature; nothing to create with the Parquet sink (MKT_SINK=parquet)"
+VIEWS_NEED_QUESTDB = (
+    "materialized views are a QuestDB feature; nothing to create with the Parquet sink (MKT_SINK=parquet)"
+)
 
 
 @contextmanager
@@ -45,7 +48,9 @@ class MarketSinkResource(dg.ConfigurableResource):
 
     kind: str = Field(default="questdb", description="questdb or parquet (MKT_SINK).")
     table_suffix: str = Field(default="", description="Appended to every table and view name (MKT_TABLE_SUFFIX).")
-    equities_prefix: str = Field(default="", description="Prepended to equities table and view names (dashboards use eq_).")
+    equities_prefix: str = Field(
+        default="", description="Prepended to equities table and view names (dashboards use eq_)."
+    )
     questdb: QuestDBResource
     parquet: ParquetResource
 
@@ -133,7 +138,7 @@ class MarketSinkResource(dg.ConfigurableResource):
             yield conn, settings
 
     @classmethod
-    def from_env(cls) -> "MarketSinkResource":
+    def from_env(cls) -> MarketSinkResource:
         """Every deployment variable of the sink that is set, as an ``EnvVar`` resolved at launch.
 
         The values are checked here, through the settings model, when the code location loads: a bad

@@ -12,7 +12,6 @@ writing them is still in progress (a backfill has finished), it runs ``<market>_
 catalog shows QuestDB's state of every view without a manual run.
 """
 
-
 import datetime as dt
 import time
 
@@ -21,9 +20,18 @@ from pydantic import Field
 
 from mkt_pipeline.core.tables import market_tables
 from mkt_pipeline.defs.config import MARKET_TABLES
-from mkt_pipeline.sinks.ddl import EQUITIES_VIEWS, FX_VIEWS, DdlOptions, ViewSpec, checked_name, create_table_sql, create_view_sql, views_for
 from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB, MarketSinkResource
 from mkt_pipeline.settings import EQUITIES_GENERATION_FLAGS, env_default, env_name
+from mkt_pipeline.sinks.ddl import (
+    EQUITIES_VIEWS,
+    FX_VIEWS,
+    DdlOptions,
+    ViewSpec,
+    checked_name,
+    create_table_sql,
+    create_view_sql,
+    views_for,
+)
 
 _TIMESTAMP_FLAG = next(f for f in EQUITIES_GENERATION_FLAGS if f.name == "timestamp_column")
 
@@ -35,6 +43,7 @@ class ViewConfig(dg.Config):
         default=env_default("equities", _TIMESTAMP_FLAG),
         description=f"{_TIMESTAMP_FLAG.help} Env: {env_name('equities', 'timestamp_column')}.",
     )
+
 
 MARKET_VIEWS = {"fx": FX_VIEWS, "equities": EQUITIES_VIEWS}
 # columns of materialized_views() worth reporting as text, when the server has them
@@ -74,7 +83,7 @@ def _metadata_value(value):
 def _timestamp(value):
     """A refresh time as a Dagster timestamp (QuestDB gives naive UTC datetimes over PG wire)."""
     if isinstance(value, dt.datetime):
-        return dg.MetadataValue.timestamp(value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc))
+        return dg.MetadataValue.timestamp(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
     return None
 
 
@@ -91,8 +100,10 @@ def refresh_and_wait(conn, name: str, timeout_s: float = REFRESH_WAIT_S) -> dict
     conn.execute(f"REFRESH MATERIALIZED VIEW {checked_name(name)} INCREMENTAL")
     deadline = time.monotonic() + timeout_s
     status = view_status(conn, name)
-    while time.monotonic() < deadline and status.get("view_status") != "invalid" and (
-        status.get("view_status") == "refreshing" or (pending_txns(status) or 0) > 0
+    while (
+        time.monotonic() < deadline
+        and status.get("view_status") != "invalid"
+        and (status.get("view_status") == "refreshing" or (pending_txns(status) or 0) > 0)
     ):
         time.sleep(0.25)
         status = view_status(conn, name)
@@ -108,7 +119,9 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
         group_name=f"{market}_views",
         kinds={"questdb"},
         description=f"QuestDB materialized view `{view.base_name}`: {view.source} sampled by {view.sample_by}.",
-        check_specs=[dg.AssetCheckSpec("view_is_valid", asset=key, description="QuestDB does not mark the view invalid.")],
+        check_specs=[
+            dg.AssetCheckSpec("view_is_valid", asset=key, description="QuestDB does not mark the view invalid.")
+        ],
     )
     def view_asset(context: dg.AssetExecutionContext, config: ViewConfig, sink: MarketSinkResource):
         naming = sink.naming(market)
@@ -122,10 +135,18 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
             context.log.info(VIEWS_NEED_QUESTDB)
             return dg.MaterializeResult(
                 metadata={"view": name, "status": "not applicable", "reason": VIEWS_NEED_QUESTDB},
-                check_results=[dg.AssetCheckResult(check_name="view_is_valid", passed=True, metadata={"status": "not applicable (parquet sink)"})],
+                check_results=[
+                    dg.AssetCheckResult(
+                        check_name="view_is_valid", passed=True, metadata={"status": "not applicable (parquet sink)"}
+                    )
+                ],
             )
         with sink.pg_connection() as (conn, settings):
-            options = DdlOptions(parquet_encodings=settings.parquet_encodings, short_ttl=settings.short_ttl, enterprise=settings.enterprise)
+            options = DdlOptions(
+                parquet_encodings=settings.parquet_encodings,
+                short_ttl=settings.short_ttl,
+                enterprise=settings.enterprise,
+            )
             for table in tables:
                 if table.base_name == spec.source:
                     conn.execute(create_table_sql(table, naming, options))
@@ -139,7 +160,10 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
         meta.update({k: _metadata_value(status[k]) for k in STATUS_COLUMNS if status.get(k) is not None})
         if rows is not None:
             meta["dagster/row_count"] = int(rows[0])
-        for column, label in (("last_refresh_finish_timestamp", "last_refresh"), ("last_refresh_start_timestamp", "last_refresh_started")):
+        for column, label in (
+            ("last_refresh_finish_timestamp", "last_refresh"),
+            ("last_refresh_start_timestamp", "last_refresh_started"),
+        ):
             if _timestamp(status.get(column)) is not None:
                 meta[label] = _timestamp(status.get(column))
         if pending_txns(status) is not None:
@@ -153,7 +177,14 @@ def build_view_asset(market: str, view: ViewSpec) -> dg.AssetsDefinition:
                 dg.AssetCheckResult(
                     check_name="view_is_valid",
                     passed=state != "invalid",
-                    metadata={"view_status": state, **({"invalidation_reason": str(status["invalidation_reason"])} if status.get("invalidation_reason") else {})},
+                    metadata={
+                        "view_status": state,
+                        **(
+                            {"invalidation_reason": str(status["invalidation_reason"])}
+                            if status.get("invalidation_reason")
+                            else {}
+                        ),
+                    },
                 )
             ],
         )
@@ -176,7 +207,9 @@ def build_views_sensor(market: str) -> tuple:
     )  # fmt: skip
 
     def writing(run: dg.DagsterRun) -> bool:
-        return bool(run.asset_selection and set(run.asset_selection) & set(tables)) or run.job_name.startswith(f"{market}_")
+        return bool(run.asset_selection and set(run.asset_selection) & set(tables)) or run.job_name.startswith(
+            f"{market}_"
+        )
 
     @dg.sensor(
         name=f"{market}_views_sensor", job=job, minimum_interval_seconds=VIEWS_SENSOR_INTERVAL_S,

@@ -32,20 +32,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mkt_pipeline.equities import session
 from mkt_pipeline.core.activity import Activity, Cluster, second_uniforms
 from mkt_pipeline.core.arrivals import WARP_POSITIONS, build_layout, draw_second, warp_offsets, weights_cdf
 from mkt_pipeline.core.books import VolumeLadder
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
 from mkt_pipeline.core.keyed_random import keyed_rng, mix64, stream_key
 from mkt_pipeline.core.price_path import PathParams, PricePath, _bounded
-from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES, factor_loadings
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import EQUITIES_TIMESTAMP_COLUMNS, BookColumn, SymbolColumn, TableBatch, equities_tables
 from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S
+from mkt_pipeline.equities import session
+from mkt_pipeline.equities.universe import SYMBOLS, UNIVERSE, VENUE_SIZE_MULTIPLIERS, VENUES, factor_loadings
 
 NS_PER_S = 1_000_000_000
 TICKS_PER_DOLLAR = 100  # tick 0.01 USD
@@ -145,7 +146,9 @@ _IMPACT_KERNEL = np.exp(-np.arange(_IMPACT_LOOK_BACK) / _IMPACT_TAU_S)
 def equities_ladder_bounds(levels: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-level share bounds from the seed: L1 100–400, L2 150–600, L3 200–800, then up to ~3,000–5,000."""
     low = np.concatenate(([100.0, 150.0, 200.0], np.geomspace(250.0, 3000.0, 37), np.full(max(0, levels - 40), 3000.0)))
-    high = np.concatenate(([400.0, 600.0, 800.0], np.geomspace(1000.0, 5000.0, 37), np.full(max(0, levels - 40), 5000.0)))
+    high = np.concatenate(
+        ([400.0, 600.0, 800.0], np.geomspace(1000.0, 5000.0, 37), np.full(max(0, levels - 40), 5000.0))
+    )
     return low[:levels], high[:levels]
 
 
@@ -165,7 +168,7 @@ class EquitiesConfig:
     seed: int = 42
     timestamp_column: str = "timestamp_ns"  # names the column only: the rows are the same either way
 
-    def validate(self) -> "EquitiesConfig":
+    def validate(self) -> EquitiesConfig:
         """Raise ``ConfigError`` naming the first flag that breaks a rule; return self."""
         if self.timestamp_column not in EQUITIES_TIMESTAMP_COLUMNS:
             raise ConfigError(
@@ -242,7 +245,7 @@ class _ByTime:
     latest: np.ndarray  # (venues, events): sorted position of the venue's latest quote at or before each position
 
     @classmethod
-    def of(cls, sym: np.ndarray, ns: np.ndarray, venue: np.ndarray, n_venue: int) -> "_ByTime":
+    def of(cls, sym: np.ndarray, ns: np.ndarray, venue: np.ndarray, n_venue: int) -> _ByTime:
         key = _time_key(sym, ns) | venue
         order = np.argsort(key, kind="stable")  # the layout's sorted runs make this a merge
         venue_s, running = venue[order], np.arange(len(order))
@@ -469,8 +472,9 @@ class EquitiesEngine(Engine):
         return flags, found
 
     # --- the consolidated reference quote N(t) ---------------------------------------------------
-    def _reference_quote(self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray,
-                         impact: np.ndarray):
+    def _reference_quote(
+        self, lo: int, n_seconds: int, phase: np.ndarray, bursts: np.ndarray, halted: np.ndarray, impact: np.ndarray
+    ):
         """``(nbb, nbo)`` in ticks, (n_sym, n_seconds * SLOTS) each; ``impact`` (ticks per symbol and second)
         shifts the mid for the whole second, so an order's impact shows from the second after it."""
         K, n_sym = SLOTS_PER_SECOND, self.n_sym

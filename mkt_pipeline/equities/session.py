@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -72,7 +72,7 @@ class TradingDay:
         return self.close_s - self.open_s < 6 * 3600
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decade_schedule(decade: int) -> dict[dt.date, tuple[int, int]]:
     """``{session date: (open_s, close_s)}`` for ten calendar years, from the XNYS calendar."""
     import exchange_calendars  # imported lazily: it costs ~0.5 s and only pacing needs it
@@ -143,7 +143,13 @@ def intraday_trade_multiplier(seconds: np.ndarray) -> np.ndarray:
 def intraday_activity(seconds: np.ndarray) -> np.ndarray:
     """Seasonal activity log-level (``core.activity`` profile): high at the open and the close, low midday."""
     open_part, close_part, regular = intraday_shape(seconds)
-    return np.where(regular, MIDDAY_ACTIVITY + (OPEN_ACTIVITY - MIDDAY_ACTIVITY) * open_part + (CLOSE_ACTIVITY - MIDDAY_ACTIVITY) * close_part, 0.0)
+    return np.where(
+        regular,
+        MIDDAY_ACTIVITY
+        + (OPEN_ACTIVITY - MIDDAY_ACTIVITY) * open_part
+        + (CLOSE_ACTIVITY - MIDDAY_ACTIVITY) * close_part,
+        0.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,9 @@ class SessionPacing:
 
     def __post_init__(self) -> None:
         if self.offsession_trades not in OFFSESSION_TRADES:
-            raise ValueError(f"offsession_trades must be one of {', '.join(OFFSESSION_TRADES)} (got {self.offsession_trades!r})")
+            raise ValueError(
+                f"offsession_trades must be one of {', '.join(OFFSESSION_TRADES)} (got {self.offsession_trades!r})"
+            )
 
     def quote_multiplier(self, phase: np.ndarray) -> np.ndarray:
         phase = np.asarray(phase)

@@ -9,7 +9,7 @@ its own small, mean-reverting microstructure noise in the engine.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

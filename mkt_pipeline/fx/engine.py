@@ -25,16 +25,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mkt_pipeline.fx import currencies as fxc
-from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.activity import Activity, Cluster, HourlyProfile, second_uniforms
 from mkt_pipeline.core.arrivals import Layout, build_layout, draw_second, weights_cdf
 from mkt_pipeline.core.books import MAX_BOOK_LEVELS, VolumeLadder, build_books, log_ladder
-from mkt_pipeline.core.factors import correlation, mixing_matrix
-from mkt_pipeline.core.order_flow import ImpactKernel, ParentOrders, buy_probability
 from mkt_pipeline.core.engine import ConfigError, Engine, book_batch_rows, check_positive, check_range, check_seed
+from mkt_pipeline.core.factors import correlation, mixing_matrix
 from mkt_pipeline.core.keyed_random import keyed_rng, uuid4_words
 from mkt_pipeline.core.lei import MAX_POOL_SIZE, lei_pool
+from mkt_pipeline.core.order_flow import ImpactKernel, ParentOrders, buy_probability
 from mkt_pipeline.core.price_path import PathParams, PricePath
 from mkt_pipeline.core.reference_prices import ReferencePrices
 from mkt_pipeline.core.tables import (
@@ -47,6 +45,8 @@ from mkt_pipeline.core.tables import (
     UuidColumn,
 )
 from mkt_pipeline.core.timeline import NS_PER_US, SECONDS_PER_HOUR, US_PER_S
+from mkt_pipeline.fx import currencies as fxc
+from mkt_pipeline.fx import universe as fxu
 
 ECNS = ("LMAX", "EBS", "Hotspot", "Currenex")
 ECN_WEIGHTS = np.array([0.35, 0.30, 0.20, 0.15])
@@ -76,9 +76,30 @@ _ORDER_SIZE_BOUNDS = (100_000.0, 100_000_000.0)
 # overlap (12-16) near the top, London and New York around it, Tokyo in between, and the late
 # Asian hours / the gap after the New York close near the bottom.
 HOURLY_ACTIVITY = (
-    -1.2, -0.8, -1.4, -3.0, -3.4, -3.4, -1.8, 0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
-    1.6, 1.8, 1.6, 1.6, 2.8, 3.4, 3.4, 3.0,  # 08-15 London; from 12 the overlap with New York
-    1.4, 0.6, 0.0, -0.8, -1.8, -3.4, -3.6, -2.4,  # 16-23 New York afternoon, then the evening gap
+    -1.2,
+    -0.8,
+    -1.4,
+    -3.0,
+    -3.4,
+    -3.4,
+    -1.8,
+    0.6,  # 00-07 Tokyo, then the late Asian lull, London opens
+    1.6,
+    1.8,
+    1.6,
+    1.6,
+    2.8,
+    3.4,
+    3.4,
+    3.0,  # 08-15 London; from 12 the overlap with New York
+    1.4,
+    0.6,
+    0.0,
+    -0.8,
+    -1.8,
+    -3.4,
+    -3.6,
+    -2.4,  # 16-23 New York afternoon, then the evening gap
 )
 ACTIVITY_CLUSTERS = (
     Cluster(step_s=1, decay=0.9, taps=60, count_sigma=0.7, vol_sigma=0.0),  # bursts of busy seconds
@@ -140,7 +161,7 @@ class FxConfig:
     min_levels: int = 40
     max_levels: int = 40
 
-    def validate(self) -> "FxConfig":
+    def validate(self) -> FxConfig:
         check_seed(self.seed)
         for flag in ("market_data_min_eps", "core_min_eps", "lei_pool_size", "min_levels"):
             check_positive(flag, getattr(self, flag))
@@ -256,12 +277,20 @@ class FxEngine(Engine):
         self.leg_map = fxc.LegMap()
         mixing = mixing_matrix(fxc.LOADINGS)
         self.corr = correlation(mixing)
-        self.path = PricePath(seed, "fx/currency_path", _path_params(), fxc.CurrencyReferences(references),
-                              market_vol=self.activity.volatility, mixing=mixing)
+        self.path = PricePath(
+            seed,
+            "fx/currency_path",
+            _path_params(),
+            fxc.CurrencyReferences(references),
+            market_vol=self.activity.volatility,
+            mixing=mixing,
+        )
         self.base_vol = self.leg_map.vol(self.path.params.vol_per_second, self.corr)  # each pair's, per second
         self.impact_legs = self.legs / np.abs(self.legs).sum(axis=1, keepdims=True)  # a cross moves each leg by half
         self.impact_scale = IMPACT_SCALE * fxu.column("annual_vol") / np.sqrt(260 * 86400.0)
-        self.parents = ParentOrders(seed, "fx/parents", np.full(self.n, PARENT_RATE), PARENT_MIN_LIFE_S, PARENT_MAX_LIFE_S, PARENT_TAIL)
+        self.parents = ParentOrders(
+            seed, "fx/parents", np.full(self.n, PARENT_RATE), PARENT_MIN_LIFE_S, PARENT_MAX_LIFE_S, PARENT_TAIL
+        )
         self.kernel = ImpactKernel(IMPACT_HORIZON_S, IMPACT_TIMESCALE_S)
         self._impact_cache: dict[int, np.ndarray] = {}
         # quotes: majors update ~3x as often as the rest; orders: top pairs ~10x exotics
@@ -399,7 +428,11 @@ class FxEngine(Engine):
         if entry is None:
             while len(self._sticky_epochs) >= 2 + 2 * SECONDS_PER_HOUR // STICKY_EPOCH_S:
                 self._sticky_epochs.pop(next(iter(self._sticky_epochs)))
-            entry = self._sticky_epochs[epoch] = [np.empty((len(fxc.CODES), STICKY_EPOCH_S)), np.empty((self.n, STICKY_EPOCH_S), dtype=np.int64), 0]
+            entry = self._sticky_epochs[epoch] = [
+                np.empty((len(fxc.CODES), STICKY_EPOCH_S)),
+                np.empty((self.n, STICKY_EPOCH_S), dtype=np.int64),
+                0,
+            ]
         values, spreads, done = entry
         if done < upto:
             h0 = epoch * STICKY_EPOCH_S
@@ -512,7 +545,7 @@ class FxEngine(Engine):
     def _volume_scale(self, sym: np.ndarray) -> np.ndarray:
         return self.liquidity[sym]
 
-    def _market_data(self, q: "_Quotes") -> TableBatch:
+    def _market_data(self, q: _Quotes) -> TableBatch:
         order = np.argsort(q.layout.time_us, kind="stable")
         sym, bid, ask, depth, rows = q.sym[order], q.bid[order], q.ask[order], q.depth[order], q.ladder_rows[order]
         ppu = self.pips_per_unit[sym]
@@ -532,7 +565,7 @@ class FxEngine(Engine):
         )
 
     def _core_price(
-        self, q: "_Quotes", first_second, end_second, core_counts, anchor, vol_pips, shock, lookback
+        self, q: _Quotes, first_second, end_second, core_counts, anchor, vol_pips, shock, lookback
     ) -> TableBatch:
         layout = q.layout
         n_groups = layout.n_groups
@@ -626,7 +659,9 @@ class FxEngine(Engine):
         u_time = rng.random(n) ** 2
         aggressor_buy = rng.random(n) < p_buy[sym]
         passive = rng.random(n) < 0.4
-        size = np.clip(np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS)
+        size = np.clip(
+            np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS
+        )
         if flow_only:  # what the impact needs (the first draws of the stream)
             return dict(sym=sym, buy=aggressor_buy ^ passive, passive=passive, size=size)
         return dict(
@@ -679,11 +714,14 @@ class FxEngine(Engine):
         contributions = np.stack([cache[s] for s in range(first, end)], axis=1)
         return self.kernel.propagate(contributions)
 
-    def _trades(self, q: "_Quotes", first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
+    def _trades(self, q: _Quotes, first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
         c = self.config
         layout = q.layout
         p_buy = self._buy_probability(first_second, end_second)
-        parts = [self._order_draws(s, n, p_buy[:, i]) for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist()))]
+        parts = [
+            self._order_draws(s, n, p_buy[:, i])
+            for i, (s, n) in enumerate(zip(range(first_second, end_second), order_counts.tolist()))
+        ]
         o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         o["size"] = round_ticket(o["size"])
 

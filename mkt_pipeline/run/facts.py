@@ -9,9 +9,10 @@ tape from ``core.facts`` and returns the §11 table. ``draw_pictures`` writes th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,11 @@ class FactsReport:
         title = f"{self.market}: {self.window} (reference closes: {self.reference_source})"
         if not self.market_facts:
             return cf.format_table(self.facts, title)
-        return cf.format_table(self.facts, title) + "\n\n" + cf.format_table(self.market_facts, f"{self.market}: one market")
+        return (
+            cf.format_table(self.facts, title)
+            + "\n\n"
+            + cf.format_table(self.market_facts, f"{self.market}: one market")
+        )
 
 
 def _universe(market: str):
@@ -73,7 +78,12 @@ def business_closes(
         business = [d for d in calendar_days if trading_day(d) is not None]
     business = business[-days:]
     refs: ReferencePrices = load_reference_prices(
-        u.SYMBOLS, u.YAHOO_TICKERS, u.FALLBACK_LEVELS, calendar_days, offline=offline, fallback_vols=u.FALLBACK_VOLS,
+        u.SYMBOLS,
+        u.YAHOO_TICKERS,
+        u.FALLBACK_LEVELS,
+        calendar_days,
+        offline=offline,
+        fallback_vols=u.FALLBACK_VOLS,
         implied=getattr(u, "IMPLIED_CROSSES", None),
     )
     table = np.array([refs.close(d) for d in business])
@@ -94,12 +104,27 @@ def new_tape(market: str, window: Window, timestamp: str | None = None):
     u = _universe(market)
     if market == "fx":
         pips = [p.pip for p in u.PAIRS]
-        return FxMarketTape(u.SYMBOLS, pips, FX_MAJORS, window.start_us, window.end_us, timestamp or FX_MARKET_DATA.timestamp,
-                            implied=u.IMPLIED_CROSSES)
+        return FxMarketTape(
+            u.SYMBOLS,
+            pips,
+            FX_MAJORS,
+            window.start_us,
+            window.end_us,
+            timestamp or FX_MARKET_DATA.timestamp,
+            implied=u.IMPLIED_CROSSES,
+        )
     from mkt_pipeline.run.facts_equities_market import market_tape  # the one-market rows ride on the same slices
 
-    return cf.EquitiesTape(u.SYMBOLS, u.VENUES, EQUITIES_MEGA_CAPS, equities_sessions(window), window.start_us, window.end_us,
-                           timestamp or EQUITIES_MARKET_DATA.timestamp, market=market_tape(window))
+    return cf.EquitiesTape(
+        u.SYMBOLS,
+        u.VENUES,
+        EQUITIES_MEGA_CAPS,
+        equities_sessions(window),
+        window.start_us,
+        window.end_us,
+        timestamp or EQUITIES_MARKET_DATA.timestamp,
+        market=market_tape(window),
+    )
 
 
 def measure_dataset(

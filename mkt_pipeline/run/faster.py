@@ -13,9 +13,9 @@ import multiprocessing as mp
 import queue
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
@@ -25,8 +25,8 @@ from mkt_pipeline.core.timeline import US_PER_S, Window, format_us
 from mkt_pipeline.run.ingest import iter_window, run_window
 from mkt_pipeline.run.progress import ObservedSink, Progress
 from mkt_pipeline.run.resume import chunk_key, latest_plan_end, plan_chunks, record_plan, unfinished_plan
-from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 from mkt_pipeline.sinks.base import Sink, WriteStats
+from mkt_pipeline.sinks.ledger import CHUNK, ChunkKey, chunk_ranges, covers
 
 PLAN_BLOCK_S = 3600  # seconds counted at once when planning a window by row count
 
@@ -157,17 +157,25 @@ def iter_chunks(
     key = chunk_key(engine)
     plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded=not overwrite)
     if not plan.pending:
-        print(f"nothing to send: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)", file=out)
+        print(
+            f"nothing to send: every chunk of {window} is recorded as stored (use --overwrite true to regenerate it)",
+            file=out,
+        )
         return
     if plan.stored:
-        print(f"{len(plan.stored)} of {plan.chunks} chunks are recorded as stored; sending the other {len(plan.pending)}", file=out)
+        print(
+            f"{len(plan.stored)} of {plan.chunks} chunks are recorded as stored; sending the other {len(plan.pending)}",
+            file=out,
+        )
         progress.add(0, sum(c.seconds for c in plan.stored) * US_PER_S)
     record_plan(sink, key, window)
     if workers <= 1:
         # iter_window re-reads the ledger: a chunk a concurrent run stored meanwhile is not sent twice
         try:
             observed = ObservedSink(sink, progress.add)
-            for chunk, chunk_stats in iter_window(engine, observed, window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite):
+            for chunk, chunk_stats in iter_window(
+                engine, observed, window, chunk_seconds=chunk_seconds, skip_recorded=not overwrite
+            ):
                 yield ChunkDone(chunk, dict(chunk_stats.rows))
         except BaseException:
             _report_unsent(len(plan.pending), _recorded_since(sink, key, plan.pending))
@@ -218,7 +226,10 @@ def iter_parallel(
     for _ in range(workers):
         tasks.put(None)
     refs = references.to_json()
-    procs = [ctx.Process(target=_worker, args=(i, factories, refs, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True) for i in range(workers)]
+    procs = [
+        ctx.Process(target=_worker, args=(i, factories, refs, tasks, events, stop), name=f"mkt-worker-{i}", daemon=True)
+        for i in range(workers)
+    ]
     for p in procs:
         p.start()
     running, error, done, transient = set(range(workers)), None, set(), True

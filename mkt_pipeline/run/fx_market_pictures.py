@@ -9,7 +9,7 @@ import numpy as np
 from mkt_pipeline.core import cross_facts_fx as cx
 
 
-def draw_fx_market(tape: "cx.FxMarketTape", out: Path, save) -> list[Path]:
+def draw_fx_market(tape: cx.FxMarketTape, out: Path, save) -> list[Path]:
     """``fx_correlation_heatmap.png``, ``fx_sign_acf.png``, ``fx_impact_by_size.png``, ``fx_triangular_gap.png``."""
     import matplotlib.pyplot as plt
 
@@ -59,7 +59,7 @@ def draw_fx_market(tape: "cx.FxMarketTape", out: Path, save) -> list[Path]:
 
     tri = tape.triangular()
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=90)
-    for cross, res in tri.items():
+    for res in tri.values():
         gap = res["gap"]
         buckets = len(gap) // 300
         if buckets:

@@ -18,14 +18,14 @@ import multiprocessing as mp
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from mkt_pipeline.core.engine import Engine
+from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.run.process import END_OF_CHUNK, ProcessProducer
 from mkt_pipeline.run.resume import chunk_key, plan_chunks, record_chunk
 from mkt_pipeline.sinks.base import Sink, WriteStats
-from mkt_pipeline.core.timeline import Window
 
 DEFAULT_CHUNK_SECONDS = 900
 DEFAULT_QUEUE_DEPTH = 1

@@ -27,8 +27,9 @@ import pickle
 import queue
 import time
 import weakref
+from collections.abc import Sequence
 from multiprocessing import shared_memory
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -88,6 +89,7 @@ def _dumps(obj: Any, buffer_callback=None) -> bytes:
 
 # ---------------------------------------------------------------------------------------------
 # child
+
 
 class _ChildSlots:
     """The child's shared-memory slots: reused once the parent gives them back, grown when too small."""
@@ -223,7 +225,9 @@ class ProcessProducer:
         # the job goes through the queue, not the process arguments: a child that dies while starting
         # would leave a multi-megabyte argument write blocked forever
         self._free.put(("job", pickle.dumps(engine), [(c.start_us, c.end_us) for c in chunks], max(1, depth)))
-        self._process = ctx.Process(target=_child, args=(self._out, self._free, self.stop), name="mkt-generate", daemon=True)
+        self._process = ctx.Process(
+            target=_child, args=(self._out, self._free, self.stop), name="mkt-generate", daemon=True
+        )
         self._slots: dict[str, shared_memory.SharedMemory] = {}
         self._current: tuple[str, weakref.ref] | None = None  # the group handed out last
         self._kept: list[tuple[str, weakref.ref]] = []  # slots a sink still holds arrays of
@@ -256,7 +260,9 @@ class ProcessProducer:
                 return self._out.get(timeout=1.0)
             except queue.Empty:
                 if not self._process.is_alive():
-                    raise GenerationFailed(f"the generation process exited with status {self._process.exitcode}") from None
+                    raise GenerationFailed(
+                        f"the generation process exited with status {self._process.exitcode}"
+                    ) from None
 
     def _load(self, name: str, meta: bytes, layout: list[tuple[int, int]]):
         slot = self._slots.get(name)
@@ -347,5 +353,3 @@ def _leave_mapping(slot: shared_memory.SharedMemory) -> None:
     if slot._fd >= 0:
         os.close(slot._fd)
         slot._fd = -1
-
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from mkt_pipeline.core.tables import TIMESTAMP_NS
 from mkt_pipeline.core.timeline import NS_PER_US, Window
@@ -29,7 +29,7 @@ class ObservedSink:
         return getattr(self.sink, name)
 
     @contextmanager
-    def window(self, window: Window) -> Iterator["_ObservedWriter"]:
+    def window(self, window: Window) -> Iterator[_ObservedWriter]:
         with self.sink.window(window) as inner:
             writer = _ObservedWriter(inner, window, self.report)
             yield writer
@@ -86,7 +86,7 @@ class Progress:
     def print(self) -> None:
         print(self.line(), file=self.out, flush=True)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         def tick():
             while not self._stop.wait(self.interval_s):
                 self.print()

@@ -15,15 +15,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from mkt_pipeline.core.engine import Engine
 from mkt_pipeline.core.reference_prices import ReferencePrices
+from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window, us_to_datetime
 from mkt_pipeline.run.resume import chunk_key, record_chunk, recorded_rows
 from mkt_pipeline.sinks.base import Sink, WriteStats
 from mkt_pipeline.sinks.ledger import CHUNK, chunk_ranges, covered_from
-from mkt_pipeline.core.timeline import SECONDS_PER_DAY, US_PER_S, Window, us_to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class ReferenceRefresher:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="mkt-reference-refresh", daemon=True)
 
-    def start(self) -> "ReferenceRefresher":
+    def start(self) -> ReferenceRefresher:
         self._thread.start()
         return self
 

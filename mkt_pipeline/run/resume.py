@@ -63,7 +63,11 @@ def recorded_rows(entries: Iterable[LedgerEntry], start_us: int, end_us: int) ->
     A chunk recorded twice (a run repeated after its record landed) counts once.
     """
     stats = WriteStats()
-    chunks = {(e.start_us, e.end_us): e.rows for e in entries if e.kind == CHUNK and start_us <= e.start_us and e.end_us <= end_us}
+    chunks = {
+        (e.start_us, e.end_us): e.rows
+        for e in entries
+        if e.kind == CHUNK and start_us <= e.start_us and e.end_us <= end_us
+    }
     for rows in chunks.values():
         for table, n in rows.items():
             stats.rows[table] += n

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager
@@ -36,7 +36,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def handler(signum, frame):
         if stop.is_set():
             raise KeyboardInterrupt
-        print(f"mkt-pipeline: {signal.Signals(signum).name}: finishing the completed seconds, then exiting", file=sys.stderr, flush=True)
+        print(
+            f"mkt-pipeline: {signal.Signals(signum).name}: finishing the completed seconds, then exiting",
+            file=sys.stderr,
+            flush=True,
+        )
         stop.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

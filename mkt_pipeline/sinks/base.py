@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import defaultdict
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from mkt_pipeline.core.tables import TableBatch, TableSchema, validate_identifier
 from mkt_pipeline.core.timeline import Window
@@ -43,7 +43,7 @@ class WriteStats:
     rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     bytes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
-    def add(self, other: "WriteStats") -> None:
+    def add(self, other: WriteStats) -> None:
         for k, v in other.rows.items():
             self.rows[k] += v
         for k, v in other.bytes.items():
@@ -79,7 +79,7 @@ class Sink(ABC):
         """Create what the tables need (DDL, directories) before any row is written."""
 
     @abstractmethod
-    def window(self, window: Window) -> "contextmanager[WindowWriter]":
+    def window(self, window: Window) -> contextmanager[WindowWriter]:
         """Context manager receiving the batches of one window; commits on clean exit."""
 
     @abstractmethod
@@ -104,7 +104,7 @@ class Sink(ABC):
     def close(self) -> None:
         """Release connections; idempotent."""
 
-    def __enter__(self) -> "Sink":
+    def __enter__(self) -> Sink:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -16,8 +16,9 @@ in ``defs/checks.py``.
 """
 
 import dataclasses
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Collection, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -104,7 +105,9 @@ def run_tables(market: str, metas: dict[str, dict]) -> dict[str, TableSchema]:
     return {name: written[table.base_name] for name, table in CHECKED_TABLES[market].items()}
 
 
-def per_second_result(stored: np.ndarray, planned: np.ndarray, window: Window, total_reported: int | None) -> CheckResult:
+def per_second_result(
+    stored: np.ndarray, planned: np.ndarray, window: Window, total_reported: int | None
+) -> CheckResult:
     """Seconds whose stored count differs from the plan, plus the hour's total against what was reported."""
     bad = stored != planned
     violations = int(bad.sum())
@@ -123,7 +126,9 @@ def total_result(stored: int, reported: int | None) -> CheckResult:
     if reported is None:
         return CheckResult("stored rows == reported", 0, 1, "the materialization reported no row count")
     bad = stored != reported
-    return CheckResult("stored rows == reported", stored, int(bad), f"stored {stored:,}, reported {reported:,}" if bad else "")
+    return CheckResult(
+        "stored rows == reported", stored, int(bad), f"stored {stored:,}, reported {reported:,}" if bad else ""
+    )
 
 
 class ArrowChecks:
@@ -136,7 +141,9 @@ class ArrowChecks:
         counts = np.zeros(window.seconds, dtype=np.int64)
         for piece in time_slices(window, self.rows.count(table, window), SLICE_ROWS * 5):
             ts = inv.timestamps_ns(self.rows.read(table, piece, []), table.timestamp)
-            counts += np.bincount((ts // 1_000_000_000 - window.first_second).astype(np.int64), minlength=window.seconds)[: window.seconds]
+            counts += np.bincount(
+                (ts // 1_000_000_000 - window.first_second).astype(np.int64), minlength=window.seconds
+            )[: window.seconds]
         return counts
 
     def count(self, table: TableSchema, window: Window) -> int:
@@ -146,15 +153,25 @@ class ArrowChecks:
         return self.rows.count_distinct(table, column, window)
 
     def fx_books(self, md: TableSchema, window: Window) -> CheckResult:
-        parts = [inv.top_of_book_consistent(self.rows.read(md, p, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"])) for p in self._slices(md, window)]
+        parts = [
+            inv.top_of_book_consistent(self.rows.read(md, p, ["symbol", "best_bid", "best_ask", "bid_px1", "ask_px1"]))
+            for p in self._slices(md, window)
+        ]
         return inv.combine(parts)
 
     def quotes(self, table: TableSchema, window: Window, bid: str, ask: str) -> CheckResult:
-        return inv.combine(inv.quotes_not_crossed(self.rows.read(table, p, ["symbol", bid, ask]), bid, ask) for p in self._slices(table, window))
+        return inv.combine(
+            inv.quotes_not_crossed(self.rows.read(table, p, ["symbol", bid, ask]), bid, ask)
+            for p in self._slices(table, window)
+        )
 
     def nbbo(self, md: TableSchema, window: Window) -> CheckResult:
         keys, columns = ("symbol", "venue"), ["symbol", "venue", "bid_px1", "ask_px1"]
-        in_force = inv.latest_per_key(self.rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), columns), keys, md.timestamp)
+        in_force = inv.latest_per_key(
+            self.rows.read(md, Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us), columns),
+            keys,
+            md.timestamp,
+        )
         parts = []
         for piece in self._slices(md, window):
             both = _concat([in_force, self.rows.read(md, piece, columns)])
@@ -162,7 +179,9 @@ class ArrowChecks:
             in_force = inv.latest_per_key(both, keys, md.timestamp)
         return inv.combine(parts)
 
-    def edges(self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int) -> tuple[CheckResult, int]:
+    def edges(
+        self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int
+    ) -> tuple[CheckResult, int]:
         parts, edges = [], 0
         for edge in (window.start_us, window.end_us):
             around = self.rows.read(table, Window(edge - EDGE_S * US_PER_S, edge + EDGE_S * US_PER_S), [*keys, price])
@@ -172,12 +191,24 @@ class ArrowChecks:
                 parts.append(inv.candle_continuity(around, table.timestamp, price, keys=keys, min_rows=min_rows))
         return (inv.combine(parts) if parts else CheckResult("close == open at the edges", 0, 0)), edges
 
-    def trades_after(self, trades: TableSchema, quote_tables: tuple[TableSchema, ...], window: Window, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool) -> CheckResult:
+    def trades_after(
+        self,
+        trades: TableSchema,
+        quote_tables: tuple[TableSchema, ...],
+        window: Window,
+        keys: tuple[str, ...],
+        min_gap_ns: int,
+        allow_unmatched: bool,
+    ) -> CheckResult:
         lookback = Window(window.start_us - LOOKBACK_S * US_PER_S, window.start_us)
         carry = {q.base_name: self.rows.read(q, lookback, list(keys)) for q in quote_tables}
         # a quote in force older than the stored data cannot be verified: allowed only when the
         # previous hour is absent, and only for trades that early in the hour
-        unmatched_before = (window.start_us + LOOKBACK_S * US_PER_S) * NS_PER_US if allow_unmatched and not any(c.num_rows for c in carry.values()) else None
+        unmatched_before = (
+            (window.start_us + LOOKBACK_S * US_PER_S) * NS_PER_US
+            if allow_unmatched and not any(c.num_rows for c in carry.values())
+            else None
+        )
         results = []
         for piece in self._slices(quote_tables[0], window):
             trade_rows = self.rows.read(trades, piece, list(keys))
@@ -185,7 +216,15 @@ class ArrowChecks:
                 quotes = _concat([carry[q.base_name], self.rows.read(q, piece, list(keys))])
                 if trade_rows.num_rows:
                     results.append(
-                        inv.trades_after_quotes(trade_rows, quotes, q.timestamp, min_gap_ns, keys=keys, trades_ts_column=trades.timestamp, unmatched_before_ns=unmatched_before)
+                        inv.trades_after_quotes(
+                            trade_rows,
+                            quotes,
+                            q.timestamp,
+                            min_gap_ns,
+                            keys=keys,
+                            trades_ts_column=trades.timestamp,
+                            unmatched_before_ns=unmatched_before,
+                        )
                     )
                 carry[q.base_name] = inv.latest_per_key(quotes, keys, q.timestamp)
         return inv.combine(results) if results else CheckResult("trades after the latest quote", 0, 0)
@@ -234,11 +273,17 @@ class SqlChecks:
 
     def _violations(self, table: TableSchema, window: Window, bad: str, shown: str, rule: str) -> CheckResult:
         name = self.rows.table_name(table)
-        checked, violations = self._one(f"SELECT count(), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM {name} WHERE {self._where(table, window)}", table)
+        checked, violations = self._one(
+            f"SELECT count(), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM {name} WHERE {self._where(table, window)}",
+            table,
+        )
         violations = int(violations or 0)
         example = ""
         if violations:
-            row = self._one(f"SELECT {table.timestamp}, {shown} FROM {name} WHERE {self._where(table, window)} AND ({bad}) LIMIT 1", table)
+            row = self._one(
+                f"SELECT {table.timestamp}, {shown} FROM {name} WHERE {self._where(table, window)} AND ({bad}) LIMIT 1",
+                table,
+            )
             example = " ".join(str(v) for v in row)
         return CheckResult(rule, int(checked or 0), violations, example)
 
@@ -260,15 +305,25 @@ class SqlChecks:
         )
         nbbo = f"SELECT {ts}, symbol, max(b) nb, min(a) na FROM ({per_venue})"
         start = f"'{format_us(window.start_us)}'"
-        checked, crossed = self._one(f"SELECT count(), sum(CASE WHEN nb >= na THEN 1 ELSE 0 END) FROM ({nbbo}) WHERE {ts} >= {start} AND nb IS NOT NULL AND na IS NOT NULL", md)
+        checked, crossed = self._one(
+            f"SELECT count(), sum(CASE WHEN nb >= na THEN 1 ELSE 0 END) FROM ({nbbo}) WHERE {ts} >= {start} AND nb IS NOT NULL AND na IS NOT NULL",
+            md,
+        )
         crossed = int(crossed or 0)
         example = ""
         if crossed:
             row = self._one(f"SELECT {ts}, symbol, nb, na FROM ({nbbo}) WHERE {ts} >= {start} AND nb >= na LIMIT 1", md)
             example = f"{row[1]} at {row[0]}: bid {row[2]} >= ask {row[3]}"
-        return CheckResult("NBBO of the quotes in force never crossed or locked (each second's end)", int(checked or 0), crossed, example)
+        return CheckResult(
+            "NBBO of the quotes in force never crossed or locked (each second's end)",
+            int(checked or 0),
+            crossed,
+            example,
+        )
 
-    def edges(self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int) -> tuple[CheckResult, int]:
+    def edges(
+        self, table: TableSchema, window: Window, price: str, keys: tuple[str, ...], min_rows: int
+    ) -> tuple[CheckResult, int]:
         label, price = price, self.rows.column_expression(table, price)
         name, key_list = self.rows.table_name(table), ", ".join(keys)
         checked = violations = edges = 0
@@ -294,7 +349,15 @@ class SqlChecks:
                     example = f"{row[2]} at {format_us(edge)}: {row[3]} != {row[4]}"
         return CheckResult(f"close == open on {label} at the edges", checked, violations, example), edges
 
-    def trades_after(self, trades: TableSchema, quote_tables: tuple[TableSchema, ...], window: Window, keys: tuple[str, ...], min_gap_ns: int, allow_unmatched: bool) -> CheckResult:
+    def trades_after(
+        self,
+        trades: TableSchema,
+        quote_tables: tuple[TableSchema, ...],
+        window: Window,
+        keys: tuple[str, ...],
+        min_gap_ns: int,
+        allow_unmatched: bool,
+    ) -> CheckResult:
         tname = self.rows.table_name(trades)
         t_ns = 1 if trades.timestamp_kind == TIMESTAMP_NS else NS_PER_US
         n_trades = self.rows.count(trades, window)
@@ -314,7 +377,10 @@ class SqlChecks:
             # an unmatched trade is excused only when the hour before is not stored and the trade is that early
             excused = f"qt IS NULL AND tt < {early_ok}" if allow_unmatched and not stored_before else "false"
             bad = f"NOT ({excused}) AND (qt IS NULL OR tt - qt < {min_gap_ns})"
-            n, b = self._one(f"SELECT sum(CASE WHEN {excused} THEN 0 ELSE 1 END), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM ({pairs})", trades)
+            n, b = self._one(
+                f"SELECT sum(CASE WHEN {excused} THEN 0 ELSE 1 END), sum(CASE WHEN {bad} THEN 1 ELSE 0 END) FROM ({pairs})",
+                trades,
+            )
             checked += int(n or 0)
             violations += int(b or 0)
             if b and not example:
@@ -344,30 +410,55 @@ def fx_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.nd
         result = total_result(c.count(trades, window), meta["trades"].get("dagster/row_count"))
         orders, planned_orders = c.count_distinct(trades, "order_id", window), int(planned["orders"].sum())
         if orders != planned_orders:
-            result = dataclasses.replace(result, violations=result.violations + 1, example=f"{orders:,} orders stored, {planned_orders:,} planned")
+            result = dataclasses.replace(
+                result,
+                violations=result.violations + 1,
+                example=f"{orders:,} orders stored, {planned_orders:,} planned",
+            )
         return result, {"orders_stored": orders, "orders_planned": planned_orders}
 
     return {
-        ("market_data", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "rows_match_plan"): lambda: per_second_result(
+            c.counts_per_second(md, window),
+            planned["market_data"],
+            window,
+            meta["market_data"].get("dagster/row_count"),
+        ),
         ("market_data", "no_crossed_books"): lambda: c.fx_books(md, window),
         ("market_data", "continuous_at_edges"): lambda: c.edges(md, window, "best_bid", ("symbol",), 1),
-        ("core_price", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(core, window), planned["core_price"], window, meta["core_price"].get("dagster/row_count")),
+        ("core_price", "rows_match_plan"): lambda: per_second_result(
+            c.counts_per_second(core, window),
+            planned["core_price"],
+            window,
+            meta["core_price"].get("dagster/row_count"),
+        ),
         ("core_price", "no_crossed_quotes"): lambda: c.quotes(core, window, "bid_price", "ask_price"),
         ("trades", "rows_match_plan"): trade_count,
-        ("trades", "trades_after_quotes"): lambda: c.trades_after(trades, (md, core), window, ("symbol",), 1_000, allow_unmatched=False),
+        ("trades", "trades_after_quotes"): lambda: c.trades_after(
+            trades, (md, core), window, ("symbol",), 1_000, allow_unmatched=False
+        ),
     }
 
 
-def equities_checks(c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]) -> dict[tuple[str, str], Thunk]:
+def equities_checks(
+    c, window: Window, meta: dict[str, dict], planned: dict[str, np.ndarray]
+) -> dict[tuple[str, str], Thunk]:
     """Each equities check of one hour, to evaluate when called."""
     t = run_tables("equities", meta)
     md, trades = t["market_data"], t["trades"]
     keys = ("symbol", "venue")
     return {
-        ("market_data", "rows_match_plan"): lambda: per_second_result(c.counts_per_second(md, window), planned["market_data"], window, meta["market_data"].get("dagster/row_count")),
+        ("market_data", "rows_match_plan"): lambda: per_second_result(
+            c.counts_per_second(md, window),
+            planned["market_data"],
+            window,
+            meta["market_data"].get("dagster/row_count"),
+        ),
         ("market_data", "nbbo_never_crossed"): lambda: c.nbbo(md, window),
         ("market_data", "continuous_at_edges"): lambda: c.edges(md, window, "bid_px1", keys, 2),
-        ("trades", "rows_match_plan"): lambda: total_result(c.count(trades, window), meta["trades"].get("dagster/row_count")),
+        ("trades", "rows_match_plan"): lambda: total_result(
+            c.count(trades, window), meta["trades"].get("dagster/row_count")
+        ),
         ("trades", "trades_after_quotes"): lambda: c.trades_after(trades, (md,), window, keys, 1, allow_unmatched=True),
     }
 
@@ -379,7 +470,12 @@ Results = dict[tuple[str, str], Outcome]  # (table, check) -> outcome
 
 
 def evaluate_partition(
-    market: str, c, hour: Window, metas: dict[str, dict], planned: dict[str, np.ndarray], only: Collection[str] | None = None
+    market: str,
+    c,
+    hour: Window,
+    metas: dict[str, dict],
+    planned: dict[str, np.ndarray],
+    only: Collection[str] | None = None,
 ) -> Results:
     """The outcome of every check of one partition hour (or of the checks named in ``only``)."""
     out = {}
@@ -388,7 +484,12 @@ def evaluate_partition(
             continue
         found = evaluate()
         result, extra = found if isinstance(found, tuple) else (found, {})
-        meta = {"rule": result.name, "checked": result.checked, "checked_counts": CHECKED_UNITS[check], "violations": result.violations}
+        meta = {
+            "rule": result.name,
+            "checked": result.checked,
+            "checked_counts": CHECKED_UNITS[check],
+            "violations": result.violations,
+        }
         if isinstance(extra, dict):
             meta.update(extra)
         if result.example:
@@ -419,7 +520,16 @@ class ChecksWhileWriting:
     ``planner(settings, hour)``: the engine's planned rows per second of the hour, by table.
     """
 
-    def __init__(self, market: str, open_rows: Callable, planner: Callable, settings: dict, window: Window, chunk_seconds: int, log):
+    def __init__(
+        self,
+        market: str,
+        open_rows: Callable,
+        planner: Callable,
+        settings: dict,
+        window: Window,
+        chunk_seconds: int,
+        log,
+    ):
         self.market, self.open_rows, self.planner, self.settings, self.log = market, open_rows, planner, settings, log
         self.chunks_left = {h.start_us: len(list(h.split(chunk_seconds))) for h in window.hours()}
         self.hours = {h.start_us: h for h in window.hours()}
@@ -443,15 +553,25 @@ class ChecksWhileWriting:
         self.chunks_left[hour] -= 1
         if self.chunks_left[hour] == 0:
             self.metas[hour] = {
-                name: {"dagster/row_count": int(hour_rows.get(table.base_name, 0)), "settings": self.settings} for name, table in CHECKED_TABLES[self.market].items()
+                name: {"dagster/row_count": int(hour_rows.get(table.base_name, 0)), "settings": self.settings}
+                for name, table in CHECKED_TABLES[self.market].items()
             }
-            self.futures[hour] = self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check != EDGE_CHECK)
+            self.futures[hour] = self.pool.submit(
+                self._evaluate, self.hours[hour], self.metas[hour], lambda check: check != EDGE_CHECK
+            )
 
     def results(self) -> dict[int, Results]:
         """Every complete hour's results (hour start -> results); hours whose checks failed to run are left out."""
         main = self._gather(self.futures)
         # every hour of the run is stored now: its edges can be compared with both neighbours
-        edges = self._gather({hour: self.pool.submit(self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK) for hour in main})
+        edges = self._gather(
+            {
+                hour: self.pool.submit(
+                    self._evaluate, self.hours[hour], self.metas[hour], lambda check: check == EDGE_CHECK
+                )
+                for hour in main
+            }
+        )
         return {hour: {**main[hour], **found} for hour, found in edges.items()}
 
     def _gather(self, futures: dict) -> dict[int, Results]:
@@ -460,7 +580,9 @@ class ChecksWhileWriting:
             try:
                 out[hour] = future.result()
             except Exception as exc:
-                self.log.warning(f"checks of {us_to_datetime(hour):%Y-%m-%d-%H:%M} left to the check step: {first_line(exc)}")
+                self.log.warning(
+                    f"checks of {us_to_datetime(hour):%Y-%m-%d-%H:%M} left to the check step: {first_line(exc)}"
+                )
         return out
 
     def _rows(self):

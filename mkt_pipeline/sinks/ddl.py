@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
-from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.core.tables import (
     EQUITIES_MARKET_DATA,
     EQUITIES_TRADES,
@@ -29,6 +28,7 @@ from mkt_pipeline.core.tables import (
     TIMESTAMP_NS,
     TableSchema,
 )
+from mkt_pipeline.sinks.base import TableNaming
 
 # The storage policy the public scripts attach with --enterprise --short_ttl (tables only: QuestDB
 # does not accept a policy on materialized views, so views always use TTL).

@@ -149,7 +149,7 @@ class Encoder:
         encode(buffer, table_name, batch, lo, hi, book)
 
 
-def frame(batch: TableBatch, lo: int, hi: int, book=None) -> "pd.DataFrame":
+def frame(batch: TableBatch, lo: int, hi: int, book=None) -> pd.DataFrame:
     """Rows ``[lo, hi)`` of a batch as a DataFrame shaped for ``Buffer.dataframe``.
 
     ``book(name, column)`` gives a book column's per-row arrays; by default, fresh views.

@@ -17,9 +17,9 @@ import fcntl
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from mkt_pipeline.core.timeline import Window
 
@@ -149,7 +149,12 @@ class Manifest:
                 d = json.loads(line)
                 if (d["market"], int(d["seed"]), d["fingerprint"]) != (key.market, key.seed, key.fingerprint):
                     continue
-                entry = LedgerEntry(d["kind"], int(d["start_us"]), int(d["end_us"]), {str(k): int(v) for k, v in d.get("rows", {}).items()})
+                entry = LedgerEntry(
+                    d["kind"],
+                    int(d["start_us"]),
+                    int(d["end_us"]),
+                    {str(k): int(v) for k, v in d.get("rows", {}).items()},
+                )
             except (ValueError, KeyError, TypeError):
                 continue  # a line torn by a crash mid-append records nothing
             if window is None or (entry.start_us < window.end_us and entry.end_us > window.start_us):

@@ -8,9 +8,9 @@ import fcntl
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -124,7 +124,7 @@ class ParquetSink(Sink):
 
     def prepare(self, schemas: Sequence[TableSchema]) -> None:
         for schema in schemas:
-            with _disk_full_errors(self.root, lambda: (self.naming.name(schema), self.table_dir(schema))):
+            with _disk_full_errors(self.root, lambda schema=schema: (self.naming.name(schema), self.table_dir(schema))):
                 self.table_dir(schema).mkdir(parents=True, exist_ok=True)
         self.remove_stale_temp_files(schemas)
 
@@ -157,7 +157,7 @@ class ParquetSink(Sink):
             manifest.append(key, entry)
 
     @contextmanager
-    def window(self, window: Window) -> Iterator["_ParquetWindowWriter"]:
+    def window(self, window: Window) -> Iterator[_ParquetWindowWriter]:
         writer = _ParquetWindowWriter(self, window)
         try:
             with _disk_full_errors(self.root, lambda: writer.current):

@@ -22,11 +22,35 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, scrubbable_secrets  # noqa: F401  (scrub is part of this module's API)
+from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, Window
 from mkt_pipeline.sinks import ilp
+from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
+from mkt_pipeline.sinks.ddl import (
+    DdlOptions,
+    SchemaMismatchError,
+    check_table_compatible,
+    checked_name,
+    ddl_statements,
+    table_columns_sql,
+)
+from mkt_pipeline.sinks.ledger import (
+    CHUNK,
+    LEDGER_BASE,
+    ChunkKey,
+    LedgerEntry,
+    entries_from_rows,
+    ledger_insert_sql,
+    ledger_select_sql,
+    ledger_table_sql,
+)
 from mkt_pipeline.sinks.questdb_access import (
     AUTH,
     TLS,
@@ -40,30 +64,7 @@ from mkt_pipeline.sinks.questdb_access import (
     probe_tls,
     tls_context,
 )
-from mkt_pipeline.sinks.ddl import (
-    DdlOptions,
-    SchemaMismatchError,
-    check_table_compatible,
-    checked_name,
-    ddl_statements,
-    table_columns_sql,
-)
-from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.core.secrets import REDACTED, first_line, scrub, scrubbable_secrets  # noqa: F401  (scrub is part of this module's API)
-from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter, WriteStats
 from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
-from mkt_pipeline.sinks.ledger import (
-    CHUNK,
-    LEDGER_BASE,
-    ChunkKey,
-    LedgerEntry,
-    entries_from_rows,
-    ledger_insert_sql,
-    ledger_select_sql,
-    ledger_table_sql,
-)
-from mkt_pipeline.core.tables import TIMESTAMP_NS, TableBatch, TableSchema
-from mkt_pipeline.core.timeline import NS_PER_US, Window
 from mkt_pipeline.sinks.stall import (
     DEFAULT_STALL_TIMEOUT_S,
     StallError,
@@ -216,11 +217,11 @@ class QuestDBSettings:
 
     __str__ = __repr__
 
-    def with_(self, **changes) -> "QuestDBSettings":
+    def with_(self, **changes) -> QuestDBSettings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "QuestDBSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> QuestDBSettings:
         """Settings from the ``QUESTDB_*`` variables (docs/questdb.md#environment-variables); keyword overrides win."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -242,7 +243,7 @@ class QuestDBSettings:
             raise exc.named(**{f: sources[f] for f in exc.settings if f in sources and f not in overrides}) from None
 
     @classmethod
-    def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> "QuestDBSettings":
+    def from_cli(cls, values: Mapping[str, Any], env: Mapping[str, str] | None = None) -> QuestDBSettings:
         """Settings from explicitly set CLI flags over the ``QUESTDB_*`` environment.
 
         Pass only flags the user set (on the command line or through ``MKT_<MARKET>_<FLAG>``): each
@@ -472,7 +473,9 @@ def read_session(settings: QuestDBSettings) -> Iterator[Any]:
         conn = QwpReadConnection(questdb.connect(qwp_conf(s)))
     except Exception as exc:
         cause = scrub(first_line(exc), s.secrets())
-        raise QuestDBUnreachableError(f"QuestDB at {s.ilp_where} ({s.wire}, reading): connection failed: {cause}") from None
+        raise QuestDBUnreachableError(
+            f"QuestDB at {s.ilp_where} ({s.wire}, reading): connection failed: {cause}"
+        ) from None
     try:
         yield conn
     finally:
@@ -587,8 +590,9 @@ class QwpTransport:
         self._worker = None
 
     def open(self) -> None:
-        import questdb
         from concurrent.futures import ThreadPoolExecutor
+
+        import questdb
 
         self._db = questdb.connect(qwp_conf(self.settings))
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qwp-send")
@@ -609,7 +613,11 @@ class QwpTransport:
         table = qwp.table(batch, lo, hi)
         timeout = self.settings.confirm_timeout_s or self.settings.stall_timeout_s
         call = self._worker.submit(
-            self._db.dataframe, table, table_name=name, symbols=qwp.symbol_columns(batch), at=batch.schema.timestamp,
+            self._db.dataframe,
+            table,
+            table_name=name,
+            symbols=qwp.symbol_columns(batch),
+            at=batch.schema.timestamp,
             max_rows_per_batch=QWP_ROWS_PER_BATCH,
         )
         try:
@@ -732,7 +740,8 @@ class QuestDBSink(Sink):
             return self._error(QuestDBSinkError, f"{where}: {cause}")
         if s.qwp and code == "HandshakeError" and "404" in cause:
             return self._error(
-                QuestDBSinkError, f"{where}: the server has no QWP ({cause}); QWP needs QuestDB 9.4+, use --protocol http or auto"
+                QuestDBSinkError,
+                f"{where}: the server has no QWP ({cause}); QWP needs QuestDB 9.4+, use --protocol http or auto",
             )
         if code in ("AuthError", "ServerSecurityError") or _looks_like_auth(cause):
             return self._error(QuestDBAuthError, f"{where}: authentication failed: {cause}")
@@ -750,7 +759,13 @@ class QuestDBSink(Sink):
             return self._error(QuestDBUnreachableError, f"{where} is unreachable: {cause}")
         # QWP: a server's refusal of a frame arrives as "QWP server error on fsn N: status=..., message=..."
         rejected = s.qwp and ("server error" in cause.lower() or type(exc).__name__ == "QuestDBServerRejectionError")
-        if rejected or code in ("ServerFlushError", "ServerRejection", "ServerSchemaMismatch", "ServerParseError", "ServerInternalError"):
+        if rejected or code in (
+            "ServerFlushError",
+            "ServerRejection",
+            "ServerSchemaMismatch",
+            "ServerParseError",
+            "ServerInternalError",
+        ):
             return self._error(QuestDBRejectedError, f"{where} rejected rows: {cause}")
         return self._error(QuestDBSinkError, f"{where}: {cause}")
 
@@ -986,7 +1001,7 @@ class QuestDBSink(Sink):
         self._transport = transport
 
     @contextmanager
-    def window(self, window: Window) -> Iterator["QuestDBWindowWriter"]:
+    def window(self, window: Window) -> Iterator[QuestDBWindowWriter]:
         if self._transport is None:
             raise RuntimeError("QuestDBSink.prepare() must run before writing")
         writer = QuestDBWindowWriter(self, window)

@@ -64,13 +64,22 @@ def _connect(host: str, port: int, timeout_s: float, tls: ssl.SSLContext | None)
         return wrapped
     except ssl.SSLCertVerificationError as exc:
         sock.close()
-        return AccessProblem(TLS, f"TLS certificate not trusted: {exc.verify_message or exc.reason} (give the CA with --tls_ca / QUESTDB_TLS_CA)")
-    except (ssl.SSLError, OSError) as exc:  # a plain server answers a ClientHello with bytes that are not TLS, or hangs up
+        return AccessProblem(
+            TLS,
+            f"TLS certificate not trusted: {exc.verify_message or exc.reason} (give the CA with --tls_ca / QUESTDB_TLS_CA)",
+        )
+    except (
+        ssl.SSLError,
+        OSError,
+    ) as exc:  # a plain server answers a ClientHello with bytes that are not TLS, or hangs up
         sock.close()
         why = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
         if isinstance(exc, (socket.timeout, TimeoutError)):
             why = f"no TLS answer within {min(timeout_s, TLS_HANDSHAKE_TIMEOUT_S):g}s"
-        return AccessProblem(TLS, f"TLS handshake failed ({why}): the port does not speak TLS; use a plain protocol (http/tcp) or enable TLS on the server")
+        return AccessProblem(
+            TLS,
+            f"TLS handshake failed ({why}): the port does not speak TLS; use a plain protocol (http/tcp) or enable TLS on the server",
+        )
 
 
 def probe_tcp(host: str, port: int, timeout_s: float) -> str | None:
@@ -91,7 +100,9 @@ def probe_tls(host: str, port: int, context: ssl.SSLContext, timeout_s: float) -
     return None
 
 
-def probe_http_auth(host: str, port: int, headers: dict[str, str], timeout_s: float, tls: ssl.SSLContext | None = None) -> AccessProblem | None:
+def probe_http_auth(
+    host: str, port: int, headers: dict[str, str], timeout_s: float, tls: ssl.SSLContext | None = None
+) -> AccessProblem | None:
     """None when the ILP endpoint accepts the credentials in ``headers`` (an empty write, no rows)."""
     cls = http.client.HTTPSConnection if tls is not None else http.client.HTTPConnection
     kwargs = {"context": tls} if tls is not None else {}
@@ -109,10 +120,18 @@ def probe_http_auth(host: str, port: int, headers: dict[str, str], timeout_s: fl
     finally:
         conn.close()
     if response.status in (401, 403):
-        what = "the token" if "Bearer" in headers.get("Authorization", "") else "the user/password" if headers else "no credentials"
+        what = (
+            "the token"
+            if "Bearer" in headers.get("Authorization", "")
+            else "the user/password"
+            if headers
+            else "no credentials"
+        )
         return AccessProblem(AUTH, f"HTTP {response.status} {response.reason}: the server refused {what}")
     if response.status != 204:  # QuestDB answers an empty write with 204 No Content
-        return AccessProblem(UNREACHABLE, f"HTTP {response.status} {response.reason} to an empty ILP write: is this QuestDB's HTTP port?")
+        return AccessProblem(
+            UNREACHABLE, f"HTTP {response.status} {response.reason} to an empty ILP write: is this QuestDB's HTTP port?"
+        )
     return None
 
 
@@ -125,7 +144,13 @@ def bearer_header(token: str) -> dict[str, str]:
 
 
 def probe_jwk_auth(
-    host: str, port: int, key_id: str, private_d: str, timeout_s: float, tls: ssl.SSLContext | None = None, settle_s: float = JWK_SETTLE_S
+    host: str,
+    port: int,
+    key_id: str,
+    private_d: str,
+    timeout_s: float,
+    tls: ssl.SSLContext | None = None,
+    settle_s: float = JWK_SETTLE_S,
 ) -> AccessProblem | None:
     """None when QuestDB's ILP/TCP endpoint accepts key ``key_id`` signed with the JWK ``d`` value."""
     from cryptography.hazmat.primitives import hashes
@@ -146,23 +171,31 @@ def probe_jwk_auth(
             while not challenge.endswith(b"\n"):
                 chunk = conn.recv(512)
                 if not chunk:
-                    return AccessProblem(AUTH, f"the server closed the connection after key id {key_id!r} (unknown key id, or no TCP authentication on the server)")
+                    return AccessProblem(
+                        AUTH,
+                        f"the server closed the connection after key id {key_id!r} (unknown key id, or no TCP authentication on the server)",
+                    )
                 challenge += chunk
             signature = key.sign(challenge[:-1], ec.ECDSA(hashes.SHA256()))
             conn.sendall(base64.b64encode(signature) + b"\n")
             conn.settimeout(settle_s)
             try:
                 closed = conn.recv(1) == b""
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 closed = False  # silence: the server accepted the signature and waits for rows
             except ConnectionResetError:
                 closed = True
-        except (socket.timeout, TimeoutError):
-            return AccessProblem(UNREACHABLE, f"no authentication challenge within {timeout_s:g}s (is TCP authentication enabled on the server?)")
+        except TimeoutError:
+            return AccessProblem(
+                UNREACHABLE,
+                f"no authentication challenge within {timeout_s:g}s (is TCP authentication enabled on the server?)",
+            )
         except OSError as exc:
             return AccessProblem(UNREACHABLE, exc.strerror or str(exc) or type(exc).__name__)
     if closed:
-        return AccessProblem(AUTH, f"the server rejected the JWK key of {key_id!r} (it closed the connection after the signature)")
+        return AccessProblem(
+            AUTH, f"the server rejected the JWK key of {key_id!r} (it closed the connection after the signature)"
+        )
     return None
 
 

@@ -13,7 +13,17 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from mkt_pipeline.core.tables import BOOK, BOOLEAN, SYMBOL, TIMESTAMP, TIMESTAMP_NS, UUID, BookColumn, TableBatch, UuidColumn
+from mkt_pipeline.core.tables import (
+    BOOK,
+    BOOLEAN,
+    SYMBOL,
+    TIMESTAMP,
+    TIMESTAMP_NS,
+    UUID,
+    BookColumn,
+    TableBatch,
+    UuidColumn,
+)
 
 _TIMESTAMP_TYPES = {TIMESTAMP: pa.timestamp("us"), TIMESTAMP_NS: pa.timestamp("ns")}
 _NUMPY_TYPES = {np.dtype(np.float64): pa.float64(), np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32()}
@@ -28,14 +38,18 @@ def _primitive(values: np.ndarray, type_: pa.DataType | None = None) -> pa.Array
 
 
 def _booleans(values: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))])
+    return pa.Array.from_buffers(
+        pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values.astype(bool), bitorder="little"))]
+    )
 
 
 def _strings(texts) -> pa.Array:
     encoded = [t.encode() for t in texts]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
 
 
 def _book(book: BookColumn, lo: int, hi: int) -> pa.Array:

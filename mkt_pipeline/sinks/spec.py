@@ -6,9 +6,10 @@ processes receive the spec (it pickles: only settings, no connection) and open t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import scrub

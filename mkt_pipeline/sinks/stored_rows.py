@@ -8,20 +8,21 @@ Parquet reader extracts them and drops the arrays).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mkt_pipeline.core.secrets import first_line
+from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.sinks.stall import StallError, StallWatch, shutdown_fd
-from mkt_pipeline.core.tables import SYMBOL, TIMESTAMP, TIMESTAMP_NS, TableSchema
-from mkt_pipeline.core.timeline import NS_PER_US, Window, datetime_to_us, format_us
 
 # derived column -> (book column, row of the [2][N] array: 0 prices / 1 volumes, level from 1);
 # levels 1-3 of each side, NaN where a book is shallower
@@ -97,7 +98,9 @@ class ParquetRows:
         leaves = [meta.schema.column(i).path for i in range(meta.num_columns)]  # statistics are per leaf column
         if schema.timestamp not in leaves:
             found = ", ".join(meta.schema.to_arrow_schema().names)
-            raise ValueError(f"{path}: no column {schema.timestamp} (found {found}); was it written with another timestamp_column?")
+            raise ValueError(
+                f"{path}: no column {schema.timestamp} (found {found}); was it written with another timestamp_column?"
+            )
         ts_index = leaves.index(schema.timestamp)
         groups = []
         for g in range(meta.num_row_groups):
@@ -148,7 +151,11 @@ class _BookSide:
             has_row = np.diff(outer) > row  # a null book (or one without this row) has no levels
             lists = np.where(has_row, outer[:-1] + row, 0)
             starts = inner_offsets[lists]
-            depth = np.where(has_row, inner_offsets[lists + 1] - starts, 0) if len(inner) else np.zeros(len(chunk), np.int64)
+            depth = (
+                np.where(has_row, inner_offsets[lists + 1] - starts, 0)
+                if len(inner)
+                else np.zeros(len(chunk), np.int64)
+            )
             self.parts.append((inner.values.to_numpy(zero_copy_only=False), starts, depth))
 
     def level(self, level: int) -> pa.Array:
@@ -255,7 +262,9 @@ class QuestDBRows:
     def extent(self, schema: TableSchema) -> tuple[int, int] | None:
         """[first row's µs, last row's µs + 1) of a table, or None when it holds no rows."""
         name = self._name(schema)
-        _, rows = self._query(f"SELECT cast(min({schema.timestamp}) AS long), cast(max({schema.timestamp}) AS long) FROM {name}", name)
+        _, rows = self._query(
+            f"SELECT cast(min({schema.timestamp}) AS long), cast(max({schema.timestamp}) AS long) FROM {name}", name
+        )
         if not rows or rows[0][0] is None:
             return None
         per_us = NS_PER_US if schema.timestamp_kind == TIMESTAMP_NS else 1
@@ -292,7 +301,11 @@ class QuestDBRows:
                 out[name] = pa.array(values, pa.float64())
             else:
                 kind = schema.column(name).kind
-                out[name] = pa.array([None if v is None else str(v) for v in values], pa.string()) if kind in (SYMBOL, "UUID") else pa.array(values)
+                out[name] = (
+                    pa.array([None if v is None else str(v) for v in values], pa.string())
+                    if kind in (SYMBOL, "UUID")
+                    else pa.array(values)
+                )
         return pa.table(out)
 
     def _read_arrow(self, schema: TableSchema, window: Window, columns: Sequence[str]) -> pa.Table:
@@ -301,7 +314,9 @@ class QuestDBRows:
         try:
             table = self.conn.arrow(sql)
         except Exception as exc:
-            raise RuntimeError(self.scrub(f"QuestDB at {self.where} ({self._name(schema)}): {first_line(exc)}")) from None
+            raise RuntimeError(
+                self.scrub(f"QuestDB at {self.where} ({self._name(schema)}): {first_line(exc)}")
+            ) from None
         out = {}
         for name, column in zip(table.column_names, table.columns):
             if name == schema.timestamp:
@@ -332,4 +347,3 @@ def time_slices(window: Window, rows_in_window: int, target_rows: int) -> list[W
     seconds = max(1, window.seconds)
     per_slice = max(1, int(seconds * target_rows / max(rows_in_window, 1)))
     return list(window.split(min(per_slice, seconds)))
-

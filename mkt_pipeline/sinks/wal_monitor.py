@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,10 @@ class WalMonitor:
         started = self.clock()
         self.log.warning(
             "WAL lag on %s is %d transactions (> %d): pausing ingestion until it drains to %d",
-            worst.table, worst.lag, self.pause_above, self.resume_at,
+            worst.table,
+            worst.lag,
+            self.pause_above,
+            self.resume_at,
         )
         while True:
             self.sleep(self.poll_interval_s)
@@ -140,7 +143,6 @@ class WalMonitor:
                 return lag
             self.sleep(min(self.poll_interval_s, 0.2))
 
-
     def wait_applied(self, tables: Sequence[str], timeout_s: float) -> int:
         """Block until the transactions committed to ``tables`` before this call are applied.
 
@@ -164,6 +166,10 @@ def statuses_from_rows(rows: Sequence[Sequence], tables: Sequence[str]) -> dict[
     for name, suspended, writer_txn, sequencer_txn, error in rows:
         if name in wanted:
             out[name] = WalStatus(
-                name, int(writer_txn or 0), int(sequencer_txn or 0), suspended is True or str(suspended).lower() == "true", error or ""
+                name,
+                int(writer_txn or 0),
+                int(sequencer_txn or 0),
+                suspended is True or str(suspended).lower() == "true",
+                error or "",
             )
     return out

@@ -80,7 +80,9 @@ def test_inter_arrival_cv_is_one_for_uniform_arrivals_and_large_for_bursts():
 
 
 def _fx_tape(seconds=120):
-    return cf.FxTape(("EURUSD", "USDJPY"), (0.0001, 0.01), ("EURUSD", "USDJPY"), DAY_S * 1_000_000, (DAY_S + seconds) * 1_000_000)
+    return cf.FxTape(
+        ("EURUSD", "USDJPY"), (0.0001, 0.01), ("EURUSD", "USDJPY"), DAY_S * 1_000_000, (DAY_S + seconds) * 1_000_000
+    )
 
 
 def _books(ts_us, symbols, bid, ask, sizes=((50_000.0, 100_000.0, 200_000.0),)):
@@ -99,8 +101,13 @@ def _books(ts_us, symbols, bid, ask, sizes=((50_000.0, 100_000.0, 200_000.0),)):
 
 
 def _empty(columns):
-    return pa.table({"timestamp": pa.array([], pa.timestamp("ns", tz="UTC")), **{c: pa.array([], pa.float64()) for c in columns if c != "symbol"},
-                     "symbol": pa.array([], pa.string())})
+    return pa.table(
+        {
+            "timestamp": pa.array([], pa.timestamp("ns", tz="UTC")),
+            **{c: pa.array([], pa.float64()) for c in columns if c != "symbol"},
+            "symbol": pa.array([], pa.string()),
+        }
+    )
 
 
 def test_fx_bounce_is_minus_half_for_white_noise_quotes_and_zero_for_a_walk():
@@ -114,8 +121,11 @@ def test_fx_bounce_is_minus_half_for_white_noise_quotes_and_zero_for_a_walk():
     tape = _fx_tape()
     half = n // 2  # two slices: the changes carry across the cut
     for part in (slice(0, half), slice(half, n)):
-        tape.add(_books(ts[part], sym[part], mid[part] - 0.00005, mid[part] + 0.00005),
-                 _empty(cf.FX_COLUMNS["core_price"]), _empty(cf.FX_COLUMNS["fx_trades"]))
+        tape.add(
+            _books(ts[part], sym[part], mid[part] - 0.00005, mid[part] + 0.00005),
+            _empty(cf.FX_COLUMNS["core_price"]),
+            _empty(cf.FX_COLUMNS["fx_trades"]),
+        )
     eur, jpy = tape.bounce_acf()
     assert abs(eur + 0.5) < 0.03
     assert abs(jpy) < 0.03
@@ -124,32 +134,50 @@ def test_fx_bounce_is_minus_half_for_white_noise_quotes_and_zero_for_a_walk():
 def test_fx_prints_at_the_touch_and_core_levels_use_the_book_in_force():
     t0 = DAY_S * 1_000_000
     # USDJPY books interleaved with the EURUSD ones: the stored order is not the per-symbol order
-    books = _books([t0 - 5, t0, t0 + 60, t0 + 100, t0 + 130], ["USDJPY", "EURUSD", "USDJPY", "EURUSD", "USDJPY"],
-                   [154.50, 1.1600, 154.51, 1.1601, 154.52], [154.52, 1.1602, 154.53, 1.1603, 154.54])
-    core = pa.table({
-        "timestamp": pa.array([t0 + 100, t0 + 100, t0 + 200], pa.timestamp("us", tz="UTC")),
-        "symbol": pa.array(["EURUSD"] * 3),
-        "bid_price": [1.1601] * 3, "ask_price": [1.1603] * 3,
-        "bid_volume": [50_000, 120_000, 300_000], "ask_volume": [50_000, 40_000, 400_000],
-    })
-    trades = pa.table({
-        "timestamp": pa.array([(t0 + 50) * 1000, (t0 + 150) * 1000, (t0 + 150) * 1000 + 1, (t0 + 160) * 1000], pa.timestamp("ns", tz="UTC")),
-        "symbol": pa.array(["EURUSD"] * 4),
-        # at the first book's ask; at the second book's bid; two pips through the second book's ask
-        "price": [1.1602, 1.1601, 1.1605, 1.1603],
-        "quantity": [100_000.0, 150_000.0, 50_000.0, 1_500.0],
-        "order_id": ["a", "b", "b", "c"],
-    })
+    books = _books(
+        [t0 - 5, t0, t0 + 60, t0 + 100, t0 + 130],
+        ["USDJPY", "EURUSD", "USDJPY", "EURUSD", "USDJPY"],
+        [154.50, 1.1600, 154.51, 1.1601, 154.52],
+        [154.52, 1.1602, 154.53, 1.1603, 154.54],
+    )
+    core = pa.table(
+        {
+            "timestamp": pa.array([t0 + 100, t0 + 100, t0 + 200], pa.timestamp("us", tz="UTC")),
+            "symbol": pa.array(["EURUSD"] * 3),
+            "bid_price": [1.1601] * 3,
+            "ask_price": [1.1603] * 3,
+            "bid_volume": [50_000, 120_000, 300_000],
+            "ask_volume": [50_000, 40_000, 400_000],
+        }
+    )
+    trades = pa.table(
+        {
+            "timestamp": pa.array(
+                [(t0 + 50) * 1000, (t0 + 150) * 1000, (t0 + 150) * 1000 + 1, (t0 + 160) * 1000],
+                pa.timestamp("ns", tz="UTC"),
+            ),
+            "symbol": pa.array(["EURUSD"] * 4),
+            # at the first book's ask; at the second book's bid; two pips through the second book's ask
+            "price": [1.1602, 1.1601, 1.1605, 1.1603],
+            "quantity": [100_000.0, 150_000.0, 50_000.0, 1_500.0],
+            "order_id": ["a", "b", "b", "c"],
+        }
+    )
     tape = _fx_tape()
     tape.add(books, core, trades)
     assert (tape.prints_matched, tape.prints_at_touch) == (4, 3)
     assert (tape.prints, tape.prints_round) == (4, 3)
     assert (tape.orders_total, tape.orders_round) == (3, 2)  # a: 100k, b: 200k, c: 1.5k
     # a later slice without EURUSD books: its print meets the last EURUSD book of the slice before
-    later = pa.table({
-        "timestamp": pa.array([(t0 + 90_000_000) * 1000], pa.timestamp("ns", tz="UTC")),
-        "symbol": pa.array(["EURUSD"]), "price": [1.1603], "quantity": [1_000.0], "order_id": ["d"],
-    })
+    later = pa.table(
+        {
+            "timestamp": pa.array([(t0 + 90_000_000) * 1000], pa.timestamp("ns", tz="UTC")),
+            "symbol": pa.array(["EURUSD"]),
+            "price": [1.1603],
+            "quantity": [1_000.0],
+            "order_id": ["d"],
+        }
+    )
     tape.add(_books([t0 + 80_000_000], ["USDJPY"], [154.60], [154.62]), _empty(cf.FX_COLUMNS["core_price"]), later)
     assert (tape.prints_matched, tape.prints_at_touch) == (5, 4)
     # bid: 50k -> L1, 120k -> L2, 300k -> L3; ask: 50k -> L1 (a copy), 40k -> L1, 400k -> deeper
@@ -159,40 +187,53 @@ def test_fx_prints_at_the_touch_and_core_levels_use_the_book_in_force():
 
 def _quotes(rows):
     ts, sym, venue, bid, ask = zip(*rows)
-    return pa.table({
-        "timestamp_ns": pa.array(ts, pa.timestamp("ns", tz="UTC")),
-        "symbol": pa.array(sym).dictionary_encode(),
-        "venue": pa.array(venue).dictionary_encode(),
-        "bid_px1": pa.array(bid, pa.float64()),
-        "ask_px1": pa.array(ask, pa.float64()),
-    })
+    return pa.table(
+        {
+            "timestamp_ns": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+            "symbol": pa.array(sym).dictionary_encode(),
+            "venue": pa.array(venue).dictionary_encode(),
+            "bid_px1": pa.array(bid, pa.float64()),
+            "ask_px1": pa.array(ask, pa.float64()),
+        }
+    )
 
 
 def _trades(rows):
     ts, sym, venue, price, size, cond = zip(*rows)
-    return pa.table({
-        "timestamp_ns": pa.array(ts, pa.timestamp("ns", tz="UTC")),
-        "symbol": pa.array(sym), "venue": pa.array(venue),
-        "price": pa.array(price, pa.float64()), "size": pa.array(size, pa.int64()), "cond": pa.array(cond),
-    })
+    return pa.table(
+        {
+            "timestamp_ns": pa.array(ts, pa.timestamp("ns", tz="UTC")),
+            "symbol": pa.array(sym),
+            "venue": pa.array(venue),
+            "price": pa.array(price, pa.float64()),
+            "size": pa.array(size, pa.int64()),
+            "cond": pa.array(cond),
+        }
+    )
 
 
 def test_equities_nbbo_across_venues_classifies_trades_and_spreads():
     open_s = DAY_S + 14 * 3600 + 1800
     session = cf.Session(open_s - 5 * 3600, open_s, open_s + 390 * 60, open_s + 390 * 60 + 4 * 3600)
-    tape = cf.EquitiesTape(("AAPL",), ("NASDAQ", "NYSE"), ("AAPL",), [session], open_s * 1_000_000, (open_s + 4) * 1_000_000)
+    tape = cf.EquitiesTape(
+        ("AAPL",), ("NASDAQ", "NYSE"), ("AAPL",), [session], open_s * 1_000_000, (open_s + 4) * 1_000_000
+    )
     t = open_s * NS
-    quotes = _quotes([
-        (t + 10, "AAPL", "NASDAQ", 100.00, 100.03),
-        (t + 20, "AAPL", "NYSE", 100.01, 100.02),  # NBBO 100.01 x 100.02: one tick
-        (t + NS + 10, "AAPL", "NYSE", 99.99, 100.05),  # NBBO 100.00 x 100.03 from second 1
-    ])
-    trades = _trades([
-        (t + 30, "AAPL", "NYSE", 100.02, 100, "T"),  # at the ask
-        (t + NS + 20, "AAPL", "NASDAQ", 100.02, 50, "T"),  # strictly inside 100.00 x 100.03
-        (t + NS + 30, "AAPL", "NASDAQ", 100.04, 10, "T"),  # through the ask
-        (t + NS + 40, "AAPL", "NASDAQ", 100.04, 1000, "O"),  # crosses are not regular trades
-    ])
+    quotes = _quotes(
+        [
+            (t + 10, "AAPL", "NASDAQ", 100.00, 100.03),
+            (t + 20, "AAPL", "NYSE", 100.01, 100.02),  # NBBO 100.01 x 100.02: one tick
+            (t + NS + 10, "AAPL", "NYSE", 99.99, 100.05),  # NBBO 100.00 x 100.03 from second 1
+        ]
+    )
+    trades = _trades(
+        [
+            (t + 30, "AAPL", "NYSE", 100.02, 100, "T"),  # at the ask
+            (t + NS + 20, "AAPL", "NASDAQ", 100.02, 50, "T"),  # strictly inside 100.00 x 100.03
+            (t + NS + 30, "AAPL", "NASDAQ", 100.04, 10, "T"),  # through the ask
+            (t + NS + 40, "AAPL", "NASDAQ", 100.04, 1000, "O"),  # crosses are not regular trades
+        ]
+    )
     tape.add(quotes, trades.slice(0, 1), open_s * 1_000_000, (open_s + 1) * 1_000_000)
     tape.add(quotes.slice(0, 0), trades.slice(1), (open_s + 1) * 1_000_000, (open_s + 4) * 1_000_000)
     assert (tape.regular, tape.at_or_inside, tape.inside) == (3, 2, 1)

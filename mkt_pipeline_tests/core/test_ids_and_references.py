@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core.keyed_random import uuid4_words, uuid_strings
 from mkt_pipeline.core.lei import check_digits, is_valid_lei, lei_pool
 from mkt_pipeline.core.reference_prices import ReferencePrices, load_reference_prices, reference_days
+from mkt_pipeline.fx import universe as fxu
 
 
 def test_lei_pool_valid_deterministic_prefix_stable():
@@ -79,7 +79,9 @@ def fake_yfinance(monkeypatch, yahoo_answers):
 
 def test_yahoo_closes_cached_and_gap_filled_with_per_symbol_fallback(fake_yfinance, tmp_path):
     days = reference_days(dt.date(2025, 11, 11), dt.date(2025, 11, 13))
-    refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
+    refs = load_reference_prices(
+        fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path
+    )
     eur = fxu.SYMBOLS.index("EURUSD")
     # two days before the window (its look-back); a missing close carried forward
     assert [refs.close(d)[eur] for d in days] == [1.1, 1.1, 1.1, 1.3, 1.35]
@@ -102,7 +104,9 @@ def test_todays_bar_is_never_cached(fake_yfinance, tmp_path, monkeypatch):
 
     monkeypatch.setattr(rp, "utc_today", lambda: dt.date(2025, 11, 13))
     days = reference_days(dt.date(2025, 11, 12), dt.date(2025, 11, 13))
-    refs = load_reference_prices(("EURUSD",), {"EURUSD": "EURUSD=X"}, {"EURUSD": 1.16}, days, offline=False, cache_dir=tmp_path)
+    refs = load_reference_prices(
+        ("EURUSD",), {"EURUSD": "EURUSD=X"}, {"EURUSD": 1.16}, days, offline=False, cache_dir=tmp_path
+    )
     assert refs.close(dt.date(2025, 11, 13))[0] == 1.3  # yesterday's close carried forward, not today's 1.35
     cached = json.loads((tmp_path / "yahoo" / "EURUSD=X.json").read_text())
     assert max(cached) == "2025-11-12" and "2025-11-11" not in cached
@@ -151,7 +155,9 @@ def test_unreachable_yahoo_costs_a_second_once_and_is_remembered(monkeypatch, tm
 
     def load():
         started = time.monotonic()
-        refs = load_reference_prices(fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path)
+        refs = load_reference_prices(
+            fxu.SYMBOLS, fxu.YAHOO_TICKERS, fxu.FALLBACK_LEVELS, days, offline=False, cache_dir=tmp_path
+        )
         return refs, time.monotonic() - started
 
     refs, elapsed = load()

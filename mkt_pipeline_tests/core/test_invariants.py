@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.fx.engine import FxEngine
 from mkt_pipeline.core.tables import concat_batches
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.fx import universe as fxu
+from mkt_pipeline.fx.engine import FxEngine
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
 WINDOW = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:20Z")
@@ -57,7 +57,11 @@ def test_discontinuity_detected(tables):
 def test_trade_before_its_quote_and_oversized_fill_detected(tables):
     trades, md = tables["fx_trades"], tables["market_data"]
     ts = inv.timestamps_ns(trades, "timestamp")
-    md_ts = np.sort(inv.timestamps_ns(md, "timestamp")[np.array(md.column("symbol").to_pylist()) == trades.column("symbol")[0].as_py()])
+    md_ts = np.sort(
+        inv.timestamps_ns(md, "timestamp")[
+            np.array(md.column("symbol").to_pylist()) == trades.column("symbol")[0].as_py()
+        ]
+    )
     moved = ts.copy()
     moved[0] = md_ts[np.searchsorted(md_ts, ts[0]) - 1] + 200  # 200 ns after its snapshot
     assert inv.trades_after_quotes(replace(trades, "timestamp", moved), md).violations >= 1

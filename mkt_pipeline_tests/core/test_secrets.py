@@ -6,7 +6,9 @@ from mkt_pipeline.core.secrets import scrub, scrubbable_secrets
 
 
 def test_the_stock_password_and_ordinary_words_survive():
-    text = "io.questdb.cairo.CairoException: table market_data_request_quest does not exist (user admin, password quest)"
+    text = (
+        "io.questdb.cairo.CairoException: table market_data_request_quest does not exist (user admin, password quest)"
+    )
     assert scrub(text, ["quest"]) == text
     assert scrubbable_secrets(["quest", "", None]) == []
 

@@ -14,7 +14,9 @@ from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ddl import create_table_sql, ddl_statements, views_for
 
 WINDOW = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:03Z")
-LIGHT = dict(market_data_min_eps=300, market_data_max_eps=400, trades_min_eps=50, trades_max_eps=80, min_levels=3, max_levels=3)
+LIGHT = dict(
+    market_data_min_eps=300, market_data_max_eps=400, trades_min_eps=50, trades_max_eps=80, min_levels=3, max_levels=3
+)
 
 
 def test_default_is_the_seed_schema_and_timestamp_renames_column_and_keys():
@@ -35,7 +37,9 @@ def test_ddl_and_views_follow_the_column():
     md, trades = equities_tables("timestamp")
     sql = create_table_sql(md, naming)
     assert sql.startswith("CREATE TABLE IF NOT EXISTS eq_equities_market_data (\n  timestamp TIMESTAMP_NS")
-    assert "TIMESTAMP(timestamp) PARTITION BY HOUR WAL" in sql and sql.endswith("DEDUP UPSERT KEYS(timestamp, symbol, venue)")
+    assert "TIMESTAMP(timestamp) PARTITION BY HOUR WAL" in sql and sql.endswith(
+        "DEDUP UPSERT KEYS(timestamp, symbol, venue)"
+    )
     statements = dict(ddl_statements((md, trades), naming))
     assert len(statements) == 2 + len(views_for((md, trades))) == 9
     for name, text in statements.items():
@@ -50,7 +54,9 @@ def test_engine_rows_are_the_same_under_either_name():
     refs = market_references("equities", WINDOW, offline=True)
     default = EquitiesEngine(EquitiesConfig(**LIGHT), refs)
     renamed = EquitiesEngine(EquitiesConfig(**LIGHT, timestamp_column="timestamp"), refs)
-    assert [s.timestamp for s in renamed.schemas] == ["timestamp", "timestamp"] and renamed.dense_schemas == (renamed.schemas[0],)
+    assert [s.timestamp for s in renamed.schemas] == ["timestamp", "timestamp"] and renamed.dense_schemas == (
+        renamed.schemas[0],
+    )
     for a, b in zip(default.generate(WINDOW), renamed.generate(WINDOW)):
         for x, y in zip(a, b):
             assert y.schema is renamed.schemas[a.index(x)] and len(x) == len(y) > 0

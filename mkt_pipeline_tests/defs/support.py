@@ -18,7 +18,9 @@ TINY_FX = dict(
     market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65,
     orders_min_per_sec=1, orders_max_per_sec=5, min_levels=5, max_levels=5,
 )  # fmt: skip
-LIGHT_EQUITIES = dict(market_data_min_eps=110, market_data_max_eps=150, trades_min_eps=20, trades_max_eps=40, min_levels=10, max_levels=10)
+LIGHT_EQUITIES = dict(
+    market_data_min_eps=110, market_data_max_eps=150, trades_min_eps=20, trades_max_eps=40, min_levels=10, max_levels=10
+)
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -77,4 +79,6 @@ def assert_evaluated_while_writing(result, market: str) -> None:
     assert evaluations
     for e in evaluations:
         assert e.metadata["evaluated"].value == WHILE_WRITING, (e.check_name, e.partition)
-        assert "checks" not in meta[(e.asset_key.path[-1], e.partition)]  # no copy of the results on the materialization
+        assert (
+            "checks" not in meta[(e.asset_key.path[-1], e.partition)]
+        )  # no copy of the results on the materialization

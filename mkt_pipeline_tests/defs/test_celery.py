@@ -25,10 +25,10 @@ import pytest
 
 from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
-from mkt_pipeline.defs.checks import CHECKS
-from mkt_pipeline.defs.distributed import CelerySettings, CeleryPreflightError, WorkerWatch, preflight, redact
-from mkt_pipeline.defs.hourly import MARKET_TABLES, block_key, step_blocks
 from mkt_pipeline.core.timeline import US_PER_S, Window, parse_timestamp
+from mkt_pipeline.defs.checks import CHECKS
+from mkt_pipeline.defs.distributed import CeleryPreflightError, CelerySettings, WorkerWatch, preflight, redact
+from mkt_pipeline.defs.hourly import MARKET_TABLES, block_key, step_blocks
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline_tests.celery_fleet import (
     celery_engine_events,
@@ -42,7 +42,9 @@ from mkt_pipeline_tests.celery_fleet import (
 from mkt_pipeline_tests.defs.support import TINY_FX
 from mkt_pipeline_tests.run.test_resume_questdb import _select_list, wait_applied
 
-needs_redis = pytest.mark.skipif(redis_server_binary() is None, reason="redis-server is not installed (apt-get install -y redis-server)")
+needs_redis = pytest.mark.skipif(
+    redis_server_binary() is None, reason="redis-server is not installed (apt-get install -y redis-server)"
+)
 
 PARTITIONS = ["2025-11-11-03:00", "2025-11-11-04:00", "2025-11-11-05:00", "2025-11-11-06:00"]
 START, END = "2025-11-11T03:00:00Z", "2025-11-11T07:00:00Z"
@@ -91,7 +93,9 @@ def stored_rows(questdb, suffix: str) -> dict[str, list]:
     out = {}
     for schema, name in zip(FX_TABLES, names):
         cols = _select_list(schema)
-        out[schema.base_name] = questdb.query(f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}")
+        out[schema.base_name] = questdb.query(
+            f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}"
+        )
     return out
 
 
@@ -102,7 +106,9 @@ def assert_same_rows(stored: dict[str, list], reference: dict[str, list]) -> Non
         if found != expected:
             i = next((i for i, (a, b) in enumerate(zip(found, expected)) if a != b), min(len(found), len(expected)))
             shown = (found[i] if i < len(found) else None, expected[i] if i < len(expected) else None)
-            pytest.fail(f"{table}: {len(found)} rows stored, {len(expected)} in the single-process run; first difference at row {i}: {shown}")
+            pytest.fail(
+                f"{table}: {len(found)} rows stored, {len(expected)} in the single-process run; first difference at row {i}: {shown}"
+            )
 
 
 def hour_counts(rows: dict[str, list]) -> dict[tuple[str, str], int]:
@@ -162,7 +168,12 @@ def assert_checks_passed(evaluations) -> None:
     for e in evaluations:
         if e.check_name == "continuous_at_edges" and e.partition in (PARTITIONS[0], PARTITIONS[-1]):
             continue  # the outer edges have no stored neighbour (the check warns, never passes)
-        assert e.passed, (e.asset_key.path[-1], e.check_name, e.partition, {k: getattr(v, "value", v) for k, v in e.metadata.items()})
+        assert e.passed, (
+            e.asset_key.path[-1],
+            e.check_name,
+            e.partition,
+            {k: getattr(v, "value", v) for k, v in e.metadata.items()},
+        )
 
 
 @needs_redis
@@ -187,18 +198,25 @@ def test_backfill_spread_over_two_workers_survives_a_lost_worker(fleet, questdb,
 
     # 1. both workers write: every partition as the single process wrote it, checked and counted
     backfill = dev.wait_backfill(dev.launch_backfill(PARTITIONS, assets), 900)
-    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and all(r["status"] == "SUCCESS" for r in backfill["runs"]), backfill
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and all(
+        r["status"] == "SUCCESS" for r in backfill["runs"]
+    ), backfill
     run_ids, steps, evaluations = run_report(dev, backfill)
     assert len(run_ids) == 1  # one run; its hours became steps
     ingest = [(step, worker) for step, worker in steps if "fx_ingest[" in step]
-    assert {step for step, _ in ingest} == {f"fx_hourly.fx_ingest[{p[:10].replace('-', '_')}T{p[11:13]}]" for p in PARTITIONS}
+    assert {step for step, _ in ingest} == {
+        f"fx_hourly.fx_ingest[{p[:10].replace('-', '_')}T{p[11:13]}]" for p in PARTITIONS
+    }
     assert {worker for _, worker in ingest} == {"w1", "w2"}, ingest
     assert_same_rows(stored_rows(questdb, qdb_suffix), reference)
     assert_checks_passed(evaluations)
     with dg.DagsterInstance.from_config(str(dev.home)) as instance:
         for asset_name, table in MARKET_TABLES["fx"].items():
             for partition in PARTITIONS:
-                records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", asset_name]), asset_partitions=[partition]), limit=1).records
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", asset_name]), asset_partitions=[partition]),
+                    limit=1,
+                ).records
                 assert records, (asset_name, partition)
                 row_count = records[0].asset_materialization.metadata["dagster/row_count"].value
                 assert row_count == expected_counts[table.base_name, partition], (asset_name, partition)
@@ -220,7 +238,9 @@ def test_backfill_spread_over_two_workers_survives_a_lost_worker(fleet, questdb,
             key = step.split("[")[1].rstrip("]")
             partition = f"{key[:10].replace('_', '-')}-{key[11:13]}:00"
             start_us = parse_timestamp(f"{key[:10].replace('_', '-')}T{key[11:13]}:00:00Z")
-            (count,) = questdb.query(f"SELECT count() FROM {market_data} WHERE timestamp >= {start_us} AND timestamp < {start_us + 3600 * US_PER_S}")[0]
+            (count,) = questdb.query(
+                f"SELECT count() FROM {market_data} WHERE timestamp >= {start_us} AND timestamp < {start_us + 3600 * US_PER_S}"
+            )[0]
             if 0 < count < expected_counts["market_data", partition] // 2:
                 return step, worker
         return None
@@ -230,7 +250,9 @@ def test_backfill_spread_over_two_workers_survives_a_lost_worker(fleet, questdb,
     survivor = next(w.name for w in workers if w.name != victim)
 
     backfill = dev.wait_backfill(backfill_id, 900)
-    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and all(r["status"] == "SUCCESS" for r in backfill["runs"]), backfill
+    assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS") and all(
+        r["status"] == "SUCCESS" for r in backfill["runs"]
+    ), backfill
     run_ids, steps, evaluations = run_report(dev, backfill)
     assert (step, survivor) in steps[steps.index((step, victim)) + 1 :], steps  # the step ran again, elsewhere
     assert_same_rows(stored_rows(questdb, qdb_suffix), reference)  # the same rows, none twice
@@ -248,7 +270,17 @@ def failed_run(tmp_path: Path, settings: dict[str, str]) -> subprocess.Completed
     env = {**os.environ, "DAGSTER_HOME": str(home), "MKT_EXECUTOR": "celery", "MKT_OFFLINE": "1", "MKT_SINK": "parquet",
            "MKT_PARQUET_DIR": str(tmp_path / "data"), **settings}  # fmt: skip
     dagster = Path(sys.executable).with_name("dagster")
-    args = [str(dagster), "job", "execute", "-m", "mkt_pipeline.definitions", "-j", "fx_hourly_job", "--tags", '{"dagster/partition": "2025-11-11-03:00"}']
+    args = [
+        str(dagster),
+        "job",
+        "execute",
+        "-m",
+        "mkt_pipeline.definitions",
+        "-j",
+        "fx_hourly_job",
+        "--tags",
+        '{"dagster/partition": "2025-11-11-03:00"}',
+    ]
     # a hang would end in this timeout; the run itself gives up within seconds
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
 
@@ -263,11 +295,14 @@ def test_unreachable_broker_fails_the_run_naming_it(tmp_path):
     assert f"Celery broker redis://:***@127.0.0.1:{port}/0 unreachable" in out, out[-3000:]
     assert "s3cret-pw" not in out
     assert not (tmp_path / "data").exists()  # nothing written
-    print(f"unreachable broker: run failed after {time.monotonic() - started:.1f}s (including loading the code location)")
+    print(
+        f"unreachable broker: run failed after {time.monotonic() - started:.1f}s (including loading the code location)"
+    )
 
     # the check alone answers within seconds
     with pytest.raises(CeleryPreflightError, match=rf"^Celery broker redis://:\*\*\*@127.0.0.1:{port}/0 unreachable: "):
         from dagster_celery.make_app import make_app
+
         from mkt_pipeline.defs.distributed import worker_app_args
 
         settings = CelerySettings.from_env({"MKT_CELERY_BROKER_URL": url})

@@ -13,16 +13,23 @@ import pyarrow.parquet as pq
 import pytest
 
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.definitions import defs
-from mkt_pipeline.defs.checks import fx_partition_checks, planned_per_second
-from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
-from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
-from mkt_pipeline.markets import market_references
-from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.sinks.stored_rows import ParquetRows
 from mkt_pipeline.core.tables import concat_batches
 from mkt_pipeline.core.timeline import Window
-from mkt_pipeline_tests.defs.support import TINY_FX, assert_evaluated_while_writing, checks, materializations, parquet_resource, run_hourly
+from mkt_pipeline.definitions import defs
+from mkt_pipeline.defs.checks import fx_partition_checks, planned_per_second
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.stored_rows import ParquetRows
+from mkt_pipeline_tests.defs.support import (
+    TINY_FX,
+    assert_evaluated_while_writing,
+    checks,
+    materializations,
+    parquet_resource,
+    run_hourly,
+)
 
 HOUR = "2025-11-11-04:00"
 WINDOW = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T05:00:00Z")
@@ -73,13 +80,20 @@ class Found:
 
 def results(root, metas) -> dict[tuple[str, str], Found]:
     planned = planned_per_second("fx", metas["market_data"]["settings"], WINDOW)
-    return {k: Found(*v) for k, v in evaluate_partition("fx", ArrowChecks(ParquetRows(ParquetSink(root))), WINDOW, metas, planned).items()}
+    return {
+        k: Found(*v)
+        for k, v in evaluate_partition(
+            "fx", ArrowChecks(ParquetRows(ParquetSink(root))), WINDOW, metas, planned
+        ).items()
+    }
 
 
 def test_checks_pass_and_see_the_stored_neighbour(two_hours):
     root, instance, result, _ = two_hours
     own = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations() if c.partition == HOUR}
-    assert len(own) == 7 and all(c.passed for c in own.values()), {k: c.metadata for k, c in own.items() if not c.passed}
+    assert len(own) == 7 and all(c.passed for c in own.values()), {
+        k: c.metadata for k, c in own.items() if not c.passed
+    }
     edge = own[("market_data", "continuous_at_edges")].metadata
     assert edge["edges_checked"].value == 1 and edge["checked"].value >= 30  # every pair across 04:00:00
     # the lone 03:00 hour recorded no edge evaluation (nothing to compare, neither pass nor failure);
@@ -139,8 +153,12 @@ def test_discontinuity_at_the_partition_edge_fails(dataset, two_hours):
 
 def run_checks_alone(instance, partition: str, root) -> dg.ExecuteInProcessResult:
     """The FX checks of one partition, without materializing anything (as "Execute checks" in the UI)."""
-    job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys))
-    return job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": parquet_resource(root)})
+    job = defs.resolve_job_def("fx_hourly_job").get_subset(
+        asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys)
+    )
+    return job.execute_in_process(
+        instance=instance, partition_key=partition, resources={"sink": parquet_resource(root)}
+    )
 
 
 def test_checks_the_ingest_step_could_not_run_are_evaluated_by_the_check_step(tmp_path, monkeypatch):
@@ -157,10 +175,14 @@ def test_checks_the_ingest_step_could_not_run_are_evaluated_by_the_check_step(tm
     assert result.success
     assert all("checks" not in meta for meta in materializations(result, "fx").values())
     evaluations = checks(result)
-    assert len(evaluations) == 6 and evaluations[("market_data", "rows_match_plan")].passed  # the lone hour's edges: not evaluated
+    assert (
+        len(evaluations) == 6 and evaluations[("market_data", "rows_match_plan")].passed
+    )  # the lone hour's edges: not evaluated
     assert evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
     messages = [r.user_message for r in instance.all_logs(result.run_id)]
-    assert any(f"checks of {HOUR} left to the check step: reader unavailable" in m for m in messages), [m for m in messages if "left" in m]
+    assert any(f"checks of {HOUR} left to the check step: reader unavailable" in m for m in messages), [
+        m for m in messages if "left" in m
+    ]
 
 
 def test_failing_check_through_dagster(dataset, two_hours):
@@ -188,12 +210,26 @@ def test_checks_of_an_unmaterialized_partition_warn(two_hours):
 @pytest.fixture(scope="module")
 def equities_quotes():
     window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:04Z")
-    config = EquitiesConfig(market_data_min_eps=1000, market_data_max_eps=1200, trades_min_eps=50, trades_max_eps=80, min_levels=5, max_levels=5)
+    config = EquitiesConfig(
+        market_data_min_eps=1000,
+        market_data_max_eps=1200,
+        trades_min_eps=50,
+        trades_max_eps=80,
+        min_levels=5,
+        max_levels=5,
+    )
     engine = EquitiesEngine(config, market_references("equities", window, offline=True))
     parts = list(engine.generate(window))
     md = concat_batches([p[0] for p in parts]).to_arrow()
-    top = {name: pc.list_element(pc.list_element(md.column(book), row), 0) for name, (book, row) in {"bid_px1": ("bids", 0), "ask_px1": ("asks", 0)}.items()}
-    return md.select(["timestamp_ns", "symbol", "venue"]).append_column("bid_px1", top["bid_px1"]).append_column("ask_px1", top["ask_px1"])
+    top = {
+        name: pc.list_element(pc.list_element(md.column(book), row), 0)
+        for name, (book, row) in {"bid_px1": ("bids", 0), "ask_px1": ("asks", 0)}.items()
+    }
+    return (
+        md.select(["timestamp_ns", "symbol", "venue"])
+        .append_column("bid_px1", top["bid_px1"])
+        .append_column("ask_px1", top["ask_px1"])
+    )
 
 
 def test_equities_nbbo_check_catches_a_crossing_venue(equities_quotes):
@@ -210,7 +246,12 @@ def test_equities_continuity_by_symbol_and_venue(equities_quotes):
     ts = equities_quotes.column("timestamp_ns").cast(pa.int64()).to_numpy()
     second = ts // 1_000_000_000
     first_of_second_2 = int(np.flatnonzero(second == second[0] + 2)[0])
-    bumped = set_value(equities_quotes, "bid_px1", first_of_second_2, equities_quotes.column("bid_px1")[first_of_second_2].as_py() - 0.01)
+    bumped = set_value(
+        equities_quotes,
+        "bid_px1",
+        first_of_second_2,
+        equities_quotes.column("bid_px1")[first_of_second_2].as_py() - 0.01,
+    )
     assert not inv.candle_continuity(bumped, "timestamp_ns", "bid_px1", keys=("symbol", "venue"), min_rows=2).passed
 
 
@@ -245,16 +286,19 @@ class ScriptedPG:
 
 
 def test_questdb_reader_sql_and_types():
+    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_TRADES
     from mkt_pipeline.sinks.base import TableNaming
     from mkt_pipeline.sinks.stored_rows import QuestDBRows
-    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, FX_TRADES
 
     window = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T04:01:00Z")
     ns = window.start_us * 1000 + 123  # nanoseconds survive: the reader casts to long
     conn = ScriptedPG(
         {
             "count()": (["count"], [(42,)]),
-            "FROM equities_market_data_t": (["timestamp_ns", "symbol", "venue", "bid_px1"], [(ns, "AAPL", "IEX", 270.01)]),
+            "FROM equities_market_data_t": (
+                ["timestamp_ns", "symbol", "venue", "bid_px1"],
+                [(ns, "AAPL", "IEX", 270.01)],
+            ),
         }
     )
     rows = QuestDBRows(conn, TableNaming(suffix="_t"))
@@ -263,7 +307,9 @@ def test_questdb_reader_sql_and_types():
         "SELECT count() FROM fx_trades_t WHERE timestamp >= '2025-11-11T04:00:00.000000Z' AND timestamp < '2025-11-11T04:01:00.000000Z'"
     )
     table = rows.read(EQUITIES_MARKET_DATA, window, ["symbol", "venue", "bid_px1"])
-    assert "cast(timestamp_ns AS long) timestamp_ns" in conn.statements[-1] and "bids[1][1] bid_px1" in conn.statements[-1]
+    assert (
+        "cast(timestamp_ns AS long) timestamp_ns" in conn.statements[-1] and "bids[1][1] bid_px1" in conn.statements[-1]
+    )
     assert table.column("timestamp_ns").type == pa.timestamp("ns", tz="UTC")
     assert inv.timestamps_ns(table, "timestamp_ns")[0] == ns
     assert table.column("bid_px1").to_pylist() == [270.01]
@@ -275,11 +321,14 @@ def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
     from contextlib import contextmanager
 
     from mkt_pipeline.defs.fx import fx_views
-    from mkt_pipeline.sinks.questdb import QuestDBSettings
     from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
+    from mkt_pipeline.sinks.questdb import QuestDBSettings
 
-    status = (["view_name", "view_status", "refresh_type", "invalidation_reason"], [("bbo_1s_t", "valid", "immediate", None)])
+    status = (
+        ["view_name", "view_status", "refresh_type", "invalidation_reason"],
+        [("bbo_1s_t", "valid", "immediate", None)],
+    )
     conn = ScriptedPG({"FROM materialized_views()": status})
 
     class FakeQuestDB(MarketSinkResource):
@@ -287,7 +336,9 @@ def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
         def pg_connection(self):
             yield conn, QuestDBSettings()
 
-    resource = FakeQuestDB(kind="questdb", table_suffix="_t", questdb=QuestDBResource(), parquet=ParquetResource(root_dir=str(tmp_path)))
+    resource = FakeQuestDB(
+        kind="questdb", table_suffix="_t", questdb=QuestDBResource(), parquet=ParquetResource(root_dir=str(tmp_path))
+    )
     bbo_1s = next(a for a in fx_views if a.key == dg.AssetKey(["fx_views", "bbo_1s"]))
     result = dg.materialize([bbo_1s], resources={"sink": resource}, instance=dg.DagsterInstance.ephemeral())
     assert result.success
@@ -298,7 +349,10 @@ def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
     assert meta["view_status"].value == "valid" and meta["refresh"].value == "immediate"
     assert all(c.passed for c in result.get_asset_check_evaluations())
     # an invalid view fails its check
-    conn.answers["FROM materialized_views()"] = (status[0], [("bbo_1s_t", "invalid", "immediate", "base table dropped")])
+    conn.answers["FROM materialized_views()"] = (
+        status[0],
+        [("bbo_1s_t", "invalid", "immediate", "base table dropped")],
+    )
     again = dg.materialize([bbo_1s], resources={"sink": resource}, instance=dg.DagsterInstance.ephemeral())
     assert not again.get_asset_check_evaluations()[0].passed
 
@@ -310,7 +364,9 @@ def questdb_sink(server, suffix: str):
     from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
-    questdb = QuestDBResource(host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port)
+    questdb = QuestDBResource(
+        host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port
+    )
     return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=ParquetResource())
 
 
@@ -339,9 +395,14 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
     monkeypatch.undo()
     assert result.success
     evaluations = {(e.asset_key.path[-1], e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
-    assert len(evaluations) == 14 and all(e.passed for e in evaluations.values()), [k for k, e in evaluations.items() if not e.passed]
+    assert len(evaluations) == 14 and all(e.passed for e in evaluations.values()), [
+        k for k, e in evaluations.items() if not e.passed
+    ]
     assert evaluations[("market_data", "rows_match_plan", HOUR)].metadata["checked"].value == 3600  # seconds compared
-    assert evaluations[("market_data", "no_crossed_books", HOUR)].metadata["checked"].value == materializations(result, "fx")[("market_data", HOUR)]["dagster/row_count"]
+    assert (
+        evaluations[("market_data", "no_crossed_books", HOUR)].metadata["checked"].value
+        == materializations(result, "fx")[("market_data", HOUR)]["dagster/row_count"]
+    )
     assert evaluations[("market_data", "continuous_at_edges", HOUR)].metadata["edges_checked"].value == 1
     assert_evaluated_while_writing(result, "fx")  # by SQL in the ingest step's checks thread, after WAL apply
     # aggregates only: no statement reads the rows themselves back
@@ -349,52 +410,94 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
     assert any("ASOF JOIN" in s for s in statements) and any("GROUP BY 1" in s for s in statements)
 
     core, md = f"core_price{qdb_suffix}", f"market_data{qdb_suffix}"
-    (ts, core_symbol) = questdb.query(f"SELECT cast(timestamp AS long), symbol FROM {core} WHERE timestamp >= '2025-11-11T04:10:00.000000Z' LIMIT 1")[0]
-    questdb.execute(f"UPDATE {core} SET ask_price = bid_price WHERE timestamp = cast({ts} AS timestamp) AND symbol = '{core_symbol}'")
-    (first_ts, symbol) = questdb.query(f"SELECT cast(timestamp AS long), symbol FROM {md} WHERE timestamp >= '2025-11-11T04:00:00.000000Z' LIMIT 1")[0]
-    questdb.execute(f"UPDATE {md} SET best_bid = best_bid - 0.5 WHERE timestamp = cast({first_ts} AS timestamp) AND symbol = '{symbol}'")
-    job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys))
+    (ts, core_symbol) = questdb.query(
+        f"SELECT cast(timestamp AS long), symbol FROM {core} WHERE timestamp >= '2025-11-11T04:10:00.000000Z' LIMIT 1"
+    )[0]
+    questdb.execute(
+        f"UPDATE {core} SET ask_price = bid_price WHERE timestamp = cast({ts} AS timestamp) AND symbol = '{core_symbol}'"
+    )
+    (first_ts, symbol) = questdb.query(
+        f"SELECT cast(timestamp AS long), symbol FROM {md} WHERE timestamp >= '2025-11-11T04:00:00.000000Z' LIMIT 1"
+    )[0]
+    questdb.execute(
+        f"UPDATE {md} SET best_bid = best_bid - 0.5 WHERE timestamp = cast({first_ts} AS timestamp) AND symbol = '{symbol}'"
+    )
+    job = defs.resolve_job_def("fx_hourly_job").get_subset(
+        asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys)
+    )
     # the lowered best_bid also no longer equals level 1 of its book: no_crossed_books sees it too
-    for partition, broken in (("2025-11-11-03:00", {"continuous_at_edges"}), (HOUR, {"continuous_at_edges", "no_crossed_books", "no_crossed_quotes"})):
+    for partition, broken in (
+        ("2025-11-11-03:00", {"continuous_at_edges"}),
+        (HOUR, {"continuous_at_edges", "no_crossed_books", "no_crossed_quotes"}),
+    ):
         again = job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": sink})
         failed = {e.check_name for e in again.get_asset_check_evaluations() if not e.passed}
         assert failed == broken, (partition, failed)
-    example = next(e for e in again.get_asset_check_evaluations() if e.check_name == "no_crossed_quotes").metadata["example"].value
+    example = (
+        next(e for e in again.get_asset_check_evaluations() if e.check_name == "no_crossed_quotes")
+        .metadata["example"]
+        .value
+    )
     assert core_symbol in example and "04:10:00" in example  # the offending row: timestamp, symbol, bid, ask
 
 
 @pytest.mark.questdb
 def test_sql_and_arrow_checks_agree_on_equities(questdb, qdb_suffix, tmp_path):
     """Five minutes of equities written to QuestDB and to Parquet: both implementations count the same."""
+    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES
     from mkt_pipeline.core.timeline import US_PER_S
-    from mkt_pipeline.sinks.checks import SqlChecks
+    from mkt_pipeline.equities.universe import SYMBOLS
     from mkt_pipeline.run.ingest import run_window
     from mkt_pipeline.sinks.base import TableNaming
+    from mkt_pipeline.sinks.checks import SqlChecks
     from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
     from mkt_pipeline.sinks.stored_rows import QuestDBRows
-    from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES
-    from mkt_pipeline.equities.universe import SYMBOLS
 
     window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:05:00Z")
-    config = EquitiesConfig(market_data_min_eps=300, market_data_max_eps=400, trades_min_eps=40, trades_max_eps=60, min_levels=3, max_levels=3)
+    config = EquitiesConfig(
+        market_data_min_eps=300,
+        market_data_max_eps=400,
+        trades_min_eps=40,
+        trades_max_eps=60,
+        min_levels=3,
+        max_levels=3,
+    )
     engine = EquitiesEngine(config, market_references("equities", window, offline=True))
-    settings = QuestDBSettings(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False)
+    settings = QuestDBSettings(
+        host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False
+    )
     with QuestDBSink(settings, TableNaming(suffix=qdb_suffix)) as qsink:
         qsink.prepare(engine.schemas)
         run_window(engine, qsink, window, chunk_seconds=60)
     with ParquetSink(tmp_path) as psink:
         psink.prepare(engine.schemas)
         run_window(engine, psink, window, chunk_seconds=60)
-    inner = Window(window.start_us + 60 * US_PER_S, window.end_us - 60 * US_PER_S)  # edges with stored rows on both sides
+    inner = Window(
+        window.start_us + 60 * US_PER_S, window.end_us - 60 * US_PER_S
+    )  # edges with stored rows on both sides
     with questdb.connect() as conn:
         sql = SqlChecks(QuestDBRows(conn, TableNaming(suffix=qdb_suffix)))
         sql.rows.wait_applied([EQUITIES_MARKET_DATA, EQUITIES_TRADES])
         arrow = ArrowChecks(ParquetRows(ParquetSink(tmp_path)))
-        assert (sql.counts_per_second(EQUITIES_MARKET_DATA, inner) == arrow.counts_per_second(EQUITIES_MARKET_DATA, inner)).all()
-        s_edges, a_edges = sql.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2), arrow.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2)
-        assert s_edges[1] == a_edges[1] == 2 and s_edges[0].checked == a_edges[0].checked > 0 and s_edges[0].passed and a_edges[0].passed
-        s_after = sql.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
-        a_after = arrow.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
+        assert (
+            sql.counts_per_second(EQUITIES_MARKET_DATA, inner) == arrow.counts_per_second(EQUITIES_MARKET_DATA, inner)
+        ).all()
+        s_edges, a_edges = (
+            sql.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2),
+            arrow.edges(EQUITIES_MARKET_DATA, inner, "bid_px1", ("symbol", "venue"), 2),
+        )
+        assert (
+            s_edges[1] == a_edges[1] == 2
+            and s_edges[0].checked == a_edges[0].checked > 0
+            and s_edges[0].passed
+            and a_edges[0].passed
+        )
+        s_after = sql.trades_after(
+            EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True
+        )
+        a_after = arrow.trades_after(
+            EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True
+        )
         assert s_after.checked == a_after.checked > 0 and s_after.passed and a_after.passed
         # every (symbol, venue) quotes every second: each symbol has an NBBO at every second's end
         nbbo = sql.nbbo(EQUITIES_MARKET_DATA, inner)
@@ -404,12 +507,22 @@ def test_sql_and_arrow_checks_agree_on_equities(questdb, qdb_suffix, tmp_path):
         # a quote stamped at a trade's own nanosecond: that one trade no longer follows its latest quote,
         # found by the Dense ASOF strategy these trade rates get (about one trade per seven quotes)
         trades_table, quotes_table = f"equities_trades{qdb_suffix}", f"equities_market_data{qdb_suffix}"
-        trade_ns, symbol, venue = questdb.query(f"SELECT cast(timestamp_ns AS long), symbol, venue FROM {trades_table} WHERE timestamp_ns >= '2025-11-11T15:02:00.000000Z' LIMIT 1")[0]
-        questdb.execute(f"INSERT INTO {quotes_table} (timestamp_ns, symbol, venue) VALUES (cast({trade_ns} AS timestamp_ns), '{symbol}', '{venue}')")
+        trade_ns, symbol, venue = questdb.query(
+            f"SELECT cast(timestamp_ns AS long), symbol, venue FROM {trades_table} WHERE timestamp_ns >= '2025-11-11T15:02:00.000000Z' LIMIT 1"
+        )[0]
+        questdb.execute(
+            f"INSERT INTO {quotes_table} (timestamp_ns, symbol, venue) VALUES (cast({trade_ns} AS timestamp_ns), '{symbol}', '{venue}')"
+        )
         sql.rows.wait_applied([EQUITIES_MARKET_DATA])
         statements: list[str] = []
         original = sql.rows._query
         sql.rows._query = lambda text, table: (statements.append(text), original(text, table))[1]
-        broken = sql.trades_after(EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True)
+        broken = sql.trades_after(
+            EQUITIES_TRADES, (EQUITIES_MARKET_DATA,), inner, ("symbol", "venue"), 1, allow_unmatched=True
+        )
         assert any("asof_dense(t q)" in s for s in statements)
-        assert (broken.checked, broken.violations) == (s_after.checked, 1) and symbol in broken.example and str(trade_ns) in broken.example
+        assert (
+            (broken.checked, broken.violations) == (s_after.checked, 1)
+            and symbol in broken.example
+            and str(trade_ns) in broken.example
+        )

@@ -29,7 +29,10 @@ pytestmark = pytest.mark.questdb
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = ["2025-11-11-03:00", "2025-11-11-04:00"]
-HOURS = {"2025-11-11-03:00": ("2025-11-11T03:00:00.000000Z", "2025-11-11T04:00:00.000000Z"), "2025-11-11-04:00": ("2025-11-11T04:00:00.000000Z", "2025-11-11T05:00:00.000000Z")}
+HOURS = {
+    "2025-11-11-03:00": ("2025-11-11T03:00:00.000000Z", "2025-11-11T04:00:00.000000Z"),
+    "2025-11-11-04:00": ("2025-11-11T04:00:00.000000Z", "2025-11-11T05:00:00.000000Z"),
+}
 FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 LAUNCH = """
@@ -78,7 +81,9 @@ def wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen, 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"dagster dev exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"dagster dev exited ({process.returncode}) while waiting for {what}:\n{log.read_text()[-3000:]}"
+            )
         try:
             value = predicate()
         except OSError:
@@ -130,14 +135,21 @@ def dagster_dev(questdb, qdb_suffix, tmp_path):
 def test_backfill_of_two_partitions_through_the_webserver(dagster_dev, questdb, qdb_suffix):
     port, home, process, log = dagster_dev
     asset_keys = [{"path": ["fx", name]} for name in MARKET_TABLES["fx"]]
-    launched = graphql(port, LAUNCH, {"params": {"partitionNames": PARTITIONS, "assetSelection": asset_keys, "fromFailure": False}})
+    launched = graphql(
+        port, LAUNCH, {"params": {"partitionNames": PARTITIONS, "assetSelection": asset_keys, "fromFailure": False}}
+    )
     answer = launched["launchPartitionBackfill"]
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
     backfill_id = answer["backfillId"]
 
     def finished():
         backfill = graphql(port, BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
-        return backfill if backfill["status"] in FINISHED and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"]) else None
+        return (
+            backfill
+            if backfill["status"] in FINISHED
+            and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"])
+            else None
+        )
 
     backfill = wait_for(finished, 600, f"backfill {backfill_id}", process, log)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
@@ -148,7 +160,9 @@ def test_backfill_of_two_partitions_through_the_webserver(dagster_dev, questdb, 
     for table in FX_TABLES:
         for partition, (start, end) in HOURS.items():
             name = f"{table.base_name}{qdb_suffix}"
-            (count,) = questdb.query(f"SELECT count() FROM {name} WHERE timestamp >= '{start}' AND timestamp < '{end}'")[0]
+            (count,) = questdb.query(
+                f"SELECT count() FROM {name} WHERE timestamp >= '{start}' AND timestamp < '{end}'"
+            )[0]
             assert count > 0, (name, partition)
             stored[table.base_name, partition] = count
 
@@ -156,7 +170,10 @@ def test_backfill_of_two_partitions_through_the_webserver(dagster_dev, questdb, 
         # each partition's materialization carries that partition's own rows
         for asset_name, table in MARKET_TABLES["fx"].items():
             for partition in PARTITIONS:
-                records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", asset_name]), asset_partitions=[partition]), limit=1).records
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", asset_name]), asset_partitions=[partition]),
+                    limit=1,
+                ).records
                 assert records, (asset_name, partition)
                 meta = records[0].asset_materialization.metadata
                 assert meta["dagster/row_count"].value == stored[table.base_name, partition], (asset_name, partition)
@@ -173,5 +190,9 @@ def test_backfill_of_two_partitions_through_the_webserver(dagster_dev, questdb, 
     assert expected <= evaluated, expected - evaluated
     for e in evaluations:
         if e.check_name != "continuous_at_edges":  # the outer edges have no stored neighbour to compare with
-            assert e.passed, (e.asset_key.path[-1], e.check_name, {k: getattr(v, "value", v) for k, v in e.metadata.items()})
+            assert e.passed, (
+                e.asset_key.path[-1],
+                e.check_name,
+                {k: getattr(v, "value", v) for k, v in e.metadata.items()},
+            )
     assert any(e.passed for e in evaluations if e.check_name == "continuous_at_edges")  # the inner edge

@@ -121,7 +121,9 @@ def ui(tmp_path_factory):
 
 
 def backfill(ui, partitions: list[str]) -> str:
-    launched = graphql(ui["port"], LAUNCH, {"params": {"partitionNames": partitions, "assetSelection": FX_KEYS, "fromFailure": False}})
+    launched = graphql(
+        ui["port"], LAUNCH, {"params": {"partitionNames": partitions, "assetSelection": FX_KEYS, "fromFailure": False}}
+    )
     answer = launched["launchPartitionBackfill"]
     assert answer["__typename"] == "LaunchBackfillSuccess", answer
     return answer["backfillId"]
@@ -155,7 +157,9 @@ def run_status(ui, run_id: str) -> str:
 
 def stored(ui, table: str, start: str, end: str) -> int:
     name = f"{table}{ui['suffix']}"
-    return int(ui["questdb"].query(f"SELECT count() FROM {name} WHERE timestamp >= '{start}' AND timestamp < '{end}'")[0][0])
+    return int(
+        ui["questdb"].query(f"SELECT count() FROM {name} WHERE timestamp >= '{start}' AND timestamp < '{end}'")[0][0]
+    )
 
 
 def latest_row_count(ui, path: list[str]) -> int | None:
@@ -226,7 +230,13 @@ def test_backfill_pages_then_terminate(ui):
         assert latest == {"2025-11-11-03:00": "SUCCEEDED", "2025-11-11-04:00": "SUCCEEDED"}, (check, latest)
 
     # --- a view, kept current by its sensor (no manual run), shows QuestDB's row count ----------------------
-    view_rows = wait_for(lambda: latest_row_count(ui, ["fx_views", "bbo_1s"]), 420, "the bbo_1s view's sensor run", ui["process"], ui["log"])
+    view_rows = wait_for(
+        lambda: latest_row_count(ui, ["fx_views", "bbo_1s"]),
+        420,
+        "the bbo_1s view's sensor run",
+        ui["process"],
+        ui["log"],
+    )
     in_questdb = int(questdb.query(f"SELECT count() FROM bbo_1s{ui['suffix']}")[0][0])
     assert view_rows == in_questdb > 0
     page.goto(f"{base}/assets/fx_views/bbo_1s")
@@ -257,7 +267,13 @@ def test_backfill_pages_then_terminate(ui):
         print(f"Terminate button not found ({exc}); sending the UI's terminateRuns mutation")
         graphql(port, TERMINATE_RUNS, {"ids": [run_id]})
         how = "the UI's terminateRuns mutation"
-    final = wait_for(lambda: run_status(ui, run_id) if run_status(ui, run_id) in DONE else None, 300, "the run to stop", ui["process"], ui["log"])
+    final = wait_for(
+        lambda: run_status(ui, run_id) if run_status(ui, run_id) in DONE else None,
+        300,
+        "the run to stop",
+        ui["process"],
+        ui["log"],
+    )
     assert final == "CANCELED", (how, final)
     time.sleep(5)  # QuestDB applies committed WAL transactions asynchronously
     after_cancel = {t: stored(ui, t, *window) for t in ("market_data", "core_price")}

@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from mkt_pipeline.defs import config as generation_config
 from mkt_pipeline.definitions import defs
+from mkt_pipeline.defs import config as generation_config
 from mkt_pipeline.defs.hourly import QUESTDB_POOL
 from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
@@ -26,7 +26,13 @@ KEYS = {
 def test_asset_keys_and_views():
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert KEYS <= keys
-    assert {"fx_views/core_price_1s", "fx_views/bbo_1d", "fx_views/fx_trades_ohlc_1d", "equities_views/nbbo_1s", "equities_views/trades_ohlcv_15m"} <= keys
+    assert {
+        "fx_views/core_price_1s",
+        "fx_views/bbo_1d",
+        "fx_views/fx_trades_ohlc_1d",
+        "equities_views/nbbo_1s",
+        "equities_views/trades_ohlcv_15m",
+    } <= keys
     graph = defs.resolve_asset_graph()
     # views hang below their sources: bbo_1m reads bbo_1s, which reads fx/market_data
     assert dg.AssetKey(["fx_views", "bbo_1s"]) in graph.get(dg.AssetKey(["fx_views", "bbo_1m"])).parent_keys
@@ -58,7 +64,10 @@ def test_hourly_asset_partitions_backfill_and_pool(market):
     writer = graph_def.node_named(f"{market}_ingest").definition
     assert writer.pool == QUESTDB_POOL
     assert job.executor_def is dg.in_process_executor
-    assert defs.resolve_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool == QUESTDB_POOL
+    assert (
+        defs.resolve_job_def(f"{market}_live_job").graph.node_named(f"{market}_live_window").definition.pool
+        == QUESTDB_POOL
+    )
 
 
 def test_definitions_validate_cli():
@@ -96,7 +105,9 @@ def test_generation_config_defaults_come_from_env(monkeypatch):
     monkeypatch.setenv("MKT_FX_SEED", "9")
     assert generation_config._config_class("fx")().seed == 9
     # every generator flag is a config field, nothing more but the chunk size and the worker count
-    assert set(generation_config.FxGenerationConfig.model_fields) == {f.name for f in generation_config.FX_GENERATION_FLAGS} | {"chunk_seconds", "processes"}
+    assert set(generation_config.FxGenerationConfig.model_fields) == {
+        f.name for f in generation_config.FX_GENERATION_FLAGS
+    } | {"chunk_seconds", "processes"}
 
 
 def test_sink_resource_from_env_keeps_secrets_out_of_config(monkeypatch):
@@ -124,7 +135,10 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path):
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
 
 
-TABLES = {"fx": {"market_data": "market_data", "core_price": "core_price", "trades": "fx_trades"}, "equities": {"market_data": "equities_market_data", "trades": "equities_trades"}}
+TABLES = {
+    "fx": {"market_data": "market_data", "core_price": "core_price", "trades": "fx_trades"},
+    "equities": {"market_data": "equities_market_data", "trades": "equities_trades"},
+}
 
 
 @pytest.mark.parametrize("market", ["fx", "equities"])
@@ -139,7 +153,9 @@ def test_catalog_of_the_hourly_tables(market):
         assert node.owners and "SPEC" not in node.description and f"`{table}`" in node.description
         schema = getattr(node.metadata["dagster/column_schema"], "schema", node.metadata["dagster/column_schema"])
         assert [c.name for c in schema.columns] == [c.name for c in MARKET_TABLES[market][name].columns]
-        assert all(c.description and len(c.description) > 10 for c in schema.columns), schema.columns  # every column described
+        assert all(c.description and len(c.description) > 10 for c in schema.columns), (
+            schema.columns
+        )  # every column described
         assert "dagster/code_references" in node.metadata
     # the daily reference closes sit in a group of their own: Materialize on the market's group offers hourly partitions only
     hourly = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name == market}
@@ -172,7 +188,10 @@ def test_config_errors_name_config_keys(tmp_path):
     from mkt_pipeline_tests.defs.support import TINY_FX, parquet_resource
 
     job = defs.resolve_job_def("fx_hourly_job")
-    for bad, key in (({"market_data_min_eps": 90, "market_data_max_eps": 80}, "market_data_"), ({"chunk_seconds": 700}, "chunk_seconds")):
+    for bad, key in (
+        ({"market_data_min_eps": 90, "market_data_max_eps": 80}, "market_data_"),
+        ({"chunk_seconds": 700}, "chunk_seconds"),
+    ):
         result = job.execute_in_process(
             run_config={"ops": {"fx_hourly": {"config": {**TINY_FX, **bad}}}},
             instance=dg.DagsterInstance.ephemeral(),

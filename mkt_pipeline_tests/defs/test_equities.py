@@ -5,14 +5,14 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from mkt_pipeline.defs.equities import equities_views
-from mkt_pipeline.defs.fx import fx_views
-from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
-from mkt_pipeline.markets import market_references
-from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.defs.equities import equities_views
+from mkt_pipeline.defs.fx import fx_views
+from mkt_pipeline.defs.sink_resource import VIEWS_NEED_QUESTDB
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.defs.support import LIGHT_EQUITIES, checks, materializations, parquet_resource, run_hourly
 
 HOUR = "2025-11-11-15:00"  # 10:00 in New York: continuous session, trades flowing
@@ -59,7 +59,9 @@ def test_rematerializing_is_idempotent(equities_run):
 def test_view_assets_report_parquet_instead_of_failing(tmp_path):
     keys = [dg.AssetKey(["equities_views", "nbbo_1s"]), dg.AssetKey(["fx_views", "bbo_1s"])]
     views = [a for a in (*equities_views, *fx_views) if a.key in keys]
-    result = dg.materialize(views, resources={"sink": parquet_resource(tmp_path)}, instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize(
+        views, resources={"sink": parquet_resource(tmp_path)}, instance=dg.DagsterInstance.ephemeral()
+    )
     assert result.success
     events = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert set(events) == set(keys)
@@ -72,8 +74,8 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     """A run recorded with ``timestamp_column: timestamp`` is checked on that column: every equities
     check evaluates real rows and passes (and the plan is the default naming's plan)."""
     from mkt_pipeline.defs.checks import planned_per_second
-    from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
     from mkt_pipeline.run.ingest import run_window
+    from mkt_pipeline.sinks.checks import ArrowChecks, evaluate_partition
     from mkt_pipeline.sinks.stored_rows import ParquetRows
 
     window = Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T15:00:20Z")
@@ -83,7 +85,9 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     sink.prepare(engine.schemas)
     written = run_window(engine, sink, window).stats.rows
     planned = engine.planned_counts(window.first_second, window.end_second)
-    assert planned == EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), engine.references).planned_counts(window.first_second, window.end_second)
+    assert planned == EquitiesEngine(EquitiesConfig(**LIGHT_EQUITIES), engine.references).planned_counts(
+        window.first_second, window.end_second
+    )
     # what a run records: every engine setting, defaults included
     from mkt_pipeline.defs.config import EquitiesGenerationConfig
     from mkt_pipeline.markets import engine_settings
@@ -98,11 +102,15 @@ def test_checks_read_the_timestamp_column_the_run_recorded(tmp_path):
     results = evaluate_partition("equities", ArrowChecks(ParquetRows(sink)), window, metas, per_second)
     edges = results.pop(("market_data", "continuous_at_edges"))  # no neighbouring hour stored: not evaluated
     assert edges.passed is None and edges.metadata["edges_checked"] == 0
-    assert len(results) == 4 and all(passed for passed, _, _ in results.values()), {k: m for k, (_, _, m) in results.items()}
+    assert len(results) == 4 and all(passed for passed, _, _ in results.values()), {
+        k: m for k, (_, _, m) in results.items()
+    }
     assert results[("market_data", "nbbo_never_crossed")][2]["checked"] > 0
     assert results[("trades", "trades_after_quotes")][2]["checked"] > 0
     # the same metadata without the setting reads timestamp_ns, which these files do not have
-    default = {name: {**meta, "settings": {**recorded, "timestamp_column": "timestamp_ns"}} for name, meta in metas.items()}
+    default = {
+        name: {**meta, "settings": {**recorded, "timestamp_column": "timestamp_ns"}} for name, meta in metas.items()
+    }
     with pytest.raises(ValueError, match="no column timestamp_ns .*another timestamp_column"):
         evaluate_partition("equities", ArrowChecks(ParquetRows(sink)), window, default, per_second)
 
@@ -125,7 +133,9 @@ def test_view_assets_follow_the_configured_timestamp_column(questdb, qdb_suffix)
         kind="questdb",
         table_suffix=qdb_suffix,
         equities_prefix="eq_",
-        questdb=QuestDBResource(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port),
+        questdb=QuestDBResource(
+            host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, ilp_tcp_port=questdb.ilp_port
+        ),
         parquet=ParquetResource(),
     )
     keys = [dg.AssetKey(["equities_views", name]) for name in ("top_of_book_1s", "nbbo_1s")]

@@ -11,13 +11,20 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from mkt_pipeline.fx.engine import FxConfig, FxEngine
-from mkt_pipeline.defs.reference_records import recorded_days
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window, parse_timestamp
+from mkt_pipeline.defs.reference_records import recorded_days
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.conftest import fx_references
-from mkt_pipeline_tests.defs.support import LIGHT_FX, TINY_FX, assert_evaluated_while_writing, checks, materializations, run_hourly
+from mkt_pipeline_tests.defs.support import (
+    LIGHT_FX,
+    TINY_FX,
+    assert_evaluated_while_writing,
+    checks,
+    materializations,
+    run_hourly,
+)
 
 HOUR = "2025-11-11-03:00"
 WINDOW = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T04:00:00Z")
@@ -45,12 +52,16 @@ def test_partition_files_and_metadata(fx_run):
         assert parts, table
     stored = snapshot(root)
     meta = materializations(result, "fx")
-    planned = FxEngine(FxConfig(**LIGHT_FX), fx_references(WINDOW)).planned_counts(WINDOW.first_second, WINDOW.end_second)
+    planned = FxEngine(FxConfig(**LIGHT_FX), fx_references(WINDOW)).planned_counts(
+        WINDOW.first_second, WINDOW.end_second
+    )
     assert meta[("market_data", HOUR)]["dagster/row_count"] == stored["market_data"].num_rows == planned["market_data"]
     assert meta[("core_price", HOUR)]["dagster/row_count"] == stored["core_price"].num_rows == planned["core_price"]
     assert meta[("trades", HOUR)]["dagster/row_count"] == stored["fx_trades"].num_rows > 0
     md = meta[("market_data", HOUR)]
-    assert md["seed"] == "42" and md["reference_source"] == "fallback" and md["rows_per_second"] > 0  # the seed: text, no plot
+    assert (
+        md["seed"] == "42" and md["reference_source"] == "fallback" and md["rows_per_second"] > 0
+    )  # the seed: text, no plot
     # bytes as a number with its unit in the name (plottable): the Arrow bytes handed to the Parquet writer
     arrow_bytes = stored["market_data"].nbytes
     assert isinstance(md["bytes_sent"], int) and 0.5 * arrow_bytes <= md["bytes_sent"] <= 2 * arrow_bytes
@@ -88,7 +99,9 @@ def test_reference_prices_recorded_and_reused(fx_run):
     assert closes["USDJPY"] > 100 and sources["EURUSD"] == "fallback"
     # each day's record shows that day's closes only
     for day in ("2025-11-09", "2025-11-10", "2025-11-11"):
-        found = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", "reference_prices"]), asset_partitions=[day]), limit=1)
+        found = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["fx", "reference_prices"]), asset_partitions=[day]), limit=1
+        )
         assert list(found.records[0].asset_materialization.metadata["closes"].value) == [day]
     before = snapshot(root)
     # re-materializing the partition reuses the records (no new seeding) and rewrites identical rows
@@ -107,10 +120,16 @@ def test_recorded_references_win_over_fresh_ones(tmp_path):
     first = run_hourly("fx", tmp_path / "a", instance, TINY_FX, partition="2025-11-12-05:00")
     assert first.success
     day = dg.AssetKey(["fx", "reference_prices"])
-    record = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=day, asset_partitions=["2025-11-12"]), limit=1).records[0]
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=day, asset_partitions=["2025-11-12"]), limit=1
+    ).records[0]
     closes = record.asset_materialization.metadata["closes"].value
     bumped = {d: {s: c * 1.01 for s, c in v.items()} for d, v in closes.items()}
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=day, partition="2025-11-12", metadata={"closes": dg.MetadataValue.json(bumped)}))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=day, partition="2025-11-12", metadata={"closes": dg.MetadataValue.json(bumped)}
+        )
+    )
     second = run_hourly("fx", tmp_path / "b", instance, TINY_FX, partition="2025-11-12-05:00")
     a = ParquetSink(tmp_path / "a").read(FX_TABLES[0]).column("best_bid").to_numpy()
     b = ParquetSink(tmp_path / "b").read(FX_TABLES[0]).column("best_bid").to_numpy()

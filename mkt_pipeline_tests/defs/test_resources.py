@@ -8,12 +8,12 @@ import dataclasses
 import dagster as dg
 import numpy as np
 
-from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
+from mkt_pipeline.core.tables import FX_CORE_PRICE
+from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.core.tables import FX_CORE_PRICE
-from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 from mkt_pipeline_tests.sinks.test_questdb import T0_US, fx_batches
 
 SECRET = "pw-from-env-93f1"
@@ -38,7 +38,12 @@ def test_secrets_through_envvar_resolve_at_launch_and_stay_out_of_reprs(monkeypa
     with dg.build_resources({"questdb": resource}) as resources:
         live: QuestDBResource = resources.questdb
         settings = live.settings()
-        assert (settings.host, settings.pg_port, settings.password, settings.short_ttl) == ("db.internal", 18812, SECRET, True)
+        assert (settings.host, settings.pg_port, settings.password, settings.short_ttl) == (
+            "db.internal",
+            18812,
+            SECRET,
+            True,
+        )
         with live.get_sink(TableNaming(suffix="_r")) as sink:
             assert isinstance(sink, QuestDBSink) and sink.naming.suffix == "_r"
             assert SECRET not in repr(sink) and SECRET not in repr(sink.settings)

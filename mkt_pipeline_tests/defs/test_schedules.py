@@ -16,8 +16,8 @@ def test_tick_requests_the_hour_that_just_ended(name):
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert schedule.cron_schedule == "2 * * * *" and schedule.execution_timezone in (None, "UTC")
     for tick, expected in (
-        (dt.datetime(2025, 11, 11, 4, 2, tzinfo=dt.timezone.utc), "2025-11-11-03:00"),
-        (dt.datetime(2025, 11, 12, 0, 2, tzinfo=dt.timezone.utc), "2025-11-11-23:00"),  # across midnight
+        (dt.datetime(2025, 11, 11, 4, 2, tzinfo=dt.UTC), "2025-11-11-03:00"),
+        (dt.datetime(2025, 11, 12, 0, 2, tzinfo=dt.UTC), "2025-11-11-23:00"),  # across midnight
     ):
         with dg.build_schedule_context(scheduled_execution_time=tick) as context:
             requests = schedule.evaluate_tick(context).run_requests

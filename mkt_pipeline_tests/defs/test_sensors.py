@@ -6,25 +6,26 @@ from __future__ import annotations
 import json
 import random
 
+import dagster as dg
 import pytest
 
-import dagster as dg
-
-from mkt_pipeline.fx.engine import FxConfig, FxEngine
-from mkt_pipeline.run.ingest import run_window
-from mkt_pipeline.defs.hourly import MARKET_TABLES
+from mkt_pipeline.core.tables import FX_TABLES
+from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
 from mkt_pipeline.definitions import defs
 from mkt_pipeline.defs.checks import fx_partition_checks
+from mkt_pipeline.defs.hourly import MARKET_TABLES
 from mkt_pipeline.defs.jobs import fx_live_job
 from mkt_pipeline.defs.live import LiveSettings, plan_live_windows
 from mkt_pipeline.defs.sensors import build_live_sensor, equities_live_sensor, fx_live_sensor
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.core.tables import FX_TABLES
-from mkt_pipeline.core.timeline import US_PER_S, Window, format_us, parse_timestamp
 from mkt_pipeline_tests.conftest import fx_references
 from mkt_pipeline_tests.defs.support import TINY_FX, parquet_resource
 
-SETTINGS = LiveSettings(window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=5, tick_seconds=15)
+SETTINGS = LiveSettings(
+    window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=5, tick_seconds=15
+)
 T0 = parse_timestamp("2025-11-11T03:00:30Z")
 
 
@@ -75,7 +76,9 @@ def test_ticks_cursor_run_keys_and_no_overlap():
 
 
 def test_catch_up_after_downtime_is_contiguous_and_bounded():
-    settings = LiveSettings(window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=4, tick_seconds=15)
+    settings = LiveSettings(
+        window_seconds=60, lead_seconds=20, catchup_seconds=600, max_windows_per_tick=4, tick_seconds=15
+    )
     clock = Clock(T0)
     sensor = build_live_sensor("fx", fx_live_job, settings, clock=clock)
     instance = dg.DagsterInstance.ephemeral()
@@ -117,8 +120,22 @@ def test_random_ticks_tile_time_without_gaps_or_overlaps():
 def test_live_run_writes_what_a_backfill_writes(tmp_path):
     """A past window is due at once, so the paced run writes it straight away: same rows as a backfill."""
     window = Window.from_iso("2025-11-11T03:00:10Z", "2025-11-11T03:00:16Z")
-    config = {"ops": {"fx_live_window": {"config": {"window_start": format_us(window.start_us), "window_end": format_us(window.end_us), **TINY_FX}}}}
-    result = fx_live_job.execute_in_process(run_config=config, resources={"sink": parquet_resource(tmp_path / "live")}, instance=dg.DagsterInstance.ephemeral())
+    config = {
+        "ops": {
+            "fx_live_window": {
+                "config": {
+                    "window_start": format_us(window.start_us),
+                    "window_end": format_us(window.end_us),
+                    **TINY_FX,
+                }
+            }
+        }
+    }
+    result = fx_live_job.execute_in_process(
+        run_config=config,
+        resources={"sink": parquet_resource(tmp_path / "live")},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     assert result.success
     backfill = ParquetSink(tmp_path / "backfill")
     engine = FxEngine(FxConfig(**TINY_FX), fx_references(window))
@@ -132,7 +149,9 @@ def test_live_run_writes_what_a_backfill_writes(tmp_path):
 
 
 # 20-minute windows: three tile an hour, so an hour's gap and its completion fit in a short test
-HOURLY_SETTINGS = LiveSettings(window_seconds=1200, lead_seconds=20, catchup_seconds=7200, max_windows_per_tick=10, tick_seconds=15)
+HOURLY_SETTINGS = LiveSettings(
+    window_seconds=1200, lead_seconds=20, catchup_seconds=7200, max_windows_per_tick=10, tick_seconds=15
+)
 
 
 def run_request(request, sink_root, instance) -> dg.ExecuteInProcessResult:
@@ -141,7 +160,11 @@ def run_request(request, sink_root, instance) -> dg.ExecuteInProcessResult:
     config["ops"]["fx_live_window"]["config"].update(TINY_FX)
     tags = {**request.tags, "dagster/run_key": request.run_key}
     return fx_live_job.execute_in_process(
-        run_config=config, resources={"sink": parquet_resource(sink_root)}, instance=instance, tags=tags, raise_on_error=False
+        run_config=config,
+        resources={"sink": parquet_resource(sink_root)},
+        instance=instance,
+        tags=tags,
+        raise_on_error=False,
     )
 
 
@@ -163,7 +186,9 @@ def test_a_failed_window_is_requested_again_until_it_lands_and_the_hour_is_recor
         clock.us = parse_timestamp("2025-11-11T04:00:30Z")
         more, cursor = tick(sensor, instance, cursor)
         requests += more
-        assert [window_of(r).start_us for r in requests[:3]] == [parse_timestamp(f"2025-11-11T03:{m}:00Z") for m in ("00", "20", "40")]
+        assert [window_of(r).start_us for r in requests[:3]] == [
+            parse_timestamp(f"2025-11-11T03:{m}:00Z") for m in ("00", "20", "40")
+        ]
         outcomes = [run_request(r, broken_root if i == 1 else live_root, instance) for i, r in enumerate(requests)]
         assert [o.success for o in outcomes] == [True, False, True, True]
 
@@ -188,13 +213,24 @@ def test_a_failed_window_is_requested_again_until_it_lands_and_the_hour_is_recor
         assert following.asset_events == []
         [check_request] = following.run_requests
         assert check_request.job_name == "fx_hourly_job" and check_request.partition_key == "2025-11-11-03:00"
-        assert check_request.asset_selection == [] and set(check_request.asset_check_keys) == set(fx_partition_checks.check_keys)
-        job = defs.resolve_job_def("fx_hourly_job").get_subset(asset_selection=set(), asset_check_selection=set(check_request.asset_check_keys))
-        checked = job.execute_in_process(instance=instance, partition_key=check_request.partition_key, resources={"sink": parquet_resource(live_root)})
+        assert check_request.asset_selection == [] and set(check_request.asset_check_keys) == set(
+            fx_partition_checks.check_keys
+        )
+        job = defs.resolve_job_def("fx_hourly_job").get_subset(
+            asset_selection=set(), asset_check_selection=set(check_request.asset_check_keys)
+        )
+        checked = job.execute_in_process(
+            instance=instance,
+            partition_key=check_request.partition_key,
+            resources={"sink": parquet_resource(live_root)},
+        )
         evaluations = {(e.asset_key.path[-1], e.check_name): e for e in checked.get_asset_check_evaluations()}
         assert len(evaluations) == 7 and not checked.get_asset_materialization_events()
         # against the live hour: its rows match the plan second by second and what the sensor recorded
-        assert evaluations[("market_data", "rows_match_plan")].passed and evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
+        assert (
+            evaluations[("market_data", "rows_match_plan")].passed
+            and evaluations[("market_data", "rows_match_plan")].metadata["checked"].value == 3600
+        )
         # the stream went on into 04:00, so the hour's end edge is compared (02:00 is not stored)
         assert evaluations[("market_data", "continuous_at_edges")].metadata["edges_checked"].value == 1
         assert all(e.passed for e in evaluations.values()), [k for k, e in evaluations.items() if not e.passed]

@@ -10,11 +10,19 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mkt_pipeline.markets import market_references
-from mkt_pipeline.equities import session as ns
 from mkt_pipeline.core.engine import ConfigError
-from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine, equities_ladder_bounds
 from mkt_pipeline.core.reference_prices import fallback_reference_prices
+from mkt_pipeline.core.tables import (
+    EQUITIES_MARKET_DATA,
+    EQUITIES_TRADES,
+    BookColumn,
+    SymbolColumn,
+    TableBatch,
+    concat_batches,
+)
+from mkt_pipeline.core.timeline import US_PER_S, Window, parse_timestamp
+from mkt_pipeline.equities import session as ns
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine, equities_ladder_bounds
 from mkt_pipeline.equities.universe import (
     FALLBACK_LEVELS,
     FALLBACK_VOLS,
@@ -25,11 +33,10 @@ from mkt_pipeline.equities.universe import (
     VENUES,
     YAHOO_TICKERS,
 )
+from mkt_pipeline.markets import market_references
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.core.tables import EQUITIES_MARKET_DATA, EQUITIES_TRADES, BookColumn, SymbolColumn, TableBatch, concat_batches
-from mkt_pipeline.core.timeline import US_PER_S, Window, parse_timestamp
 
 NS = 1_000_000_000
 LIGHT = EquitiesConfig(market_data_min_eps=1000, market_data_max_eps=4000, min_levels=5, max_levels=10)
@@ -77,10 +84,16 @@ class Quotes:
     asks: BookColumn
 
     @classmethod
-    def of(cls, md: TableBatch) -> "Quotes":
+    def of(cls, md: TableBatch) -> Quotes:
         c = md.columns
         return cls(
-            c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, ticks(c["bids"].level(0)), ticks(c["asks"].level(0)), c["bids"], c["asks"]
+            c["timestamp_ns"],
+            c["symbol"].codes,
+            c["venue"].codes,
+            ticks(c["bids"].level(0)),
+            ticks(c["asks"].level(0)),
+            c["bids"],
+            c["asks"],
         )
 
     @property
@@ -178,14 +191,22 @@ def test_universe():
     assert all(s.listing in ("NASDAQ", "NYSE") for s in UNIVERSE)
     # realistic 2025–26 levels, not placeholders
     assert 150 < FALLBACK_LEVELS["NVDA"] < 250 and 200 < FALLBACK_LEVELS["AAPL"] < 320
-    assert 600 < FALLBACK_LEVELS["LLY"] < 1200 and 20 < FALLBACK_LEVELS["INTC"] < 60 and 700 < FALLBACK_LEVELS["COST"] < 1100
+    assert (
+        600 < FALLBACK_LEVELS["LLY"] < 1200
+        and 20 < FALLBACK_LEVELS["INTC"] < 60
+        and 700 < FALLBACK_LEVELS["COST"] < 1100
+    )
     refs = market_references("equities", window("2025-07-01T00:00:00Z", 1), offline=True)
     assert refs.source == "fallback"
     # offline closes wander around the built-in levels, by each symbol's volatility (docs/data-model.md#realism-bands)
     closes = refs.close(dt.date(2025, 7, 1))
-    expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(dt.date(2025, 7, 1))
+    expected = fallback_reference_prices(SYMBOLS, FALLBACK_LEVELS, [dt.date(2025, 7, 1)], FALLBACK_VOLS).close(
+        dt.date(2025, 7, 1)
+    )
     assert closes.tolist() == expected.tolist()
-    assert np.all(np.abs(np.log(closes / np.array([FALLBACK_LEVELS[s] for s in SYMBOLS]))) < 1.0) and np.any(closes != FALLBACK_LEVELS["AAPL"])
+    assert np.all(np.abs(np.log(closes / np.array([FALLBACK_LEVELS[s] for s in SYMBOLS]))) < 1.0) and np.any(
+        closes != FALLBACK_LEVELS["AAPL"]
+    )
 
 
 # --- market data ----------------------------------------------------------------------------------
@@ -325,7 +346,15 @@ def trade_ticks(values: np.ndarray) -> np.ndarray:
 
 def trade_arrays(tr: TableBatch):
     c = tr.columns
-    return c["timestamp_ns"], c["symbol"].codes, c["venue"].codes, trade_ticks(c["price"]), c["size"], c["side"].values(), c["cond"].values()
+    return (
+        c["timestamp_ns"],
+        c["symbol"].codes,
+        c["venue"].codes,
+        trade_ticks(c["price"]),
+        c["size"],
+        c["side"].values(),
+        c["cond"].values(),
+    )
 
 
 def nbbo_at(q: Quotes, sym: np.ndarray, ts: np.ndarray, start_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -421,7 +450,14 @@ def test_trades_execute_against_the_venue_book_in_force(data, w, request):
 @pytest.fixture(scope="module")
 def light_midday():
     """Five minutes of continuous trading at the light demo rates (the Makefile's), 3-level books."""
-    cfg = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800, min_levels=3, max_levels=3)
+    cfg = EquitiesConfig(
+        market_data_min_eps=800,
+        market_data_max_eps=2000,
+        trades_min_eps=300,
+        trades_max_eps=800,
+        min_levels=3,
+        max_levels=3,
+    )
     w = window("2025-07-01T16:00:00Z", 300)
     return generate(engine(cfg), w), w
 
@@ -456,7 +492,9 @@ def test_one_second_nbbo_mid_changes_bounce(light_midday):
         nbb, nbo = second_end_nbbo(q, SYMBOLS.index(s), w)
         change = np.diff((nbb + nbo) / 2.0)
         change = change - change.mean()
-        assert np.dot(change[1:], change[:-1]) / np.dot(change, change) <= 0.0, f"{s}: 1-s NBBO mid changes must not trend"
+        assert np.dot(change[1:], change[:-1]) / np.dot(change, change) <= 0.0, (
+            f"{s}: 1-s NBBO mid changes must not trend"
+        )
 
 
 def test_mega_cap_touch_is_mostly_one_tick(light_midday):
@@ -498,7 +536,9 @@ def test_intraday_u_shape_of_trading():
 
 def test_trades_walk_levels_and_buy_sell_follow_the_side():
     # few quotes, many trades: touches get consumed, and market orders larger than the NBBO walk deeper
-    cfg = dataclasses.replace(LIGHT, market_data_min_eps=1000, market_data_max_eps=1000, trades_min_eps=3000, trades_max_eps=3000)
+    cfg = dataclasses.replace(
+        LIGHT, market_data_min_eps=1000, market_data_max_eps=1000, trades_min_eps=3000, trades_max_eps=3000
+    )
     w = window("2025-07-01T15:00:00Z", 8)
     md, tr = generate(engine(cfg), w)
     checked, walked = check_trades_against_books(md, tr, w)
@@ -523,10 +563,12 @@ def test_trade_size_mix():
 
 def test_trade_rates_follow_the_session_and_offsession_flag():
     pre = window("2025-07-01T12:00:00Z", 6)  # 08:00 ET: pre-open
+
     def trades_per_second(**change):
         cfg = dataclasses.replace(LIGHT, **change)
         _, tr = generate(engine(cfg), pre)
         return len(tr) / pre.seconds
+
     assert trades_per_second() == 0
     assert trades_per_second(session_pacing=False) == 0  # pacing off changes rates, not trading hours
     assert 0.09 * 800 <= trades_per_second(offsession_trades="trickle") <= 0.1 * 1100 + 1
@@ -636,7 +678,10 @@ def test_split_windows_add_up_row_for_row(start, cut):
     eng = engine()
     at_once = generate(eng, whole)
     # a fresh engine with one-second batches for the halves: no state, no batch-size effect
-    halves = [generate(engine(batch_rows=1000), Window(whole.start_us, m)), generate(engine(batch_rows=1000), Window(m, whole.end_us))]
+    halves = [
+        generate(engine(batch_rows=1000), Window(whole.start_us, m)),
+        generate(engine(batch_rows=1000), Window(m, whole.end_us)),
+    ]
     for i in range(2):
         assert_same(at_once[i], concat_batches([halves[0][i], halves[1][i]]))
     assert len(at_once[1]) > 0
@@ -709,8 +754,12 @@ def test_planned_counts_match_generated_market_data(around_close):
     md, _ = around_close
     assert engine().planned_counts(CLOSE.first_second, CLOSE.end_second) == {"market_data": len(md)}
     # second by second too, through the close auction's bursts
-    per_second = np.bincount(np.asarray(md.columns["timestamp_ns"]) // 1_000_000_000 - CLOSE.first_second, minlength=CLOSE.seconds)
-    np.testing.assert_array_equal(engine().planned_per_second(CLOSE.first_second, CLOSE.end_second)["market_data"], per_second)
+    per_second = np.bincount(
+        np.asarray(md.columns["timestamp_ns"]) // 1_000_000_000 - CLOSE.first_second, minlength=CLOSE.seconds
+    )
+    np.testing.assert_array_equal(
+        engine().planned_per_second(CLOSE.first_second, CLOSE.end_second)["market_data"], per_second
+    )
 
 
 def test_packed_sort_is_lexsort():
@@ -733,4 +782,7 @@ def test_book_batches_stay_under_the_allocators_mapping_threshold():
         assert eng.batch_rows * 2 * levels * 8 < 32 << 20  # one book side's prices and volumes
         md, _ = next(iter(eng.generate(window("2025-07-01T15:00:00Z", 60))))
         assert md.columns["bids"].values.nbytes < 32 << 20
-    assert engine(EquitiesConfig(min_levels=40, max_levels=40)).batch_rows < engine(EquitiesConfig(min_levels=3, max_levels=3)).batch_rows
+    assert (
+        engine(EquitiesConfig(min_levels=40, max_levels=40)).batch_rows
+        < engine(EquitiesConfig(min_levels=3, max_levels=3)).batch_rows
+    )

@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from mkt_pipeline.equities import session as ns
 from mkt_pipeline.core.timeline import parse_timestamp
+from mkt_pipeline.equities import session as ns
 
 
 def sec(text: str) -> int:

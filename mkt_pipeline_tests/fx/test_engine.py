@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mkt_pipeline.fx import universe as fxu
 from mkt_pipeline.core import invariants as inv
-from mkt_pipeline.fx.engine import ECNS, FxConfig, FxEngine, round_ticket
 from mkt_pipeline.core.tables import FX_TABLES, concat_batches
 from mkt_pipeline.core.timeline import US_PER_S, Window
+from mkt_pipeline.fx import universe as fxu
+from mkt_pipeline.fx.engine import ECNS, FxConfig, FxEngine, round_ticket
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
 WINDOW = Window.from_iso("2025-11-11T02:58:00Z", "2025-11-11T03:02:00Z")  # crosses an hour (partition) boundary
@@ -48,7 +48,14 @@ def per_second_counts(table: pa.Table) -> np.ndarray:
 def test_universe():
     assert len(fxu.PAIRS) == 30 and len(set(fxu.SYMBOLS)) == 30
     assert [p.rank for p in fxu.PAIRS[:9]] == list(range(1, 10)) and all(p.rank == 10 for p in fxu.PAIRS[9:])
-    assert {p.symbol for p in fxu.PAIRS if p.pip == 0.01} == {"USDJPY", "EURJPY", "GBPJPY", "AUDJPY", "NZDJPY", "CADJPY"}
+    assert {p.symbol for p in fxu.PAIRS if p.pip == 0.01} == {
+        "USDJPY",
+        "EURJPY",
+        "GBPJPY",
+        "AUDJPY",
+        "NZDJPY",
+        "CADJPY",
+    }
     assert fxu.FALLBACK_LEVELS["USDTRY"] > 27 and 140 <= fxu.FALLBACK_LEVELS["USDJPY"] <= 160
 
 
@@ -119,11 +126,24 @@ def test_planned_per_second_matches_each_generated_second_and_any_split(light):
     # planned alone, a span's seconds equal the same seconds planned inside a longer span
     cut = WINDOW.first_second + 7
     for name, whole in plan.items():
-        parts = np.concatenate([FxEngine(LIGHT_FX, fx_references(WINDOW)).planned_per_second(a, b)[name] for a, b in ((WINDOW.first_second, cut), (cut, WINDOW.end_second))])
+        parts = np.concatenate(
+            [
+                FxEngine(LIGHT_FX, fx_references(WINDOW)).planned_per_second(a, b)[name]
+                for a, b in ((WINDOW.first_second, cut), (cut, WINDOW.end_second))
+            ]
+        )
         np.testing.assert_array_equal(parts, whole)
 
 
-@pytest.mark.parametrize("table,column", [("market_data", "best_bid"), ("market_data", "best_ask"), ("core_price", "bid_price"), ("core_price", "ask_price")])
+@pytest.mark.parametrize(
+    "table,column",
+    [
+        ("market_data", "best_bid"),
+        ("market_data", "best_ask"),
+        ("core_price", "bid_price"),
+        ("core_price", "ask_price"),
+    ],
+)
 def test_one_second_candles_continuous_and_not_flat(light, table, column):
     result = inv.candle_continuity(light[table], "timestamp", column)
     assert result.passed, str(result)
@@ -165,20 +185,29 @@ def test_trades_executable_after_their_quotes_and_consistent(light):
 
 def test_order_mix_and_sizes(light):
     df = light["fx_trades"].to_pandas()
-    orders = df.groupby("order_id").agg(passive=("passive", "first"), qty=("quantity", "sum"), symbol=("symbol", "first"), fills=("price", "size"))
+    orders = df.groupby("order_id").agg(
+        passive=("passive", "first"), qty=("quantity", "sum"), symbol=("symbol", "first"), fills=("price", "size")
+    )
     assert 0.33 <= orders.passive.mean() <= 0.47  # 40% passive
     assert orders.qty.max() <= 100_000_000 and (df.quantity > 0).all()
     assert orders.fills.max() > 1  # aggressive orders walk levels
     share = orders.symbol.astype(str).value_counts(normalize=True)
     assert share[list(fxu.SYMBOLS[:9])].mean() > 5 * share[list(fxu.SYMBOLS[9:])].mean()  # top pairs trade ~10x exotics
     uuid_re = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-    assert df.trade_id.map(lambda u: bool(uuid_re.match(u))).all() and df.order_id.map(lambda u: bool(uuid_re.match(u))).all()
+    assert (
+        df.trade_id.map(lambda u: bool(uuid_re.match(u))).all()
+        and df.order_id.map(lambda u: bool(uuid_re.match(u))).all()
+    )
     assert df.trade_id.is_unique
     assert df.timestamp.dt.nanosecond.any()  # nanosecond precision is used
 
 
 def test_dedup_keys_unique(light):
-    for table, keys in (("market_data", ["timestamp", "symbol"]), ("core_price", ["timestamp", "symbol"]), ("fx_trades", ["timestamp", "trade_id"])):
+    for table, keys in (
+        ("market_data", ["timestamp", "symbol"]),
+        ("core_price", ["timestamp", "symbol"]),
+        ("fx_trades", ["timestamp", "trade_id"]),
+    ):
         df = light[table].to_pandas()
         assert not df.duplicated(subset=keys).any(), table
 
@@ -245,7 +274,10 @@ def test_bounded_batches():
         ({"min_levels": 0}, "--min_levels"),
         ({"orders_min_per_sec": 31}, "--orders_min_per_sec"),
         ({"lei_pool_size": 0}, "--lei_pool_size"),
-        ({"market_data_min_eps": 50, "core_min_eps": 35, "core_max_eps": 40}, "--market_data_min_eps (50) must be >= 60"),
+        (
+            {"market_data_min_eps": 50, "core_min_eps": 35, "core_max_eps": 40},
+            "--market_data_min_eps (50) must be >= 60",
+        ),
         ({"core_min_eps": 40, "core_max_eps": 50}, "--core_min_eps (40) must be >= 60"),
     ],
 )
@@ -262,7 +294,9 @@ def daily_references(window: Window):
 
     days = reference_days(window.days()[0], window.days()[-1])
     base = dt.date(2025, 11, 1)
-    closes = {d.isoformat(): tuple(fxu.FALLBACK_LEVELS[s] * (1 + 0.005 * (d - base).days) for s in fxu.SYMBOLS) for d in days}
+    closes = {
+        d.isoformat(): tuple(fxu.FALLBACK_LEVELS[s] * (1 + 0.005 * (d - base).days) for s in fxu.SYMBOLS) for d in days
+    }
     return ReferencePrices(fxu.SYMBOLS, closes, {s: "yahoo" for s in fxu.SYMBOLS})
 
 
@@ -285,11 +319,21 @@ def test_round_tickets_whole_thousand_prints_and_most_prints_at_the_touch(light)
     touch in force."""
     trades, md = light["fx_trades"].to_pandas(), light["market_data"].to_pandas()
     assert (trades.quantity % 1000 == 0).all()
-    assert round_ticket(np.array([140_000.0, 1_400_000.0, 23_000_000.0, 50_000.0])).tolist() == [100_000, 1_000_000, 25_000_000, 100_000]
+    assert round_ticket(np.array([140_000.0, 1_400_000.0, 23_000_000.0, 50_000.0])).tolist() == [
+        100_000,
+        1_000_000,
+        25_000_000,
+        100_000,
+    ]
     md = md.sort_values("timestamp")
     trades = trades.sort_values("timestamp")
     trades["ts_us"] = trades.timestamp.dt.floor("us").astype(md.timestamp.dtype)
-    joined = pd.merge_asof(trades, md[["timestamp", "symbol", "best_bid", "best_ask"]].rename(columns={"timestamp": "ts_us"}), on="ts_us", by="symbol")
+    joined = pd.merge_asof(
+        trades,
+        md[["timestamp", "symbol", "best_bid", "best_ask"]].rename(columns={"timestamp": "ts_us"}),
+        on="ts_us",
+        by="symbol",
+    )
     on_ask = (joined.side.astype(str) == "buy") ^ joined.passive
     touch = np.where(on_ask, joined.best_ask, joined.best_bid)
     assert (joined.price == touch).mean() >= 0.70
@@ -304,4 +348,6 @@ def test_activity_clusters_counts_inside_the_configured_range():
         assert counts.min() >= low and counts.max() <= high
         assert np.corrcoef(counts[1:], counts[:-1])[0, 1] >= 0.3
     quiet = Window.from_iso("2025-11-11T04:00:00Z", "2025-11-11T05:00:00Z")
-    assert md.mean() >= 2 * engine._counts(quiet.first_second, quiet.end_second)[0].mean()  # London/New York vs late Asia
+    assert (
+        md.mean() >= 2 * engine._counts(quiet.first_second, quiet.end_second)[0].mean()
+    )  # London/New York vs late Asia

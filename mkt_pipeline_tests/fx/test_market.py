@@ -19,13 +19,35 @@ SYMBOLS = list(fxu.SYMBOLS)
 PIPS = np.array([p.pip for p in fxu.PAIRS])
 SETTINGS = {
     # the realism issue's rates (5-level books, seed 7), over the London/New York overlap
-    "demo": (FxConfig(seed=7, market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=80,
-                      orders_min_per_sec=5, orders_max_per_sec=30, min_levels=5, max_levels=5),
-             Window.from_iso("2025-11-11T12:00:00Z", "2025-11-11T15:00:00Z")),
+    "demo": (
+        FxConfig(
+            seed=7,
+            market_data_min_eps=100,
+            market_data_max_eps=300,
+            core_min_eps=60,
+            core_max_eps=80,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+            min_levels=5,
+            max_levels=5,
+        ),
+        Window.from_iso("2025-11-11T12:00:00Z", "2025-11-11T15:00:00Z"),
+    ),
     # busier quotes and orders, 3-level books, another seed, New York afternoon into the evening
-    "busy": (FxConfig(seed=11, market_data_min_eps=400, market_data_max_eps=600, core_min_eps=200, core_max_eps=300,
-                      orders_min_per_sec=10, orders_max_per_sec=40, min_levels=3, max_levels=3),
-             Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T18:00:00Z")),
+    "busy": (
+        FxConfig(
+            seed=11,
+            market_data_min_eps=400,
+            market_data_max_eps=600,
+            core_min_eps=200,
+            core_max_eps=300,
+            orders_min_per_sec=10,
+            orders_max_per_sec=40,
+            min_levels=3,
+            max_levels=3,
+        ),
+        Window.from_iso("2025-11-11T15:00:00Z", "2025-11-11T18:00:00Z"),
+    ),
 }
 
 
@@ -76,7 +98,9 @@ class Market:
         self.order_sign = np.where(buy[first] ^ passive[first], 1, -1)
         self.order_size = np.bincount(oid, tr.column("quantity").to_numpy())[oid[first]]
         o = np.argsort(self.order_ts, kind="stable")
-        self.order_ts, self.order_code, self.order_sign, self.order_size = (x[o] for x in (self.order_ts, self.order_code, self.order_sign, self.order_size))
+        self.order_ts, self.order_code, self.order_sign, self.order_size = (
+            x[o] for x in (self.order_ts, self.order_code, self.order_sign, self.order_size)
+        )
 
 
 @pytest.fixture(scope="module", params=sorted(SETTINGS))
@@ -110,7 +134,14 @@ def test_order_signs_remember(market):
 
 
 def test_flow_moves_the_mid_after_not_before(market):
-    imp = cx.impact_by_size(cx._forward_fill(market.mids), market.first_s, market.order_ts, market.order_code, market.order_sign, market.order_size)
+    imp = cx.impact_by_size(
+        cx._forward_fill(market.mids),
+        market.first_s,
+        market.order_ts,
+        market.order_code,
+        market.order_sign,
+        market.order_size,
+    )
     after, se, before = imp["after"], imp["se"], imp["before"]
     assert after[-1] > 3 * se[-1], (after[-1], se[-1])  # positive and significant
     assert before[-1] < 0.3 * after[-1], (before[-1], after[-1])

@@ -28,27 +28,81 @@ from mkt_pipeline.sinks.stored_rows import ParquetRows
 
 DAY = dt.date(2025, 11, 11)  # a Tuesday, and an NYSE trading day
 LIGHT_FX_DAY = FxConfig(
-    market_data_min_eps=100, market_data_max_eps=300, core_min_eps=60, core_max_eps=90,
-    orders_min_per_sec=5, orders_max_per_sec=30, min_levels=3, max_levels=3,
+    market_data_min_eps=100,
+    market_data_max_eps=300,
+    core_min_eps=60,
+    core_max_eps=90,
+    orders_min_per_sec=5,
+    orders_max_per_sec=30,
+    min_levels=3,
+    max_levels=3,
 )
-LIGHT_EQUITIES = EquitiesConfig(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800, min_levels=3, max_levels=3)
+LIGHT_EQUITIES = EquitiesConfig(
+    market_data_min_eps=800,
+    market_data_max_eps=2000,
+    trades_min_eps=300,
+    trades_max_eps=800,
+    min_levels=3,
+    max_levels=3,
+)
 
 FX_FACTS = (
-    "fat_tails.kurtosis", "fat_tails.jumps", "clustering.short", "clustering.lag30", "bounce", "vol_ratio",
-    "vol_level.EURUSD", "vol_level.USDJPY", "activity.quotes_acf", "activity.orders_acf", "activity.quotes_cv",
-    "activity.orders_cv", "seasonality.fx_quotes", "seasonality.fx_orders", "fx_prints.touch", "fx_prints.lots", "core_vs_book", "long_run_level",
+    "fat_tails.kurtosis",
+    "fat_tails.jumps",
+    "clustering.short",
+    "clustering.lag30",
+    "bounce",
+    "vol_ratio",
+    "vol_level.EURUSD",
+    "vol_level.USDJPY",
+    "activity.quotes_acf",
+    "activity.orders_acf",
+    "activity.quotes_cv",
+    "activity.orders_cv",
+    "seasonality.fx_quotes",
+    "seasonality.fx_orders",
+    "fx_prints.touch",
+    "fx_prints.lots",
+    "core_vs_book",
+    "long_run_level",
 )
 EQUITIES_FACTS = (
-    "fat_tails.kurtosis", "clustering.short", "clustering.lag30", "bounce", "vol_ratio", "vol_level.AAPL",
-    "activity.quotes_acf", "activity.trades_acf", "activity.quotes_cv", "activity.trades_cv", "seasonality.first30",
-    "seasonality.last30", "seasonality.opening_cross", "seasonality.closing_cross", "seasonality.open_vol",
-    "nbbo.at_or_inside", "nbbo.inside", "spreads.one_tick",
+    "fat_tails.kurtosis",
+    "clustering.short",
+    "clustering.lag30",
+    "bounce",
+    "vol_ratio",
+    "vol_level.AAPL",
+    "activity.quotes_acf",
+    "activity.trades_acf",
+    "activity.quotes_cv",
+    "activity.trades_cv",
+    "seasonality.first30",
+    "seasonality.last30",
+    "seasonality.opening_cross",
+    "seasonality.closing_cross",
+    "seasonality.open_vol",
+    "nbbo.at_or_inside",
+    "nbbo.inside",
+    "spreads.one_tick",
 )
 # the one-market rows (co-movement, Epps, order-flow memory, impact, volume and volatility, venues)
 EQUITIES_MARKET_FACTS = (
-    "market.corr5", "market.pc1", "market.sector_gap", "market.betas", "market.epps", "flow.sign_acf1",
-    "flow.sign_acf_tail", "flow.sign_acf_first", "impact.after", "impact.before", "impact.size", "market.volume_vol",
-    "market.spread_vol", "venues.listing", "venues.iex",
+    "market.corr5",
+    "market.pc1",
+    "market.sector_gap",
+    "market.betas",
+    "market.epps",
+    "flow.sign_acf1",
+    "flow.sign_acf_tail",
+    "flow.sign_acf_first",
+    "impact.after",
+    "impact.before",
+    "impact.size",
+    "market.volume_vol",
+    "market.spread_vol",
+    "venues.listing",
+    "venues.iex",
 )
 
 
@@ -94,7 +148,12 @@ def test_the_table_does_not_depend_on_how_the_window_is_sliced(fx_day, equities_
     window = Window(start, start + 3 * 3600 * US_PER_S)
     spans = fx_rate_spans(LIGHT_FX_DAY.as_dict()) if market == "fx" else None
     tables = [
-        {f.key: f.value for f in measure_dataset(market, ParquetRows(ParquetSink(root)), window, rate_spans=spans, offline=True, slice_s=s).facts}
+        {
+            f.key: f.value
+            for f in measure_dataset(
+                market, ParquetRows(ParquetSink(root)), window, rate_spans=spans, offline=True, slice_s=s
+            ).facts
+        }
         for s in (3600, 420)
     ]
     assert tables[0].keys() == tables[1].keys()
@@ -135,19 +194,41 @@ def test_cli_prints_the_same_table_and_draws_the_pictures(fx_day, tmp_path, caps
 
     report, root = fx_day
     c = LIGHT_FX_DAY
-    code = main([
-        "facts", "fx", "--sink", "parquet", "--parquet_dir", str(root), "--offline", "true", "--pictures", str(tmp_path),
-        "--market_data_min_eps", str(c.market_data_min_eps), "--market_data_max_eps", str(c.market_data_max_eps),
-        "--orders_min_per_sec", str(c.orders_min_per_sec), "--orders_max_per_sec", str(c.orders_max_per_sec),
-    ])
+    code = main(
+        [
+            "facts",
+            "fx",
+            "--sink",
+            "parquet",
+            "--parquet_dir",
+            str(root),
+            "--offline",
+            "true",
+            "--pictures",
+            str(tmp_path),
+            "--market_data_min_eps",
+            str(c.market_data_min_eps),
+            "--market_data_max_eps",
+            str(c.market_data_max_eps),
+            "--orders_min_per_sec",
+            str(c.orders_min_per_sec),
+            "--orders_max_per_sec",
+            str(c.orders_max_per_sec),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     # the whole stored extent is the day, so the table is the fixture's, row for row
     assert report.table() in out
     pictures = sorted(tmp_path.glob("fx_*.png"))
     assert [p.name for p in pictures] == [
-        "fx_abs_return_acf.png", "fx_correlation_heatmap.png", "fx_impact_by_size.png", "fx_intraday_profile.png",
-        "fx_return_distribution.png", "fx_sign_acf.png", "fx_triangular_gap.png",
+        "fx_abs_return_acf.png",
+        "fx_correlation_heatmap.png",
+        "fx_impact_by_size.png",
+        "fx_intraday_profile.png",
+        "fx_return_distribution.png",
+        "fx_sign_acf.png",
+        "fx_triangular_gap.png",
     ]
     for p in pictures:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < p.stat().st_size < 200_000
@@ -156,9 +237,15 @@ def test_cli_prints_the_same_table_and_draws_the_pictures(fx_day, tmp_path, caps
 @pytest.mark.parametrize(
     "args, needle",
     [
-        (["--start_ts", "2025-11-11T02:00:00Z", "--end_ts", "2025-11-11T01:00:00Z"], "--end_ts (2025-11-11T01:00:00.000000Z) must be after --start_ts"),
+        (
+            ["--start_ts", "2025-11-11T02:00:00Z", "--end_ts", "2025-11-11T01:00:00Z"],
+            "--end_ts (2025-11-11T01:00:00.000000Z) must be after --start_ts",
+        ),
         (["--start_ts", "2025-11-01T00:00:00Z", "--end_ts", "2025-11-11T00:00:00Z"], "more than 7 days"),
-        (["--market_data_min_eps", "400", "--market_data_max_eps", "300"], "--market_data_min_eps (400) must be <= --market_data_max_eps (300)"),
+        (
+            ["--market_data_min_eps", "400", "--market_data_max_eps", "300"],
+            "--market_data_min_eps (400) must be <= --market_data_max_eps (300)",
+        ),
         (["--start_ts", "yesterday"], "--start_ts: 'yesterday' is not an ISO-8601 timestamp"),
     ],
 )
@@ -194,7 +281,9 @@ def test_questdb_dataset_measures_like_the_parquet_one(questdb, qdb_suffix, tmp_
         start = trading_day(DAY).open_s * US_PER_S
         window = Window(start - 60 * US_PER_S, start + 240 * US_PER_S)
         engine = EquitiesEngine(LIGHT_EQUITIES, market_references("equities", window, offline=True))
-    settings = QuestDBSettings.from_env(host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False)
+    settings = QuestDBSettings.from_env(
+        host=questdb.host, http_port=questdb.http_port, pg_port=questdb.pg_port, create_views=False
+    )
     naming = TableNaming(suffix=qdb_suffix)
     with QuestDBSink(settings, naming) as sink:
         sink.prepare(engine.schemas)
@@ -203,6 +292,14 @@ def test_questdb_dataset_measures_like_the_parquet_one(questdb, qdb_suffix, tmp_
     spans = fx_rate_spans(LIGHT_FX_DAY.as_dict()) if market == "fx" else None
     parquet = measure_dataset(market, _generate(engine, window, tmp_path), window, rate_spans=spans, offline=True)
     with questdb.connect() as conn:
-        stored = measure_dataset(market, QuestDBRows(conn, naming, where=f"{questdb.host}:{questdb.pg_port}"), window, rate_spans=spans, offline=True)
-    assert [(f.key, f.measured, f.passed) for f in stored.facts] == [(f.key, f.measured, f.passed) for f in parquet.facts]
+        stored = measure_dataset(
+            market,
+            QuestDBRows(conn, naming, where=f"{questdb.host}:{questdb.pg_port}"),
+            window,
+            rate_spans=spans,
+            offline=True,
+        )
+    assert [(f.key, f.measured, f.passed) for f in stored.facts] == [
+        (f.key, f.measured, f.passed) for f in parquet.facts
+    ]
     assert any(math.isfinite(f.value) for f in parquet.facts)

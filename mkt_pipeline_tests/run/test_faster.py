@@ -24,9 +24,17 @@ def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
     from mkt_pipeline.cli import load_references, make_engine, parse_options
     from mkt_pipeline.sinks.parquet import ParquetSink as Empty
 
-    opts = parse_options(["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"])
+    opts = parse_options(
+        ["fx", *FTL, *LIGHT, "--start_ts", "2025-11-11T03:00:00.5Z", "--total_market_data_events", "100_000"]
+    )
     engine = make_engine(opts, load_references("fx", Window(opts.start_ts, opts.start_ts + 1)))
-    window = plan_window(engine, Empty("/nonexistent/empty"), start_us=opts.start_ts, end_us=None, max_market_data_rows=opts.total_market_data_events)
+    window = plan_window(
+        engine,
+        Empty("/nonexistent/empty"),
+        start_us=opts.start_ts,
+        end_us=None,
+        max_market_data_rows=opts.total_market_data_events,
+    )
     first, total, s = opts.start_ts // 1_000_000, 0, opts.start_ts // 1_000_000
     while total < 100_000:
         total += engine.planned_counts(s, s + 1)["market_data"]
@@ -36,8 +44,8 @@ def test_planned_window_ends_at_the_exact_second_across_count_blocks(clean_env):
 
 def test_resume_starts_at_the_least_advanced_table(tmp_path):
     """A run cut between tables leaves market_data ahead of core_price: resume where core_price stops."""
-    from mkt_pipeline.run.faster import stored_resume_us
     from mkt_pipeline.fx.engine import FxEngine
+    from mkt_pipeline.run.faster import stored_resume_us
     from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
     sink = ParquetSink(tmp_path)
@@ -63,7 +71,12 @@ def test_each_committed_chunk_is_reported_once_with_its_own_rows(tmp_path):
     from mkt_pipeline.run.progress import Progress
 
     window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:00:30Z")
-    engine = FxEngine(FxConfig(market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3), market_references("fx", window, offline=True))
+    engine = FxEngine(
+        FxConfig(
+            market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3
+        ),
+        market_references("fx", window, offline=True),
+    )
     with ParquetSink(tmp_path / "a") as sink:
         sink.prepare(engine.schemas)
         progress = Progress("fx", window, out=io.StringIO())
@@ -89,7 +102,9 @@ def test_leaving_the_chunk_iterator_early_stops_the_producer(tmp_path):
     from mkt_pipeline.run.resume import chunk_key, plan_chunks
 
     window = Window.from_iso("2025-11-11T03:00:00Z", "2025-11-11T03:01:00Z")
-    config = FxConfig(market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3)
+    config = FxConfig(
+        market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65, min_levels=3, max_levels=3
+    )
     engine = FxEngine(config, market_references("fx", window, offline=True))
     with ParquetSink(tmp_path) as sink:
         sink.prepare(engine.schemas)

@@ -13,17 +13,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mkt_pipeline.run import ingest
-from mkt_pipeline.run import process as generation_process
 from mkt_pipeline.core.engine import Engine
-from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
-from mkt_pipeline.fx.engine import FxConfig, FxEngine
-from mkt_pipeline.run.process import END_OF_CHUNK, ProcessProducer
-from mkt_pipeline.run.ingest import run_window, wants_process
-from mkt_pipeline.markets import market_references
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.run import ingest
+from mkt_pipeline.run import process as generation_process
+from mkt_pipeline.run.ingest import run_window, wants_process
+from mkt_pipeline.run.process import END_OF_CHUNK, ProcessProducer
+from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
 WINDOW = Window.from_iso("2025-06-02T14:29:40Z", "2025-06-02T14:30:40Z")  # crosses the equities open
@@ -65,7 +65,10 @@ def assert_groups_equal(got: list, want: list) -> None:
 def _engines():
     return {
         "fx": FxEngine(LIGHT_FX, fx_references(WINDOW)),
-        "equities": EquitiesEngine(EquitiesConfig(market_data_min_eps=300, market_data_max_eps=400, min_levels=5, max_levels=12), market_references("equities", WINDOW, offline=True)),
+        "equities": EquitiesEngine(
+            EquitiesConfig(market_data_min_eps=300, market_data_max_eps=400, min_levels=5, max_levels=12),
+            market_references("equities", WINDOW, offline=True),
+        ),
     }
 
 
@@ -86,7 +89,10 @@ def test_a_child_process_writes_exactly_the_rows_of_in_process_generation(tmp_pa
 
 def test_groups_kept_by_the_caller_are_never_overwritten():
     """Holding every group forces new slots (the child may not reuse memory still in use)."""
-    engine = FxEngine(FxConfig(min_levels=40, max_levels=40, market_data_min_eps=3000, market_data_max_eps=4000), fx_references(WINDOW))
+    engine = FxEngine(
+        FxConfig(min_levels=40, max_levels=40, market_data_min_eps=3000, market_data_max_eps=4000),
+        fx_references(WINDOW),
+    )
     chunks = list(WINDOW.split(20))
     producer = ProcessProducer(engine, chunks)
     producer.start()

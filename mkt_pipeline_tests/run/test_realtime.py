@@ -13,16 +13,18 @@ from contextlib import contextmanager
 
 import pytest
 
-from mkt_pipeline.fx.engine import FxConfig, FxEngine
-from mkt_pipeline.run.realtime import ReferenceRefresher, live_reference_window, pace_window, pin_references
 from mkt_pipeline.core.reference_prices import ReferencePrices
-from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import FX_TABLES, TIMESTAMP_NS, concat_batches
 from mkt_pipeline.core.timeline import NS_PER_US, US_PER_S, Window
+from mkt_pipeline.fx.engine import FxConfig, FxEngine
+from mkt_pipeline.run.realtime import ReferenceRefresher, live_reference_window, pace_window, pin_references
+from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter
+from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline_tests.conftest import fx_references
 
-LIGHT = FxConfig(market_data_min_eps=110, market_data_max_eps=150, core_min_eps=70, core_max_eps=100, min_levels=5, max_levels=5)
+LIGHT = FxConfig(
+    market_data_min_eps=110, market_data_max_eps=150, core_min_eps=70, core_max_eps=100, min_levels=5, max_levels=5
+)
 T0 = 1_762_830_000  # 2025-11-11T03:00:00Z
 
 
@@ -197,7 +199,9 @@ def test_stop_event_finishes_completed_seconds_and_returns():
     sink = MemorySink(clock, on_commit=stop_after_3)
     result = pace_window(engine_for(window), sink, window, clock=clock, sleep=clock.sleep, stop_event=stop)
     assert result.stopped
-    assert result.written_until_us == int(clock.now) * US_PER_S == (T0 + 5) * US_PER_S  # every completed second, nothing ahead
+    assert (
+        result.written_until_us == int(clock.now) * US_PER_S == (T0 + 5) * US_PER_S
+    )  # every completed second, nothing ahead
     assert_contiguous([w for w, _, _ in sink.commits], window.start_us, result.written_until_us)
 
 
@@ -293,8 +297,22 @@ def test_signal_flushes_completed_seconds_and_exits_zero(tmp_path, market, sig):
 
     md_table, min_rows = (FX_TABLES[0], 110) if market == "fx" else (EQUITIES_TABLES[0], 1)
     env = {**os.environ, "MKT_OFFLINE": "1", "MKT_PARQUET_COMMIT_SECONDS": "1"}  # watch seconds land one by one
-    light = LIGHT_ARGS if market == "fx" else EQ_LIGHT_ARGS + ["--offsession_trades", "full", "--session_pacing", "false"]
-    cmd = [sys.executable, "-m", "mkt_pipeline.cli", market, "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *light]
+    light = (
+        LIGHT_ARGS if market == "fx" else EQ_LIGHT_ARGS + ["--offsession_trades", "full", "--session_pacing", "false"]
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "mkt_pipeline.cli",
+        market,
+        "--mode",
+        "real-time",
+        "--sink",
+        "parquet",
+        "--parquet_dir",
+        str(tmp_path),
+        *light,
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     sink = ParquetSink(tmp_path)
 
@@ -329,11 +347,43 @@ def test_cli_real_time_stops_at_end_ts(tmp_path, capsys):
     from mkt_pipeline.core.timeline import format_us
 
     end = (int(time.time()) + 2) * US_PER_S
-    assert main(["fx", "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT_ARGS, "--end_ts", format_us(end)]) == 0
+    assert (
+        main(
+            [
+                "fx",
+                "--mode",
+                "real-time",
+                "--sink",
+                "parquet",
+                "--parquet_dir",
+                str(tmp_path),
+                *LIGHT_ARGS,
+                "--end_ts",
+                format_us(end),
+            ]
+        )
+        == 0
+    )
     assert "end reached" in capsys.readouterr().out
     assert ParquetSink(tmp_path).resume_after_us(FX_TABLES[0]) == end
     # a second run never writes behind stored data: nothing is left before --end_ts
-    assert main(["fx", "--mode", "real-time", "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT_ARGS, "--end_ts", format_us(end)]) == 0
+    assert (
+        main(
+            [
+                "fx",
+                "--mode",
+                "real-time",
+                "--sink",
+                "parquet",
+                "--parquet_dir",
+                str(tmp_path),
+                *LIGHT_ARGS,
+                "--end_ts",
+                format_us(end),
+            ]
+        )
+        == 0
+    )
     assert "nothing to do" in capsys.readouterr().out
 
 
@@ -343,6 +393,8 @@ def test_stop_with_a_long_backlog_returns_within_the_grace_period():
     stop = threading.Event()
     stop.set()
     sink = MemorySink(clock, on_commit=lambda w: setattr(clock, "now", clock.now + 0.5))  # each commit takes 0.5 s
-    result = pace_window(engine_for(window), sink, window, clock=clock, sleep=clock.sleep, stop_event=stop, stop_grace_s=3.0)
+    result = pace_window(
+        engine_for(window), sink, window, clock=clock, sleep=clock.sleep, stop_event=stop, stop_grace_s=3.0
+    )
     assert result.stopped and clock.now <= T0 + 500.0 + 3.5
     assert_contiguous([w for w, _, _ in sink.commits], window.start_us, result.written_until_us)

@@ -58,7 +58,14 @@ def fx_engine(references=None, config: FxConfig = LIGHT_FX):
 def equities_engine(references=None):
     from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 
-    config = EquitiesConfig(market_data_min_eps=200, market_data_max_eps=300, trades_min_eps=50, trades_max_eps=80, min_levels=5, max_levels=5)
+    config = EquitiesConfig(
+        market_data_min_eps=200,
+        market_data_max_eps=300,
+        trades_min_eps=50,
+        trades_max_eps=80,
+        min_levels=5,
+        max_levels=5,
+    )
     return EquitiesEngine(config, references or market_references("equities", EQ_WINDOW, offline=True))
 
 
@@ -70,8 +77,15 @@ def run(engine_fn, sink, window, processes: int = 1, factories=None, **kw):
     sink.prepare(engine.schemas)
     with Progress(engine.market, window, interval_s=3600) as progress:
         return run_chunks(
-            engine, sink, window, chunk_seconds=CHUNK_S, progress=progress, workers=processes,
-            factories=factories, references=engine.references, **kw,
+            engine,
+            sink,
+            window,
+            chunk_seconds=CHUNK_S,
+            progress=progress,
+            workers=processes,
+            factories=factories,
+            references=engine.references,
+            **kw,
         )
 
 
@@ -111,7 +125,10 @@ def test_failed_publish_of_one_table_is_filled_by_a_plain_rerun(tmp_path, market
     assert not temp_files(tmp_path / "run"), "a failed publish leaves no temporary file"
     recorded = {(e.start_us, e.end_us) for e in faulty.ledger_entries(chunk_key(engine_fn())) if e.kind == CHUNK}
     assert (fail_at, fail_at + CHUNK_S * US_PER_S) not in recorded
-    assert f"{len(recorded)} of 4 chunks were stored and recorded; re-run the same command to send the other {4 - len(recorded)}" in capsys.readouterr().err
+    assert (
+        f"{len(recorded)} of 4 chunks were stored and recorded; re-run the same command to send the other {4 - len(recorded)}"
+        in capsys.readouterr().err
+    )
 
     # the same command again: sends exactly the unrecorded chunks
     sink = ParquetSink(tmp_path / "run")
@@ -146,7 +163,14 @@ def test_other_settings_do_not_count_as_stored(tmp_path):
     assert len(plan_chunks(sink, chunk_key(fx_engine(config=other)), FX_WINDOW, CHUNK_S).pending) == 4
     # other chunk sizes still see what is stored: entries are time ranges, not chunk numbers
     assert not plan_chunks(sink, chunk_key(fx_engine()), FX_WINDOW, 7).pending
-    assert len(plan_chunks(sink, chunk_key(fx_engine()), Window(FX_WINDOW.start_us, FX_WINDOW.end_us + US_PER_S), 7).pending) == 1
+    assert (
+        len(
+            plan_chunks(
+                sink, chunk_key(fx_engine()), Window(FX_WINDOW.start_us, FX_WINDOW.end_us + US_PER_S), 7
+            ).pending
+        )
+        == 1
+    )
 
 
 def test_stale_temp_files_are_removed_but_not_those_of_a_live_writer(tmp_path):
@@ -174,7 +198,9 @@ def test_a_torn_manifest_line_is_an_unrecorded_chunk(tmp_path):
     last = chunk_lines[-1]
     lines[last] = lines[last][: len(lines[last]) // 2]  # a crash in the middle of the append
     sink.manifest.path.write_text("\n".join(lines) + "\n")
-    assert plan_chunks(sink, key, FX_WINDOW, CHUNK_S).pending == [Window(FX_WINDOW.end_us - CHUNK_S * US_PER_S, FX_WINDOW.end_us)]
+    assert plan_chunks(sink, key, FX_WINDOW, CHUNK_S).pending == [
+        Window(FX_WINDOW.end_us - CHUNK_S * US_PER_S, FX_WINDOW.end_us)
+    ]
 
 
 def test_incremental_finishes_the_interrupted_window_first(tmp_path):
@@ -192,7 +218,14 @@ def test_incremental_finishes_the_interrupted_window_first(tmp_path):
     run(fx_engine, once, FX_WINDOW)
     assert_same_rows(plain, once, fx_engine().schemas)
     # finished: the next incremental window starts where it ended
-    nxt = plan_window(fx_engine(), plain, start_us=None, end_us=FX_WINDOW.end_us + 5 * US_PER_S, max_market_data_rows=10**9, incremental=True)
+    nxt = plan_window(
+        fx_engine(),
+        plain,
+        start_us=None,
+        end_us=FX_WINDOW.end_us + 5 * US_PER_S,
+        max_market_data_rows=10**9,
+        incremental=True,
+    )
     assert nxt == Window(FX_WINDOW.end_us, FX_WINDOW.end_us + 5 * US_PER_S)
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from mkt_pipeline.cli import main
-from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.core.tables import BOOK, EQUITIES_TABLES, FX_TABLES, TIMESTAMP, TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline_tests.questdb_server import QuestDBServer, free_ports
@@ -59,9 +59,24 @@ class OwnServer:
 
     def start(self) -> None:
         out = subprocess.run(
-            [str(QDB), "start", "--root", str(self.root), "--http", str(self.http), "--pg", str(self.pg), "--ilp", str(self.ilp),
-             "--min", str(self.min), "dev.mode.enabled=true"],
-            capture_output=True, text=True, timeout=150,
+            [
+                str(QDB),
+                "start",
+                "--root",
+                str(self.root),
+                "--http",
+                str(self.http),
+                "--pg",
+                str(self.pg),
+                "--ilp",
+                str(self.ilp),
+                "--min",
+                str(self.min),
+                "dev.mode.enabled=true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=150,
         )
         if out.returncode != 0:
             pytest.fail(f"could not start QuestDB: {out.stderr.strip().splitlines()[-1:]}")
@@ -85,7 +100,9 @@ class OwnServer:
 @pytest.fixture(scope="module")
 def own():
     if not QDB.exists() or shutil.which(os.environ.get("JAVA", "java")) is None:
-        pytest.skip(f"no QuestDB server script {QDB.name} in {QDB.parent.name} beside the repository (or no Java); set QDB_SERVER_DIR")
+        pytest.skip(
+            f"no QuestDB server script {QDB.name} in {QDB.parent.name} beside the repository (or no Java); set QDB_SERVER_DIR"
+        )
     root = Path(tempfile.mkdtemp(prefix="mkt-resume-qdb-"))
     server = OwnServer(root)
     server.start()
@@ -128,8 +145,25 @@ def command(server: QuestDBServer, market: str, suffix: str, processes: int, htt
     if http_port is not None:
         flags[flags.index("--http_port") + 1] = str(http_port)
     return [
-        market, "--mode", "faster-than-life", *light, "--sink", "questdb", *flags, "--suffix", suffix, "--create_views", "false",
-        "--start_ts", start, "--end_ts", end, "--chunk_seconds", CHUNK_S, "--processes", str(processes),
+        market,
+        "--mode",
+        "faster-than-life",
+        *light,
+        "--sink",
+        "questdb",
+        *flags,
+        "--suffix",
+        suffix,
+        "--create_views",
+        "false",
+        "--start_ts",
+        start,
+        "--end_ts",
+        end,
+        "--chunk_seconds",
+        CHUNK_S,
+        "--processes",
+        str(processes),
     ]
 
 
@@ -152,7 +186,9 @@ def stored(server: QuestDBServer, market: str, suffix: str) -> dict[str, list]:
     out = {}
     for schema, name in zip(MARKETS[market][1], names):
         cols = _select_list(schema)
-        out[schema.base_name] = server.query(f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}")
+        out[schema.base_name] = server.query(
+            f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}"
+        )
     return out
 
 
@@ -179,14 +215,19 @@ def assert_same_as_uninterrupted(server, market, suffix, uninterrupted) -> None:
     got, want = stored(server, market, suffix), uninterrupted(market)
     for table, rows in want.items():
         assert rows, f"{table}: the uninterrupted run stored no rows"
-        assert len(got[table]) == len(rows), f"{table}: {len(got[table])} rows after the re-run vs {len(rows)} uninterrupted"
+        assert len(got[table]) == len(rows), (
+            f"{table}: {len(got[table])} rows after the re-run vs {len(rows)} uninterrupted"
+        )
         assert got[table] == rows, f"{table}: rows differ from the uninterrupted run"
 
 
 def start_cli(server: QuestDBServer, market: str, suffix: str, processes: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "mkt_pipeline.cli", *command(server, market, suffix, processes)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -291,7 +332,7 @@ class ResetProxy:
                     if reset:
                         self._reset(client, upstream)
                         return
-                tail = window[-len(self.needle):]
+                tail = window[-len(self.needle) :]
                 upstream.sendall(data)
         except OSError:
             pass

@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from mkt_pipeline.core.tables import (
+    EQUITIES_MARKET_DATA,
+    EQUITIES_TABLES,
+    EQUITIES_TRADES,
+    FX_CORE_PRICE,
+    FX_MARKET_DATA,
+    FX_TABLES,
+    FX_TRADES,
+    TableSchema,
+)
+from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ddl import (
     EQUITIES_VIEWS,
     FX_VIEWS,
@@ -16,19 +27,9 @@ from mkt_pipeline.sinks.ddl import (
     table_columns_sql,
     views_for,
 )
-from mkt_pipeline.sinks.base import TableNaming
-from mkt_pipeline.core.tables import (
-    EQUITIES_MARKET_DATA,
-    EQUITIES_TABLES,
-    EQUITIES_TRADES,
-    FX_CORE_PRICE,
-    FX_MARKET_DATA,
-    FX_TABLES,
-    FX_TRADES,
-    TableSchema,
-)
 
 PLAIN = TableNaming()
+
 
 def columns_of(schema: TableSchema, overrides: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> list[tuple]:
     """``table_columns()`` rows (name, type, designated, upsert key) for a schema, optionally with changed
@@ -45,7 +46,7 @@ def columns_of(schema: TableSchema, overrides: dict[str, str] | None = None, dro
 # #equities-tables, #equities-views (default options: encodings on,
 # no retention, no suffix).
 TABLES = {
-    'market_data': """\
+    "market_data": """\
 CREATE TABLE IF NOT EXISTS market_data (
   timestamp TIMESTAMP PARQUET(delta_binary_packed, zstd(4)),
   symbol SYMBOL CAPACITY 15000 PARQUET(rle_dictionary, zstd(4), bloom_filter),
@@ -55,7 +56,7 @@ CREATE TABLE IF NOT EXISTS market_data (
   best_ask DOUBLE PARQUET(default, zstd(4))
 ) TIMESTAMP(timestamp) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp, symbol)""",
-    'core_price': """\
+    "core_price": """\
 CREATE TABLE IF NOT EXISTS core_price (
   timestamp TIMESTAMP PARQUET(delta_binary_packed, zstd(4)),
   symbol SYMBOL CAPACITY 15000 PARQUET(rle_dictionary, zstd(4), bloom_filter),
@@ -69,7 +70,7 @@ CREATE TABLE IF NOT EXISTS core_price (
   indicator2 DOUBLE PARQUET(default, zstd(4))
 ) TIMESTAMP(timestamp) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp, symbol)""",
-    'fx_trades': """\
+    "fx_trades": """\
 CREATE TABLE IF NOT EXISTS fx_trades (
   timestamp TIMESTAMP_NS PARQUET(delta_binary_packed, zstd(4)),
   symbol SYMBOL CAPACITY 15000 PARQUET(rle_dictionary, zstd(4), bloom_filter),
@@ -83,7 +84,7 @@ CREATE TABLE IF NOT EXISTS fx_trades (
   order_id UUID PARQUET(default, zstd(4))
 ) TIMESTAMP(timestamp) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp, trade_id)""",
-    'equities_market_data': """\
+    "equities_market_data": """\
 CREATE TABLE IF NOT EXISTS equities_market_data (
   timestamp_ns TIMESTAMP_NS PARQUET(delta_binary_packed, zstd(4)),
   symbol SYMBOL CAPACITY 256 PARQUET(rle_dictionary, zstd(4), bloom_filter),
@@ -92,7 +93,7 @@ CREATE TABLE IF NOT EXISTS equities_market_data (
   asks DOUBLE[][] PARQUET(default, zstd(4))
 ) TIMESTAMP(timestamp_ns) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp_ns, symbol, venue)""",
-    'equities_trades': """\
+    "equities_trades": """\
 CREATE TABLE IF NOT EXISTS equities_trades (
   timestamp_ns TIMESTAMP_NS PARQUET(delta_binary_packed, zstd(4)),
   symbol SYMBOL CAPACITY 256 PARQUET(rle_dictionary, zstd(4), bloom_filter),
@@ -105,7 +106,7 @@ CREATE TABLE IF NOT EXISTS equities_trades (
 DEDUP UPSERT KEYS(timestamp_ns, symbol, venue)""",
 }
 VIEWS = {
-    'core_price_1s': """\
+    "core_price_1s": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS core_price_1s REFRESH IMMEDIATE AS (
   SELECT
     timestamp,
@@ -124,7 +125,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS core_price_1s REFRESH IMMEDIATE AS (
   FROM core_price
   SAMPLE BY 1s
 ) PARTITION BY HOUR""",
-    'core_price_1d': """\
+    "core_price_1d": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS core_price_1d REFRESH EVERY 1h DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -143,7 +144,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS core_price_1d REFRESH EVERY 1h DEFERRED S
   FROM core_price
   SAMPLE BY 1d
 ) PARTITION BY MONTH""",
-    'bbo_1s': """\
+    "bbo_1s": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1s REFRESH IMMEDIATE AS (
   SELECT
     timestamp,
@@ -153,7 +154,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1s REFRESH IMMEDIATE AS (
   FROM market_data
   SAMPLE BY 1s
 ) PARTITION BY HOUR""",
-    'bbo_1m': """\
+    "bbo_1m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1m REFRESH EVERY 1m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -163,7 +164,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1m REFRESH EVERY 1m DEFERRED START '2
   FROM bbo_1s
   SAMPLE BY 1m
 ) PARTITION BY DAY""",
-    'bbo_1h': """\
+    "bbo_1h": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1h REFRESH EVERY 10m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -173,7 +174,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1h REFRESH EVERY 10m DEFERRED START '
   FROM bbo_1m
   SAMPLE BY 1h
 ) PARTITION BY MONTH""",
-    'bbo_1d': """\
+    "bbo_1d": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1d REFRESH EVERY 1h DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -183,7 +184,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS bbo_1d REFRESH EVERY 1h DEFERRED START '2
   FROM bbo_1h
   SAMPLE BY 1d
 ) PARTITION BY MONTH""",
-    'market_data_ohlc_1m': """\
+    "market_data_ohlc_1m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_1m REFRESH IMMEDIATE AS (
   SELECT
     timestamp,
@@ -196,7 +197,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_1m REFRESH IMMEDIATE AS 
   FROM market_data
   SAMPLE BY 1m
 ) PARTITION BY HOUR""",
-    'market_data_ohlc_15m': """\
+    "market_data_ohlc_15m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_15m REFRESH IMMEDIATE AS (
   SELECT
     timestamp,
@@ -209,7 +210,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_15m REFRESH IMMEDIATE AS
   FROM market_data_ohlc_1m
   SAMPLE BY 15m
 ) PARTITION BY HOUR""",
-    'market_data_ohlc_1d': """\
+    "market_data_ohlc_1d": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_1d REFRESH EVERY 1h DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -222,7 +223,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS market_data_ohlc_1d REFRESH EVERY 1h DEFE
   FROM market_data
   SAMPLE BY 1d
 ) PARTITION BY MONTH""",
-    'fx_trades_ohlc_1m': """\
+    "fx_trades_ohlc_1m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1m REFRESH IMMEDIATE AS (
   SELECT
     timestamp,
@@ -235,7 +236,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1m REFRESH IMMEDIATE AS (
   FROM fx_trades
   SAMPLE BY 1m
 ) PARTITION BY HOUR""",
-    'fx_trades_ohlc_1h': """\
+    "fx_trades_ohlc_1h": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1h REFRESH EVERY 10m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -248,7 +249,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1h REFRESH EVERY 10m DEFER
   FROM fx_trades_ohlc_1m
   SAMPLE BY 1h
 ) PARTITION BY DAY""",
-    'fx_trades_ohlc_1d': """\
+    "fx_trades_ohlc_1d": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1d REFRESH EVERY 1h DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp,
@@ -261,7 +262,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS fx_trades_ohlc_1d REFRESH EVERY 1h DEFERR
   FROM fx_trades_ohlc_1m
   SAMPLE BY 1d
 ) PARTITION BY MONTH""",
-    'top_of_book_1s': """\
+    "top_of_book_1s": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS top_of_book_1s REFRESH IMMEDIATE AS (
   SELECT
     timestamp_ns,
@@ -274,7 +275,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS top_of_book_1s REFRESH IMMEDIATE AS (
   FROM equities_market_data
   SAMPLE BY 1s
 ) PARTITION BY HOUR""",
-    'nbbo_1s': """\
+    "nbbo_1s": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1s REFRESH IMMEDIATE AS (
   SELECT
     timestamp_ns,
@@ -285,7 +286,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1s REFRESH IMMEDIATE AS (
   FROM top_of_book_1s
   SAMPLE BY 1s
 ) PARTITION BY HOUR""",
-    'trades_ohlcv_1s': """\
+    "trades_ohlcv_1s": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS trades_ohlcv_1s REFRESH IMMEDIATE AS (
   SELECT
     timestamp_ns,
@@ -299,7 +300,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS trades_ohlcv_1s REFRESH IMMEDIATE AS (
   FROM equities_trades
   SAMPLE BY 1s
 ) PARTITION BY HOUR""",
-    'nbbo_1m': """\
+    "nbbo_1m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1m REFRESH EVERY 1m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp_ns,
@@ -310,7 +311,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1m REFRESH EVERY 1m DEFERRED START '
   FROM nbbo_1s
   SAMPLE BY 1m
 ) PARTITION BY DAY""",
-    'nbbo_1h': """\
+    "nbbo_1h": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1h REFRESH EVERY 10m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp_ns,
@@ -321,7 +322,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS nbbo_1h REFRESH EVERY 10m DEFERRED START 
   FROM nbbo_1m
   SAMPLE BY 1h
 ) PARTITION BY MONTH""",
-    'trades_ohlcv_1m': """\
+    "trades_ohlcv_1m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS trades_ohlcv_1m REFRESH EVERY 1m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp_ns,
@@ -335,7 +336,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS trades_ohlcv_1m REFRESH EVERY 1m DEFERRED
   FROM trades_ohlcv_1s
   SAMPLE BY 1m
 ) PARTITION BY DAY""",
-    'trades_ohlcv_15m': """\
+    "trades_ohlcv_15m": """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS trades_ohlcv_15m REFRESH EVERY 5m DEFERRED START '2025-06-01T00:00:00.000000Z' AS (
   SELECT
     timestamp_ns,
@@ -410,7 +411,9 @@ def test_views_always_use_ttl_never_a_policy():
 
 def test_parquet_encodings_switch_off():
     sql = create_table_sql(EQUITIES_TRADES, PLAIN, DdlOptions(parquet_encodings=False))
-    assert sql == """\
+    assert (
+        sql
+        == """\
 CREATE TABLE IF NOT EXISTS equities_trades (
   timestamp_ns TIMESTAMP_NS,
   symbol SYMBOL CAPACITY 256,
@@ -421,11 +424,14 @@ CREATE TABLE IF NOT EXISTS equities_trades (
   cond SYMBOL
 ) TIMESTAMP(timestamp_ns) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp_ns, symbol, venue)"""
+    )
 
 
 def test_prefix_and_suffix_apply_to_tables_views_and_sources():
     naming = TableNaming(suffix="_t1", prefix="eq_")
-    assert create_table_sql(EQUITIES_MARKET_DATA, naming, DdlOptions(parquet_encodings=False)) == """\
+    assert (
+        create_table_sql(EQUITIES_MARKET_DATA, naming, DdlOptions(parquet_encodings=False))
+        == """\
 CREATE TABLE IF NOT EXISTS eq_equities_market_data_t1 (
   timestamp_ns TIMESTAMP_NS,
   symbol SYMBOL CAPACITY 256,
@@ -434,8 +440,11 @@ CREATE TABLE IF NOT EXISTS eq_equities_market_data_t1 (
   asks DOUBLE[][]
 ) TIMESTAMP(timestamp_ns) PARTITION BY HOUR WAL
 DEDUP UPSERT KEYS(timestamp_ns, symbol, venue)"""
+    )
     nbbo = next(v for v in EQUITIES_VIEWS if v.base_name == "nbbo_1s")
-    assert create_view_sql(nbbo, naming, short_ttl=True) == """\
+    assert (
+        create_view_sql(nbbo, naming, short_ttl=True)
+        == """\
 CREATE MATERIALIZED VIEW IF NOT EXISTS eq_nbbo_1s_t1 REFRESH IMMEDIATE AS (
   SELECT
     timestamp_ns,
@@ -446,6 +455,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS eq_nbbo_1s_t1 REFRESH IMMEDIATE AS (
   FROM eq_top_of_book_1s_t1
   SAMPLE BY 1s
 ) PARTITION BY HOUR TTL 3 DAYS"""
+    )
 
 
 @pytest.mark.parametrize("bad", ["x; DROP TABLE market_data", "a b", "é", "x" * 65, "'"])
@@ -466,11 +476,18 @@ def test_dependency_order_and_subsets():
     assert [v.base_name for v in views_for((FX_MARKET_DATA,))] == [
         "bbo_1s", "bbo_1m", "bbo_1h", "bbo_1d", "market_data_ohlc_1m", "market_data_ohlc_15m", "market_data_ohlc_1d",
     ]  # fmt: skip
-    assert [n for n, _ in ddl_statements(FX_TABLES, PLAIN, create_views=False)] == ["market_data", "core_price", "fx_trades"]
+    assert [n for n, _ in ddl_statements(FX_TABLES, PLAIN, create_views=False)] == [
+        "market_data",
+        "core_price",
+        "fx_trades",
+    ]
 
 
 def test_table_columns_query():
-    assert table_columns_sql("market_data_x") == "SELECT \"column\", type, designated, upsertKey FROM table_columns('market_data_x')"
+    assert (
+        table_columns_sql("market_data_x")
+        == "SELECT \"column\", type, designated, upsertKey FROM table_columns('market_data_x')"
+    )
 
 
 # -- compatibility of pre-existing tables -------------------------------------------------------
@@ -494,7 +511,9 @@ def test_missing_column_and_array_type():
     with pytest.raises(SchemaMismatchError, match="column asks is missing \\(expected DOUBLE\\[\\]\\[\\]\\)"):
         check_table_compatible(FX_MARKET_DATA, "market_data", columns_of(FX_MARKET_DATA, drop=("asks",)))
     with pytest.raises(SchemaMismatchError, match="column bids is DOUBLE\\[\\], expected DOUBLE\\[\\]\\[\\]"):
-        check_table_compatible(FX_MARKET_DATA, "market_data", columns_of(FX_MARKET_DATA, overrides={"bids": "DOUBLE[]"}))
+        check_table_compatible(
+            FX_MARKET_DATA, "market_data", columns_of(FX_MARKET_DATA, overrides={"bids": "DOUBLE[]"})
+        )
 
 
 def test_dedup_keys_and_designated_timestamp_must_match():
@@ -504,4 +523,3 @@ def test_dedup_keys_and_designated_timestamp_must_match():
     rows = [(c, t, False, k) for c, t, _, k in columns_of(FX_CORE_PRICE)]
     with pytest.raises(SchemaMismatchError, match="designated timestamp is none, expected timestamp"):
         check_table_compatible(FX_CORE_PRICE, "core_price", rows)
-

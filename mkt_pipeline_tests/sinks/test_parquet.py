@@ -6,12 +6,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mkt_pipeline.core.tables import FX_TABLES
+from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.fx.engine import FxEngine
 from mkt_pipeline.run.ingest import run_window
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline.core.tables import FX_TABLES
-from mkt_pipeline.core.timeline import Window
 from mkt_pipeline_tests.conftest import LIGHT_FX, fx_references
 
 WINDOW = Window.from_iso("2025-11-11T02:59:00Z", "2025-11-11T03:01:00Z")
@@ -86,7 +86,10 @@ def test_concurrent_writers_trimming_the_same_part(tmp_path):
 
     whole_sink, _ = write(tmp_path, WINDOW)
     whole = snapshot(whole_sink)
-    inner = [Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:15Z"), Window.from_iso("2025-11-11T03:00:30Z", "2025-11-11T03:00:40Z")]
+    inner = [
+        Window.from_iso("2025-11-11T03:00:05Z", "2025-11-11T03:00:15Z"),
+        Window.from_iso("2025-11-11T03:00:30Z", "2025-11-11T03:00:40Z"),
+    ]
     for _ in range(3):
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda w: write(tmp_path, w), inner))

@@ -57,7 +57,16 @@ def test_timestamp_column_appends_to_the_public_scripts_tables(questdb, qdb_suff
     questdb.wait_until(lambda: all(c > 0 for c in counts(questdb, names).values()), 30, "rows to apply")
     first = counts(questdb, names)
     assert run(questdb, qdb_suffix, "--timestamp_column", "timestamp", "--overwrite", "true") == 0
-    questdb.wait_until(lambda: questdb.query(f"SELECT sum(sequencerTxn - writerTxn) FROM wal_tables() WHERE name LIKE '%{qdb_suffix}'")[0][0] == 0, 30, "WAL")
+    questdb.wait_until(
+        lambda: (
+            questdb.query(f"SELECT sum(sequencerTxn - writerTxn) FROM wal_tables() WHERE name LIKE '%{qdb_suffix}'")[0][
+                0
+            ]
+            == 0
+        ),
+        30,
+        "WAL",
+    )
     assert counts(questdb, names) == first
 
 

@@ -15,21 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mkt_pipeline.markets import market_references
 from mkt_pipeline.core.engine import Engine
-from mkt_pipeline_tests.conftest import LIGHT_FX
-from mkt_pipeline.run.ingest import run_window
-from mkt_pipeline.sinks.questdb import (
-    QuestDBAuthError,
-    QuestDBRejectedError,
-    QuestDBSettings,
-    QuestDBSink,
-    QuestDBSinkError,
-    QuestDBTlsError,
-    QuestDBUnreachableError,
-)
-from mkt_pipeline.sinks.base import TableNaming
-from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.core.tables import (
     BOOK,
     BOOLEAN,
@@ -52,6 +38,20 @@ from mkt_pipeline.core.tables import (
     UuidColumn,
 )
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline.sinks.questdb import (
+    QuestDBAuthError,
+    QuestDBRejectedError,
+    QuestDBSettings,
+    QuestDBSink,
+    QuestDBSinkError,
+    QuestDBTlsError,
+    QuestDBUnreachableError,
+)
+from mkt_pipeline_tests.conftest import LIGHT_FX
 from mkt_pipeline_tests.wire.ilp_capture import CaptureServer, IlpRow, decode_ilp
 
 T0_US = 1_748_858_400_000_000  # 2025-06-02T10:00:00Z
@@ -79,7 +79,14 @@ def fx_batches(n=40, seed=0, depths=None) -> list[TableBatch]:
     symbols = SymbolColumn(rng.integers(0, 3, n), ("EURUSD", "USDJPY", "GBP,U=SD x"))  # exercises escaping
     md = TableBatch(
         FX_MARKET_DATA,
-        {"timestamp": ts, "symbol": symbols, "bids": bids, "asks": asks, "best_bid": bids.level(0), "best_ask": asks.level(0)},
+        {
+            "timestamp": ts,
+            "symbol": symbols,
+            "bids": bids,
+            "asks": asks,
+            "best_bid": bids.level(0),
+            "best_ask": asks.level(0),
+        },
     )
     cp = TableBatch(
         FX_CORE_PRICE,
@@ -102,13 +109,17 @@ def fx_batches(n=40, seed=0, depths=None) -> list[TableBatch]:
             "timestamp": (ts + 2) * 1000 + rng.integers(0, 1000, n),
             "symbol": symbols,
             "ecn": SymbolColumn(rng.integers(0, 4, n), ("LMAX", "EBS", "Hotspot", "Currenex")),
-            "trade_id": UuidColumn(rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)),
+            "trade_id": UuidColumn(
+                rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)
+            ),
             "side": SymbolColumn(rng.integers(0, 2, n), ("buy", "sell")),
             "passive": rng.random(n) < 0.4,
             "price": bids.level(0),
             "quantity": rng.integers(1, 100, n) * 100_000.0,
             "counterparty": SymbolColumn(rng.integers(0, 2, n), ("5493001KJTIIGC8Y1R12", "529900T8BM49AURSDO55")),
-            "order_id": UuidColumn(rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)),
+            "order_id": UuidColumn(
+                rng.integers(0, 2**63, n).astype(np.uint64), rng.integers(0, 2**63, n).astype(np.uint64)
+            ),
         },
     )
     return [md, cp, tr]
@@ -121,7 +132,13 @@ def equities_batches(n=30, seed=1) -> list[TableBatch]:
     venues = SymbolColumn(rng.integers(0, 3, n), ("NASDAQ", "NYSE", "IEX"))
     md = TableBatch(
         EQUITIES_MARKET_DATA,
-        {"timestamp_ns": ts_ns, "symbol": symbols, "venue": venues, "bids": book(rng, np.full(n, 10)), "asks": book(rng, np.full(n, 10))},
+        {
+            "timestamp_ns": ts_ns,
+            "symbol": symbols,
+            "venue": venues,
+            "bids": book(rng, np.full(n, 10)),
+            "asks": book(rng, np.full(n, 10)),
+        },
     )
     tr = TableBatch(
         EQUITIES_TRADES,
@@ -289,7 +306,9 @@ def test_the_trap_one_buffer_for_a_whole_batch_overflows_the_client(capture):
     from questdb import Protocol, Sender
 
     md = fx_batches(n=3000, depths=np.full(3000, 40))[0]
-    sender = Sender(Protocol.Http, "127.0.0.1", capture.http_port, protocol_version=2, auto_flush=False, max_buf_size=1 << 20)
+    sender = Sender(
+        Protocol.Http, "127.0.0.1", capture.http_port, protocol_version=2, auto_flush=False, max_buf_size=1 << 20
+    )
     sender.establish()
     buf = sender.new_buffer()
     from mkt_pipeline.sinks import ilp
@@ -330,7 +349,9 @@ def test_401_mid_run_is_a_clean_auth_error_without_secrets(wire):
             w.write(fx_batches(n=3)[1])
     text = str(err.value)
     table = f"core_price{wire.suffix}"
-    assert text.startswith(f"QuestDB at 127.0.0.1:{wire.http_port} (ILP over http, table {table}): authentication failed:")
+    assert text.startswith(
+        f"QuestDB at 127.0.0.1:{wire.http_port} (ILP over http, table {table}): authentication failed:"
+    )
     assert "401" in text and "\n" not in text and SECRET_PW not in text
     assert sink.stats.rows == {}  # the failed window is not reported as written
 
@@ -370,17 +391,30 @@ def test_pg_wire_follows_the_tls_setting(settings, expected, tmp_path):
     expected = {k: ca if v == "CA_FILE" else v for k, v in expected.items()}
     params = pg_connect_params(QuestDBSettings(host="db.example", pg_port=18812, password=SECRET_PW, **settings))
     assert {k: params.get(k) for k in ("sslmode", "sslrootcert") if k in params} == expected
-    assert (params["host"], params["port"], params["dbname"], params["password"]) == ("db.example", 18812, "qdb", SECRET_PW)
+    assert (params["host"], params["port"], params["dbname"], params["password"]) == (
+        "db.example",
+        18812,
+        "qdb",
+        SECRET_PW,
+    )
 
 
 def test_pg_tls_refused_by_a_plain_server_is_a_tls_error(capture):
     def plain_server(settings):
-        raise RuntimeError('connection failed: connection to server at "127.0.0.1" failed: server does not support SSL, but SSL was required')
+        raise RuntimeError(
+            'connection failed: connection to server at "127.0.0.1" failed: server does not support SSL, but SSL was required'
+        )
 
-    sink = QuestDBSink(settings_for(capture, protocol="https", tls_verify="unsafe_off"), connect=plain_server, access_probe=lambda s: None)
+    sink = QuestDBSink(
+        settings_for(capture, protocol="https", tls_verify="unsafe_off"),
+        connect=plain_server,
+        access_probe=lambda s: None,
+    )
     with pytest.raises(QuestDBTlsError) as err:
         sink.prepare(FX_TABLES)
-    assert str(err.value).startswith(f"QuestDB at 127.0.0.1:{capture.http_port} (PG wire): TLS failed (sslmode=require): ")
+    assert str(err.value).startswith(
+        f"QuestDB at 127.0.0.1:{capture.http_port} (PG wire): TLS failed (sslmode=require): "
+    )
 
 
 # -- reachability, PG and schema -----------------------------------------------------------------
@@ -422,7 +456,15 @@ def test_from_env_reads_spec_variables():
     }  # fmt: skip
     s = QuestDBSettings.from_env(env)
     assert (s.host, s.http_port, s.ilp_tcp_port, s.pg_port, s.protocol) == ("db.example", 19000, 19009, 18812, "tcps")
-    assert (s.user, s.password, s.token, s.token_x, s.token_y, s.ilp_user, s.tls_verify) == ("u", "p", "t", "x", "y", "ilp", "unsafe_off")
+    assert (s.user, s.password, s.token, s.token_x, s.token_y, s.ilp_user, s.tls_verify) == (
+        "u",
+        "p",
+        "t",
+        "x",
+        "y",
+        "ilp",
+        "unsafe_off",
+    )
     assert s.ilp_where == "db.example:19009" and s.tls
     assert QuestDBSettings.from_env({}) == QuestDBSettings()
     with pytest.raises(ValueError, match="QUESTDB_HTTP_PORT"):
@@ -462,7 +504,9 @@ def parquet_rows(sink: ParquetSink, schema, table: str) -> list[IlpRow]:
     data: pa.Table = sink.read(schema)
     out = []
     cols = {c.name: data.column(c.name) for c in schema.columns}
-    py = {name: col.to_pylist() for name, col in cols.items() if schema.column(name).kind not in (TIMESTAMP, TIMESTAMP_NS)}
+    py = {
+        name: col.to_pylist() for name, col in cols.items() if schema.column(name).kind not in (TIMESTAMP, TIMESTAMP_NS)
+    }
     ts = cols[schema.timestamp].cast(pa.int64()).to_numpy()
     for r in range(data.num_rows):
         symbols, fields = {}, {}
@@ -491,7 +535,14 @@ def fx_engine_and_window():
 def equities_engine_and_window():
     eq = pytest.importorskip("mkt_pipeline.equities.engine")
     window = Window.from_iso("2025-06-02T14:00:00Z", "2025-06-02T14:00:20Z")  # a trading day, 10:00 New York
-    config = eq.EquitiesConfig(market_data_min_eps=200, market_data_max_eps=300, trades_min_eps=50, trades_max_eps=80, min_levels=5, max_levels=5)
+    config = eq.EquitiesConfig(
+        market_data_min_eps=200,
+        market_data_max_eps=300,
+        trades_min_eps=50,
+        trades_max_eps=80,
+        min_levels=5,
+        max_levels=5,
+    )
     return eq.EquitiesEngine(config, market_references("equities", window, offline=True)), window
 
 
@@ -502,7 +553,9 @@ def dedup_view(rows: list[IlpRow], schema) -> dict:
     """What a DEDUP UPSERT KEYS table keeps: the last row per key."""
     out = {}
     for row in rows:
-        key = tuple(row.timestamp if k == schema.timestamp else row.symbols.get(k, row.fields.get(k)) for k in schema.dedup_keys)
+        key = tuple(
+            row.timestamp if k == schema.timestamp else row.symbols.get(k, row.fields.get(k)) for k in schema.dedup_keys
+        )
         out[key] = row
     return out
 
@@ -559,7 +612,9 @@ class _ListEngine(Engine):
         if self.fail_at is not None and self.calls >= self.fail_at:
             raise ArithmeticError("engine failed")
         n = 5 * (end_second - first_second)
-        ts = np.repeat(np.arange(first_second, end_second) * 1_000_000, 5) + np.tile(np.arange(5), end_second - first_second)
+        ts = np.repeat(np.arange(first_second, end_second) * 1_000_000, 5) + np.tile(
+            np.arange(5), end_second - first_second
+        )
         cp = fx_batches(n=n)[1]
         cp.columns["timestamp"] = ts
         return [cp]
@@ -614,7 +669,9 @@ def test_the_encoder_reusing_book_views_sends_the_bytes_of_fresh_views():
         ilp.encode(fresh, "market_data", batch, lo, hi)
         assert bytes(staged) == bytes(fresh)
         rows = decode_ilp(bytes(staged))
-        assert [np.asarray(r.fields["bids"]).tolist() for r in rows] == [batch.columns["bids"].row(r).tolist() for r in range(lo, hi)]
+        assert [np.asarray(r.fields["bids"]).tolist() for r in rows] == [
+            batch.columns["bids"].row(r).tolist() for r in range(lo, hi)
+        ]
         earlier.append((staged, bytes(fresh)))
     assert all(bytes(buf) == want for buf, want in earlier)
 
@@ -624,13 +681,16 @@ def test_qwp_configuration_carries_auth_and_tls_and_the_client_accepts_it(tmp_pa
     import questdb
 
     from mkt_pipeline.sinks.questdb import qwp_conf
-
     from mkt_pipeline_tests.tls_files import self_signed_pem
 
     ca = self_signed_pem(tmp_path / "ca.pem")
     cases = {
-        QuestDBSettings(protocol="ws", user="u", password="p;q"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;username=u;password=p;;q;",
-        QuestDBSettings(protocol="ws", token="Zq7bearer"): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;token=Zq7bearer;",
+        QuestDBSettings(
+            protocol="ws", user="u", password="p;q"
+        ): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;username=u;password=p;;q;",
+        QuestDBSettings(
+            protocol="ws", token="Zq7bearer"
+        ): "ws::addr=127.0.0.1:9000;auth_timeout_ms=5000;token=Zq7bearer;",
         QuestDBSettings(protocol="wss", http_port=19000, tls_ca=str(ca)): (
             f"wss::addr=127.0.0.1:19000;auth_timeout_ms=5000;username=admin;password=quest;tls_verify=on;tls_roots={ca};"
         ),

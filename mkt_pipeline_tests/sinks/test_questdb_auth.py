@@ -18,8 +18,8 @@ import pytest
 
 from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
-from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline_tests.questdb_server import QuestDBServer, own_server
 
 pytestmark = pytest.mark.questdb
@@ -49,7 +49,11 @@ _, OTHER_JWK = new_jwk()  # valid, but unknown to the server
 
 @pytest.fixture(scope="module")
 def auth_server():
-    ports = [int(p) for p in os.environ["QDB_TEST_AUTH_PORTS"].split(",")] if os.environ.get("QDB_TEST_AUTH_PORTS") else None
+    ports = (
+        [int(p) for p in os.environ["QDB_TEST_AUTH_PORTS"].split(",")]
+        if os.environ.get("QDB_TEST_AUTH_PORTS")
+        else None
+    )
 
     def write_auth_file(root):
         (root / "conf").mkdir(parents=True, exist_ok=True)
@@ -80,7 +84,21 @@ def clean_questdb_env(monkeypatch):
 
 def run(server: QuestDBServer, suffix: str, capsys, *extra: str) -> tuple[int, str, str, float]:
     started = time.monotonic()
-    code = main(["fx", "--mode", "faster-than-life", *server.cli_flags(), "--suffix", suffix, *LIGHT, *WINDOW, "--create_views", "false", *extra])
+    code = main(
+        [
+            "fx",
+            "--mode",
+            "faster-than-life",
+            *server.cli_flags(),
+            "--suffix",
+            suffix,
+            *LIGHT,
+            *WINDOW,
+            "--create_views",
+            "false",
+            *extra,
+        ]
+    )
     elapsed = time.monotonic() - started
     out = capsys.readouterr()
     return code, out.out, out.err, elapsed
@@ -124,7 +142,9 @@ def test_http_basic_auth_and_pg_password(auth_server, suffix, capsys, clean_ques
     assert code == 0, err
     naming = TableNaming(suffix=suffix)
     assert tables_of(auth_server, suffix) == sorted([naming.name(s) for s in FX_TABLES] + [naming.name(LEDGER_BASE)])
-    auth_server.wait_until(lambda: int(auth_server.query(f"SELECT count() FROM {naming.name(FX_TABLES[0])}")[0][0]) > 0, 60, "rows")
+    auth_server.wait_until(
+        lambda: int(auth_server.query(f"SELECT count() FROM {naming.name(FX_TABLES[0])}")[0][0]) > 0, 60, "rows"
+    )
     assert_no_secret(out, err)
 
 
@@ -134,7 +154,9 @@ def test_wrong_password_is_refused_before_any_table(auth_server, suffix, capsys,
     code, out, err, elapsed = run(auth_server, suffix, capsys)
     # the HTTP port is asked first (basic auth): the same password serves PG wire
     wire = "QWP over ws" if http_protocol == "ws" else "ILP over http"
-    assert_refused(auth_server, suffix, code, out, err, elapsed, f"QuestDB at {auth_server.host}:{auth_server.http_port} ({wire})")
+    assert_refused(
+        auth_server, suffix, code, out, err, elapsed, f"QuestDB at {auth_server.host}:{auth_server.http_port} ({wire})"
+    )
     assert "wrong-password-value" not in out + err
 
 
@@ -154,20 +176,36 @@ def test_tcp_jwk_right_key_writes_rows(auth_server, suffix, capsys, clean_questd
     clean_questdb_env.setenv("QUESTDB_PASSWORD", PASSWORD)
     clean_questdb_env.setenv("QUESTDB_TOKEN_X", JWK[1])
     clean_questdb_env.setenv("QUESTDB_TOKEN_Y", JWK[2])
-    code, out, err, _ = run(auth_server, suffix, capsys, "--protocol", "tcp", "--ilp_user", KEY_ID, "--token_file", str(token_file))
+    code, out, err, _ = run(
+        auth_server, suffix, capsys, "--protocol", "tcp", "--ilp_user", KEY_ID, "--token_file", str(token_file)
+    )
     assert code == 0, err
     name = TableNaming(suffix=suffix).name(FX_TABLES[0])
-    auth_server.wait_until(lambda: int(auth_server.query(f"SELECT count() FROM {name}")[0][0]) > 0, 60, f"rows in {name}")
+    auth_server.wait_until(
+        lambda: int(auth_server.query(f"SELECT count() FROM {name}")[0][0]) > 0, 60, f"rows in {name}"
+    )
     assert_no_secret(out, err)
 
 
 @pytest.mark.parametrize("key_id,jwk", [(KEY_ID, OTHER_JWK), ("nobody", JWK)])
-def test_tcp_jwk_wrong_key_is_refused_before_any_table(auth_server, suffix, capsys, clean_questdb_env, tmp_path, key_id, jwk):
+def test_tcp_jwk_wrong_key_is_refused_before_any_table(
+    auth_server, suffix, capsys, clean_questdb_env, tmp_path, key_id, jwk
+):
     token_file = tmp_path / "token"
     token_file.write_text(jwk[0])
     clean_questdb_env.setenv("QUESTDB_PASSWORD", PASSWORD)
     clean_questdb_env.setenv("QUESTDB_TOKEN_X", jwk[1])
     clean_questdb_env.setenv("QUESTDB_TOKEN_Y", jwk[2])
-    code, out, err, elapsed = run(auth_server, suffix, capsys, "--protocol", "tcp", "--ilp_user", key_id, "--token_file", str(token_file))
-    assert_refused(auth_server, suffix, code, out, err, elapsed, f"QuestDB at {auth_server.host}:{auth_server.ilp_port} (ILP over tcp)")
+    code, out, err, elapsed = run(
+        auth_server, suffix, capsys, "--protocol", "tcp", "--ilp_user", key_id, "--token_file", str(token_file)
+    )
+    assert_refused(
+        auth_server,
+        suffix,
+        code,
+        out,
+        err,
+        elapsed,
+        f"QuestDB at {auth_server.host}:{auth_server.ilp_port} (ILP over tcp)",
+    )
     assert "Broken pipe" not in err and "unreachable" not in err

@@ -13,13 +13,13 @@ import uuid
 
 import pytest
 
-from mkt_pipeline.markets import market_references
-from mkt_pipeline.run.ingest import run_window
-from mkt_pipeline.sinks.ddl import views_for
-from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
-from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.core.tables import TIMESTAMP_NS
 from mkt_pipeline.core.timeline import Window
+from mkt_pipeline.markets import market_references
+from mkt_pipeline.run.ingest import run_window
+from mkt_pipeline.sinks.base import TableNaming
+from mkt_pipeline.sinks.ddl import views_for
+from mkt_pipeline.sinks.questdb import QuestDBSettings, QuestDBSink
 from mkt_pipeline_tests.questdb_server import configured_server
 
 pytestmark = pytest.mark.questdb
@@ -50,7 +50,14 @@ def fx_engine(window):
 
 def equities_engine(window):
     eq = pytest.importorskip("mkt_pipeline.equities.engine")
-    config = eq.EquitiesConfig(market_data_min_eps=200, market_data_max_eps=300, trades_min_eps=50, trades_max_eps=80, min_levels=10, max_levels=10)
+    config = eq.EquitiesConfig(
+        market_data_min_eps=200,
+        market_data_max_eps=300,
+        trades_min_eps=50,
+        trades_max_eps=80,
+        min_levels=10,
+        max_levels=10,
+    )
     return eq.EquitiesEngine(config, market_references("equities", window, offline=True))
 
 
@@ -63,7 +70,9 @@ MARKETS = {
 
 @pytest.fixture
 def settings() -> QuestDBSettings:
-    return QuestDBSettings.from_env(host=_HOST, http_port=HTTP_PORT, pg_port=PG_PORT, create_views=True, wal_poll_interval_s=0.5)
+    return QuestDBSettings.from_env(
+        host=_HOST, http_port=HTTP_PORT, pg_port=PG_PORT, create_views=True, wal_poll_interval_s=0.5
+    )
 
 
 def count(sink: QuestDBSink, name: str) -> int:
@@ -104,7 +113,9 @@ def test_hour_ingest_reingest_views_and_wal(market, settings):
         # every view valid and populated (timed views refreshed explicitly, in dependency order)
         configured_server().refresh_views([(view.name(naming), view.refresh_every is not None) for view in views])
         status = dict(sink._query("SELECT view_name, view_status FROM materialized_views()"))
-        assert {view.name(naming): status.get(view.name(naming)) for view in views} == {view.name(naming): "valid" for view in views}
+        assert {view.name(naming): status.get(view.name(naming)) for view in views} == {
+            view.name(naming): "valid" for view in views
+        }
         assert sink.monitor.wait_drained(tables, timeout_s=60) == 0
     finally:
         for view in reversed(views):
@@ -115,14 +126,17 @@ def test_hour_ingest_reingest_views_and_wal(market, settings):
 
 
 def test_schema_mismatch_on_a_real_table(settings):
-    from mkt_pipeline.sinks.questdb import QuestDBSchemaError
     from mkt_pipeline.core.tables import FX_CORE_PRICE
+    from mkt_pipeline.sinks.questdb import QuestDBSchemaError
 
     naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
     name = naming.name(FX_CORE_PRICE)
     sink = QuestDBSink(settings.with_(create_views=False), naming)
     try:
-        sink._execute(f"CREATE TABLE {name} (timestamp TIMESTAMP, symbol SYMBOL, bid_price VARCHAR) TIMESTAMP(timestamp) PARTITION BY HOUR WAL", name)
+        sink._execute(
+            f"CREATE TABLE {name} (timestamp TIMESTAMP, symbol SYMBOL, bid_price VARCHAR) TIMESTAMP(timestamp) PARTITION BY HOUR WAL",
+            name,
+        )
         with pytest.raises(QuestDBSchemaError, match=f"QuestDB table {name} .* incompatible schema"):
             sink.prepare([FX_CORE_PRICE])
     finally:
@@ -143,15 +157,25 @@ def test_wal_backpressure_pauses_and_resumes_under_real_lag(settings, caplog, pr
     naming = TableNaming(suffix=f"_it{uuid.uuid4().hex[:8]}")
     tables = [naming.name(s) for s in engine.schemas]
     tight = settings.with_(
-        protocol=protocol, create_views=False, wal_pause_lag=1, wal_resume_lag=0, wal_poll_interval_s=0.0, flush_bytes=16 * 1024
+        protocol=protocol,
+        create_views=False,
+        wal_pause_lag=1,
+        wal_resume_lag=0,
+        wal_poll_interval_s=0.0,
+        flush_bytes=16 * 1024,
     )
     sink = QuestDBSink(tight, naming)
     try:
         sink.prepare(engine.schemas)
         with caplog.at_level("WARNING", logger="mkt_pipeline.sinks.wal_monitor"):
             result = run_window(engine, sink, window, chunk_seconds=60)
-        assert sink.monitor.pauses >= 1 and sink.monitor.max_lag_seen > 1, (sink.monitor.pauses, sink.monitor.max_lag_seen)
-        assert any("pausing ingestion" in m for m in caplog.messages) and any("resuming ingestion" in m for m in caplog.messages)
+        assert sink.monitor.pauses >= 1 and sink.monitor.max_lag_seen > 1, (
+            sink.monitor.pauses,
+            sink.monitor.max_lag_seen,
+        )
+        assert any("pausing ingestion" in m for m in caplog.messages) and any(
+            "resuming ingestion" in m for m in caplog.messages
+        )
         assert sink.wait_for_wal(timeout_s=120) == 0
         assert {t: count(sink, t) for t in tables} == {t: result.stats.rows[t] for t in tables}
     finally:

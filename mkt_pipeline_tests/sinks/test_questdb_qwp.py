@@ -28,12 +28,23 @@ LIGHT = {
 }
 SCHEMAS = {"fx": FX_TABLES, "equities": EQUITIES_TABLES}
 # two minutes of a trading hour (10:00 New York) so equities trades flow; 20-second chunks
-WINDOW = ["--mode", "faster-than-life", "--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:02:00Z", "--chunk_seconds", "20"]
+WINDOW = [
+    "--mode",
+    "faster-than-life",
+    "--start_ts",
+    "2025-06-02T14:00:00Z",
+    "--end_ts",
+    "2025-06-02T14:02:00Z",
+    "--chunk_seconds",
+    "20",
+]
 CHUNKS = 6
 
 
 def settings_of(server: QuestDBServer, **changes) -> QuestDBSettings:
-    return QuestDBSettings(host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port, **changes)
+    return QuestDBSettings(
+        host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port, **changes
+    )
 
 
 @pytest.fixture
@@ -57,7 +68,9 @@ def suffixes(questdb):
 
 
 def cli(market: str, server: QuestDBServer, suffix: str, *extra: str) -> int:
-    return main([market, *server.cli_flags(), "--suffix", suffix, "--create_views", "false", *LIGHT[market], *WINDOW, *extra])
+    return main(
+        [market, *server.cli_flags(), "--suffix", suffix, "--create_views", "false", *LIGHT[market], *WINDOW, *extra]
+    )
 
 
 def wait_applied(server: QuestDBServer, tables: list[str]) -> None:
@@ -117,7 +130,9 @@ def test_qwp_on_a_server_without_it_is_one_line(questdb, suffixes, capsys):
     sfx = suffixes()
     assert cli("fx", questdb, sfx, "--protocol", "ws") == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert f"QuestDB at {questdb.host}:{questdb.http_port} (QWP over ws, table " in err and "the server has no QWP" in err, err
+    assert (
+        f"QuestDB at {questdb.host}:{questdb.http_port} (QWP over ws, table " in err and "the server has no QWP" in err
+    ), err
 
 
 def test_suspended_table_stops_a_qwp_run_with_the_fix(qwp_server, suffixes, capsys):
@@ -146,7 +161,12 @@ def test_a_rejected_qwp_slice_is_one_line_naming_host_port_table_and_cause(qwp_s
     naming = TableNaming(suffix=suffixes())
     name = naming.name(FX_CORE_PRICE)
     window = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:10Z")
-    batch = next(b for group in FxEngine(LIGHT_FX, fx_references(window)).generate(window) for b in group if b.schema == FX_CORE_PRICE)
+    batch = next(
+        b
+        for group in FxEngine(LIGHT_FX, fx_references(window)).generate(window)
+        for b in group
+        if b.schema == FX_CORE_PRICE
+    )
     sink = QuestDBSink(settings_of(qwp_server, protocol="ws", create_views=False), naming)
     try:
         sink.prepare([FX_CORE_PRICE])
@@ -156,7 +176,9 @@ def test_a_rejected_qwp_slice_is_one_line_naming_host_port_table_and_cause(qwp_s
         with sink.window(window) as writer, pytest.raises(QuestDBRejectedError) as caught:
             writer.write(batch)
         text = str(caught.value)
-        assert "\n" not in text and text.startswith(f"QuestDB at {qwp_server.host}:{qwp_server.http_port} (QWP over ws, table {name}) rejected rows: ")
+        assert "\n" not in text and text.startswith(
+            f"QuestDB at {qwp_server.host}:{qwp_server.http_port} (QWP over ws, table {name}) rejected rows: "
+        )
         assert "cannot write DOUBLE to column [column=indicator1, type=BOOLEAN]" in text, text
     finally:
         sink.close()
@@ -169,7 +191,12 @@ def test_a_qwp_confirmation_wait_is_bounded(qwp_server, suffixes):
 
     naming = TableNaming(suffix=suffixes())
     window = Window.from_iso("2025-06-02T10:00:00Z", "2025-06-02T10:00:10Z")
-    batch = next(b for group in FxEngine(LIGHT_FX, fx_references(window)).generate(window) for b in group if b.schema == FX_CORE_PRICE)
+    batch = next(
+        b
+        for group in FxEngine(LIGHT_FX, fx_references(window)).generate(window)
+        for b in group
+        if b.schema == FX_CORE_PRICE
+    )
     sink = QuestDBSink(settings_of(qwp_server, protocol="ws", create_views=False, confirm_timeout_s=1e-6), naming)
     try:
         sink.prepare([FX_CORE_PRICE])
@@ -198,21 +225,30 @@ def test_reads_over_qwp_answer_what_pg_wire_answers(qwp_server, suffixes, capsys
         assert not hasattr(pg, "arrow") and hasattr(qwp, "arrow")
         over = {"pg": QuestDBRows(pg, naming), "qwp": QuestDBRows(qwp, naming)}
         # the resume reads: the ledger and WAL state (the sink asks them over QWP when it writes over QWP)
-        sqls = [f"SELECT * FROM {naming.name(LEDGER_BASE)} ORDER BY start_ts", f"{WAL_TABLES_SQL} WHERE name LIKE '%{sfx}'"]
+        sqls = [
+            f"SELECT * FROM {naming.name(LEDGER_BASE)} ORDER BY start_ts",
+            f"{WAL_TABLES_SQL} WHERE name LIKE '%{sfx}'",
+        ]
         for schema in SCHEMAS[market]:
             name = naming.name(schema)
             rows = over
             assert rows["qwp"].count(schema, part) == rows["pg"].count(schema, part) > 0
             assert rows["qwp"].extent(schema) == rows["pg"].extent(schema)
-            assert rows["qwp"].count_distinct(schema, "symbol", part) == rows["pg"].count_distinct(schema, "symbol", part)
+            assert rows["qwp"].count_distinct(schema, "symbol", part) == rows["pg"].count_distinct(
+                schema, "symbol", part
+            )
             names = [c.name for c in schema.columns if c.name != schema.timestamp and c.kind != "DOUBLE[][]"]
             tops = [c for c in TOP_OF_BOOK if c.split("_")[0] + "s" in {c.name for c in schema.columns}]
             for columns in (names, tops, ["symbol"] + tops[:2], []):
                 a, b = rows["pg"].read(schema, part, columns), rows["qwp"].read(schema, part, columns)
                 assert a.schema == b.schema and a.equals(b), (name, columns)
             # every column as stored, books and UUIDs included, and a check's style of aggregate
-            sqls.append(f"SELECT * FROM {name} WHERE {rows['pg'].time_filter(schema, part)} ORDER BY {schema.timestamp}, symbol")
-            sqls.append(f"SELECT cast({schema.timestamp} AS long) / 1000000 s, count() n FROM {name} GROUP BY s ORDER BY s")
+            sqls.append(
+                f"SELECT * FROM {name} WHERE {rows['pg'].time_filter(schema, part)} ORDER BY {schema.timestamp}, symbol"
+            )
+            sqls.append(
+                f"SELECT cast({schema.timestamp} AS long) / 1000000 s, count() n FROM {name} GROUP BY s ORDER BY s"
+            )
             sqls.append(f"SELECT cast({schema.timestamp} AS long) FROM {name} LIMIT -1")
         for sql in sqls:
             assert qwp.execute(sql).fetchall() == pg.execute(sql).fetchall(), sql

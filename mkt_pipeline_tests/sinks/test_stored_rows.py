@@ -33,7 +33,12 @@ def test_slices_and_top_of_book_match_the_stored_rows(tmp_path):
     rows = ParquetRows(sink)
     columns = sorted(TOP_OF_BOOK)
     # windows meeting part edges, cutting parts and row groups in the middle, and empty ones
-    for start, end in [("02:59:50", "03:00:20"), ("02:59:53.25", "03:00:01.5"), ("03:00:07", "03:00:07.000001"), ("03:00:30", "03:00:40")]:
+    for start, end in [
+        ("02:59:50", "03:00:20"),
+        ("02:59:53.25", "03:00:01.5"),
+        ("03:00:07", "03:00:07.000001"),
+        ("03:00:30", "03:00:40"),
+    ]:
         window = Window.from_iso(f"2025-11-11T{start}Z", f"2025-11-11T{end}Z")
         got = rows.read(FX_MARKET_DATA, window, columns)
         inside = np.flatnonzero((ts_ns >= window.start_us * NS_PER_US) & (ts_ns < window.end_us * NS_PER_US))
@@ -43,7 +48,9 @@ def test_slices_and_top_of_book_match_the_stored_rows(tmp_path):
             book, row, level = TOP_OF_BOOK[name]
             books = bids if book == "bids" else asks
             want = [books[i][row][level - 1] if len(books[i][row]) >= level else np.nan for i in inside]
-            np.testing.assert_array_equal(got.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=f"{name} in {window}")
+            np.testing.assert_array_equal(
+                got.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=f"{name} in {window}"
+            )
 
 
 def test_book_levels_of_sliced_chunks_null_and_short_books():
@@ -52,11 +59,19 @@ def test_book_levels_of_sliced_chunks_null_and_short_books():
         pa.list_(pa.list_(pa.float64())),
     )
     column = pa.chunked_array([books.slice(0, 2), books.slice(2, 3), books.slice(5, 1)])  # chunks that start mid-array
-    table = _project(pa.table({"timestamp": pa.array(range(6), pa.int64()), "bids": column}), sorted(c for c in TOP_OF_BOOK if c.startswith("bid")), FX_MARKET_DATA)
+    table = _project(
+        pa.table({"timestamp": pa.array(range(6), pa.int64()), "bids": column}),
+        sorted(c for c in TOP_OF_BOOK if c.startswith("bid")),
+        FX_MARKET_DATA,
+    )
     nan = np.nan
     expected = {
-        "bid_px1": [1, nan, 3, 4, nan, 7], "bid_px2": [2, nan, nan, 5, nan, nan], "bid_px3": [nan, nan, nan, 6, nan, nan],
-        "bid_sz1": [10, nan, 30, nan, nan, 70], "bid_sz2": [20, nan, nan, nan, nan, nan], "bid_sz3": [nan] * 6,  # row 3 has no volumes
+        "bid_px1": [1, nan, 3, 4, nan, 7],
+        "bid_px2": [2, nan, nan, 5, nan, nan],
+        "bid_px3": [nan, nan, nan, 6, nan, nan],
+        "bid_sz1": [10, nan, 30, nan, nan, 70],
+        "bid_sz2": [20, nan, nan, nan, nan, nan],
+        "bid_sz3": [nan] * 6,  # row 3 has no volumes
     }
     for name, want in expected.items():
         np.testing.assert_array_equal(table.column(name).to_numpy(), np.array(want, dtype=np.float64), err_msg=name)
@@ -71,7 +86,9 @@ def test_a_part_rewritten_under_the_same_name_is_read_afresh(tmp_path):
     rows = ParquetRows(sink)
     before = rows.read(FX_MARKET_DATA, window, ["bid_px1"]).num_rows
     # the same window again with other rates: the part keeps its name, its footer changes
-    engine = FxEngine(dataclasses.replace(RAGGED, market_data_min_eps=300, market_data_max_eps=400), fx_references(window))
+    engine = FxEngine(
+        dataclasses.replace(RAGGED, market_data_min_eps=300, market_data_max_eps=400), fx_references(window)
+    )
     run_window(engine, sink, window, chunk_seconds=4)
     after = rows.read(FX_MARKET_DATA, window, ["bid_px1"])
     assert after.num_rows == sink.read(FX_MARKET_DATA).num_rows == rows.count(FX_MARKET_DATA, window) > before

@@ -6,7 +6,13 @@ import logging
 
 import pytest
 
-from mkt_pipeline.sinks.wal_monitor import WalLagTimeoutError, WalMonitor, WalStatus, WalSuspendedError, statuses_from_rows
+from mkt_pipeline.sinks.wal_monitor import (
+    WalLagTimeoutError,
+    WalMonitor,
+    WalStatus,
+    WalSuspendedError,
+    statuses_from_rows,
+)
 
 
 class Script:
@@ -24,7 +30,13 @@ class Script:
         self.polls += 1
         out = {}
         for table, lag in self.lags[step].items():
-            out[table] = WalStatus(table, writer_txn=100, sequencer_txn=100 + lag, suspended=table == self.suspended.get(step), error="disk full" if table == self.suspended.get(step) else "")
+            out[table] = WalStatus(
+                table,
+                writer_txn=100,
+                sequencer_txn=100 + lag,
+                suspended=table == self.suspended.get(step),
+                error="disk full" if table == self.suspended.get(step) else "",
+            )
         return out
 
     def sleep(self, seconds):
@@ -91,7 +103,10 @@ def test_suspended_table_stops_with_the_resume_fix():
     m.throttle(["md"], force=True)
     with pytest.raises(WalSuspendedError) as err:
         m.throttle(["md"], force=True)
-    assert str(err.value) == "QuestDB table md at db:8812 is suspended (disk full); fix the cause, then run: ALTER TABLE md RESUME WAL"
+    assert (
+        str(err.value)
+        == "QuestDB table md at db:8812 is suspended (disk full); fix the cause, then run: ALTER TABLE md RESUME WAL"
+    )
 
 
 def test_lag_that_never_drains_times_out():

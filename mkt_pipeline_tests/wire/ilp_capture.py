@@ -141,7 +141,7 @@ def decode_ilp(data: bytes) -> list[IlpRow]:
             else:
                 ts = int(text)
         if data[i] != 0x0A:
-            raise ValueError(f"malformed ILP line near byte {i}: {data[max(0, i - 40):i + 40]!r}")
+            raise ValueError(f"malformed ILP line near byte {i}: {data[max(0, i - 40) : i + 40]!r}")
         i += 1
         rows.append(IlpRow(table, symbols, fields, ts, unit))
     return rows
@@ -198,7 +198,7 @@ class CaptureServer:
     def tcp_port(self) -> int:
         return self._tcp.server_address[1]
 
-    def start(self) -> "CaptureServer":
+    def start(self) -> CaptureServer:
         for t in self._threads:
             t.start()
         return self
@@ -208,7 +208,7 @@ class CaptureServer:
             srv.shutdown()
             srv.server_close()
 
-    def __enter__(self) -> "CaptureServer":
+    def __enter__(self) -> CaptureServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -266,7 +266,9 @@ def _make_http_handler(server: CaptureServer):
 
         def _record(self, body: bytes) -> HttpRequest:
             parts = urlsplit(self.path)
-            req = HttpRequest(self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body)
+            req = HttpRequest(
+                self.command, parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, body
+            )
             with server._lock:
                 server.requests.append(req)
             return req
@@ -349,7 +351,11 @@ def _jwk_handshake(sock: socket.socket, jwk: tuple[str, Any], pending: bytearray
     sock.sendall(challenge + b"\n")
     raw = base64.b64decode(_recv_line(sock, pending) + b"==")
     # the client sends either a DER signature or the raw 64-byte r||s form
-    der = raw if len(raw) != 64 else encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    der = (
+        raw
+        if len(raw) != 64
+        else encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    )
     try:
         public_key.verify(der, challenge, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
