@@ -486,6 +486,35 @@ def _partition_start(value: Any, name: str) -> str:
     return text
 
 
+def redact_url(url: str) -> str:
+    """A URL without its password (``redis://:***@host:6379/0``), for messages and logs."""
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def _executor(value: Any, name: str) -> str:
+    return str(value).strip().lower().replace("-", "_")
+
+
+def _broker_url(value: Any, name: str) -> str:
+    url = str(value).strip()
+    if "://" not in url:
+        raise ConfigError(
+            f"{{{name}}}: {redact_url(url)!r} is not a broker URL (redis://[:password@]host:port/db)", name
+        )
+    return url
+
+
 # Settings read only from the environment.
 DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
     Deployment("MKT_OFFLINE", bool, False, "Use the built-in reference closes instead of Yahoo Finance (no network)."),
@@ -555,6 +584,53 @@ DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
     ),
     Deployment(
         "MKT_LIVE_TICK_SECONDS", int, 15, "Dagster live sensors: seconds between sensor ticks.", low=1, faces="Dagster"
+    ),
+    Deployment(
+        "MKT_EXECUTOR",
+        _executor,
+        "in_process",
+        "Dagster: where a backfill's steps run: in_process (one machine), celery (Celery workers), "
+        "k8s (a Kubernetes job per step).",
+        choices=("in_process", "celery", "k8s"),
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_STEP_HOURS",
+        int,
+        1,
+        "Dagster, with celery or k8s: hours of a ranged backfill written by one step.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_CELERY_BROKER_URL",
+        _broker_url,
+        "redis://localhost:6379/0",
+        "Dagster, with celery: the broker (its password is never shown).",
+        faces="Dagster and the Celery workers",
+    ),
+    Deployment(
+        "MKT_CELERY_BACKEND_URL",
+        _broker_url,
+        None,
+        "Dagster, with celery: the result backend (default: the broker).",
+        faces="Dagster and the Celery workers",
+    ),
+    Deployment(
+        "MKT_CELERY_WORKER_LOST_SECONDS",
+        int,
+        60,
+        "Dagster, with celery: a step whose worker stops answering this long is handed to another worker.",
+        low=1,
+        faces="Dagster",
+    ),
+    Deployment(
+        "MKT_CELERY_WORKER_WAIT",
+        int,
+        10,
+        "Dagster, with celery: seconds a run waits for a worker to listen before it fails.",
+        low=0,
+        faces="Dagster",
     ),
     Deployment(
         "QDB_CLIENT_CONF",

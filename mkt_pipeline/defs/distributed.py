@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
 import dagster as dg
 
-from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import first_line
+from mkt_pipeline.settings import deployment, redact_url
 
 EXECUTOR_VAR = "MKT_EXECUTOR"
 BROKER_VAR = "MKT_CELERY_BROKER_URL"
@@ -39,29 +38,33 @@ BACKEND_VAR = "MKT_CELERY_BACKEND_URL"
 STEP_HOURS_VAR = "MKT_STEP_HOURS"
 WORKER_LOST_VAR = "MKT_CELERY_WORKER_LOST_SECONDS"
 WORKER_WAIT_VAR = "MKT_CELERY_WORKER_WAIT"
-EXECUTORS = ("in_process", "celery", "k8s")
 QUEUE = "dagster"  # the queue dagster-celery routes steps to
-DEFAULT_BROKER = "redis://localhost:6379/0"
-DEFAULT_WORKER_LOST_S = 60
 PING_EVERY_S = 3.0
-DEFAULT_WORKER_WAIT_S = 10
 WORKER_COMMAND = f"celery -A mkt_pipeline.defs.celery_worker worker -Q {QUEUE} -c 1"
 
 
-def _whole(environ: Mapping[str, str], var: str, default: int, minimum: int = 1) -> int:
-    raw = environ.get(var, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ConfigError(f"{var}: {raw!r} must be a whole number >= {minimum}")
-    return int(raw)
-
-
 def executor_kind(environ: Mapping[str, str] = os.environ) -> str:
-    """``in_process`` (default) or ``celery``, from ``MKT_EXECUTOR``."""
-    kind = environ.get(EXECUTOR_VAR, "").strip().lower().replace("-", "_") or "in_process"
-    if kind not in EXECUTORS:
-        raise ConfigError(f"{EXECUTOR_VAR}: {environ[EXECUTOR_VAR]!r} is not one of {', '.join(EXECUTORS)}")
+    """``in_process`` (default), ``celery`` or ``k8s``, from ``MKT_EXECUTOR`` (the settings model)."""
+    return deployment(EXECUTOR_VAR, environ)
+
+
+def deployment_step_hours() -> int | None:
+    """``step_hours`` for the code location (None on one machine); a bad value is recorded, never raised."""
+    from mkt_pipeline.defs.config import ALL, deployment_value
+
+    if deployment_executor_kind() == "in_process":
+        return None
+    return deployment_value(STEP_HOURS_VAR, ALL)
+
+
+def deployment_executor_kind() -> str:
+    """The executor for the code location; a bad ``MKT_EXECUTOR`` or ``MKT_STEP_HOURS`` never stops it from
+    loading: the default (in-process) is used and every run fails at once naming the variable."""
+    from mkt_pipeline.defs.config import ALL, deployment_value
+
+    kind = deployment_value(EXECUTOR_VAR, ALL)
+    if kind != "in_process":
+        deployment_value(STEP_HOURS_VAR, ALL)
     return kind
 
 
@@ -69,21 +72,7 @@ def step_hours(environ: Mapping[str, str] = os.environ) -> int | None:
     """Hours per step of a distributed ranged run (``MKT_STEP_HOURS``, default 1); None on one machine."""
     if executor_kind(environ) == "in_process":
         return None
-    return _whole(environ, STEP_HOURS_VAR, 1)
-
-
-def redact(url: str) -> str:
-    """A broker URL without its password (``redis://:***@host:6379/0``)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
-    except ValueError:
-        return "<unparsable broker URL>"
+    return deployment(STEP_HOURS_VAR, environ)
 
 
 @dataclass(frozen=True)
@@ -97,16 +86,12 @@ class CelerySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> CelerySettings:
-        broker = environ.get(BROKER_VAR, "").strip() or DEFAULT_BROKER
-        if "://" not in broker:
-            raise ConfigError(
-                f"{BROKER_VAR}: {redact(broker)!r} is not a broker URL (redis://[:password@]host:port/db)"
-            )
+        broker = deployment(BROKER_VAR, environ)
         return cls(
             broker=broker,
-            backend=environ.get(BACKEND_VAR, "").strip() or broker,
-            worker_lost_s=_whole(environ, WORKER_LOST_VAR, DEFAULT_WORKER_LOST_S),
-            worker_wait_s=_whole(environ, WORKER_WAIT_VAR, DEFAULT_WORKER_WAIT_S, minimum=0),
+            backend=deployment(BACKEND_VAR, environ) or broker,
+            worker_lost_s=deployment(WORKER_LOST_VAR, environ),
+            worker_wait_s=deployment(WORKER_WAIT_VAR, environ),
         )
 
     def config_source(self) -> dict:
@@ -136,7 +121,7 @@ def preflight(app, settings: CelerySettings, clock=time.monotonic) -> list[str]:
     """Names of the workers listening on ``QUEUE``; raises ``CeleryPreflightError`` (one line,
     naming the broker without its password) when the broker is unreachable or, after
     ``worker_wait_s`` seconds, no worker listens."""
-    where = redact(settings.broker)
+    where = redact_url(settings.broker)
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0.5, timeout=3)
@@ -238,7 +223,7 @@ def celery_executor_def(settings: CelerySettings | None = None) -> dg.ExecutorDe
                 workers = preflight(app, settings)
             except CeleryPreflightError as exc:
                 raise dg.Failure(str(exc), allow_retries=False) from None
-            plan_context.log.info(f"Celery workers listening on {redact(settings.broker)}: {', '.join(workers)}")
+            plan_context.log.info(f"Celery workers listening on {redact_url(settings.broker)}: {', '.join(workers)}")
             watch = WorkerWatch(app, settings.worker_lost_s)
 
             def submit(app, context, step, queue, priority, known_state):
@@ -283,7 +268,7 @@ def worker_app_args(settings: CelerySettings | None = None) -> dict:
 def deployment_executor() -> dg.ExecutorDefinition:
     """The code location's executor: in-process (default), Celery workers (``MKT_EXECUTOR=celery``)
     or a Kubernetes job per step (``MKT_EXECUTOR=k8s``, dagster-k8s, with its K8sRunLauncher)."""
-    kind = executor_kind()
+    kind = deployment_executor_kind()
     if kind == "celery":
         return celery_executor_def()
     if kind == "k8s":

@@ -41,7 +41,7 @@ from mkt_pipeline.defs.config import (
     fail_on_deployment_problems,
     reject_unknown_ops,
 )
-from mkt_pipeline.defs.distributed import step_hours
+from mkt_pipeline.defs.distributed import deployment_step_hours
 from mkt_pipeline.defs.partitions import (
     HOURLY_PARTITIONS,
     REFERENCE_DAYS_MAPPING,
@@ -399,7 +399,7 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
     tables = MARKET_TABLES[market]
     config_cls = GENERATION_CONFIG[market]
     if hours_per_step is None:
-        hours_per_step = step_hours()
+        hours_per_step = deployment_step_hours()
 
     @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, tags={"kind": "prices"})
     def seed_prices(context: dg.OpExecutionContext) -> dict:

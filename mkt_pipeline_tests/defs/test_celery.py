@@ -27,8 +27,9 @@ from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import US_PER_S, Window, parse_timestamp
 from mkt_pipeline.defs.checks import CHECKS
-from mkt_pipeline.defs.distributed import CeleryPreflightError, CelerySettings, WorkerWatch, preflight, redact
+from mkt_pipeline.defs.distributed import CeleryPreflightError, CelerySettings, WorkerWatch, preflight
 from mkt_pipeline.defs.hourly import MARKET_TABLES, block_key, step_blocks
+from mkt_pipeline.settings import redact_url as redact
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline_tests.celery_fleet import (
     celery_engine_events,
