@@ -134,7 +134,9 @@ class EquitiesMarketTape:
         ask: np.ndarray,
     ) -> None:
         """Regular trades of one slice with the NBBO in force at each (NaN where none)."""
-        order = np.lexsort((ts_ns, sym))
+        # every field a key: trades at the same nanosecond come in the reader's order (a Parquet part's, or
+        # QuestDB's ORDER BY timestamp), so ties are broken by value, not by position
+        order = np.lexsort((buy, size, venue, ts_ns, sym))
         sym, ts_ns, venue, buy, size, bid, ask = (a[order] for a in (sym, ts_ns, venue, buy, size, bid, ask))
         sec = ts_ns // NS_PER_S - self.start_s
         inside = (sec >= 0) & (sec < self.seconds)
