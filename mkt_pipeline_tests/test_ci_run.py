@@ -19,7 +19,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "run"
 
 FAKE_MAKE = """#!/usr/bin/env bash
-if [ "$1" != test ]; then echo "make $*" >> "$CALLS"; exit "${MAKE_STATUS_CHECKS:-0}"; fi
+if [ "$1" != test ] && [ "$1" != test-ilp ]; then echo "make $*" >> "$CALLS"; exit "${MAKE_STATUS_CHECKS:-0}"; fi
 { echo "make $*"; echo "QDB_TEST_HOST=${QDB_TEST_HOST:-}"; echo "QDB_TEST_PG_PORT=${QDB_TEST_PG_PORT:-}";
   echo "QDB_TEST_ILP_PORT=${QDB_TEST_ILP_PORT:-}"; echo "QDB_SERVER_SCRIPT=${QDB_SERVER_SCRIPT:-}";
   echo "QDB_VERSION=${QDB_VERSION:-}"; } >> "$CALLS"
@@ -87,7 +87,7 @@ def test_starts_a_server_exports_it_and_stops_it_whatever_happens(tmp_path, make
     assert lines[:2] == ["make lint", "make docs"]  # before any server starts
     servers = started(lines)
     assert [s["--version"] for s in servers] == (["9.4", "9.3"] if make_status == 0 else ["9.4"])
-    makes = [line for line in lines if line.startswith("make ")]
+    makes = [line for line in lines if line.startswith("make ")][2:]  # after make lint, make docs
     assert makes == (["make test", "make test-ilp"] if make_status == 0 else ["make test"])
     for server, make in zip(servers, makes):
         root = server["--root"]
