@@ -12,7 +12,8 @@ import dataclasses
 import socket
 import time
 from collections import defaultdict
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -234,17 +235,18 @@ def cancel_requested(context: dg.OpExecutionContext) -> bool:
     return run is not None and run.status in (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
 
 
-def retried_unless_interrupted(context: dg.OpExecutionContext, body):
-    """Run the step's generator ``body()``; a fault retries the step (writes are idempotent), an
-    interrupt never does.
+@contextmanager
+def retried_unless_interrupted(context: dg.OpExecutionContext) -> Iterator[None]:
+    """Around a step's work: a fault retries the step (writes are idempotent), an interrupt never does.
 
-    An op ``RetryPolicy`` would also turn Terminate's interrupt into a retry that writes the window
-    again; here the interrupt propagates, so the run ends CANCELED and nothing more is written.
-    A fault seen while the run is being cancelled (a writer torn down by the interrupt) stops the
-    step the same way. Settings errors (``Failure(allow_retries=False)``) fail at once.
+    One form for the step that yields its outputs (``with`` around the ``yield``s) and the step that
+    returns one. An op ``RetryPolicy`` would also turn Terminate's interrupt into a retry that writes
+    the window again; here the interrupt propagates, so the run ends CANCELED and nothing more is
+    written. A fault seen while the run is being cancelled (a writer torn down by the interrupt)
+    stops the step the same way. Settings errors (``Failure(allow_retries=False)``) fail at once.
     """
     try:
-        yield from body()
+        yield
     except dg.Failure as failure:
         if not failure.allow_retries:
             raise
@@ -289,18 +291,15 @@ def write_window(
     with (
         permanent_faults_fail_at_once(),
         sink.get_sink(market, logger=context.log) as s,
-        (
-            ChecksWhileWriting(
-                market,
-                partial(sink.stored_rows, market),
-                partial(planned_per_second, market),
-                settings,
-                window,
-                chunk_seconds,
-                context.log,
-            )
-            if checks
-            else _NoChecks()
+        ChecksWhileWriting(
+            market,
+            partial(sink.stored_rows, market),
+            partial(planned_per_second, market),
+            settings,
+            window,
+            chunk_seconds,
+            context.log,
+            enabled=checks,
         ) as checker,
     ):
         s.prepare(engine.schemas)
@@ -324,22 +323,6 @@ def write_window(
         f"{market} {window}: {total:,} rows in {elapsed:.1f}s ({total / max(elapsed, 1e-9):,.0f} rows/s, {workers} process(es))"
     )
     return Written(tally.hours, checked, wal_lag, table_names, settings, elapsed, total, workers)
-
-
-class _NoChecks:
-    """Stands in for ``ChecksWhileWriting`` where the check step evaluates the stored rows itself."""
-
-    def __enter__(self) -> "_NoChecks":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-    def committed(self, chunk: Window, hour_rows: dict) -> None:
-        pass
-
-    def results(self) -> dict:
-        return {}
 
 
 def report_partitions(
@@ -424,11 +407,9 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         references = ReferencePrices.from_json(prices["references"])
         window = context_window(context)
 
-        def body():
+        with retried_unless_interrupted(context):
             written = write_window(context, market, config.model_dump(), sink, references, window)
             yield from report_partitions(context, market, window, written, prices, references, sink)
-
-        yield from retried_unless_interrupted(context, body)
 
     @dg.op(
         name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, out=dg.DynamicOut(dict), tags={"kind": "prices"}
@@ -457,11 +438,8 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
         window = Window(block["start_us"], block["end_us"])
         references = ReferencePrices.from_json(block["prices"]["references"])
 
-        def body():
-            yield dg.Output(write_window(context, market, config.model_dump(), sink, references, window, checks=False))
-
-        (output,) = list(retried_unless_interrupted(context, body))
-        written = output.value
+        with retried_unless_interrupted(context):
+            written = write_window(context, market, config.model_dump(), sink, references, window, checks=False)
         yield dg.Output(
             {
                 "start_us": window.start_us,

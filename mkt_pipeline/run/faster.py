@@ -13,7 +13,7 @@ import multiprocessing as mp
 import queue
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, TextIO
 
@@ -110,28 +110,15 @@ class WorkerFactories:
     scrub: Callable[[str], str] = str
 
 
-def run_chunks(
-    engine: Engine,
-    sink: Sink,
-    window: Window,
-    *,
-    chunk_seconds: int,
-    progress: Progress,
-    workers: int = 1,
-    factories: WorkerFactories | None = None,
-    references: ReferencePrices | None = None,
-    overwrite: bool = False,
-    log: TextIO | None = None,
-) -> WriteStats:
-    """Write the chunks of ``window`` the sink's ledger does not record (all with ``overwrite``).
+def run_chunks(engine: Engine, sink: Sink, window: Window, **options) -> WriteStats:
+    """``iter_chunks`` (the same arguments) to the end: the rows this run wrote, by table."""
+    return total_rows(iter_chunks(engine, sink, window, **options))
 
-    In this process or on ``workers`` processes; returns the rows written by this run.
-    """
+
+def total_rows(chunks: Iterable[ChunkDone]) -> WriteStats:
+    """The rows of the chunks committed, summed by table."""
     stats = WriteStats()
-    for done in iter_chunks(
-        engine, sink, window, chunk_seconds=chunk_seconds, progress=progress, workers=workers,
-        factories=factories, references=references, overwrite=overwrite, log=log,
-    ):  # fmt: skip
+    for done in chunks:
         for table, n in done.rows.items():
             stats.rows[table] += n
     return stats
@@ -150,9 +137,11 @@ def iter_chunks(
     overwrite: bool = False,
     log: TextIO | None = None,
 ) -> Iterator[ChunkDone]:
-    """``run_chunks`` chunk by chunk: yields each chunk this run commits, in this process, with its own
-    rows (drivers that report per hour, such as Dagster's partitions, tally them). Close the iterator
-    (``contextlib.closing``) when leaving it early: that stops the producer or the workers."""
+    """Write the chunks of ``window`` the sink's ledger does not record (all with ``overwrite``), in this
+    process or on ``workers`` processes; yields each chunk this run commits, as it commits, with its own
+    rows (drivers that report per hour, such as Dagster's partitions, tally them; ``run_chunks`` sums
+    them). Close the iterator (``contextlib.closing``) when leaving it early: that stops the producer
+    or the workers."""
     out = log or sys.stderr
     key = chunk_key(engine)
     plan = plan_chunks(sink, key, window, chunk_seconds, skip_recorded=not overwrite)
@@ -184,23 +173,6 @@ def iter_chunks(
     if factories is None or references is None:
         raise ValueError("parallel runs need worker factories and the run's references")
     yield from iter_parallel(window, chunk_seconds, workers, factories, references, progress, chunks=plan.pending)
-
-
-def run_parallel(
-    window: Window,
-    chunk_seconds: int,
-    workers: int,
-    factories: WorkerFactories,
-    references: ReferencePrices,
-    progress: Progress,
-    chunks: list[Window] | None = None,
-) -> WriteStats:
-    """``chunks`` (default: all of ``window``) on ``workers`` processes; the rows written."""
-    stats = WriteStats()
-    for done in iter_parallel(window, chunk_seconds, workers, factories, references, progress, chunks):
-        for table, n in done.rows.items():
-            stats.rows[table] += n
-    return stats
 
 
 def iter_parallel(

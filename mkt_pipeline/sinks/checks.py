@@ -517,7 +517,9 @@ class ChecksWhileWriting:
     the run wrote are stored. An hour whose checks fail to run here is left for the check step.
 
     ``open_rows()``: a context manager giving the stored rows (QuestDBRows or a Parquet reader);
-    ``planner(settings, hour)``: the engine's planned rows per second of the hour, by table.
+    ``planner(settings, hour)``: the engine's planned rows per second of the hour, by table. Not
+    ``enabled`` (a distributed step, whose run's check step may run elsewhere), it evaluates nothing
+    and ``results()`` is empty: the check step evaluates the stored rows itself.
     """
 
     def __init__(
@@ -529,7 +531,9 @@ class ChecksWhileWriting:
         window: Window,
         chunk_seconds: int,
         log,
+        enabled: bool = True,
     ):
+        self.enabled = enabled
         self.market, self.open_rows, self.planner, self.settings, self.log = market, open_rows, planner, settings, log
         self.chunks_left = {h.start_us: len(list(h.split(chunk_seconds))) for h in window.hours()}
         self.hours = {h.start_us: h for h in window.hours()}
@@ -551,7 +555,7 @@ class ChecksWhileWriting:
         """A chunk is committed; ``hour_rows``: rows of its hour so far, by table base name."""
         hour = hour_start_us(chunk.start_us)
         self.chunks_left[hour] -= 1
-        if self.chunks_left[hour] == 0:
+        if self.enabled and self.chunks_left[hour] == 0:
             self.metas[hour] = {
                 name: {"dagster/row_count": int(hour_rows.get(table.base_name, 0)), "settings": self.settings}
                 for name, table in CHECKED_TABLES[self.market].items()

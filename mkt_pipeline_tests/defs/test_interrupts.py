@@ -12,37 +12,47 @@ def step(instance, run_id="no-such-run"):
     return SimpleNamespace(instance=instance, run_id=run_id)
 
 
-def body(exc):
-    def run():
+def yielding_step(context, exc):
+    """A step that yields an output, then meets ``exc`` (the hourly ingest step's form)."""
+    with retried_unless_interrupted(context):
         yield "written"
         raise exc
 
-    return run
+
+def returning_step(context, exc):
+    """A step that returns what it wrote, or meets ``exc`` (the distributed ingest step's form)."""
+    with retried_unless_interrupted(context):
+        raise exc
 
 
 def test_an_interrupt_is_not_turned_into_a_retry():
+    context = step(dg.DagsterInstance.ephemeral())
     with pytest.raises(dg.DagsterExecutionInterruptedError):
-        list(
-            retried_unless_interrupted(
-                step(dg.DagsterInstance.ephemeral()), body(dg.DagsterExecutionInterruptedError())
-            )
-        )
+        list(yielding_step(context, dg.DagsterExecutionInterruptedError()))
+    with pytest.raises(dg.DagsterExecutionInterruptedError):
+        returning_step(context, dg.DagsterExecutionInterruptedError())
 
 
 def test_a_fault_retries_the_step():
+    context = step(dg.DagsterInstance.ephemeral())
     with pytest.raises(dg.RetryRequested) as caught:
-        list(
-            retried_unless_interrupted(
-                step(dg.DagsterInstance.ephemeral()), body(ConnectionResetError("server went away"))
-            )
-        )
+        list(yielding_step(context, ConnectionResetError("server went away")))
     assert caught.value.max_retries == INGEST_RETRIES
+    with pytest.raises(dg.RetryRequested) as caught:
+        returning_step(context, ConnectionResetError("server went away"))
+    assert caught.value.max_retries == INGEST_RETRIES
+    assert isinstance(caught.value.__cause__, ConnectionResetError)
 
 
 def test_a_settings_error_fails_at_once():
     failure = dg.Failure(description="config key chunk_seconds: must divide 3600", allow_retries=False)
-    with pytest.raises(dg.Failure):
-        list(retried_unless_interrupted(step(dg.DagsterInstance.ephemeral()), body(failure)))
+    context = step(dg.DagsterInstance.ephemeral())
+    with pytest.raises(dg.Failure) as caught:
+        list(yielding_step(context, failure))
+    assert caught.value is failure
+    with pytest.raises(dg.Failure) as caught:
+        returning_step(context, failure)
+    assert caught.value is failure
 
 
 def test_a_fault_while_the_run_is_cancelled_stops_the_step():
@@ -54,4 +64,6 @@ def test_a_fault_while_the_run_is_cancelled_stops_the_step():
         status=dg.DagsterRunStatus.CANCELING,
     )
     with pytest.raises(dg.DagsterExecutionInterruptedError):
-        list(retried_unless_interrupted(step(instance, run.run_id), body(BrokenPipeError("writer closed"))))
+        list(yielding_step(step(instance, run.run_id), BrokenPipeError("writer closed")))
+    with pytest.raises(dg.DagsterExecutionInterruptedError):
+        returning_step(step(instance, run.run_id), BrokenPipeError("writer closed"))
