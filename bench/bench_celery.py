@@ -27,7 +27,6 @@ overhead and correctness, not a many-machine speed-up.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import statistics
@@ -42,42 +41,16 @@ sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
 
-from mkt_pipeline_tests.celery_fleet import dagster_dev, redis_server, start_worker, wait_for_workers  # noqa: E402
+from bench.celery_fleet import dagster_dev, redis_server, start_worker, wait_for_workers  # noqa: E402
+from bench.common import drop_suffix, questdb_connect, questdb_env  # noqa: E402
+from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S, Window, parse_timestamp  # noqa: E402
+from mkt_pipeline.defs.partitions import partition_key  # noqa: E402
 
 # light FX rates with 2-level books (about 0.5 M rows an hour)
 FX = dict(
     market_data_min_eps=70, market_data_max_eps=80, core_min_eps=60, core_max_eps=65,
     orders_min_per_sec=1, orders_max_per_sec=5, min_levels=2, max_levels=2,
 )  # fmt: skip
-
-
-def questdb_env() -> dict[str, str]:
-    names = (
-        "QUESTDB_HOST",
-        "QUESTDB_HTTP_PORT",
-        "QUESTDB_PG_PORT",
-        "QUESTDB_ILP_TCP_PORT",
-        "QUESTDB_USER",
-        "QUESTDB_PASSWORD",
-    )
-    return {n: os.environ[n] for n in names if os.environ.get(n)}
-
-
-def drop_suffix(suffix: str) -> None:
-    import psycopg
-
-    env = questdb_env()
-    with psycopg.connect(host=env.get("QUESTDB_HOST", "127.0.0.1"), port=int(env.get("QUESTDB_PG_PORT", "8812")), user=env.get("QUESTDB_USER", "admin"),
-                         password=env.get("QUESTDB_PASSWORD", "quest"), dbname="qdb", autocommit=True) as conn:  # fmt: skip
-        # the sink creates materialized views over its tables: views first, the longest chains first
-        views = [
-            r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)
-        ]
-        for name in sorted(views, key=len, reverse=True):
-            conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
-        for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
-            if name.endswith(suffix):
-                conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def measure(dev, partitions: list[str]) -> dict:
@@ -136,8 +109,8 @@ def main() -> int:
     parser.add_argument("--step-hours", type=int, default=1)
     parser.add_argument("--cases", nargs="+", default=["in_process", "celery-1", "celery-2"])
     args = parser.parse_args()
-    first = dt.datetime.fromisoformat(args.start)
-    partitions = [(first + dt.timedelta(hours=h)).strftime("%Y-%m-%d-%H:%M") for h in range(args.hours)]
+    first = parse_timestamp(args.start)
+    partitions = [partition_key(h) for h in Window(first, first + args.hours * SECONDS_PER_HOUR * US_PER_S).hours()]
     results = {}
     for case in args.cases:
         suffix = f"_bc{uuid.uuid4().hex[:6]}"
@@ -169,7 +142,8 @@ def main() -> int:
                             w.stop()
             print(json.dumps({case: results[case]}), flush=True)
         finally:
-            drop_suffix(suffix)
+            with questdb_connect() as conn:
+                drop_suffix(conn, suffix)
     print(
         json.dumps(
             {

@@ -34,6 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))  # run as a script: the bench package beside it
+
+from bench.common import drop_suffix, questdb_connect  # noqa: E402
+from mkt_pipeline.core.timeline import SECONDS_PER_HOUR, US_PER_S, Window, format_us, parse_timestamp  # noqa: E402
+from mkt_pipeline.defs.partitions import partition_key  # noqa: E402
 
 # The Makefile's demo profile (the seed's local-development rates, 10 levels)
 LIGHT = {
@@ -64,34 +69,10 @@ CASES = {
 }
 
 
-def iso_plus_hours(start: str, hours: int) -> str:
-    import datetime as dt
-
-    t = dt.datetime.fromisoformat(start.replace("Z", "+00:00")) + dt.timedelta(hours=hours)
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def partition(iso: str) -> str:
-    return iso[:10] + "-" + iso[11:16]
-
-
-def _connect():
-    import psycopg
-
-    return psycopg.connect(
-        host=os.environ.get("QUESTDB_HOST", "127.0.0.1"),
-        port=int(os.environ.get("QUESTDB_PG_PORT", "8812")),
-        user=os.environ.get("QUESTDB_USER", "admin"),
-        password=os.environ.get("QUESTDB_PASSWORD", "quest"),
-        dbname="qdb",
-        autocommit=True,
-    )
-
-
 def wait_applied(suffix: str, timeout_s: float = 1800.0) -> float:
     """Seconds until QuestDB has applied every WAL transaction of the tables ending in ``suffix``."""
     started = time.perf_counter()
-    with _connect() as conn:
+    with questdb_connect() as conn:
         while time.perf_counter() - started < timeout_s:
             rows = conn.execute("SELECT name, writerTxn, sequencerTxn FROM wal_tables()").fetchall()
             if all(w >= q for name, w, q in rows if name.endswith(suffix)):
@@ -100,17 +81,9 @@ def wait_applied(suffix: str, timeout_s: float = 1800.0) -> float:
     return time.perf_counter() - started
 
 
-def drop_suffix(suffix: str) -> None:
-    conn = _connect()
-    with conn:
-        views = [
-            r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)
-        ]
-        for name in sorted(views, key=len, reverse=True):
-            conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
-        for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
-            if name.endswith(suffix):
-                conn.execute(f"DROP TABLE IF EXISTS {name}")
+def drop_suffix_tables(suffix: str) -> None:
+    with questdb_connect() as conn:
+        drop_suffix(conn, suffix)
 
 
 def _children_cpu() -> float:
@@ -158,7 +131,10 @@ def dagster_run_facts(home: str) -> dict:
 
 def run_case(name: str, dagster_first: bool = False) -> dict:
     market, start, hours, rates = CASES[name]
-    end = iso_plus_hours(start, hours)
+    first = parse_timestamp(start)
+    window = Window(first, first + hours * SECONDS_PER_HOUR * US_PER_S)
+    end = format_us(window.end_us)
+    partitions = [partition_key(hour) for hour in window.hours()]
     env = {
         **os.environ,
         "MKT_OFFLINE": "1",
@@ -189,14 +165,14 @@ def run_case(name: str, dagster_first: bool = False) -> dict:
         # the CLI returns once QuestDB has committed its rows; the Dagster run's checks also wait
         # for them to be applied. The server finishes the CLI's backlog before the other half starts.
         measured["cli_apply_s"] = wait_applied(cli_suffix)
-        drop_suffix(cli_suffix)
+        drop_suffix_tables(cli_suffix)
 
     def run_dagster() -> None:
         with tempfile.TemporaryDirectory() as home:
             tags = json.dumps(
                 {
-                    "dagster/asset_partition_range_start": partition(start),
-                    "dagster/asset_partition_range_end": partition(iso_plus_hours(start, hours - 1)),
+                    "dagster/asset_partition_range_start": partitions[0],
+                    "dagster/asset_partition_range_end": partitions[-1],
                 }
             )
             dg_env = {**env, "DAGSTER_HOME": home, "MKT_TABLE_SUFFIX": dg_suffix}
@@ -213,14 +189,14 @@ def run_case(name: str, dagster_first: bool = False) -> dict:
             ]
             measured["wall_s"], measured["dg_cpu"] = timed(cmd, dg_env)
             measured["facts"] = dagster_run_facts(home)
-        drop_suffix(dg_suffix)
+        drop_suffix_tables(dg_suffix)
 
     try:
         for half in (run_dagster, run_cli) if dagster_first else (run_cli, run_dagster):
             half()
     finally:
-        drop_suffix(cli_suffix)
-        drop_suffix(dg_suffix)
+        drop_suffix_tables(cli_suffix)
+        drop_suffix_tables(dg_suffix)
     cli_s, facts, wall_s = measured["cli_s"], measured["facts"], measured["wall_s"]
     return {"case": name, "first": "dagster" if dagster_first else "cli", "cli_s": round(cli_s, 1), "cli_applied_s": round(cli_s + measured["cli_apply_s"], 1),
             "dagster_run_s": round(facts["run_s"], 1), "dagster_wall_s": round(wall_s, 1), "ratio": round(facts["run_s"] / cli_s, 3),

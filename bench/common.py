@@ -1,8 +1,10 @@
-"""Helpers shared by the benchmarks: timing an engine run in a fresh process and reporting peak memory."""
+"""Helpers shared by the benchmarks (and the tests that drive a server the same way): timing an engine run
+in a fresh process, reporting peak memory, and the QuestDB a bench writes into."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -73,3 +75,45 @@ def generation_bench_main(doc: str, module: str, child, targets: dict[int, int |
             f"{levels:>6} {r['rows']:>11,} {rate:>12,.0f} {r['bytes'] / r['cpu_seconds'] / 1e6:>8,.0f} "
             f"{r['peak_rss_mb']:>8,.0f} {(f'{target:,}' if target else '-'):>10} {(f'{rate / target:.2f}' if target else '-'):>6}"
         )
+
+
+QUESTDB_VARIABLES = (
+    "QUESTDB_HOST",
+    "QUESTDB_HTTP_PORT",
+    "QUESTDB_PG_PORT",
+    "QUESTDB_ILP_TCP_PORT",
+    "QUESTDB_USER",
+    "QUESTDB_PASSWORD",
+)
+
+
+def questdb_env() -> dict[str, str]:
+    """The ``QUESTDB_*`` variables that are set: where the bench's QuestDB is, for the processes it starts."""
+    return {n: os.environ[n] for n in QUESTDB_VARIABLES if os.environ.get(n)}
+
+
+def questdb_connect():
+    """A psycopg connection (autocommit) to the bench's QuestDB (``QUESTDB_*``, else the server's defaults)."""
+    import psycopg
+
+    return psycopg.connect(
+        host=os.environ.get("QUESTDB_HOST", "127.0.0.1"),
+        port=int(os.environ.get("QUESTDB_PG_PORT", "8812")),
+        user=os.environ.get("QUESTDB_USER", "admin"),
+        password=os.environ.get("QUESTDB_PASSWORD", "quest"),
+        dbname="qdb",
+        autocommit=True,
+    )
+
+
+def drop_suffix(conn, suffix: str) -> None:
+    """Drop every materialized view, then every table, whose name ends with ``suffix``."""
+    views = [
+        r[0] for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall() if r[0].endswith(suffix)
+    ]
+    # dependants first: longer chains were created later, so drop in reverse creation order
+    for name in sorted(views, key=len, reverse=True):
+        conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
+    for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
+        if name.endswith(suffix):
+            conn.execute(f"DROP TABLE IF EXISTS {name}")

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import drop_suffix
+from mkt_pipeline.core.tables import BOOK, TIMESTAMP, TIMESTAMP_NS, TableSchema
+from mkt_pipeline.sinks.base import TableNaming
+
 
 @dataclass(frozen=True)
 class QuestDBServer:
@@ -80,17 +84,28 @@ class QuestDBServer:
     def drop_suffix(self, suffix: str) -> None:
         """Drop every view, then every table, whose name ends with ``suffix``."""
         with self.connect() as conn:
-            views = [
-                r[0]
-                for r in conn.execute("SELECT view_name FROM materialized_views()").fetchall()
-                if r[0].endswith(suffix)
-            ]
-            # dependants first: longer chains were created later, so drop in reverse creation order
-            for name in sorted(views, key=len, reverse=True):
-                conn.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
-            for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
-                if name.endswith(suffix):
-                    conn.execute(f"DROP TABLE IF EXISTS {name}")
+            drop_suffix(conn, suffix)
+
+    def wait_applied(self, tables: Sequence[str], timeout_s: float = 60) -> None:
+        """Wait until each of ``tables`` exists and has applied every WAL transaction committed to it."""
+
+        def applied() -> bool:
+            lag = {r[0]: r[1] - r[2] for r in self.query("SELECT name, sequencerTxn, writerTxn FROM wal_tables()")}
+            return all(lag.get(t, 1) == 0 for t in tables)
+
+        self.wait_until(applied, timeout_s, f"WAL apply of {', '.join(tables)}")
+
+    def stored_rows(self, schemas: Sequence[TableSchema], naming: TableNaming) -> dict[str, list]:
+        """Every table's rows (comparable columns, see ``comparable_columns``), ordered, by base name, once
+        the WAL has applied them."""
+        names = [naming.name(s) for s in schemas]
+        self.wait_applied(names)
+        out = {}
+        for schema, name in zip(schemas, names):
+            cols = comparable_columns(schema)
+            order = ", ".join(str(i + 1) for i in range(len(cols)))
+            out[schema.base_name] = self.query(f"SELECT {', '.join(cols)} FROM {name} ORDER BY {order}")
+        return out
 
     def refresh_views(self, views: Sequence[tuple[str, bool]], timeout_s: float = 120) -> None:
         """Bring ``(name, timed)`` views up to date, in dependency order, and wait for each.
@@ -128,6 +143,20 @@ class QuestDBServer:
             if time.monotonic() > deadline:
                 pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}")
             time.sleep(0.25)
+
+
+def comparable_columns(schema: TableSchema) -> list[str]:
+    """A select list of the table's columns that compares row for row across runs: timestamps as
+    integers (psycopg truncates TIMESTAMP_NS to µs), books as their best level and depth."""
+    out = []
+    for col in schema.columns:
+        if col.kind in (TIMESTAMP, TIMESTAMP_NS):
+            out.append(f"cast({col.name} AS long)")
+        elif col.kind == BOOK:
+            out += [f"{col.name}[1, 1]", f"{col.name}[2, 1]", f"array_count({col.name})"]
+        else:
+            out.append(col.name)
+    return out
 
 
 def _answers(host: str, port: int) -> bool:

@@ -46,14 +46,6 @@ def tables_with(server: QuestDBServer, suffix: str) -> list[str]:
     return sorted({n for n in names if n.endswith(suffix)})  # tables() lists materialized views too
 
 
-def wait_applied(server: QuestDBServer, tables: list[str]) -> None:
-    def applied() -> bool:
-        lag = {r[0]: r[1] - r[2] for r in server.query("SELECT name, sequencerTxn, writerTxn FROM wal_tables()")}
-        return all(lag.get(t, 1) == 0 for t in tables)
-
-    server.wait_until(applied, 60, f"WAL apply of {', '.join(tables)}")
-
-
 @pytest.mark.parametrize("market,processes", [("fx", 2), ("equities", 2), ("equities", 1)])
 def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(
     questdb, qdb_suffix, tmp_path, capsys, market, processes
@@ -63,7 +55,7 @@ def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(
     assert main([market, "--sink", "parquet", "--parquet_dir", str(tmp_path), *LIGHT[market], *args]) == 0
     naming = TableNaming(suffix=qdb_suffix)
     tables = [naming.name(s) for s in SCHEMAS[market]]
-    wait_applied(questdb, tables)
+    questdb.wait_applied(tables)
     parquet = ParquetSink(tmp_path)
     want = {naming.name(s): parquet.read(s).num_rows for s in SCHEMAS[market]}
     assert {t: stored(questdb, t) for t in tables} == want
@@ -73,7 +65,7 @@ def test_faster_than_life_stores_what_parquet_stores_with_every_table_and_view(
     assert tables_with(questdb, qdb_suffix) == sorted(tables + views + [naming.name(LEDGER_BASE)])
     # the same command again changes nothing
     assert cli(market, questdb, qdb_suffix, *args, "--processes", str(processes)) == 0
-    wait_applied(questdb, tables)
+    questdb.wait_applied(tables)
     assert {t: stored(questdb, t) for t in tables} == want
 
 
@@ -87,7 +79,7 @@ def test_a_short_real_time_run_stores_what_it_reports(questdb, qdb_suffix, capsy
     reported = {m.group(1): int(m.group(2).replace(",", "")) for m in re.finditer(r"^\s+(\w+)\s+([\d,]+)$", out, re.M)}
     md = naming.name(SCHEMAS[market][0])
     assert reported.get(md, 0) > 0, out
-    wait_applied(questdb, list(reported))
+    questdb.wait_applied(list(reported))
     assert {t: stored(questdb, t) for t in reported} == reported
     # nothing stamped at or after the end
     latest = questdb.query(f"SELECT max({SCHEMAS[market][0].timestamp}) FROM {md}")[0][0]

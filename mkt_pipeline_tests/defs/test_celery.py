@@ -23,6 +23,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from bench.celery_fleet import (
+    celery_engine_events,
+    dagster_dev,
+    redis_server,
+    redis_server_binary,
+    start_worker,
+    wait_for_workers,
+)
 from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import US_PER_S, Window, parse_timestamp
@@ -31,17 +39,8 @@ from mkt_pipeline.defs.distributed import CeleryPreflightError, CelerySettings, 
 from mkt_pipeline.defs.hourly import MARKET_TABLES, block_key, step_blocks
 from mkt_pipeline.settings import redact_url as redact
 from mkt_pipeline.sinks.base import TableNaming
-from mkt_pipeline_tests.celery_fleet import (
-    celery_engine_events,
-    dagster_dev,
-    free_port,
-    redis_server,
-    redis_server_binary,
-    start_worker,
-    wait_for_workers,
-)
 from mkt_pipeline_tests.defs.support import TINY_FX
-from mkt_pipeline_tests.run.test_resume_questdb import _select_list, wait_applied
+from mkt_pipeline_tests.questdb_server import closed_port
 
 needs_redis = pytest.mark.skipif(
     redis_server_binary() is None, reason="redis-server is not installed (apt-get install -y redis-server)"
@@ -89,15 +88,7 @@ def test_a_lost_worker_is_judged_by_its_silence():
 
 
 def stored_rows(questdb, suffix: str) -> dict[str, list]:
-    names = [TableNaming(suffix=suffix).name(s) for s in FX_TABLES]
-    wait_applied(questdb, names)
-    out = {}
-    for schema, name in zip(FX_TABLES, names):
-        cols = _select_list(schema)
-        out[schema.base_name] = questdb.query(
-            f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}"
-        )
-    return out
+    return questdb.stored_rows(FX_TABLES, TableNaming(suffix=suffix))
 
 
 def assert_same_rows(stored: dict[str, list], reference: dict[str, list]) -> None:
@@ -287,7 +278,7 @@ def failed_run(tmp_path: Path, settings: dict[str, str]) -> subprocess.Completed
 
 
 def test_unreachable_broker_fails_the_run_naming_it(tmp_path):
-    port = free_port()  # nothing listens there
+    port = closed_port()  # nothing listens there
     url = f"redis://:s3cret-pw@127.0.0.1:{port}/0"
     started = time.monotonic()
     done = failed_run(tmp_path, {"MKT_CELERY_BROKER_URL": url})

@@ -7,7 +7,8 @@ row count, which the views sensor's run recorded without a manual run, equals Qu
 launches a longer backfill, presses Terminate on its run page, and asserts the run ends CANCELED,
 nothing more lands in QuestDB afterwards, and re-running the window stores exactly what the plan
 says (every ``rows_match_plan`` check passes). The two screenshots of the walkthrough in
-``docs/dagster-ui.md`` are taken here (``docs/img/``).
+``docs/dagster-ui.md`` are taken here: into the test's temporary folder, or over the committed
+pictures in ``docs/img/`` with ``MKT_TEST_REFRESH_SCREENSHOTS=1`` (docs/development.md).
 
 The browser is Debian's ``chromium`` (``.ci/run`` installs it), driven by Playwright's Python package;
 without either the test skips.
@@ -16,9 +17,6 @@ without either the test skips.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -26,20 +24,19 @@ from pathlib import Path
 
 import pytest
 
+from bench.dagster_dev import FINISHED_RUN, dagster_dev, graphql
 from mkt_pipeline_tests.defs.support import TINY_FX
-from mkt_pipeline_tests.defs.test_dagster_dev import BACKFILL, LAUNCH, free_port, graphql, wait_for
 
 pytestmark = pytest.mark.questdb
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("MKT_TEST_CHROMIUM", "/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "img"
+PICTURES = ROOT / "docs" / "img"  # the committed screenshots, rewritten only when asked
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-FX_KEYS = [{"path": ["fx", name]} for name in ("market_data", "core_price", "trades")]
-DONE = ("SUCCESS", "FAILURE", "CANCELED")
+FX_KEYS = [["fx", name] for name in ("market_data", "core_price", "trades")]
 
 RUN = """
 query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }
@@ -72,14 +69,9 @@ def ui(tmp_path_factory):
     questdb = require_server()
     suffix = f"_ui{uuid.uuid4().hex[:8]}"
     tmp = tmp_path_factory.mktemp("ui")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    port = free_port(3200)
     env = {
         **os.environ,
         **questdb.env(),
-        "DAGSTER_HOME": str(home),
         "VIRTUAL_ENV": str(Path(sys.executable).parents[1]),
         "MKT_SINK": "questdb",
         "MKT_TABLE_SUFFIX": suffix,
@@ -87,59 +79,35 @@ def ui(tmp_path_factory):
         "MKT_FX_CHUNK_SECONDS": "600",  # a few steps per hour, so Terminate lands between chunks
         **{f"MKT_FX_{key.upper()}": str(value) for key, value in TINY_FX.items()},
     }
-    log = tmp / "dg_dev.log"
-    dg = Path(sys.executable).with_name("dg")
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(dg), "dev", "--port", str(port), "--host", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    playwright = browser = None
+    shots = PICTURES if os.environ.get("MKT_TEST_REFRESH_SCREENSHOTS") == "1" else tmp / "img"
     try:
-        wait_for(lambda: graphql(port, "{ version }").get("version"), 240, "the webserver", process, log)
-        playwright = sync_api.sync_playwright().start()
-        browser = playwright.chromium.launch_persistent_context(
-            str(tmp / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 900},
-        )  # fmt: skip
-        page = browser.new_page()
-        page.set_default_timeout(60_000)
-        yield {"port": port, "page": page, "questdb": questdb, "suffix": suffix, "process": process, "log": log}
-    finally:
-        if browser is not None:
-            browser.close()
-        if playwright is not None:
-            playwright.stop()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+        with dagster_dev(tmp, env, command="dg", port=3200, startup_s=240) as dev, sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch_persistent_context(
+                str(tmp / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 900},
+            )  # fmt: skip
             try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+                page = browser.new_page()
+                page.set_default_timeout(60_000)
+                yield {"dev": dev, "port": dev.port, "page": page, "questdb": questdb, "suffix": suffix, "shots": shots}
+            finally:
+                browser.close()
+    finally:
         questdb.drop_suffix(suffix)
 
 
 def backfill(ui, partitions: list[str]) -> str:
-    launched = graphql(
-        ui["port"], LAUNCH, {"params": {"partitionNames": partitions, "assetSelection": FX_KEYS, "fromFailure": False}}
-    )
-    answer = launched["launchPartitionBackfill"]
-    assert answer["__typename"] == "LaunchBackfillSuccess", answer
-    return answer["backfillId"]
+    return ui["dev"].launch_backfill(partitions, FX_KEYS)
 
 
 def backfill_runs(ui, backfill_id: str) -> tuple[str, list[dict]]:
-    found = graphql(ui["port"], BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+    found = ui["dev"].backfill(backfill_id)
     return found["status"], found["runs"]
 
 
 def wait_backfill_done(ui, backfill_id: str, timeout_s: float) -> tuple[str, list[dict]]:
-    def finished():
-        status, runs = backfill_runs(ui, backfill_id)
-        return (status, runs) if runs and all(r["status"] in DONE for r in runs) and status != "REQUESTED" else None
-
-    return wait_for(finished, timeout_s, f"backfill {backfill_id}", ui["process"], ui["log"])
+    found = ui["dev"].wait_backfill(backfill_id, timeout_s)
+    return found["status"], found["runs"]
 
 
 def text(page) -> str:
@@ -192,7 +160,8 @@ def dismiss_dialogs(page) -> None:
 def test_backfill_pages_then_terminate(ui):
     port, page, questdb = ui["port"], ui["page"], ui["questdb"]
     base = f"http://127.0.0.1:{port}"
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = ui["shots"]
+    shots.mkdir(parents=True, exist_ok=True)
 
     # --- a two-hour backfill, then what its asset's pages show -----------------------------------------
     status, runs = wait_backfill_done(ui, backfill(ui, ["2025-11-11-03:00", "2025-11-11-04:00"]), 900)
@@ -210,7 +179,7 @@ def test_backfill_pages_then_terminate(ui):
     shows(page, "dagster/row_count")
     body = text(page)
     assert f"{rows_04:,}" in body or str(rows_04) in body, body[:3000]  # the hour's own rows, as QuestDB has them
-    page.screenshot(path=str(SHOTS / "backfill-partitions.png"))
+    page.screenshot(path=str(shots / "backfill-partitions.png"))
 
     page.goto(f"{base}/assets/fx/market_data?view=checks")
     for check in ("rows_match_plan", "no_crossed_books", "continuous_at_edges"):
@@ -224,18 +193,14 @@ def test_backfill_pages_then_terminate(ui):
     shows(page, "Evaluation result")
     body = text(page)
     assert "Passed" in body and "edges_checked" in body, body[:3000]
-    page.screenshot(path=str(SHOTS / "backfill-checks.png"))
+    page.screenshot(path=str(shots / "backfill-checks.png"))
     for check in ("rows_match_plan", "no_crossed_books", "continuous_at_edges"):
         latest = {e["partition"]: e["status"] for e in reversed(evaluations(port, ["fx", "market_data"], check))}
         assert latest == {"2025-11-11-03:00": "SUCCEEDED", "2025-11-11-04:00": "SUCCEEDED"}, (check, latest)
 
     # --- a view, kept current by its sensor (no manual run), shows QuestDB's row count ----------------------
-    view_rows = wait_for(
-        lambda: latest_row_count(ui, ["fx_views", "bbo_1s"]),
-        420,
-        "the bbo_1s view's sensor run",
-        ui["process"],
-        ui["log"],
+    view_rows = ui["dev"].wait_for(
+        lambda: latest_row_count(ui, ["fx_views", "bbo_1s"]), 420, "the bbo_1s view's sensor run"
     )
     in_questdb = int(questdb.query(f"SELECT count() FROM bbo_1s{ui['suffix']}")[0][0])
     assert view_rows == in_questdb > 0
@@ -254,7 +219,7 @@ def test_backfill_pages_then_terminate(ui):
         started = [r for r in runs if r["status"] == "STARTED"]
         return started[0]["runId"] if started and stored(ui, "market_data", *window) > 0 else None
 
-    run_id = wait_for(writing, 600, "the second backfill to write", ui["process"], ui["log"])
+    run_id = ui["dev"].wait_for(writing, 600, "the second backfill to write")
     page.goto(f"{base}/runs/{run_id}")
     shows(page, run_id[:8])
     dismiss_dialogs(page)
@@ -267,12 +232,8 @@ def test_backfill_pages_then_terminate(ui):
         print(f"Terminate button not found ({exc}); sending the UI's terminateRuns mutation")
         graphql(port, TERMINATE_RUNS, {"ids": [run_id]})
         how = "the UI's terminateRuns mutation"
-    final = wait_for(
-        lambda: run_status(ui, run_id) if run_status(ui, run_id) in DONE else None,
-        300,
-        "the run to stop",
-        ui["process"],
-        ui["log"],
+    final = ui["dev"].wait_for(
+        lambda: run_status(ui, run_id) if run_status(ui, run_id) in FINISHED_RUN else None, 300, "the run to stop"
     )
     assert final == "CANCELED", (how, final)
     time.sleep(5)  # QuestDB applies committed WAL transactions asynchronously

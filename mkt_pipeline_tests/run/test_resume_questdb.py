@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from mkt_pipeline.cli import main
-from mkt_pipeline.core.tables import BOOK, EQUITIES_TABLES, FX_TABLES, TIMESTAMP, TIMESTAMP_NS, TableSchema
+from mkt_pipeline.core.tables import EQUITIES_TABLES, FX_TABLES
 from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
@@ -167,44 +167,16 @@ def command(server: QuestDBServer, market: str, suffix: str, processes: int, htt
     ]
 
 
-def _select_list(schema: TableSchema) -> list[str]:
-    out = []
-    for col in schema.columns:
-        if col.kind in (TIMESTAMP, TIMESTAMP_NS):
-            out.append(f"cast({col.name} AS long)")  # psycopg truncates TIMESTAMP_NS to µs
-        elif col.kind == BOOK:
-            out += [f"{col.name}[1, 1]", f"{col.name}[2, 1]", f"array_count({col.name})"]  # best level and depth
-        else:
-            out.append(col.name)
-    return out
-
-
 def stored(server: QuestDBServer, market: str, suffix: str) -> dict[str, list]:
     """Every table's rows (key and value columns), ordered, once the WAL has applied them."""
-    names = [TableNaming(suffix=suffix).name(s) for s in MARKETS[market][1]]
-    wait_applied(server, names)
-    out = {}
-    for schema, name in zip(MARKETS[market][1], names):
-        cols = _select_list(schema)
-        out[schema.base_name] = server.query(
-            f"SELECT {', '.join(cols)} FROM {name} ORDER BY {', '.join(str(i + 1) for i in range(len(cols)))}"
-        )
-    return out
-
-
-def wait_applied(server: QuestDBServer, names: list[str]) -> None:
-    def applied() -> bool:
-        rows = {r[0]: (r[1], r[2]) for r in server.query("SELECT name, writerTxn, sequencerTxn FROM wal_tables()")}
-        return all(n in rows and rows[n][0] == rows[n][1] for n in names)
-
-    server.wait_until(applied, 60, f"WAL of {', '.join(names)} applied")
+    return server.stored_rows(MARKETS[market][1], TableNaming(suffix=suffix))
 
 
 def ledger_chunks(server: QuestDBServer, suffix: str, settled: bool = False) -> int:
     """Chunks recorded complete; ``settled`` waits for the ledger's WAL first (after a run ended)."""
     name = TableNaming(suffix=suffix).name(LEDGER_BASE)
     if settled:
-        wait_applied(server, [name])
+        server.wait_applied([name])
     try:
         return int(server.query(f"SELECT count() FROM {name} WHERE kind = 'chunk'")[0][0])
     except Exception:  # not created yet, or the server is restarting

@@ -8,7 +8,6 @@ clean, secret-free line naming host, port and table.
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import numpy as np
@@ -52,6 +51,7 @@ from mkt_pipeline.sinks.questdb import (
     QuestDBUnreachableError,
 )
 from mkt_pipeline_tests.conftest import LIGHT_FX
+from mkt_pipeline_tests.questdb_server import closed_port
 from mkt_pipeline_tests.wire.ilp_capture import CaptureServer, IlpRow, decode_ilp
 
 T0_US = 1_748_858_400_000_000  # 2025-06-02T10:00:00Z
@@ -418,14 +418,6 @@ def test_pg_tls_refused_by_a_plain_server_is_a_tls_error(capture):
 
 
 # -- reachability, PG and schema -----------------------------------------------------------------
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_unreachable_pg_port(capture):

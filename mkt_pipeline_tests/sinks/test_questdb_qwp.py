@@ -73,14 +73,6 @@ def cli(market: str, server: QuestDBServer, suffix: str, *extra: str) -> int:
     )
 
 
-def wait_applied(server: QuestDBServer, tables: list[str]) -> None:
-    def applied() -> bool:
-        lag = {r[0]: r[1] - r[2] for r in server.query("SELECT name, sequencerTxn, writerTxn FROM wal_tables()")}
-        return all(lag.get(t, 1) == 0 for t in tables)
-
-    server.wait_until(applied, 60, f"WAL apply of {', '.join(tables)}")
-
-
 @pytest.mark.parametrize("market", ["fx", "equities"])
 def test_qwp_stores_the_rows_ilp_stores_row_by_row_with_ledger_and_dedup(qwp_server, suffixes, capsys, market):
     server = qwp_server
@@ -88,7 +80,7 @@ def test_qwp_stores_the_rows_ilp_stores_row_by_row_with_ledger_and_dedup(qwp_ser
     assert cli(market, server, over_ilp, "--protocol", "http") == 0, capsys.readouterr().err
     assert cli(market, server, over_qwp, "--protocol", "ws") == 0, capsys.readouterr().err
     pairs = [(TableNaming(suffix=over_ilp).name(s), TableNaming(suffix=over_qwp).name(s)) for s in SCHEMAS[market]]
-    wait_applied(server, [t for pair in pairs for t in pair])
+    server.wait_applied([t for pair in pairs for t in pair])
     for a, b in pairs:
         # the same DDL: names and types of every column, in order
         assert server.query(table_columns_sql(a)) == server.query(table_columns_sql(b))
@@ -107,7 +99,7 @@ def test_qwp_stores_the_rows_ilp_stores_row_by_row_with_ledger_and_dedup(qwp_ser
     # ... and re-sending everything over QWP leaves one row per DEDUP key
     counts = {b: server.query(f"SELECT count() FROM {b}") for _, b in pairs}
     assert cli(market, server, over_qwp, "--protocol", "ws", "--overwrite", "true") == 0, capsys.readouterr().err
-    wait_applied(server, [b for _, b in pairs])
+    server.wait_applied([b for _, b in pairs])
     assert {b: server.query(f"SELECT count() FROM {b}") for _, b in pairs} == counts
     for a, b in pairs:
         assert server.query(f"SELECT count() FROM ({b} EXCEPT {a})") == [(0,)], (a, b)
@@ -139,7 +131,7 @@ def test_suspended_table_stops_a_qwp_run_with_the_fix(qwp_server, suffixes, caps
     server, sfx = qwp_server, suffixes()
     assert cli("fx", server, sfx, "--protocol", "ws", "--end_ts", "2025-06-02T14:00:40Z") == 0, capsys.readouterr().err
     trades = TableNaming(suffix=sfx).name(FX_TABLES[-1])
-    wait_applied(server, [trades])
+    server.wait_applied([trades])
     server.execute(f"ALTER TABLE {trades} SUSPEND WAL")
     suspended = f"SELECT suspended FROM wal_tables() WHERE name = '{trades}'"
     server.wait_until(lambda: server.query(suspended) == [(True,)], 30, f"{trades} to show as suspended")
@@ -218,7 +210,7 @@ def test_reads_over_qwp_answer_what_pg_wire_answers(qwp_server, suffixes, capsys
     server, sfx = qwp_server, suffixes()
     assert cli(market, server, sfx, "--protocol", "ws") == 0, capsys.readouterr().err
     naming = TableNaming(suffix=sfx)
-    wait_applied(server, [naming.name(s) for s in SCHEMAS[market]])
+    server.wait_applied([naming.name(s) for s in SCHEMAS[market]])
     part = Window.from_iso("2025-06-02T14:00:30Z", "2025-06-02T14:01:10Z")
     pg_settings, qwp_settings = settings_of(server), settings_of(server, protocol="ws")
     with read_session(pg_settings) as pg, read_session(qwp_settings) as qwp:

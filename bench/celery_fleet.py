@@ -1,53 +1,24 @@
 """A small Celery fleet on this machine for the distributed tests and the bench: a Redis broker on a
 free loopback port with a folder of its own, Celery workers as separate processes (each with its
 own working directory, home and environment, as separate machines would have), and ``dagster dev``
-on a temporary DAGSTER_HOME driven through the webserver's GraphQL API (the UI's path)."""
+on a temporary DAGSTER_HOME driven through the webserver's GraphQL API (the UI's path:
+``bench.dagster_dev``)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-FINISHED_RUN = ("SUCCESS", "FAILURE", "CANCELED")
-FINISHED_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}
-"""
-BACKFILL = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status runs(limit: 50) { runId status } }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.dagster_dev import BIN, DagsterDev, free_port, stop_group
+from bench.dagster_dev import dagster_dev as dagster_dev_with_env
 
 
 def redis_server_binary() -> str | None:
@@ -110,19 +81,6 @@ def redis_server(folder: Path) -> Iterator[RedisServer]:
         yield RedisServer(port, process, folder)
     finally:
         stop_group(process, signal.SIGTERM, 10)
-
-
-def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM, wait_s: float = 30) -> None:
-    """Stop a process started in its own session, and its children, by its process group."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=wait_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
 
 
 def machine_env(home: Path, settings: dict[str, str]) -> dict[str, str]:
@@ -199,92 +157,10 @@ def wait_for_workers(broker: str, workers: list[Worker], timeout_s: float = 120)
     raise RuntimeError(f"workers {sorted(names)} not listening after {timeout_s:.0f}s")
 
 
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())
-    if "errors" in answer:
-        raise RuntimeError(f"GraphQL errors: {answer['errors']}")
-    return answer["data"]
-
-
-@dataclass
-class DagsterDev:
-    port: int
-    home: Path
-    process: subprocess.Popen
-    log: Path
-    env: dict = field(default_factory=dict)
-
-    def launch_backfill(self, partitions: list[str], asset_keys: list[list[str]]) -> str:
-        params = {
-            "partitionNames": partitions,
-            "assetSelection": [{"path": k} for k in asset_keys],
-            "fromFailure": False,
-        }
-        answer = graphql(self.port, LAUNCH, {"params": params})["launchPartitionBackfill"]
-        if answer["__typename"] != "LaunchBackfillSuccess":
-            raise RuntimeError(f"backfill not launched: {answer}")
-        return answer["backfillId"]
-
-    def backfill(self, backfill_id: str) -> dict:
-        return graphql(self.port, BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
-
-    def wait_backfill(self, backfill_id: str, timeout_s: float) -> dict:
-        def done():
-            b = self.backfill(backfill_id)
-            return (
-                b
-                if b["status"] in FINISHED_BACKFILL
-                and b["runs"]
-                and all(r["status"] in FINISHED_RUN for r in b["runs"])
-                else None
-            )
-
-        return self.wait_for(done, timeout_s, f"backfill {backfill_id}")
-
-    def wait_for(self, predicate, timeout_s: float, what: str):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"dagster dev exited ({self.process.returncode}) while waiting for {what}:\n{self.log.read_text()[-3000:]}"
-                )
-            try:
-                value = predicate()
-            except OSError:
-                value = None
-            if value:
-                return value
-            time.sleep(0.5)
-        raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}:\n{self.log.read_text()[-3000:]}")
-
-
-@contextmanager
-def dagster_dev(folder: Path, settings: dict[str, str]) -> Iterator[DagsterDev]:
-    """``dagster dev`` (webserver, daemon, code server) on the project's definitions, with a fresh
-    DAGSTER_HOME holding the project's instance settings, and only ``settings`` in its environment."""
-    folder.mkdir(parents=True, exist_ok=True)
-    home = folder / "dagster_home"
-    home.mkdir(exist_ok=True)
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {**machine_env(folder, settings), "DAGSTER_HOME": str(home)}
-    port = free_port()
-    log = folder / "dagster_dev.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(BIN / "dagster"), "dev", "-m", "mkt_pipeline.definitions", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    dev = DagsterDev(port, home, process, log, env)
-    try:
-        # loading the code location takes minutes on a busy machine
-        dev.wait_for(lambda: graphql(port, "{ version }").get("version"), 600, "the webserver")
-        yield dev
-    finally:
-        # dagster dev stops its webserver, daemon and code server on SIGINT; its group is ours alone
-        stop_group(process, signal.SIGINT, 60)
+def dagster_dev(folder: Path, settings: dict[str, str]) -> AbstractContextManager[DagsterDev]:
+    """``dagster dev`` on the project's definitions (``bench.dagster_dev``), with only ``settings`` in
+    its environment, as a machine of its own would have."""
+    return dagster_dev_with_env(folder, machine_env(folder, settings))
 
 
 def celery_engine_events(instance, run_id: str) -> list[tuple[str, str]]:
