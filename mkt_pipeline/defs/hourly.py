@@ -384,16 +384,19 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
     if hours_per_step is None:
         hours_per_step = deployment_step_hours()
 
-    @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, tags={"kind": "prices"})
-    def seed_prices(context: dg.OpExecutionContext) -> dict:
+    def run_prices(context: dg.OpExecutionContext) -> dict:
         """Reference closes for the run's window: recorded ones, seeding (and recording) missing days."""
         fail_on_deployment_problems(market)
         reject_unknown_ops(context)
-        window = context_window(context)
-        references, seeded = references_for_window(context, market, window)
+        references, seeded = references_for_window(context, market, context_window(context))
         if seeded:
             context.log.info(f"seeded {market} reference closes for {', '.join(seeded)} ({references.source})")
         return {"references": references.to_json(), "source": references.source, "seeded": seeded}
+
+    @dg.op(name=f"{market}_seed_prices", ins={"after": dg.In(dg.Nothing)}, tags={"kind": "prices"})
+    def seed_prices(context: dg.OpExecutionContext) -> dict:
+        """Reference closes for the run's window: recorded ones, seeding (and recording) missing days."""
+        return run_prices(context)
 
     @dg.op(
         name=f"{market}_ingest",
@@ -416,13 +419,8 @@ def build_hourly_asset(market: str, hours_per_step: int | None = None) -> dg.Ass
     )
     def seed_and_split(context: dg.OpExecutionContext):
         """Reference closes for the run's window (as ``seed_prices``), and one ingest step per block of hours."""
-        fail_on_deployment_problems(market)
-        reject_unknown_ops(context)
+        prices = run_prices(context)
         window = context_window(context)
-        references, seeded = references_for_window(context, market, window)
-        if seeded:
-            context.log.info(f"seeded {market} reference closes for {', '.join(seeded)} ({references.source})")
-        prices = {"references": references.to_json(), "source": references.source, "seeded": seeded}
         blocks = step_blocks(window, hours_per_step)
         context.log.info(f"{market} {window}: {len(blocks)} step(s) of up to {hours_per_step} hour(s) for the workers")
         for block in blocks:

@@ -244,7 +244,7 @@ def draw_pictures(report: FactsReport, out_dir: str | Path) -> list[Path]:
     if market == "equities":  # correlation heatmap, Epps curve, sign autocorrelation, impact by size
         from mkt_pipeline.run import facts_equities_market
 
-        written += facts_equities_market.draw_pictures(tape, out)
+        written += facts_equities_market.draw_pictures(tape, out, _save)
     return written
 
 

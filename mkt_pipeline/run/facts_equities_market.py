@@ -25,9 +25,10 @@ def market_tape(window: Window) -> cx.EquitiesMarketTape:
     )
 
 
-def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
+def draw_pictures(tape, out_dir: str | Path, save) -> list[Path]:
     """``equities_correlation.png`` (heatmap by sector), ``equities_epps.png``, ``equities_sign_acf.png``
-    (log-log) and ``equities_impact.png`` (by size group), from a measured tape (``facts`` called)."""
+    (log-log) and ``equities_impact.png`` (by size group), from a measured tape (``facts`` called);
+    ``save(fig, path)`` writes and closes each figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -54,7 +55,7 @@ def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
     fig.colorbar(im, ax=ax, shrink=0.8, label="correlation of 5-min NBBO mid returns")
     ax.set_title("Equities by sector: tech, finance, healthcare, energy, consumer", fontsize=10)
     fig.tight_layout()
-    written.append(_save(fig, out / "equities_correlation.png"))
+    written.append(save(fig, out / "equities_correlation.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
     h = sorted(measured["epps"])
@@ -65,7 +66,7 @@ def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
     ax.set_title("Equities: Epps effect (correlation builds up with the horizon)")
     ax.set_ylim(bottom=0)
     fig.tight_layout()
-    written.append(_save(fig, out / "equities_epps.png"))
+    written.append(save(fig, out / "equities_epps.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
     acf = measured["sign_acf"]
@@ -76,7 +77,7 @@ def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
     ax.set_ylabel("sign autocorrelation")
     ax.set_title("Equities: aggressor-sign autocorrelation per trade (log-log)")
     fig.tight_layout()
-    written.append(_save(fig, out / "equities_sign_acf.png"))
+    written.append(save(fig, out / "equities_sign_acf.png"))
 
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
     by = measured["impact_by_size"]
@@ -85,7 +86,7 @@ def draw_pictures(tape, out_dir: str | Path) -> list[Path]:
     ax.set_ylabel("mid move after 10 s (spreads)")
     ax.set_title("Equities: price impact by trade size, in the aggressor's direction")
     fig.tight_layout()
-    written.append(_save(fig, out / "equities_impact.png"))
+    written.append(save(fig, out / "equities_impact.png"))
     return written
 
 
@@ -93,11 +94,3 @@ def cx_sector_rank(sector: str) -> int:
     from mkt_pipeline.equities.universe import SECTORS
 
     return SECTORS.index(sector)
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path)
-    plt.close(fig)
-    return path
