@@ -24,6 +24,11 @@ LIGHT_FX = FxConfig(
     min_levels=10,
     max_levels=10,
 )
+# Light rates with 5-level books, as the command line takes them (the tests that run the CLI).
+LIGHT_FLAGS = {
+    "fx": "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split(),
+    "equities": "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split(),
+}
 
 
 def fx_references(window: Window):

@@ -237,34 +237,34 @@ def own_server(
         pytest.skip(
             "no qdb script (QDB_SERVER_SCRIPT or ../shared/questdb/qdb) or no java to start a QuestDB of this test"
         )
-    http, pg, ilp, health = ports or free_ports(4)
+    ports = ports or free_ports(4)
     with tempfile.TemporaryDirectory(prefix="mkt-qdb-") as root:
         if prepare is not None:
             prepare(Path(root))
-        cmd = [
-            "bash",
-            str(script),
-            "start",
-            "--root",
-            root,
-            "--http",
-            str(http),
-            "--pg",
-            str(pg),
-            "--ilp",
-            str(ilp),
-            "--min",
-            str(health),
-            *settings,
-        ]
-        started = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-        if started.returncode != 0:
-            pytest.fail(f"could not start a QuestDB: {started.stderr.strip()[-500:]}")
-        found = re.search(r"pid=(\d+)", started.stdout + started.stderr)
+        pid = start_qdb(script, root, ports, *settings)
         try:
-            yield QuestDBServer("127.0.0.1", http, pg, ilp, pid=int(found.group(1)) if found else None)
+            yield QuestDBServer("127.0.0.1", ports[0], ports[1], ports[2], pid=pid)
         finally:
-            subprocess.run(["bash", str(script), "stop", root], capture_output=True, timeout=60)
+            stop_qdb(script, root)
+
+
+def start_qdb(
+    script: Path, root: str | Path, ports: Sequence[int], *settings: str, timeout_s: float = 180
+) -> int | None:
+    """Start the ``qdb`` script's server with its data in ``root`` on ``ports`` (http, pg, ilp, health) and
+    ``settings`` (``key=value`` server.conf pairs); its process id. A server that does not start fails the test."""
+    http, pg, ilp, health = ports
+    cmd = ["bash", str(script), "start", "--root", str(root), "--http", str(http), "--pg", str(pg), "--ilp", str(ilp),
+           "--min", str(health), *settings]  # fmt: skip
+    started = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if started.returncode != 0:
+        pytest.fail(f"could not start a QuestDB: {started.stderr.strip()[-500:]}")
+    found = re.search(r"pid=(\d+)", started.stdout + started.stderr)
+    return int(found.group(1)) if found else None
+
+
+def stop_qdb(script: Path, root: str | Path) -> None:
+    subprocess.run(["bash", str(script), "stop", str(root)], capture_output=True, timeout=60)
 
 
 def closed_port() -> int:

@@ -9,8 +9,9 @@ from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS
 
-LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
+LIGHT = LIGHT_FLAGS["fx"]
 
 
 def run(tmp_path, *extra):
@@ -540,7 +541,7 @@ def test_token_file_supplies_the_token(tmp_path, clean_env):
     assert questdb_settings(parse_options(["fx", "--token_file", str(token_file)])).token == "from-the-file"
 
 
-EQ_LIGHT = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
+EQ_LIGHT = LIGHT_FLAGS["equities"]
 
 
 def test_equities_output_is_identical_for_any_process_count(tmp_path):

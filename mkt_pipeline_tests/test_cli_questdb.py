@@ -18,14 +18,12 @@ from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ddl import views_for
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline.sinks.parquet import ParquetSink
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS
 from mkt_pipeline_tests.questdb_server import QuestDBServer, closed_port
 
 pytestmark = pytest.mark.questdb
 
-LIGHT = {
-    "fx": "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split(),
-    "equities": "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split(),
-}
+LIGHT = LIGHT_FLAGS
 SCHEMAS = {"fx": FX_TABLES, "equities": EQUITIES_TABLES}
 # two minutes of a trading hour (10:00 New York) so equities trades flow
 WINDOW = ["--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:02:00Z"]

@@ -20,7 +20,7 @@ from mkt_pipeline.fx.engine import FxConfig, FxEngine
 from mkt_pipeline.run.realtime import ReferenceRefresher, live_reference_window, pace_window, pin_references
 from mkt_pipeline.sinks.base import Sink, TableNaming, WindowWriter
 from mkt_pipeline.sinks.parquet import ParquetSink
-from mkt_pipeline_tests.conftest import fx_references
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS, fx_references
 
 LIGHT = FxConfig(
     market_data_min_eps=110, market_data_max_eps=150, core_min_eps=70, core_max_eps=100, min_levels=5, max_levels=5
@@ -284,8 +284,8 @@ def test_short_real_run_into_parquet_tracks_the_wall_clock(tmp_path):
     assert md.min() >= window.start_us and md.max() < window.end_us and len(md) >= 3 * 110
 
 
-LIGHT_ARGS = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
-EQ_LIGHT_ARGS = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
+LIGHT_ARGS = LIGHT_FLAGS["fx"]
+EQ_LIGHT_ARGS = LIGHT_FLAGS["equities"]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """Resumption against a real QuestDB (docs/faults.md#resumption): interrupt a run, re-run the same command, compare.
 
-The tests start their own server from ``../shared/questdb`` (beside the repository, or
-``QDB_SERVER_DIR``) with
-``dev.mode.enabled=true`` (needed for ``ALTER TABLE … SUSPEND WAL``) on free ports, so they can
-kill and restart it; they skip when that folder or Java is absent. Each interrupted run is
+The tests start their own server with the ``qdb`` script (``QDB_SERVER_SCRIPT``, or
+``../shared/questdb/qdb`` beside the repository) with ``dev.mode.enabled=true`` (needed for
+``ALTER TABLE … SUSPEND WAL``) on free ports, so they can kill and restart it; they skip when the
+script or Java is absent. Each interrupted run is
 re-run plainly and its stored rows are compared, row for row on the key and value columns, with
 an uninterrupted run of the same window under another suffix.
 """
@@ -30,16 +30,14 @@ from mkt_pipeline.core.tables import EQUITIES_TABLES, FX_TABLES
 from mkt_pipeline.core.timeline import US_PER_S, format_us, parse_timestamp
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
-from mkt_pipeline_tests.questdb_server import QuestDBServer, free_ports
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS
+from mkt_pipeline_tests.questdb_server import QuestDBServer, free_ports, server_script, start_qdb, stop_qdb
 
 pytestmark = pytest.mark.questdb
 
 REPO = Path(__file__).resolve().parents[2]
-# beside the repository, as docs/development.md#ci places it; QDB_SERVER_DIR points elsewhere (e.g. from a worktree)
-QDB = Path(os.environ.get("QDB_SERVER_DIR") or REPO.parent / "shared" / "questdb") / "qdb"
-
-FX_LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
-EQ_LIGHT = "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 5 --max_levels 5".split()
+FX_LIGHT = LIGHT_FLAGS["fx"]
+EQ_LIGHT = LIGHT_FLAGS["equities"]
 MARKETS = {
     # 3 minutes in 10-second chunks: long enough to interrupt after a few chunks, short to compare
     "fx": (FX_LIGHT, FX_TABLES, "2025-11-11T03:00:00Z", "2025-11-11T03:03:00Z"),
@@ -58,29 +56,9 @@ class OwnServer:
         self.server = QuestDBServer("127.0.0.1", self.http, self.pg, self.ilp)
 
     def start(self) -> None:
-        out = subprocess.run(
-            [
-                str(QDB),
-                "start",
-                "--root",
-                str(self.root),
-                "--http",
-                str(self.http),
-                "--pg",
-                str(self.pg),
-                "--ilp",
-                str(self.ilp),
-                "--min",
-                str(self.min),
-                "dev.mode.enabled=true",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=150,
+        self.pid = start_qdb(
+            server_script(), self.root, (self.http, self.pg, self.ilp, self.min), "dev.mode.enabled=true"
         )
-        if out.returncode != 0:
-            pytest.fail(f"could not start QuestDB: {out.stderr.strip().splitlines()[-1:]}")
-        self.pid = int(out.stdout.strip().splitlines()[-1].split()[0].split("=")[1])
 
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill would: no orderly shutdown."""
@@ -94,14 +72,14 @@ class OwnServer:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        subprocess.run([str(QDB), "stop", str(self.root)], capture_output=True, timeout=60)
+        stop_qdb(server_script(), self.root)
 
 
 @pytest.fixture(scope="module")
 def own():
-    if not QDB.exists() or shutil.which(os.environ.get("JAVA", "java")) is None:
+    if server_script() is None:
         pytest.skip(
-            f"no QuestDB server script {QDB.name} in {QDB.parent.name} beside the repository (or no Java); set QDB_SERVER_DIR"
+            "no qdb script (QDB_SERVER_SCRIPT or ../shared/questdb/qdb) or no java to start a QuestDB of this test"
         )
     root = Path(tempfile.mkdtemp(prefix="mkt-resume-qdb-"))
     server = OwnServer(root)

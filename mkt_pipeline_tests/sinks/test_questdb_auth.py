@@ -20,13 +20,14 @@ from mkt_pipeline.cli import main
 from mkt_pipeline.core.tables import FX_TABLES
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS
 from mkt_pipeline_tests.questdb_server import QuestDBServer, own_server
 
 pytestmark = pytest.mark.questdb
 
 PASSWORD = "s3cret-Pg-and-Http"
 KEY_ID = "ilp_ingest"
-LIGHT = "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split()
+LIGHT = LIGHT_FLAGS["fx"]
 WINDOW = ["--start_ts", "2025-06-02T14:00:00Z", "--end_ts", "2025-06-02T14:00:05Z"]
 
 

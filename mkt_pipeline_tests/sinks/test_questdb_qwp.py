@@ -18,12 +18,13 @@ from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.ddl import table_columns_sql
 from mkt_pipeline.sinks.ledger import LEDGER_BASE
 from mkt_pipeline.sinks.questdb import QuestDBRejectedError, QuestDBSettings, QuestDBSink, QuestDBSinkError, qwp_offered
+from mkt_pipeline_tests.conftest import LIGHT_FLAGS
 from mkt_pipeline_tests.questdb_server import QuestDBServer
 
 pytestmark = pytest.mark.questdb
 
 LIGHT = {
-    "fx": "--market_data_min_eps 110 --market_data_max_eps 150 --core_min_eps 70 --core_max_eps 100 --min_levels 5 --max_levels 5".split(),
+    "fx": LIGHT_FLAGS["fx"],
     "equities": "--market_data_min_eps 200 --market_data_max_eps 300 --trades_min_eps 50 --trades_max_eps 80 --min_levels 3 --max_levels 8".split(),
 }
 SCHEMAS = {"fx": FX_TABLES, "equities": EQUITIES_TABLES}
