@@ -37,6 +37,20 @@ SIZE_GROUPS = ((1, 99, "odd lots 1-99"), (100, 999, "round lots 100-999"), (1000
 HIGH_BETA = ("NVDA", "TSLA")
 LOW_BETA = ("JNJ", "WMT")
 
+# the rows ``EquitiesMarketTape.facts`` measures, by group; MARKET_FACT_KEYS in the table's order
+CO_MOVEMENT_KEYS = ("market.corr5", "market.pc1", "market.sector_gap", "market.betas", "market.epps")
+FLOW_KEYS = (
+    "flow.sign_acf1",
+    "flow.sign_acf_tail",
+    "flow.sign_acf_first",
+    "impact.after",
+    "impact.before",
+    "impact.size",
+)
+VOLUME_KEYS = ("market.volume_vol", "market.spread_vol")
+VENUE_KEYS = ("venues.listing", "venues.iex")
+MARKET_FACT_KEYS = CO_MOVEMENT_KEYS + FLOW_KEYS + VOLUME_KEYS + VENUE_KEYS
+
 
 def correlation_matrix(returns: np.ndarray) -> np.ndarray:
     """(n, n) Pearson correlations of the rows of ``returns`` over the columns where every row is finite."""

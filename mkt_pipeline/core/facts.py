@@ -408,6 +408,27 @@ FX_COLUMNS = {
     "core_price": ("symbol", "bid_price", "ask_price", "bid_volume", "ask_volume"),
     "fx_trades": ("symbol", "price", "quantity", "order_id"),
 }
+# the rows ``FxTape.facts`` measures, in the table's order (the realism-band tests hold it to them)
+FX_FACT_KEYS = (
+    "fat_tails.kurtosis",
+    "fat_tails.jumps",
+    "clustering.short",
+    "clustering.lag30",
+    "bounce",
+    "vol_ratio",
+    "vol_level.EURUSD",
+    "vol_level.USDJPY",
+    "activity.quotes_acf",
+    "activity.orders_acf",
+    "activity.quotes_cv",
+    "activity.orders_cv",
+    "seasonality.fx_quotes",
+    "seasonality.fx_orders",
+    "fx_prints.touch",
+    "fx_prints.lots",
+    "core_vs_book",
+    "long_run_level",
+)
 
 
 class FxTape:
@@ -829,6 +850,28 @@ EQUITIES_COLUMNS = {
     "equities_trades": ("symbol", "venue", "price", "size", "side", "cond"),
 }
 TICK = 0.01
+# the rows ``EquitiesTape.facts`` measures, in the table's order (the one-market rows follow them:
+# ``cross_facts_equities.MARKET_FACT_KEYS``)
+EQUITIES_FACT_KEYS = (
+    "fat_tails.kurtosis",
+    "clustering.short",
+    "clustering.lag30",
+    "bounce",
+    "vol_ratio",
+    "vol_level.AAPL",
+    "activity.quotes_acf",
+    "activity.trades_acf",
+    "activity.quotes_cv",
+    "activity.trades_cv",
+    "seasonality.first30",
+    "seasonality.last30",
+    "seasonality.opening_cross",
+    "seasonality.closing_cross",
+    "seasonality.open_vol",
+    "nbbo.at_or_inside",
+    "nbbo.inside",
+    "spreads.one_tick",
+)
 
 
 @dataclass(frozen=True)

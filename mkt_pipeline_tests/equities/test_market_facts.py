@@ -32,17 +32,8 @@ LIGHT = EquitiesConfig(
     max_levels=3,
     seed=7,
 )
-MARKET_ROWS = ("market.corr5", "market.pc1", "market.sector_gap", "market.betas", "market.epps")
-FLOW_ROWS = (
-    "flow.sign_acf1",
-    "flow.sign_acf_tail",
-    "flow.sign_acf_first",
-    "impact.after",
-    "impact.before",
-    "impact.size",
-    "venues.listing",
-    "venues.iex",
-)
+MARKET_ROWS = cx.CO_MOVEMENT_KEYS
+FLOW_ROWS = cx.FLOW_KEYS + cx.VENUE_KEYS
 
 
 def _measure(config: EquitiesConfig, start: str, end: str):

@@ -16,6 +16,8 @@ import math
 
 import pytest
 
+from mkt_pipeline.core.cross_facts_equities import MARKET_FACT_KEYS
+from mkt_pipeline.core.facts import EQUITIES_FACT_KEYS, FX_FACT_KEYS
 from mkt_pipeline.core.timeline import US_PER_S, Window
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 from mkt_pipeline.equities.session import trading_day
@@ -46,64 +48,10 @@ LIGHT_EQUITIES = EquitiesConfig(
     max_levels=3,
 )
 
-FX_FACTS = (
-    "fat_tails.kurtosis",
-    "fat_tails.jumps",
-    "clustering.short",
-    "clustering.lag30",
-    "bounce",
-    "vol_ratio",
-    "vol_level.EURUSD",
-    "vol_level.USDJPY",
-    "activity.quotes_acf",
-    "activity.orders_acf",
-    "activity.quotes_cv",
-    "activity.orders_cv",
-    "seasonality.fx_quotes",
-    "seasonality.fx_orders",
-    "fx_prints.touch",
-    "fx_prints.lots",
-    "core_vs_book",
-    "long_run_level",
-)
-EQUITIES_FACTS = (
-    "fat_tails.kurtosis",
-    "clustering.short",
-    "clustering.lag30",
-    "bounce",
-    "vol_ratio",
-    "vol_level.AAPL",
-    "activity.quotes_acf",
-    "activity.trades_acf",
-    "activity.quotes_cv",
-    "activity.trades_cv",
-    "seasonality.first30",
-    "seasonality.last30",
-    "seasonality.opening_cross",
-    "seasonality.closing_cross",
-    "seasonality.open_vol",
-    "nbbo.at_or_inside",
-    "nbbo.inside",
-    "spreads.one_tick",
-)
+FX_FACTS = FX_FACT_KEYS
+EQUITIES_FACTS = EQUITIES_FACT_KEYS
 # the one-market rows (co-movement, Epps, order-flow memory, impact, volume and volatility, venues)
-EQUITIES_MARKET_FACTS = (
-    "market.corr5",
-    "market.pc1",
-    "market.sector_gap",
-    "market.betas",
-    "market.epps",
-    "flow.sign_acf1",
-    "flow.sign_acf_tail",
-    "flow.sign_acf_first",
-    "impact.after",
-    "impact.before",
-    "impact.size",
-    "market.volume_vol",
-    "market.spread_vol",
-    "venues.listing",
-    "venues.iex",
-)
+EQUITIES_MARKET_FACTS = MARKET_FACT_KEYS
 
 
 def _generate(engine, window: Window, root) -> ParquetRows:
