@@ -99,7 +99,8 @@ class _MarketSinkResource(dg.ConfigurableResource):
             spec.check()
         except ConfigError as exc:
             raise dg.Failure(
-                f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False
+                f"sink resource {exc.render(lambda s: f'parquet {ROOT_DIR.name} ({ROOT_DIR.var})')}",
+                allow_retries=False,
             ) from None
         with closing(spec.open(logger=logger)) as sink:
             yield sink
@@ -154,6 +155,7 @@ MarketSinkResource = create_model(
     parquet=(ParquetResource, Field(description="The Parquet dataset (used when kind is parquet).")),
 )
 KIND, SUFFIX, PREFIX = SINK_RESOURCE_FIELDS
+(ROOT_DIR,) = PARQUET_RESOURCE_FIELDS
 
 
 def _checked(field: ResourceField, value: Any) -> Any:
