@@ -4,8 +4,12 @@ A ``Flag`` is one setting of a market's command line; it also names its environm
 (``MKT_<MARKET>_<FLAG>``, then the deployment-wide ones such as ``MKT_SEED`` or ``QUESTDB_HOST``),
 whether the Dagster run config of the hourly assets carries it, and the container variable the
 Docker entrypoint maps onto it. A ``Deployment`` setting has only a variable (``MKT_OFFLINE``,
-``MKT_PARTITIONS_START``, ...). The CLI parser, the environment reading, the Dagster config classes,
-the reference pages (``python -m mkt_pipeline.settings docs/reference``) all come from these tables.
+``MKT_PARTITIONS_START``, ...); a ``Tuning`` setting is a field of the Dagster QuestDB resource only.
+``ResourceField`` names the declaration behind each field of the Dagster resources (``sink``, its
+QuestDB and Parquet resources). The CLI parser, the environment reading, the Dagster config classes
+and resources, the reference pages (``python -m mkt_pipeline.settings_docs docs/reference``) all come
+from these tables. Defaults and allowed values that belong to an engine or a sink (the generation
+rates, the QuestDB connection) are read from that engine's or sink's own declarations.
 
 Validation raises ``ConfigError`` (core.engine) with the settings it involves and the rule; each
 face renders the names in its own words (``--flag``, the variable, the config key).
