@@ -166,7 +166,9 @@ def test_reference_pages_are_up_to_date(tmp_path, capsys):
 
     for name, text in render_pages().items():
         committed = ROOT / "docs" / "reference" / name
-        assert committed.exists() and committed.read_text() == text, f"docs/reference/{name} is stale: run make reference"
+        assert committed.exists() and committed.read_text() == text, (
+            f"docs/reference/{name} is stale: run make reference"
+        )
     assert main(["--check", str(ROOT / "docs" / "reference"), str(ROOT / "docker" / "entrypoint.sh")]) == 0
     # a stale copy fails the check, names the file and is left as it was
     stale = tmp_path / "configuration.md"

@@ -283,6 +283,8 @@ def settings_field(flag: str) -> str | None:
     """The ``QuestDBSettings`` field a CLI flag sets (``ilp_port`` sets ``ilp_tcp_port``), None for other flags."""
     name = _CLI_NAMES.get(flag, flag)
     return name if name in QuestDBSettings.__dataclass_fields__ else None
+
+
 _INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
 _SECONDS_FIELDS = ("stall_timeout_s",)  # whole seconds (Dagster reads them with EnvVar.int)
 _LOWERCASE_FIELDS = ("protocol", "tls_verify")
