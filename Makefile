@@ -42,8 +42,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# the documentation site (mkdocs.yml, docs/) into ./site; warnings (broken links, pages left out) fail
-docs: reference
+# the documentation site (mkdocs.yml, docs/) into ./site; warnings (broken links, pages left out) fail, and so
+# does a generated reference page (or the entrypoint's flag lists) that differs from the settings model:
+# `make reference` regenerates them
+docs: $(STAMP)
+	$(PY) -m mkt_pipeline.settings_docs --check docs/reference docker/entrypoint.sh
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 docs-serve: $(STAMP)
@@ -83,6 +86,6 @@ clean:
 	rm -rf $(VENV) data site .pytest_cache .ruff_cache
 
 # The CLI and configuration reference (docs/reference) and the container entrypoint's flag lists,
-# generated from the settings model (mkt_pipeline/settings.py); `make docs` runs this first.
+# generated from the settings model (mkt_pipeline/settings.py); `make docs` fails when they are stale.
 reference: $(STAMP)
 	$(PY) -m mkt_pipeline.settings_docs docs/reference docker/entrypoint.sh

@@ -4,8 +4,12 @@ A ``Flag`` is one setting of a market's command line; it also names its environm
 (``MKT_<MARKET>_<FLAG>``, then the deployment-wide ones such as ``MKT_SEED`` or ``QUESTDB_HOST``),
 whether the Dagster run config of the hourly assets carries it, and the container variable the
 Docker entrypoint maps onto it. A ``Deployment`` setting has only a variable (``MKT_OFFLINE``,
-``MKT_PARTITIONS_START``, ...). The CLI parser, the environment reading, the Dagster config classes,
-the reference pages (``python -m mkt_pipeline.settings docs/reference``) all come from these tables.
+``MKT_PARTITIONS_START``, ...); a ``Tuning`` setting is a field of the Dagster QuestDB resource only.
+``ResourceField`` names the declaration behind each field of the Dagster resources (``sink``, its
+QuestDB and Parquet resources). The CLI parser, the environment reading, the Dagster config classes
+and resources, the reference pages (``python -m mkt_pipeline.settings_docs docs/reference``) all come
+from these tables. Defaults and allowed values that belong to an engine or a sink (the generation
+rates, the QuestDB connection) are read from that engine's or sink's own declarations.
 
 Validation raises ``ConfigError`` (core.engine) with the settings it involves and the rule; each
 face renders the names in its own words (``--flag``, the variable, the config key).
@@ -72,6 +76,11 @@ class Flag:
     dagster: bool = False  # a field of the hourly assets' run config (ops.<market>_hourly.config)
     docker: bool = True  # the container variable <FLAG> (upper case) is mapped onto the flag
 
+    @property
+    def py_type(self) -> type:
+        """The Python type of the parsed value (a Dagster config field's type)."""
+        return _py_type(self.parse)
+
     def variables(self, market: str) -> tuple[str, ...]:
         """The environment variables that default this flag, in precedence order (read here)."""
         return (env_name(market, self.name),) + self.env
@@ -99,6 +108,28 @@ class Deployment:
     @property
     def name(self) -> str:
         return self.var
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A setting of the Dagster QuestDB resource (and of ``QuestDBSettings`` in Python) with no flag or variable."""
+
+    name: str
+    parse: Callable[[Any, str], Any] | type
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    high: int | None = None
+
+    @property
+    def py_type(self) -> type:
+        return _py_type(self.parse)
+
+
+def _py_type(parse: Callable[[Any, str], Any] | type) -> type:
+    if parse in (int, parse_int, parse_port, parse_seconds):
+        return int
+    return bool if parse is bool else str
 
 
 def env_name(market: str, flag: str) -> str:
@@ -255,8 +286,25 @@ def _equities_defaults() -> dict[str, Any]:
     return _defaults(EquitiesConfig)
 
 
+def _questdb_defaults() -> dict[str, Any]:
+    """The QuestDB sink's defaults (``QuestDBSettings``), by settings field: written once, in the sink."""
+    from mkt_pipeline.sinks.questdb import QuestDBSettings
+
+    return _defaults(QuestDBSettings)
+
+
+def _sink_choices() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The allowed sinks, row transports and TLS verification words: the sinks' own."""
+    from mkt_pipeline.sinks.questdb import PROTOCOLS, TLS_VERIFY
+    from mkt_pipeline.sinks.spec import SINK_KINDS
+
+    return SINK_KINDS, PROTOCOLS, TLS_VERIFY
+
+
 FX = _fx_defaults()
 EQ = _equities_defaults()
+QDB = _questdb_defaults()
+SINK_CHOICES, PROTOCOL_CHOICES, TLS_VERIFY_CHOICES = _sink_choices()
 
 
 def _choices_of_equities() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -365,46 +413,55 @@ RUN_FLAGS: tuple[Flag, ...] = (
     ),
 )
 SINK_FLAGS: tuple[Flag, ...] = (
-    Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", ("questdb", "parquet"), env=("MKT_SINK",)),
+    Flag("sink", str, "questdb", "Where rows go: questdb or parquet.", SINK_CHOICES, env=("MKT_SINK",)),
     Flag("parquet_dir", str, "./data", "Root of the Parquet dataset (sink parquet).", env=("MKT_PARQUET_DIR",)),
     Flag("suffix", _identifier, "", "Suffix appended to every table and view name.", env=("MKT_TABLE_SUFFIX",)),
-    Flag("host", parse_host, "127.0.0.1", "QuestDB host (a name or IP address, without port)."),
-    Flag("pg_port", parse_port, 8812, "QuestDB PostgreSQL wire port (DDL and metadata)."),
-    Flag("http_port", parse_port, 9000, "QuestDB HTTP port (ILP over http/https, QWP over ws/wss)."),
-    Flag("ilp_port", parse_port, 9009, "QuestDB ILP TCP port (tcp/tcps)."),
+    Flag("host", parse_host, QDB["host"], "QuestDB host (a name or IP address, without port)."),
+    Flag("pg_port", parse_port, QDB["pg_port"], "QuestDB PostgreSQL wire port (DDL and metadata)."),
+    Flag("http_port", parse_port, QDB["http_port"], "QuestDB HTTP port (ILP over http/https, QWP over ws/wss)."),
+    Flag("ilp_port", parse_port, QDB["ilp_tcp_port"], "QuestDB ILP TCP port (tcp/tcps)."),
     Flag(
         "protocol",
         str,
-        "http",
+        QDB["protocol"],
         "Row transport: ILP over http, https, tcp or tcps; QWP over ws or wss (QuestDB 9.4+); auto picks ws when the "
         "server offers QWP, else http.",
-        ("http", "https", "tcp", "tcps", "ws", "wss", "auto"),
+        PROTOCOL_CHOICES,
     ),
-    Flag("user", str, "admin", "PG-wire user, and HTTP basic-auth user for ILP."),
-    Flag("password", str, "quest", "PG-wire password, and HTTP basic-auth password for ILP.", secret=True),
-    Flag("token", str, None, "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.", secret=True),
-    Flag("token_x", str, None, "JWK public key x coordinate (tcp/tcps).", secret=True),
-    Flag("token_y", str, None, "JWK public key y coordinate (tcp/tcps).", secret=True),
+    Flag("user", str, QDB["user"], "PG-wire user, and HTTP basic-auth user for ILP."),
+    Flag("password", str, QDB["password"], "PG-wire password, and HTTP basic-auth password for ILP.", secret=True),
+    Flag(
+        "token",
+        str,
+        QDB["token"],
+        "ILP token: HTTP bearer token, or the JWK private key 'd' for tcp/tcps.",
+        secret=True,
+    ),
+    Flag("token_x", str, QDB["token_x"], "JWK public key x coordinate (tcp/tcps).", secret=True),
+    Flag("token_y", str, QDB["token_y"], "JWK public key y coordinate (tcp/tcps).", secret=True),
     Flag(
         "token_file",
         _nonempty_path,
         None,
         "File holding the ILP token (keeps it off the command line and out of the process list).",
     ),
-    Flag("ilp_user", str, "admin", "ILP key id / user for TCP JWK auth."),
-    Flag("tls_verify", str, "on", "TLS certificate verification: on or unsafe_off.", ("on", "unsafe_off")),
-    Flag("tls_ca", str, None, "CA bundle file (PEM) for TLS verification."),
+    Flag("ilp_user", str, QDB["ilp_user"], "ILP key id / user for TCP JWK auth."),
+    Flag("tls_verify", str, QDB["tls_verify"], "TLS certificate verification: on or unsafe_off.", TLS_VERIFY_CHOICES),
+    Flag("tls_ca", str, QDB["tls_ca"], "CA bundle file (PEM) for TLS verification."),
     Flag(
         "stall_timeout_secs",
         parse_seconds,
-        120,
+        QDB["stall_timeout_s"],
         "Give up on a QuestDB that stops answering (accepts requests, never replies) after this many seconds; "
         "a warning names host and port after 30 s (or half this). A plain re-run then completes the window.",
     ),
-    Flag("create_views", bool, True, "Create the materialized views if not present."),
-    Flag("short_ttl", bool, False, "Short retention (TTL) on tables and views, for demos."),
+    Flag("create_views", bool, QDB["create_views"], "Create the materialized views if not present."),
+    Flag("short_ttl", bool, QDB["short_ttl"], "Short retention (TTL) on tables and views, for demos."),
     Flag(
-        "enterprise", bool, False, "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables."
+        "enterprise",
+        bool,
+        QDB["enterprise"],
+        "QuestDB Enterprise: with --short_ttl use a storage policy instead of TTL on tables.",
     ),
 )
 
@@ -639,10 +696,115 @@ DEPLOYMENT_SETTINGS: tuple[Deployment, ...] = (
         "The QuestDB client's own connect string (e.g. http::addr=db:9000;username=admin;password=...;), "
         "read below the QUESTDB_* variables: protocol, addr (host:port), username, password, token, token_x, "
         "token_y, tls_verify, tls_roots.",
-        faces="CLI",
+        faces="CLI and Dagster (the QuestDB resource's client_conf)",
     ),
 )
 DEPLOYMENT: dict[str, Deployment] = {d.var: d for d in DEPLOYMENT_SETTINGS}
+
+# Settings of the Dagster QuestDB resource that have no flag or variable (defaults are the sink's own).
+QUESTDB_TUNING: tuple[Tuning, ...] = (
+    Tuning("parquet_encodings", bool, QDB["parquet_encodings"], "Per-column PARQUET(...) encodings in the DDL."),
+    Tuning(
+        "wal_pause_lag",
+        int,
+        QDB["wal_pause_lag"],
+        "Pause writing when any table's WAL lag exceeds this many transactions (must be > wal_resume_lag).",
+    ),
+    Tuning(
+        "wal_resume_lag",
+        int,
+        QDB["wal_resume_lag"],
+        "Resume once every table's WAL lag is at or below this (>= 0, below wal_pause_lag).",
+    ),
+    Tuning(
+        "flush_bytes",
+        int,
+        QDB["flush_bytes"],
+        "Encoded bytes per ILP request (> 0, below the client's 100 MiB buffer cap).",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ResourceField:
+    """A field of a Dagster resource: its name, the setting that declares it, and the variable ``from_env`` reads."""
+
+    name: str
+    setting: Flag | Tuning | Deployment
+    var: str | None = None
+
+    def check(self, value: Any) -> Any:
+        """The value parsed and checked by the setting's rule (``ConfigError`` naming the setting)."""
+        return convert(self.setting, value)
+
+    @property
+    def py_type(self) -> type:
+        return _py_type(self.setting.parse)
+
+    @property
+    def secret(self) -> bool:
+        return getattr(self.setting, "secret", False) or self.name == "client_conf"
+
+    @property
+    def description(self) -> str:
+        if self.secret:
+            return f"{self.setting.help} Pass EnvVar('{self.var}') so the value stays out of run config."
+        return f"{self.setting.help} Env: {self.var}." if self.var else self.setting.help
+
+
+def questdb_resource_fields() -> tuple[ResourceField, ...]:
+    """The fields of the Dagster QuestDB resource: every QuestDB flag (as its ``QuestDBSettings`` field), the
+    tuning settings, and ``client_conf`` (``QDB_CLIENT_CONF``, below every other field)."""
+    from mkt_pipeline.sinks.questdb import settings_field
+    from mkt_pipeline.sinks.questdb_env import QUESTDB_ENV
+
+    fields = [
+        ResourceField(settings_field(f.name), f, QUESTDB_ENV.get(f.name)) for f in SINK_FLAGS if settings_field(f.name)
+    ]
+    fields += [ResourceField(t.name, t) for t in QUESTDB_TUNING]
+    fields.append(ResourceField("client_conf", DEPLOYMENT["QDB_CLIENT_CONF"], "QDB_CLIENT_CONF"))
+    return tuple(fields)
+
+
+_SINK_FLAG = {f.name: f for f in SINK_FLAGS}
+# The sink resource's own fields (which sink, table naming) and the Parquet resource's; scope: whose runs a bad
+# value fails (every run, or the equities runs).
+SINK_RESOURCE_FIELDS: tuple[ResourceField, ...] = (
+    ResourceField("kind", _SINK_FLAG["sink"], "MKT_SINK"),
+    ResourceField("table_suffix", _SINK_FLAG["suffix"], "MKT_TABLE_SUFFIX"),
+    ResourceField("equities_prefix", DEPLOYMENT["MKT_EQUITIES_PREFIX"], "MKT_EQUITIES_PREFIX"),
+)
+PARQUET_RESOURCE_FIELDS: tuple[ResourceField, ...] = (
+    ResourceField("root_dir", _SINK_FLAG["parquet_dir"], "MKT_PARQUET_DIR"),
+)
+
+
+@dataclass(frozen=True)
+class EnvironmentRead:
+    """What one read of the environment gave for some resource fields."""
+
+    values: dict[str, Any]  # field -> its checked value, else its default
+    given: frozenset[str]  # fields whose variable is set
+    problems: dict[str, ConfigError]  # field -> why its variable's value is refused (named by the variable)
+
+
+def read_resource_environment(
+    fields: tuple[ResourceField, ...], environ: Mapping[str, str] | None = None
+) -> EnvironmentRead:
+    """Each field's value from its variable, checked by the field's rule; a refused value keeps the default."""
+    environ = os.environ if environ is None else environ
+    values, given, problems = {}, set(), {}
+    for field in fields:
+        raw = environ.get(field.var or "", "")
+        values[field.name] = field.setting.default
+        if raw.strip() == "":
+            continue
+        given.add(field.name)
+        try:
+            values[field.name] = field.check(raw.strip() if field.py_type is not str else raw)
+        except ConfigError as exc:
+            problems[field.name] = exc.named(**{field.setting.name: field.var})
+    return EnvironmentRead(values, frozenset(given), problems)
 
 
 def deployment(var: str, environ: Mapping[str, str] | None = None) -> Any:

@@ -3,8 +3,9 @@
 ``python -m mkt_pipeline.settings_docs docs/reference [docker/entrypoint.sh]`` writes
 ``configuration.md`` (every setting: flag, variables, Dagster config key, container variable, type,
 default, rule) and ``cli.md`` (the ``--help`` of each command), and rewrites the container
-entrypoint's flag lists. ``make docs`` runs it before the site is built; a test checks that the
-committed pages are up to date.
+entrypoint's flag lists (``make reference``). With ``--check`` it writes nothing and fails when a
+committed page or the entrypoint differs from the model: ``make docs`` (and so CI) runs that check
+before building the site.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from mkt_pipeline.settings import (
     DEPLOYMENT_SETTINGS,
     EQUITIES_SINK_FLAGS,
     GENERATION_FLAGS,
+    PARQUET_RESOURCE_FIELDS,
     RUN_FLAGS,
     SINK_FLAGS,
+    SINK_RESOURCE_FIELDS,
     Deployment,
     Flag,
+    Tuning,
     parse_host,
     parse_port,
+    questdb_resource_fields,
 )
 
 HEADER = (
@@ -35,7 +40,7 @@ HEADER = (
 HELP_COLUMNS = 100
 
 
-def _type(setting: Flag | Deployment) -> str:
+def _type(setting: Flag | Deployment | Tuning) -> str:
     parse = setting.parse
     if parse is bool:
         return "boolean"
@@ -57,7 +62,7 @@ def _type(setting: Flag | Deployment) -> str:
     }.get(name, "text")
 
 
-def _default(setting: Flag | Deployment) -> str:
+def _default(setting: Flag | Deployment | Tuning) -> str:
     if getattr(setting, "secret", False):
         return "(secret)" if setting.default is None else "*(set; not shown)*"
     if setting.default is None:
@@ -73,14 +78,14 @@ def _default(setting: Flag | Deployment) -> str:
     )
 
 
-def _rule(setting: Flag | Deployment) -> str:
+def _rule(setting: Flag | Deployment | Tuning) -> str:
     parts = []
     if setting.choices:
         parts.append("one of " + ", ".join(f"`{c}`" for c in setting.choices))
     low = getattr(setting, "low", None)
     if low is not None:
         parts.append(f">= {low:_}")
-    if setting.high is not None:
+    if getattr(setting, "high", None) is not None:
         parts.append(f"<= {setting.high:_}")
     if setting.parse is bool:
         parts.append("true/false, 1/0, yes/no")
@@ -153,6 +158,30 @@ def configuration_page() -> str:
     ]
     for d in DEPLOYMENT_SETTINGS:
         lines.append(f"| `{d.var}` | {d.faces} | {_type(d)} | {_default(d)} | {_cell(_rule(d))} | {_cell(d.help)} |")
+    lines += [
+        "",
+        "## Dagster resources",
+        "",
+        "The code location's `sink` resource (`MarketSinkResource`) and the QuestDB and Parquet resources it holds.",
+        "`from_env()` passes each variable that is set as an `EnvVar`, resolved when a run starts, so secrets never",
+        "enter run config. A QuestDB field that is set (in code, run config or through its variable) wins over",
+        "`client_conf` (`QDB_CLIENT_CONF`), which wins over the default.",
+        "",
+        "| Resource field | Same setting as | Variable | Type | Default | Rule | What it does |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for prefix, fields in (
+        ("", SINK_RESOURCE_FIELDS),
+        ("parquet.", PARQUET_RESOURCE_FIELDS),
+        ("questdb.", questdb_resource_fields()),
+    ):
+        for f in fields:
+            same = f"`--{f.setting.name}`" if isinstance(f.setting, Flag) else "—"
+            var = f"`{f.var}`" if f.var else "—"
+            lines.append(
+                f"| `{prefix}{f.name}` | {same} | {var} | {_type(f.setting)} | {_default(f.setting)} "
+                f"| {_cell(_rule(f.setting))} | {_cell(f.setting.help)} |"
+            )
     lines.append("")
     return "\n".join(lines)
 
@@ -249,14 +278,35 @@ def render_pages() -> dict[str, str]:
     return {"configuration.md": configuration_page(), "cli.md": cli_page()}
 
 
+def stale_files(out: Path, entrypoint: Path | None = None) -> list[Path]:
+    """The generated files whose committed text differs from what the settings model gives now."""
+    stale = [out / name for name, text in render_pages().items() if _text(out / name) != text]
+    if entrypoint is not None and render_entrypoint(_text(entrypoint)) != _text(entrypoint):
+        stale.append(entrypoint)
+    return stale
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+    """Write the reference pages (and the entrypoint's flag lists); ``--check`` writes nothing and
+    fails (exit 1) when a committed file differs from what the model gives."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    check = "--check" in args
+    args = [a for a in args if a != "--check"]
     out = Path(args[0] if args else "docs/reference")
+    entrypoint = Path(args[1]) if len(args) > 1 else None
+    if check:
+        stale = stale_files(out, entrypoint)
+        for path in stale:
+            print(f"{path} is stale: it differs from what mkt_pipeline/settings.py gives (run make reference)")
+        return 1 if stale else 0
     out.mkdir(parents=True, exist_ok=True)
     for name, text in render_pages().items():
         (out / name).write_text(text)
         print(f"wrote {out / name}")
-    entrypoint = Path(args[1]) if len(args) > 1 else None
     if entrypoint is not None:
         entrypoint.write_text(render_entrypoint(entrypoint.read_text()))
         print(f"wrote the flag lists of {entrypoint}")

@@ -158,13 +158,27 @@ def test_engine_defaults_are_written_once():
         assert {f.name: f.default for f in GENERATION_FLAGS[market]} == defaults
 
 
-def test_reference_pages_are_up_to_date(tmp_path):
-    """docs/reference is generated from the settings model: regenerate it (make docs) when this fails."""
-    from mkt_pipeline.settings_docs import render_pages
+def test_reference_pages_are_up_to_date(tmp_path, capsys):
+    """docs/reference is generated from the settings model: regenerate it (make reference) when this fails.
+
+    ``make docs`` runs the same check (``--check``), which writes nothing and fails on a stale page."""
+    from mkt_pipeline.settings_docs import main, render_pages
 
     for name, text in render_pages().items():
         committed = ROOT / "docs" / "reference" / name
-        assert committed.exists() and committed.read_text() == text, f"docs/reference/{name} is stale: run make docs"
+        assert committed.exists() and committed.read_text() == text, (
+            f"docs/reference/{name} is stale: run make reference"
+        )
+    assert main(["--check", str(ROOT / "docs" / "reference"), str(ROOT / "docker" / "entrypoint.sh")]) == 0
+    # a stale copy fails the check, names the file and is left as it was
+    stale = tmp_path / "configuration.md"
+    stale.write_text("an old page\n")
+    (tmp_path / "cli.md").write_text(render_pages()["cli.md"])
+    capsys.readouterr()
+    assert main(["--check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{stale} is stale" in out and "make reference" in out and "cli.md" not in out
+    assert stale.read_text() == "an old page\n"
 
 
 def test_client_conf_string_is_accepted_below_the_questdb_variables(clean_env, monkeypatch, tmp_path):

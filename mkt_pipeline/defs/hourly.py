@@ -203,8 +203,8 @@ def partition_metadata(table: TableSchema, hour: Window, tally: HourTally, commo
 def deployment_sink(market: str) -> tuple[str, TableNaming]:
     """The sink kind and table naming the deployment selects (``MKT_SINK``, suffix, prefix), for the catalog.
 
-    Read once, through the sink resource's own reading of the environment; a bad value was recorded
-    there (the runs fail naming it) and the catalog shows the defaults."""
+    The same read and rules as the sink resource's ``from_env`` (``deployment_sink_read``); a bad value
+    is recorded (the runs fail naming it) and the catalog shows the defaults."""
     from mkt_pipeline.defs.sink_resource import deployment_sink_settings
 
     kind, suffix, prefix = deployment_sink_settings()

@@ -13,9 +13,11 @@
 
     Definitions(assets=[fx_hour], resources={"questdb": QuestDBResource(password=EnvVar("QUESTDB_PASSWORD"))})
 
-Secrets are meant to be given as ``dagster.EnvVar`` so only the variable's name lands in run
-config; ``QuestDBResource.from_env()`` wires every ``QUESTDB_*`` variable that way
-(docs/questdb.md#environment-variables).
+Every field is declared once, in the settings model (``mkt_pipeline/settings.py``): its type, default
+and description come from the QuestDB flags, the tuning settings and ``QDB_CLIENT_CONF`` there, and
+its value is checked by ``QuestDBSettings`` (the sink's rules). Secrets are meant to be given as
+``dagster.EnvVar`` so only the variable's name lands in run config; ``QuestDBResource.from_env()``
+wires every ``QUESTDB_*`` variable and ``QDB_CLIENT_CONF`` that way (docs/questdb.md#environment-variables).
 """
 
 from __future__ import annotations
@@ -23,84 +25,57 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from dagster import ConfigurableResource, EnvVar
-from pydantic import Field
+from pydantic import Field, create_model
 
+from mkt_pipeline.core.engine import ConfigError
+from mkt_pipeline.settings import (
+    PARQUET_RESOURCE_FIELDS,
+    ResourceField,
+    client_conf_variables,
+    questdb_resource_fields,
+)
 from mkt_pipeline.sinks.base import TableNaming
 from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.sinks.questdb import ENV_VARS, QuestDBSettings, QuestDBSink
 from mkt_pipeline.sinks.spec import SinkSpec
 
-_DEFAULTS = QuestDBSettings()
+QUESTDB_FIELDS = questdb_resource_fields()
+CLIENT_CONF = "client_conf"
 
 
-class QuestDBResource(ConfigurableResource):
-    """Connection settings for QuestDB; ``get_sink`` opens a ``QuestDBSink`` for one run."""
+def pydantic_fields(fields: tuple[ResourceField, ...]) -> dict[str, Any]:
+    """``create_model`` field definitions (type, default, description) from the settings model."""
+    out = {}
+    for f in fields:
+        optional = f.setting.default is None or f.secret
+        out[f.name] = (
+            f.py_type | None if optional else f.py_type,
+            Field(default=f.setting.default, description=f.description),
+        )
+    return out
 
-    host: str = Field(default=_DEFAULTS.host, description="QuestDB host (QUESTDB_HOST).")
-    http_port: int = Field(
-        default=_DEFAULTS.http_port, description="HTTP port for ILP over http/https (QUESTDB_HTTP_PORT)."
-    )
-    ilp_tcp_port: int = Field(
-        default=_DEFAULTS.ilp_tcp_port, description="ILP TCP port for tcp/tcps (QUESTDB_ILP_TCP_PORT)."
-    )
-    pg_port: int = Field(
-        default=_DEFAULTS.pg_port, description="PostgreSQL wire port for DDL and metadata (QUESTDB_PG_PORT)."
-    )
-    protocol: str = Field(
-        default=_DEFAULTS.protocol,
-        description="Row transport: ILP over http, https, tcp or tcps; QWP over ws or wss (QuestDB 9.4+); auto (QUESTDB_PROTOCOL).",
-    )
-    user: str = Field(
-        default=_DEFAULTS.user, description="PG-wire user, and HTTP basic-auth user for ILP (QUESTDB_USER)."
-    )
-    password: str | None = Field(
-        default=_DEFAULTS.password, description="PG-wire and HTTP basic-auth password; pass EnvVar('QUESTDB_PASSWORD')."
-    )
-    token: str | None = Field(
-        default=None,
-        description="ILP token: HTTP bearer token, or JWK private key d for tcp/tcps; pass EnvVar('QUESTDB_TOKEN').",
-    )
-    token_x: str | None = Field(
-        default=None, description="JWK public key x (tcp/tcps); pass EnvVar('QUESTDB_TOKEN_X')."
-    )
-    token_y: str | None = Field(
-        default=None, description="JWK public key y (tcp/tcps); pass EnvVar('QUESTDB_TOKEN_Y')."
-    )
-    ilp_user: str = Field(default=_DEFAULTS.ilp_user, description="Key id for TCP JWK auth (QUESTDB_ILP_USER).")
-    tls_verify: str = Field(
-        default=_DEFAULTS.tls_verify, description="TLS verification: on or unsafe_off (QUESTDB_TLS_VERIFY)."
-    )
-    tls_ca: str | None = Field(default=None, description="CA bundle file for TLS verification (QUESTDB_TLS_CA).")
-    create_views: bool = Field(default=_DEFAULTS.create_views, description="Create the materialized views if missing.")
-    short_ttl: bool = Field(
-        default=_DEFAULTS.short_ttl, description="Short retention (TTL) on tables and views, for demos."
-    )
-    enterprise: bool = Field(
-        default=_DEFAULTS.enterprise, description="Enterprise: storage policy instead of TTL on tables."
-    )
-    parquet_encodings: bool = Field(
-        default=_DEFAULTS.parquet_encodings, description="Per-column PARQUET(...) encodings in DDL."
-    )
-    wal_pause_lag: int = Field(
-        default=_DEFAULTS.wal_pause_lag, description="Pause when any table's WAL lag exceeds this (txns)."
-    )
-    wal_resume_lag: int = Field(
-        default=_DEFAULTS.wal_resume_lag, description="Resume once every table's WAL lag is at or below this."
-    )
-    flush_bytes: int = Field(
-        default=_DEFAULTS.flush_bytes, description="Encoded bytes per ILP request (below the 100 MiB buffer cap)."
-    )
-    stall_timeout_s: int = Field(
-        default=_DEFAULTS.stall_timeout_s,
-        description="Fail the step when QuestDB gives no answer for this many seconds; a warning names host and port "
-        "after 30 s (MKT_STALL_TIMEOUT_SECONDS).",
-    )
+
+class _QuestDBResource(ConfigurableResource):
+    """Connection settings for QuestDB; ``get_sink`` opens a ``QuestDBSink`` for one run.
+
+    Precedence, as on the command line: a field that is set (in code, run config, or through a
+    ``QUESTDB_*`` variable) > what ``client_conf`` (``QDB_CLIENT_CONF``) says > the default."""
 
     def settings(self) -> QuestDBSettings:
         """The validated ``QuestDBSettings`` (secrets redacted from its repr)."""
-        return QuestDBSettings(**{name: getattr(self, name) for name in type(self).model_fields})
+        values = {f.name: getattr(self, f.name) for f in QUESTDB_FIELDS if f.name != CLIENT_CONF}
+        conf = getattr(self, CLIENT_CONF)
+        if not conf or not conf.strip():
+            return QuestDBSettings(**values)
+        below = client_conf_variables(conf)  # the QUESTDB_* variables the connect string stands for
+        given = {k: v for k, v in values.items() if k in self.model_fields_set}
+        try:
+            return QuestDBSettings.from_env(below, **given)
+        except ConfigError as exc:  # a value the connect string gave: name the connect string
+            raise exc.named(**{s: "QDB_CLIENT_CONF" for s in exc.settings if exc.names.get(s) in below}) from None
 
     @contextmanager
     def get_sink(self, naming: TableNaming | None = None, logger=None) -> Iterator[QuestDBSink]:
@@ -116,19 +91,28 @@ class QuestDBResource(ConfigurableResource):
 
     @classmethod
     def from_env(cls, **overrides) -> QuestDBResource:
-        """Every ``QUESTDB_*`` variable that is set, as an ``EnvVar`` (resolved at launch)."""
-        values = {}
+        """Every ``QUESTDB_*`` variable that is set, and ``QDB_CLIENT_CONF``, as an ``EnvVar`` (resolved at launch)."""
+        values: dict[str, Any] = {}
         for name, var, convert in ENV_VARS:
             if os.environ.get(var):
                 values[name] = EnvVar.int(var) if convert is int else EnvVar(var)
+        if os.environ.get("QDB_CLIENT_CONF", "").strip():
+            values[CLIENT_CONF] = EnvVar("QDB_CLIENT_CONF")
         values.update(overrides)
         return cls(**values)
 
 
-class ParquetResource(ConfigurableResource):
-    """The embedded Parquet dataset ({table}/hour=YYYY-MM-DDTHH/part-*.parquet); ``get_sink`` returns a ``ParquetSink``."""
+QuestDBResource = create_model(
+    "QuestDBResource",
+    __base__=_QuestDBResource,
+    __module__=__name__,
+    __doc__=_QuestDBResource.__doc__,
+    **pydantic_fields(QUESTDB_FIELDS),
+)
 
-    root_dir: str = Field(default="./data", description="Root of the Parquet dataset (MKT_PARQUET_DIR).")
+
+class _ParquetResource(ConfigurableResource):
+    """The embedded Parquet dataset ({table}/hour=YYYY-MM-DDTHH/part-*.parquet); ``get_sink`` returns a ``ParquetSink``."""
 
     @contextmanager
     def get_sink(self, naming: TableNaming | None = None, logger=None) -> Iterator[ParquetSink]:
@@ -138,3 +122,12 @@ class ParquetResource(ConfigurableResource):
             yield sink
         finally:
             sink.close()
+
+
+ParquetResource = create_model(
+    "ParquetResource",
+    __base__=_ParquetResource,
+    __module__=__name__,
+    __doc__=_ParquetResource.__doc__,
+    **pydantic_fields(PARQUET_RESOURCE_FIELDS),
+)

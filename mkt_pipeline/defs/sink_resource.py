@@ -8,20 +8,26 @@ so secrets stay out of run config.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, closing, contextmanager
 from functools import partial
 from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
 
 from mkt_pipeline.core.engine import ConfigError
 from mkt_pipeline.core.secrets import scrub
-from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
+from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource, pydantic_fields
+from mkt_pipeline.settings import (
+    PARQUET_RESOURCE_FIELDS,
+    SINK_RESOURCE_FIELDS,
+    EnvironmentRead,
+    ResourceField,
+    read_resource_environment,
+)
 from mkt_pipeline.sinks.base import Sink, TableNaming
-from mkt_pipeline.sinks.spec import SINK_KINDS, SinkSpec
+from mkt_pipeline.sinks.spec import SinkSpec
 from mkt_pipeline.sinks.stored_rows import ParquetRows, QuestDBRows
 
 VIEWS_NEED_QUESTDB = (
@@ -43,32 +49,19 @@ def permanent_faults_fail_at_once() -> Iterator[None]:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-class MarketSinkResource(dg.ConfigurableResource):
-    """Sink selection and table naming shared by every market asset, check and live run."""
+class _MarketSinkResource(dg.ConfigurableResource):
+    """Sink selection and table naming shared by every market asset, check and live run.
 
-    kind: str = Field(default="questdb", description="questdb or parquet (MKT_SINK).")
-    table_suffix: str = Field(default="", description="Appended to every table and view name (MKT_TABLE_SUFFIX).")
-    equities_prefix: str = Field(
-        default="", description="Prepended to equities table and view names (dashboards use eq_)."
-    )
-    questdb: QuestDBResource
-    parquet: ParquetResource
+    ``kind``, ``table_suffix`` and ``equities_prefix`` are declared in the settings model
+    (``SINK_RESOURCE_FIELDS``); their values are checked by the same rules wherever they come from:
+    the variables when the code location loads, the resolved values at launch."""
 
     def naming(self, market: str) -> TableNaming:
-        try:
-            return TableNaming(suffix=self.table_suffix, prefix=self.equities_prefix if market == "equities" else "")
-        except (
-            ValueError
-        ) as exc:  # set in the resource config, not by a variable (those are checked when the code loads)
-            raise dg.Failure(f"sink resource {exc}", allow_retries=False) from None
+        prefix = _checked(PREFIX, self.equities_prefix) if market == "equities" else ""
+        return TableNaming(suffix=_checked(SUFFIX, self.table_suffix), prefix=prefix)
 
     def _kind(self) -> str:
-        if self.kind not in SINK_KINDS:
-            raise dg.Failure(
-                f"sink resource kind (MKT_SINK): {self.kind!r} is not one of {', '.join(SINK_KINDS)}",
-                allow_retries=False,
-            )
-        return self.kind
+        return _checked(KIND, self.kind)
 
     @property
     def is_questdb(self) -> bool:
@@ -106,7 +99,8 @@ class MarketSinkResource(dg.ConfigurableResource):
             spec.check()
         except ConfigError as exc:
             raise dg.Failure(
-                f"sink resource {exc.render(lambda s: 'parquet root_dir (MKT_PARQUET_DIR)')}", allow_retries=False
+                f"sink resource {exc.render(lambda s: f'parquet {ROOT_DIR.name} ({ROOT_DIR.var})')}",
+                allow_retries=False,
             ) from None
         with closing(spec.open(logger=logger)) as sink:
             yield sink
@@ -141,43 +135,54 @@ class MarketSinkResource(dg.ConfigurableResource):
     def from_env(cls) -> MarketSinkResource:
         """Every deployment variable of the sink that is set, as an ``EnvVar`` resolved at launch.
 
-        The values are checked here, through the settings model, when the code location loads: a bad
-        one is recorded (every run then fails at once naming it) instead of stopping the load."""
-        deployment_sink_settings()
-        env: dict[str, Any] = {}
-        for field, var in (
-            ("kind", "MKT_SINK"),
-            ("table_suffix", "MKT_TABLE_SUFFIX"),
-            ("equities_prefix", "MKT_EQUITIES_PREFIX"),
-        ):
-            if os.environ.get(var):
-                env[field] = dg.EnvVar(var)
-        parquet = (
-            ParquetResource(root_dir=dg.EnvVar("MKT_PARQUET_DIR"))
-            if os.environ.get("MKT_PARQUET_DIR")
-            else ParquetResource()
-        )
-        return cls(questdb=QuestDBResource.from_env(), parquet=parquet, **env)
+        The values are read and checked here, through the settings model, when the code location loads
+        (``deployment_sink_read``): a bad one is recorded (every run then fails at once naming it) instead
+        of stopping the load. Only the variables' names go into the resource's config, so secrets stay
+        out of run config; Dagster resolves them when a run starts, where ``spec`` checks them again."""
+        read = deployment_sink_read()
+        env: dict[str, Any] = {f.name: dg.EnvVar(f.var) for f in SINK_RESOURCE_FIELDS if f.name in read.given}
+        root = {f.name: dg.EnvVar(f.var) for f in PARQUET_RESOURCE_FIELDS if f.name in read.given}
+        return cls(questdb=QuestDBResource.from_env(), parquet=ParquetResource(**root), **env)
+
+
+MarketSinkResource = create_model(
+    "MarketSinkResource",
+    __base__=_MarketSinkResource,
+    __module__=__name__,
+    __doc__=_MarketSinkResource.__doc__,
+    **pydantic_fields(SINK_RESOURCE_FIELDS),
+    questdb=(QuestDBResource, Field(description="QuestDB connection (used when kind is questdb).")),
+    parquet=(ParquetResource, Field(description="The Parquet dataset (used when kind is parquet).")),
+)
+KIND, SUFFIX, PREFIX = SINK_RESOURCE_FIELDS
+(ROOT_DIR,) = PARQUET_RESOURCE_FIELDS
+
+
+def _checked(field: ResourceField, value: Any) -> Any:
+    """A field's value at launch, checked by the rule that checked its variable when the code location loaded;
+    a refused value fails the step at once (no retry)."""
+    try:
+        return field.check(value)
+    except ConfigError as exc:
+        name = f"{field.name} ({field.var})"
+        raise dg.Failure(f"sink resource {exc.render(lambda s: name)}", allow_retries=False) from None
+
+
+def deployment_sink_read(environ: Mapping[str, str] | None = None) -> EnvironmentRead:
+    """The sink's deployment variables (``MKT_SINK``, ``MKT_TABLE_SUFFIX``, ``MKT_EQUITIES_PREFIX``,
+    ``MKT_PARQUET_DIR``), read once and checked through the settings model.
+
+    A bad value is recorded for the runs it affects (which then fail at once naming the variable) and
+    the default is used, so the code location still loads."""
+    from mkt_pipeline.defs.config import ALL, record_problem
+
+    read = read_resource_environment(SINK_RESOURCE_FIELDS + PARQUET_RESOURCE_FIELDS, environ)
+    for name, problem in read.problems.items():
+        record_problem("equities" if name == "equities_prefix" else ALL, problem)
+    return read
 
 
 def deployment_sink_settings() -> tuple[str, str, str]:
-    """(sink kind, table suffix, equities prefix) from the environment, through the settings model.
-
-    A bad value is recorded for every run (which then fails at once naming the variable) and the
-    default is used, so the code location still loads."""
-    from mkt_pipeline.core.engine import ConfigError
-    from mkt_pipeline.defs.config import ALL, deployment_value, record_problem
-    from mkt_pipeline.settings import SINK_FLAGS, convert
-
-    values = []
-    for name in ("sink", "suffix"):
-        flag = next(f for f in SINK_FLAGS if f.name == name)
-        var = flag.env[0]
-        raw = os.environ.get(var, "")
-        try:
-            values.append(convert(flag, raw) if raw.strip() else flag.default)
-        except ConfigError as exc:
-            record_problem(ALL, exc.named(**{name: var}))
-            values.append(flag.default)
-    values.append(deployment_value("MKT_EQUITIES_PREFIX", "equities"))
-    return values[0], values[1], values[2]
+    """(sink kind, table suffix, equities prefix) the deployment selects, for the catalog (see ``deployment_sink_read``)."""
+    values = deployment_sink_read().values
+    return values["kind"], values["table_suffix"], values["equities_prefix"]

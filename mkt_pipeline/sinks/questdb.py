@@ -277,6 +277,14 @@ class QuestDBSettings:
 
 _CLI_NAMES = {"ilp_port": "ilp_tcp_port", "stall_timeout_secs": "stall_timeout_s"}  # CLI flag -> settings field
 _FLAG_NAMES = {v: k for k, v in _CLI_NAMES.items()}
+
+
+def settings_field(flag: str) -> str | None:
+    """The ``QuestDBSettings`` field a CLI flag sets (``ilp_port`` sets ``ilp_tcp_port``), None for other flags."""
+    name = _CLI_NAMES.get(flag, flag)
+    return name if name in QuestDBSettings.__dataclass_fields__ else None
+
+
 _INT_FIELDS = ("http_port", "ilp_tcp_port", "pg_port")
 _SECONDS_FIELDS = ("stall_timeout_s",)  # whole seconds (Dagster reads them with EnvVar.int)
 _LOWERCASE_FIELDS = ("protocol", "tls_verify")

@@ -122,6 +122,16 @@ def test_sink_resource_from_env_keeps_secrets_out_of_config(monkeypatch):
     with dg.build_resources({"sink": resolved}) as res:
         assert res.sink.kind == "parquet" and res.sink.parquet.root_dir == "/tmp/somewhere"
         assert res.sink.questdb.password == "s3cr3t-value"
+    # one rule, checked when the code location loads and again at launch (the variable may differ there)
+    # (the load-time read, without recording the problem for this process's other runs)
+    from mkt_pipeline.settings import SINK_RESOURCE_FIELDS, read_resource_environment
+
+    monkeypatch.setenv("MKT_SINK", "mysql")
+    rule = "'mysql' is not one of questdb, parquet"
+    assert read_resource_environment(SINK_RESOURCE_FIELDS).problems["kind"].render() == f"MKT_SINK: {rule}"
+    with dg.build_resources({"sink": resolved}) as res, pytest.raises(dg.Failure) as failure:
+        res.sink.spec("fx")
+    assert failure.value.description == f"sink resource kind (MKT_SINK): {rule}"
 
 
 def test_dagster_yaml_is_a_valid_instance_config(tmp_path):

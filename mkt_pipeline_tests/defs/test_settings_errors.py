@@ -114,7 +114,7 @@ def test_config_under_an_unknown_op_is_rejected(tmp_path):
 WRONG_PASSWORD = "not-the-Password-42"
 
 
-def run_hour_into_questdb(tmp_path, questdb_resource) -> tuple[object, list[str], int]:
+def run_hour_into_questdb(tmp_path, questdb_resource, suffix: str | None = None) -> tuple[object, list[str], int]:
     import dagster as dg
 
     from mkt_pipeline.definitions import defs
@@ -123,7 +123,10 @@ def run_hour_into_questdb(tmp_path, questdb_resource) -> tuple[object, list[str]
     from mkt_pipeline_tests.defs.support import TINY_FX
 
     sink = MarketSinkResource(
-        kind="questdb", table_suffix=f"_s{os.urandom(3).hex()}", questdb=questdb_resource, parquet=ParquetResource()
+        kind="questdb",
+        table_suffix=suffix or f"_s{os.urandom(3).hex()}",
+        questdb=questdb_resource,
+        parquet=ParquetResource(),
     )
     result = defs.resolve_job_def("fx_hourly_job").execute_in_process(
         run_config={"ops": {"fx_hourly": {"config": TINY_FX}}},
@@ -143,7 +146,9 @@ def run_hour_into_questdb(tmp_path, questdb_resource) -> tuple[object, list[str]
 
 
 @pytest.mark.questdb
-def test_refused_login_fails_at_once_without_retries(tmp_path):
+def test_refused_login_fails_at_once_without_retries(tmp_path, monkeypatch):
+    """A wrong password fails at once; the client's connect string (QDB_CLIENT_CONF) with the right one writes
+    the hour, its password never in the run's config or events, and a QUESTDB_* variable still wins over it."""
     from mkt_pipeline.defs.resources import QuestDBResource
     from mkt_pipeline_tests.questdb_server import own_server
 
@@ -159,6 +164,26 @@ def test_refused_login_fails_at_once_without_retries(tmp_path):
         with _pg(server, "Right-Pass-77") as conn:
             tables = [r[0] for r in conn.execute("SELECT table_name FROM tables()").fetchall()]
         assert not [t for t in tables if t.endswith(("market_data", "core_price", "fx_trades"))]  # nothing created
+
+        for var in [v for v in os.environ if v.startswith("QUESTDB_")]:
+            monkeypatch.delenv(var)
+        conf = f"http::addr={server.host}:{server.http_port};username=admin;password=Right-Pass-77;"
+        monkeypatch.setenv("QDB_CLIENT_CONF", conf)
+        monkeypatch.setenv("QUESTDB_PG_PORT", str(server.pg_port))  # the connect string names the HTTP port only
+        resource = QuestDBResource.from_env()
+        assert "Right-Pass-77" not in repr(resource)
+        suffix = f"_c{os.urandom(3).hex()}"
+        result, failures, retries = run_hour_into_questdb(tmp_path, resource, suffix)
+        assert result.success and retries == 0, failures
+        recorded = repr(result.dagster_run) + "".join(repr(e) for e in result.all_events)
+        assert f"{server.host}:{server.http_port}" in recorded and "Right-Pass-77" not in recorded  # metadata, logs
+        with _pg(server, "Right-Pass-77") as conn:
+            rows = conn.execute(f"SELECT count() FROM market_data{suffix}").fetchone()[0]
+        assert rows > 0
+        # a QUESTDB_* variable is read above the connect string: its wrong password is refused
+        monkeypatch.setenv("QUESTDB_PASSWORD", WRONG_PASSWORD)
+        result, failures, retries = run_hour_into_questdb(tmp_path, QuestDBResource.from_env())
+        assert not result.success and retries == 0 and "authentication failed" in failures[0].lower(), failures
 
 
 @pytest.mark.questdb
