@@ -348,15 +348,16 @@ class ResetProxy:
         return reset
 
     def _client_to_server(self, client: socket.socket, upstream: socket.socket) -> None:
-        tail, counted, pending = b"", False, b""
+        tail, counted = b"", False
         try:
             while data := client.recv(1 << 16):
-                if pending or data.startswith(b"GET "):  # a WebSocket upgrade: QWP
-                    pending += data
-                    if not self._websocket(pending, client, upstream):
+                if data.startswith(b"GET "):  # a plain GET (the ILP client's /settings), or QWP's WebSocket upgrade
+                    while b"\r\n\r\n" not in data and (more := client.recv(1 << 16)):
+                        data += more
+                    head = data[: data.find(b"\r\n\r\n")].lower()
+                    if b"upgrade: websocket" in head:
+                        self._websocket(data, client, upstream)
                         return
-                    pending = b""
-                    continue
                 if b"POST /" in data:
                     counted = False  # a new request (every ILP row line repeats the table name)
                 window = tail + data
@@ -376,13 +377,8 @@ class ResetProxy:
                 except OSError:
                     pass
 
-    def _websocket(self, data: bytes, client: socket.socket, upstream: socket.socket) -> bool:
+    def _websocket(self, data: bytes, client: socket.socket, upstream: socket.socket) -> None:
         """Pass the upgrade request on, then whole frames, resetting at a frame carrying the needle."""
-        while b"\r\n\r\n" not in data:
-            more = client.recv(1 << 16)
-            if not more:
-                return False
-            data += more
         end = data.index(b"\r\n\r\n") + 4
         upstream.sendall(data[:end])
         buf = bytearray(data[end:])
@@ -391,13 +387,13 @@ class ResetProxy:
             while frame is None:
                 more = client.recv(1 << 16)
                 if not more:
-                    return False
+                    return
                 buf += more
                 frame = _ws_frame(buf)
             size, payload = frame
             if self.needle in payload and self._hit():
                 self._reset(client, upstream)
-                return False
+                return
             upstream.sendall(bytes(buf[:size]))
             del buf[:size]
 
