@@ -21,6 +21,12 @@ HTTP; ``ws``: QWP over WebSocket, QuestDB 9.4+), one fresh process measures:
 (goal >= 1.5 at 3 levels). Peak memory is the case process's ru_maxrss plus its children's (the
 generation child and the CLI run), in MB. Every table a case creates is dropped at its end.
 
+CPU seconds, when the server runs on this machine (its process found by its HTTP port): ``cpu pipe``
+and ``cpu ceil`` are the case process's CPU (all threads, the generation child included) + the
+server's, while the pipeline and the ceiling ran. On a shared machine their quotient ``cpu ratio`` =
+cpu ceil / cpu pipe says what ``ratio`` becomes when the cores are the limit, without the noise of
+other work: the pipeline's extra CPU is essentially generation, which the ceiling did beforehand.
+
     ../shared/questdb/qdb start --version 9.4 --root "$(mktemp -d)" --http 9000 --pg 8812 --ilp 9009
     .venv/bin/python bench/bench_questdb.py [--host 127.0.0.1 --http-port 9000 --pg-port 8812]
         [--markets fx equities] [--levels 3 40] [--protocols http ws] [--seconds fx:3:60 ...]
@@ -51,6 +57,38 @@ START = {"fx": "2025-06-02T10:00:00Z", "equities": "2025-06-02T14:00:00Z"}  # eq
 
 def _rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def _server_pid(port: int) -> int | None:
+    """The process listening on ``port`` on this machine (``ss``), or None."""
+    try:
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"pid=(\d+)", out)
+    return int(found.group(1)) if found else None
+
+
+def _cpu_s(server_pid: int | None) -> tuple[float, float]:
+    """CPU seconds so far of this process and its reaped children, and of the server (nan when unknown)."""
+    own = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        use = resource.getrusage(who)
+        own += use.ru_utime + use.ru_stime
+    server = float("nan")
+    if server_pid is not None:
+        try:
+            with open(f"/proc/{server_pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return own, server
+
+
+def _cpu_since(started: tuple[float, float], server_pid: int | None) -> tuple[float, float]:
+    now = _cpu_s(server_pid)
+    return now[0] - started[0], now[1] - started[1]
 
 
 def _engine(market: str, levels: int, window):
@@ -126,11 +164,13 @@ def _case(
             )
         return rows, elapsed
 
+    server_pid = _server_pid(http_port) if host in ("127.0.0.1", "localhost") else None
     try:
         sink = new_sink("pipeline")
-        started = time.perf_counter()
+        cpu_started, started = _cpu_s(server_pid), time.perf_counter()
         result = run_window(engine, sink, window, chunk_seconds=900)
         stored, elapsed = committed(sink, started, suffixes["pipeline"])
+        cpu_pipeline = _cpu_since(cpu_started, server_pid)
         sink.close()
         r = dict(market=market, levels=levels, seconds=seconds, protocol=protocol, rows=result.total_rows, stored=stored,
                  pipeline=stored / elapsed, write_s=elapsed, producer="process" if wants_process(engine, window) else "thread")  # fmt: skip
@@ -147,13 +187,17 @@ def _case(
             for lo, hi in ilp.slices(ilp.row_size_estimate(batch, name), settings.flush_bytes):
                 data = qwp.table(batch, lo, hi) if settings.qwp else ilp.frame(batch, lo, hi)
                 prepared.append((name, data, qwp.symbol_columns(batch), batch.schema.timestamp))
-        started = time.perf_counter()
+        cpu_started, started = _cpu_s(server_pid), time.perf_counter()
         (_bare_qwp if settings.qwp else _bare_ilp)(settings, prepared)
         stored_ceiling, _ = committed(sink, started, suffixes["ceiling"])
         elapsed_ceiling = time.perf_counter() - started
+        cpu_ceiling = _cpu_since(cpu_started, server_pid)
         sink.close()
         del prepared, batches
         r.update(ceiling=stored_ceiling / elapsed_ceiling, ceiling_rows=stored_ceiling)
+        r.update(
+            cpu_pipe=cpu_pipeline if server_pid else float("nan"), cpu_ceil=cpu_ceiling if server_pid else float("nan")
+        )
 
         # the whole command, start to exit, in a fresh interpreter
         cmd = [sys.executable, "-m", "mkt_pipeline.cli", market, "--mode", "faster-than-life", "--protocol", protocol,
@@ -176,6 +220,10 @@ def _case(
                     conn.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+def _cpu(own_server: tuple[float, float]) -> str:
+    return "{:.2f}+{:.2f}".format(*own_server)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("QUESTDB_HOST", "127.0.0.1"))
@@ -190,8 +238,10 @@ def main(argv=None) -> int:
     seconds = {(m, int(k)): int(v) for m, k, v in (item.split(":") for item in args.seconds)}
 
     ctx = mp.get_context("spawn")
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'market':>8} {'levels':>6} {'secs':>5} {'proto':>5} {'rows':>9} {'committed/s':>11} {'ceiling/s':>10} {'ratio':>5} "
-          f"{'gen s':>6} {'write s':>7} {'cli s':>6} {'cli wrt':>7} {'cli/write':>9} {'peak MB':>7}", flush=True)  # fmt: skip
+          f"{'gen s':>6} {'write s':>7} {'cli s':>6} {'cli wrt':>7} {'cli/write':>9} {'peak MB':>7} "
+          f"{'cpu pipe':>11} {'cpu ceil':>11} {'cpu ratio':>9}", flush=True)  # fmt: skip
     rates: dict[tuple[str, int, str], float] = {}
     for market in args.markets:
         for levels in args.levels:
@@ -213,9 +263,10 @@ def main(argv=None) -> int:
                     f"{market:>8} {levels:>6} {secs:>5} {protocol:>5} {r['rows']:>9,} {r['pipeline']:>11,.0f} {r['ceiling']:>10,.0f} "
                     f"{r['pipeline'] / r['ceiling']:>5.2f} {r['gen_s']:>6.2f} {r['write_s']:>7.2f} {r['cli_s']:>6.2f} "
                     f"{r['cli_write_s']:>7.2f} {r['cli_s'] / r['write_s']:>9.2f} "
-                    f"{r['rss']:>7,.0f}",
+                    f"{r['rss']:>7,.0f} {_cpu(r['cpu_pipe']):>11} {_cpu(r['cpu_ceil']):>11} {sum(r['cpu_ceil']) / sum(r['cpu_pipe']):>9.2f}",
                     flush=True,
                 )
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for market in args.markets:
         for levels in args.levels:
             if (market, levels, "ws") in rates and (market, levels, "http") in rates:

@@ -4,7 +4,8 @@ docs/data-model.md#equities-generation.
 Each absolute second belongs to one phase: pre-open (04:00 ET to the open), continuous (open to ten
 minutes before the close), close auction (the last ten minutes), post-close (four hours after the
 close) or closed (overnight, weekends, holidays). Opens, closes and half-days come from the real
-XNYS calendar (``exchange_calendars``); local times go through ``zoneinfo`` so DST is exact.
+XNYS calendar (``exchange_calendars``, tabled for 2000-2039 in ``xnys``); local times go through
+``zoneinfo`` so DST is exact.
 
 Everything here is a pure function of absolute time (and, for halts, of the seed), so any window
 can be paced without knowing what came before it.
@@ -74,8 +75,13 @@ class TradingDay:
 
 @cache
 def _decade_schedule(decade: int) -> dict[dt.date, tuple[int, int]]:
-    """``{session date: (open_s, close_s)}`` for ten calendar years, from the XNYS calendar."""
-    import exchange_calendars  # imported lazily: it costs ~0.5 s and only pacing needs it
+    """``{session date: (open_s, close_s)}`` for ten calendar years, from the XNYS calendar: its
+    table for 2000-2039 (``xnys``, no pandas), the library itself for other years."""
+    from mkt_pipeline.equities import xnys
+
+    if xnys.FIRST_YEAR <= decade and decade + 9 <= xnys.LAST_YEAR:
+        return _table_schedule(decade, xnys)
+    import exchange_calendars  # imported lazily: with pandas it costs 1-6 s, and only pacing needs it
 
     with warnings.catch_warnings():  # the library trips pandas deprecation warnings that are not ours to fix
         warnings.simplefilter("ignore")
@@ -84,6 +90,20 @@ def _decade_schedule(decade: int) -> dict[dt.date, tuple[int, int]]:
     opens = sched["open"].dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     closes = sched["close"].dt.tz_convert(None).to_numpy().astype("datetime64[s]").astype(np.int64)
     return {d.date(): (int(o), int(c)) for d, o, c in zip(sched.index, opens, closes)}
+
+
+def _table_schedule(decade: int, xnys) -> dict[dt.date, tuple[int, int]]:
+    closed, early = xnys.closed_dates(), xnys.early_close_dates()
+    out = {}
+    day = dt.date(decade, 1, 1)
+    while day.year < decade + 10:
+        if day.weekday() < 5 and day not in closed:
+            close = xnys.EARLY_CLOSE_LOCAL if day in early else xnys.CLOSE_LOCAL
+            out[day] = tuple(
+                datetime_to_us(dt.datetime.combine(day, t, NEW_YORK)) // US_PER_S for t in (xnys.OPEN_LOCAL, close)
+            )
+        day += dt.timedelta(days=1)
+    return out
 
 
 def trading_day(date: dt.date) -> TradingDay | None:

@@ -731,7 +731,7 @@ class QuestDBSink(Sink):
 
     @property
     def location(self) -> str:
-        return f"questdb {self.settings.ilp_where} (ILP over {self.settings.protocol})"
+        return f"questdb {self.settings.ilp_where} ({self.settings.wire})"
 
     def _error(self, cls: type[QuestDBSinkError], text: str) -> QuestDBSinkError:
         return cls(scrub(text, self.settings.secrets()))

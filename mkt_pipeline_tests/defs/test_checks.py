@@ -360,12 +360,16 @@ def test_view_asset_creates_the_view_and_reports_refresh_status(tmp_path):
 # --- the same checks as SQL in a real QuestDB -------------------------------------------------------
 
 
-def questdb_sink(server, suffix: str):
+def questdb_sink(server, suffix: str, protocol: str = "http"):
     from mkt_pipeline.defs.resources import ParquetResource, QuestDBResource
     from mkt_pipeline.defs.sink_resource import MarketSinkResource
 
     questdb = QuestDBResource(
-        host=server.host, http_port=server.http_port, pg_port=server.pg_port, ilp_tcp_port=server.ilp_port
+        host=server.host,
+        http_port=server.http_port,
+        pg_port=server.pg_port,
+        ilp_tcp_port=server.ilp_port,
+        protocol=protocol,
     )
     return MarketSinkResource(kind="questdb", table_suffix=suffix, questdb=questdb, parquet=ParquetResource())
 
@@ -426,6 +430,7 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
         asset_selection=set(), asset_check_selection=set(fx_partition_checks.check_keys)
     )
     # the lowered best_bid also no longer equals level 1 of its book: no_crossed_books sees it too
+    verdicts: dict[str, dict] = {}
     for partition, broken in (
         ("2025-11-11-03:00", {"continuous_at_edges"}),
         (HOUR, {"continuous_at_edges", "no_crossed_books", "no_crossed_quotes"}),
@@ -433,12 +438,51 @@ def test_sql_checks_per_partition_in_questdb(questdb, qdb_suffix, monkeypatch):
         again = job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": sink})
         failed = {e.check_name for e in again.get_asset_check_evaluations() if not e.passed}
         assert failed == broken, (partition, failed)
+        verdicts[partition] = _verdicts(again)
     example = (
         next(e for e in again.get_asset_check_evaluations() if e.check_name == "no_crossed_quotes")
         .metadata["example"]
         .value
     )
     assert core_symbol in example and "04:10:00" in example  # the offending row: timestamp, symbol, bid, ask
+
+    # the same check job reading back over QWP (QuestDB 9.4+): the same verdicts and metadata, every query on QWP
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, qwp_offered
+    from mkt_pipeline.sinks.questdb_access import QwpReadConnection
+
+    if qwp_offered(QuestDBSettings(host=questdb.host, http_port=questdb.http_port)) is not True:
+        return  # an ILP-only server: the QWP half has nothing to run against
+    readers: list[type] = []
+
+    def on(self, sql, table):
+        readers.append(type(self.conn))
+        return original(self, sql, table)
+
+    monkeypatch.setattr(stored_rows.QuestDBRows, "_query", on)
+    over_qwp = questdb_sink(questdb, qdb_suffix, protocol="ws")
+    for partition, want in verdicts.items():
+        got = job.execute_in_process(instance=instance, partition_key=partition, resources={"sink": over_qwp})
+        got_verdicts = _verdicts(got)
+        differ = [(k, m) for k, v in want.items() for m in v[1] if got_verdicts[k][1].get(m) != v[1][m]]
+        assert got_verdicts == want, (partition, differ)
+    monkeypatch.undo()
+    assert readers and set(readers) == {QwpReadConnection}, set(readers)
+
+
+def _verdicts(result) -> dict[tuple[str, str], tuple[bool, dict]]:
+    """Each check's outcome and metadata values, by asset and check name (durations and which run
+    evaluated it left out)."""
+    return {
+        (e.asset_key.path[-1], e.check_name): (
+            e.passed,
+            {
+                k: v.value
+                for k, v in e.metadata.items()
+                if k != "evaluated" and "seconds" not in k and not k.endswith("_s")
+            },
+        )
+        for e in result.get_asset_check_evaluations()
+    }
 
 
 @pytest.mark.questdb

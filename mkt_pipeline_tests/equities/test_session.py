@@ -79,6 +79,21 @@ def test_trading_days_from_the_real_calendar():
     assert ns.trading_day(dt.date(2026, 1, 2)).open_s == sec("2026-01-02T14:30:00Z")
 
 
+def test_the_tabled_calendar_is_the_library_calendar():
+    """The sessions tabled for 2000-2039 (read without pandas) are exactly what ``exchange_calendars`` gives."""
+    from mkt_pipeline.equities import xnys
+
+    closed, early, other = xnys.from_library()
+    assert not other, f"sessions the table cannot express: {sorted(other)[:3]}"
+    fix = "regenerate the table: python -m mkt_pipeline.equities.xnys"
+    assert sorted(xnys.closed_dates()) == [dt.date.fromisoformat(d) for d in closed], fix
+    assert sorted(xnys.early_close_dates()) == [dt.date.fromisoformat(d) for d in early], fix
+    day = ns.trading_day(dt.date(2001, 9, 17))  # the first session after 11 September 2001, from the table
+    assert day is not None and ns.trading_day(dt.date(2001, 9, 14)) is None
+    # years outside the table go to the library
+    assert ns.trading_day(dt.date(1995, 12, 25)) is None and ns.trading_day(dt.date(1995, 12, 26)) is not None
+
+
 def test_phases_are_stateless_across_cuts():
     a, m, b = sec("2025-11-27T20:00:00Z"), sec("2025-11-28T17:55:00Z"), sec("2025-11-29T02:00:00Z")
     whole = ns.phases(a, b)

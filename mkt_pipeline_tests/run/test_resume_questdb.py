@@ -117,7 +117,14 @@ def uninterrupted(own):
         own.server.drop_suffix(sfx)
 
 
-def command(server: QuestDBServer, market: str, suffix: str, processes: int, http_port: int | None = None) -> list[str]:
+def command(
+    server: QuestDBServer,
+    market: str,
+    suffix: str,
+    processes: int,
+    http_port: int | None = None,
+    protocol: str = "http",
+) -> list[str]:
     light, _, start, end = MARKETS[market]
     flags = server.cli_flags()
     if http_port is not None:
@@ -142,7 +149,18 @@ def command(server: QuestDBServer, market: str, suffix: str, processes: int, htt
         CHUNK_S,
         "--processes",
         str(processes),
+        "--protocol",
+        protocol,
     ]
+
+
+def needs_qwp(server: QuestDBServer, protocol: str) -> None:
+    """Skip a QWP case on a server without QWP (CI's ILP pass runs this module on QuestDB 9.3)."""
+    from mkt_pipeline.sinks.questdb import QuestDBSettings, qwp_offered
+
+    settings = QuestDBSettings(host=server.host, http_port=server.http_port, pg_port=server.pg_port)
+    if protocol == "ws" and qwp_offered(settings) is not True:
+        pytest.skip(f"the QuestDB at {server.host}:{server.http_port} has no QWP (QuestDB 9.4+ has)")
 
 
 def stored(server: QuestDBServer, market: str, suffix: str) -> dict[str, list]:
@@ -171,9 +189,9 @@ def assert_same_as_uninterrupted(server, market, suffix, uninterrupted) -> None:
         assert got[table] == rows, f"{table}: rows differ from the uninterrupted run"
 
 
-def start_cli(server: QuestDBServer, market: str, suffix: str, processes: int) -> subprocess.Popen:
+def start_cli(server: QuestDBServer, market: str, suffix: str, processes: int, protocol: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "mkt_pipeline.cli", *command(server, market, suffix, processes)],
+        [sys.executable, "-m", "mkt_pipeline.cli", *command(server, market, suffix, processes, protocol=protocol)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -196,20 +214,24 @@ def wait_for_chunks(server: QuestDBServer, suffix: str, proc: subprocess.Popen, 
 # (a) the server killed mid-run and restarted
 
 
-@pytest.mark.parametrize("processes", [1, 2])
-def test_server_killed_mid_run_then_restarted(own, suffix, uninterrupted, processes, capsys):
-    proc = start_cli(own.server, "fx", suffix, processes)
+@pytest.mark.parametrize("processes,protocol", [(1, "http"), (2, "http"), (1, "ws")])
+def test_server_killed_mid_run_then_restarted(own, suffix, uninterrupted, processes, protocol, capsys):
+    needs_qwp(own.server, protocol)
+    proc = start_cli(own.server, "fx", suffix, processes, protocol)
     wait_for_chunks(own.server, suffix, proc, 3)
     own.kill()
     try:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 1, err
-        assert f"127.0.0.1:{own.http}" in err or f"127.0.0.1:{own.pg}" in err, err  # names where it failed
+        line = err.strip().splitlines()[-1]
+        # one line naming where it failed (host and port), the table and the cause
+        assert f"127.0.0.1:{own.http}" in line or f"127.0.0.1:{own.pg}" in line, err
+        assert suffix in line and line.count(": ") >= 1, err
     finally:
         own.start()
     recorded = ledger_chunks(own.server, suffix, settled=True)
     assert 3 <= recorded < 18, "the kill must land mid-run"
-    assert main(command(own.server, "fx", suffix, processes)) == 0
+    assert main(command(own.server, "fx", suffix, processes, protocol=protocol)) == 0
     err = capsys.readouterr().err
     assert f"{recorded} of 18 chunks are recorded as stored; sending the other {18 - recorded}" in err
     assert_same_as_uninterrupted(own.server, "fx", suffix, uninterrupted)
@@ -220,12 +242,13 @@ def test_server_killed_mid_run_then_restarted(own, suffix, uninterrupted, proces
 
 
 class ResetProxy:
-    """TCP proxy in front of the HTTP (ILP) port: resets the connection of the request carrying ``needle``.
+    """TCP proxy in front of the HTTP port: resets the connection of the request carrying ``needle``.
 
     It lets ``skip`` such requests through first (so earlier chunks complete), then resets every
     request that carries ``needle`` (the client's own retries of it included) until ``disarm``.
-    Nothing of a reset request reaches the server beyond what preceded the needle, so the server
-    never sees a complete request and commits none of it.
+    A request is an ILP/HTTP ``POST``, or over QWP one WebSocket frame: client frames are masked,
+    so each is held until complete, unmasked and searched before it is passed on. Nothing of a
+    reset request reaches the server beyond what preceded it, so the server commits none of it.
     """
 
     def __init__(self, upstream_port: int, needle: bytes, skip: int):
@@ -266,20 +289,31 @@ class ResetProxy:
             except OSError:
                 pass
 
+    def _hit(self) -> bool:
+        """One more request carrying the needle: whether to reset it."""
+        with self._lock:
+            self.seen += 1
+            reset = self.armed and self.seen > self.skip
+            self.resets += int(reset)
+        return reset
+
     def _client_to_server(self, client: socket.socket, upstream: socket.socket) -> None:
         tail, counted = b"", False
         try:
             while data := client.recv(1 << 16):
+                if data.startswith(b"GET "):  # a plain GET (the ILP client's /settings), or QWP's WebSocket upgrade
+                    while b"\r\n\r\n" not in data and (more := client.recv(1 << 16)):
+                        data += more
+                    head = data[: data.find(b"\r\n\r\n")].lower()
+                    if b"upgrade: websocket" in head:
+                        self._websocket(data, client, upstream)
+                        return
                 if b"POST /" in data:
                     counted = False  # a new request (every ILP row line repeats the table name)
                 window = tail + data
                 if self.needle in window and not counted:
                     counted = True
-                    with self._lock:
-                        self.seen += 1
-                        reset = self.armed and self.seen > self.skip
-                        self.resets += int(reset)
-                    if reset:
+                    if self._hit():
                         self._reset(client, upstream)
                         return
                 tail = window[-len(self.needle) :]
@@ -293,6 +327,26 @@ class ResetProxy:
                 except OSError:
                     pass
 
+    def _websocket(self, data: bytes, client: socket.socket, upstream: socket.socket) -> None:
+        """Pass the upgrade request on, then whole frames, resetting at a frame carrying the needle."""
+        end = data.index(b"\r\n\r\n") + 4
+        upstream.sendall(data[:end])
+        buf = bytearray(data[end:])
+        while True:
+            frame = _ws_frame(buf)
+            while frame is None:
+                more = client.recv(1 << 16)
+                if not more:
+                    return
+                buf += more
+                frame = _ws_frame(buf)
+            size, payload = frame
+            if self.needle in payload and self._hit():
+                self._reset(client, upstream)
+                return
+            upstream.sendall(bytes(buf[:size]))
+            del buf[:size]
+
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(1 << 16):
@@ -301,20 +355,50 @@ class ResetProxy:
             pass
 
 
-@pytest.mark.parametrize("market,processes", [("fx", 1), ("fx", 2), ("equities", 1)])
-def test_connection_reset_on_one_tables_request(own, suffix, uninterrupted, market, processes, capsys):
+def _ws_frame(buf: bytearray) -> tuple[int, bytes] | None:
+    """The first complete WebSocket frame in ``buf`` as (its size, its unmasked payload), or None."""
+    if len(buf) < 2:
+        return None
+    length, head = buf[1] & 0x7F, 2
+    if length == 126:
+        if len(buf) < 4:
+            return None
+        length, head = struct.unpack(">H", buf[2:4])[0], 4
+    elif length == 127:
+        if len(buf) < 10:
+            return None
+        length, head = struct.unpack(">Q", buf[2:10])[0], 10
+    masked = bool(buf[1] & 0x80)
+    key = bytes(buf[head : head + 4]) if masked else b""
+    head += len(key)
+    if len(buf) < head + length:
+        return None
+    payload = bytes(buf[head : head + length])
+    if masked and length:
+        mask = int.from_bytes((key * (length // 4 + 1))[:length], "big")
+        payload = (int.from_bytes(payload, "big") ^ mask).to_bytes(length, "big")
+    return head + length, payload
+
+
+@pytest.mark.parametrize(
+    "market,processes,protocol", [("fx", 1, "http"), ("fx", 2, "http"), ("equities", 1, "http"), ("fx", 1, "ws")]
+)
+def test_connection_reset_on_one_tables_request(own, suffix, uninterrupted, market, processes, protocol, capsys):
+    needs_qwp(own.server, protocol)
     trades = TableNaming(suffix=suffix).name(MARKETS[market][1][-1])
     assert trades.endswith(f"trades{suffix}")
     proxy = ResetProxy(own.http, trades.encode(), skip=3)  # three chunks' trades go through
     try:
-        assert main(command(own.server, market, suffix, processes, http_port=proxy.port)) == 1
+        assert main(command(own.server, market, suffix, processes, proxy.port, protocol)) == 1
         err = capsys.readouterr().err
-        assert proxy.resets >= 1 and trades in err, err  # the error names the table whose request failed
+        line = err.strip().splitlines()[-1]
+        # one line naming host, port, the table whose request failed, and the cause
+        assert proxy.resets >= 1 and f"127.0.0.1:{proxy.port}" in line and trades in line, err
         proxy.disarm()
         # the book tables of the reset chunk are stored, its trades are not: a hole the ledger knows
         recorded = ledger_chunks(own.server, suffix, settled=True)
         assert 3 <= recorded < 18
-        assert main(command(own.server, market, suffix, processes, http_port=proxy.port)) == 0
+        assert main(command(own.server, market, suffix, processes, proxy.port, protocol)) == 0
         assert f"{recorded} of 18 chunks are recorded as stored" in capsys.readouterr().err
     finally:
         proxy.close()

@@ -80,6 +80,7 @@ def test_qwp_stores_the_rows_ilp_stores_row_by_row_with_ledger_and_dedup(qwp_ser
     over_ilp, over_qwp = suffixes(), suffixes()
     assert cli(market, server, over_ilp, "--protocol", "http") == 0, capsys.readouterr().err
     assert cli(market, server, over_qwp, "--protocol", "ws") == 0, capsys.readouterr().err
+    assert f"into questdb {server.host}:{server.http_port} (QWP over ws)" in capsys.readouterr().out
     pairs = [(TableNaming(suffix=over_ilp).name(s), TableNaming(suffix=over_qwp).name(s)) for s in SCHEMAS[market]]
     server.wait_applied([t for pair in pairs for t in pair])
     for a, b in pairs:
