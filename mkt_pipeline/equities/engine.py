@@ -133,6 +133,7 @@ _FLOW_GAIN = 0.7  # buy probability (1 + tanh(gain * net parents)) / 2
 _IMPACT_SPREADS = 0.22
 _IMPACT_TAU_S = 60.0
 _IMPACT_LOOK_BACK = 240
+_ORDER_MEMO_S = 512  # seconds of drawn orders kept for the trades after the impact drew them
 # A symbol's share of the orders of a second grows with its own volatility multiplier to this power.
 _VOLUME_VOL_POWER = 1.0
 
@@ -360,6 +361,7 @@ class EquitiesEngine(Engine):
         self._key_parents = "equities/parents"
         self._parent_memo: dict[int, tuple[np.ndarray, ...]] = {}
         self._flow_memo: dict[int, np.ndarray] = {}
+        self._order_memo: dict[int, tuple[np.ndarray, ...]] = {}
 
     def _market_vol(self, first_second: int, end_second: int) -> np.ndarray:
         """Per-second volatility multiplier shared by every symbol: the market's activity, session-normalised."""
@@ -660,19 +662,44 @@ class EquitiesEngine(Engine):
             mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
         return np.round(base * mult).astype(np.int64)
 
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, draws):
+    def _draw_orders(self, plan: _Plan, draws):
         """Marketable orders of the planned seconds from the one before the batch's first (see generate_seconds).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
-        counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         a, b = _LOOK_BACK - 1, plan.n_seconds - 1
-        flow = self._flow_state(plan.lo + a, plan.lo + b)
-        vol = self.path.slice(plan.lo + a, plan.lo + b).vol
-        drawn = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
-        sec, sym, positions, buy, size, hidden, u_route, market = drawn
+        sec, sym, positions, buy, size, hidden, u_route, market, _ = self._orders_of(plan.lo + a, plan.lo + b)
         at = warp_offsets(draws[a:b], sec, positions, NS_PER_S)  # in the second's quote bursts
         return sec + a, sym, at, buy, size, hidden, u_route, market
+
+    def _orders_of(self, first: int, end: int) -> tuple[np.ndarray, ...]:
+        """The orders of seconds ``[first, end)`` as ``_orders`` gives them, plus each order's expected sign.
+
+        The impact of a batch draws the orders of its seconds before its trades route them: a second's
+        orders are kept (a bounded memo) so they are drawn once, not twice. They are a pure function of the
+        second, so a memo hit and a fresh draw are the same orders."""
+        have = {s_: self._order_memo[s_] for s_ in range(first, end) if s_ in self._order_memo}
+        missing = [s_ for s_ in range(first, end) if s_ not in have]
+        if missing:
+            a, b = missing[0], missing[-1] + 1
+            phase = session.phases(a, b)
+            bursts = self._md_counts(a, b, phase)[1]
+            counts = self._trade_counts(a, b, phase, bursts)
+            halted = self._halted(a, b - a)[0]
+            flow = self._flow_state(a, b)
+            drawn = self._orders(a, counts, flow, self.path.slice(a, b).vol, halted)
+            expect = flow[drawn[1], drawn[0]]
+            cuts = np.searchsorted(drawn[0], np.arange(1, b - a))
+            parts = [np.split(x, cuts) for x in (*drawn[1:], expect)]
+            for i in range(b - a):
+                got = tuple(part[i] for part in parts)
+                if a + i not in have:
+                    have[a + i] = got
+                _bounded(self._order_memo, _ORDER_MEMO_S)
+                self._order_memo[a + i] = got
+        per = [have[s_] for s_ in range(first, end)]
+        sec = np.repeat(np.arange(end - first), [len(p_[0]) for p_ in per])
+        return (sec, *(np.concatenate([p_[j] for p_ in per]) for j in range(len(per[0]))))
 
     def _orders(self, first: int, counts: np.ndarray, flow: np.ndarray, vol: np.ndarray, halted: np.ndarray):
         """The orders of seconds ``first, first + 1, ...`` (``counts`` of each, before halts), from keys per second.
@@ -683,16 +710,16 @@ class EquitiesEngine(Engine):
         seconds gives each order what a pass over its second alone would. Halted symbols' orders are dropped.
         Returns (second index, symbol, position draw, buy, size, hidden, routing uniform, market order).
         """
-        sym_u, positions, uniforms = [], [], []
+        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
+        cdf = np.ascontiguousarray((share / share[-1]).T)
+        syms, positions, uniforms = [], [], []
         for i, n in enumerate(counts.tolist()):
             rng = keyed_rng(self.config.seed, "equities/trades", first + i)
-            sym_u.append(rng.random(n))
+            syms.append(np.searchsorted(cdf[i], rng.random(n), side="right"))  # entries <= the uniform
             positions.append(rng.integers(0, WARP_POSITIONS, n))
             uniforms.append(rng.random((6, n)))
         sec = np.repeat(np.arange(len(counts)), counts)
-        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
-        cdf = share / share[-1]
-        sym = np.minimum(np.sum(cdf[:, sec] <= np.concatenate(sym_u)[None, :], axis=0), self.n_sym - 1)
+        sym = np.minimum(np.concatenate(syms) if syms else np.zeros(0, np.int64), self.n_sym - 1)
         u = np.concatenate(uniforms, axis=1) if uniforms else np.zeros((6, 0))
         buy = u[0] < (1.0 + flow[sym, sec]) / 2.0
         size = _trade_sizes(u[1], u[2])
@@ -741,14 +768,8 @@ class EquitiesEngine(Engine):
 
     def _second_flows(self, first: int, end: int) -> np.ndarray:
         """(symbols, seconds) impact in ticks of each second's orders: size-weighted sign surprises."""
-        phase = session.phases(first, end)
-        bursts = self._md_counts(first, end, phase)[1]
-        counts = self._trade_counts(first, end, phase, bursts)
-        halted = self._halted(first, end - first)[0]
-        flow = self._flow_state(first, end)
-        vol = self.path.slice(first, end).vol
-        sec, sym, _, buy, size, _, _, _ = self._orders(first, counts, flow, vol, halted)
-        surprise = np.where(buy, 1.0, -1.0) - flow[sym, sec]
+        sec, sym, _, buy, size, _, _, _, expect = self._orders_of(first, end)
+        surprise = np.where(buy, 1.0, -1.0) - expect
         w = self.impact_ticks[sym] * surprise * np.sqrt(size / 100.0)
         n = end - first
         return np.bincount(sec * self.n_sym + sym, weights=w, minlength=n * self.n_sym).reshape(n, self.n_sym).T
@@ -839,7 +860,7 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        drawn = self._draw_orders(plan, phase, bursts, halted, draws)
+        drawn = self._draw_orders(plan, draws)
         o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = drawn
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
