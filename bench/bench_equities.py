@@ -1,11 +1,14 @@
 """Equities generation-only throughput: equities_market_data rows/s and MB/s per core, and peak memory.
 
-    python -m bench.bench_equities [--seconds 120]
+    python -m bench.bench_equities [--seconds 120] [--against DIR [--rounds 5]]
 
 Cases: 3 and 40 book levels at the default rates (1,000–15,000 quotes/s, 800–1,100 trades/s), in
 continuous NYSE trading (2025-07-01 10:00 ET), trades generated too but not counted. Each case runs
 in a fresh single-threaded process, so rows/s is per core. Target (issue 3): >= 300,000
 market_data rows/s per core at 40 levels; ratio = measured / target.
+
+``--against DIR`` measures another checkout side by side (e.g. ``git worktree add ../before <commit>``):
+interleaved rounds under the same load, medians of each tree and this tree's difference.
 """
 
 from __future__ import annotations

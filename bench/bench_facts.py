@@ -180,7 +180,9 @@ def main() -> None:
     parser.add_argument("--child", nargs=4, metavar=("MARKET", "PROFILE", "PICTURES", "WINDOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(*args.child)))
+        print(
+            json.dumps(child(*args.child), default=lambda o: o.item() if hasattr(o, "item") else str(o))
+        )  # numpy scalars
         return
     parse_window(args.window)  # a malformed window fails here, before anything is generated
     from bench.common import run_isolated

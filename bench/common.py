@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -48,24 +49,42 @@ def time_generation(engine, window) -> dict:
     }
 
 
-def run_isolated(module: str, *args: str) -> dict:
-    """Run ``python -m module --child args`` so peak memory is measured per case."""
+def run_isolated(module: str, *args: str, source: str | None = None) -> dict:
+    """Run ``python -m module --child args`` so peak memory is measured per case; with ``source`` (another
+    checkout of the project) its code runs instead of this one's, under the same interpreter."""
+    env = None
+    if source:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])))
     out = subprocess.run(
-        [sys.executable, "-m", module, "--child", *args], check=True, capture_output=True, text=True
+        [sys.executable, "-m", module, "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=source,
+        env=env,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def generation_bench_main(doc: str, module: str, child, targets: dict[int, int | None], default_seconds: int) -> None:
-    """Command line of a generation benchmark: one isolated process per book depth, one table row each."""
+    """Command line of a generation benchmark: one isolated process per book depth, one table row each.
+
+    ``--against DIR`` measures another checkout of the project (e.g. a ``git worktree`` of an older commit)
+    side by side: ``--rounds`` rounds, each running every case of both trees in turn (which one goes first
+    alternates), so both see the same machine load; the medians and their ratio are printed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=default_seconds, help="simulated seconds per case")
+    parser.add_argument("--against", default="", help="another checkout of the project to measure side by side")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds with --against (medians)")
     parser.add_argument("--child", nargs=2, type=int, metavar=("LEVELS", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
+        return
+    if args.against:
+        _side_by_side(module, targets, args.seconds, os.path.abspath(args.against), args.rounds)
         return
     print(f"{'levels':>6} {'rows':>11} {'rows/s':>12} {'MB/s':>8} {'peak MB':>8} {'target':>10} {'ratio':>6}")
     for levels, target in targets.items():
@@ -117,3 +136,23 @@ def drop_suffix(conn, suffix: str) -> None:
     for (name,) in conn.execute("SELECT table_name FROM tables()").fetchall():
         if name.endswith(suffix):
             conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _side_by_side(module: str, targets: dict[int, int | None], seconds: int, other: str, rounds: int) -> None:
+    """Rows/s per core of this tree and of ``other``, interleaved round by round; medians and their ratio."""
+    rates: dict[tuple[str, int], list[float]] = {}
+    for r in range(rounds):
+        for levels in targets:
+            sides = [("this", None), ("other", other)]
+            for name, source in sides if r % 2 == 0 else sides[::-1]:
+                got = run_isolated(module, str(levels), str(seconds), source=source)
+                rates.setdefault((name, levels), []).append(got["rows"] / got["cpu_seconds"])
+                load = os.getloadavg()[0]
+                print(
+                    f"round {r + 1} levels {levels:>3} {name:<5} {rates[(name, levels)][-1]:>12,.0f} rows/s  load {load:.1f}"
+                )
+    print(f"other tree: {other}")
+    print(f"{'levels':>6} {'this rows/s':>12} {'other rows/s':>13} {'this/other':>11}  (medians of {rounds} rounds)")
+    for levels in targets:
+        this, base = statistics.median(rates[("this", levels)]), statistics.median(rates[("other", levels)])
+        print(f"{levels:>6} {this:>12,.0f} {base:>13,.0f} {this / base - 1:>+10.1%}")

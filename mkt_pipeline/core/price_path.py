@@ -70,6 +70,9 @@ class PathParams:
     # these hours of its UTC day, so regimes move volatility within a day but every day's level there is the
     # instrument's (times any market_vol); None: no such normalisation
     vol_level_hours: tuple[int, int] | None = None
+    # the per-second volatility (own multiplier times market_vol) is capped at this many times vol_per_second:
+    # volatility regimes that coincide never stack into a handful of extreme minutes (None: no cap)
+    vol_cap: float | None = None
 
 
 @dataclass
@@ -98,7 +101,8 @@ class PricePath:
         market_vol: Callable[[int, int], np.ndarray] | None = None,
         mixing: np.ndarray | None = None,
     ):
-        """``market_vol(first, end)`` gives per-second volatility multipliers shared by every instrument;
+        """``market_vol(first, end)`` gives per-second volatility multipliers shared by every instrument (or,
+        as an (instruments, seconds) array, one per instrument);
         ``mixing`` (n_instruments × n_sources, see ``core.factors.mixing_matrix``) correlates the
         instruments: every keyed normal is drawn per source and mixed (None: independent instruments)."""
         self.seed = seed
@@ -217,7 +221,10 @@ class PricePath:
         p = self.params
         vol = p.vol_per_second[:, None] * self._vol_multiplier(hour)
         if self.market_vol is not None:
-            vol = vol * self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)[None, :]
+            shared = self.market_vol(hour * SECONDS_PER_HOUR, (hour + 1) * SECONDS_PER_HOUR)
+            vol = vol * (shared if shared.ndim == 2 else shared[None, :])
+        if p.vol_cap is not None:
+            vol = np.minimum(vol, p.vol_cap * p.vol_per_second[:, None])
         rng = keyed_rng(self.seed, self.stream + "/path", hour)
         if self.mixing is None:
             steps = self._mix(rng.standard_normal((self.n, SECONDS_PER_HOUR)).T, "/factor", hour).T * vol

@@ -109,13 +109,20 @@ ACTIVITY_JITTER = 0.08  # share of a second's count range left to its own unifor
 ACTIVITY_VOL_EXPONENT = 0.3  # volatility follows the intraday activity profile
 # ... and after the open it stays high for longer than activity does: the log multiplier starts this much higher
 # and decays with _OPEN_VOL_DECAY_S (volatility at the open ~2x midday, elevated for an hour or two)
-_OPEN_VOL_BOOST = 1.1
+_OPEN_VOL_BOOST = 0.9
 _OPEN_VOL_DECAY_S = 7200.0
 _CLOSE_VOL_BOOST, _CLOSE_VOL_RISE_S = 0.4, 1800.0  # and it picks up again into the close
-# News: jumps of about four 1-minute standard deviations (x0.5-1.5), ~11 per symbol and day (~3 in the session)
-_SHOCK_SIZE, _SHOCKS_PER_DAY = 0.013, 11.0
-_VOL_OF_VOL = 0.55  # std of each symbol's own log volatility multiplier
+# News: jumps of about three 1-minute standard deviations (x0.5-1.5), ~3 per symbol and day (~1 in the session):
+# the tails come from volatility that changes, not from a few jumps
+_SHOCK_SIZE, _SHOCKS_PER_DAY = 0.010, 3.0
+_VOL_OF_VOL = 0.5  # std of each symbol's own log volatility multiplier
 _VOL_TAPS, _VOL_DECAY = 240, 0.985  # its regimes last about an hour (a moving average over four hours of minutes)
+# ... times a fast one: bursts of a few minutes (keyed per symbol and minute), so every session holds many
+# volatile and many calm minutes and its 1-minute returns are fat-tailed whatever its hour-long regimes did
+_FAST_VOL_OF_VOL, _FAST_VOL_TAPS, _FAST_VOL_DECAY = 0.75, 10, 0.5
+# the product of all volatility multipliers is capped at this many times the symbol's base volatility: regimes,
+# the open and a burst that coincide do not stack into a few extreme minutes that would alone set the kurtosis
+_VOL_CAP = 2.5
 ARRIVAL_BURSTINESS = 0.8  # sigma of a second's log intensity profile: quotes and trades crowd into bursts (CV ~1.6)
 
 # Order flow with memory: per symbol, parent orders are born at a keyed rate and live for a Pareto
@@ -133,8 +140,12 @@ _FLOW_GAIN = 0.7  # buy probability (1 + tanh(gain * net parents)) / 2
 _IMPACT_SPREADS = 0.22
 _IMPACT_TAU_S = 60.0
 _IMPACT_LOOK_BACK = 240
+_ORDER_MEMO_S = 512  # seconds of drawn orders kept for the trades after the impact drew them
 # A symbol's share of the orders of a second grows with its own volatility multiplier to this power.
 _VOLUME_VOL_POWER = 1.0
+
+
+_IMPACT_SHARE_MAX = 0.6  # at most this share of a symbol's 1-minute variance comes from the flow's impact
 
 
 _FLOW_TANH_SPAN = 40
@@ -300,7 +311,10 @@ class EquitiesEngine(Engine):
         self.n_groups = self.n_sym * self.n_venue  # group = symbol * n_venue + venue
 
         self.annual_vol = np.array([s.annual_vol for s in UNIVERSE])
-        self.base_vol = self.annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR)
+        # the order flow's impact carries part of each symbol's short-term variance (more at higher trade rates):
+        # the path carries the rest, so 1-minute volatility stays the symbol's own at any rate
+        path_scale, impact_scale = _variance_budget(config)
+        self.base_vol = self.annual_vol / np.sqrt(_SESSION_SECONDS_PER_YEAR) * path_scale
         self.base_spread = np.array([s.spread_ticks for s in UNIVERSE])
         self.sym_weight = np.array([s.weight for s in UNIVERSE])
         self.listing = np.array([VENUES.index(s.listing) for s in UNIVERSE])
@@ -316,6 +330,13 @@ class EquitiesEngine(Engine):
             vol_exponent=ACTIVITY_VOL_EXPONENT,
         )
         self._session_vol_rms: dict[int, float] = {}
+        self._fast_memo: dict[int, np.ndarray] = {}
+        self._fast_w = _FAST_VOL_DECAY ** np.arange(_FAST_VOL_TAPS)
+        self._fast_w = self._fast_w / np.sqrt(np.sum(self._fast_w**2))
+        # mean square of exp(v L - v²) interpolated between minute points (correlation r of neighbouring L):
+        # 2/3 E[m²] + 1/3 E[m_a m_b] = 2/3 + exp(v² (r - 1)) / 3; divided out, so the bursts keep the level
+        r_next = float(np.sum(self._fast_w[1:] * self._fast_w[:-1]))
+        self._fast_rms = math.sqrt(2 / 3 + math.exp(_FAST_VOL_OF_VOL**2 * (r_next - 1)) / 3)
         self.path = PricePath(
             seed,
             "equities",
@@ -328,6 +349,7 @@ class EquitiesEngine(Engine):
                 vol_taps=_VOL_TAPS,
                 vol_decay=_VOL_DECAY,
                 vol_level_hours=(13, 21),  # UTC hours holding the regular session, summer and winter
+                vol_cap=_VOL_CAP,
                 loadings=factor_loadings(),
             ),
             references,
@@ -356,18 +378,47 @@ class EquitiesEngine(Engine):
         self.route_weight = np.where(listed, _LISTING_ROUTE_WEIGHT, _VENUE_ROUTE_WEIGHT[None, :])  # (symbols, venues)
         self.venue_cdf = np.cumsum(self.route_weight / self.route_weight.sum(axis=1)[:, None], axis=1)
         self.venue_cdf[:, -1] = 1.0
-        self.impact_ticks = _IMPACT_SPREADS * self.base_spread
+        self.impact_ticks = _IMPACT_SPREADS * self.base_spread * impact_scale
         self._key_parents = "equities/parents"
         self._parent_memo: dict[int, tuple[np.ndarray, ...]] = {}
         self._flow_memo: dict[int, np.ndarray] = {}
+        self._order_memo: dict[int, tuple[np.ndarray, ...]] = {}
 
     def _market_vol(self, first_second: int, end_second: int) -> np.ndarray:
-        """Per-second volatility multiplier shared by every symbol: the market's activity, session-normalised."""
+        """(symbols, seconds) volatility multipliers: the market's activity, session-normalised and shared by
+        every symbol, times each symbol's fast bursts."""
         out = self._raw_market_vol(first_second, end_second)
         days = np.arange(first_second, end_second) // 86_400
         for day in np.unique(days):
             out[days == day] /= self._day_market_vol_rms(int(day))
-        return out
+        return out[None, :] * self._fast_vol(first_second, end_second)
+
+    def _fast_vol(self, first_second: int, end_second: int) -> np.ndarray:
+        """(symbols, seconds) fast volatility multiplier, mean square 1: ``exp(v L - v²)`` of a short moving
+        average ``L`` of keyed per-(symbol, minute) normals, linear between minute points (continuous in time)."""
+        taps = _FAST_VOL_TAPS
+        m0, m1 = first_second // 60 - 1, (end_second - 1) // 60 + 1  # minute points around every second
+        first_minute = m0 - taps + 1
+        normals = np.concatenate([self._fast_normals(h) for h in range(first_minute // 60, m1 // 60 + 1)])
+        points = np.arange(m0, m1 + 1) - (first_minute // 60) * 60
+        level = np.zeros((len(points), self.n_sym))
+        for j in range(taps):  # one fixed summation order: any split of the work gives the same values
+            level += self._fast_w[j] * normals[points - j]
+        v = _FAST_VOL_OF_VOL
+        mult = np.exp(v * level - v * v) / self._fast_rms
+        pos = (np.arange(first_second, end_second) + 0.5) / 60.0 - 0.5 - m0  # second t between points t//60 ± 1
+        lo = np.floor(pos).astype(np.int64)
+        frac = (pos - lo)[:, None]
+        return (mult[lo] * (1.0 - frac) + mult[lo + 1] * frac).T
+
+    def _fast_normals(self, hour: int) -> np.ndarray:
+        got = self._fast_memo.get(hour)
+        if got is None:
+            _bounded(self._fast_memo, 8)
+            got = self._fast_memo[hour] = keyed_rng(self.config.seed, "equities/fast_vol", hour).standard_normal(
+                (60, self.n_sym)
+            )
+        return got
 
     def _raw_market_vol(self, first_second: int, end_second: int) -> np.ndarray:
         boost = np.exp(_open_vol_boost(np.arange(first_second, end_second)))
@@ -660,19 +711,47 @@ class EquitiesEngine(Engine):
             mult = mult * session.intraday_trade_multiplier(np.arange(first_second, end_second))
         return np.round(base * mult).astype(np.int64)
 
-    def _draw_orders(self, plan: _Plan, phase, bursts, halted, draws):
+    def _draw_orders(self, plan: _Plan, draws):
         """Marketable orders of the planned seconds from the one before the batch's first (see generate_seconds).
 
         Returns (second index, symbol, ns into the second, buy, size, hidden, routing uniform, market order).
         """
-        counts = self._trade_counts(plan.lo, plan.lo + plan.n_seconds, phase, bursts)
         a, b = _LOOK_BACK - 1, plan.n_seconds - 1
-        flow = self._flow_state(plan.lo + a, plan.lo + b)
-        vol = self.path.slice(plan.lo + a, plan.lo + b).vol
-        drawn = self._orders(plan.lo + a, counts[a:b], flow, vol, halted[:, a:b])
-        sec, sym, positions, buy, size, hidden, u_route, market = drawn
+        sec, sym, positions, buy, size, hidden, u_route, market, _, _ = self._orders_of(plan.lo + a, plan.lo + b)
         at = warp_offsets(draws[a:b], sec, positions, NS_PER_S)  # in the second's quote bursts
         return sec + a, sym, at, buy, size, hidden, u_route, market
+
+    def _orders_of(self, first: int, end: int) -> tuple[np.ndarray, ...]:
+        """The orders of seconds ``[first, end)`` as ``_orders`` gives them, plus each order's expected sign and
+        the square root of its symbol's volatility multiplier then.
+
+        The impact of a batch draws the orders of its seconds before its trades route them: a second's
+        orders are kept (a bounded memo) so they are drawn once, not twice. They are a pure function of the
+        second, so a memo hit and a fresh draw are the same orders."""
+        have = {s_: self._order_memo[s_] for s_ in range(first, end) if s_ in self._order_memo}
+        missing = [s_ for s_ in range(first, end) if s_ not in have]
+        if missing:
+            a, b = missing[0], missing[-1] + 1
+            phase = session.phases(a, b)
+            bursts = self._md_counts(a, b, phase)[1]
+            counts = self._trade_counts(a, b, phase, bursts)
+            halted = self._halted(a, b - a)[0]
+            flow = self._flow_state(a, b)
+            vol = self.path.slice(a, b).vol
+            drawn = self._orders(a, counts, flow, vol, halted)
+            expect = flow[drawn[1], drawn[0]]
+            calm = np.sqrt(vol / self.base_vol[:, None])[drawn[1], drawn[0]]  # impact scale: see _second_flows
+            cuts = np.searchsorted(drawn[0], np.arange(1, b - a))
+            parts = [np.split(x, cuts) for x in (*drawn[1:], expect, calm)]
+            for i in range(b - a):
+                got = tuple(part[i] for part in parts)
+                if a + i not in have:
+                    have[a + i] = got
+                _bounded(self._order_memo, _ORDER_MEMO_S)
+                self._order_memo[a + i] = got
+        per = [have[s_] for s_ in range(first, end)]
+        sec = np.repeat(np.arange(end - first), [len(p_[0]) for p_ in per])
+        return (sec, *(np.concatenate([p_[j] for p_ in per]) for j in range(len(per[0]))))
 
     def _orders(self, first: int, counts: np.ndarray, flow: np.ndarray, vol: np.ndarray, halted: np.ndarray):
         """The orders of seconds ``first, first + 1, ...`` (``counts`` of each, before halts), from keys per second.
@@ -683,16 +762,16 @@ class EquitiesEngine(Engine):
         seconds gives each order what a pass over its second alone would. Halted symbols' orders are dropped.
         Returns (second index, symbol, position draw, buy, size, hidden, routing uniform, market order).
         """
-        sym_u, positions, uniforms = [], [], []
+        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
+        cdf = np.ascontiguousarray((share / share[-1]).T)
+        syms, positions, uniforms = [], [], []
         for i, n in enumerate(counts.tolist()):
             rng = keyed_rng(self.config.seed, "equities/trades", first + i)
-            sym_u.append(rng.random(n))
+            syms.append(np.searchsorted(cdf[i], rng.random(n), side="right"))  # entries <= the uniform
             positions.append(rng.integers(0, WARP_POSITIONS, n))
             uniforms.append(rng.random((6, n)))
         sec = np.repeat(np.arange(len(counts)), counts)
-        share = np.cumsum(self.sym_weight[:, None] * (vol / self.base_vol[:, None]), axis=0)
-        cdf = share / share[-1]
-        sym = np.minimum(np.sum(cdf[:, sec] <= np.concatenate(sym_u)[None, :], axis=0), self.n_sym - 1)
+        sym = np.minimum(np.concatenate(syms) if syms else np.zeros(0, np.int64), self.n_sym - 1)
         u = np.concatenate(uniforms, axis=1) if uniforms else np.zeros((6, 0))
         buy = u[0] < (1.0 + flow[sym, sec]) / 2.0
         size = _trade_sizes(u[1], u[2])
@@ -741,15 +820,12 @@ class EquitiesEngine(Engine):
 
     def _second_flows(self, first: int, end: int) -> np.ndarray:
         """(symbols, seconds) impact in ticks of each second's orders: size-weighted sign surprises."""
-        phase = session.phases(first, end)
-        bursts = self._md_counts(first, end, phase)[1]
-        counts = self._trade_counts(first, end, phase, bursts)
-        halted = self._halted(first, end - first)[0]
-        flow = self._flow_state(first, end)
-        vol = self.path.slice(first, end).vol
-        sec, sym, _, buy, size, _, _, _ = self._orders(first, counts, flow, vol, halted)
-        surprise = np.where(buy, 1.0, -1.0) - flow[sym, sec]
-        w = self.impact_ticks[sym] * surprise * np.sqrt(size / 100.0)
+        sec, sym, _, buy, size, _, _, _, expect, vol_root = self._orders_of(first, end)
+        surprise = np.where(buy, 1.0, -1.0) - expect
+        # an order moves the price more when its symbol is volatile: orders crowd into volatile seconds (their
+        # number grows with the volatility multiplier v), so with an impact growing with sqrt(v) the flow's
+        # share of the variance grows with v² like the path's own, and the flow does not thin the tails
+        w = self.impact_ticks[sym] * surprise * np.sqrt(size / 100.0) * vol_root
         n = end - first
         return np.bincount(sec * self.n_sym + sym, weights=w, minlength=n * self.n_sym).reshape(n, self.n_sym).T
 
@@ -839,7 +915,7 @@ class EquitiesEngine(Engine):
         only quote prices (never what earlier orders took), so the plan's look-back makes it exact.
         """
         lo = plan.lo
-        drawn = self._draw_orders(plan, phase, bursts, halted, draws)
+        drawn = self._draw_orders(plan, draws)
         o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market = drawn
         idx, venue, snap, want, walks = self._route(plan, o_sec, o_sym, o_at, o_buy, o_want, o_hidden, o_u, o_market)
         # The drawn count is the second's number of prints: a sweep prints once per venue, so orders
@@ -1054,6 +1130,53 @@ def _fills(
     prev = np.r_[0, used[:-1]]
     prev[starts] = 0
     return prev.astype(np.int64), used.astype(np.int64)
+
+
+def _variance_budget(config: EquitiesConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per symbol: the scale of the path's volatility and of the per-order impact, so that together they give
+    the symbol's own 1-minute variance at the configured trade rate.
+
+    The impact adds, per second, the variance of its flow ``N c² E[(sign - expected)²] E[size / 100]`` (``N``
+    the symbol's expected orders per second, ``c`` its impact per order at 100 shares), filtered by the kernel
+    over a minute; as a share ``phi`` of the path's 1-minute variance (at the symbol's reference level), the
+    path keeps ``1 - min(phi, max)`` of it and the impact is scaled down when ``phi`` exceeds the maximum.
+    """
+    n_sym = len(UNIVERSE)
+    weight = np.array([s_.weight for s_ in UNIVERSE])
+    orders = 0.5 * (config.trades_min_eps + config.trades_max_eps) * weight / weight.sum()
+    c = _IMPACT_SPREADS * np.array([s_.spread_ticks for s_ in UNIVERSE])
+    tick_vol = (
+        np.array([s_.annual_vol * s_.fallback_price for s_ in UNIVERSE])
+        * TICKS_PER_DOLLAR
+        / np.sqrt(_SESSION_SECONDS_PER_YEAR)
+    )
+    kernel = np.concatenate(([0.0], _IMPACT_KERNEL, np.zeros(60)))  # impact k seconds after: K(k), K(0) = 0
+    shifted = np.concatenate((np.zeros(60), kernel[:-60]))
+    minute_gain = float(np.sum((kernel - shifted) ** 2)) + float(np.sum(kernel[-60:] ** 2))
+    flow = orders * c**2 * _surprise_variance() * _mean_order_shares() / 100.0 * minute_gain
+    phi = flow / (60.0 * tick_vol**2)
+    share = np.minimum(phi, _IMPACT_SHARE_MAX)
+    impact_scale = np.sqrt(np.where(phi > 0, share / np.maximum(phi, 1e-300), 1.0))
+    return np.sqrt(1.0 - share), impact_scale * np.ones(n_sym)
+
+
+def _surprise_variance() -> float:
+    """``E[(sign - expected sign)²] = 1 - E[f²]`` for the parents' flow ``f = tanh(gain · net)``: the parents
+    alive are Poisson (births per second × mean lifetime), each buying or selling with even odds."""
+    u = (np.arange(100_000) + 0.5) / 100_000
+    mean_life = float(np.mean(np.minimum(_FLOW_LOOK_BACK, np.floor(_PARENT_MIN_S * u ** (-1.0 / _PARENT_TAIL)))))
+    lam = _PARENTS_PER_SECOND * mean_life
+    n = np.arange(int(lam + 12 * math.sqrt(lam) + 12))
+    pois = np.exp(n * math.log(lam) - lam - np.array([math.lgamma(k + 1) for k in n]))
+    f2 = 0.0
+    for alive, p_n in zip(n.tolist(), pois.tolist()):
+        k = np.arange(alive + 1)
+        binom = (
+            np.exp([math.lgamma(alive + 1) - math.lgamma(j + 1) - math.lgamma(alive - j + 1) for j in k]) / 2.0**alive
+        )
+        net = np.clip(2 * k - alive, -_FLOW_TANH_SPAN, _FLOW_TANH_SPAN)
+        f2 += p_n * float(np.sum(binom * _FLOW_TANH[net + _FLOW_TANH_SPAN] ** 2))
+    return 1.0 - f2
 
 
 def _open_vol_boost(seconds: np.ndarray) -> np.ndarray:

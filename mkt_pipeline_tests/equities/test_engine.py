@@ -573,8 +573,9 @@ def test_trade_rates_follow_the_session_and_offsession_flag():
     assert trades_per_second(session_pacing=False) == 0  # pacing off changes rates, not trading hours
     assert 0.09 * 800 <= trades_per_second(offsession_trades="trickle") <= 0.1 * 1100 + 1
     # pre-open books are thin (quotes x0.4) and order flow leans with the move onto the venues still
-    # quoting the old price: more orders than in continuous trading find that touch already taken
-    assert 0.85 * 800 <= trades_per_second(offsession_trades="full") <= 1100
+    # quoting the old price: more orders than in continuous trading find that touch already taken (and with the
+    # minute-scale volatility bursts, a few per cent more than before them: 680-740/s over seeds 7, 8, 42)
+    assert 0.8 * 800 <= trades_per_second(offsession_trades="full") <= 1100
     # continuous session: the configured rate (a few trades may find a book already consumed)
     _, tr = generate(engine(), window("2025-07-01T15:00:00Z", 6))
     assert 0.95 * 800 <= len(tr) / 6 <= 1100
