@@ -749,20 +749,27 @@ class FxEngine(Engine):
         passive = o["passive"][:, None]
         o["fill"] = np.where(passive, passive_fill, aggressive_fill)
         o["fill_level"] = np.where(passive, p_level[:, None], level)
+        # what moves the price is the liquidity taken in the market, whatever depth the feed displays:
+        # the same order against the book's first MAX_AGGRESSIVE_LEVELS levels (equal to the stored fills
+        # for books at least that deep), so a 3-level and a 40-level feed carry the same prices
+        market_avail = np.where(level <= o["limit"][:, None], vols, 0.0)
+        market_taken = np.clip(o["size"][:, None] - (np.cumsum(market_avail, axis=1) - market_avail), 0.0, market_avail)
+        market_made = np.minimum(o["size"], vols[np.arange(n_orders), o["passive_level"]])
+        o["taken"] = np.where(o["passive"], market_made, market_taken.sum(axis=1))
         return o
 
     def _push(self, first_second: int, end_second: int, o: dict[str, np.ndarray]) -> np.ndarray:
         """(seconds, currencies): how far each second's orders push each leg (log).
 
         An order pushes its pair by ``IMPACT_SCALE`` x the pair's per-second vol x the square root of
-        what it filled against the pair's typical touch (concave in size) x its surprise: its aggressor
+        what it took from (or made in) the market's book against the pair's typical touch (concave in size) x its surprise: its aggressor
         sign less the sign its live parents predict (foreseeable flow is already in the price). The
         push goes to the currency legs (a cross moves each leg by half), so crosses stay consistent.
         """
         sym = o["sym"]
         sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
         surprise = sign - (2.0 * o["p_buy"] - 1.0)
-        filled = o["fill"].sum(axis=1) / (IMPACT_SIZE_UNIT * self.liquidity[sym])
+        filled = o["taken"] / (IMPACT_SIZE_UNIT * self.liquidity[sym])
         push = surprise * self.impact_scale[sym] * filled**IMPACT_SIZE_POWER
         out = np.zeros((end_second - first_second, len(fxc.CODES)))
         # sequential per second, in order: a second's sum never depends on the batch it is drawn in
