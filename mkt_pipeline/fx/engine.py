@@ -144,6 +144,7 @@ IMPACT_SIZE_UNIT = 100_000.0  # the typical touch of a pair of liquidity 1 (scal
 IMPACT_SIZE_POWER = 0.5
 IMPACT_TIMESCALE_S = 60.0
 IMPACT_HORIZON_S = 300
+IMPACT_LEVELS = 3  # the impact counts what an order takes from the book's first 3 levels (the smallest usual depth)
 IMPACT_CACHE_SECONDS = 4 * 3600  # pushes kept ahead of a run (a window's own); older ones are dropped
 
 
@@ -750,9 +751,9 @@ class FxEngine(Engine):
         o["fill"] = np.where(passive, passive_fill, aggressive_fill)
         o["fill_level"] = np.where(passive, p_level[:, None], level)
         # what moves the price is the liquidity taken in the market, whatever depth the feed displays:
-        # the same order against the book's first MAX_AGGRESSIVE_LEVELS levels (equal to the stored fills
-        # for books at least that deep), so a 3-level and a 40-level feed carry the same prices
-        market_avail = np.where(level <= o["limit"][:, None], vols, 0.0)
+        # the same order against the book's first IMPACT_LEVELS levels (equal to the stored fills for
+        # books at least that deep), so a 3-level and a 40-level feed carry the same prices
+        market_avail = np.where((level <= o["limit"][:, None]) & (level < IMPACT_LEVELS), vols, 0.0)
         market_taken = np.clip(o["size"][:, None] - (np.cumsum(market_avail, axis=1) - market_avail), 0.0, market_avail)
         market_made = np.minimum(o["size"], vols[np.arange(n_orders), o["passive_level"]])
         o["taken"] = np.where(o["passive"], market_made, market_taken.sum(axis=1))
