@@ -180,9 +180,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=4, metavar=("MARKET", "PROFILE", "PICTURES", "WINDOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(
-            json.dumps(child(*args.child), default=lambda o: o.item() if hasattr(o, "item") else str(o))
-        )  # numpy scalars
+        # numpy scalars (a band test on a numpy value is a numpy bool) as plain numbers
+        print(json.dumps(child(*args.child), default=lambda o: o.item() if hasattr(o, "item") else str(o)))
         return
     parse_window(args.window)  # a malformed window fails here, before anything is generated
     from bench.common import run_isolated

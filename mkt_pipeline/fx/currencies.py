@@ -19,10 +19,10 @@ from mkt_pipeline.fx import universe as fxu
 FACTORS = ("dollar", "europe", "commodity", "risk", "antipodes")
 CURRENCIES: dict[str, tuple[float, tuple[float, float, float, float, float]]] = {
     # currency: (annual vol vs USD, loadings on FACTORS; the rest of each variance is its own)
-    "EUR": (0.075, (0.80, 0.45, 0.00, 0.00, 0.00)),
-    "JPY": (0.095, (0.45, 0.00, 0.00, -0.55, 0.00)),
+    "EUR": (0.075, (0.80, 0.50, 0.00, 0.00, 0.00)),
+    "JPY": (0.095, (0.55, 0.00, 0.00, -0.55, 0.00)),
     "GBP": (0.080, (0.65, 0.45, 0.00, 0.00, 0.00)),
-    "CHF": (0.080, (0.70, 0.45, 0.00, -0.25, 0.00)),
+    "CHF": (0.080, (0.80, 0.50, 0.00, -0.20, 0.00)),
     "AUD": (0.095, (0.55, 0.00, 0.55, 0.35, 0.45)),
     "CAD": (0.065, (0.45, 0.00, 0.40, 0.20, 0.00)),
     "NZD": (0.100, (0.50, 0.00, 0.50, 0.35, 0.45)),

@@ -135,15 +135,17 @@ PARENT_MIN_LIFE_S = 10
 PARENT_MAX_LIFE_S = 900
 PARENT_TAIL = 1.5
 PARENT_INDEPENDENT = 0.5
-# price impact: an order moves its pair by IMPACT_SCALE x the pair's per-second vol x sqrt(size / 1M)
-# (concave in size) x its surprise (its sign less the sign the live parents predict: flow that can be
-# foreseen is already in the price, so the move before an order is small and the one after is its own), applied to its currency legs (so crosses stay consistent), decaying over
+# price impact (``FxEngine._push``): an order moves its pair by IMPACT_SCALE x the pair's per-second vol x
+# (filled / (IMPACT_SIZE_UNIT x the pair's liquidity)) ** IMPACT_SIZE_POWER (concave in what it took) x its
+# surprise (its sign less the sign the live parents predict), applied to its currency legs, decaying over
 # IMPACT_TIMESCALE_S (gone after IMPACT_HORIZON_S)
 IMPACT_SCALE = 0.4
-IMPACT_SIZE_UNIT = 1_000_000.0
+IMPACT_SIZE_UNIT = 100_000.0  # the typical touch of a pair of liquidity 1 (scaled by each pair's liquidity)
 IMPACT_SIZE_POWER = 0.5
 IMPACT_TIMESCALE_S = 60.0
 IMPACT_HORIZON_S = 300
+IMPACT_LEVELS = 3  # the impact counts what an order takes from the book's first 3 levels (the smallest usual depth)
+IMPACT_CACHE_SECONDS = 4 * 3600  # pushes kept ahead of a run (a window's own); older ones are dropped
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,7 @@ class FxEngine(Engine):
             return self.activity.counts(first_second, end_second, low, high, u)
 
         return (
-            count("fx/md_count", c.market_data_min_eps, c.market_data_max_eps),
+            self._md_counts(first_second, end_second),
             count("fx/core_count", c.core_min_eps, c.core_max_eps),
             self._order_counts(first_second, end_second),
         )
@@ -482,8 +484,17 @@ class FxEngine(Engine):
 
     # --- generation ---------------------------------------------------------------------------
     def generate_seconds(self, first_second: int, end_second: int) -> list[TableBatch]:
-        c = self.config
         lookback = MOMENTUM_LOOKBACK_S
+        md_counts, core_counts, order_counts = self._counts(first_second, end_second)
+        md_draws, coin, ladder_rows, depth = self._md_draws(first_second, end_second, md_counts)
+        layout = build_layout(first_second, md_draws)
+        # the orders and what they fill are price-free (the books' volumes and which book is in force):
+        # their impact on this window's own prices is stored before the prices are derived
+        orders = self._orders(
+            first_second, end_second, order_counts, layout.cell_first, layout.cell_size, ladder_rows, depth
+        )
+        self._store_contributions(first_second, end_second, orders)
+
         path = self.path.slice(first_second - lookback, end_second + 1)
         # each currency's quoted log value in USD (its path plus the impact of recent order flow, held
         # until it moves), then the pairs as differences of their legs plus their own small noise:
@@ -497,19 +508,6 @@ class FxEngine(Engine):
         vol_pips = pair_vol * anchor[:, :-1]
         widen, fades = self._stress(first_second, end_second + 1)
         spreads = base_spreads[:, lookback:-1] * widen
-
-        md_counts, core_counts, order_counts = self._counts(first_second, end_second)
-        md_draws, coin, ladder_rows, depths = [], [], [], []
-        for s, n in zip(range(first_second, end_second), md_counts.tolist()):
-            rng = self._md_rng(s)
-            md_draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND, ARRIVAL_BURSTINESS))
-            coin.append(rng.random(n))
-            ladder_rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
-            if c.min_levels < c.max_levels:
-                depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
-        layout = build_layout(first_second, md_draws)
-        coin, ladder_rows = np.concatenate(coin), np.concatenate(ladder_rows)
-        depth = np.concatenate(depths) if depths else np.full(len(layout), c.max_levels, dtype=np.int64)
 
         sym = layout.group
         sec = layout.second - first_second
@@ -539,7 +537,7 @@ class FxEngine(Engine):
         quotes = _Quotes(layout, sym, bid, ask, depth, ladder_rows, mid)
         md = self._market_data(quotes)
         core = self._core_price(quotes, first_second, end_second, core_counts, anchor, vol_pips, pair_shock, lookback)
-        trades = self._trades(quotes, first_second, end_second, order_counts)
+        trades = self._trades(quotes, first_second, orders)
         return [md, core, trades]
 
     def _volume_scale(self, sym: np.ndarray) -> np.ndarray:
@@ -647,12 +645,35 @@ class FxEngine(Engine):
         return before + part
 
     # --- order flow and its impact ----------------------------------------------------------
+    def _md_counts(self, first_second: int, end_second: int) -> np.ndarray:
+        c = self.config
+        u = second_uniforms(c.seed, "fx/md_count", first_second, end_second)
+        return self.activity.counts(first_second, end_second, c.market_data_min_eps, c.market_data_max_eps, u)
+
+    def _md_draws(
+        self, first_second: int, end_second: int, md_counts: np.ndarray
+    ) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+        """Each second's quote draws (keyed by the second): arrivals, re-quote coin, ladder rows and depth
+        of every quote, in layout order."""
+        c = self.config
+        draws, coin, rows, depths = [], [], [], []
+        for s, n in zip(range(first_second, end_second), md_counts.tolist()):
+            rng = self._md_rng(s)
+            draws.append(draw_second(rng, n, self.quote_cdf, QUOTES_PER_PAIR_PER_SECOND, ARRIVAL_BURSTINESS))
+            coin.append(rng.random(n))
+            rows.append(rng.integers(0, self.ladder.rows, (n, 2)))
+            if c.min_levels < c.max_levels:
+                depths.append(rng.integers(c.min_levels, c.max_levels + 1, n))
+        coin, ladder_rows = np.concatenate(coin), np.concatenate(rows)
+        depth = np.concatenate(depths) if depths else np.full(len(coin), c.max_levels, dtype=np.int64)
+        return draws, coin, ladder_rows, depth
+
     def _buy_probability(self, first_second: int, end_second: int) -> np.ndarray:
         """(pairs, seconds): probability that an order's aggressor buys, from the parent orders alive."""
         net, count = self.parents.state(first_second, end_second)
         return buy_probability(net, count, PARENT_INDEPENDENT)
 
-    def _order_draws(self, s: int, n: int, p_buy: np.ndarray, flow_only: bool = False) -> dict[str, np.ndarray]:
+    def _order_draws(self, s: int, n: int, p_buy: np.ndarray) -> dict[str, np.ndarray]:
         """The ``n`` orders of second ``s`` (keyed by ``s``); ``p_buy``: per pair, that second."""
         rng = self._orders_rng(s)
         sym = np.searchsorted(self.order_cdf, rng.random(n), side="right")
@@ -662,8 +683,6 @@ class FxEngine(Engine):
         size = np.clip(
             np.exp(np.log(_ORDER_SIZE_MEDIAN) + _ORDER_SIZE_SIGMA * rng.standard_normal(n)), *_ORDER_SIZE_BOUNDS
         )
-        if flow_only:  # what the impact needs (the first draws of the stream)
-            return dict(sym=sym, buy=aggressor_buy ^ passive, passive=passive, size=size)
         return dict(
             second=np.full(n, s, dtype=np.int64),
             index=np.arange(n, dtype=np.int64),
@@ -681,42 +700,19 @@ class FxEngine(Engine):
             jitter=rng.integers(0, 40, (n, MAX_FILLS_PER_ORDER)),
         )
 
-    def _contributions(self, first_second: int, end_second: int) -> np.ndarray:
-        """(currencies, seconds): the signed, size-scaled impact of each second's orders on each leg."""
-        counts = self._order_counts(first_second, end_second)
-        p_buy = self._buy_probability(first_second, end_second)
-        out = np.zeros((len(fxc.CODES), end_second - first_second))
-        for i, (s, n) in enumerate(zip(range(first_second, end_second), counts.tolist())):
-            o = self._order_draws(s, n, p_buy[:, i], flow_only=True)
-            sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
-            # only the surprise moves the price: the sign less the one the live parents predict
-            surprise = sign - (2.0 * p_buy[o["sym"], i] - 1.0)
-            size = round_ticket(o["size"])
-            push = surprise * self.impact_scale[o["sym"]] * (size / IMPACT_SIZE_UNIT) ** IMPACT_SIZE_POWER
-            out[:, i] = push @ self.impact_legs[o["sym"]]
-        return out
-
-    def _impact(self, first_boundary: int, end_boundary: int) -> np.ndarray:
-        """(currencies, boundaries): the log move of every leg from recent order flow at each second
-        boundary in ``[first, end)``; the orders of the kernel's look-back are re-drawn from their keys
-        (and cached by second, so a run that moves forward draws each second's orders once more)."""
-        first = first_boundary - self.kernel.lookback_s
-        end = end_boundary - self.kernel.delay_s
-        cache = self._impact_cache
-        missing = [s for s in range(first, end) if s not in cache]
-        if missing:
-            lo, hi = missing[0], missing[-1] + 1
-            block = self._contributions(lo, hi)
-            for j, s in enumerate(range(lo, hi)):
-                cache[s] = block[:, j]
-            while len(cache) > 2 * (end - first) + 4 * self.kernel.horizon_s:
-                cache.pop(next(iter(cache)))
-        contributions = np.stack([cache[s] for s in range(first, end)], axis=1)
-        return self.kernel.propagate(contributions)
-
-    def _trades(self, q: _Quotes, first_second: int, end_second: int, order_counts: np.ndarray) -> TableBatch:
-        c = self.config
-        layout = q.layout
+    def _orders(
+        self,
+        first_second: int,
+        end_second: int,
+        order_counts: np.ndarray,
+        cell_first: np.ndarray,
+        cell_size: np.ndarray,
+        ladder_rows: np.ndarray,
+        depth: np.ndarray,
+    ) -> dict[str, np.ndarray]:
+        """The orders of ``[first, end)`` and what each fills, without prices: the book in force and,
+        per level, the quantity taken (aggressive) or made (passive). ``cell_first``/``cell_size``: the
+        quotes of each (second, pair) cell in layout order; ``ladder_rows``, ``depth``: per quote."""
         p_buy = self._buy_probability(first_second, end_second)
         parts = [
             self._order_draws(s, n, p_buy[:, i])
@@ -724,49 +720,116 @@ class FxEngine(Engine):
         ]
         o = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         o["size"] = round_ticket(o["size"])
-
-        # the stored book in force: latest quote of the pair at or before the order, same second
-        cell = (o["second"] - first_second) * layout.n_groups + o["sym"]
-        has_book = layout.cell_size[cell] > 0
+        cell = (o["second"] - first_second) * self.n + o["sym"]
+        has_book = cell_size[cell] > 0
         o = {k: v[has_book] for k, v in o.items()}
         cell = cell[has_book]
-        first_idx = layout.cell_first[cell]
-        sec_start = o["second"] * US_PER_S
-        # orders arrive with the quotes (in the second's bursts): just after a random quote of the pair
-        after = first_idx + np.floor(o["u_time"] * layout.cell_size[cell]).astype(np.int64)
-        t_order = layout.time_us[after] + 1
-        key_md = layout.cell * (2 * US_PER_S) + (layout.time_us - layout.second * US_PER_S)
-        snap = np.searchsorted(key_md, cell * (2 * US_PER_S) + (t_order - sec_start), side="right") - 1
-        last_idx = first_idx + layout.cell_size[cell] - 1
-        t_snap = layout.time_us[snap]
-        t_next = np.where(snap < last_idx, layout.time_us[np.minimum(snap + 1, len(layout) - 1)], sec_start + US_PER_S)
-        trade_us = np.clip(t_order, t_snap + 1, t_next - 1)
-
+        # orders arrive with the quotes (in the second's bursts): just after a random quote of the pair,
+        # which is the stored book in force (a pair's quotes are at least 2 µs apart)
+        snap = cell_first[cell] + np.floor(o["u_time"] * cell_size[cell]).astype(np.int64)
+        o["snap"], o["cell_last"] = snap, cell_first[cell] + cell_size[cell] - 1
+        o["p_buy"] = p_buy[o["sym"], o["second"] - first_second]
         n_orders = len(snap)
-        depth = q.depth[snap]
-        buy, passive = o["buy"], o["passive"]
+        book_depth = depth[snap]
         # side of the book the fills print on: aggressive buys lift asks, passive buys rest on bids
-        on_ask = buy ^ passive
-        touch = np.where(on_ask, q.ask[snap], q.bid[snap])
-        direction = np.where(on_ask, 1, -1)
-        rows = np.where(on_ask, q.ladder_rows[snap, 1], q.ladder_rows[snap, 0])
-        sym = o["sym"]
-        vols = self.ladder.volumes(rows, MAX_AGGRESSIVE_LEVELS, self._volume_scale(sym))
+        on_ask = o["buy"] ^ o["passive"]
+        rows = np.where(on_ask, ladder_rows[snap, 1], ladder_rows[snap, 0])
+        vols = self.ladder.volumes(rows, MAX_AGGRESSIVE_LEVELS, self._volume_scale(o["sym"]))
         level = np.arange(MAX_AGGRESSIVE_LEVELS)[None, :]
-
         # aggressive: take only what the touch shows (most takers), or walk levels up to a limit
         # 3-10 pips through it and the book's depth, one print per level
-        reachable = (level <= o["limit"][:, None]) & (level < depth[:, None])
+        reachable = (level <= o["limit"][:, None]) & (level < book_depth[:, None])
         avail = np.where(reachable, vols, 0.0)
         before = np.cumsum(avail, axis=1) - avail
         aggressive_fill = np.clip(o["size"][:, None] - before, 0.0, avail)
         # passive: join the touch or rest 1-2 pips behind it; makers fill up to that level's volume
-        p_level = np.minimum(o["passive_level"], depth - 1)
+        p_level = np.minimum(o["passive_level"], book_depth - 1)
         p_total = np.minimum(o["size"], vols[np.arange(n_orders), p_level])
         passive_fill = np.zeros_like(aggressive_fill)
         passive_fill[:, :MAKERS_PER_PASSIVE] = self._split_among_makers(p_total, o["maker_fills"], o["maker_split"])
-        fill = np.where(passive[:, None], passive_fill, aggressive_fill)
-        fill_level = np.where(passive[:, None], p_level[:, None], level)
+        passive = o["passive"][:, None]
+        o["fill"] = np.where(passive, passive_fill, aggressive_fill)
+        o["fill_level"] = np.where(passive, p_level[:, None], level)
+        # what moves the price is the liquidity taken in the market, whatever depth the feed displays:
+        # the same order against the book's first IMPACT_LEVELS levels (equal to the stored fills for
+        # books at least that deep), so a 3-level and a 40-level feed carry the same prices
+        market_avail = np.where((level <= o["limit"][:, None]) & (level < IMPACT_LEVELS), vols, 0.0)
+        market_taken = np.clip(o["size"][:, None] - (np.cumsum(market_avail, axis=1) - market_avail), 0.0, market_avail)
+        market_made = np.minimum(o["size"], vols[np.arange(n_orders), o["passive_level"]])
+        o["taken"] = np.where(o["passive"], market_made, market_taken.sum(axis=1))
+        return o
+
+    def _push(self, first_second: int, end_second: int, o: dict[str, np.ndarray]) -> np.ndarray:
+        """(seconds, currencies): how far each second's orders push each leg (log).
+
+        An order pushes its pair by ``IMPACT_SCALE`` x the pair's per-second vol x the square root of
+        what it took from (or made in) the market's book against the pair's typical touch (concave in size) x its surprise: its aggressor
+        sign less the sign its live parents predict (foreseeable flow is already in the price). The
+        push goes to the currency legs (a cross moves each leg by half), so crosses stay consistent.
+        """
+        sym = o["sym"]
+        sign = np.where(o["buy"] ^ o["passive"], 1.0, -1.0)
+        surprise = sign - (2.0 * o["p_buy"] - 1.0)
+        filled = o["taken"] / (IMPACT_SIZE_UNIT * self.liquidity[sym])
+        push = surprise * self.impact_scale[sym] * filled**IMPACT_SIZE_POWER
+        out = np.zeros((end_second - first_second, len(fxc.CODES)))
+        # sequential per second, in order: a second's sum never depends on the batch it is drawn in
+        np.add.at(out, o["second"] - first_second, push[:, None] * self.impact_legs[sym])
+        return out
+
+    def _contributions(self, first_second: int, end_second: int) -> np.ndarray:
+        """(seconds, currencies): the pushes of the orders of ``[first, end)``, re-drawn from their keys
+        (quote arrivals and ladder rows for the books in force, then the orders), a minute at a time."""
+        out = []
+        for lo in range(first_second, end_second, 60):
+            hi = min(lo + 60, end_second)
+            draws, _, ladder_rows, depth = self._md_draws(lo, hi, self._md_counts(lo, hi))
+            cell_size = np.concatenate([d.counts for d in draws]).astype(np.int64)
+            cell_first = np.zeros_like(cell_size)
+            np.cumsum(cell_size[:-1], out=cell_first[1:])
+            o = self._orders(lo, hi, self._order_counts(lo, hi), cell_first, cell_size, ladder_rows, depth)
+            out.append(self._push(lo, hi, o))
+        return np.concatenate(out)
+
+    def _store_contributions(self, first_second: int, end_second: int, o: dict[str, np.ndarray]) -> None:
+        """Keep the pushes of a window's own orders, so its prices (and later windows') need not re-draw them."""
+        for j, push in enumerate(self._push(first_second, end_second, o)):
+            self._impact_cache[first_second + j] = push
+
+    def _impact(self, first_boundary: int, end_boundary: int) -> np.ndarray:
+        """(currencies, boundaries): the log move of every leg from recent order flow at each second
+        boundary in ``[first, end)``; the orders of the kernel's look-back that no window has drawn yet
+        are re-drawn from their keys (a run that moves forward draws each second's orders once)."""
+        first = first_boundary - self.kernel.lookback_s
+        end = end_boundary - self.kernel.delay_s
+        cache = self._impact_cache
+        stale = [s for s in cache if s < first or len(cache) > IMPACT_CACHE_SECONDS and s >= end]
+        for s in stale:
+            del cache[s]
+        missing = [s for s in range(first, end) if s not in cache]
+        if missing:
+            lo, hi = missing[0], missing[-1] + 1
+            for j, push in enumerate(self._contributions(lo, hi)):
+                cache[lo + j] = push
+        contributions = np.stack([cache[s] for s in range(first, end)], axis=1)
+        return self.kernel.propagate(contributions)
+
+    def _trades(self, q: _Quotes, first_second: int, o: dict[str, np.ndarray]) -> TableBatch:
+        """The prints of the orders ``o`` (``_orders``) against the stored books in force."""
+        c = self.config
+        layout = q.layout
+        snap = o["snap"]
+        sec_start = o["second"] * US_PER_S
+        t_snap = layout.time_us[snap]
+        t_next = np.where(
+            snap < o["cell_last"], layout.time_us[np.minimum(snap + 1, len(layout) - 1)], sec_start + US_PER_S
+        )
+        trade_us = np.minimum(t_snap + 1, t_next - 1)
+        buy, passive, sym = o["buy"], o["passive"], o["sym"]
+        on_ask = buy ^ passive
+        touch = np.where(on_ask, q.ask[snap], q.bid[snap])
+        direction = np.where(on_ask, 1, -1)
+        fill, fill_level = o["fill"], o["fill_level"]
 
         oi, k = np.nonzero(fill > 0)
         qty = fill[oi, k]

@@ -50,6 +50,22 @@ LIGHT_EQUITIES = EquitiesConfig(
 
 FX_FACTS = FX_FACT_KEYS
 EQUITIES_FACTS = EQUITIES_FACT_KEYS
+# the one-market rows of a whole FX day (triangular consistency, co-movement, order-flow memory, impact)
+FX_MARKET_FACTS = (
+    "fx_triangular.median",
+    "fx_triangular.p99",
+    "fx_triangular.returns",
+    "fx_triangular.drift",
+    "fx_comovement.EURUSD_GBPUSD",
+    "fx_comovement.EURUSD_USDCHF",
+    "fx_comovement.AUDUSD_NZDUSD",
+    "fx_comovement.EURUSD_USDJPY",
+    "fx_sign_memory.lag1",
+    "fx_sign_memory.tail",
+    "fx_impact.after",
+    "fx_impact.before",
+    "fx_impact.size",
+)
 # the one-market rows (co-movement, Epps, order-flow memory, impact, volume and volatility, venues)
 EQUITIES_MARKET_FACTS = MARKET_FACT_KEYS
 
@@ -126,6 +142,19 @@ def test_equities_table_has_every_row_of_the_spec(equities_day):
 @pytest.mark.parametrize("key", FX_FACTS)
 def test_fx_fact_within_its_band(fx_day, key):
     fact = {f.key: f for f in fx_day[0].facts}[key]
+    assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
+    assert fact.passed, _explain(fact)
+
+
+def test_fx_market_table_has_every_one_market_row(fx_day):
+    report, _ = fx_day
+    assert tuple(f.key for f in report.market_facts) == FX_MARKET_FACTS
+
+
+@pytest.mark.parametrize("key", FX_MARKET_FACTS)
+def test_fx_market_fact_within_its_band(fx_day, key):
+    """A whole day at the light rates: every cross, the majors' 5-minute co-movement, sign memory, impact by size."""
+    fact = {f.key: f for f in fx_day[0].market_facts}[key]
     assert math.isfinite(fact.value), f"not measured: {_explain(fact)}"
     assert fact.passed, _explain(fact)
 
