@@ -25,38 +25,10 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+from bench.common import RATE_PROFILES, profile_settings  # noqa: E402  (after the thread limits, as it loads numpy)
+
 DAY = "2025-11-11"  # a Tuesday and an NYSE trading day
-LEVELS = 3
-PROFILES = {
-    "light": {
-        "fx": dict(
-            market_data_min_eps=100,
-            market_data_max_eps=300,
-            core_min_eps=60,
-            core_max_eps=90,
-            orders_min_per_sec=5,
-            orders_max_per_sec=30,
-        ),
-        "equities": dict(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800),
-    },
-    "default": {"fx": {}, "equities": {}},
-    # the sparse rates the realism issue measured at (the facts must hold across the seeds' ranges): FX quotes 100-300/s, core 60-80/s, orders 5-30/s, 5-level books, seed 7
-    "sparse": {
-        "fx": dict(
-            market_data_min_eps=100,
-            market_data_max_eps=300,
-            core_min_eps=60,
-            core_max_eps=80,
-            orders_min_per_sec=5,
-            orders_max_per_sec=30,
-            seed=7,
-            levels=5,
-        ),
-        "equities": dict(
-            market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60, seed=7, levels=5
-        ),
-    },
-}
+LEVELS = 3  # book depth unless the profile names its own
 
 
 def day_window(market: str):
@@ -85,9 +57,7 @@ def generate_day(market: str, profile: str, root: str, window=None) -> dict:
 
     window = window or day_window(market)
     values = {f.name: f.default for f in GENERATION_FLAGS[market]}
-    settings = dict(PROFILES[profile][market])
-    levels = settings.pop("levels", LEVELS)
-    values.update(settings, min_levels=levels, max_levels=levels)
+    values.update(profile_settings(profile, market, levels=LEVELS))
     engine = build_engine(market, values, market_references(market, window, offline=True))
     sink = ParquetSink(root)
     sink.prepare(engine.schemas)
@@ -173,7 +143,7 @@ def main() -> None:
     import json
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="light")
+    parser.add_argument("--profile", choices=sorted(RATE_PROFILES), default="light")
     parser.add_argument("--markets", default="fx,equities", help="comma-separated: fx, equities")
     parser.add_argument("--pictures", default="", help="folder for the PNG pictures (none when empty)")
     parser.add_argument("--window", default="", help="START/END in ISO time (default: the market's full day)")

@@ -15,6 +15,48 @@ import numpy as np
 
 from mkt_pipeline.core.tables import BookColumn, SymbolColumn, TableBatch, UuidColumn
 
+# Rate profiles of the realism measurements, shared by bench_facts and the facts tests: ``light`` (the demo
+# rates with FX market_data 100-300/s so the seasonality can show), ``default`` (the product defaults),
+# ``sparse`` (the low rates the realism issue measured at). A profile may name its own depth and seed.
+RATE_PROFILES = {
+    "light": {
+        "fx": dict(
+            market_data_min_eps=100,
+            market_data_max_eps=300,
+            core_min_eps=60,
+            core_max_eps=90,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+        ),
+        "equities": dict(market_data_min_eps=800, market_data_max_eps=2000, trades_min_eps=300, trades_max_eps=800),
+    },
+    "default": {"fx": {}, "equities": {}},
+    # the sparse rates the realism issue measured at (the facts must hold across the seeds' ranges): FX quotes 100-300/s, core 60-80/s, orders 5-30/s, 5-level books, seed 7
+    "sparse": {
+        "fx": dict(
+            market_data_min_eps=100,
+            market_data_max_eps=300,
+            core_min_eps=60,
+            core_max_eps=80,
+            orders_min_per_sec=5,
+            orders_max_per_sec=30,
+            seed=7,
+            levels=5,
+        ),
+        "equities": dict(
+            market_data_min_eps=300, market_data_max_eps=500, trades_min_eps=30, trades_max_eps=60, seed=7, levels=5
+        ),
+    },
+}
+
+
+def profile_settings(profile: str, market: str, levels: int = 3) -> dict:
+    """Engine config values of a rate profile for ``market``: its rates, its seed if it names one, and its book
+    depth (``levels`` unless the profile names its own) as min and max levels."""
+    settings = dict(RATE_PROFILES[profile][market])
+    depth = settings.pop("levels", levels)
+    return {**settings, "min_levels": depth, "max_levels": depth}
+
 
 def batch_nbytes(batch: TableBatch) -> int:
     """Bytes of the generated column arrays (what a sink has to move)."""

@@ -8,30 +8,16 @@ import dataclasses
 import numpy as np
 import pytest
 
+from bench.common import profile_settings
 from mkt_pipeline.core import cross_facts_equities as cx
 from mkt_pipeline.core.timeline import Window
 from mkt_pipeline.equities.engine import EquitiesConfig, EquitiesEngine
 from mkt_pipeline.markets import market_references
 from mkt_pipeline.run.facts_engine import measure_engine
 
-SPARSE = EquitiesConfig(
-    market_data_min_eps=300,
-    market_data_max_eps=500,
-    trades_min_eps=30,
-    trades_max_eps=60,
-    min_levels=5,
-    max_levels=5,
-    seed=7,
-)
-LIGHT = EquitiesConfig(
-    market_data_min_eps=800,
-    market_data_max_eps=2000,
-    trades_min_eps=300,
-    trades_max_eps=800,
-    min_levels=3,
-    max_levels=3,
-    seed=7,
-)
+# the facts benchmark's profiles: sparse (5-level books, seed 7) and light (3-level books, here seed 7 too)
+SPARSE = EquitiesConfig(**profile_settings("sparse", "equities"))
+LIGHT = EquitiesConfig(**profile_settings("light", "equities"), seed=7)
 MARKET_ROWS = cx.CO_MOVEMENT_KEYS
 FLOW_ROWS = cx.FLOW_KEYS + cx.VENUE_KEYS
 

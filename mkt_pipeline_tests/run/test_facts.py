@@ -16,6 +16,7 @@ import math
 
 import pytest
 
+from bench.common import profile_settings
 from mkt_pipeline.core.cross_facts_equities import MARKET_FACT_KEYS
 from mkt_pipeline.core.facts import EQUITIES_FACT_KEYS, FX_FACT_KEYS
 from mkt_pipeline.core.timeline import US_PER_S, Window
@@ -29,24 +30,9 @@ from mkt_pipeline.sinks.parquet import ParquetSink
 from mkt_pipeline.sinks.stored_rows import ParquetRows
 
 DAY = dt.date(2025, 11, 11)  # a Tuesday, and an NYSE trading day
-LIGHT_FX_DAY = FxConfig(
-    market_data_min_eps=100,
-    market_data_max_eps=300,
-    core_min_eps=60,
-    core_max_eps=90,
-    orders_min_per_sec=5,
-    orders_max_per_sec=30,
-    min_levels=3,
-    max_levels=3,
-)
-LIGHT_EQUITIES = EquitiesConfig(
-    market_data_min_eps=800,
-    market_data_max_eps=2000,
-    trades_min_eps=300,
-    trades_max_eps=800,
-    min_levels=3,
-    max_levels=3,
-)
+# the light profile of the facts benchmark, 3-level books
+LIGHT_FX_DAY = FxConfig(**profile_settings("light", "fx"))
+LIGHT_EQUITIES = EquitiesConfig(**profile_settings("light", "equities"))
 
 FX_FACTS = FX_FACT_KEYS
 EQUITIES_FACTS = EQUITIES_FACT_KEYS
